@@ -1,0 +1,388 @@
+//! JWT bearer tokens: HS256 with a shared secret (generated into the data directory when none
+//! is configured) or RS256 with a public key. Claims carry the subject, roles and the projects
+//! the token may touch.
+
+use std::path::{Path, PathBuf};
+
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
+use serde::{Deserialize, Serialize};
+
+use crate::config::{AuthSettings, JwtAlgorithm, Secret};
+use crate::error::{Error, ErrorCode};
+
+/// File in the data directory holding the generated HS256 secret.
+pub const SECRET_FILE_NAME: &str = "jwt-secret";
+
+/// A role; each includes the rights of those before it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    Viewer,
+    Editor,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Viewer => "viewer",
+            Role::Editor => "editor",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+impl std::str::FromStr for Role {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "viewer" => Ok(Role::Viewer),
+            "editor" => Ok(Role::Editor),
+            "admin" => Ok(Role::Admin),
+            other => Err(format!(
+                "unknown role '{other}': expected viewer, editor or admin"
+            )),
+        }
+    }
+}
+
+/// Project scope meaning "every project".
+pub const ALL_PROJECTS: &str = "*";
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    #[serde(default)]
+    pub roles: Vec<Role>,
+    /// Projects the token may touch; `*` means all.
+    #[serde(default)]
+    pub projects: Vec<String>,
+    pub iss: String,
+    pub iat: i64,
+    pub exp: i64,
+}
+
+impl Claims {
+    /// The highest role the token carries.
+    pub fn role(&self) -> Option<Role> {
+        self.roles.iter().copied().max()
+    }
+
+    pub fn has_role(&self, needed: Role) -> bool {
+        self.role().is_some_and(|role| role >= needed)
+    }
+
+    pub fn all_projects(&self) -> bool {
+        self.projects.iter().any(|p| p == ALL_PROJECTS)
+    }
+
+    pub fn may_access(&self, project: &str) -> bool {
+        self.all_projects() || self.projects.iter().any(|p| p == project)
+    }
+
+    /// Refuses with 403 unless the token has at least `needed`.
+    pub fn require_role(&self, needed: Role) -> Result<(), Error> {
+        if self.has_role(needed) {
+            return Ok(());
+        }
+        let has = self.role().map_or("no role", Role::as_str);
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "this action needs role '{}'; the token has {has}",
+                needed.as_str()
+            ),
+        )
+        .with_reason("role_too_low"))
+    }
+
+    /// Refuses with 403 unless the token covers `project`.
+    pub fn require_project(&self, project: &str) -> Result<(), Error> {
+        if self.may_access(project) {
+            return Ok(());
+        }
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!("the token does not grant access to project '{project}'"),
+        )
+        .with_reason("project_not_in_token"))
+    }
+}
+
+fn unauthenticated(message: impl Into<String>) -> Error {
+    Error::new(ErrorCode::Unauthenticated, message)
+}
+
+/// Checks bearer tokens against the configured key and algorithm.
+#[derive(Clone)]
+pub struct Verifier {
+    key: DecodingKey,
+    validation: Validation,
+}
+
+impl Verifier {
+    pub fn from_settings(settings: &AuthSettings, data_dir: &Path) -> Result<Verifier, KeyError> {
+        let (algorithm, key) = match settings.algorithm {
+            JwtAlgorithm::HS256 => {
+                let secret = hs256_secret(settings, data_dir)?;
+                (
+                    Algorithm::HS256,
+                    DecodingKey::from_secret(secret.expose().as_bytes()).map_err(KeyError::jwt)?,
+                )
+            }
+            JwtAlgorithm::RS256 => {
+                let path = settings
+                    .jwt_public_key_path
+                    .as_ref()
+                    .ok_or(KeyError::MissingPublicKey)?;
+                let pem = read_key(path)?;
+                (
+                    Algorithm::RS256,
+                    DecodingKey::from_rsa_pem(&pem).map_err(KeyError::jwt)?,
+                )
+            }
+        };
+        let mut validation = Validation::new(algorithm);
+        validation.algorithms = vec![algorithm];
+        validation.set_issuer(&[&settings.issuer]);
+        validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.leeway = 30;
+        Ok(Verifier { key, validation })
+    }
+
+    /// Verifies an `Authorization` header value (`Bearer <jwt>`).
+    pub fn verify_header(&self, header: Option<&str>) -> Result<Claims, Error> {
+        let header =
+            header.ok_or_else(|| unauthenticated("missing Authorization header: send 'Bearer <token>'"))?;
+        let token = header
+            .strip_prefix("Bearer ")
+            .or_else(|| header.strip_prefix("bearer "))
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| unauthenticated("malformed Authorization header: expected 'Bearer <token>'"))?;
+        self.verify(token)
+    }
+
+    pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
+            let message = match err.kind() {
+                ErrorKind::ExpiredSignature => "token has expired",
+                ErrorKind::InvalidSignature => "token signature is invalid",
+                ErrorKind::InvalidAlgorithm
+                | ErrorKind::InvalidAlgorithmName
+                | ErrorKind::MissingAlgorithm => "token algorithm is not accepted",
+                ErrorKind::InvalidIssuer => "token issuer is not accepted",
+                ErrorKind::MissingRequiredClaim(_) => "token lacks a required claim (sub, exp, iss)",
+                ErrorKind::ImmatureSignature => "token is not valid yet",
+                _ => "token is malformed",
+            };
+            unauthenticated(message)
+        })?;
+        Ok(data.claims)
+    }
+}
+
+/// Makes tokens signed with the configured key; used by `lathe token create` and tests.
+pub struct Signer {
+    key: EncodingKey,
+    algorithm: Algorithm,
+    issuer: String,
+}
+
+impl Signer {
+    pub fn from_settings(settings: &AuthSettings, data_dir: &Path) -> Result<Signer, KeyError> {
+        let (algorithm, key) = match settings.algorithm {
+            JwtAlgorithm::HS256 => {
+                let secret = hs256_secret(settings, data_dir)?;
+                (
+                    Algorithm::HS256,
+                    EncodingKey::from_secret(secret.expose().as_bytes()).map_err(KeyError::jwt)?,
+                )
+            }
+            JwtAlgorithm::RS256 => {
+                let path = settings
+                    .jwt_private_key_path
+                    .as_ref()
+                    .ok_or(KeyError::MissingPrivateKey)?;
+                (
+                    Algorithm::RS256,
+                    EncodingKey::from_rsa_pem(&read_key(path)?).map_err(KeyError::jwt)?,
+                )
+            }
+        };
+        Ok(Signer {
+            key,
+            algorithm,
+            issuer: settings.issuer.clone(),
+        })
+    }
+
+    pub fn sign(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        projects: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<String, KeyError> {
+        let now = chrono::Utc::now().timestamp();
+        let claims = Claims {
+            sub: subject.to_owned(),
+            roles: roles.to_vec(),
+            projects: projects.to_vec(),
+            iss: self.issuer.clone(),
+            iat: now,
+            exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+        };
+        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key).map_err(KeyError::jwt)
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeyError {
+    #[error("auth.jwt_public_key_path is required for RS256")]
+    MissingPublicKey,
+    #[error("auth.jwt_private_key_path is required to sign RS256 tokens")]
+    MissingPrivateKey,
+    #[error("cannot read key file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write the generated secret to {path}: {source}")]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("invalid key: {0}")]
+    Jwt(String),
+}
+
+impl KeyError {
+    fn jwt(err: jsonwebtoken::errors::Error) -> Self {
+        KeyError::Jwt(err.to_string())
+    }
+}
+
+fn read_key(path: &Path) -> Result<Vec<u8>, KeyError> {
+    std::fs::read(path).map_err(|source| KeyError::Read {
+        path: path.to_owned(),
+        source,
+    })
+}
+
+/// The configured HS256 secret, else the one in the data directory, generated on first use.
+pub fn hs256_secret(settings: &AuthSettings, data_dir: &Path) -> Result<Secret, KeyError> {
+    if let Some(secret) = &settings.jwt_secret {
+        return Ok(secret.clone());
+    }
+    let path = data_dir.join(SECRET_FILE_NAME);
+    match std::fs::read_to_string(&path) {
+        Ok(text) if text.trim().len() >= 32 => return Ok(Secret::new(text.trim())),
+        Ok(_) => {}
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(source) => return Err(KeyError::Read { path, source }),
+    }
+    let bytes: [u8; 32] = rand::random();
+    let secret = hex::encode(bytes);
+    write_private_file(&path, &secret).map_err(|source| KeyError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    // Another process may have raced us; whoever wrote first wins and both read the same.
+    let stored = std::fs::read_to_string(&path).map_err(|source| KeyError::Read { path, source })?;
+    Ok(Secret::new(stored.trim()))
+}
+
+fn write_private_file(path: &Path, contents: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    if let Some(parent) = path.parent() {
+        std::fs::create_dir_all(parent)?;
+    }
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        options.mode(0o600);
+    }
+    match options.open(path) {
+        Ok(mut file) => {
+            file.write_all(contents.as_bytes())?;
+            file.sync_all()
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(err) => Err(err),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    fn settings() -> AuthSettings {
+        AuthSettings {
+            jwt_secret: Some(Secret::new("0123456789abcdef0123456789abcdef")),
+            ..AuthSettings::default()
+        }
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_claims() {
+        let dir = tempfile::tempdir().unwrap();
+        let signer = Signer::from_settings(&settings(), dir.path()).unwrap();
+        let verifier = Verifier::from_settings(&settings(), dir.path()).unwrap();
+        let token = signer
+            .sign(
+                "ana",
+                &[Role::Editor],
+                &["churn".to_owned()],
+                Duration::from_secs(60),
+            )
+            .unwrap();
+        let claims = verifier.verify_header(Some(&format!("Bearer {token}"))).unwrap();
+        assert_eq!(claims.sub, "ana");
+        assert!(
+            claims.has_role(Role::Viewer) && claims.has_role(Role::Editor) && !claims.has_role(Role::Admin)
+        );
+        assert!(claims.may_access("churn") && !claims.may_access("fraud"));
+    }
+
+    #[test]
+    fn generated_secret_is_stable_across_loads() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = hs256_secret(&AuthSettings::default(), dir.path()).unwrap();
+        let second = hs256_secret(&AuthSettings::default(), dir.path()).unwrap();
+        assert_eq!(first.expose(), second.expose());
+        assert!(first.expose().len() >= 32);
+        let signer = Signer::from_settings(&AuthSettings::default(), dir.path()).unwrap();
+        let token = signer
+            .sign("x", &[Role::Admin], &[], Duration::from_secs(60))
+            .unwrap();
+        Verifier::from_settings(&AuthSettings::default(), dir.path())
+            .unwrap()
+            .verify(&token)
+            .unwrap();
+    }
+
+    #[test]
+    fn bad_headers_are_unauthenticated() {
+        let dir = tempfile::tempdir().unwrap();
+        let verifier = Verifier::from_settings(&settings(), dir.path()).unwrap();
+        for header in [None, Some("Basic abc"), Some("Bearer "), Some("Bearer not.a.jwt")] {
+            let err = verifier.verify_header(header).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Unauthenticated, "{header:?}");
+        }
+    }
+
+    #[test]
+    fn roles_are_ordered() {
+        assert!(Role::Viewer < Role::Editor && Role::Editor < Role::Admin);
+        assert_eq!("admin".parse::<Role>().unwrap(), Role::Admin);
+        assert!("root".parse::<Role>().is_err());
+    }
+}

@@ -1,0 +1,128 @@
+//! Metadata database from a URL: `sqlite://PATH` (the embedded default, a file in the data
+//! directory) or `postgres://…`. Each service runs its own migrations into its own tables and
+//! keeps its own migration-history table, so services can share one PostgreSQL database.
+
+use std::path::Path;
+use std::time::Duration;
+
+use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+
+use crate::config::{ConfigError, DatabaseSettings};
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot create the SQLite directory {path}: {source}")]
+    CreateDir {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot connect to the database at {url}: {source}")]
+    Connect {
+        url: String,
+        #[source]
+        source: sea_orm::DbErr,
+    },
+    #[error("database migration failed: {0}")]
+    Migrate(#[source] sea_orm::DbErr),
+}
+
+/// The URL a service uses: the configured one, else a SQLite file named after the service.
+pub fn resolve_url(settings: &DatabaseSettings, data_dir: &Path, service: &str) -> String {
+    match &settings.url {
+        Some(url) => url.clone(),
+        None => format!("sqlite://{}", data_dir.join(format!("{service}.db")).display()),
+    }
+}
+
+/// Connects to the database `url`, creating a SQLite file (and its folder) when needed.
+pub async fn connect(
+    url: &str,
+    settings: &DatabaseSettings,
+    key: &str,
+) -> Result<DatabaseConnection, DbError> {
+    let url = if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = path.split('?').next().unwrap_or_default();
+        if path.is_empty() {
+            return Err(
+                ConfigError::invalid(format!("{key}.url"), "a sqlite:// URL needs a file path").into(),
+            );
+        }
+        if path != ":memory:"
+            && let Some(parent) = Path::new(path).parent().filter(|p| !p.as_os_str().is_empty())
+        {
+            std::fs::create_dir_all(parent).map_err(|source| DbError::CreateDir {
+                path: parent.display().to_string(),
+                source,
+            })?;
+        }
+        if url.contains('?') {
+            url.to_owned()
+        } else {
+            format!("{url}?mode=rwc")
+        }
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        url.to_owned()
+    } else {
+        return Err(ConfigError::invalid(
+            format!("{key}.url"),
+            format!(
+                "unsupported database URL '{}': use sqlite://PATH or postgres://…",
+                redact(url)
+            ),
+        )
+        .into());
+    };
+    let mut options = ConnectOptions::new(url.clone());
+    options
+        .max_connections(
+            settings
+                .max_connections
+                .unwrap_or(if url.starts_with("sqlite") { 4 } else { 16 }),
+        )
+        .connect_timeout(Duration::from_secs(10))
+        .sqlx_logging(false);
+    Database::connect(options)
+        .await
+        .map_err(|source| DbError::Connect {
+            url: redact(&url),
+            source,
+        })
+}
+
+/// Hides the password of a database URL for messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn default_url_is_a_file_per_service() {
+        let url = resolve_url(&DatabaseSettings::default(), Path::new("/data"), "registry");
+        assert_eq!(url, "sqlite:///data/registry.db");
+    }
+
+    #[test]
+    fn passwords_are_redacted() {
+        assert_eq!(redact("postgres://u:pw@h:5432/db"), "postgres://u:***@h:5432/db");
+    }
+
+    #[tokio::test]
+    async fn unsupported_schemes_name_the_key() {
+        let err = connect("mysql://x", &DatabaseSettings::default(), "registry.database")
+            .await
+            .unwrap_err();
+        assert!(err.to_string().contains("registry.database.url"), "{err}");
+    }
+}

@@ -1,0 +1,253 @@
+//! The one error vocabulary of Lathe: a closed [`ErrorCode`], mapped once to an HTTP status
+//! and to a gRPC code, and an [`Error`] that carries a specific `reason` (such as
+//! `project_not_found`) unchanged across gRPC, so the gateway returns what the service raised.
+
+use std::borrow::Cow;
+
+use tonic::metadata::MetadataValue;
+
+/// gRPC metadata key carrying [`Error::reason`] across service boundaries.
+pub const REASON_METADATA_KEY: &str = "x-lathe-reason";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    NotFound,
+    AlreadyExists,
+    InvalidArgument,
+    FailedPrecondition,
+    Unauthenticated,
+    PermissionDenied,
+    PayloadTooLarge,
+    ResourceExhausted,
+    Unavailable,
+    Internal,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 10] = [
+        ErrorCode::NotFound,
+        ErrorCode::AlreadyExists,
+        ErrorCode::InvalidArgument,
+        ErrorCode::FailedPrecondition,
+        ErrorCode::Unauthenticated,
+        ErrorCode::PermissionDenied,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::ResourceExhausted,
+        ErrorCode::Unavailable,
+        ErrorCode::Internal,
+    ];
+
+    pub fn http_status(self) -> u16 {
+        match self {
+            ErrorCode::NotFound => 404,
+            ErrorCode::AlreadyExists => 409,
+            ErrorCode::InvalidArgument => 400,
+            ErrorCode::FailedPrecondition => 412,
+            ErrorCode::Unauthenticated => 401,
+            ErrorCode::PermissionDenied => 403,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::ResourceExhausted => 429,
+            ErrorCode::Unavailable => 503,
+            ErrorCode::Internal => 500,
+        }
+    }
+
+    pub fn grpc_code(self) -> tonic::Code {
+        match self {
+            ErrorCode::NotFound => tonic::Code::NotFound,
+            ErrorCode::AlreadyExists => tonic::Code::AlreadyExists,
+            ErrorCode::InvalidArgument => tonic::Code::InvalidArgument,
+            ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
+            ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
+            ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
+            // gRPC has no "too large"; OUT_OF_RANGE is what servers use for oversized input.
+            ErrorCode::PayloadTooLarge => tonic::Code::OutOfRange,
+            ErrorCode::ResourceExhausted => tonic::Code::ResourceExhausted,
+            ErrorCode::Unavailable => tonic::Code::Unavailable,
+            ErrorCode::Internal => tonic::Code::Internal,
+        }
+    }
+
+    /// The inverse of [`ErrorCode::grpc_code`]; codes Lathe never raises map to the nearest kind.
+    pub fn from_grpc(code: tonic::Code) -> ErrorCode {
+        match code {
+            tonic::Code::NotFound => ErrorCode::NotFound,
+            tonic::Code::AlreadyExists | tonic::Code::Aborted => ErrorCode::AlreadyExists,
+            tonic::Code::InvalidArgument => ErrorCode::InvalidArgument,
+            tonic::Code::FailedPrecondition => ErrorCode::FailedPrecondition,
+            tonic::Code::Unauthenticated => ErrorCode::Unauthenticated,
+            tonic::Code::PermissionDenied => ErrorCode::PermissionDenied,
+            tonic::Code::OutOfRange => ErrorCode::PayloadTooLarge,
+            tonic::Code::ResourceExhausted => ErrorCode::ResourceExhausted,
+            tonic::Code::Unavailable | tonic::Code::DeadlineExceeded | tonic::Code::Cancelled => {
+                ErrorCode::Unavailable
+            }
+            tonic::Code::Ok
+            | tonic::Code::Unknown
+            | tonic::Code::Unimplemented
+            | tonic::Code::Internal
+            | tonic::Code::DataLoss => ErrorCode::Internal,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::AlreadyExists => "already_exists",
+            ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::FailedPrecondition => "failed_precondition",
+            ErrorCode::Unauthenticated => "unauthenticated",
+            ErrorCode::PermissionDenied => "permission_denied",
+            ErrorCode::PayloadTooLarge => "payload_too_large",
+            ErrorCode::ResourceExhausted => "resource_exhausted",
+            ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    /// The `type` of the HTTP error body: whose side the problem is on.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            ErrorCode::NotFound
+            | ErrorCode::AlreadyExists
+            | ErrorCode::InvalidArgument
+            | ErrorCode::FailedPrecondition
+            | ErrorCode::PayloadTooLarge => "invalid_request",
+            ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => "auth",
+            ErrorCode::ResourceExhausted | ErrorCode::Unavailable => "unavailable",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+/// An error a user can act on: a kind, a stable machine-readable reason and a message.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{message}")]
+pub struct Error {
+    pub code: ErrorCode,
+    /// Stable snake_case identifier, e.g. `project_not_found`; defaults to the code's name.
+    pub reason: Cow<'static, str>,
+    pub message: String,
+}
+
+impl Error {
+    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error {
+            code,
+            reason: Cow::Borrowed(code.as_str()),
+            message: message.into(),
+        }
+    }
+
+    pub fn with_reason(mut self, reason: impl Into<Cow<'static, str>>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+
+    pub fn not_found(reason: &'static str, message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::NotFound, message).with_reason(reason)
+    }
+
+    pub fn already_exists(reason: &'static str, message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::AlreadyExists, message).with_reason(reason)
+    }
+
+    pub fn invalid(message: impl Into<String>) -> Self {
+        Error::new(ErrorCode::InvalidArgument, message)
+    }
+
+    /// An internal failure: the cause goes to the log, the caller sees an opaque message.
+    pub fn internal(cause: impl std::fmt::Display) -> Self {
+        tracing::error!(error = %cause, "internal error");
+        Error::new(ErrorCode::Internal, "internal error; see the server log")
+    }
+
+    /// The message shown to HTTP clients: opaque for 5xx.
+    pub fn public_message(&self) -> &str {
+        match self.code {
+            ErrorCode::Internal => "internal error",
+            _ => &self.message,
+        }
+    }
+}
+
+impl From<Error> for tonic::Status {
+    fn from(err: Error) -> Self {
+        let mut status = tonic::Status::new(err.code.grpc_code(), err.message);
+        if let Ok(value) = MetadataValue::try_from(err.reason.as_ref()) {
+            status.metadata_mut().insert(REASON_METADATA_KEY, value);
+        }
+        status
+    }
+}
+
+impl From<tonic::Status> for Error {
+    fn from(status: tonic::Status) -> Self {
+        let code = ErrorCode::from_grpc(status.code());
+        let reason = status
+            .metadata()
+            .get(REASON_METADATA_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(|s| Cow::Owned(s.to_owned()))
+            .unwrap_or(Cow::Borrowed(code.as_str()));
+        let message = match status.code() {
+            // A transport failure: the peer service is down or unreachable.
+            tonic::Code::Unavailable if status.metadata().get(REASON_METADATA_KEY).is_none() => {
+                format!("a backend service is unavailable: {}", status.message())
+            }
+            _ => status.message().to_owned(),
+        };
+        Error {
+            code,
+            reason,
+            message,
+        }
+    }
+}
+
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        Error::internal(format_args!("database: {err}"))
+    }
+}
+
+impl From<object_store::Error> for Error {
+    fn from(err: object_store::Error) -> Self {
+        match err {
+            object_store::Error::NotFound { path, .. } => {
+                Error::not_found("object_not_found", format!("object {path} not found"))
+            }
+            other => Error::internal(format_args!("object store: {other}")),
+        }
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_round_trips_through_grpc() {
+        for code in ErrorCode::ALL {
+            assert_eq!(ErrorCode::from_grpc(code.grpc_code()), code, "{code:?}");
+        }
+    }
+
+    #[test]
+    fn reason_and_message_survive_a_status() {
+        let err = Error::not_found("project_not_found", "project 'x' does not exist");
+        let back = Error::from(tonic::Status::from(err.clone()));
+        assert_eq!(back, err);
+        assert_eq!(back.code.http_status(), 404);
+    }
+
+    #[test]
+    fn internal_messages_are_opaque() {
+        let err = Error::internal("disk on fire at /secret/path");
+        assert!(!err.message.contains("secret"));
+        assert_eq!(err.public_message(), "internal error");
+    }
+}

@@ -1,0 +1,249 @@
+//! What every Lathe gRPC service shares: a server with health, reflection, Prometheus
+//! `/metrics` on the same port (HTTP/1.1), a layer that records request counts and latency and
+//! continues the caller's trace, and client channels that carry the trace onwards.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
+use tokio::net::TcpListener;
+use tonic::service::Routes;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic_health::ServingStatus;
+use tracing::Instrument;
+
+use crate::config::ConfigError;
+use crate::telemetry::{self, TraceContextInterceptor};
+
+/// A client channel that propagates the current trace context.
+pub type TracedChannel = InterceptedService<Channel, TraceContextInterceptor>;
+
+/// A lazily connecting channel to `endpoint` (`http://host:port`); `key` names the setting.
+pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> {
+    let channel = Endpoint::from_shared(endpoint.to_owned())
+        .map_err(|e| ConfigError::invalid(key, format!("'{endpoint}' is not a valid endpoint: {e}")))?
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(60))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(InterceptedService::new(channel, TraceContextInterceptor))
+}
+
+/// Request counters and latency histograms of one service, in its own Prometheus registry.
+pub struct GrpcMetrics {
+    registry: Registry,
+    requests: IntCounterVec,
+    latency: HistogramVec,
+}
+
+impl GrpcMetrics {
+    pub fn new(service: &str) -> GrpcMetrics {
+        let registry = Registry::new_custom(Some("lathe".to_owned()), None).expect("static prefix is valid");
+        let requests = IntCounterVec::new(
+            Opts::new(
+                "grpc_server_requests_total",
+                "gRPC requests handled, by method and status code",
+            )
+            .const_label("service", service),
+            &["method", "code"],
+        )
+        .expect("static metric definition");
+        let latency = HistogramVec::new(
+            HistogramOpts::new(
+                "grpc_server_request_duration_seconds",
+                "gRPC request latency, by method",
+            )
+            .const_label("service", service)
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+            ]),
+            &["method"],
+        )
+        .expect("static metric definition");
+        registry
+            .register(Box::new(requests.clone()))
+            .expect("registered once");
+        registry
+            .register(Box::new(latency.clone()))
+            .expect("registered once");
+        GrpcMetrics {
+            registry,
+            requests,
+            latency,
+        }
+    }
+
+    /// Prometheus text exposition of every metric.
+    pub fn render(&self) -> String {
+        let mut buf = Vec::new();
+        // Encoding into a Vec cannot fail for well-formed metrics.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        String::from_utf8(buf).unwrap_or_default()
+    }
+
+    fn observe(&self, method: &str, code: &str, elapsed: Duration) {
+        self.requests.with_label_values(&[method, code]).inc();
+        self.latency
+            .with_label_values(&[method])
+            .observe(elapsed.as_secs_f64());
+    }
+}
+
+/// Records metrics for, and continues the remote trace of, every gRPC request.
+#[derive(Clone)]
+pub struct ObserveLayer {
+    metrics: Arc<GrpcMetrics>,
+}
+
+impl<S> tower_layer::Layer<S> for ObserveLayer {
+    type Service = Observe<S>;
+
+    fn layer(&self, inner: S) -> Self::Service {
+        Observe {
+            inner,
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Observe<S> {
+    inner: S,
+    metrics: Arc<GrpcMetrics>,
+}
+
+impl<S, ReqBody, ResBody> tower_service::Service<http::Request<ReqBody>> for Observe<S>
+where
+    S: tower_service::Service<http::Request<ReqBody>, Response = http::Response<ResBody>>
+        + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+    ReqBody: Send + 'static,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: http::Request<ReqBody>) -> Self::Future {
+        // Take the service that was driven to readiness; leave a fresh clone in its place.
+        let clone = self.inner.clone();
+        let mut inner = std::mem::replace(&mut self.inner, clone);
+        let path = request.uri().path().to_owned();
+        if path == "/metrics" {
+            return Box::pin(inner.call(request));
+        }
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        telemetry::set_remote_parent(&span, request.headers());
+        let metrics = self.metrics.clone();
+        let started = Instant::now();
+        let future = span.in_scope(|| inner.call(request));
+        Box::pin(
+            async move {
+                let result = future.await;
+                let code = match &result {
+                    // Errors are sent trailers-only, so their status is in the headers.
+                    Ok(response) => response
+                        .headers()
+                        .get("grpc-status")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("0")
+                        .to_owned(),
+                    Err(_) => "transport".to_owned(),
+                };
+                tracing::Span::current().record("rpc.grpc.status_code", code.as_str());
+                metrics.observe(&path, &code, started.elapsed());
+                result
+            }
+            .instrument(span),
+        )
+    }
+}
+
+/// A gRPC service's server: its routes plus health, reflection and `/metrics`.
+pub struct GrpcServer {
+    service_name: &'static str,
+    grpc_name: &'static str,
+    routes: Routes,
+    metrics: Arc<GrpcMetrics>,
+}
+
+impl GrpcServer {
+    /// `service_name` is Lathe's short name (`registry`), `grpc_name` the contract's full name.
+    pub fn new(service_name: &'static str, grpc_name: &'static str, routes: Routes) -> GrpcServer {
+        GrpcServer {
+            service_name,
+            grpc_name,
+            routes,
+            metrics: Arc::new(GrpcMetrics::new(service_name)),
+        }
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        health_reporter
+            .set_service_status(self.grpc_name, ServingStatus::Serving)
+            .await;
+        health_reporter
+            .set_service_status("", ServingStatus::Serving)
+            .await;
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(lathe_contract::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the compiled descriptor sets are valid");
+
+        let metrics = self.metrics.clone();
+        let router = self
+            .routes
+            .add_service(health_service)
+            .add_service(reflection)
+            .into_axum_router()
+            .route(
+                "/metrics",
+                axum::routing::get(move || std::future::ready(metrics.render())),
+            );
+
+        let addr = listener.local_addr().ok();
+        tracing::info!(service = self.service_name, addr = ?addr, "grpc server listening");
+        let grpc_name = self.grpc_name;
+        let shutdown = async move {
+            shutdown.await;
+            health_reporter
+                .set_service_status(grpc_name, ServingStatus::NotServing)
+                .await;
+            health_reporter
+                .set_service_status("", ServingStatus::NotServing)
+                .await;
+        };
+        let result = tonic::transport::Server::builder()
+            .accept_http1(true)
+            .layer(ObserveLayer {
+                metrics: self.metrics,
+            })
+            .add_routes(Routes::from(router))
+            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+            .await;
+        tracing::info!(service = self.service_name, "grpc server stopped");
+        result
+    }
+}

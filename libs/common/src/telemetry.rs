@@ -1,0 +1,135 @@
+//! Logs through `tracing`, spans through OpenTelemetry, and W3C trace context carried across
+//! HTTP and gRPC so one request keeps one trace id through the gateway and every service.
+//!
+//! The OTLP exporter is on only when `OTEL_EXPORTER_OTLP_ENDPOINT` is set; without it spans
+//! still get trace ids (they show in logs and propagate) but are not exported.
+
+use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
+use opentelemetry::trace::TracerProvider as _;
+use opentelemetry_sdk::propagation::TraceContextPropagator;
+use opentelemetry_sdk::trace::SdkTracerProvider;
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer};
+
+use crate::config::{LogFormat, TelemetrySettings};
+
+/// Flushes and stops span export when dropped or [`Telemetry::shutdown`] is called.
+pub struct Telemetry {
+    provider: SdkTracerProvider,
+}
+
+impl Telemetry {
+    pub fn provider(&self) -> &SdkTracerProvider {
+        &self.provider
+    }
+
+    /// Exports what is buffered and stops the exporter; call after the servers have drained.
+    pub fn shutdown(self) {
+        if let Err(err) = self.provider.shutdown() {
+            eprintln!("telemetry shutdown: {err}");
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("invalid setting `telemetry.log_filter`: {0}")]
+    Filter(String),
+    #[error("cannot build the OTLP exporter: {0}")]
+    Exporter(String),
+    #[error("a global tracing subscriber is already installed")]
+    AlreadyInstalled,
+}
+
+/// Installs the global subscriber for a process named `service_name`.
+pub fn init(service_name: &'static str, settings: &TelemetrySettings) -> Result<Telemetry, TelemetryError> {
+    let mut builder = SdkTracerProvider::builder().with_resource(
+        opentelemetry_sdk::Resource::builder()
+            .with_service_name(service_name)
+            .build(),
+    );
+    if std::env::var_os("OTEL_EXPORTER_OTLP_ENDPOINT").is_some_and(|v| !v.is_empty()) {
+        let exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        builder = builder.with_batch_exporter(exporter);
+    }
+    let provider = builder.build();
+    install(service_name, settings, provider.clone())?;
+    Ok(Telemetry { provider })
+}
+
+/// Installs the global subscriber over a given provider (tests pass one with an in-memory exporter).
+pub fn install(
+    service_name: &'static str,
+    settings: &TelemetrySettings,
+    provider: SdkTracerProvider,
+) -> Result<(), TelemetryError> {
+    let filter =
+        EnvFilter::try_new(&settings.log_filter).map_err(|e| TelemetryError::Filter(e.to_string()))?;
+    opentelemetry::global::set_text_map_propagator(TraceContextPropagator::new());
+    let tracer = provider.tracer(service_name);
+    opentelemetry::global::set_tracer_provider(provider);
+    let fmt_layer = match settings.log_format {
+        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+    };
+    tracing_subscriber::registry()
+        .with(tracing_opentelemetry::layer().with_tracer(tracer))
+        .with(fmt_layer.with_filter(filter))
+        .try_init()
+        .map_err(|_| TelemetryError::AlreadyInstalled)
+}
+
+/// Reads W3C trace context from HTTP headers.
+pub struct HeaderExtractor<'a>(pub &'a http::HeaderMap);
+
+impl Extractor for HeaderExtractor<'_> {
+    fn get(&self, key: &str) -> Option<&str> {
+        self.0.get(key).and_then(|v| v.to_str().ok())
+    }
+
+    fn keys(&self) -> Vec<&str> {
+        self.0.keys().map(http::HeaderName::as_str).collect()
+    }
+}
+
+struct MetadataInjector<'a>(&'a mut tonic::metadata::MetadataMap);
+
+impl Injector for MetadataInjector<'_> {
+    fn set(&mut self, key: &str, value: String) {
+        if let (Ok(key), Ok(value)) = (
+            tonic::metadata::MetadataKey::from_bytes(key.as_bytes()),
+            tonic::metadata::MetadataValue::try_from(value),
+        ) {
+            self.0.insert(key, value);
+        }
+    }
+}
+
+/// Makes the current span the parent of the remote call `request`.
+pub fn inject_current_context(metadata: &mut tonic::metadata::MetadataMap) {
+    let context = tracing::Span::current().context();
+    TraceContextPropagator::new().inject_context(&context, &mut MetadataInjector(metadata));
+}
+
+/// Makes the caller's span (from `traceparent`) the parent of `span`.
+pub fn set_remote_parent(span: &tracing::Span, headers: &http::HeaderMap) {
+    let parent = TraceContextPropagator::new().extract(&HeaderExtractor(headers));
+    // Fails only when the span is disabled, and then there is nothing to link.
+    let _ = span.set_parent(parent);
+}
+
+/// A tonic interceptor that carries the current trace context to the callee.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct TraceContextInterceptor;
+
+impl tonic::service::Interceptor for TraceContextInterceptor {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        inject_current_context(request.metadata_mut());
+        Ok(request)
+    }
+}
