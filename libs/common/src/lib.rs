@@ -11,3 +11,6 @@ pub mod telemetry;
 pub mod validate;
 
 pub use error::{Error, ErrorCode, Result};
+pub mod definitions;
+pub mod projects;
+pub mod service;

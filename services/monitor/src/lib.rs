@@ -1,1 +1,55 @@
+//! The monitor: drift monitor definitions now; profiles, windows, statistics and alerts next.
+//!
+//! [`Monitor::build`] connects and migrates its stores; [`Monitor::serve`] runs the gRPC
+//! server on a given listener until a given shutdown future resolves.
 
+pub mod api;
+pub mod store;
+
+use std::future::Future;
+
+use lathe_common::config::{CommonSettings, ServiceSettings, ports};
+use lathe_common::definitions::Definitions;
+use lathe_common::grpc::GrpcServer;
+use lathe_common::projects::ProjectCheck;
+pub use lathe_common::service::StartError;
+use lathe_common::service::Stores;
+use lathe_contract::monitor::v1::monitor_service_server::MonitorServiceServer;
+use lathe_contract::service_names;
+use tokio::net::TcpListener;
+
+/// The section of the configuration this service reads.
+pub const SECTION: &str = "monitor";
+
+pub fn default_settings() -> ServiceSettings {
+    ServiceSettings::on_port(ports::MONITOR)
+}
+
+pub struct Monitor {
+    stores: Stores,
+    projects: ProjectCheck,
+}
+
+impl Monitor {
+    pub async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Monitor, StartError> {
+        let projects = ProjectCheck::connect_lazy(&settings.registry_endpoint, "monitor.registry_endpoint")?;
+        let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
+        Ok(Monitor { stores, projects })
+    }
+
+    /// The metadata database and the object store (reference profiles).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
+    }
+
+    pub async fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
+        let monitors = Definitions::new(self.stores.db.clone(), store::MONITORS_TABLE);
+        let api = api::monitors::MonitorsApi::new(monitors, self.projects);
+        let routes = tonic::service::Routes::new(MonitorServiceServer::new(api));
+        GrpcServer::new(SECTION, service_names::MONITOR, routes).serve(listener, shutdown).await
+    }
+}

@@ -1,0 +1,3 @@
+//! The gRPC API of the feature-service.
+
+pub mod entities;

@@ -1,0 +1,3 @@
+//! The gRPC API of the monitor.
+
+pub mod monitors;

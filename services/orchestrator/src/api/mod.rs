@@ -1,0 +1,4 @@
+//! The gRPC API of the orchestrator.
+
+pub mod dag;
+pub mod pipelines;

@@ -1,0 +1,3 @@
+//! The gRPC API of the registry-service.
+
+pub mod projects;
