@@ -3,7 +3,9 @@
 //! so adding a field to a definition needs no migration. Each service owns its own table.
 
 use chrono::{DateTime, Utc};
-use sea_orm::sea_query::{Alias, ColumnDef, Expr, ExprTrait, Index, OnConflict, Order, Query, Table, TableCreateStatement};
+use sea_orm::sea_query::{
+    Alias, ColumnDef, Expr, ExprTrait, Index, OnConflict, Order, Query, Table, TableCreateStatement,
+};
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
 
 use crate::error::{Error, Result};
@@ -24,8 +26,16 @@ pub fn create_table(table: &str) -> TableCreateStatement {
         .col(ColumnDef::new(Alias::new(NAME)).string().not_null())
         .col(ColumnDef::new(Alias::new(VERSION)).big_integer().not_null())
         .col(ColumnDef::new(Alias::new(SPEC)).blob().not_null())
-        .col(ColumnDef::new(Alias::new(CREATE_TIME)).timestamp_with_time_zone().not_null())
-        .col(ColumnDef::new(Alias::new(UPDATE_TIME)).timestamp_with_time_zone().not_null())
+        .col(
+            ColumnDef::new(Alias::new(CREATE_TIME))
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
+        .col(
+            ColumnDef::new(Alias::new(UPDATE_TIME))
+                .timestamp_with_time_zone()
+                .not_null(),
+        )
         .primary_key(Index::create().col(Alias::new(PROJECT)).col(Alias::new(NAME)))
         .to_owned()
 }
@@ -49,7 +59,11 @@ pub struct Definitions<M> {
 
 impl<M: prost::Message + Default> Definitions<M> {
     pub fn new(db: DatabaseConnection, table: &'static str) -> Self {
-        Definitions { db, table, _spec: std::marker::PhantomData }
+        Definitions {
+            db,
+            table,
+            _spec: std::marker::PhantomData,
+        }
     }
 
     /// Creates or replaces; the version goes up only when the spec really changed, so
@@ -61,12 +75,28 @@ impl<M: prost::Message + Default> Definitions<M> {
         let insert = Query::insert()
             .into_table(table.clone())
             .columns([PROJECT, NAME, VERSION, SPEC, CREATE_TIME, UPDATE_TIME].map(Alias::new))
-            .values_panic([project.into(), name.into(), 1i64.into(), bytes.clone().into(), now.into(), now.into()])
+            .values_panic([
+                project.into(),
+                name.into(),
+                1i64.into(),
+                bytes.clone().into(),
+                now.into(),
+                now.into(),
+            ])
             .on_conflict(
                 OnConflict::columns([Alias::new(PROJECT), Alias::new(NAME)])
-                    .value(Alias::new(SPEC), Expr::col((Alias::new("excluded"), Alias::new(SPEC))))
-                    .value(Alias::new(UPDATE_TIME), Expr::col((Alias::new("excluded"), Alias::new(UPDATE_TIME))))
-                    .value(Alias::new(VERSION), Expr::col((table.clone(), Alias::new(VERSION))).add(1))
+                    .value(
+                        Alias::new(SPEC),
+                        Expr::col((Alias::new("excluded"), Alias::new(SPEC))),
+                    )
+                    .value(
+                        Alias::new(UPDATE_TIME),
+                        Expr::col((Alias::new("excluded"), Alias::new(UPDATE_TIME))),
+                    )
+                    .value(
+                        Alias::new(VERSION),
+                        Expr::col((table.clone(), Alias::new(VERSION))).add(1),
+                    )
                     .action_and_where(
                         Expr::col((table.clone(), Alias::new(SPEC)))
                             .ne(Expr::col((Alias::new("excluded"), Alias::new(SPEC)))),
@@ -75,9 +105,12 @@ impl<M: prost::Message + Default> Definitions<M> {
             )
             .to_owned();
         self.db.execute(&insert).await?;
-        self.get(project, name)
-            .await?
-            .ok_or_else(|| Error::internal(format_args!("{}: row {project}/{name} vanished after upsert", self.table)))
+        self.get(project, name).await?.ok_or_else(|| {
+            Error::internal(format_args!(
+                "{}: row {project}/{name} vanished after upsert",
+                self.table
+            ))
+        })
     }
 
     pub async fn get(&self, project: &str, name: &str) -> Result<Option<Stored<M>>> {
@@ -99,7 +132,12 @@ impl<M: prost::Message + Default> Definitions<M> {
             .and_where(Expr::col(Alias::new(PROJECT)).eq(project))
             .order_by(Alias::new(NAME), Order::Asc)
             .to_owned();
-        self.db.query_all(&select).await?.iter().map(|row| self.decode(row)).collect()
+        self.db
+            .query_all(&select)
+            .await?
+            .iter()
+            .map(|row| self.decode(row))
+            .collect()
     }
 
     /// Returns whether a definition was deleted.

@@ -16,13 +16,17 @@ pub struct ProjectCheck {
 impl ProjectCheck {
     /// `key` names the endpoint setting, for errors.
     pub fn connect_lazy(endpoint: &str, key: &str) -> Result<ProjectCheck, ConfigError> {
-        Ok(ProjectCheck { client: RegistryServiceClient::new(grpc::channel(endpoint, key)?) })
+        Ok(ProjectCheck {
+            client: RegistryServiceClient::new(grpc::channel(endpoint, key)?),
+        })
     }
 
     /// Fails with `project_not_found` (404) when the registry has no such project.
     pub async fn require(&self, project: &str) -> Result<()> {
         crate::validate::project_name("project", project)?;
-        let request = GetProjectRequest { name: project.to_owned() };
+        let request = GetProjectRequest {
+            name: project.to_owned(),
+        };
         match self.client.clone().get_project(request).await {
             Ok(_) => Ok(()),
             Err(status) => {
@@ -31,7 +35,10 @@ impl ProjectCheck {
                     ErrorCode::NotFound => Err(err),
                     _ => Err(Error::new(
                         ErrorCode::Unavailable,
-                        format!("cannot check project '{project}' with the registry: {}", err.message),
+                        format!(
+                            "cannot check project '{project}' with the registry: {}",
+                            err.message
+                        ),
                     )),
                 }
             }

@@ -37,8 +37,104 @@ impl Stores {
         let db = db::connect(&url, &settings.database, &format!("{section}.database")).await?;
         M::up(&db, None).await.map_err(DbError::Migrate)?;
         let objects_url = storage::resolve_url(&settings.object_store, &common.data_dir, section)?;
-        let objects = storage::open(&objects_url, &settings.object_store, &format!("{section}.object_store"))?;
+        let objects = storage::open(
+            &objects_url,
+            &settings.object_store,
+            &format!("{section}.object_store"),
+        )?;
         tracing::info!(service = section, database = %db::redact(&url), objects = %objects_url, "stores ready");
         Ok(Stores { db, objects })
+    }
+}
+
+/// A Lathe gRPC service as the `lathe` binary and tests run it: built from its settings
+/// section, then served on a listener until a shutdown future resolves.
+pub trait GrpcService: Sized + Send + 'static {
+    /// Its section of the settings, e.g. `registry`.
+    const SECTION: &'static str;
+
+    /// Embedded defaults of its section.
+    fn default_settings() -> ServiceSettings;
+
+    /// Connects and migrates its stores and prepares its clients.
+    fn build(
+        settings: &ServiceSettings,
+        common: &CommonSettings,
+    ) -> impl std::future::Future<Output = Result<Self, StartError>> + Send;
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests.
+    fn serve(
+        self,
+        listener: tokio::net::TcpListener,
+        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+    ) -> impl std::future::Future<Output = Result<(), tonic::transport::Error>> + Send;
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %err, "cannot listen for ctrl-c");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = terminate => {}
+    }
+    tracing::info!("shutdown signal received");
+}
+
+/// Runs one service as its own process: the configured address, until Ctrl-C or SIGTERM.
+pub async fn run_standalone_service<S: GrpcService>(
+    config: &crate::config::Config,
+    common: &CommonSettings,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let settings = config.section(S::SECTION, S::default_settings())?;
+    let service = S::build(&settings, common).await?;
+    let listener = tokio::net::TcpListener::bind(settings.grpc_addr)
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot listen on {} ({}.grpc_addr): {e}",
+                settings.grpc_addr,
+                S::SECTION
+            )
+        })?;
+    service.serve(listener, shutdown_signal()).await?;
+    Ok(())
+}
+
+/// The whole `main` of a single-service binary: settings, telemetry, serve until a signal.
+pub async fn main_for<S: GrpcService>(process_name: &'static str) -> std::process::ExitCode {
+    let result = async {
+        let config = crate::config::Config::load(None)?;
+        let common = config.common()?;
+        let telemetry = crate::telemetry::init(process_name, &common.telemetry)?;
+        let outcome = run_standalone_service::<S>(&config, &common).await;
+        telemetry.shutdown();
+        outcome
+    }
+    .await;
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("{process_name}: {err}");
+            std::process::ExitCode::FAILURE
+        }
     }
 }

@@ -13,8 +13,8 @@ use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
-pub use lathe_common::service::StartError;
 use lathe_common::service::Stores;
+pub use lathe_common::service::{GrpcService, StartError};
 use lathe_contract::features::v1::feature_service_server::FeatureServiceServer;
 use lathe_contract::service_names;
 use tokio::net::TcpListener;
@@ -31,19 +31,20 @@ pub struct Features {
     projects: ProjectCheck,
 }
 
-impl Features {
-    pub async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Features, StartError> {
+impl GrpcService for Features {
+    const SECTION: &'static str = SECTION;
+
+    fn default_settings() -> ServiceSettings {
+        default_settings()
+    }
+
+    async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Features, StartError> {
         let projects = ProjectCheck::connect_lazy(&settings.registry_endpoint, "features.registry_endpoint")?;
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
         Ok(Features { stores, projects })
     }
 
-    /// The metadata database and the object store (offline feature data).
-    pub fn stores(&self) -> &Stores {
-        &self.stores
-    }
-
-    pub async fn serve(
+    async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -51,6 +52,15 @@ impl Features {
         let entities = Definitions::new(self.stores.db.clone(), store::ENTITIES_TABLE);
         let api = api::entities::FeaturesApi::new(entities, self.projects);
         let routes = tonic::service::Routes::new(FeatureServiceServer::new(api));
-        GrpcServer::new(SECTION, service_names::FEATURES, routes).serve(listener, shutdown).await
+        GrpcServer::new(SECTION, service_names::FEATURES, routes)
+            .serve(listener, shutdown)
+            .await
+    }
+}
+
+impl Features {
+    /// The metadata database and the object store (offline feature data).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 }

@@ -1,1 +1,157 @@
+//! The API gateway: REST + OpenAPI outward, gRPC inward, JWT auth and roles in between.
+//!
+//! [`Gateway::build`] prepares clients and keys; [`Gateway::serve`] runs the HTTP server on a
+//! given listener until a given shutdown future resolves, then drains in-flight requests.
 
+pub mod api;
+pub mod auth;
+pub mod backends;
+pub mod error;
+pub mod metrics;
+pub mod settings;
+
+use std::future::Future;
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use lathe_common::auth::{KeyError, Verifier};
+use lathe_common::config::{CommonSettings, ConfigError};
+use lathe_common::{Error, ErrorCode};
+use tracing_actix_web::TracingLogger;
+use utoipa::OpenApi;
+use utoipa_swagger_ui::SwaggerUi;
+
+use crate::api::openapi::ApiDoc;
+use crate::backends::Backends;
+use crate::error::ApiError;
+use crate::metrics::HttpMetrics;
+pub use crate::settings::GatewaySettings;
+
+/// The section of the configuration the gateway reads.
+pub const SECTION: &str = "gateway";
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error("cannot load the JWT key: {0}")]
+    Key(#[from] KeyError),
+    #[error("cannot start the HTTP server: {0}")]
+    Bind(#[from] std::io::Error),
+}
+
+pub struct Gateway {
+    settings: GatewaySettings,
+    verifier: Arc<Verifier>,
+    backends: Backends,
+}
+
+impl Gateway {
+    pub fn build(settings: GatewaySettings, common: &CommonSettings) -> Result<Gateway, StartError> {
+        settings.validate()?;
+        let verifier = Arc::new(Verifier::from_settings(&common.auth, &common.data_dir)?);
+        let backends = Backends::connect_lazy(&settings)?;
+        Ok(Gateway {
+            settings,
+            verifier,
+            backends,
+        })
+    }
+
+    /// Starts serving HTTP on `listener`; the returned future runs until `shutdown` resolves
+    /// and in-flight requests have drained. Call within a Tokio runtime.
+    pub fn serve(
+        self,
+        listener: TcpListener,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<impl Future<Output = Result<(), StartError>> + Send, StartError> {
+        let settings = web::Data::new(self.settings.clone());
+        let verifier = web::Data::new(self.verifier);
+        let backends = web::Data::new(self.backends);
+        let metrics = web::Data::new(HttpMetrics::default());
+        let openapi = ApiDoc::openapi();
+        let body_limit = self.settings.body_limit_bytes;
+        let addr = listener.local_addr().ok();
+        let mut server = HttpServer::new(move || {
+            App::new()
+                .app_data(settings.clone())
+                .app_data(verifier.clone())
+                .app_data(backends.clone())
+                .app_data(metrics.clone())
+                .app_data(
+                    web::JsonConfig::default()
+                        .limit(body_limit)
+                        .error_handler(error::json_error),
+                )
+                .app_data(web::PayloadConfig::new(body_limit))
+                .app_data(web::PathConfig::default().error_handler(error::path_error))
+                .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .wrap(from_fn(metrics::record))
+                .wrap(TracingLogger::default())
+                .service(api::system::healthz)
+                .service(api::system::readyz)
+                .service(api::system::metrics)
+                .service(SwaggerUi::new("/api-docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
+                .service(api::whoami::whoami)
+                .service(api::projects::list_projects)
+                .service(api::projects::create_project)
+                .service(api::projects::get_project)
+                .service(api::projects::update_project)
+                .service(api::projects::delete_project)
+                .service(api::entities::list_entities)
+                .service(api::entities::apply_entity)
+                .service(api::entities::get_entity)
+                .service(api::entities::delete_entity)
+                .default_service(web::to(not_found))
+        })
+        .disable_signals()
+        .shutdown_timeout(30)
+        .listen(listener)?;
+        if self.settings.workers > 0 {
+            server = server.workers(self.settings.workers);
+        }
+        let server = server.run();
+        let handle = server.handle();
+        tokio::spawn(async move {
+            shutdown.await;
+            handle.stop(true).await;
+        });
+        tracing::info!(addr = ?addr, "gateway listening");
+        Ok(async move {
+            server.await?;
+            tracing::info!("gateway stopped");
+            Ok(())
+        })
+    }
+}
+
+/// Runs the gateway from its settings section on its configured address until `shutdown`.
+pub async fn run(
+    config: &lathe_common::config::Config,
+    common: &CommonSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    let settings = config.section(SECTION, GatewaySettings::default())?;
+    let listener = TcpListener::bind(settings.http_addr)
+        .map_err(|e| format!("cannot listen on {} (gateway.http_addr): {e}", settings.http_addr))?;
+    Gateway::build(settings, common)?
+        .serve(listener, shutdown)?
+        .await?;
+    Ok(())
+}
+
+/// Unknown routes: under `/api/` the token is checked first, so probing reveals nothing.
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if req.path().starts_with("/api/") {
+        auth::authenticate(&req)?;
+    }
+    Err(ApiError(
+        Error::new(
+            ErrorCode::NotFound,
+            format!("no route for {} {}", req.method(), req.path()),
+        )
+        .with_reason("route_not_found"),
+    ))
+}

@@ -1,1 +1,201 @@
-fn main() {}
+//! The `lathe` command: the whole platform in one process, one service of a distributed
+//! deployment, or a token for calling the API.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand, ValueEnum};
+use lathe_common::auth::{Role, Signer};
+use lathe_common::config::{CommonSettings, Config};
+use lathe_common::service::{run_standalone_service, shutdown_signal};
+use lathe_common::telemetry;
+
+#[derive(Parser)]
+#[command(
+    name = "lathe",
+    version,
+    about = "Lathe: features, models, pipelines and monitoring in one platform"
+)]
+struct Cli {
+    /// TOML configuration file (also `LATHE_CONFIG`); `LATHE_*` variables override it.
+    #[arg(long, global = true)]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run every service and the gateway in one process on embedded defaults.
+    Standalone {
+        /// Where embedded stores keep their files (default `.lathe`).
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Address of the HTTP API (default 127.0.0.1:8080).
+        #[arg(long)]
+        http_addr: Option<std::net::SocketAddr>,
+    },
+    /// Run one service, for a distributed deployment.
+    Serve {
+        #[arg(value_enum)]
+        service: ServiceName,
+    },
+    /// Make API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ServiceName {
+    Gateway,
+    Features,
+    Registry,
+    Orchestrator,
+    Monitor,
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Print a token signed with the key a standalone on the same data directory uses.
+    Create {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        #[arg(long)]
+        subject: String,
+        /// viewer, editor or admin.
+        #[arg(long)]
+        role: Role,
+        /// A project the token may touch; repeat for several; `*` for all. Default: all.
+        #[arg(long = "project")]
+        projects: Vec<String>,
+        /// Lifetime in seconds (default: auth.token_ttl_seconds).
+        #[arg(long)]
+        ttl: Option<u64>,
+    },
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("lathe: cannot start the async runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("lathe: {err}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn common_settings(config: &Config, data_dir: Option<PathBuf>) -> Result<CommonSettings, BoxError> {
+    let mut common = config.common()?;
+    if let Some(dir) = data_dir {
+        common.data_dir = dir;
+    }
+    Ok(common)
+}
+
+async fn run(cli: Cli) -> Result<(), BoxError> {
+    let config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Standalone { data_dir, http_addr } => {
+            let mut settings = lathe::PlatformSettings::from_config(&config)?;
+            settings.common = common_settings(&config, data_dir)?;
+            if let Some(addr) = http_addr {
+                settings.gateway.http_addr = addr;
+            }
+            let telemetry = telemetry::init("lathe", &settings.common.telemetry)?;
+            let outcome = standalone(settings).await;
+            telemetry.shutdown();
+            outcome
+        }
+        Command::Serve { service } => {
+            let common = common_settings(&config, None)?;
+            let telemetry = telemetry::init(process_name(service), &common.telemetry)?;
+            let outcome = match service {
+                ServiceName::Gateway => lathe_gateway::run(&config, &common, shutdown_signal()).await,
+                ServiceName::Registry => {
+                    run_standalone_service::<lathe_registry_service::Registry>(&config, &common).await
+                }
+                ServiceName::Features => {
+                    run_standalone_service::<lathe_feature_service::Features>(&config, &common).await
+                }
+                ServiceName::Orchestrator => {
+                    run_standalone_service::<lathe_orchestrator::Orchestrator>(&config, &common).await
+                }
+                ServiceName::Monitor => {
+                    run_standalone_service::<lathe_monitor::Monitor>(&config, &common).await
+                }
+            };
+            telemetry.shutdown();
+            outcome
+        }
+        Command::Token {
+            command:
+                TokenCommand::Create {
+                    data_dir,
+                    subject,
+                    role,
+                    projects,
+                    ttl,
+                },
+        } => {
+            let common = common_settings(&config, data_dir)?;
+            let signer = Signer::from_settings(&common.auth, &common.data_dir)?;
+            let projects = if projects.is_empty() {
+                vec![lathe_common::auth::ALL_PROJECTS.to_owned()]
+            } else {
+                projects
+            };
+            let ttl = Duration::from_secs(ttl.unwrap_or(common.auth.token_ttl_seconds));
+            println!("{}", signer.sign(&subject, &[role], &projects, ttl)?);
+            Ok(())
+        }
+    }
+}
+
+fn process_name(service: ServiceName) -> &'static str {
+    match service {
+        ServiceName::Gateway => "lathe-gateway",
+        ServiceName::Features => "lathe-feature-service",
+        ServiceName::Registry => "lathe-registry-service",
+        ServiceName::Orchestrator => "lathe-orchestrator",
+        ServiceName::Monitor => "lathe-monitor",
+    }
+}
+
+async fn standalone(settings: lathe::PlatformSettings) -> Result<(), BoxError> {
+    let data_dir = settings.common.data_dir.clone();
+    let mut platform = lathe::start(settings).await?;
+    let url = platform.url();
+    println!("Lathe is running (data in {}).", data_dir.display());
+    println!("  API:          {url}/api/v1/");
+    println!("  API docs:     {url}/api-docs/");
+    println!("  OpenAPI:      {url}/api-docs/openapi.json");
+    println!("  health:       {url}/healthz   readiness: {url}/readyz   metrics: {url}/metrics");
+    for (name, addr) in &platform.grpc_addrs {
+        println!("  gRPC {name:<13} {addr}   (metrics: http://{addr}/metrics)");
+    }
+    println!(
+        "  a token:      lathe token create --data-dir {} --subject you --role admin",
+        data_dir.display()
+    );
+    println!("Press Ctrl-C to stop.");
+    tokio::select! {
+        () = shutdown_signal() => {
+            platform.shutdown().await;
+            Ok(())
+        }
+        err = platform.wait_for_failure() => Err(err.into()),
+    }
+}

@@ -12,8 +12,8 @@ use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
-pub use lathe_common::service::StartError;
 use lathe_common::service::Stores;
+pub use lathe_common::service::{GrpcService, StartError};
 use lathe_contract::monitor::v1::monitor_service_server::MonitorServiceServer;
 use lathe_contract::service_names;
 use tokio::net::TcpListener;
@@ -30,19 +30,20 @@ pub struct Monitor {
     projects: ProjectCheck,
 }
 
-impl Monitor {
-    pub async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Monitor, StartError> {
+impl GrpcService for Monitor {
+    const SECTION: &'static str = SECTION;
+
+    fn default_settings() -> ServiceSettings {
+        default_settings()
+    }
+
+    async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Monitor, StartError> {
         let projects = ProjectCheck::connect_lazy(&settings.registry_endpoint, "monitor.registry_endpoint")?;
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
         Ok(Monitor { stores, projects })
     }
 
-    /// The metadata database and the object store (reference profiles).
-    pub fn stores(&self) -> &Stores {
-        &self.stores
-    }
-
-    pub async fn serve(
+    async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -50,6 +51,15 @@ impl Monitor {
         let monitors = Definitions::new(self.stores.db.clone(), store::MONITORS_TABLE);
         let api = api::monitors::MonitorsApi::new(monitors, self.projects);
         let routes = tonic::service::Routes::new(MonitorServiceServer::new(api));
-        GrpcServer::new(SECTION, service_names::MONITOR, routes).serve(listener, shutdown).await
+        GrpcServer::new(SECTION, service_names::MONITOR, routes)
+            .serve(listener, shutdown)
+            .await
+    }
+}
+
+impl Monitor {
+    /// The metadata database and the object store (reference profiles).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 }

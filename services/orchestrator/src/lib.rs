@@ -12,8 +12,8 @@ use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
-pub use lathe_common::service::StartError;
 use lathe_common::service::Stores;
+pub use lathe_common::service::{GrpcService, StartError};
 use lathe_contract::orchestrator::v1::orchestrator_service_server::OrchestratorServiceServer;
 use lathe_contract::service_names;
 use tokio::net::TcpListener;
@@ -30,19 +30,21 @@ pub struct Orchestrator {
     projects: ProjectCheck,
 }
 
-impl Orchestrator {
-    pub async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Orchestrator, StartError> {
-        let projects = ProjectCheck::connect_lazy(&settings.registry_endpoint, "orchestrator.registry_endpoint")?;
+impl GrpcService for Orchestrator {
+    const SECTION: &'static str = SECTION;
+
+    fn default_settings() -> ServiceSettings {
+        default_settings()
+    }
+
+    async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Orchestrator, StartError> {
+        let projects =
+            ProjectCheck::connect_lazy(&settings.registry_endpoint, "orchestrator.registry_endpoint")?;
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
         Ok(Orchestrator { stores, projects })
     }
 
-    /// The metadata database and the object store (task logs).
-    pub fn stores(&self) -> &Stores {
-        &self.stores
-    }
-
-    pub async fn serve(
+    async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
@@ -50,6 +52,15 @@ impl Orchestrator {
         let pipelines = Definitions::new(self.stores.db.clone(), store::PIPELINES_TABLE);
         let api = api::pipelines::PipelinesApi::new(pipelines, self.projects);
         let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(api));
-        GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes).serve(listener, shutdown).await
+        GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes)
+            .serve(listener, shutdown)
+            .await
+    }
+}
+
+impl Orchestrator {
+    /// The metadata database and the object store (task logs).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 }

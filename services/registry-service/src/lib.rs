@@ -6,13 +6,13 @@
 pub mod api;
 pub mod store;
 
-use std::future::Future;
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::grpc::GrpcServer;
-pub use lathe_common::service::StartError;
 use lathe_common::service::Stores;
+pub use lathe_common::service::{GrpcService, StartError};
 use lathe_contract::registry::v1::registry_service_server::RegistryServiceServer;
 use lathe_contract::service_names;
+use std::future::Future;
 use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
@@ -26,24 +26,36 @@ pub struct Registry {
     stores: Stores,
 }
 
-impl Registry {
+impl GrpcService for Registry {
+    const SECTION: &'static str = SECTION;
+
+    fn default_settings() -> ServiceSettings {
+        default_settings()
+    }
+
     /// Connects to the metadata database (running migrations) and the object store.
-    pub async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Registry, StartError> {
+    async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Registry, StartError> {
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
         Ok(Registry { stores })
     }
 
-    /// The metadata database and the object store (run artifacts, model files).
-    pub fn stores(&self) -> &Stores {
-        &self.stores
-    }
-
-    pub async fn serve(
+    async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let routes = tonic::service::Routes::new(RegistryServiceServer::new(api::projects::ProjectsApi::new(self.stores.db)));
-        GrpcServer::new(SECTION, service_names::REGISTRY, routes).serve(listener, shutdown).await
+        let routes = tonic::service::Routes::new(RegistryServiceServer::new(
+            api::projects::ProjectsApi::new(self.stores.db),
+        ));
+        GrpcServer::new(SECTION, service_names::REGISTRY, routes)
+            .serve(listener, shutdown)
+            .await
+    }
+}
+
+impl Registry {
+    /// The metadata database and the object store (run artifacts, model files).
+    pub fn stores(&self) -> &Stores {
+        &self.stores
     }
 }

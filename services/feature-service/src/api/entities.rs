@@ -34,7 +34,10 @@ fn with_metadata(stored: Stored<Entity>) -> Entity {
 }
 
 fn not_found(project: &str, name: &str) -> Error {
-    Error::not_found("entity_not_found", format!("entity '{name}' does not exist in project '{project}'"))
+    Error::not_found(
+        "entity_not_found",
+        format!("entity '{name}' does not exist in project '{project}'"),
+    )
 }
 
 fn validate_join_keys(keys: &[JoinKey]) -> Result<()> {
@@ -45,7 +48,10 @@ fn validate_join_keys(keys: &[JoinKey]) -> Result<()> {
     for (i, key) in keys.iter().enumerate() {
         validate::identifier(&format!("join_keys[{i}].name"), &key.name)?;
         if !seen.insert(key.name.as_str()) {
-            return Err(Error::invalid(format!("join_keys[{i}].name: '{}' appears twice", key.name)));
+            return Err(Error::invalid(format!(
+                "join_keys[{i}].name: '{}' appears twice",
+                key.name
+            )));
         }
         match ValueType::try_from(key.value_type) {
             Ok(ValueType::Unspecified) | Err(_) => {
@@ -106,7 +112,13 @@ impl FeatureService for FeaturesApi {
         request: Request<ListEntitiesRequest>,
     ) -> Result<Response<ListEntitiesResponse>, Status> {
         let project = request.into_inner().project;
-        let entities = self.entities.list(&project).await?.into_iter().map(with_metadata).collect();
+        let entities = self
+            .entities
+            .list(&project)
+            .await?
+            .into_iter()
+            .map(with_metadata)
+            .collect();
         Ok(Response::new(ListEntitiesResponse { entities }))
     }
 

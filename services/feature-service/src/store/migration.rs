@@ -15,16 +15,25 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct CreateEntities;
+
+impl MigrationName for CreateEntities {
+    fn name(&self) -> &str {
+        "m20261129_000001_create_entities"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateEntities {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.create_table(lathe_common::definitions::create_table(super::ENTITIES_TABLE)).await
+        manager
+            .create_table(lathe_common::definitions::create_table(super::ENTITIES_TABLE))
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Alias::new(super::ENTITIES_TABLE)).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Alias::new(super::ENTITIES_TABLE)).to_owned())
+            .await
     }
 }

@@ -9,8 +9,8 @@ use lathe_common::validate;
 use lathe_common::{Error, Result};
 use lathe_contract::monitor::v1::monitor_service_server::MonitorService;
 use lathe_contract::monitor::v1::{
-    DeleteMonitorRequest, DeleteMonitorResponse, DriftMetric, FeatureCheck, GetMonitorRequest, ListMonitorsRequest,
-    ListMonitorsResponse, Monitor, PutMonitorRequest,
+    DeleteMonitorRequest, DeleteMonitorResponse, DriftMetric, FeatureCheck, GetMonitorRequest,
+    ListMonitorsRequest, ListMonitorsResponse, Monitor, PutMonitorRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -35,7 +35,10 @@ fn with_metadata(stored: Stored<Monitor>) -> Monitor {
 }
 
 fn not_found(project: &str, name: &str) -> Error {
-    Error::not_found("monitor_not_found", format!("monitor '{name}' does not exist in project '{project}'"))
+    Error::not_found(
+        "monitor_not_found",
+        format!("monitor '{name}' does not exist in project '{project}'"),
+    )
 }
 
 fn validate_checks(checks: &[FeatureCheck]) -> Result<()> {
@@ -45,7 +48,9 @@ fn validate_checks(checks: &[FeatureCheck]) -> Result<()> {
     let mut seen = HashSet::new();
     for (i, check) in checks.iter().enumerate() {
         if check.column.is_empty() || check.column.len() > 256 {
-            return Err(Error::invalid(format!("checks[{i}].column: name the feature (`view:feature`) or column")));
+            return Err(Error::invalid(format!(
+                "checks[{i}].column: name the feature (`view:feature`) or column"
+            )));
         }
         let metric = match DriftMetric::try_from(check.metric) {
             Ok(DriftMetric::Unspecified) | Err(_) => {
@@ -67,9 +72,10 @@ fn validate_checks(checks: &[FeatureCheck]) -> Result<()> {
             DriftMetric::Ks | DriftMetric::ChiSquare => check.threshold > 0.0 && check.threshold < 1.0,
             // The JS distance is bounded by 1 (log base 2).
             DriftMetric::JsDistance => check.threshold > 0.0 && check.threshold <= 1.0,
-            DriftMetric::Psi | DriftMetric::KlDivergence | DriftMetric::Wasserstein | DriftMetric::Unspecified => {
-                check.threshold > 0.0 && check.threshold.is_finite()
-            }
+            DriftMetric::Psi
+            | DriftMetric::KlDivergence
+            | DriftMetric::Wasserstein
+            | DriftMetric::Unspecified => check.threshold > 0.0 && check.threshold.is_finite(),
         };
         if !threshold_ok {
             return Err(Error::invalid(format!(
@@ -91,7 +97,9 @@ impl MonitorService for MonitorsApi {
         validate::identifier("name", &request.name)?;
         validate_checks(&request.checks)?;
         if request.window_seconds == 0 {
-            return Err(Error::invalid("window_seconds: a live window must be at least 1 second long").into());
+            return Err(
+                Error::invalid("window_seconds: a live window must be at least 1 second long").into(),
+            );
         }
         if !request.retrain_pipeline.is_empty() {
             validate::identifier("retrain_pipeline", &request.retrain_pipeline)?;
@@ -114,7 +122,9 @@ impl MonitorService for MonitorsApi {
     async fn get_monitor(&self, request: Request<GetMonitorRequest>) -> Result<Response<Monitor>, Status> {
         let request = request.into_inner();
         let stored = self.monitors.get(&request.project, &request.name).await?;
-        Ok(Response::new(with_metadata(stored.ok_or_else(|| not_found(&request.project, &request.name))?)))
+        Ok(Response::new(with_metadata(
+            stored.ok_or_else(|| not_found(&request.project, &request.name))?,
+        )))
     }
 
     async fn list_monitors(
@@ -122,7 +132,13 @@ impl MonitorService for MonitorsApi {
         request: Request<ListMonitorsRequest>,
     ) -> Result<Response<ListMonitorsResponse>, Status> {
         let project = request.into_inner().project;
-        let monitors = self.monitors.list(&project).await?.into_iter().map(with_metadata).collect();
+        let monitors = self
+            .monitors
+            .list(&project)
+            .await?
+            .into_iter()
+            .map(with_metadata)
+            .collect();
         Ok(Response::new(ListMonitorsResponse { monitors }))
     }
 
@@ -143,13 +159,20 @@ mod tests {
     use super::*;
 
     fn check(column: &str, metric: DriftMetric, threshold: f64) -> FeatureCheck {
-        FeatureCheck { column: column.to_owned(), metric: metric as i32, threshold }
+        FeatureCheck {
+            column: column.to_owned(),
+            metric: metric as i32,
+            threshold,
+        }
     }
 
     #[test]
     fn thresholds_are_checked_per_metric() {
-        validate_checks(&[check("d:conv_rate", DriftMetric::Psi, 0.2), check("d:conv_rate", DriftMetric::Ks, 0.05)])
-            .unwrap();
+        validate_checks(&[
+            check("d:conv_rate", DriftMetric::Psi, 0.2),
+            check("d:conv_rate", DriftMetric::Ks, 0.05),
+        ])
+        .unwrap();
         for bad in [
             check("x", DriftMetric::Ks, 1.5),
             check("x", DriftMetric::Psi, -1.0),
@@ -159,7 +182,10 @@ mod tests {
         ] {
             assert!(validate_checks(&[bad.clone()]).is_err(), "{bad:?}");
         }
-        let dup = [check("x", DriftMetric::Psi, 0.1), check("x", DriftMetric::Psi, 0.2)];
+        let dup = [
+            check("x", DriftMetric::Psi, 0.1),
+            check("x", DriftMetric::Psi, 0.2),
+        ];
         assert!(validate_checks(&dup).unwrap_err().message.contains("already has"));
     }
 }

@@ -15,16 +15,25 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct CreateMonitors;
+
+impl MigrationName for CreateMonitors {
+    fn name(&self) -> &str {
+        "m20261129_000001_create_monitors"
+    }
+}
 
 #[async_trait::async_trait]
 impl MigrationTrait for CreateMonitors {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.create_table(lathe_common::definitions::create_table(super::MONITORS_TABLE)).await
+        manager
+            .create_table(lathe_common::definitions::create_table(super::MONITORS_TABLE))
+            .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(Alias::new(super::MONITORS_TABLE)).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(Alias::new(super::MONITORS_TABLE)).to_owned())
+            .await
     }
 }

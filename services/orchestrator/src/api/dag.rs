@@ -15,10 +15,16 @@ pub fn topological_order(tasks: &[TaskSpec]) -> Result<Vec<&str>> {
     for (i, task) in tasks.iter().enumerate() {
         validate::identifier(&format!("tasks[{i}].id"), &task.id)?;
         if task.command.is_empty() {
-            return Err(Error::invalid(format!("tasks[{i}].command: task '{}' needs a command to run", task.id)));
+            return Err(Error::invalid(format!(
+                "tasks[{i}].command: task '{}' needs a command to run",
+                task.id
+            )));
         }
         if index.insert(task.id.as_str(), i).is_some() {
-            return Err(Error::invalid(format!("tasks[{i}].id: '{}' appears twice", task.id)));
+            return Err(Error::invalid(format!(
+                "tasks[{i}].id: '{}' appears twice",
+                task.id
+            )));
         }
     }
     let mut indegree = vec![0usize; tasks.len()];
@@ -26,10 +32,16 @@ pub fn topological_order(tasks: &[TaskSpec]) -> Result<Vec<&str>> {
     for (i, task) in tasks.iter().enumerate() {
         for dep in &task.depends_on {
             let &d = index.get(dep.as_str()).ok_or_else(|| {
-                Error::invalid(format!("tasks[{i}].depends_on: task '{}' depends on unknown task '{dep}'", task.id))
+                Error::invalid(format!(
+                    "tasks[{i}].depends_on: task '{}' depends on unknown task '{dep}'",
+                    task.id
+                ))
             })?;
             if d == i {
-                return Err(Error::invalid(format!("tasks[{i}].depends_on: task '{}' depends on itself", task.id)));
+                return Err(Error::invalid(format!(
+                    "tasks[{i}].depends_on: task '{}' depends on itself",
+                    task.id
+                )));
             }
             indegree[i] += 1;
             dependents[d].push(i);
@@ -47,10 +59,15 @@ pub fn topological_order(tasks: &[TaskSpec]) -> Result<Vec<&str>> {
         }
     }
     if order.len() < tasks.len() {
-        let mut cyclic: Vec<&str> =
-            (0..tasks.len()).filter(|&i| indegree[i] > 0).map(|i| tasks[i].id.as_str()).collect();
+        let mut cyclic: Vec<&str> = (0..tasks.len())
+            .filter(|&i| indegree[i] > 0)
+            .map(|i| tasks[i].id.as_str())
+            .collect();
         cyclic.sort_unstable();
-        return Err(Error::invalid(format!("tasks: the dependencies form a cycle through {}", cyclic.join(", "))));
+        return Err(Error::invalid(format!(
+            "tasks: the dependencies form a cycle through {}",
+            cyclic.join(", ")
+        )));
     }
     Ok(order)
 }
@@ -70,19 +87,46 @@ mod tests {
 
     #[test]
     fn orders_a_diamond() {
-        let tasks = [task("register", &["evaluate"]), task("train", &[]), task("evaluate", &["train"])];
-        assert_eq!(topological_order(&tasks).unwrap(), ["train", "evaluate", "register"]);
+        let tasks = [
+            task("register", &["evaluate"]),
+            task("train", &[]),
+            task("evaluate", &["train"]),
+        ];
+        assert_eq!(
+            topological_order(&tasks).unwrap(),
+            ["train", "evaluate", "register"]
+        );
     }
 
     #[test]
     fn refuses_cycles_unknown_and_duplicate_tasks() {
         let cycle = [task("a", &["b"]), task("b", &["a"]), task("c", &[])];
-        assert!(topological_order(&cycle).unwrap_err().message.contains("cycle through a, b"));
+        assert!(
+            topological_order(&cycle)
+                .unwrap_err()
+                .message
+                .contains("cycle through a, b")
+        );
         let unknown = [task("a", &["zzz"])];
-        assert!(topological_order(&unknown).unwrap_err().message.contains("unknown task 'zzz'"));
+        assert!(
+            topological_order(&unknown)
+                .unwrap_err()
+                .message
+                .contains("unknown task 'zzz'")
+        );
         let dup = [task("a", &[]), task("a", &[])];
-        assert!(topological_order(&dup).unwrap_err().message.contains("appears twice"));
-        assert!(topological_order(&[task("a", &["a"])]).unwrap_err().message.contains("itself"));
+        assert!(
+            topological_order(&dup)
+                .unwrap_err()
+                .message
+                .contains("appears twice")
+        );
+        assert!(
+            topological_order(&[task("a", &["a"])])
+                .unwrap_err()
+                .message
+                .contains("itself")
+        );
         assert!(topological_order(&[]).is_err());
     }
 }

@@ -6,8 +6,8 @@ use lathe_common::validate;
 use lathe_common::{Error, Result};
 use lathe_contract::orchestrator::v1::orchestrator_service_server::OrchestratorService;
 use lathe_contract::orchestrator::v1::{
-    DeletePipelineRequest, DeletePipelineResponse, GetPipelineRequest, ListPipelinesRequest, ListPipelinesResponse,
-    Pipeline, PutPipelineRequest,
+    DeletePipelineRequest, DeletePipelineResponse, GetPipelineRequest, ListPipelinesRequest,
+    ListPipelinesResponse, Pipeline, PutPipelineRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -34,7 +34,10 @@ fn with_metadata(stored: Stored<Pipeline>) -> Pipeline {
 }
 
 fn not_found(project: &str, name: &str) -> Error {
-    Error::not_found("pipeline_not_found", format!("pipeline '{name}' does not exist in project '{project}'"))
+    Error::not_found(
+        "pipeline_not_found",
+        format!("pipeline '{name}' does not exist in project '{project}'"),
+    )
 }
 
 /// A five-field cron expression: minute hour day-of-month month day-of-week.
@@ -43,7 +46,13 @@ fn validate_schedule(schedule: &str) -> Result<()> {
         return Ok(());
     }
     let fields: Vec<&str> = schedule.split_whitespace().collect();
-    let ranges = [(0, 59, "minute"), (0, 23, "hour"), (1, 31, "day of month"), (1, 12, "month"), (0, 7, "day of week")];
+    let ranges = [
+        (0, 59, "minute"),
+        (0, 23, "hour"),
+        (1, 31, "day of month"),
+        (1, 12, "month"),
+        (0, 7, "day of week"),
+    ];
     if fields.len() != ranges.len() {
         return Err(Error::invalid(format!(
             "schedule '{schedule}': expected 5 fields (minute hour day-of-month month day-of-week), got {}",
@@ -56,7 +65,9 @@ fn validate_schedule(schedule: &str) -> Result<()> {
             if let Some(step) = step
                 && !step.parse::<u32>().is_ok_and(|s| s > 0)
             {
-                return Err(Error::invalid(format!("schedule '{schedule}': bad step '{step}' in the {what} field")));
+                return Err(Error::invalid(format!(
+                    "schedule '{schedule}': bad step '{step}' in the {what} field"
+                )));
             }
             if range == "*" {
                 continue;
@@ -98,7 +109,9 @@ impl OrchestratorService for PipelinesApi {
     async fn get_pipeline(&self, request: Request<GetPipelineRequest>) -> Result<Response<Pipeline>, Status> {
         let request = request.into_inner();
         let stored = self.pipelines.get(&request.project, &request.name).await?;
-        Ok(Response::new(with_metadata(stored.ok_or_else(|| not_found(&request.project, &request.name))?)))
+        Ok(Response::new(with_metadata(
+            stored.ok_or_else(|| not_found(&request.project, &request.name))?,
+        )))
     }
 
     async fn list_pipelines(
@@ -106,7 +119,13 @@ impl OrchestratorService for PipelinesApi {
         request: Request<ListPipelinesRequest>,
     ) -> Result<Response<ListPipelinesResponse>, Status> {
         let project = request.into_inner().project;
-        let pipelines = self.pipelines.list(&project).await?.into_iter().map(with_metadata).collect();
+        let pipelines = self
+            .pipelines
+            .list(&project)
+            .await?
+            .into_iter()
+            .map(with_metadata)
+            .collect();
         Ok(Response::new(ListPipelinesResponse { pipelines }))
     }
 

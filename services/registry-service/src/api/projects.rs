@@ -7,8 +7,8 @@ use lathe_common::validate;
 use lathe_common::{Error, Result};
 use lathe_contract::registry::v1::registry_service_server::RegistryService;
 use lathe_contract::registry::v1::{
-    CreateProjectRequest, DeleteProjectRequest, DeleteProjectResponse, GetProjectRequest, ListProjectsRequest,
-    ListProjectsResponse, Project, UpdateProjectRequest,
+    CreateProjectRequest, DeleteProjectRequest, DeleteProjectResponse, GetProjectRequest,
+    ListProjectsRequest, ListProjectsResponse, Project, UpdateProjectRequest,
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
@@ -45,12 +45,16 @@ fn not_found(name: &str) -> Error {
 
 fn validate_labels(labels: &HashMap<String, String>) -> Result<()> {
     if labels.len() > MAX_LABELS {
-        return Err(Error::invalid(format!("labels: at most {MAX_LABELS} labels are allowed")));
+        return Err(Error::invalid(format!(
+            "labels: at most {MAX_LABELS} labels are allowed"
+        )));
     }
     for (key, value) in labels {
         validate::identifier("labels key", key)?;
         if value.len() > 256 {
-            return Err(Error::invalid(format!("labels.{key}: values are at most 256 bytes")));
+            return Err(Error::invalid(format!(
+                "labels.{key}: values are at most 256 bytes"
+            )));
         }
     }
     Ok(())
@@ -75,7 +79,10 @@ fn to_proto(model: project::Model) -> Project {
 
 #[tonic::async_trait]
 impl RegistryService for ProjectsApi {
-    async fn create_project(&self, request: Request<CreateProjectRequest>) -> Result<Response<Project>, Status> {
+    async fn create_project(
+        &self,
+        request: Request<CreateProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
         let request = request.into_inner();
         validate::project_name("name", &request.name)?;
         validate_labels(&request.labels)?;
@@ -93,10 +100,13 @@ impl RegistryService for ProjectsApi {
                 tracing::info!(project = %model.name, "project created");
                 Ok(Response::new(to_proto(model)))
             }
-            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => Err(
-                Error::already_exists("project_already_exists", format!("project '{}' already exists", request.name))
-                    .into(),
-            ),
+            Err(err) if matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_))) => {
+                Err(Error::already_exists(
+                    "project_already_exists",
+                    format!("project '{}' already exists", request.name),
+                )
+                .into())
+            }
             Err(err) => Err(Error::from(err).into()),
         }
     }
@@ -127,17 +137,27 @@ impl RegistryService for ProjectsApi {
         if !request.only.is_empty() {
             query = query.filter(project::Column::Name.is_in(request.only));
         }
-        let mut rows = query.limit(u64::from(page_size) + 1).all(&self.db).await.map_err(Error::from)?;
+        let mut rows = query
+            .limit(u64::from(page_size) + 1)
+            .all(&self.db)
+            .await
+            .map_err(Error::from)?;
         let next_page_token = if rows.len() > page_size as usize {
             rows.truncate(page_size as usize);
             rows.last().map(|p| p.name.clone()).unwrap_or_default()
         } else {
             String::new()
         };
-        Ok(Response::new(ListProjectsResponse { projects: rows.into_iter().map(to_proto).collect(), next_page_token }))
+        Ok(Response::new(ListProjectsResponse {
+            projects: rows.into_iter().map(to_proto).collect(),
+            next_page_token,
+        }))
     }
 
-    async fn update_project(&self, request: Request<UpdateProjectRequest>) -> Result<Response<Project>, Status> {
+    async fn update_project(
+        &self,
+        request: Request<UpdateProjectRequest>,
+    ) -> Result<Response<Project>, Status> {
         let request = request.into_inner();
         validate::project_name("name", &request.name)?;
         validate_labels(&request.labels)?;
@@ -159,7 +179,10 @@ impl RegistryService for ProjectsApi {
     ) -> Result<Response<DeleteProjectResponse>, Status> {
         let name = request.into_inner().name;
         validate::project_name("name", &name)?;
-        let result = project::Entity::delete_by_id(name.clone()).exec(&self.db).await.map_err(Error::from)?;
+        let result = project::Entity::delete_by_id(name.clone())
+            .exec(&self.db)
+            .await
+            .map_err(Error::from)?;
         if result.rows_affected == 0 {
             return Err(not_found(&name).into());
         }

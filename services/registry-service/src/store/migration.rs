@@ -16,8 +16,13 @@ impl MigratorTrait for Migrator {
     }
 }
 
-#[derive(DeriveMigrationName)]
 struct CreateProjects;
+
+impl MigrationName for CreateProjects {
+    fn name(&self) -> &str {
+        "m20261129_000001_create_projects"
+    }
+}
 
 #[derive(DeriveIden)]
 enum RegistryProjects {
@@ -38,18 +43,33 @@ impl MigrationTrait for CreateProjects {
                 Table::create()
                     .table(RegistryProjects::Table)
                     .if_not_exists()
-                    .col(ColumnDef::new(RegistryProjects::Name).string().not_null().primary_key())
+                    .col(
+                        ColumnDef::new(RegistryProjects::Name)
+                            .string()
+                            .not_null()
+                            .primary_key(),
+                    )
                     .col(ColumnDef::new(RegistryProjects::Description).text().not_null())
                     .col(ColumnDef::new(RegistryProjects::Labels).json().not_null())
                     .col(ColumnDef::new(RegistryProjects::CreatedBy).string().not_null())
-                    .col(ColumnDef::new(RegistryProjects::CreateTime).timestamp_with_time_zone().not_null())
-                    .col(ColumnDef::new(RegistryProjects::UpdateTime).timestamp_with_time_zone().not_null())
+                    .col(
+                        ColumnDef::new(RegistryProjects::CreateTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
+                    .col(
+                        ColumnDef::new(RegistryProjects::UpdateTime)
+                            .timestamp_with_time_zone()
+                            .not_null(),
+                    )
                     .to_owned(),
             )
             .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager.drop_table(Table::drop().table(RegistryProjects::Table).to_owned()).await
+        manager
+            .drop_table(Table::drop().table(RegistryProjects::Table).to_owned())
+            .await
     }
 }

@@ -1,0 +1,51 @@
+//! gRPC clients of the services behind the gateway. Channels connect lazily and reconnect,
+//! so the gateway starts before its backends and survives their restarts.
+
+use lathe_common::config::ConfigError;
+use lathe_common::grpc::{TracedChannel, channel};
+use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
+use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
+use lathe_contract::service_names;
+use tonic_health::pb::health_client::HealthClient;
+
+use crate::settings::GatewaySettings;
+
+/// One backend, for readiness checks.
+#[derive(Clone)]
+pub struct Backend {
+    pub name: &'static str,
+    pub grpc_service: &'static str,
+    pub health: HealthClient<TracedChannel>,
+}
+
+#[derive(Clone)]
+pub struct Backends {
+    pub registry: RegistryServiceClient<TracedChannel>,
+    pub features: FeatureServiceClient<TracedChannel>,
+    pub all: Vec<Backend>,
+}
+
+impl Backends {
+    pub fn connect_lazy(settings: &GatewaySettings) -> Result<Backends, ConfigError> {
+        let registry = channel(&settings.registry_endpoint, "gateway.registry_endpoint")?;
+        let features = channel(&settings.features_endpoint, "gateway.features_endpoint")?;
+        let orchestrator = channel(&settings.orchestrator_endpoint, "gateway.orchestrator_endpoint")?;
+        let monitor = channel(&settings.monitor_endpoint, "gateway.monitor_endpoint")?;
+        let backend = |name, grpc_service, channel: &TracedChannel| Backend {
+            name,
+            grpc_service,
+            health: HealthClient::new(channel.clone()),
+        };
+        let all = vec![
+            backend("registry", service_names::REGISTRY, &registry),
+            backend("features", service_names::FEATURES, &features),
+            backend("orchestrator", service_names::ORCHESTRATOR, &orchestrator),
+            backend("monitor", service_names::MONITOR, &monitor),
+        ];
+        Ok(Backends {
+            registry: RegistryServiceClient::new(registry),
+            features: FeatureServiceClient::new(features),
+            all,
+        })
+    }
+}

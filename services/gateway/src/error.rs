@@ -1,0 +1,99 @@
+//! The one JSON error body of the HTTP API:
+//! `{"code": "project_not_found", "message": "…", "type": "invalid_request"}`.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use lathe_common::{Error, ErrorCode};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// Error body of every non-2xx response.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorBody {
+    /// Stable machine-readable reason, e.g. `project_not_found`, `unauthenticated`.
+    #[schema(example = "project_not_found")]
+    pub code: String,
+    /// What went wrong and what to fix.
+    pub message: String,
+    /// Whose side the problem is on: `invalid_request`, `auth`, `unavailable` or `internal`.
+    #[serde(rename = "type")]
+    pub error_type: String,
+}
+
+/// An [`Error`] as an actix response.
+#[derive(Debug)]
+pub struct ApiError(pub Error);
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+impl<E: Into<Error>> From<E> for ApiError {
+    fn from(err: E) -> Self {
+        ApiError(err.into())
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = ErrorBody {
+            code: match self.0.code {
+                ErrorCode::Internal => ErrorCode::Internal.as_str().to_owned(),
+                _ => self.0.reason.to_string(),
+            },
+            message: self.0.public_message().to_owned(),
+            error_type: self.0.code.error_type().to_owned(),
+        };
+        let mut response = HttpResponse::build(self.status_code());
+        if self.0.code == ErrorCode::Unauthenticated {
+            response.insert_header(("WWW-Authenticate", "Bearer"));
+        }
+        response.json(body)
+    }
+}
+
+/// Maps body-parsing failures to the JSON error shape (413 past the size limit).
+pub fn json_error(
+    err: actix_web::error::JsonPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    use actix_web::error::JsonPayloadError;
+    let error = match &err {
+        JsonPayloadError::OverflowKnownLength { length, limit } => Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body of {length} bytes is larger than the limit of {limit} bytes"),
+        ),
+        JsonPayloadError::Overflow { limit } => Error::new(
+            ErrorCode::PayloadTooLarge,
+            format!("request body is larger than the limit of {limit} bytes"),
+        ),
+        JsonPayloadError::ContentType => {
+            Error::invalid("request body must be JSON (Content-Type: application/json)")
+                .with_reason("unsupported_content_type")
+        }
+        JsonPayloadError::Deserialize(e) => {
+            Error::invalid(format!("invalid JSON body: {e}")).with_reason("invalid_body")
+        }
+        other => Error::invalid(format!("cannot read the request body: {other}")).with_reason("invalid_body"),
+    };
+    ApiError(error).into()
+}
+
+/// Maps path-parameter failures to the JSON error shape.
+pub fn path_error(err: actix_web::error::PathError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+    ApiError(Error::invalid(format!("invalid path: {err}"))).into()
+}
+
+/// Maps query-string failures to the JSON error shape.
+pub fn query_error(
+    err: actix_web::error::QueryPayloadError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
+    ApiError(Error::invalid(format!("invalid query string: {err}"))).into()
+}

@@ -1,0 +1,55 @@
+//! The gateway's section of the settings (`[gateway]`, `LATHE_GATEWAY__*`).
+
+use std::net::SocketAddr;
+
+use lathe_common::config::{ConfigError, ports};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct GatewaySettings {
+    pub http_addr: SocketAddr,
+    /// Largest request body accepted, in bytes; larger ones get 413.
+    pub body_limit_bytes: usize,
+    pub registry_endpoint: String,
+    pub features_endpoint: String,
+    pub orchestrator_endpoint: String,
+    pub monitor_endpoint: String,
+    /// How long `/readyz` waits for each backend's health answer.
+    pub readiness_timeout_ms: u64,
+    /// HTTP worker threads; 0 means one per core.
+    pub workers: usize,
+}
+
+impl Default for GatewaySettings {
+    fn default() -> Self {
+        let local = |port: u16| format!("http://127.0.0.1:{port}");
+        GatewaySettings {
+            http_addr: SocketAddr::from(([127, 0, 0, 1], ports::GATEWAY_HTTP)),
+            body_limit_bytes: 1024 * 1024,
+            registry_endpoint: local(ports::REGISTRY),
+            features_endpoint: local(ports::FEATURES),
+            orchestrator_endpoint: local(ports::ORCHESTRATOR),
+            monitor_endpoint: local(ports::MONITOR),
+            readiness_timeout_ms: 2000,
+            workers: 0,
+        }
+    }
+}
+
+impl GatewaySettings {
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.body_limit_bytes == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.body_limit_bytes",
+                "must be greater than 0",
+            ));
+        }
+        if self.readiness_timeout_ms == 0 {
+            return Err(ConfigError::invalid(
+                "gateway.readiness_timeout_ms",
+                "must be greater than 0",
+            ));
+        }
+        Ok(())
+    }
+}

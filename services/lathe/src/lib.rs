@@ -1,0 +1,221 @@
+//! `lathe standalone` as a library: every service and the gateway in one process, each
+//! service on its own loopback gRPC port and talking gRPC to the others. Standalone is a
+//! composition of the same builders `lathe serve` uses, not a fork; tests start it too.
+
+use std::net::SocketAddr;
+
+use lathe_common::config::{CommonSettings, Config, ConfigError, ServiceSettings};
+use lathe_common::service::{GrpcService, StartError};
+use lathe_feature_service::Features;
+use lathe_gateway::{Gateway, GatewaySettings};
+use lathe_monitor::Monitor;
+use lathe_orchestrator::Orchestrator;
+use lathe_registry_service::Registry;
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+/// Everything standalone needs: the shared settings and each service's section.
+#[derive(Debug, Clone)]
+pub struct PlatformSettings {
+    pub common: CommonSettings,
+    pub gateway: GatewaySettings,
+    pub registry: ServiceSettings,
+    pub features: ServiceSettings,
+    pub orchestrator: ServiceSettings,
+    pub monitor: ServiceSettings,
+}
+
+impl PlatformSettings {
+    pub fn from_config(config: &Config) -> Result<PlatformSettings, ConfigError> {
+        let gateway = config.section(lathe_gateway::SECTION, GatewaySettings::default())?;
+        gateway.validate()?;
+        Ok(PlatformSettings {
+            common: config.common()?,
+            gateway,
+            registry: config.section(Registry::SECTION, Registry::default_settings())?,
+            features: config.section(Features::SECTION, Features::default_settings())?,
+            orchestrator: config.section(Orchestrator::SECTION, Orchestrator::default_settings())?,
+            monitor: config.section(Monitor::SECTION, Monitor::default_settings())?,
+        })
+    }
+
+    /// Every listener on an ephemeral loopback port (for tests and side-by-side runs).
+    pub fn on_ephemeral_ports(mut self) -> Self {
+        let any = SocketAddr::from(([127, 0, 0, 1], 0));
+        self.gateway.http_addr = any;
+        for service in [
+            &mut self.registry,
+            &mut self.features,
+            &mut self.orchestrator,
+            &mut self.monitor,
+        ] {
+            service.grpc_addr = any;
+        }
+        self
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PlatformError {
+    #[error("{service}: {source}")]
+    Start {
+        service: &'static str,
+        #[source]
+        source: StartError,
+    },
+    #[error("gateway: {0}")]
+    Gateway(#[from] lathe_gateway::StartError),
+    #[error("cannot listen on {addr} ({key}): {source}")]
+    Bind {
+        addr: SocketAddr,
+        key: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{0} stopped unexpectedly: {1}")]
+    Crashed(&'static str, String),
+}
+
+/// A running platform.
+pub struct Platform {
+    pub http_addr: SocketAddr,
+    /// gRPC address of each service, by settings section name.
+    pub grpc_addrs: Vec<(&'static str, SocketAddr)>,
+    stop: watch::Sender<bool>,
+    tasks: JoinSet<(&'static str, Result<(), String>)>,
+}
+
+impl Platform {
+    pub fn url(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    pub fn grpc_addr(&self, service: &str) -> Option<SocketAddr> {
+        self.grpc_addrs
+            .iter()
+            .find(|(name, _)| *name == service)
+            .map(|(_, addr)| *addr)
+    }
+
+    /// Waits until a component stops by itself (an error) and reports it.
+    pub async fn wait_for_failure(&mut self) -> PlatformError {
+        match self.tasks.join_next().await {
+            Some(Ok((name, Err(err)))) => PlatformError::Crashed(name, err),
+            Some(Ok((name, Ok(())))) => PlatformError::Crashed(name, "exited".to_owned()),
+            Some(Err(join)) => PlatformError::Crashed("a component", join.to_string()),
+            None => PlatformError::Crashed("every component", "nothing is running".to_owned()),
+        }
+    }
+
+    /// Stops every component gracefully and waits for them to drain.
+    pub async fn shutdown(mut self) {
+        let _ = self.stop.send(true);
+        while let Some(joined) = self.tasks.join_next().await {
+            if let Ok((name, Err(err))) = joined {
+                tracing::warn!(component = name, error = %err, "stopped with an error");
+            }
+        }
+    }
+}
+
+fn stop_signal(stop: &watch::Sender<bool>) -> impl Future<Output = ()> + Send + 'static {
+    let mut rx = stop.subscribe();
+    async move {
+        let _ = rx.wait_for(|stopped| *stopped).await;
+    }
+}
+
+async fn bind(addr: SocketAddr, key: String) -> Result<tokio::net::TcpListener, PlatformError> {
+    tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(|source| PlatformError::Bind { addr, key, source })
+}
+
+fn endpoint(addr: SocketAddr) -> String {
+    format!("http://{addr}")
+}
+
+/// Starts the services and the gateway; returns once all are listening.
+pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformError> {
+    let (stop, _) = watch::channel(false);
+    let registry_listener = bind(settings.registry.grpc_addr, "registry.grpc_addr".into()).await?;
+    let features_listener = bind(settings.features.grpc_addr, "features.grpc_addr".into()).await?;
+    let orchestrator_listener =
+        bind(settings.orchestrator.grpc_addr, "orchestrator.grpc_addr".into()).await?;
+    let monitor_listener = bind(settings.monitor.grpc_addr, "monitor.grpc_addr".into()).await?;
+    let local = |l: &tokio::net::TcpListener| l.local_addr().expect("a bound listener has an address");
+    let grpc_addrs = vec![
+        ("registry", local(&registry_listener)),
+        ("features", local(&features_listener)),
+        ("orchestrator", local(&orchestrator_listener)),
+        ("monitor", local(&monitor_listener)),
+    ];
+
+    // Wire every client to the addresses actually bound.
+    let registry_endpoint = endpoint(grpc_addrs[0].1);
+    for service in [
+        &mut settings.features,
+        &mut settings.orchestrator,
+        &mut settings.monitor,
+    ] {
+        service.registry_endpoint = registry_endpoint.clone();
+    }
+    settings.gateway.registry_endpoint = registry_endpoint;
+    settings.gateway.features_endpoint = endpoint(grpc_addrs[1].1);
+    settings.gateway.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
+    settings.gateway.monitor_endpoint = endpoint(grpc_addrs[3].1);
+
+    let common = &settings.common;
+    let started = |service: &'static str| move |source| PlatformError::Start { service, source };
+    let registry = Registry::build(&settings.registry, common)
+        .await
+        .map_err(started("registry"))?;
+    let features = Features::build(&settings.features, common)
+        .await
+        .map_err(started("features"))?;
+    let orchestrator = Orchestrator::build(&settings.orchestrator, common)
+        .await
+        .map_err(started("orchestrator"))?;
+    let monitor = Monitor::build(&settings.monitor, common)
+        .await
+        .map_err(started("monitor"))?;
+    let gateway = Gateway::build(settings.gateway.clone(), common)?;
+    let http_listener =
+        std::net::TcpListener::bind(settings.gateway.http_addr).map_err(|source| PlatformError::Bind {
+            addr: settings.gateway.http_addr,
+            key: "gateway.http_addr".into(),
+            source,
+        })?;
+    let http_addr = http_listener.local_addr().map_err(|source| PlatformError::Bind {
+        addr: settings.gateway.http_addr,
+        key: "gateway.http_addr".into(),
+        source,
+    })?;
+
+    let mut tasks = JoinSet::new();
+    let grpc_task = |name: &'static str, result: Result<(), tonic::transport::Error>| {
+        (name, result.map_err(|e| e.to_string()))
+    };
+    let shutdown = stop_signal(&stop);
+    tasks.spawn(async move { grpc_task("registry", registry.serve(registry_listener, shutdown).await) });
+    let shutdown = stop_signal(&stop);
+    tasks.spawn(async move { grpc_task("features", features.serve(features_listener, shutdown).await) });
+    let shutdown = stop_signal(&stop);
+    tasks.spawn(async move {
+        grpc_task(
+            "orchestrator",
+            orchestrator.serve(orchestrator_listener, shutdown).await,
+        )
+    });
+    let shutdown = stop_signal(&stop);
+    tasks.spawn(async move { grpc_task("monitor", monitor.serve(monitor_listener, shutdown).await) });
+    let gateway = gateway.serve(http_listener, stop_signal(&stop))?;
+    tasks.spawn(async move { ("gateway", gateway.await.map_err(|e| e.to_string())) });
+
+    Ok(Platform {
+        http_addr,
+        grpc_addrs,
+        stop,
+        tasks,
+    })
+}
