@@ -1,1 +1,185 @@
+//! The harness of the end-to-end tests: the whole platform, as `lathe standalone` composes
+//! it, started in-process on ephemeral loopback ports against real backends.
 
+use std::time::Duration;
+
+use lathe::{Platform, PlatformSettings};
+use lathe_common::auth::{Role, Signer};
+use lathe_common::config::{Config, Secret};
+use lathe_testkit::PgDatabase;
+
+/// The HS256 secret of test platforms.
+pub const SECRET: &str = "lathe-tests-secret-0123456789abcdef";
+
+/// Where the services keep their metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MetadataBackend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestPlatform {
+    pub platform: Platform,
+    pub url: String,
+    pub http: reqwest::Client,
+    signer: Signer,
+    pub data_dir: tempfile::TempDir,
+    pub settings: PlatformSettings,
+}
+
+/// Embedded settings in `data_dir`, on ephemeral ports, with the test secret.
+pub fn embedded_settings(data_dir: &std::path::Path) -> PlatformSettings {
+    let mut settings = PlatformSettings::from_config(&Config::from_toml("")).expect("defaults are valid");
+    settings.common.data_dir = data_dir.to_owned();
+    settings.common.auth.jwt_secret = Some(Secret::new(SECRET));
+    settings.common.telemetry.log_filter = "warn".to_owned();
+    settings.on_ephemeral_ports()
+}
+
+impl TestPlatform {
+    /// The platform on SQLite and local files.
+    pub async fn embedded() -> TestPlatform {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let settings = embedded_settings(dir.path());
+        TestPlatform::start(settings, dir).await
+    }
+
+    /// The platform with every service's metadata in `backend`, or `None` when skipping.
+    /// The PostgreSQL database is shared by all services, as in the dev stack.
+    pub async fn on(backend: MetadataBackend) -> Option<(TestPlatform, Option<PgDatabase>)> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut settings = embedded_settings(dir.path());
+        let pg = match backend {
+            MetadataBackend::Sqlite => None,
+            MetadataBackend::Postgres => {
+                let pg = PgDatabase::create().await?;
+                for service in [
+                    &mut settings.registry,
+                    &mut settings.features,
+                    &mut settings.orchestrator,
+                    &mut settings.monitor,
+                ] {
+                    service.database.url = Some(pg.url.clone());
+                }
+                Some(pg)
+            }
+        };
+        Some((TestPlatform::start(settings, dir).await, pg))
+    }
+
+    pub async fn start(settings: PlatformSettings, data_dir: tempfile::TempDir) -> TestPlatform {
+        let signer = Signer::from_settings(&settings.common.auth, &settings.common.data_dir).expect("signer");
+        let platform = lathe::start(settings.clone()).await.expect("platform starts");
+        let url = platform.url();
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .expect("http client");
+        let test = TestPlatform {
+            platform,
+            url,
+            http,
+            signer,
+            data_dir,
+            settings,
+        };
+        test.wait_ready().await;
+        test
+    }
+
+    /// Polls `/readyz` until every backend serves (bounded).
+    pub async fn wait_ready(&self) {
+        for _ in 0..100 {
+            if let Ok(response) = self.http.get(format!("{}/readyz", self.url)).send().await
+                && response.status().is_success()
+            {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("platform at {} never became ready", self.url);
+    }
+
+    /// A valid token for `subject` with `role` over `projects` (`*` for all).
+    pub fn token(&self, role: Role, projects: &[&str]) -> String {
+        self.token_with_roles(&[role], projects)
+    }
+
+    /// A valid token with any set of roles (possibly none).
+    pub fn token_with_roles(&self, roles: &[Role], projects: &[&str]) -> String {
+        let projects: Vec<String> = projects.iter().map(|p| (*p).to_owned()).collect();
+        self.signer
+            .sign("tester", roles, &projects, Duration::from_secs(600))
+            .expect("sign")
+    }
+
+    pub fn admin(&self) -> String {
+        self.token(Role::Admin, &["*"])
+    }
+
+    pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.http.get(format!("{}{path}", self.url)).bearer_auth(token)
+    }
+
+    pub fn post(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.http
+            .post(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+    }
+
+    pub fn put(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
+        self.http
+            .put(format!("{}{path}", self.url))
+            .bearer_auth(token)
+            .json(body)
+    }
+
+    /// gRPC endpoint of a service, by settings section.
+    pub fn grpc_endpoint(&self, service: &str) -> String {
+        format!(
+            "http://{}",
+            self.platform.grpc_addr(service).expect("known service")
+        )
+    }
+
+    /// Creates a project as admin and asserts it worked.
+    pub async fn create_project(&self, name: &str) {
+        let response = self
+            .post(
+                "/api/v1/projects",
+                &self.admin(),
+                &serde_json::json!({ "name": name }),
+            )
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(
+            response.status(),
+            201,
+            "{}",
+            response.text().await.unwrap_or_default()
+        );
+    }
+
+    pub async fn shutdown(self) -> tempfile::TempDir {
+        self.platform.shutdown().await;
+        self.data_dir
+    }
+}
+
+/// Reads a JSON error body and returns (status, code).
+pub async fn error_of(response: reqwest::Response) -> (u16, String, String) {
+    let status = response.status().as_u16();
+    let body: serde_json::Value = response.json().await.expect("a JSON error body");
+    let code = body["code"].as_str().expect("error body has a code").to_owned();
+    let message = body["message"]
+        .as_str()
+        .expect("error body has a message")
+        .to_owned();
+    assert!(body["type"].is_string(), "error body has a type: {body}");
+    (status, code, message)
+}
+
+/// Convenience for role-scoped tokens in tests.
+pub use lathe_common::auth::Role as TokenRole;

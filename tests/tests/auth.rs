@@ -1,0 +1,308 @@
+//! Every route under /api/ requires a valid bearer token with enough role and project scope.
+
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use lathe_tests::{SECRET, TestPlatform, TokenRole, error_of};
+use serde_json::json;
+
+fn claims(exp_offset: i64) -> serde_json::Value {
+    let now = chrono::Utc::now().timestamp();
+    json!({ "sub": "mallory", "roles": ["admin"], "projects": ["*"], "iss": "lathe", "iat": now, "exp": now + exp_offset })
+}
+
+fn sign(alg: Algorithm, secret: &[u8], claims: &serde_json::Value) -> String {
+    jsonwebtoken::encode(
+        &Header::new(alg),
+        claims,
+        &EncodingKey::from_secret(secret).unwrap(),
+    )
+    .unwrap()
+}
+
+fn b64(value: &serde_json::Value) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(value.to_string())
+}
+
+#[tokio::test]
+async fn bad_tokens_get_401_with_the_json_error_body() {
+    let t = TestPlatform::embedded().await;
+    let whoami = format!("{}/api/v1/whoami", t.url);
+
+    let missing = t.http.get(&whoami).send().await.unwrap();
+    assert_eq!(missing.headers().get("www-authenticate").unwrap(), "Bearer");
+    assert_eq!(error_of(missing).await.0, 401);
+
+    let cases: Vec<(&str, String)> = vec![
+        ("not bearer", "Basic dXNlcjpwYXNz".to_owned()),
+        ("empty bearer", "Bearer ".to_owned()),
+        ("garbage", "Bearer not-a-jwt".to_owned()),
+        (
+            "bad signature",
+            format!(
+                "Bearer {}",
+                sign(
+                    Algorithm::HS256,
+                    b"another-secret-another-secret-xx",
+                    &claims(600)
+                )
+            ),
+        ),
+        (
+            "expired",
+            format!(
+                "Bearer {}",
+                sign(Algorithm::HS256, SECRET.as_bytes(), &claims(-3600))
+            ),
+        ),
+        (
+            "unexpected algorithm",
+            format!(
+                "Bearer {}",
+                sign(Algorithm::HS512, SECRET.as_bytes(), &claims(600))
+            ),
+        ),
+        (
+            "alg none",
+            format!(
+                "Bearer {}.{}.",
+                b64(&json!({"alg": "none", "typ": "JWT"})),
+                b64(&claims(600))
+            ),
+        ),
+        ("wrong issuer", {
+            let mut c = claims(600);
+            c["iss"] = json!("someone-else");
+            format!("Bearer {}", sign(Algorithm::HS256, SECRET.as_bytes(), &c))
+        }),
+    ];
+    for (case, header) in cases {
+        let response = t
+            .http
+            .get(&whoami)
+            .header("Authorization", header)
+            .send()
+            .await
+            .unwrap();
+        let (status, code, message) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "unauthenticated"),
+            "{case}: {message}"
+        );
+    }
+
+    // Unknown API routes do not reveal themselves to anonymous callers.
+    let unknown = t
+        .http
+        .get(format!("{}/api/v1/nothing-here", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(unknown).await.0, 401);
+    let unknown = t.get("/api/v1/nothing-here", &t.admin()).send().await.unwrap();
+    assert_eq!(error_of(unknown).await.1, "route_not_found");
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn valid_token_identifies_the_caller() {
+    let t = TestPlatform::embedded().await;
+    let token = t.token(TokenRole::Editor, &["churn"]);
+    let body: serde_json::Value = t
+        .get("/api/v1/whoami", &token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(body["subject"], "tester");
+    assert_eq!(body["role"], "editor");
+    assert_eq!(body["projects"], json!(["churn"]));
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn roles_and_project_scope_get_403() {
+    let t = TestPlatform::embedded().await;
+    t.create_project("churn").await;
+    t.create_project("fraud").await;
+
+    // Writes to projects are admin-only.
+    let editor = t.token(TokenRole::Editor, &["*"]);
+    let (status, code, _) = error_of(
+        t.post("/api/v1/projects", &editor, &json!({"name": "x"}))
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "role_too_low"));
+    let delete = t
+        .http
+        .delete(format!("{}/api/v1/projects/churn", t.url))
+        .bearer_auth(&editor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(delete).await.0, 403);
+
+    // A viewer may read but not write entities.
+    let viewer = t.token(TokenRole::Viewer, &["churn"]);
+    assert_eq!(
+        t.get("/api/v1/projects/churn", &viewer)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let entity = json!({"join_keys": [{"name": "driver_id", "value_type": "int64"}]});
+    let put = t
+        .put("/api/v1/projects/churn/entities/driver", &viewer, &entity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(put).await.1, "role_too_low");
+
+    // A token scoped to churn cannot touch fraud, and does not even see it listed.
+    let (status, code, _) = error_of(t.get("/api/v1/projects/fraud", &viewer).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (403, "project_not_in_token"));
+    let scoped_editor = t.token(TokenRole::Editor, &["churn"]);
+    let put = t
+        .put("/api/v1/projects/fraud/entities/driver", &scoped_editor, &entity)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(put).await.1, "project_not_in_token");
+    let list: serde_json::Value = t
+        .get("/api/v1/projects", &viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let names: Vec<&str> = list["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["churn"]);
+
+    // A valid token without any role may not even read.
+    let no_role = t.token_with_roles(&[], &["*"]);
+    let (status, code, _) = error_of(t.get("/api/v1/projects", &no_role).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (403, "role_too_low"));
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_413_and_change_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = lathe_tests::embedded_settings(dir.path());
+    settings.gateway.body_limit_bytes = 4096;
+    let t = TestPlatform::start(settings, dir).await;
+    let big = json!({ "name": "big", "description": "x".repeat(10_000) });
+    let (status, code, message) =
+        error_of(t.post("/api/v1/projects", &t.admin(), &big).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (413, "payload_too_large"), "{message}");
+    assert!(message.contains("4096"), "{message}");
+    // Chunked (no Content-Length) bodies are cut off too.
+    let chunks =
+        futures::stream::iter((0..10).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![b' '; 1000]))));
+    let response = t
+        .http
+        .post(format!("{}/api/v1/projects", t.url))
+        .bearer_auth(t.admin())
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(response).await.0, 413);
+    let missing = t.get("/api/v1/projects/big", &t.admin()).send().await.unwrap();
+    assert_eq!(error_of(missing).await.0, 404);
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn service_errors_reach_the_client_with_their_status_and_code() {
+    let t = TestPlatform::embedded().await;
+    let admin = t.admin();
+    t.create_project("churn").await;
+
+    let cases = [
+        (
+            t.post("/api/v1/projects", &admin, &json!({"name": "churn"})),
+            409,
+            "project_already_exists",
+        ),
+        (
+            t.post("/api/v1/projects", &admin, &json!({"name": "Not Valid"})),
+            400,
+            "invalid_name",
+        ),
+        (
+            t.post(
+                "/api/v1/projects",
+                &admin,
+                &json!({"name": "ok", "colour": "red"}),
+            ),
+            400,
+            "invalid_body",
+        ),
+        (t.get("/api/v1/projects/ghost", &admin), 404, "project_not_found"),
+        // Raised by the registry-service, relayed by the feature-service, then the gateway.
+        (
+            t.put(
+                "/api/v1/projects/ghost/entities/driver",
+                &admin,
+                &json!({"join_keys": [{"name": "driver_id", "value_type": "int64"}]}),
+            ),
+            404,
+            "project_not_found",
+        ),
+        (
+            t.put(
+                "/api/v1/projects/churn/entities/driver",
+                &admin,
+                &json!({"join_keys": []}),
+            ),
+            400,
+            "invalid_argument",
+        ),
+        (
+            t.get("/api/v1/projects/churn/entities/nobody", &admin),
+            404,
+            "entity_not_found",
+        ),
+    ];
+    for (request, want_status, want_code) in cases {
+        let (status, code, message) = error_of(request.send().await.unwrap()).await;
+        assert_eq!((status, code.as_str()), (want_status, want_code), "{message}");
+        assert!(!message.is_empty());
+    }
+
+    // Changing an entity's join keys would orphan stored rows: refused with 412.
+    let v1 = json!({"join_keys": [{"name": "driver_id", "value_type": "int64"}]});
+    assert_eq!(
+        t.put("/api/v1/projects/churn/entities/driver", &admin, &v1)
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let v2 = json!({"join_keys": [{"name": "driver_id", "value_type": "string"}]});
+    let (status, code, _) = error_of(
+        t.put("/api/v1/projects/churn/entities/driver", &admin, &v2)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (412, "join_keys_changed"));
+    t.shutdown().await;
+}
