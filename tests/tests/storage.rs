@@ -5,16 +5,18 @@ use std::collections::HashMap;
 
 use futures::TryStreamExt;
 use lathe_common::config::ObjectStoreSettings;
+use lathe_common::service::GrpcService;
 use lathe_common::storage;
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
 use lathe_contract::features::v1::{ApplyEntityRequest, GetEntityRequest, JoinKey, ValueType};
 use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
 use lathe_contract::monitor::v1::{DriftMetric, FeatureCheck, GetMonitorRequest, PutMonitorRequest};
 use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
-use lathe_contract::orchestrator::v1::{GetPipelineRequest, ListPipelinesRequest, PutPipelineRequest, TaskSpec};
+use lathe_contract::orchestrator::v1::{
+    GetPipelineRequest, ListPipelinesRequest, PutPipelineRequest, TaskSpec,
+};
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::{CreateProjectRequest, GetProjectRequest, ListProjectsRequest};
-use lathe_common::service::GrpcService;
 use lathe_registry_service::Registry;
 use lathe_tests::{MetadataBackend, TestPlatform};
 use object_store::path::Path;
@@ -32,11 +34,21 @@ fn task(id: &str, deps: &[&str]) -> TaskSpec {
 
 /// Writes through every service's gRPC API, reads back, restarts on the same stores, reads again.
 async fn every_service_round_trips(backend: MetadataBackend) {
-    let Some((t, pg)) = TestPlatform::on(backend).await else { return };
-    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry")).await.unwrap();
-    let mut features = FeatureServiceClient::connect(t.grpc_endpoint("features")).await.unwrap();
-    let mut orchestrator = OrchestratorServiceClient::connect(t.grpc_endpoint("orchestrator")).await.unwrap();
-    let mut monitor = MonitorServiceClient::connect(t.grpc_endpoint("monitor")).await.unwrap();
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry"))
+        .await
+        .unwrap();
+    let mut features = FeatureServiceClient::connect(t.grpc_endpoint("features"))
+        .await
+        .unwrap();
+    let mut orchestrator = OrchestratorServiceClient::connect(t.grpc_endpoint("orchestrator"))
+        .await
+        .unwrap();
+    let mut monitor = MonitorServiceClient::connect(t.grpc_endpoint("monitor"))
+        .await
+        .unwrap();
 
     let labels = HashMap::from([("team".to_owned(), "growth".to_owned())]);
     let created = registry
@@ -49,7 +61,10 @@ async fn every_service_round_trips(backend: MetadataBackend) {
         .await
         .unwrap()
         .into_inner();
-    let join_keys = vec![JoinKey { name: "driver_id".into(), value_type: ValueType::Int64 as i32 }];
+    let join_keys = vec![JoinKey {
+        name: "driver_id".into(),
+        value_type: ValueType::Int64 as i32,
+    }];
     let entity = ApplyEntityRequest {
         project: "churn".into(),
         name: "driver".into(),
@@ -59,11 +74,29 @@ async fn every_service_round_trips(backend: MetadataBackend) {
     let applied = features.apply_entity(entity.clone()).await.unwrap().into_inner();
     assert_eq!(applied.version, 1);
     // Applying the same definition again is a no-op; a real change bumps the version.
-    assert_eq!(features.apply_entity(entity.clone()).await.unwrap().into_inner().version, 1);
-    let changed = ApplyEntityRequest { description: "a person who drives".into(), ..entity };
-    assert_eq!(features.apply_entity(changed).await.unwrap().into_inner().version, 2);
+    assert_eq!(
+        features
+            .apply_entity(entity.clone())
+            .await
+            .unwrap()
+            .into_inner()
+            .version,
+        1
+    );
+    let changed = ApplyEntityRequest {
+        description: "a person who drives".into(),
+        ..entity
+    };
+    assert_eq!(
+        features.apply_entity(changed).await.unwrap().into_inner().version,
+        2
+    );
 
-    let tasks = vec![task("train", &[]), task("evaluate", &["train"]), task("register", &["evaluate"])];
+    let tasks = vec![
+        task("train", &[]),
+        task("evaluate", &["train"]),
+        task("register", &["evaluate"]),
+    ];
     orchestrator
         .put_pipeline(PutPipelineRequest {
             project: "churn".into(),
@@ -74,7 +107,11 @@ async fn every_service_round_trips(backend: MetadataBackend) {
         })
         .await
         .unwrap();
-    let checks = vec![FeatureCheck { column: "driver:conv_rate".into(), metric: DriftMetric::Psi as i32, threshold: 0.2 }];
+    let checks = vec![FeatureCheck {
+        column: "driver:conv_rate".into(),
+        metric: DriftMetric::Psi as i32,
+        threshold: 0.2,
+    }];
     monitor
         .put_monitor(PutMonitorRequest {
             project: "churn".into(),
@@ -91,35 +128,68 @@ async fn every_service_round_trips(backend: MetadataBackend) {
     let settings = t.settings.clone();
     let dir = t.shutdown().await;
     let t = TestPlatform::start(settings.on_ephemeral_ports(), dir).await;
-    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry")).await.unwrap();
-    let mut features = FeatureServiceClient::connect(t.grpc_endpoint("features")).await.unwrap();
-    let mut orchestrator = OrchestratorServiceClient::connect(t.grpc_endpoint("orchestrator")).await.unwrap();
-    let mut monitor = MonitorServiceClient::connect(t.grpc_endpoint("monitor")).await.unwrap();
+    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry"))
+        .await
+        .unwrap();
+    let mut features = FeatureServiceClient::connect(t.grpc_endpoint("features"))
+        .await
+        .unwrap();
+    let mut orchestrator = OrchestratorServiceClient::connect(t.grpc_endpoint("orchestrator"))
+        .await
+        .unwrap();
+    let mut monitor = MonitorServiceClient::connect(t.grpc_endpoint("monitor"))
+        .await
+        .unwrap();
 
-    let project = registry.get_project(GetProjectRequest { name: "churn".into() }).await.unwrap().into_inner();
-    assert_eq!(project, created);
-    assert_eq!(project.labels, labels);
-    let listed = registry.list_projects(ListProjectsRequest::default()).await.unwrap().into_inner();
-    assert_eq!(listed.projects.len(), 1);
-
-    let entity = features
-        .get_entity(GetEntityRequest { project: "churn".into(), name: "driver".into() })
+    let project = registry
+        .get_project(GetProjectRequest { name: "churn".into() })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((entity.version, entity.join_keys, entity.description.as_str()), (2, join_keys, "a person who drives"));
+    assert_eq!(project, created);
+    assert_eq!(project.labels, labels);
+    let listed = registry
+        .list_projects(ListProjectsRequest::default())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.projects.len(), 1);
+
+    let entity = features
+        .get_entity(GetEntityRequest {
+            project: "churn".into(),
+            name: "driver".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (entity.version, entity.join_keys, entity.description.as_str()),
+        (2, join_keys, "a person who drives")
+    );
 
     let pipeline = orchestrator
-        .get_pipeline(GetPipelineRequest { project: "churn".into(), name: "retrain-churn".into() })
+        .get_pipeline(GetPipelineRequest {
+            project: "churn".into(),
+            name: "retrain-churn".into(),
+        })
         .await
         .unwrap()
         .into_inner();
     assert_eq!((pipeline.tasks, pipeline.schedule.as_str()), (tasks, "0 3 * * *"));
-    let pipelines = orchestrator.list_pipelines(ListPipelinesRequest { project: "churn".into() }).await.unwrap();
+    let pipelines = orchestrator
+        .list_pipelines(ListPipelinesRequest {
+            project: "churn".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(pipelines.into_inner().pipelines.len(), 1);
 
     let stored = monitor
-        .get_monitor(GetMonitorRequest { project: "churn".into(), name: "conv-rate".into() })
+        .get_monitor(GetMonitorRequest {
+            project: "churn".into(),
+            name: "conv-rate".into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -142,13 +212,26 @@ async fn objects_round_trip(store: &dyn ObjectStore) {
     let payload = (0..200_000u32).flat_map(|i| i.to_le_bytes()).collect::<Vec<u8>>();
     let path = Path::from("runs/r1/artifacts/model.bin");
     store.put(&path, PutPayload::from(payload.clone())).await.unwrap();
-    store.put(&Path::from("runs/r1/artifacts/metrics.json"), PutPayload::from_static(b"{}")).await.unwrap();
+    store
+        .put(
+            &Path::from("runs/r1/artifacts/metrics.json"),
+            PutPayload::from_static(b"{}"),
+        )
+        .await
+        .unwrap();
     let read = store.get(&path).await.unwrap().bytes().await.unwrap();
     assert_eq!(read.as_ref(), payload.as_slice());
-    let mut listed: Vec<String> =
-        store.list(Some(&Path::from("runs/r1"))).map_ok(|m| m.location.to_string()).try_collect().await.unwrap();
+    let mut listed: Vec<String> = store
+        .list(Some(&Path::from("runs/r1")))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap();
     listed.sort();
-    assert_eq!(listed, ["runs/r1/artifacts/metrics.json", "runs/r1/artifacts/model.bin"]);
+    assert_eq!(
+        listed,
+        ["runs/r1/artifacts/metrics.json", "runs/r1/artifacts/model.bin"]
+    );
     store.delete(&path).await.unwrap();
     let err = store.get(&path).await.unwrap_err();
     assert!(matches!(err, object_store::Error::NotFound { .. }), "{err}");
@@ -161,23 +244,33 @@ async fn objects_round_trip_through_local_files() {
     assert!(url.starts_with("file://"));
     let store = storage::open(&url, &ObjectStoreSettings::default(), "registry.object_store").unwrap();
     objects_round_trip(store.as_ref()).await;
-    assert!(dir.path().join("objects/registry/runs/r1/artifacts/metrics.json").exists());
+    assert!(
+        dir.path()
+            .join("objects/registry/runs/r1/artifacts/metrics.json")
+            .exists()
+    );
 }
 
 #[tokio::test]
 async fn objects_round_trip_through_the_s3_server() {
-    let Some(location) = lathe_testkit::S3Location::fresh() else { return };
+    let Some(location) = lathe_testkit::S3Location::fresh() else {
+        return;
+    };
     let store = storage::open(&location.url, &location.settings, "registry.object_store").unwrap();
     objects_round_trip(store.as_ref()).await;
 }
 
 #[tokio::test]
 async fn a_service_on_s3_uses_the_bucket() {
-    let Some(location) = lathe_testkit::S3Location::fresh() else { return };
+    let Some(location) = lathe_testkit::S3Location::fresh() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let mut settings = lathe_tests::embedded_settings(dir.path());
     settings.registry.object_store = location.settings.clone();
     // The same settings a deployment gives the registry reach the S3 server.
-    let registry = Registry::build(&settings.registry, &settings.common).await.unwrap();
+    let registry = Registry::build(&settings.registry, &settings.common)
+        .await
+        .unwrap();
     objects_round_trip(registry.stores().objects.as_ref()).await;
 }

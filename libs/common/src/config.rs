@@ -357,6 +357,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::result_large_err)] // figment::Jail fixes the closure's error type.
     fn environment_overrides_the_file() {
         figment::Jail::expect_with(|jail| {
             jail.create_file("lathe.toml", "[monitor]\ngrpc_addr = '127.0.0.1:1'\n")?;

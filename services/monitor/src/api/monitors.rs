@@ -180,7 +180,7 @@ mod tests {
             check("x", DriftMetric::Unspecified, 0.1),
             check("", DriftMetric::Psi, 0.1),
         ] {
-            assert!(validate_checks(&[bad.clone()]).is_err(), "{bad:?}");
+            assert!(validate_checks(std::slice::from_ref(&bad)).is_err(), "{bad:?}");
         }
         let dup = [
             check("x", DriftMetric::Psi, 0.1),

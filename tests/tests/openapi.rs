@@ -1,0 +1,116 @@
+//! The OpenAPI document parses as OpenAPI 3.1, every `$ref` resolves, every API route is in
+//! it, and the browsable page needs no internet.
+
+use lathe_tests::TestPlatform;
+use serde_json::Value;
+
+fn collect_refs<'a>(value: &'a Value, out: &mut Vec<&'a str>) {
+    match value {
+        Value::Object(map) => {
+            for (key, child) in map {
+                match (key.as_str(), child) {
+                    ("$ref", Value::String(target)) => out.push(target),
+                    _ => collect_refs(child, out),
+                }
+            }
+        }
+        Value::Array(items) => items.iter().for_each(|item| collect_refs(item, out)),
+        _ => {}
+    }
+}
+
+/// Resolves a local JSON pointer reference such as `#/components/schemas/Project`.
+fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
+    let pointer = reference.strip_prefix('#')?;
+    doc.pointer(pointer)
+}
+
+#[tokio::test]
+async fn openapi_document_is_complete_and_every_ref_resolves() {
+    let t = TestPlatform::embedded().await;
+    let doc: Value = t
+        .http
+        .get(format!("{}/api-docs/openapi.json", t.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        doc["openapi"].as_str().unwrap().starts_with("3.1"),
+        "{}",
+        doc["openapi"]
+    );
+    assert_eq!(doc["info"]["title"], "Lathe API");
+
+    let mut refs = Vec::new();
+    collect_refs(&doc, &mut refs);
+    assert!(
+        refs.len() > 10,
+        "expected schemas to be referenced, found {refs:?}"
+    );
+    for reference in &refs {
+        assert!(resolve(&doc, reference).is_some(), "unresolved $ref {reference}");
+    }
+
+    let paths = doc["paths"].as_object().unwrap();
+    for path in [
+        "/healthz",
+        "/readyz",
+        "/metrics",
+        "/api/v1/whoami",
+        "/api/v1/projects",
+        "/api/v1/projects/{name}",
+        "/api/v1/projects/{project}/entities",
+        "/api/v1/projects/{project}/entities/{name}",
+    ] {
+        assert!(paths.contains_key(path), "{path} missing from the OpenAPI paths");
+    }
+    // Every /api/ operation declares the bearer requirement.
+    let scheme = &doc["components"]["securitySchemes"]["bearer"];
+    assert_eq!(scheme["scheme"], "bearer");
+    for (path, item) in paths.iter().filter(|(p, _)| p.starts_with("/api/")) {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(
+                op["security"].to_string().contains("bearer"),
+                "{method} {path} lacks bearer security"
+            );
+        }
+    }
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn api_browser_is_served_without_external_resources() {
+    let t = TestPlatform::embedded().await;
+    let page = t.http.get(format!("{}/api-docs/", t.url)).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("swagger-ui"), "not the API browser: {html}");
+    for asset in ["swagger-ui.css", "swagger-ui-bundle.js", "swagger-initializer.js"] {
+        assert!(html.contains(asset), "{asset} not referenced");
+        let response = t
+            .http
+            .get(format!("{}/api-docs/{asset}", t.url))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{asset} is not served locally");
+    }
+    // Every script and stylesheet is relative: nothing loads from a CDN.
+    for attr in ["src=\"http", "href=\"http", "src='http", "href='http"] {
+        assert!(
+            !html.contains(attr),
+            "external resource in the API browser: {attr}"
+        );
+    }
+    let init = t
+        .http
+        .get(format!("{}/api-docs/swagger-initializer.js", t.url))
+        .send()
+        .await
+        .unwrap();
+    assert!(init.text().await.unwrap().contains("/api-docs/openapi.json"));
+    t.shutdown().await;
+}
