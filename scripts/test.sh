@@ -123,14 +123,7 @@ export LATHE_TEST_S3_ACCESS_KEY="S3RVER"
 export LATHE_TEST_S3_SECRET_KEY="S3RVER"
 export LATHE_TEST_REQUIRE_BACKENDS=1
 
-# --- the dev stack's compose file -----------------------------------------------------------
-# install-tools.sh put Compose v2 in the docker CLI's plugin folder; `config --quiet` needs no
-# engine and exits non-zero on an invalid file. The plugin binary also runs standalone.
-if [[ -f docker-compose.yml ]]; then
-    step "docker-compose.yml (compose config --quiet)"
-    "${DOCKER_CONFIG:-$HOME/.docker}/cli-plugins/docker-compose" -f docker-compose.yml config --quiet
-    echo "docker-compose.yml: valid"
-fi
+# (docker-compose.yml is checked by the test suite: tests/tests/dev_stack.rs.)
 
 # --- e. lint and tests ------------------------------------------------------------------------
 command -v cargo >/dev/null || die "cargo not found"
