@@ -10,8 +10,12 @@ const LATHE: &str = env!("CARGO_BIN_EXE_lathe");
 
 fn lathe(data_dir: &std::path::Path) -> Command {
     let mut command = Command::new(LATHE);
-    command.env_clear().env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    command.env("LATHE_TELEMETRY__LOG_FILTER", "warn").current_dir(data_dir);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+    command
+        .env("LATHE_TELEMETRY__LOG_FILTER", "warn")
+        .current_dir(data_dir);
     // Ephemeral gRPC ports, so tests and other programs never collide.
     for service in ["REGISTRY", "FEATURES", "ORCHESTRATOR", "MONITOR"] {
         command.env(format!("LATHE_{service}__GRPC_ADDR"), "127.0.0.1:0");
@@ -26,7 +30,11 @@ fn create_token(data_dir: &std::path::Path, role: &str) -> String {
         .args(["--subject", "ana", "--role", role])
         .output()
         .unwrap();
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     String::from_utf8(output.stdout).unwrap().trim().to_owned()
 }
 
@@ -53,14 +61,20 @@ fn start_standalone(data_dir: &std::path::Path) -> (Child, String) {
 }
 
 fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let killed = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
     assert!(killed.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         if let Some(status) = child.try_wait().unwrap() {
             return status;
         }
-        assert!(Instant::now() < deadline, "lathe did not stop within 30 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "lathe did not stop within 30 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
@@ -83,11 +97,21 @@ async fn standalone_serves_and_accepts_tokens_from_token_create() {
     let token = create_token(dir.path(), "admin");
     let (child, url) = start_standalone(dir.path());
     let http = reqwest::Client::new();
-    assert_eq!(http.get(format!("{url}/healthz")).send().await.unwrap().status(), 200);
+    assert_eq!(
+        http.get(format!("{url}/healthz")).send().await.unwrap().status(),
+        200
+    );
     wait_ready(&http, &url).await;
 
-    let whoami: serde_json::Value =
-        http.get(format!("{url}/api/v1/whoami")).bearer_auth(&token).send().await.unwrap().json().await.unwrap();
+    let whoami: serde_json::Value = http
+        .get(format!("{url}/api/v1/whoami"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(whoami["subject"], "ana");
     assert_eq!(whoami["role"], "admin");
     let created = http
@@ -103,7 +127,12 @@ async fn standalone_serves_and_accepts_tokens_from_token_create() {
     // Restarted on the same data directory: same key, same data.
     let (child, url) = start_standalone(dir.path());
     wait_ready(&http, &url).await;
-    let project = http.get(format!("{url}/api/v1/projects/churn")).bearer_auth(&token).send().await.unwrap();
+    let project = http
+        .get(format!("{url}/api/v1/projects/churn"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(project.status(), 200);
     assert!(terminate(child).success());
 }
@@ -119,7 +148,10 @@ fn invalid_settings_stop_start_up_naming_the_key() {
         .unwrap();
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(stderr.contains("gateway.body_limit_bytes") && stderr.contains("LATHE_GATEWAY__BODY_LIMIT_BYTES"), "{stderr}");
+    assert!(
+        stderr.contains("gateway.body_limit_bytes") && stderr.contains("LATHE_GATEWAY__BODY_LIMIT_BYTES"),
+        "{stderr}"
+    );
 
     let output = lathe(dir.path())
         .env("LATHE_REGISTRY__DATABASE__URL", "mysql://nope")
