@@ -33,6 +33,8 @@ pub mod monitor {
 /// Fully qualified gRPC service names, as used by health checks and reflection.
 pub mod service_names {
     pub const REGISTRY: &str = "lathe.registry.v1.RegistryService";
+    pub const TRACKING: &str = "lathe.registry.v1.TrackingService";
+    pub const MODEL_REGISTRY: &str = "lathe.registry.v1.ModelRegistryService";
     pub const FEATURES: &str = "lathe.features.v1.FeatureService";
     pub const ORCHESTRATOR: &str = "lathe.orchestrator.v1.OrchestratorService";
     pub const MONITOR: &str = "lathe.monitor.v1.MonitorService";
@@ -59,6 +61,8 @@ mod tests {
             .collect();
         for name in [
             service_names::REGISTRY,
+            service_names::TRACKING,
+            service_names::MODEL_REGISTRY,
             service_names::FEATURES,
             service_names::ORCHESTRATOR,
             service_names::MONITOR,
