@@ -23,6 +23,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     tonic_prost_build::configure()
         .build_client(true)
         .build_server(true)
+        // Artifact chunks pass through without copies.
+        .bytes(".lathe")
         .compile_fds(fds)?;
     Ok(())
 }

@@ -11,11 +11,13 @@ use lathe_testkit::PgDatabase;
 /// The HS256 secret of test platforms.
 pub const SECRET: &str = "lathe-tests-secret-0123456789abcdef";
 
-/// Where the services keep their metadata.
+/// Where the services keep their data.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum MetadataBackend {
-    Sqlite,
-    Postgres,
+pub enum Backend {
+    /// SQLite files and a local directory: the defaults.
+    Embedded,
+    /// PostgreSQL and the S3-compatible test server: a production deployment.
+    Production,
 }
 
 pub struct TestPlatform {
@@ -44,14 +46,15 @@ impl TestPlatform {
         TestPlatform::start(settings, dir).await
     }
 
-    /// The platform with every service's metadata in `backend`, or `None` when skipping.
-    /// The PostgreSQL database is shared by all services, as in the dev stack.
-    pub async fn on(backend: MetadataBackend) -> Option<(TestPlatform, Option<PgDatabase>)> {
+    /// The platform on `backend`, or `None` when skipping. In production mode every service
+    /// shares one fresh PostgreSQL database (as in the dev stack) and keeps its objects under
+    /// its own fresh prefix of the S3 test bucket.
+    pub async fn on(backend: Backend) -> Option<(TestPlatform, Option<PgDatabase>)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = embedded_settings(dir.path());
         let pg = match backend {
-            MetadataBackend::Sqlite => None,
-            MetadataBackend::Postgres => {
+            Backend::Embedded => None,
+            Backend::Production => {
                 let pg = PgDatabase::create().await?;
                 for service in [
                     &mut settings.registry,
@@ -60,6 +63,7 @@ impl TestPlatform {
                     &mut settings.monitor,
                 ] {
                     service.database.url = Some(pg.url.clone());
+                    service.object_store = lathe_testkit::S3Location::fresh()?.settings;
                 }
                 Some(pg)
             }

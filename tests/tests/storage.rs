@@ -18,7 +18,7 @@ use lathe_contract::orchestrator::v1::{
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::{CreateProjectRequest, GetProjectRequest, ListProjectsRequest};
 use lathe_registry_service::Registry;
-use lathe_tests::{MetadataBackend, TestPlatform};
+use lathe_tests::{Backend, TestPlatform};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
@@ -33,7 +33,7 @@ fn task(id: &str, deps: &[&str]) -> TaskSpec {
 }
 
 /// Writes through every service's gRPC API, reads back, restarts on the same stores, reads again.
-async fn every_service_round_trips(backend: MetadataBackend) {
+async fn every_service_round_trips(backend: Backend) {
     let Some((t, pg)) = TestPlatform::on(backend).await else {
         return;
     };
@@ -200,12 +200,12 @@ async fn every_service_round_trips(backend: MetadataBackend) {
 
 #[tokio::test]
 async fn every_service_round_trips_on_sqlite() {
-    every_service_round_trips(MetadataBackend::Sqlite).await;
+    every_service_round_trips(Backend::Embedded).await;
 }
 
 #[tokio::test]
 async fn every_service_round_trips_on_postgres() {
-    every_service_round_trips(MetadataBackend::Postgres).await;
+    every_service_round_trips(Backend::Production).await;
 }
 
 async fn objects_round_trip(store: &dyn ObjectStore) {

@@ -76,6 +76,10 @@ pub async fn connect(
         .into());
     };
     let mut options = ConnectOptions::new(url.clone());
+    if url.starts_with("sqlite") {
+        // LIKE is case-sensitive on PostgreSQL; make SQLite agree so filters behave the same.
+        options.map_sqlx_sqlite_opts(|opts| opts.pragma("case_sensitive_like", "ON"));
+    }
     options
         .max_connections(
             settings

@@ -177,7 +177,7 @@ where
 /// A gRPC service's server: its routes plus health, reflection and `/metrics`.
 pub struct GrpcServer {
     service_name: &'static str,
-    grpc_name: &'static str,
+    grpc_names: Vec<&'static str>,
     routes: Routes,
     metrics: Arc<GrpcMetrics>,
 }
@@ -187,10 +187,16 @@ impl GrpcServer {
     pub fn new(service_name: &'static str, grpc_name: &'static str, routes: Routes) -> GrpcServer {
         GrpcServer {
             service_name,
-            grpc_name,
+            grpc_names: vec![grpc_name],
             routes,
             metrics: Arc::new(GrpcMetrics::new(service_name)),
         }
+    }
+
+    /// Adds a further gRPC service (already in the routes) to the health reports.
+    pub fn with_health_for(mut self, grpc_name: &'static str) -> GrpcServer {
+        self.grpc_names.push(grpc_name);
+        self
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
@@ -200,9 +206,11 @@ impl GrpcServer {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
         let (health_reporter, health_service) = tonic_health::server::health_reporter();
-        health_reporter
-            .set_service_status(self.grpc_name, ServingStatus::Serving)
-            .await;
+        for name in &self.grpc_names {
+            health_reporter
+                .set_service_status(*name, ServingStatus::Serving)
+                .await;
+        }
         health_reporter
             .set_service_status("", ServingStatus::Serving)
             .await;
@@ -225,12 +233,14 @@ impl GrpcServer {
 
         let addr = listener.local_addr().ok();
         tracing::info!(service = self.service_name, addr = ?addr, "grpc server listening");
-        let grpc_name = self.grpc_name;
+        let grpc_names = self.grpc_names;
         let shutdown = async move {
             shutdown.await;
-            health_reporter
-                .set_service_status(grpc_name, ServingStatus::NotServing)
-                .await;
+            for name in grpc_names {
+                health_reporter
+                    .set_service_status(name, ServingStatus::NotServing)
+                    .await;
+            }
             health_reporter
                 .set_service_status("", ServingStatus::NotServing)
                 .await;

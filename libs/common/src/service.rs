@@ -24,6 +24,8 @@ pub enum StartError {
 pub struct Stores {
     pub db: DatabaseConnection,
     pub objects: Arc<dyn ObjectStore>,
+    /// The URL `objects` was opened from, for showing where artifacts live.
+    pub objects_url: String,
 }
 
 impl Stores {
@@ -43,7 +45,11 @@ impl Stores {
             &format!("{section}.object_store"),
         )?;
         tracing::info!(service = section, database = %db::redact(&url), objects = %objects_url, "stores ready");
-        Ok(Stores { db, objects })
+        Ok(Stores {
+            db,
+            objects,
+            objects_url,
+        })
     }
 }
 

@@ -4,15 +4,20 @@
 //! server on a given listener until a given shutdown future resolves.
 
 pub mod api;
+pub mod domain;
 pub mod store;
 
+use futures::FutureExt;
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::grpc::GrpcServer;
 use lathe_common::service::Stores;
 pub use lathe_common::service::{GrpcService, StartError};
+use lathe_contract::registry::v1::model_registry_service_server::ModelRegistryServiceServer;
 use lathe_contract::registry::v1::registry_service_server::RegistryServiceServer;
+use lathe_contract::registry::v1::tracking_service_server::TrackingServiceServer;
 use lathe_contract::service_names;
 use std::future::Future;
+use store::cleanup::CleanupSignal;
 use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
@@ -44,12 +49,33 @@ impl GrpcService for Registry {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let routes = tonic::service::Routes::new(RegistryServiceServer::new(
-            api::projects::ProjectsApi::new(self.stores.db),
+        let shutdown = shutdown.shared();
+        let cleanup = CleanupSignal::default();
+        let worker = tokio::spawn(store::cleanup::run_worker(
+            self.stores.db.clone(),
+            self.stores.objects.clone(),
+            cleanup.clone(),
+            shutdown.clone(),
         ));
-        GrpcServer::new(SECTION, service_names::REGISTRY, routes)
+        let tracking = api::tracking::TrackingApi::new(
+            self.stores.db.clone(),
+            self.stores.objects.clone(),
+            self.stores.objects_url.clone(),
+            cleanup,
+        );
+        let projects = api::projects::ProjectsApi::new(self.stores.db.clone());
+        let routes = tonic::service::Routes::new(RegistryServiceServer::new(projects))
+            .add_service(TrackingServiceServer::new(tracking.clone()))
+            .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(
+                tracking,
+            )));
+        let served = GrpcServer::new(SECTION, service_names::REGISTRY, routes)
+            .with_health_for(service_names::TRACKING)
+            .with_health_for(service_names::MODEL_REGISTRY)
             .serve(listener, shutdown)
-            .await
+            .await;
+        let _ = worker.await;
+        served
     }
 }
 

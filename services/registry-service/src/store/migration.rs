@@ -8,7 +8,7 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateProjects)]
+        vec![Box::new(CreateProjects), Box::new(CreateTrackingAndModels)]
     }
 
     fn migration_table_name() -> DynIden {
@@ -71,5 +71,280 @@ impl MigrationTrait for CreateProjects {
         manager
             .drop_table(Table::drop().table(RegistryProjects::Table).to_owned())
             .await
+    }
+}
+
+struct CreateTrackingAndModels;
+
+impl MigrationName for CreateTrackingAndModels {
+    fn name(&self) -> &str {
+        "m20261129_000002_create_tracking_and_models"
+    }
+}
+
+fn col(name: &str) -> ColumnDef {
+    ColumnDef::new(Alias::new(name))
+}
+
+fn id_col(name: &str) -> ColumnDef {
+    let mut c = col(name);
+    c.big_integer().not_null().auto_increment().primary_key();
+    c
+}
+
+fn text(name: &str) -> ColumnDef {
+    let mut c = col(name);
+    c.text().not_null();
+    c
+}
+
+fn string(name: &str) -> ColumnDef {
+    let mut c = col(name);
+    c.string().not_null();
+    c
+}
+
+fn bigint(name: &str) -> ColumnDef {
+    let mut c = col(name);
+    c.big_integer().not_null();
+    c
+}
+
+fn json(name: &str) -> ColumnDef {
+    let mut c = col(name);
+    c.json().not_null();
+    c
+}
+
+fn time(name: &str) -> ColumnDef {
+    let mut c = col(name);
+    c.timestamp_with_time_zone().not_null();
+    c
+}
+
+fn table(name: &str) -> TableCreateStatement {
+    Table::create().table(Alias::new(name)).if_not_exists().to_owned()
+}
+
+fn pk(columns: &[&str]) -> IndexCreateStatement {
+    let mut index = Index::create();
+    for c in columns {
+        index.col(Alias::new(*c));
+    }
+    index.to_owned()
+}
+
+fn index(table: &str, name: &str, columns: &[&str], unique: bool) -> IndexCreateStatement {
+    let mut index = Index::create();
+    index.name(name).table(Alias::new(table)).if_not_exists();
+    for c in columns {
+        index.col(Alias::new(*c));
+    }
+    if unique {
+        index.unique();
+    }
+    index.to_owned()
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateTrackingAndModels {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        let tables = [
+            table("registry_experiments")
+                .col(id_col("id"))
+                .col(string("project"))
+                .col(string("name"))
+                .col(string("lifecycle_stage"))
+                .col(json("tags"))
+                .col(text("artifact_location"))
+                .col(time("create_time"))
+                .col(time("update_time"))
+                .to_owned(),
+            table("registry_runs")
+                .col(string("id").primary_key())
+                .col(string("project"))
+                .col(bigint("experiment_id"))
+                .col(string("name"))
+                .col(string("status"))
+                .col(bigint("start_time"))
+                .col(col("end_time").big_integer().null())
+                .col(string("user_id"))
+                .col(string("lifecycle_stage"))
+                .col(text("artifact_uri"))
+                .to_owned(),
+            table("registry_run_params")
+                .col(string("run_id"))
+                .col(string("key"))
+                .col(text("value"))
+                .primary_key(&mut pk(&["run_id", "key"]))
+                .to_owned(),
+            table("registry_run_tags")
+                .col(string("run_id"))
+                .col(string("key"))
+                .col(text("value"))
+                .primary_key(&mut pk(&["run_id", "key"]))
+                .to_owned(),
+            table("registry_metric_history")
+                .col(id_col("id"))
+                .col(string("run_id"))
+                .col(string("key"))
+                .col(bigint("step"))
+                .col(bigint("timestamp"))
+                .col(col("value").double().not_null())
+                .to_owned(),
+            table("registry_latest_metrics")
+                .col(string("run_id"))
+                .col(string("key"))
+                .col(bigint("step"))
+                .col(bigint("timestamp"))
+                .col(col("value").double().not_null())
+                .primary_key(&mut pk(&["run_id", "key"]))
+                .to_owned(),
+            table("registry_artifacts")
+                .col(string("run_id"))
+                .col(string("path"))
+                .col(bigint("size"))
+                .col(string("sha256"))
+                .col(time("create_time"))
+                .primary_key(&mut pk(&["run_id", "path"]))
+                .to_owned(),
+            table("registry_models")
+                .col(id_col("id"))
+                .col(string("project"))
+                .col(string("name"))
+                .col(text("description"))
+                .col(json("tags"))
+                .col(json("policies"))
+                .col(bigint("last_version"))
+                .col(time("create_time"))
+                .col(time("update_time"))
+                .to_owned(),
+            table("registry_model_versions")
+                .col(bigint("model_id"))
+                .col(bigint("version"))
+                .col(string("stage"))
+                .col(text("description"))
+                .col(json("tags"))
+                .col(string("run_id"))
+                .col(text("artifact_uri"))
+                .col(string("artifact_sha256"))
+                .col(json("metrics"))
+                .col(json("signature"))
+                .col(json("lineage"))
+                .col(string("created_by"))
+                .col(time("create_time"))
+                .col(time("update_time"))
+                .primary_key(&mut pk(&["model_id", "version"]))
+                .to_owned(),
+            table("registry_aliases")
+                .col(bigint("model_id"))
+                .col(string("alias"))
+                .col(bigint("version"))
+                .primary_key(&mut pk(&["model_id", "alias"]))
+                .to_owned(),
+            table("registry_audit_events")
+                .col(id_col("id"))
+                .col(bigint("model_id"))
+                .col(bigint("version"))
+                .col(string("action"))
+                .col(string("from_value"))
+                .col(string("to_value"))
+                .col(string("actor"))
+                .col(text("reason"))
+                .col(time("time"))
+                .to_owned(),
+            table("registry_lineage")
+                .col(bigint("model_id"))
+                .col(bigint("version"))
+                .col(string("kind"))
+                .col(string("value"))
+                .primary_key(&mut pk(&["model_id", "version", "kind", "value"]))
+                .to_owned(),
+            table("registry_pending_deletions")
+                .col(id_col("id"))
+                .col(text("prefix"))
+                .col(time("create_time"))
+                .to_owned(),
+        ];
+        for statement in tables {
+            manager.create_table(statement).await?;
+        }
+        let indexes = [
+            index(
+                "registry_experiments",
+                "registry_experiments_project_name",
+                &["project", "name"],
+                true,
+            ),
+            index(
+                "registry_runs",
+                "registry_runs_experiment",
+                &["experiment_id", "start_time"],
+                false,
+            ),
+            index(
+                "registry_metric_history",
+                "registry_metric_history_run_key",
+                &["run_id", "key", "step"],
+                false,
+            ),
+            index(
+                "registry_latest_metrics",
+                "registry_latest_metrics_key_value",
+                &["key", "value"],
+                false,
+            ),
+            index(
+                "registry_models",
+                "registry_models_project_name",
+                &["project", "name"],
+                true,
+            ),
+            index(
+                "registry_model_versions",
+                "registry_model_versions_stage",
+                &["model_id", "stage", "version"],
+                false,
+            ),
+            index(
+                "registry_audit_events",
+                "registry_audit_events_model",
+                &["model_id", "id"],
+                false,
+            ),
+            index(
+                "registry_lineage",
+                "registry_lineage_kind_value",
+                &["kind", "value"],
+                false,
+            ),
+        ];
+        for statement in indexes {
+            manager.create_index(statement).await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in [
+            "registry_pending_deletions",
+            "registry_lineage",
+            "registry_audit_events",
+            "registry_aliases",
+            "registry_model_versions",
+            "registry_models",
+            "registry_artifacts",
+            "registry_latest_metrics",
+            "registry_metric_history",
+            "registry_run_tags",
+            "registry_run_params",
+            "registry_runs",
+            "registry_experiments",
+        ] {
+            manager
+                .drop_table(Table::drop().table(Alias::new(name)).if_exists().to_owned())
+                .await?;
+        }
+        Ok(())
     }
 }

@@ -1,4 +1,7 @@
 //! The registry-service's tables and their migrations.
 
+pub mod cleanup;
 pub mod migration;
+pub mod models;
 pub mod project;
+pub mod tracking;

@@ -1,0 +1,223 @@
+//! Run artifacts on the object store, streamed both ways: an upload goes straight into a
+//! multipart write (flat memory whatever the size) while its sha256 is computed; the object
+//! becomes visible only when the upload completes, and an interrupted upload is aborted.
+//! Downloads re-hash what they stream and fail the stream if the content no longer matches.
+
+use std::pin::Pin;
+
+use chrono::Utc;
+use futures::{Stream, StreamExt};
+use lathe_common::validate;
+use lathe_common::{Error, ErrorCode, Result};
+use lathe_contract::registry::v1 as pb;
+use object_store::path::Path;
+use object_store::{ObjectStoreExt, WriteMultipart};
+use sea_orm::sea_query::OnConflict;
+use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
+use sha2::{Digest, Sha256};
+use tonic::{Status, Streaming};
+
+use super::tracking::TrackingApi;
+use crate::domain::names;
+use crate::store::tracking::artifact;
+
+/// Parts of a multipart upload (S3's minimum is 5 MiB) and how many may be in flight.
+const PART_SIZE: usize = 8 * 1024 * 1024;
+const MAX_PARTS_IN_FLIGHT: usize = 2;
+/// Size of the chunks a download streams.
+const DOWNLOAD_CHUNK: usize = 1024 * 1024;
+
+fn artifact_to_proto(row: &artifact::Model, relative_to: &str) -> pb::Artifact {
+    pb::Artifact {
+        path: row.path.strip_prefix(relative_to).unwrap_or(&row.path).to_owned(),
+        size: u64::try_from(row.size).unwrap_or(0),
+        sha256: row.sha256.clone(),
+        is_dir: false,
+        create_time: Some(validate::timestamp(row.create_time)),
+    }
+}
+
+pub async fn upload(
+    api: &TrackingApi,
+    mut stream: Streaming<pb::UploadArtifactRequest>,
+) -> Result<pb::Artifact> {
+    let header = match stream.message().await.map_err(Error::from)? {
+        Some(pb::UploadArtifactRequest {
+            part: Some(pb::upload_artifact_request::Part::Header(header)),
+        }) => header,
+        _ => {
+            return Err(Error::invalid(
+                "an artifact upload must start with its header message",
+            ));
+        }
+    };
+    let path = names::artifact_path(&header.path, false)?;
+    let run = api.writable_run(&header.project, &header.run_id).await?;
+    let location = Path::from(format!("{}/artifacts/{path}", TrackingApi::run_prefix(&run)));
+
+    let upload = api.objects.put_multipart(&location).await?;
+    let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
+    let mut hasher = Sha256::new();
+    let mut size: u64 = 0;
+    let received: Result<()> = async {
+        while let Some(message) = stream.message().await.map_err(Error::from)? {
+            match message.part {
+                Some(pb::upload_artifact_request::Part::Chunk(chunk)) => {
+                    writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
+                    hasher.update(&chunk);
+                    size += chunk.len() as u64;
+                    writer.write(&chunk);
+                }
+                Some(pb::upload_artifact_request::Part::Header(_)) | None => {
+                    return Err(Error::invalid(
+                        "an artifact upload carries one header, then data chunks",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    let sha256 = hex::encode(hasher.finalize());
+    let mismatch =
+        !header.expected_sha256.is_empty() && !header.expected_sha256.eq_ignore_ascii_case(&sha256);
+    if let Err(err) = received {
+        let _ = writer.abort().await;
+        tracing::warn!(run = %run.id, path = %path, error = %err, "artifact upload interrupted; nothing stored");
+        return Err(err);
+    }
+    if mismatch {
+        let _ = writer.abort().await;
+        return Err(Error::invalid(format!(
+            "artifact '{path}': content sha256 {sha256} does not match the expected {}",
+            header.expected_sha256
+        ))
+        .with_reason("checksum_mismatch"));
+    }
+    writer.finish().await?;
+    let row = artifact::Model {
+        run_id: run.id.clone(),
+        path: path.clone(),
+        size: i64::try_from(size).unwrap_or(i64::MAX),
+        sha256,
+        create_time: Utc::now(),
+    };
+    artifact::Entity::insert(artifact::ActiveModel {
+        run_id: Set(row.run_id.clone()),
+        path: Set(row.path.clone()),
+        size: Set(row.size),
+        sha256: Set(row.sha256.clone()),
+        create_time: Set(row.create_time),
+    })
+    .on_conflict(
+        OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])
+            .update_columns([
+                artifact::Column::Size,
+                artifact::Column::Sha256,
+                artifact::Column::CreateTime,
+            ])
+            .to_owned(),
+    )
+    .exec(&api.db)
+    .await?;
+    tracing::info!(run = %run.id, path = %path, size, "artifact stored");
+    Ok(artifact_to_proto(&row, ""))
+}
+
+pub type DownloadStream = Pin<Box<dyn Stream<Item = Result<pb::DownloadArtifactResponse, Status>> + Send>>;
+
+pub async fn download(api: &TrackingApi, reference: pb::ArtifactRef) -> Result<DownloadStream> {
+    let path = names::artifact_path(&reference.path, false)?;
+    let run = api.run(&reference.project, &reference.run_id).await?;
+    let row = artifact::Entity::find_by_id((run.id.clone(), path.clone()))
+        .one(&api.db)
+        .await?
+        .ok_or_else(|| {
+            Error::not_found(
+                "artifact_not_found",
+                format!("run '{}' has no artifact '{path}'", run.id),
+            )
+        })?;
+    let location = Path::from(format!("{}/artifacts/{path}", TrackingApi::run_prefix(&run)));
+    let body = api.objects.get(&location).await?.into_stream();
+    let metadata = pb::DownloadArtifactResponse {
+        part: Some(pb::download_artifact_response::Part::Metadata(artifact_to_proto(
+            &row, "",
+        ))),
+    };
+    let expected = row.sha256.clone();
+    let stream = async_stream::stream! {
+        yield Ok(metadata);
+        let mut hasher = Sha256::new();
+        let mut body = body;
+        while let Some(next) = body.next().await {
+            match next {
+                Ok(bytes) => {
+                    hasher.update(&bytes);
+                    for piece in bytes.chunks(DOWNLOAD_CHUNK) {
+                        yield Ok(pb::DownloadArtifactResponse {
+                            part: Some(pb::download_artifact_response::Part::Chunk(bytes.slice_ref(piece))),
+                        });
+                    }
+                }
+                Err(err) => {
+                    yield Err(Status::from(Error::from(err)));
+                    return;
+                }
+            }
+        }
+        let actual = hex::encode(hasher.finalize());
+        if actual != expected {
+            tracing::error!(path = %location, expected = %expected, actual = %actual, "artifact content does not match its sha256");
+            yield Err(Status::from(Error::new(
+                ErrorCode::Internal,
+                "artifact content does not match its recorded sha256",
+            )));
+        }
+    };
+    Ok(Box::pin(stream))
+}
+
+pub async fn list(api: &TrackingApi, request: pb::ListArtifactsRequest) -> Result<pb::ListArtifactsResponse> {
+    let dir = names::artifact_path(&request.path, true)?;
+    let run = api.run(&request.project, &request.run_id).await?;
+    let prefix = if dir.is_empty() {
+        String::new()
+    } else {
+        format!("{dir}/")
+    };
+    let mut query = artifact::Entity::find()
+        .filter(artifact::Column::RunId.eq(&run.id))
+        .order_by_asc(artifact::Column::Path);
+    if !prefix.is_empty() {
+        query = query.filter(artifact::Column::Path.starts_with(&prefix));
+    }
+    let rows = query.all(&api.db).await?;
+    // Direct children only: files at this level, and one entry per sub-directory.
+    let mut artifacts: Vec<pb::Artifact> = Vec::new();
+    for row in &rows {
+        let rest = &row.path[prefix.len()..];
+        match rest.split_once('/') {
+            None => artifacts.push(pb::Artifact {
+                path: row.path.clone(),
+                ..artifact_to_proto(row, "")
+            }),
+            Some((sub, _)) => {
+                let sub_path = format!("{prefix}{sub}");
+                match artifacts.last_mut() {
+                    Some(last) if last.is_dir && last.path == sub_path => {
+                        last.size += u64::try_from(row.size).unwrap_or(0)
+                    }
+                    _ => artifacts.push(pb::Artifact {
+                        path: sub_path,
+                        size: u64::try_from(row.size).unwrap_or(0),
+                        sha256: String::new(),
+                        is_dir: true,
+                        create_time: None,
+                    }),
+                }
+            }
+        }
+    }
+    Ok(pb::ListArtifactsResponse { artifacts })
+}

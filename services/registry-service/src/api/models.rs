@@ -1,0 +1,945 @@
+//! Registered models and versions, stages under promotion gates, aliases, the audit log and
+//! lineage. Reads of a model cost a fixed number of indexed queries however many versions
+//! it has.
+
+use std::collections::{BTreeMap, HashMap};
+
+use chrono::Utc;
+use lathe_common::auth::Role;
+use lathe_common::validate;
+use lathe_common::{Error, ErrorCode, Result};
+use lathe_contract::registry::v1 as pb;
+use lathe_contract::registry::v1::model_registry_service_server::ModelRegistryService;
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::{
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+};
+use sha2::{Digest, Sha256};
+use tonic::{Request, Response, Status};
+
+use super::tracking::TrackingApi;
+use super::{decode_token, edit_tags, encode_token, json_to_map, map_to_json, page_size, validate_tags};
+use crate::domain::gates::{self, Policy, Stage, Transition};
+use crate::domain::names;
+use crate::store::models::{alias, audit_event, lineage, model, pending_deletion, version};
+use crate::store::tracking::{artifact, latest_metric};
+
+pub struct ModelsApi {
+    tracking: TrackingApi,
+}
+
+impl ModelsApi {
+    pub fn new(tracking: TrackingApi) -> Self {
+        ModelsApi { tracking }
+    }
+
+    fn db(&self) -> &sea_orm::DatabaseConnection {
+        &self.tracking.db
+    }
+
+    async fn model<C: ConnectionTrait>(&self, db: &C, project: &str, name: &str) -> Result<model::Model> {
+        model::Entity::find()
+            .filter(model::Column::Project.eq(project))
+            .filter(model::Column::Name.eq(name))
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "model_not_found",
+                    format!("model '{name}' does not exist in project '{project}'"),
+                )
+            })
+    }
+
+    async fn version<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        model: &model::Model,
+        number: u64,
+    ) -> Result<version::Model> {
+        version::Entity::find_by_id((model.id, i64::try_from(number).unwrap_or(i64::MAX)))
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "model_version_not_found",
+                    format!("model '{}' has no version {number}", model.name),
+                )
+            })
+    }
+
+    /// Aliases of some versions of a model, by version.
+    async fn aliases_of<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        model_id: i64,
+    ) -> Result<BTreeMap<i64, Vec<String>>> {
+        let mut by_version: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for a in alias::Entity::find()
+            .filter(alias::Column::ModelId.eq(model_id))
+            .order_by_asc(alias::Column::Alias)
+            .all(db)
+            .await?
+        {
+            by_version.entry(a.version).or_default().push(a.alias);
+        }
+        Ok(by_version)
+    }
+
+    async fn model_to_proto<C: ConnectionTrait>(&self, db: &C, m: model::Model) -> Result<pb::Model> {
+        let aliases: HashMap<String, u64> = alias::Entity::find()
+            .filter(alias::Column::ModelId.eq(m.id))
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|a| (a.alias, u64::try_from(a.version).unwrap_or(0)))
+            .collect();
+        // Highest version per stage: one grouped query on the (model, stage, version) index.
+        #[derive(FromQueryResult)]
+        struct StageMax {
+            version: i64,
+        }
+        let latest: Vec<i64> = version::Entity::find()
+            .select_only()
+            .column_as(version::Column::Version.max(), "version")
+            .filter(version::Column::ModelId.eq(m.id))
+            .group_by(version::Column::Stage)
+            .into_model::<StageMax>()
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|row| row.version)
+            .collect();
+        let latest_rows = if latest.is_empty() {
+            Vec::new()
+        } else {
+            version::Entity::find()
+                .filter(version::Column::ModelId.eq(m.id))
+                .filter(version::Column::Version.is_in(latest))
+                .order_by_asc(version::Column::Version)
+                .all(db)
+                .await?
+        };
+        let alias_map = self.aliases_of(db, m.id).await?;
+        let latest_versions = latest_rows
+            .into_iter()
+            .map(|v| version_to_proto(&m, v, &alias_map))
+            .collect::<Result<Vec<_>>>()?;
+        let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
+        Ok(pb::Model {
+            project: m.project,
+            name: m.name,
+            description: m.description,
+            tags: json_to_map(m.tags),
+            policies: policies.iter().map(Policy::to_proto).collect(),
+            aliases,
+            latest_versions,
+            create_time: Some(validate::timestamp(m.create_time)),
+            update_time: Some(validate::timestamp(m.update_time)),
+        })
+    }
+
+    async fn one_version_to_proto<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        m: &model::Model,
+        v: version::Model,
+    ) -> Result<pb::ModelVersion> {
+        let aliases: Vec<String> = alias::Entity::find()
+            .filter(alias::Column::ModelId.eq(m.id))
+            .filter(alias::Column::Version.eq(v.version))
+            .order_by_asc(alias::Column::Alias)
+            .all(db)
+            .await?
+            .into_iter()
+            .map(|a| a.alias)
+            .collect();
+        let mut with_aliases = BTreeMap::new();
+        with_aliases.insert(v.version, aliases);
+        version_to_proto(m, v, &with_aliases)
+    }
+
+    /// Copies a run's artifact (a file or a directory) into the version's own prefix and
+    /// returns the version's artifact URI and the sha256 of its tree.
+    async fn snapshot_artifacts(
+        &self,
+        run: &crate::store::tracking::run::Model,
+        artifact_path: &str,
+        target_prefix: &str,
+    ) -> Result<(String, String)> {
+        let files = artifact::Entity::find()
+            .filter(artifact::Column::RunId.eq(&run.id))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(artifact::Column::Path.eq(artifact_path))
+                    .add(artifact::Column::Path.starts_with(format!("{artifact_path}/"))),
+            )
+            .order_by_asc(artifact::Column::Path)
+            .all(self.db())
+            .await?;
+        if files.is_empty() {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "run '{}' has no artifact at '{artifact_path}'; upload the model files first",
+                    run.id
+                ),
+            )
+            .with_reason("artifact_not_found"));
+        }
+        let base = artifact_path.rsplit_once('/').map_or("", |(parent, _)| parent);
+        let mut tree = Sha256::new();
+        for file in &files {
+            let relative = file
+                .path
+                .strip_prefix(base)
+                .unwrap_or(&file.path)
+                .trim_start_matches('/');
+            let from = Path::from(format!(
+                "{}/artifacts/{}",
+                TrackingApi::run_prefix(run),
+                file.path
+            ));
+            let to = Path::from(format!("{target_prefix}/{relative}"));
+            self.tracking.objects.copy(&from, &to).await?;
+            tree.update(format!("{relative} {}\n", file.sha256).as_bytes());
+        }
+        let uri = format!(
+            "{}/{target_prefix}",
+            self.tracking.objects_url.trim_end_matches('/')
+        );
+        Ok((uri, hex::encode(tree.finalize())))
+    }
+
+    async fn audit(
+        &self,
+        txn: &DatabaseTransaction,
+        model_id: i64,
+        version: i64,
+        action: &str,
+        from: String,
+        to: String,
+        actor: &Option<pb::Actor>,
+        reason: &str,
+    ) -> Result<()> {
+        audit_event::ActiveModel {
+            model_id: Set(model_id),
+            version: Set(version),
+            action: Set(action.to_owned()),
+            from_value: Set(from),
+            to_value: Set(to),
+            actor: Set(actor.as_ref().map(|a| a.subject.clone()).unwrap_or_default()),
+            reason: Set(reason.to_owned()),
+            time: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(txn)
+        .await?;
+        Ok(())
+    }
+}
+
+fn version_to_proto(
+    m: &model::Model,
+    v: version::Model,
+    aliases: &BTreeMap<i64, Vec<String>>,
+) -> Result<pb::ModelVersion> {
+    let signature: StoredSignature = serde_json::from_value(v.signature).unwrap_or_default();
+    let lineage: StoredLineage = serde_json::from_value(v.lineage).unwrap_or_default();
+    Ok(pb::ModelVersion {
+        project: m.project.clone(),
+        model: m.name.clone(),
+        version: u64::try_from(v.version).unwrap_or(0),
+        stage: Stage::parse(&v.stage)?.to_proto() as i32,
+        aliases: aliases.get(&v.version).cloned().unwrap_or_default(),
+        description: v.description,
+        tags: json_to_map(v.tags),
+        run_id: v.run_id,
+        artifact_uri: v.artifact_uri,
+        artifact_sha256: v.artifact_sha256,
+        metrics: serde_json::from_value(v.metrics).unwrap_or_default(),
+        signature: Some(pb::Signature {
+            inputs: signature.inputs,
+            output: signature.output,
+        }),
+        lineage: Some(pb::Lineage {
+            feature_views: lineage.feature_views,
+            feature_service: lineage.feature_service,
+            training_dataset: lineage.training_dataset,
+            orchestrator_run: lineage.orchestrator_run,
+        }),
+        created_by: v.created_by,
+        create_time: Some(validate::timestamp(v.create_time)),
+        update_time: Some(validate::timestamp(v.update_time)),
+    })
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct StoredSignature {
+    inputs: Vec<String>,
+    output: String,
+}
+
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+struct StoredLineage {
+    feature_views: Vec<String>,
+    feature_service: String,
+    training_dataset: String,
+    orchestrator_run: String,
+}
+
+fn parse_policies(policies: &[pb::PromotionPolicy]) -> Result<serde_json::Value> {
+    let parsed = policies
+        .iter()
+        .enumerate()
+        .map(|(i, p)| Policy::from_proto(p, i))
+        .collect::<Result<Vec<_>>>()?;
+    Ok(serde_json::to_value(parsed).unwrap_or_default())
+}
+
+fn actor_role(actor: &Option<pb::Actor>) -> Option<Role> {
+    actor.as_ref().and_then(|a| a.role.parse().ok())
+}
+
+fn require_admin_for_policies(actor: &Option<pb::Actor>) -> Result<()> {
+    if actor_role(actor) == Some(Role::Admin) {
+        Ok(())
+    } else {
+        Err(Error::new(
+            ErrorCode::PermissionDenied,
+            "changing promotion policies needs role 'admin'",
+        )
+        .with_reason("role_too_low"))
+    }
+}
+
+fn unique_violation(err: &sea_orm::DbErr) -> bool {
+    matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
+}
+
+#[tonic::async_trait]
+impl ModelRegistryService for ModelsApi {
+    async fn create_model(
+        &self,
+        request: Request<pb::CreateModelRequest>,
+    ) -> Result<Response<pb::Model>, Status> {
+        let request = request.into_inner();
+        validate::project_name("project", &request.project)?;
+        names::display_name("name", &request.name)?;
+        validate_tags(&request.tags)?;
+        let policies = parse_policies(&request.policies)?;
+        if !request.policies.is_empty() {
+            require_admin_for_policies(&request.actor)?;
+        }
+        let now = Utc::now();
+        let inserted = model::ActiveModel {
+            project: Set(request.project.clone()),
+            name: Set(request.name.clone()),
+            description: Set(request.description),
+            tags: Set(map_to_json(&request.tags)),
+            policies: Set(policies),
+            last_version: Set(0),
+            create_time: Set(now),
+            update_time: Set(now),
+            ..Default::default()
+        }
+        .insert(self.db())
+        .await;
+        match inserted {
+            Ok(m) => Ok(Response::new(self.model_to_proto(self.db(), m).await?)),
+            Err(err) if unique_violation(&err) => Err(Error::already_exists(
+                "model_already_exists",
+                format!(
+                    "model '{}' already exists in project '{}'",
+                    request.name, request.project
+                ),
+            )
+            .into()),
+            Err(err) => Err(Error::from(err).into()),
+        }
+    }
+
+    async fn get_model(&self, request: Request<pb::ModelRef>) -> Result<Response<pb::Model>, Status> {
+        let request = request.into_inner();
+        let m = self.model(self.db(), &request.project, &request.name).await?;
+        Ok(Response::new(self.model_to_proto(self.db(), m).await?))
+    }
+
+    async fn list_models(
+        &self,
+        request: Request<pb::ListModelsRequest>,
+    ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        let request = request.into_inner();
+        let limit = page_size(request.page_size)?;
+        let mut query = model::Entity::find()
+            .filter(model::Column::Project.eq(&request.project))
+            .order_by_asc(model::Column::Id);
+        if let Some(after) = decode_token(&request.page_token)? {
+            query = query.filter(model::Column::Id.gt(after));
+        }
+        let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|m| encode_token(m.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let mut models = Vec::with_capacity(rows.len());
+        for m in rows {
+            models.push(self.model_to_proto(self.db(), m).await?);
+        }
+        Ok(Response::new(pb::ListModelsResponse {
+            models,
+            next_page_token,
+        }))
+    }
+
+    async fn update_model(
+        &self,
+        request: Request<pb::UpdateModelRequest>,
+    ) -> Result<Response<pb::Model>, Status> {
+        let request = request.into_inner();
+        let found = self.model(self.db(), &request.project, &request.name).await?;
+        let tags = edit_tags(found.tags.clone(), &request.set_tags, &request.delete_tags)?;
+        let mut active = found.into_active_model();
+        if let Some(description) = request.description {
+            active.description = Set(description);
+        }
+        if request.replace_policies {
+            require_admin_for_policies(&request.actor)?;
+            active.policies = Set(parse_policies(&request.policies)?);
+        }
+        active.tags = Set(tags);
+        active.update_time = Set(Utc::now());
+        let updated = active.update(self.db()).await.map_err(Error::from)?;
+        Ok(Response::new(self.model_to_proto(self.db(), updated).await?))
+    }
+
+    async fn delete_model(
+        &self,
+        request: Request<pb::ModelRef>,
+    ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        let request = request.into_inner();
+        let found = self.model(self.db(), &request.project, &request.name).await?;
+        let txn = self.db().begin().await.map_err(Error::from)?;
+        alias::Entity::delete_many()
+            .filter(alias::Column::ModelId.eq(found.id))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        lineage::Entity::delete_many()
+            .filter(lineage::Column::ModelId.eq(found.id))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        audit_event::Entity::delete_many()
+            .filter(audit_event::Column::ModelId.eq(found.id))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        version::Entity::delete_many()
+            .filter(version::Column::ModelId.eq(found.id))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        model::Entity::delete_by_id(found.id)
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        pending_deletion::ActiveModel {
+            prefix: Set(format!("models/{}/", found.id)),
+            create_time: Set(Utc::now()),
+            ..Default::default()
+        }
+        .insert(&txn)
+        .await
+        .map_err(Error::from)?;
+        txn.commit().await.map_err(Error::from)?;
+        self.tracking.cleanup.wake();
+        tracing::info!(project = %request.project, model = %request.name, "model deleted");
+        Ok(Response::new(pb::DeleteModelResponse {}))
+    }
+
+    async fn create_model_version(
+        &self,
+        request: Request<pb::CreateModelVersionRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let request = request.into_inner();
+        validate_tags(&request.tags)?;
+        let found = self.model(self.db(), &request.project, &request.model).await?;
+        let run = self.tracking.run(&request.project, &request.run_id).await?;
+        let artifact_path = names::artifact_path(&request.artifact_path, false)?;
+        let signature = request.signature.unwrap_or_default();
+        for (i, input) in signature.inputs.iter().enumerate() {
+            if input.is_empty() || input.len() > 256 {
+                return Err(Error::invalid(format!(
+                    "signature.inputs[{i}]: name a feature as `view:feature`"
+                ))
+                .into());
+            }
+        }
+        let lineage_in = request.lineage.unwrap_or_default();
+
+        // The number is taken in its own transaction, so it is never handed out twice, even
+        // when the rest of the registration fails.
+        let txn = self.db().begin().await.map_err(Error::from)?;
+        model::Entity::update_many()
+            .col_expr(
+                model::Column::LastVersion,
+                Expr::col(model::Column::LastVersion).add(1),
+            )
+            .filter(model::Column::Id.eq(found.id))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        let number = model::Entity::find_by_id(found.id)
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .map(|m| m.last_version)
+            .ok_or_else(|| Error::internal("model vanished while numbering a version"))?;
+        txn.commit().await.map_err(Error::from)?;
+
+        let prefix = format!("models/{}/versions/{number}", found.id);
+        let (artifact_uri, artifact_sha256) =
+            match self.snapshot_artifacts(&run, &artifact_path, &prefix).await {
+                Ok(snapshot) => snapshot,
+                Err(err) => {
+                    // Remove whatever part of the copy was made.
+                    pending_deletion::ActiveModel {
+                        prefix: Set(format!("{prefix}/")),
+                        create_time: Set(Utc::now()),
+                        ..Default::default()
+                    }
+                    .insert(self.db())
+                    .await
+                    .map_err(Error::from)?;
+                    self.tracking.cleanup.wake();
+                    return Err(err.into());
+                }
+            };
+        let metrics: BTreeMap<String, f64> = latest_metric::Entity::find()
+            .filter(latest_metric::Column::RunId.eq(&run.id))
+            .all(self.db())
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|m| (m.key, m.value))
+            .collect();
+        let now = Utc::now();
+        let row = version::Model {
+            model_id: found.id,
+            version: number,
+            stage: Stage::None.as_str().to_owned(),
+            description: request.description,
+            tags: map_to_json(&request.tags),
+            run_id: run.id.clone(),
+            artifact_uri,
+            artifact_sha256,
+            metrics: serde_json::to_value(&metrics).unwrap_or_default(),
+            signature: serde_json::to_value(StoredSignature {
+                inputs: signature.inputs,
+                output: signature.output,
+            })
+            .unwrap_or_default(),
+            lineage: serde_json::to_value(StoredLineage {
+                feature_views: lineage_in.feature_views.clone(),
+                feature_service: lineage_in.feature_service.clone(),
+                training_dataset: lineage_in.training_dataset.clone(),
+                orchestrator_run: lineage_in.orchestrator_run.clone(),
+            })
+            .unwrap_or_default(),
+            created_by: request
+                .actor
+                .as_ref()
+                .map(|a| a.subject.clone())
+                .unwrap_or_default(),
+            create_time: now,
+            update_time: now,
+        };
+        let mut lineage_rows: Vec<(&str, String)> = lineage_in
+            .feature_views
+            .iter()
+            .map(|v| ("feature_view", v.clone()))
+            .collect();
+        for (kind, value) in [
+            ("feature_service", lineage_in.feature_service),
+            ("training_dataset", lineage_in.training_dataset),
+            ("orchestrator_run", lineage_in.orchestrator_run),
+        ] {
+            if !value.is_empty() {
+                lineage_rows.push((kind, value));
+            }
+        }
+        lineage_rows.sort();
+        lineage_rows.dedup();
+        let txn = self.db().begin().await.map_err(Error::from)?;
+        row.clone()
+            .into_active_model()
+            .insert(&txn)
+            .await
+            .map_err(Error::from)?;
+        if !lineage_rows.is_empty() {
+            lineage::Entity::insert_many(lineage_rows.into_iter().map(|(kind, value)| {
+                lineage::ActiveModel {
+                    model_id: Set(found.id),
+                    version: Set(number),
+                    kind: Set(kind.to_owned()),
+                    value: Set(value),
+                }
+            }))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        }
+        txn.commit().await.map_err(Error::from)?;
+        tracing::info!(project = %request.project, model = %found.name, version = number, "model version registered");
+        Ok(Response::new(version_to_proto(&found, row, &BTreeMap::new())?))
+    }
+
+    async fn get_model_version(
+        &self,
+        request: Request<pb::ModelVersionRef>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let request = request.into_inner();
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let v = self.version(self.db(), &m, request.version).await?;
+        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
+    }
+
+    async fn list_model_versions(
+        &self,
+        request: Request<pb::ListModelVersionsRequest>,
+    ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
+        let request = request.into_inner();
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let limit = page_size(request.page_size)?;
+        // Newest first; the token is the last version of the previous page.
+        let mut query = version::Entity::find()
+            .filter(version::Column::ModelId.eq(m.id))
+            .order_by_desc(version::Column::Version);
+        if let Some(before) = decode_token(&request.page_token)? {
+            query = query.filter(version::Column::Version.lt(before));
+        }
+        let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|v| encode_token(v.version)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let aliases = self.aliases_of(self.db(), m.id).await?;
+        let versions = rows
+            .into_iter()
+            .map(|v| version_to_proto(&m, v, &aliases))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Response::new(pb::ListModelVersionsResponse {
+            versions,
+            next_page_token,
+        }))
+    }
+
+    async fn update_model_version(
+        &self,
+        request: Request<pb::UpdateModelVersionRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let request = request.into_inner();
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let v = self.version(self.db(), &m, request.version).await?;
+        let tags = edit_tags(v.tags.clone(), &request.set_tags, &request.delete_tags)?;
+        let mut active = v.into_active_model();
+        if let Some(description) = request.description {
+            active.description = Set(description);
+        }
+        active.tags = Set(tags);
+        active.update_time = Set(Utc::now());
+        let updated = active.update(self.db()).await.map_err(Error::from)?;
+        Ok(Response::new(
+            self.one_version_to_proto(self.db(), &m, updated).await?,
+        ))
+    }
+
+    async fn transition_stage(
+        &self,
+        request: Request<pb::TransitionStageRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let request = request.into_inner();
+        let target = Stage::from_proto(request.stage)?;
+        let txn = self.db().begin().await.map_err(Error::from)?;
+        let m = self.model(&txn, &request.project, &request.model).await?;
+        let v = self.version(&txn, &m, request.version).await?;
+        let current = Stage::parse(&v.stage)?;
+        let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
+        let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
+        let unmet = gates::unmet_conditions(
+            &policies,
+            &Transition {
+                target,
+                current,
+                metrics: &metrics,
+                actor_role: actor_role(&request.actor),
+            },
+        );
+        if !unmet.is_empty() {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "version {} of '{}' cannot move to {}: unmet: {}",
+                    v.version,
+                    m.name,
+                    target.as_str(),
+                    unmet.join("; ")
+                ),
+            )
+            .with_reason("promotion_gate_failed")
+            .into());
+        }
+        if request.archive_existing && matches!(target, Stage::Staging | Stage::Production) {
+            let others = version::Entity::find()
+                .filter(version::Column::ModelId.eq(m.id))
+                .filter(version::Column::Stage.eq(target.as_str()))
+                .filter(version::Column::Version.ne(v.version))
+                .all(&txn)
+                .await
+                .map_err(Error::from)?;
+            for other in others {
+                let number = other.version;
+                let mut active = other.into_active_model();
+                active.stage = Set(Stage::Archived.as_str().to_owned());
+                active.update_time = Set(Utc::now());
+                active.update(&txn).await.map_err(Error::from)?;
+                let reason = format!("archived when version {} moved to {}", v.version, target.as_str());
+                self.audit(
+                    &txn,
+                    m.id,
+                    number,
+                    "stage_transition",
+                    target.as_str().into(),
+                    "Archived".into(),
+                    &request.actor,
+                    &reason,
+                )
+                .await?;
+            }
+        }
+        let number = v.version;
+        let mut active = v.into_active_model();
+        active.stage = Set(target.as_str().to_owned());
+        active.update_time = Set(Utc::now());
+        let updated = active.update(&txn).await.map_err(Error::from)?;
+        self.audit(
+            &txn,
+            m.id,
+            number,
+            "stage_transition",
+            current.as_str().into(),
+            target.as_str().into(),
+            &request.actor,
+            &request.reason,
+        )
+        .await?;
+        txn.commit().await.map_err(Error::from)?;
+        tracing::info!(model = %m.name, version = number, from = current.as_str(), to = target.as_str(), "stage changed");
+        Ok(Response::new(
+            self.one_version_to_proto(self.db(), &m, updated).await?,
+        ))
+    }
+
+    async fn set_alias(
+        &self,
+        request: Request<pb::SetAliasRequest>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let request = request.into_inner();
+        names::alias(&request.alias)?;
+        let txn = self.db().begin().await.map_err(Error::from)?;
+        let m = self.model(&txn, &request.project, &request.model).await?;
+        let v = self.version(&txn, &m, request.version).await?;
+        let previous = alias::Entity::find_by_id((m.id, request.alias.clone()))
+            .one(&txn)
+            .await
+            .map_err(Error::from)?;
+        alias::Entity::insert(alias::ActiveModel {
+            model_id: Set(m.id),
+            alias: Set(request.alias.clone()),
+            version: Set(v.version),
+        })
+        .on_conflict(
+            OnConflict::columns([alias::Column::ModelId, alias::Column::Alias])
+                .update_column(alias::Column::Version)
+                .to_owned(),
+        )
+        .exec(&txn)
+        .await
+        .map_err(Error::from)?;
+        let from = previous
+            .map(|p| format!("{}@v{}", request.alias, p.version))
+            .unwrap_or_default();
+        let to = format!("{}@v{}", request.alias, v.version);
+        self.audit(
+            &txn,
+            m.id,
+            v.version,
+            "alias_set",
+            from,
+            to,
+            &request.actor,
+            &request.reason,
+        )
+        .await?;
+        txn.commit().await.map_err(Error::from)?;
+        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
+    }
+
+    async fn delete_alias(
+        &self,
+        request: Request<pb::DeleteAliasRequest>,
+    ) -> Result<Response<pb::DeleteAliasResponse>, Status> {
+        let request = request.into_inner();
+        let txn = self.db().begin().await.map_err(Error::from)?;
+        let m = self.model(&txn, &request.project, &request.model).await?;
+        let existing = alias::Entity::find_by_id((m.id, request.alias.clone()))
+            .one(&txn)
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "alias_not_found",
+                    format!("model '{}' has no alias '{}'", m.name, request.alias),
+                )
+            })?;
+        alias::Entity::delete_by_id((m.id, request.alias.clone()))
+            .exec(&txn)
+            .await
+            .map_err(Error::from)?;
+        let from = format!("{}@v{}", request.alias, existing.version);
+        self.audit(
+            &txn,
+            m.id,
+            existing.version,
+            "alias_deleted",
+            from,
+            String::new(),
+            &request.actor,
+            &request.reason,
+        )
+        .await?;
+        txn.commit().await.map_err(Error::from)?;
+        Ok(Response::new(pb::DeleteAliasResponse {}))
+    }
+
+    async fn get_version_by_alias(
+        &self,
+        request: Request<pb::AliasRef>,
+    ) -> Result<Response<pb::ModelVersion>, Status> {
+        let request = request.into_inner();
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let a = alias::Entity::find_by_id((m.id, request.alias.clone()))
+            .one(self.db())
+            .await
+            .map_err(Error::from)?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "alias_not_found",
+                    format!("model '{}' has no alias '{}'", m.name, request.alias),
+                )
+            })?;
+        let v = self
+            .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
+            .await?;
+        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
+    }
+
+    async fn list_audit_events(
+        &self,
+        request: Request<pb::ListAuditEventsRequest>,
+    ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        let request = request.into_inner();
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let limit = page_size(request.page_size)?;
+        let mut query = audit_event::Entity::find()
+            .filter(audit_event::Column::ModelId.eq(m.id))
+            .order_by_desc(audit_event::Column::Id);
+        if let Some(before) = decode_token(&request.page_token)? {
+            query = query.filter(audit_event::Column::Id.lt(before));
+        }
+        let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
+        let next_page_token = if rows.len() as u64 > limit {
+            rows.truncate(limit as usize);
+            rows.last().map(|e| encode_token(e.id)).unwrap_or_default()
+        } else {
+            String::new()
+        };
+        let events = rows
+            .into_iter()
+            .map(|e| pb::AuditEvent {
+                id: u64::try_from(e.id).unwrap_or(0),
+                model: m.name.clone(),
+                version: u64::try_from(e.version).unwrap_or(0),
+                action: e.action,
+                from: e.from_value,
+                to: e.to_value,
+                actor: e.actor,
+                reason: e.reason,
+                time: Some(validate::timestamp(e.time)),
+            })
+            .collect();
+        Ok(Response::new(pb::ListAuditEventsResponse {
+            events,
+            next_page_token,
+        }))
+    }
+
+    async fn find_versions_by_lineage(
+        &self,
+        request: Request<pb::FindVersionsByLineageRequest>,
+    ) -> Result<Response<pb::FindVersionsByLineageResponse>, Status> {
+        let request = request.into_inner();
+        let given: Vec<(&str, &str)> = [
+            ("feature_view", request.feature_view.as_str()),
+            ("feature_service", request.feature_service.as_str()),
+            ("training_dataset", request.training_dataset.as_str()),
+            ("orchestrator_run", request.orchestrator_run.as_str()),
+        ]
+        .into_iter()
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+        let [(kind, value)] = given.as_slice() else {
+            return Err(Error::invalid(
+                "set exactly one of feature_view, feature_service, training_dataset, orchestrator_run",
+            )
+            .into());
+        };
+        let links = lineage::Entity::find()
+            .filter(lineage::Column::Kind.eq(*kind))
+            .filter(lineage::Column::Value.eq(*value))
+            .all(self.db())
+            .await
+            .map_err(Error::from)?;
+        let mut versions = Vec::new();
+        let mut models: HashMap<i64, Option<model::Model>> = HashMap::new();
+        for link in links {
+            if !models.contains_key(&link.model_id) {
+                let found = model::Entity::find_by_id(link.model_id)
+                    .one(self.db())
+                    .await
+                    .map_err(Error::from)?;
+                models.insert(link.model_id, found.filter(|m| m.project == request.project));
+            }
+            let Some(Some(m)) = models.get(&link.model_id) else {
+                continue;
+            };
+            if let Some(v) = version::Entity::find_by_id((link.model_id, link.version))
+                .one(self.db())
+                .await
+                .map_err(Error::from)?
+            {
+                versions.push(self.one_version_to_proto(self.db(), m, v).await?);
+            }
+        }
+        versions.sort_by(|a, b| (a.model.as_str(), a.version).cmp(&(b.model.as_str(), b.version)));
+        Ok(Response::new(pb::FindVersionsByLineageResponse { versions }))
+    }
+}

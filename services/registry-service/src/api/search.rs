@@ -1,0 +1,199 @@
+//! Run search: the filter language (`metrics.accuracy > 0.9 and params.solver = 'lbfgs'`)
+//! translated into one SQL query over the runs, their latest metrics, params and tags, so it
+//! runs in the database on both SQLite and PostgreSQL.
+
+use lathe_common::{Error, Result};
+use lathe_contract::registry::v1 as pb;
+use sea_orm::EntityTrait;
+use sea_orm::sea_query::{
+    Alias, Asterisk, Cond, Expr, ExprTrait, Func, IntoCondition, JoinType, NullOrdering, Order, Query,
+    SelectStatement, SimpleExpr,
+};
+
+use super::tracking::{TrackingApi, view_stage};
+use super::{decode_token, encode_token, page_size};
+use crate::domain::filter::{self, Attribute, Clause, Field, Op, OrderBy, Value};
+use crate::store::tracking::run;
+
+const RUNS: &str = "registry_runs";
+
+fn runs_col(name: &str) -> Expr {
+    Expr::col((Alias::new(RUNS), Alias::new(name)))
+}
+
+fn attribute_column(attribute: &Attribute) -> &'static str {
+    match attribute {
+        Attribute::RunId => "id",
+        Attribute::RunName => "name",
+        Attribute::Status => "status",
+        Attribute::UserId => "user_id",
+        Attribute::StartTime => "start_time",
+        Attribute::EndTime => "end_time",
+    }
+}
+
+/// `left <op> value` for one clause.
+fn compare(left: Expr, op: &Op, value: &Value) -> Result<SimpleExpr> {
+    let text = |v: &Value| match v {
+        Value::Text(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::List(_) => Err(Error::invalid("a list is only allowed with IN and NOT IN")),
+    };
+    Ok(match (op, value) {
+        (Op::In | Op::NotIn, Value::List(items)) => {
+            if matches!(op, Op::In) {
+                left.is_in(items.clone())
+            } else {
+                left.is_not_in(items.clone())
+            }
+        }
+        (Op::In | Op::NotIn, _) => return Err(Error::invalid("IN and NOT IN take a list: ('a', 'b')")),
+        (Op::Like, v) => left.like(text(v)?),
+        (Op::ILike, v) => Expr::expr(Func::lower(left)).like(text(v)?.to_lowercase()),
+        (op, Value::Number(n)) => match op {
+            Op::Eq => left.eq(*n),
+            Op::Ne => left.ne(*n),
+            Op::Gt => left.gt(*n),
+            Op::Ge => left.gte(*n),
+            Op::Lt => left.lt(*n),
+            Op::Le => left.lte(*n),
+            Op::Like | Op::ILike | Op::In | Op::NotIn => unreachable_op(),
+        },
+        (op, v) => {
+            let s = text(v)?;
+            match op {
+                Op::Eq => left.eq(s),
+                Op::Ne => left.ne(s),
+                Op::Gt => left.gt(s),
+                Op::Ge => left.gte(s),
+                Op::Lt => left.lt(s),
+                Op::Le => left.lte(s),
+                Op::Like | Op::ILike | Op::In | Op::NotIn => unreachable_op(),
+            }
+        }
+    })
+}
+
+/// The arms above handle LIKE/ILIKE/IN before numbers and text are compared.
+fn unreachable_op() -> SimpleExpr {
+    Expr::value(false).into()
+}
+
+/// `EXISTS (SELECT 1 FROM table t WHERE t.run_id = runs.id AND t.key = key AND t.col <op> value)`.
+fn exists_in(table: &str, key: &str, op: &Op, value: &Value) -> Result<SimpleExpr> {
+    let t = Alias::new("t");
+    let mut sub = Query::select();
+    sub.expr(Expr::val(1))
+        .from_as(Alias::new(table), t.clone())
+        .and_where(Expr::col((t.clone(), Alias::new("run_id"))).equals((Alias::new(RUNS), Alias::new("id"))))
+        .and_where(Expr::col((t.clone(), Alias::new("key"))).eq(key))
+        .and_where(compare(Expr::col((t, Alias::new("value"))), op, value)?);
+    Ok(Expr::exists(sub))
+}
+
+fn clause_condition(clause: &Clause) -> Result<SimpleExpr> {
+    match &clause.field {
+        Field::Metric(key) => exists_in("registry_latest_metrics", key, &clause.op, &clause.value),
+        Field::Param(key) => exists_in("registry_run_params", key, &clause.op, &clause.value),
+        Field::Tag(key) => exists_in("registry_run_tags", key, &clause.op, &clause.value),
+        Field::Attribute(attribute) => {
+            compare(runs_col(attribute_column(attribute)), &clause.op, &clause.value)
+        }
+    }
+}
+
+/// Adds the ORDER BY of one clause, joining the metric/param/tag table it sorts on.
+fn add_order(select: &mut SelectStatement, index: usize, order: &OrderBy) {
+    let direction = if order.descending { Order::Desc } else { Order::Asc };
+    let joined = |select: &mut SelectStatement, table: &str, key: &str| {
+        let alias = Alias::new(format!("o{index}"));
+        select.join_as(
+            JoinType::LeftJoin,
+            Alias::new(table),
+            alias.clone(),
+            Cond::all()
+                .add(
+                    Expr::col((alias.clone(), Alias::new("run_id")))
+                        .equals((Alias::new(RUNS), Alias::new("id"))),
+                )
+                .add(Expr::col((alias.clone(), Alias::new("key"))).eq(key.to_owned()))
+                .into_condition(),
+        );
+        Expr::col((alias, Alias::new("value")))
+    };
+    let expr = match &order.field {
+        Field::Metric(key) => joined(select, "registry_latest_metrics", key),
+        Field::Param(key) => joined(select, "registry_run_params", key),
+        Field::Tag(key) => joined(select, "registry_run_tags", key),
+        Field::Attribute(attribute) => runs_col(attribute_column(attribute)),
+    };
+    // Runs without the sorted value come last either way, as MLflow does.
+    select.order_by_expr_with_nulls(expr.into(), direction, NullOrdering::Last);
+}
+
+fn bad_filter(err: filter::FilterError) -> Error {
+    Error::invalid(err.to_string()).with_reason("invalid_filter")
+}
+
+pub async fn search_runs(
+    api: &TrackingApi,
+    request: pb::SearchRunsRequest,
+) -> Result<pb::SearchRunsResponse> {
+    let parsed = filter::parse_filter(&request.filter).map_err(bad_filter)?;
+    let orders = request
+        .order_by
+        .iter()
+        .map(|text| filter::parse_order_by(text).map_err(bad_filter))
+        .collect::<Result<Vec<_>>>()?;
+    let limit = page_size(request.page_size)?;
+    let offset = std::cmp::max(decode_token(&request.page_token)?.unwrap_or(0), 0);
+
+    let mut select = Query::select();
+    select
+        .column((Alias::new(RUNS), Asterisk))
+        .from(Alias::new(RUNS))
+        .and_where(runs_col("project").eq(&request.project));
+    if !request.experiment_ids.is_empty() {
+        let ids = request
+            .experiment_ids
+            .iter()
+            .map(|id| {
+                id.parse::<i64>()
+                    .map_err(|_| Error::invalid(format!("experiment_ids: '{id}' is not an experiment id")))
+            })
+            .collect::<Result<Vec<_>>>()?;
+        select.and_where(runs_col("experiment_id").is_in(ids));
+    }
+    if let Some(stage) = view_stage(request.view)? {
+        select.and_where(runs_col("lifecycle_stage").eq(stage));
+    }
+    for clause in &parsed.clauses {
+        select.and_where(clause_condition(clause)?);
+    }
+    for (i, order) in orders.iter().enumerate() {
+        add_order(&mut select, i, order);
+    }
+    if orders.is_empty() {
+        select.order_by_expr(runs_col("start_time").into(), Order::Desc);
+    }
+    // A total order, so pages never overlap or skip.
+    select.order_by_expr(runs_col("id").into(), Order::Asc);
+    select.limit(limit + 1).offset(u64::try_from(offset).unwrap_or(0));
+
+    let backend = api.db.get_database_backend();
+    let mut rows = run::Entity::find()
+        .from_raw_sql(backend.build(&select))
+        .all(&api.db)
+        .await?;
+    let next_page_token = if rows.len() as u64 > limit {
+        rows.truncate(limit as usize);
+        encode_token(offset + i64::try_from(limit).unwrap_or(i64::MAX))
+    } else {
+        String::new()
+    };
+    let runs = api.hydrate(rows).await?;
+    Ok(pb::SearchRunsResponse {
+        runs,
+        next_page_token,
+    })
+}

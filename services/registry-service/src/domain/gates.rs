@@ -1,0 +1,352 @@
+//! Stages and promotion gates. A model declares policies such as "Staging requires
+//! metrics.accuracy >= 0.9" or "Production requires role admin, metrics.auc > 0.85 and the
+//! version in Staging"; the server evaluates them on every transition and reports each unmet
+//! condition. Without a policy that names a role, Production needs an admin.
+
+use std::collections::HashMap;
+
+use lathe_common::auth::Role;
+use lathe_common::{Error, Result};
+use lathe_contract::registry::v1 as pb;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum Stage {
+    None,
+    Staging,
+    Production,
+    Archived,
+}
+
+impl Stage {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::None => "None",
+            Stage::Staging => "Staging",
+            Stage::Production => "Production",
+            Stage::Archived => "Archived",
+        }
+    }
+
+    /// Parses a stored or user-given stage name, case-insensitively.
+    pub fn parse(text: &str) -> Result<Stage> {
+        match text.to_ascii_lowercase().as_str() {
+            "none" => Ok(Stage::None),
+            "staging" => Ok(Stage::Staging),
+            "production" => Ok(Stage::Production),
+            "archived" => Ok(Stage::Archived),
+            _ => Err(Error::invalid(format!(
+                "invalid stage '{text}': use one of None, Staging, Production, Archived"
+            ))),
+        }
+    }
+
+    pub fn from_proto(stage: i32) -> Result<Stage> {
+        match pb::Stage::try_from(stage) {
+            Ok(pb::Stage::None) => Ok(Stage::None),
+            Ok(pb::Stage::Staging) => Ok(Stage::Staging),
+            Ok(pb::Stage::Production) => Ok(Stage::Production),
+            Ok(pb::Stage::Archived) => Ok(Stage::Archived),
+            Err(_) => Err(Error::invalid(format!("invalid stage {stage}"))),
+        }
+    }
+
+    pub fn to_proto(self) -> pb::Stage {
+        match self {
+            Stage::None => pb::Stage::None,
+            Stage::Staging => pb::Stage::Staging,
+            Stage::Production => pb::Stage::Production,
+            Stage::Archived => pb::Stage::Archived,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CmpOp {
+    #[serde(rename = ">")]
+    Gt,
+    #[serde(rename = ">=")]
+    Ge,
+    #[serde(rename = "<")]
+    Lt,
+    #[serde(rename = "<=")]
+    Le,
+    #[serde(rename = "=")]
+    Eq,
+    #[serde(rename = "!=")]
+    Ne,
+}
+
+impl CmpOp {
+    pub fn parse(text: &str) -> Result<CmpOp> {
+        match text {
+            ">" => Ok(CmpOp::Gt),
+            ">=" => Ok(CmpOp::Ge),
+            "<" => Ok(CmpOp::Lt),
+            "<=" => Ok(CmpOp::Le),
+            "=" | "==" => Ok(CmpOp::Eq),
+            "!=" => Ok(CmpOp::Ne),
+            other => Err(Error::invalid(format!(
+                "invalid comparison '{other}': use >, >=, <, <=, = or !="
+            ))),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CmpOp::Gt => ">",
+            CmpOp::Ge => ">=",
+            CmpOp::Lt => "<",
+            CmpOp::Le => "<=",
+            CmpOp::Eq => "=",
+            CmpOp::Ne => "!=",
+        }
+    }
+
+    pub fn holds(self, left: f64, right: f64) -> bool {
+        match self {
+            CmpOp::Gt => left > right,
+            CmpOp::Ge => left >= right,
+            CmpOp::Lt => left < right,
+            CmpOp::Le => left <= right,
+            CmpOp::Eq => left == right,
+            CmpOp::Ne => left != right,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Condition {
+    Metric { key: String, op: CmpOp, value: f64 },
+    Role(Role),
+    CurrentStage(Stage),
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Policy {
+    pub stage: Stage,
+    pub conditions: Vec<Condition>,
+}
+
+impl Policy {
+    pub fn from_proto(policy: &pb::PromotionPolicy, index: usize) -> Result<Policy> {
+        let stage = Stage::from_proto(policy.stage)?;
+        if policy.conditions.is_empty() {
+            return Err(Error::invalid(format!(
+                "policies[{index}]: a policy needs at least one condition"
+            )));
+        }
+        let conditions = policy
+            .conditions
+            .iter()
+            .enumerate()
+            .map(|(i, c)| {
+                let at = format!("policies[{index}].conditions[{i}]");
+                match &c.condition {
+                    Some(pb::gate_condition::Condition::Metric(m)) => {
+                        if m.key.is_empty() || !m.value.is_finite() {
+                            return Err(Error::invalid(format!(
+                                "{at}: a metric condition needs a key and a finite value"
+                            )));
+                        }
+                        Ok(Condition::Metric {
+                            key: m.key.clone(),
+                            op: CmpOp::parse(&m.op)?,
+                            value: m.value,
+                        })
+                    }
+                    Some(pb::gate_condition::Condition::Role(role)) => Ok(Condition::Role(
+                        role.parse()
+                            .map_err(|e: String| Error::invalid(format!("{at}: {e}")))?,
+                    )),
+                    Some(pb::gate_condition::Condition::CurrentStage(stage)) => {
+                        Ok(Condition::CurrentStage(Stage::from_proto(*stage)?))
+                    }
+                    None => Err(Error::invalid(format!(
+                        "{at}: set one of metric, role, current_stage"
+                    ))),
+                }
+            })
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Policy { stage, conditions })
+    }
+
+    pub fn to_proto(&self) -> pb::PromotionPolicy {
+        use pb::gate_condition::Condition as C;
+        pb::PromotionPolicy {
+            stage: self.stage.to_proto() as i32,
+            conditions: self
+                .conditions
+                .iter()
+                .map(|c| pb::GateCondition {
+                    condition: Some(match c {
+                        Condition::Metric { key, op, value } => C::Metric(pb::MetricCondition {
+                            key: key.clone(),
+                            op: op.as_str().to_owned(),
+                            value: *value,
+                        }),
+                        Condition::Role(role) => C::Role(role.as_str().to_owned()),
+                        Condition::CurrentStage(stage) => C::CurrentStage(stage.to_proto() as i32),
+                    }),
+                })
+                .collect(),
+        }
+    }
+}
+
+/// What a transition is judged on.
+pub struct Transition<'a> {
+    pub target: Stage,
+    pub current: Stage,
+    pub metrics: &'a HashMap<String, f64>,
+    pub actor_role: Option<Role>,
+}
+
+/// Each unmet condition, in words; empty means the transition may proceed.
+pub fn unmet_conditions(policies: &[Policy], transition: &Transition<'_>) -> Vec<String> {
+    let mut unmet = Vec::new();
+    let applicable: Vec<&Policy> = policies.iter().filter(|p| p.stage == transition.target).collect();
+    let policy_names_role = applicable
+        .iter()
+        .any(|p| p.conditions.iter().any(|c| matches!(c, Condition::Role(_))));
+    if transition.target == Stage::Production && !policy_names_role {
+        check_role(Role::Admin, transition.actor_role, &mut unmet);
+    }
+    for policy in applicable {
+        for condition in &policy.conditions {
+            match condition {
+                Condition::Metric { key, op, value } => match transition.metrics.get(key) {
+                    Some(actual) if op.holds(*actual, *value) => {}
+                    Some(actual) => {
+                        unmet.push(format!("metrics.{key} {} {value} (is {actual})", op.as_str()))
+                    }
+                    None => unmet.push(format!(
+                        "metrics.{key} {} {value} (the version has no such metric)",
+                        op.as_str()
+                    )),
+                },
+                Condition::Role(role) => check_role(*role, transition.actor_role, &mut unmet),
+                Condition::CurrentStage(stage) => {
+                    if transition.current != *stage {
+                        unmet.push(format!(
+                            "version in {} (it is in {})",
+                            stage.as_str(),
+                            transition.current.as_str()
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    unmet
+}
+
+fn check_role(needed: Role, actual: Option<Role>, unmet: &mut Vec<String>) {
+    if actual.is_none_or(|role| role < needed) {
+        let has = actual.map_or("no role", Role::as_str);
+        unmet.push(format!("role {} (the caller is {has})", needed.as_str()));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn staging_policy() -> Vec<Policy> {
+        vec![
+            Policy {
+                stage: Stage::Staging,
+                conditions: vec![Condition::Metric {
+                    key: "accuracy".into(),
+                    op: CmpOp::Ge,
+                    value: 0.9,
+                }],
+            },
+            Policy {
+                stage: Stage::Production,
+                conditions: vec![
+                    Condition::Role(Role::Admin),
+                    Condition::Metric {
+                        key: "auc".into(),
+                        op: CmpOp::Gt,
+                        value: 0.85,
+                    },
+                    Condition::CurrentStage(Stage::Staging),
+                ],
+            },
+        ]
+    }
+
+    #[test]
+    fn each_unmet_condition_is_listed() {
+        let metrics = HashMap::from([("accuracy".to_owned(), 0.8), ("auc".to_owned(), 0.8)]);
+        let to_staging = Transition {
+            target: Stage::Staging,
+            current: Stage::None,
+            metrics: &metrics,
+            actor_role: Some(Role::Editor),
+        };
+        assert_eq!(
+            unmet_conditions(&staging_policy(), &to_staging),
+            ["metrics.accuracy >= 0.9 (is 0.8)"]
+        );
+        let to_prod = Transition {
+            target: Stage::Production,
+            current: Stage::None,
+            metrics: &metrics,
+            actor_role: Some(Role::Editor),
+        };
+        let unmet = unmet_conditions(&staging_policy(), &to_prod);
+        assert_eq!(unmet.len(), 3, "{unmet:?}");
+        assert!(unmet[0].starts_with("role admin"));
+    }
+
+    #[test]
+    fn production_needs_admin_without_a_role_policy() {
+        let metrics = HashMap::new();
+        let editor = Transition {
+            target: Stage::Production,
+            current: Stage::Staging,
+            metrics: &metrics,
+            actor_role: Some(Role::Editor),
+        };
+        assert_eq!(unmet_conditions(&[], &editor).len(), 1);
+        let admin = Transition {
+            actor_role: Some(Role::Admin),
+            ..editor
+        };
+        assert!(unmet_conditions(&[], &admin).is_empty());
+        // A policy may delegate Production to editors.
+        let delegated = [Policy {
+            stage: Stage::Production,
+            conditions: vec![Condition::Role(Role::Editor)],
+        }];
+        let editor = Transition {
+            actor_role: Some(Role::Editor),
+            ..admin
+        };
+        assert!(unmet_conditions(&delegated, &editor).is_empty());
+    }
+
+    #[test]
+    fn missing_metrics_fail_their_condition() {
+        let metrics = HashMap::new();
+        let t = Transition {
+            target: Stage::Staging,
+            current: Stage::None,
+            metrics: &metrics,
+            actor_role: Some(Role::Admin),
+        };
+        assert!(unmet_conditions(&staging_policy(), &t)[0].contains("no such metric"));
+    }
+
+    #[test]
+    fn policies_round_trip_through_proto_and_json() {
+        for (i, policy) in staging_policy().iter().enumerate() {
+            assert_eq!(&Policy::from_proto(&policy.to_proto(), i).unwrap(), policy);
+            let json = serde_json::to_value(policy).unwrap();
+            assert_eq!(&serde_json::from_value::<Policy>(json).unwrap(), policy);
+        }
+    }
+}

@@ -1,0 +1,852 @@
+//! The registry-service over gRPC, on SQLite + local files and on PostgreSQL + the real
+//! S3-compatible server: tracking, search, streamed artifacts, versions, gates, aliases,
+//! audit, lineage and deletion without orphans.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use futures::{StreamExt, TryStreamExt};
+use lathe_common::storage;
+use lathe_contract::registry::v1 as pb;
+use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
+use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
+use lathe_tests::{Backend, TestPlatform};
+use object_store::ObjectStore;
+use object_store::path::Path;
+use tonic::Code;
+use tonic::transport::Channel;
+
+const PROJECT: &str = "churn";
+
+struct Clients {
+    tracking: TrackingServiceClient<Channel>,
+    models: ModelRegistryServiceClient<Channel>,
+}
+
+async fn clients(t: &TestPlatform) -> Clients {
+    let channel = tonic::transport::Endpoint::from_shared(t.grpc_endpoint("registry"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Clients {
+        tracking: TrackingServiceClient::new(channel.clone()),
+        models: ModelRegistryServiceClient::new(channel),
+    }
+}
+
+fn actor(role: &str) -> Option<pb::Actor> {
+    Some(pb::Actor {
+        subject: format!("{role}-user"),
+        role: role.to_owned(),
+    })
+}
+
+fn metric(key: &str, value: f64, step: i64, timestamp_ms: i64) -> pb::Metric {
+    pb::Metric {
+        key: key.to_owned(),
+        value,
+        step,
+        timestamp_ms,
+    }
+}
+
+fn param(key: &str, value: &str) -> pb::Param {
+    pb::Param {
+        key: key.to_owned(),
+        value: value.to_owned(),
+    }
+}
+
+/// The registry's own object store, opened from the same settings the service uses.
+fn registry_objects(t: &TestPlatform) -> std::sync::Arc<dyn ObjectStore> {
+    let settings = &t.settings.registry.object_store;
+    let url = storage::resolve_url(settings, &t.settings.common.data_dir, "registry").unwrap();
+    storage::open(&url, settings, "registry.object_store").unwrap()
+}
+
+async fn objects_under(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
+    store
+        .list(Some(&Path::from(prefix)))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .unwrap()
+}
+
+async fn create_run(c: &mut Clients, experiment_id: &str, name: &str) -> String {
+    let request = pb::CreateRunRequest {
+        project: PROJECT.into(),
+        experiment_id: experiment_id.into(),
+        name: name.into(),
+        user_id: "ana".into(),
+        ..Default::default()
+    };
+    c.tracking.create_run(request).await.unwrap().into_inner().run_id
+}
+
+async fn log(
+    c: &mut Clients,
+    run_id: &str,
+    metrics: Vec<pb::Metric>,
+    params: Vec<pb::Param>,
+) -> Result<(), tonic::Status> {
+    let request = pb::LogBatchRequest {
+        project: PROJECT.into(),
+        run_id: run_id.into(),
+        metrics,
+        params,
+        tags: vec![],
+    };
+    c.tracking.log_batch(request).await.map(|_| ())
+}
+
+async fn upload(
+    c: &mut Clients,
+    run_id: &str,
+    path: &str,
+    data: &[u8],
+) -> Result<pb::Artifact, tonic::Status> {
+    let mut messages = vec![pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Header(
+            pb::UploadArtifactHeader {
+                project: PROJECT.into(),
+                run_id: run_id.into(),
+                path: path.into(),
+                expected_sha256: String::new(),
+            },
+        )),
+    }];
+    for chunk in data.chunks(1024 * 1024) {
+        messages.push(pb::UploadArtifactRequest {
+            part: Some(pb::upload_artifact_request::Part::Chunk(
+                bytes::Bytes::copy_from_slice(chunk),
+            )),
+        });
+    }
+    c.tracking
+        .upload_artifact(futures::stream::iter(messages))
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn download(
+    c: &mut Clients,
+    run_id: &str,
+    path: &str,
+) -> Result<(pb::Artifact, Vec<u8>), tonic::Status> {
+    let reference = pb::ArtifactRef {
+        project: PROJECT.into(),
+        run_id: run_id.into(),
+        path: path.into(),
+    };
+    let mut stream = c.tracking.download_artifact(reference).await?.into_inner();
+    let mut metadata = None;
+    let mut data = Vec::new();
+    while let Some(message) = stream.message().await? {
+        match message.part {
+            Some(pb::download_artifact_response::Part::Metadata(m)) => metadata = Some(m),
+            Some(pb::download_artifact_response::Part::Chunk(chunk)) => data.extend_from_slice(&chunk),
+            None => {}
+        }
+    }
+    Ok((metadata.expect("metadata first"), data))
+}
+
+fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(data))
+}
+
+async fn tracking_and_search(c: &mut Clients) -> (String, Vec<String>) {
+    let experiment = c
+        .tracking
+        .create_experiment(pb::CreateExperimentRequest {
+            project: PROJECT.into(),
+            name: "churn-xgb".into(),
+            tags: HashMap::from([("team".into(), "growth".into())]),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let duplicate = pb::CreateExperimentRequest {
+        project: PROJECT.into(),
+        name: "churn-xgb".into(),
+        tags: HashMap::new(),
+    };
+    assert_eq!(
+        c.tracking.create_experiment(duplicate).await.unwrap_err().code(),
+        Code::AlreadyExists
+    );
+    let exp = experiment.experiment_id.clone();
+
+    let mut runs = Vec::new();
+    for (name, accuracy, solver) in [("a", 0.95, "lbfgs"), ("b", 0.85, "lbfgs"), ("c", 0.97, "saga")] {
+        let run = create_run(c, &exp, name).await;
+        log(
+            c,
+            &run,
+            vec![metric("accuracy", accuracy, 1, 1000)],
+            vec![param("solver", solver)],
+        )
+        .await
+        .unwrap();
+        runs.push(run);
+    }
+
+    // The latest value is the highest step, then the latest timestamp; history keeps all.
+    let first = &runs[0];
+    log(
+        c,
+        first,
+        vec![
+            metric("loss", 0.5, 2, 2000),
+            metric("loss", 0.9, 1, 9000),
+            metric("loss", 0.4, 2, 3000),
+        ],
+        vec![],
+    )
+    .await
+    .unwrap();
+    log(c, first, vec![metric("loss", 0.7, 1, 10_000)], vec![])
+        .await
+        .unwrap();
+    let run = c
+        .tracking
+        .get_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: first.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let loss = run.latest_metrics.iter().find(|m| m.key == "loss").unwrap();
+    assert_eq!((loss.value, loss.step), (0.4, 2));
+    assert_eq!(run.params["solver"], "lbfgs");
+    // Params are write-once; the whole batch is refused and nothing of it is applied.
+    let err = log(
+        c,
+        first,
+        vec![metric("late", 1.0, 0, 1)],
+        vec![param("solver", "saga")],
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    let run = c
+        .tracking
+        .get_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: first.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(
+        run.latest_metrics.iter().all(|m| m.key != "late"),
+        "a refused batch wrote a metric"
+    );
+
+    // History pages.
+    let points: Vec<pb::Metric> = (0..250)
+        .map(|i| metric("curve", f64::from(i), i64::from(i), 1))
+        .collect();
+    log(c, first, points, vec![]).await.unwrap();
+    let mut seen = 0;
+    let mut token = String::new();
+    loop {
+        let page = c
+            .tracking
+            .get_metric_history(pb::GetMetricHistoryRequest {
+                project: PROJECT.into(),
+                run_id: first.clone(),
+                key: "curve".into(),
+                page_size: 100,
+                page_token: token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        seen += page.metrics.len();
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(seen, 250);
+
+    // Search: filter, order, pages.
+    let search = |filter: &str, order: &[&str], page_size: u32, page_token: String| pb::SearchRunsRequest {
+        project: PROJECT.into(),
+        experiment_ids: vec![exp.clone()],
+        filter: filter.into(),
+        view: pb::ViewType::ActiveOnly as i32,
+        order_by: order.iter().map(|o| (*o).to_owned()).collect(),
+        page_size,
+        page_token,
+    };
+    let found = c
+        .tracking
+        .search_runs(search(
+            "metrics.accuracy > 0.9 and params.solver = 'lbfgs'",
+            &[],
+            0,
+            String::new(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        found.runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
+        ["a"]
+    );
+    let mut ordered = Vec::new();
+    let mut token = String::new();
+    loop {
+        let page = c
+            .tracking
+            .search_runs(search(
+                "metrics.accuracy >= 0.8",
+                &["metrics.accuracy DESC"],
+                1,
+                token,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        ordered.extend(page.runs.into_iter().map(|r| r.name));
+        token = page.next_page_token;
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(ordered, ["c", "a", "b"]);
+    let names = c
+        .tracking
+        .search_runs(search(
+            "params.solver IN ('saga', 'nope') and attributes.status = 'RUNNING'",
+            &[],
+            0,
+            String::new(),
+        ))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names.runs.len(), 1);
+    let err = c
+        .tracking
+        .search_runs(search("metrics.accuracy >> 0.9", &[], 0, String::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert!(err.message().contains("character"), "{}", err.message());
+    (exp, runs)
+}
+
+async fn artifacts(c: &mut Clients, t: &TestPlatform, run: &str) {
+    // Larger than one multipart part, so S3 sees a real multipart upload.
+    let data: Vec<u8> = (0..(12 * 1024 * 1024 + 123))
+        .map(|i: u32| (i.wrapping_mul(2_654_435_761) >> 24) as u8)
+        .collect();
+    let stored = upload(c, run, "model/weights.bin", &data).await.unwrap();
+    assert_eq!(
+        (stored.size, stored.sha256.clone()),
+        (data.len() as u64, sha256_hex(&data))
+    );
+    upload(c, run, "model/MLmodel", b"flavor: sklearn\n")
+        .await
+        .unwrap();
+    upload(c, run, "notes.txt", b"hello").await.unwrap();
+    let (metadata, back) = download(c, run, "model/weights.bin").await.unwrap();
+    assert_eq!(metadata.sha256, sha256_hex(&data));
+    assert!(back == data, "downloaded bytes differ");
+
+    let list = |path: &str| pb::ListArtifactsRequest {
+        project: PROJECT.into(),
+        run_id: run.into(),
+        path: path.into(),
+    };
+    let root = c
+        .tracking
+        .list_artifacts(list(""))
+        .await
+        .unwrap()
+        .into_inner()
+        .artifacts;
+    let entries: Vec<(String, bool)> = root.iter().map(|a| (a.path.clone(), a.is_dir)).collect();
+    assert_eq!(
+        entries,
+        [("model".to_owned(), true), ("notes.txt".to_owned(), false)]
+    );
+    let model = c
+        .tracking
+        .list_artifacts(list("model"))
+        .await
+        .unwrap()
+        .into_inner()
+        .artifacts;
+    assert_eq!(model.len(), 2);
+
+    for bad in ["../escape", "/etc/passwd", "a/../../b"] {
+        let err = upload(c, run, bad, b"x").await.unwrap_err();
+        assert_eq!(err.code(), Code::InvalidArgument, "{bad}");
+    }
+    assert_eq!(
+        download(c, run, "missing.bin").await.unwrap_err().code(),
+        Code::NotFound
+    );
+
+    // An upload cut off midway leaves nothing visible.
+    let header = pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Header(
+            pb::UploadArtifactHeader {
+                project: PROJECT.into(),
+                run_id: run.into(),
+                path: "partial.bin".into(),
+                expected_sha256: String::new(),
+            },
+        )),
+    };
+    let chunk = pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Chunk(bytes::Bytes::from(
+            vec![7u8; 1024 * 1024],
+        ))),
+    };
+    let endless = futures::stream::iter(vec![header, chunk.clone(), chunk]).chain(futures::stream::pending());
+    let mut cut = c.tracking.clone();
+    let attempt = tokio::time::timeout(Duration::from_millis(500), cut.upload_artifact(endless)).await;
+    assert!(attempt.is_err(), "the endless upload cannot finish");
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(
+        download(c, run, "partial.bin").await.unwrap_err().code(),
+        Code::NotFound
+    );
+    let store = registry_objects(t);
+    let leftovers = objects_under(store.as_ref(), "").await;
+    assert!(
+        !leftovers.iter().any(|p| p.ends_with("partial.bin")),
+        "half an upload is visible: {leftovers:?}"
+    );
+
+    // A checksum the content does not match is refused.
+    let mut messages = vec![pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Header(
+            pb::UploadArtifactHeader {
+                project: PROJECT.into(),
+                run_id: run.into(),
+                path: "checked.bin".into(),
+                expected_sha256: sha256_hex(b"something else"),
+            },
+        )),
+    }];
+    messages.push(pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Chunk(
+            bytes::Bytes::from_static(b"data"),
+        )),
+    });
+    let err = c
+        .tracking
+        .upload_artifact(futures::stream::iter(messages))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+}
+
+fn staging_gate() -> pb::PromotionPolicy {
+    pb::PromotionPolicy {
+        stage: pb::Stage::Staging as i32,
+        conditions: vec![pb::GateCondition {
+            condition: Some(pb::gate_condition::Condition::Metric(pb::MetricCondition {
+                key: "accuracy".into(),
+                op: ">=".into(),
+                value: 0.9,
+            })),
+        }],
+    }
+}
+
+async fn registry(c: &mut Clients, runs: &[String]) {
+    let created = c
+        .models
+        .create_model(pb::CreateModelRequest {
+            project: PROJECT.into(),
+            name: "churn-model".into(),
+            description: "predicts churn".into(),
+            policies: vec![staging_gate()],
+            actor: actor("admin"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(created.policies.len(), 1);
+    // Policies are for admins only.
+    let by_editor = pb::CreateModelRequest {
+        project: PROJECT.into(),
+        name: "other".into(),
+        policies: vec![staging_gate()],
+        actor: actor("editor"),
+        ..Default::default()
+    };
+    assert_eq!(
+        c.models.create_model(by_editor).await.unwrap_err().code(),
+        Code::PermissionDenied
+    );
+
+    let version = |run: &str| pb::CreateModelVersionRequest {
+        project: PROJECT.into(),
+        model: "churn-model".into(),
+        run_id: run.into(),
+        artifact_path: "model".into(),
+        signature: Some(pb::Signature {
+            inputs: vec!["driver_stats:conv_rate".into()],
+            output: "churn".into(),
+        }),
+        lineage: Some(pb::Lineage {
+            feature_views: vec!["driver_stats".into()],
+            feature_service: "churn_v1".into(),
+            training_dataset: "s3://data/train.parquet".into(),
+            orchestrator_run: "retrain-42".into(),
+        }),
+        actor: actor("editor"),
+        ..Default::default()
+    };
+    // Run a (accuracy 0.95) has the model files.
+    let v1 = c
+        .models
+        .create_model_version(version(&runs[0]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((v1.version, v1.metrics["accuracy"]), (1, 0.95));
+    assert_eq!(v1.artifact_sha256.len(), 64);
+    assert_eq!(v1.created_by, "editor-user");
+    // A run without model files cannot be registered, and its failed attempt burns no visible version.
+    let err = c
+        .models
+        .create_model_version(version(&runs[1]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    // Concurrent registrations get distinct numbers; numbers are never reused.
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let mut models = c.models.clone();
+        let request = version(&runs[0]);
+        handles.push(tokio::spawn(async move {
+            models
+                .create_model_version(request)
+                .await
+                .map(|v| v.into_inner().version)
+        }));
+    }
+    let mut numbers = Vec::new();
+    for handle in handles {
+        numbers.push(handle.await.unwrap().unwrap());
+    }
+    numbers.sort_unstable();
+    numbers.dedup();
+    assert_eq!(numbers.len(), 4, "{numbers:?}");
+    assert!(
+        numbers.iter().all(|n| *n > 2),
+        "version 2 was taken by the failed attempt: {numbers:?}"
+    );
+
+    // Gates: run b's metrics are too low for Staging; run a's are fine.
+    let stage = |version: u64, stage: pb::Stage, role: &str| pb::TransitionStageRequest {
+        project: PROJECT.into(),
+        model: "churn-model".into(),
+        version,
+        stage: stage as i32,
+        archive_existing: true,
+        reason: format!("promote v{version}"),
+        actor: actor(role),
+    };
+    let staged = c
+        .models
+        .transition_stage(stage(1, pb::Stage::Staging, "editor"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(staged.stage, pb::Stage::Staging as i32);
+    let err = c
+        .models
+        .transition_stage(stage(1, pb::Stage::Production, "editor"))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(err.message().contains("role admin"), "{}", err.message());
+    let prod = c
+        .models
+        .transition_stage(stage(1, pb::Stage::Production, "admin"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(prod.stage, pb::Stage::Production as i32);
+
+    // Aliases move atomically and every move is audited.
+    let alias = |version: u64| pb::SetAliasRequest {
+        project: PROJECT.into(),
+        model: "churn-model".into(),
+        alias: "champion".into(),
+        version,
+        reason: "best so far".into(),
+        actor: actor("editor"),
+    };
+    c.models.set_alias(alias(1)).await.unwrap();
+    c.models.set_alias(alias(numbers[0])).await.unwrap();
+    let by_alias = pb::AliasRef {
+        project: PROJECT.into(),
+        model: "churn-model".into(),
+        alias: "champion".into(),
+    };
+    let champion = c
+        .models
+        .get_version_by_alias(by_alias.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (champion.version, champion.aliases),
+        (numbers[0], vec!["champion".to_owned()])
+    );
+    let reserved = pb::SetAliasRequest {
+        alias: "latest".into(),
+        ..alias(1)
+    };
+    assert_eq!(
+        c.models.set_alias(reserved).await.unwrap_err().code(),
+        Code::InvalidArgument
+    );
+
+    let model = c
+        .models
+        .get_model(pb::ModelRef {
+            project: PROJECT.into(),
+            name: "churn-model".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(model.aliases["champion"], numbers[0]);
+    let latest: Vec<(i32, u64)> = model
+        .latest_versions
+        .iter()
+        .map(|v| (v.stage, v.version))
+        .collect();
+    assert!(latest.contains(&(pb::Stage::Production as i32, 1)), "{latest:?}");
+    assert!(
+        latest.contains(&(pb::Stage::None as i32, numbers[3])),
+        "{latest:?}"
+    );
+
+    let audit = c
+        .models
+        .list_audit_events(pb::ListAuditEventsRequest {
+            project: PROJECT.into(),
+            model: "churn-model".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let summary: Vec<(&str, &str, &str, &str)> = audit
+        .iter()
+        .map(|e| {
+            (
+                e.action.as_str(),
+                e.from.as_str(),
+                e.to.as_str(),
+                e.actor.as_str(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (
+                "alias_set",
+                "champion@v1",
+                &*format!("champion@v{}", numbers[0]),
+                "editor-user"
+            ),
+            ("alias_set", "", "champion@v1", "editor-user"),
+            ("stage_transition", "Staging", "Production", "admin-user"),
+            ("stage_transition", "None", "Staging", "editor-user"),
+        ]
+    );
+    assert_eq!(audit[3].reason, "promote v1");
+
+    // Lineage both ways.
+    let found = c
+        .models
+        .find_versions_by_lineage(pb::FindVersionsByLineageRequest {
+            project: PROJECT.into(),
+            feature_view: "driver_stats".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .versions;
+    assert_eq!(found.len(), 5);
+    assert_eq!(found[0].lineage.as_ref().unwrap().orchestrator_run, "retrain-42");
+    let none = pb::FindVersionsByLineageRequest {
+        project: PROJECT.into(),
+        feature_view: "nope".into(),
+        ..Default::default()
+    };
+    assert!(
+        c.models
+            .find_versions_by_lineage(none)
+            .await
+            .unwrap()
+            .into_inner()
+            .versions
+            .is_empty()
+    );
+
+    // A version's artifact and signature are immutable: updates touch description and tags only.
+    let updated = c
+        .models
+        .update_model_version(pb::UpdateModelVersionRequest {
+            project: PROJECT.into(),
+            model: "churn-model".into(),
+            version: 1,
+            description: Some("first".into()),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (updated.artifact_sha256, updated.signature),
+        (v1.artifact_sha256, v1.signature)
+    );
+}
+
+async fn gate_refuses_low_metrics(c: &mut Clients, exp: &str) {
+    let low = create_run(c, exp, "low").await;
+    log(c, &low, vec![metric("accuracy", 0.5, 0, 1)], vec![])
+        .await
+        .unwrap();
+    upload(c, &low, "model/model.bin", b"weights").await.unwrap();
+    let v = c
+        .models
+        .create_model_version(pb::CreateModelVersionRequest {
+            project: PROJECT.into(),
+            model: "churn-model".into(),
+            run_id: low,
+            artifact_path: "model".into(),
+            actor: actor("editor"),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let err = c
+        .models
+        .transition_stage(pb::TransitionStageRequest {
+            project: PROJECT.into(),
+            model: "churn-model".into(),
+            version: v.version,
+            stage: pb::Stage::Staging as i32,
+            actor: actor("admin"),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::FailedPrecondition);
+    assert!(
+        err.message().contains("metrics.accuracy >= 0.9 (is 0.5)"),
+        "{}",
+        err.message()
+    );
+}
+
+async fn deletion_leaves_no_orphans(c: &mut Clients, t: &TestPlatform, run: &str) {
+    let store = registry_objects(t);
+    let run_info = c
+        .tracking
+        .get_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let run_prefix = format!("experiments/{}/runs/{run}", run_info.experiment_id);
+    assert!(!objects_under(store.as_ref(), &run_prefix).await.is_empty());
+    c.tracking
+        .delete_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run.into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        c.tracking
+            .get_run(pb::RunRef {
+                project: PROJECT.into(),
+                run_id: run.into()
+            })
+            .await
+            .unwrap_err()
+            .code(),
+        Code::NotFound
+    );
+
+    let model = c
+        .models
+        .get_model(pb::ModelRef {
+            project: PROJECT.into(),
+            name: "churn-model".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!model.latest_versions.is_empty());
+    // The versions keep their own copies after the run is gone.
+    c.models
+        .delete_model(pb::ModelRef {
+            project: PROJECT.into(),
+            name: "churn-model".into(),
+        })
+        .await
+        .unwrap();
+    for _ in 0..100 {
+        let run_left = objects_under(store.as_ref(), &run_prefix).await;
+        let models_left = objects_under(store.as_ref(), "models").await;
+        if run_left.is_empty() && models_left.is_empty() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("artifacts of deleted runs/models were not removed");
+}
+
+async fn scenario(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let mut c = clients(&t).await;
+    let (exp, runs) = tracking_and_search(&mut c).await;
+    artifacts(&mut c, &t, &runs[0]).await;
+    registry(&mut c, &runs).await;
+    gate_refuses_low_metrics(&mut c, &exp).await;
+    deletion_leaves_no_orphans(&mut c, &t, &runs[0]).await;
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn registry_on_sqlite_and_local_files() {
+    scenario(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn registry_on_postgres_and_s3() {
+    scenario(Backend::Production).await;
+}
