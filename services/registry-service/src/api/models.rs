@@ -214,25 +214,19 @@ impl ModelsApi {
         Ok((uri, hex::encode(tree.finalize())))
     }
 
-    async fn audit(
-        &self,
-        txn: &DatabaseTransaction,
-        model_id: i64,
-        version: i64,
-        action: &str,
-        from: String,
-        to: String,
-        actor: &Option<pb::Actor>,
-        reason: &str,
-    ) -> Result<()> {
+    async fn audit(&self, txn: &DatabaseTransaction, entry: AuditEntry<'_>) -> Result<()> {
         audit_event::ActiveModel {
-            model_id: Set(model_id),
-            version: Set(version),
-            action: Set(action.to_owned()),
-            from_value: Set(from),
-            to_value: Set(to),
-            actor: Set(actor.as_ref().map(|a| a.subject.clone()).unwrap_or_default()),
-            reason: Set(reason.to_owned()),
+            model_id: Set(entry.model_id),
+            version: Set(entry.version),
+            action: Set(entry.action.to_owned()),
+            from_value: Set(entry.from),
+            to_value: Set(entry.to),
+            actor: Set(entry
+                .actor
+                .as_ref()
+                .map(|a| a.subject.clone())
+                .unwrap_or_default()),
+            reason: Set(entry.reason.to_owned()),
             time: Set(Utc::now()),
             ..Default::default()
         }
@@ -240,6 +234,17 @@ impl ModelsApi {
         .await?;
         Ok(())
     }
+}
+
+/// One line of the audit log: who moved what, from where, to where, and why.
+struct AuditEntry<'a> {
+    model_id: i64,
+    version: i64,
+    action: &'a str,
+    from: String,
+    to: String,
+    actor: &'a Option<pb::Actor>,
+    reason: &'a str,
 }
 
 fn version_to_proto(
@@ -714,13 +719,15 @@ impl ModelRegistryService for ModelsApi {
                 let reason = format!("archived when version {} moved to {}", v.version, target.as_str());
                 self.audit(
                     &txn,
-                    m.id,
-                    number,
-                    "stage_transition",
-                    target.as_str().into(),
-                    "Archived".into(),
-                    &request.actor,
-                    &reason,
+                    AuditEntry {
+                        model_id: m.id,
+                        version: number,
+                        action: "stage_transition",
+                        from: target.as_str().into(),
+                        to: "Archived".into(),
+                        actor: &request.actor,
+                        reason: &reason,
+                    },
                 )
                 .await?;
             }
@@ -732,13 +739,15 @@ impl ModelRegistryService for ModelsApi {
         let updated = active.update(&txn).await.map_err(Error::from)?;
         self.audit(
             &txn,
-            m.id,
-            number,
-            "stage_transition",
-            current.as_str().into(),
-            target.as_str().into(),
-            &request.actor,
-            &request.reason,
+            AuditEntry {
+                model_id: m.id,
+                version: number,
+                action: "stage_transition",
+                from: current.as_str().into(),
+                to: target.as_str().into(),
+                actor: &request.actor,
+                reason: &request.reason,
+            },
         )
         .await?;
         txn.commit().await.map_err(Error::from)?;
@@ -780,13 +789,15 @@ impl ModelRegistryService for ModelsApi {
         let to = format!("{}@v{}", request.alias, v.version);
         self.audit(
             &txn,
-            m.id,
-            v.version,
-            "alias_set",
-            from,
-            to,
-            &request.actor,
-            &request.reason,
+            AuditEntry {
+                model_id: m.id,
+                version: v.version,
+                action: "alias_set",
+                from,
+                to,
+                actor: &request.actor,
+                reason: &request.reason,
+            },
         )
         .await?;
         txn.commit().await.map_err(Error::from)?;
@@ -817,13 +828,15 @@ impl ModelRegistryService for ModelsApi {
         let from = format!("{}@v{}", request.alias, existing.version);
         self.audit(
             &txn,
-            m.id,
-            existing.version,
-            "alias_deleted",
-            from,
-            String::new(),
-            &request.actor,
-            &request.reason,
+            AuditEntry {
+                model_id: m.id,
+                version: existing.version,
+                action: "alias_deleted",
+                from,
+                to: String::new(),
+                actor: &request.actor,
+                reason: &request.reason,
+            },
         )
         .await?;
         txn.commit().await.map_err(Error::from)?;
@@ -921,12 +934,12 @@ impl ModelRegistryService for ModelsApi {
         let mut versions = Vec::new();
         let mut models: HashMap<i64, Option<model::Model>> = HashMap::new();
         for link in links {
-            if !models.contains_key(&link.model_id) {
+            if let std::collections::hash_map::Entry::Vacant(slot) = models.entry(link.model_id) {
                 let found = model::Entity::find_by_id(link.model_id)
                     .one(self.db())
                     .await
                     .map_err(Error::from)?;
-                models.insert(link.model_id, found.filter(|m| m.project == request.project));
+                slot.insert(found.filter(|m| m.project == request.project));
             }
             let Some(Some(m)) = models.get(&link.model_id) else {
                 continue;

@@ -6,8 +6,8 @@ use lathe_common::{Error, Result};
 use lathe_contract::registry::v1 as pb;
 use sea_orm::EntityTrait;
 use sea_orm::sea_query::{
-    Alias, Asterisk, Cond, Expr, ExprTrait, Func, IntoCondition, JoinType, NullOrdering, Order, Query,
-    SelectStatement, SimpleExpr,
+    Alias, Asterisk, BinOper, Cond, Expr, ExprTrait, Func, IntoCondition, JoinType, NullOrdering, Order,
+    Query, SelectStatement, SimpleExpr,
 };
 
 use super::tracking::{TrackingApi, view_stage};
@@ -32,51 +32,40 @@ fn attribute_column(attribute: &Attribute) -> &'static str {
     }
 }
 
-/// `left <op> value` for one clause.
+/// `left <op> value` for one clause; the parser has already matched operators to value kinds.
 fn compare(left: Expr, op: &Op, value: &Value) -> Result<SimpleExpr> {
     let text = |v: &Value| match v {
         Value::Text(s) => Ok(s.clone()),
         Value::Number(n) => Ok(n.to_string()),
         Value::List(_) => Err(Error::invalid("a list is only allowed with IN and NOT IN")),
     };
-    Ok(match (op, value) {
-        (Op::In | Op::NotIn, Value::List(items)) => {
-            if matches!(op, Op::In) {
-                left.is_in(items.clone())
+    let comparison = match op {
+        Op::Eq => BinOper::Equal,
+        Op::Ne => BinOper::NotEqual,
+        Op::Gt => BinOper::GreaterThan,
+        Op::Ge => BinOper::GreaterThanOrEqual,
+        Op::Lt => BinOper::SmallerThan,
+        Op::Le => BinOper::SmallerThanOrEqual,
+        Op::In | Op::NotIn => {
+            let Value::List(items) = value else {
+                return Err(Error::invalid("IN and NOT IN take a list: ('a', 'b')"));
+            };
+            let items = items.clone();
+            return Ok(if matches!(op, Op::In) {
+                left.is_in(items)
             } else {
-                left.is_not_in(items.clone())
-            }
+                left.is_not_in(items)
+            });
         }
-        (Op::In | Op::NotIn, _) => return Err(Error::invalid("IN and NOT IN take a list: ('a', 'b')")),
-        (Op::Like, v) => left.like(text(v)?),
-        (Op::ILike, v) => Expr::expr(Func::lower(left)).like(text(v)?.to_lowercase()),
-        (op, Value::Number(n)) => match op {
-            Op::Eq => left.eq(*n),
-            Op::Ne => left.ne(*n),
-            Op::Gt => left.gt(*n),
-            Op::Ge => left.gte(*n),
-            Op::Lt => left.lt(*n),
-            Op::Le => left.lte(*n),
-            Op::Like | Op::ILike | Op::In | Op::NotIn => unreachable_op(),
-        },
-        (op, v) => {
-            let s = text(v)?;
-            match op {
-                Op::Eq => left.eq(s),
-                Op::Ne => left.ne(s),
-                Op::Gt => left.gt(s),
-                Op::Ge => left.gte(s),
-                Op::Lt => left.lt(s),
-                Op::Le => left.lte(s),
-                Op::Like | Op::ILike | Op::In | Op::NotIn => unreachable_op(),
-            }
-        }
-    })
-}
-
-/// The arms above handle LIKE/ILIKE/IN before numbers and text are compared.
-fn unreachable_op() -> SimpleExpr {
-    Expr::value(false).into()
+        Op::Like => return Ok(left.like(text(value)?)),
+        Op::ILike => return Ok(Expr::expr(Func::lower(left)).like(text(value)?.to_lowercase())),
+    };
+    let right: SimpleExpr = match value {
+        Value::Number(n) => Expr::val(*n),
+        Value::Text(s) => Expr::val(s.clone()),
+        Value::List(_) => return Err(Error::invalid("a list is only allowed with IN and NOT IN")),
+    };
+    Ok(left.binary(comparison, right))
 }
 
 /// `EXISTS (SELECT 1 FROM table t WHERE t.run_id = runs.id AND t.key = key AND t.col <op> value)`.
@@ -128,7 +117,7 @@ fn add_order(select: &mut SelectStatement, index: usize, order: &OrderBy) {
         Field::Attribute(attribute) => runs_col(attribute_column(attribute)),
     };
     // Runs without the sorted value come last either way, as MLflow does.
-    select.order_by_expr_with_nulls(expr.into(), direction, NullOrdering::Last);
+    select.order_by_expr_with_nulls(expr, direction, NullOrdering::Last);
 }
 
 fn bad_filter(err: filter::FilterError) -> Error {
@@ -174,10 +163,10 @@ pub async fn search_runs(
         add_order(&mut select, i, order);
     }
     if orders.is_empty() {
-        select.order_by_expr(runs_col("start_time").into(), Order::Desc);
+        select.order_by_expr(runs_col("start_time"), Order::Desc);
     }
     // A total order, so pages never overlap or skip.
-    select.order_by_expr(runs_col("id").into(), Order::Asc);
+    select.order_by_expr(runs_col("id"), Order::Asc);
     select.limit(limit + 1).offset(u64::try_from(offset).unwrap_or(0));
 
     let backend = api.db.get_database_backend();
