@@ -1,9 +1,12 @@
 //! The `lathe` command: the whole platform in one process, one service of a distributed
 //! deployment, or a token for calling the API.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
+
+mod commands;
 
 use clap::{Parser, Subcommand, ValueEnum};
 use lathe_common::auth::{Role, Signer};
@@ -45,6 +48,27 @@ enum Command {
     Token {
         #[command(subcommand)]
         command: TokenCommand,
+    },
+    /// Experiments of a project (client of a running Lathe).
+    Experiments {
+        #[command(flatten)]
+        connection: commands::Connection,
+        #[command(subcommand)]
+        command: commands::tracking::ExperimentsCommand,
+    },
+    /// Runs: logging, search, artifacts (client of a running Lathe).
+    Runs {
+        #[command(flatten)]
+        connection: commands::Connection,
+        #[command(subcommand)]
+        command: commands::tracking::RunsCommand,
+    },
+    /// The model registry (client of a running Lathe).
+    Models {
+        #[command(flatten)]
+        connection: commands::Connection,
+        #[command(subcommand)]
+        command: commands::models::ModelsCommand,
     },
 }
 
@@ -140,6 +164,15 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             telemetry.shutdown();
             outcome
         }
+        Command::Experiments { connection, command } => {
+            commands::tracking::experiments(&commands::Api::new(&connection)?, command).await
+        }
+        Command::Runs { connection, command } => {
+            commands::tracking::runs(&commands::Api::new(&connection)?, command).await
+        }
+        Command::Models { connection, command } => {
+            commands::models::models(&commands::Api::new(&connection)?, command).await
+        }
         Command::Token {
             command:
                 TokenCommand::Create {
@@ -178,19 +211,26 @@ async fn standalone(settings: lathe::PlatformSettings) -> Result<(), BoxError> {
     let data_dir = settings.common.data_dir.clone();
     let mut platform = lathe::start(settings).await?;
     let url = platform.url();
-    println!("Lathe is running (data in {}).", data_dir.display());
-    println!("  API:          {url}/api/v1/");
-    println!("  API docs:     {url}/api-docs/");
-    println!("  OpenAPI:      {url}/api-docs/openapi.json");
-    println!("  health:       {url}/healthz   readiness: {url}/readyz   metrics: {url}/metrics");
+    let mut out = std::io::stdout().lock();
+    // Printing is best-effort: a closed stdout must not stop the platform.
+    let _ = writeln!(out, "Lathe is running (data in {}).", data_dir.display());
+    let _ = writeln!(out, "  API:          {url}/api/v1/");
+    let _ = writeln!(out, "  API docs:     {url}/api-docs/");
+    let _ = writeln!(out, "  OpenAPI:      {url}/api-docs/openapi.json");
+    let _ = writeln!(
+        out,
+        "  health:       {url}/healthz   readiness: {url}/readyz   metrics: {url}/metrics"
+    );
     for (name, addr) in &platform.grpc_addrs {
-        println!("  gRPC {name:<13} {addr}   (metrics: http://{addr}/metrics)");
+        let _ = writeln!(out, "  gRPC {name:<13} {addr}   (metrics: http://{addr}/metrics)");
     }
-    println!(
+    let _ = writeln!(
+        out,
         "  a token:      lathe token create --data-dir {} --subject you --role admin",
         data_dir.display()
     );
-    println!("Press Ctrl-C to stop.");
+    let _ = writeln!(out, "Press Ctrl-C to stop.");
+    drop(out);
     tokio::select! {
         () = shutdown_signal() => {
             platform.shutdown().await;

@@ -48,11 +48,12 @@ fn start_standalone(data_dir: &std::path::Path) -> (Child, String) {
         .stderr(Stdio::inherit())
         .spawn()
         .unwrap();
-    let stdout = BufReader::new(child.stdout.take().unwrap());
-    for line in stdout.lines() {
-        let line = line.unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
         if let Some(api) = line.trim().strip_prefix("API:") {
             let url = api.trim().trim_end_matches("/api/v1/").to_owned();
+            // Keep reading so the process never writes into a closed pipe.
+            std::thread::spawn(move || lines.for_each(drop));
             return (child, url);
         }
     }
@@ -162,4 +163,161 @@ fn invalid_settings_stop_start_up_naming_the_key() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("registry.database.url"), "{stderr}");
+}
+
+/// Runs a client subcommand against `url` and returns its JSON answer.
+fn client(dir: &std::path::Path, url: &str, token: &str, args: &[&str]) -> Result<serde_json::Value, String> {
+    let output = lathe(dir)
+        .env("LATHE_URL", url)
+        .env("LATHE_TOKEN", token)
+        .env("LATHE_PROJECT", "churn")
+        .args(args)
+        .output()
+        .unwrap();
+    if !output.status.success() {
+        return Err(String::from_utf8_lossy(&output.stderr).into_owned());
+    }
+    let stdout = String::from_utf8(output.stdout).unwrap();
+    Ok(if stdout.trim().is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_str(&stdout).unwrap()
+    })
+}
+
+#[tokio::test]
+async fn tracking_and_registry_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let admin = create_token(dir.path(), "admin");
+    let (child, url) = start_standalone(dir.path());
+    let http = reqwest::Client::new();
+    wait_ready(&http, &url).await;
+    let created = http
+        .post(format!("{url}/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "churn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let d = dir.path();
+    let run_cli = |args: &[&str]| client(d, &url, &admin, args);
+
+    let experiment = run_cli(&["experiments", "create", "xgb", "--tag", "team=growth"]).unwrap();
+    let experiment_id = experiment["experiment_id"].as_str().unwrap().to_owned();
+    let run = run_cli(&[
+        "runs",
+        "create",
+        "--experiment",
+        &experiment_id,
+        "--name",
+        "first",
+    ])
+    .unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    run_cli(&[
+        "runs",
+        "log",
+        &run_id,
+        "--metric",
+        "accuracy=0.95",
+        "--metric",
+        "loss=0.3@2",
+        "--param",
+        "solver=lbfgs",
+    ])
+    .unwrap();
+
+    let file = d.join("model.bin");
+    let content: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(&file, &content).unwrap();
+    let uploaded = run_cli(&[
+        "runs",
+        "upload",
+        &run_id,
+        file.to_str().unwrap(),
+        "--path",
+        "model/model.bin",
+    ])
+    .unwrap();
+    assert_eq!(uploaded["size"], 3_000_000);
+    let back = d.join("back.bin");
+    let downloaded = run_cli(&[
+        "runs",
+        "download",
+        &run_id,
+        "model/model.bin",
+        "--out",
+        back.to_str().unwrap(),
+    ])
+    .unwrap();
+    assert_eq!(downloaded["sha256"], uploaded["sha256"]);
+    assert!(std::fs::read(&back).unwrap() == content);
+
+    let found = run_cli(&[
+        "runs",
+        "search",
+        "--filter",
+        "metrics.accuracy > 0.9 and params.solver = 'lbfgs'",
+    ])
+    .unwrap();
+    assert_eq!(found["runs"].as_array().unwrap().len(), 1);
+    let bad = run_cli(&["runs", "search", "--filter", "metrics.accuracy >> 0.9"]).unwrap_err();
+    assert!(bad.contains("400") && bad.contains("character"), "{bad}");
+
+    let policies =
+        r#"[{"stage":"Staging","conditions":[{"metric":{"key":"accuracy","op":">=","value":0.9}}]}]"#;
+    run_cli(&["models", "create", "churn-model", "--policies", policies]).unwrap();
+    let version = run_cli(&[
+        "models",
+        "register",
+        "churn-model",
+        "--run",
+        &run_id,
+        "--artifact-path",
+        "model",
+        "--feature-view",
+        "drivers",
+    ])
+    .unwrap();
+    assert_eq!(version["version"], 1);
+    let promoted = run_cli(&[
+        "models",
+        "promote",
+        "churn-model",
+        "1",
+        "staging",
+        "--reason",
+        "passed review",
+    ])
+    .unwrap();
+    assert_eq!(promoted["stage"], "Staging");
+    run_cli(&["models", "alias", "churn-model", "champion", "1"]).unwrap();
+    let shown = run_cli(&["models", "show", "churn-model"]).unwrap();
+    assert_eq!(shown["aliases"]["champion"], 1);
+    let audit = run_cli(&["models", "audit", "churn-model"]).unwrap();
+    let events = audit["events"].as_array().unwrap();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[1]["reason"], "passed review");
+
+    // A viewer's token can read but not register.
+    let viewer = create_token(d, "viewer");
+    let denied = client(
+        d,
+        &url,
+        &viewer,
+        &[
+            "models",
+            "register",
+            "churn-model",
+            "--run",
+            &run_id,
+            "--artifact-path",
+            "model",
+        ],
+    )
+    .unwrap_err();
+    assert!(denied.contains("403"), "{denied}");
+    assert!(client(d, &url, &viewer, &["models", "list"]).is_ok());
+    assert!(terminate(child).success());
 }

@@ -1,0 +1,164 @@
+//! Client subcommands: they call a running Lathe's REST API with a bearer token and print
+//! the JSON it answers, so scripts can pipe them into `jq`.
+
+pub mod models;
+pub mod tracking;
+
+use std::time::Duration;
+
+use clap::Args;
+use serde_json::Value;
+
+/// Where the API is and who calls it.
+#[derive(Args, Clone)]
+pub struct Connection {
+    /// Base URL of the Lathe gateway.
+    #[arg(
+        long,
+        env = "LATHE_URL",
+        default_value = "http://127.0.0.1:8080",
+        global = true
+    )]
+    pub url: String,
+    /// Bearer token (see `lathe token create`).
+    #[arg(long, env = "LATHE_TOKEN", hide_env_values = true, global = true)]
+    pub token: Option<String>,
+    /// Project to act in.
+    #[arg(long, env = "LATHE_PROJECT", global = true)]
+    pub project: Option<String>,
+}
+
+pub type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+/// An authenticated HTTP client bound to one project.
+pub struct Api {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+    project: String,
+}
+
+impl Api {
+    pub fn new(connection: &Connection) -> Result<Api, BoxError> {
+        let token = connection
+            .token
+            .clone()
+            .ok_or("no token: pass --token or set LATHE_TOKEN (see `lathe token create`)")?;
+        let project = connection
+            .project
+            .clone()
+            .ok_or("no project: pass --project or set LATHE_PROJECT")?;
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(10))
+            .build()?;
+        Ok(Api {
+            http,
+            base: connection.url.trim_end_matches('/').to_owned(),
+            token,
+            project,
+        })
+    }
+
+    /// `/api/v1/projects/<project><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}/api/v1/projects/{}{path}", self.base, self.project)
+    }
+
+    pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http.request(method, self.url(path)).bearer_auth(&self.token)
+    }
+
+    /// Sends, turns an error body into an error, and returns the JSON answer (`null` for 204).
+    pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, BoxError> {
+        let response = request.send().await?;
+        let status = response.status();
+        let text = response.text().await?;
+        if !status.is_success() {
+            let detail = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|body| {
+                    Some(format!(
+                        "{} ({})",
+                        body.get("message")?.as_str()?,
+                        body.get("code")?.as_str()?
+                    ))
+                })
+                .unwrap_or(text);
+            return Err(format!("{status}: {detail}").into());
+        }
+        if text.is_empty() {
+            Ok(Value::Null)
+        } else {
+            Ok(serde_json::from_str(&text)?)
+        }
+    }
+
+    pub async fn get(&self, path: &str) -> Result<Value, BoxError> {
+        self.send(self.request(reqwest::Method::GET, path)).await
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> Result<Value, BoxError> {
+        self.send(
+            self.request(reqwest::Method::POST, path)
+                .json(&without_nulls(body)),
+        )
+        .await
+    }
+
+    pub async fn patch(&self, path: &str, body: Value) -> Result<Value, BoxError> {
+        self.send(
+            self.request(reqwest::Method::PATCH, path)
+                .json(&without_nulls(body)),
+        )
+        .await
+    }
+
+    pub async fn put(&self, path: &str, body: Value) -> Result<Value, BoxError> {
+        self.send(
+            self.request(reqwest::Method::PUT, path)
+                .json(&without_nulls(body)),
+        )
+        .await
+    }
+
+    pub async fn delete(&self, path: &str) -> Result<Value, BoxError> {
+        self.send(self.request(reqwest::Method::DELETE, path)).await
+    }
+}
+
+/// Drops unset optional fields, so the server applies its defaults.
+fn without_nulls(value: Value) -> Value {
+    match value {
+        Value::Object(map) => Value::Object(
+            map.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, without_nulls(v)))
+                .collect(),
+        ),
+        Value::Array(items) => Value::Array(items.into_iter().map(without_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Prints an answer as pretty JSON (nothing for an empty answer).
+pub fn print(value: &Value) -> Result<(), BoxError> {
+    if !value.is_null() {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    }
+    Ok(())
+}
+
+/// Parses `key=value` arguments.
+pub fn key_value(text: &str) -> Result<(String, String), String> {
+    text.split_once('=')
+        .map(|(k, v)| (k.trim().to_owned(), v.to_owned()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("'{text}' is not key=value"))
+}
+
+/// Percent-encodes one path segment.
+pub fn segment(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes())
+        .collect::<String>()
+        .replace('+', "%20")
+}
