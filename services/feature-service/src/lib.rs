@@ -5,6 +5,8 @@
 //! server on a given listener until a given shutdown future resolves.
 
 pub mod api;
+pub mod offline;
+pub mod online;
 pub mod store;
 
 use std::future::Future;

@@ -1,0 +1,1 @@
+//! Offline store: point-in-time correct historical retrieval over Parquet sources.
