@@ -5,6 +5,7 @@
 //! server on a given listener until a given shutdown future resolves.
 
 pub mod api;
+pub mod definitions;
 pub mod offline;
 pub mod online;
 pub mod store;
@@ -12,7 +13,6 @@ pub mod store;
 use std::future::Future;
 
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
-use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
 use lathe_common::service::Stores;
@@ -51,8 +51,7 @@ impl GrpcService for Features {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let entities = Definitions::new(self.stores.db.clone(), store::ENTITIES_TABLE);
-        let api = api::entities::FeaturesApi::new(entities, self.projects);
+        let api = api::entities::FeaturesApi::new(definitions::store::DefinitionStore::new(self.stores.db.clone()), self.projects);
         let routes = tonic::service::Routes::new(FeatureServiceServer::new(api));
         GrpcServer::new(SECTION, service_names::FEATURES, routes)
             .serve(listener, shutdown)

@@ -63,6 +63,13 @@ enum Command {
         #[command(subcommand)]
         command: commands::tracking::RunsCommand,
     },
+    /// The feature store's definitions (client of a running Lathe).
+    Features {
+        #[command(flatten)]
+        connection: commands::Connection,
+        #[command(subcommand)]
+        command: commands::features::FeaturesCommand,
+    },
     /// The model registry (client of a running Lathe).
     Models {
         #[command(flatten)]
@@ -169,6 +176,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         }
         Command::Runs { connection, command } => {
             commands::tracking::runs(&commands::Api::new(&connection)?, command).await
+        }
+        Command::Features { connection, command } => {
+            commands::features::features(&commands::Api::new(&connection)?, command).await
         }
         Command::Models { connection, command } => {
             commands::models::models(&commands::Api::new(&connection)?, command).await

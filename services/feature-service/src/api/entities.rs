@@ -1,135 +1,364 @@
-//! Entities: the keys that features are joined on (a driver, a customer…).
+//! The gRPC API of the feature-service: entities one at a time, and whole feature
+//! repositories planned and applied atomically.
 
-use std::collections::HashSet;
-
-use lathe_common::definitions::{Definitions, Stored};
 use lathe_common::projects::ProjectCheck;
 use lathe_common::validate;
 use lathe_common::{Error, ErrorCode, Result};
+use lathe_contract::features::v1 as pb;
 use lathe_contract::features::v1::feature_service_server::FeatureService;
-use lathe_contract::features::v1::{
-    ApplyEntityRequest, DeleteEntityRequest, DeleteEntityResponse, Entity, GetEntityRequest, JoinKey,
-    ListEntitiesRequest, ListEntitiesResponse, ValueType,
-};
 use tonic::{Request, Response, Status};
 
+use crate::definitions::plan::{self, Action};
+use crate::definitions::repository::{self, Declared, ENTITY, FEATURE_VIEW, KINDS, Spec};
+use crate::definitions::spec::{EntitySpec, FeatureType, JoinKeySpec, Scalar};
+use crate::definitions::store::{DefinitionStore, Stored};
+
 pub struct FeaturesApi {
-    entities: Definitions<Entity>,
+    store: DefinitionStore,
     projects: ProjectCheck,
 }
 
 impl FeaturesApi {
-    pub fn new(entities: Definitions<Entity>, projects: ProjectCheck) -> Self {
-        FeaturesApi { entities, projects }
+    pub fn new(store: DefinitionStore, projects: ProjectCheck) -> Self {
+        FeaturesApi { store, projects }
     }
 }
 
-fn with_metadata(stored: Stored<Entity>) -> Entity {
-    Entity {
+fn scalar_of(value_type: i32) -> Option<Scalar> {
+    match pb::ValueType::try_from(value_type).ok()? {
+        pb::ValueType::Int32 => Some(Scalar::Int32),
+        pb::ValueType::Int64 => Some(Scalar::Int64),
+        pb::ValueType::Float32 => Some(Scalar::Float32),
+        pb::ValueType::Float64 => Some(Scalar::Float64),
+        pb::ValueType::Bool => Some(Scalar::Bool),
+        pb::ValueType::String => Some(Scalar::String),
+        pb::ValueType::Bytes => Some(Scalar::Bytes),
+        pb::ValueType::Timestamp => Some(Scalar::Timestamp),
+        pb::ValueType::Unspecified => None,
+    }
+}
+
+fn value_type_of(scalar: Scalar) -> pb::ValueType {
+    match scalar {
+        Scalar::Int32 => pb::ValueType::Int32,
+        Scalar::Int64 => pb::ValueType::Int64,
+        Scalar::Float32 => pb::ValueType::Float32,
+        Scalar::Float64 => pb::ValueType::Float64,
+        Scalar::Bool => pb::ValueType::Bool,
+        Scalar::String => pb::ValueType::String,
+        Scalar::Bytes => pb::ValueType::Bytes,
+        Scalar::Timestamp => pb::ValueType::Timestamp,
+    }
+}
+
+/// The stored form of an entity given over the API (types are validated separately).
+pub fn spec_from_proto(entity: &pb::Entity) -> EntitySpec {
+    EntitySpec {
+        name: entity.name.clone(),
+        join_keys: entity
+            .join_keys
+            .iter()
+            .map(|k| JoinKeySpec {
+                name: k.name.clone(),
+                dtype: scalar_of(k.value_type)
+                    .map_or_else(|| "unspecified".to_owned(), |s| s.name().to_owned()),
+            })
+            .collect(),
+        description: entity.description.clone(),
+        tags: Default::default(),
+        owner: String::new(),
+    }
+}
+
+fn entity_to_proto(project: &str, stored: Stored) -> Result<pb::Entity> {
+    let Spec::Entity(spec) = stored.spec else {
+        return Err(Error::internal("an entity row holds another kind"));
+    };
+    Ok(pb::Entity {
+        project: project.to_owned(),
+        name: spec.name,
+        join_keys: spec
+            .join_keys
+            .into_iter()
+            .map(|k| pb::JoinKey {
+                value_type: FeatureType::parse(&k.dtype)
+                    .map_or(pb::ValueType::Unspecified, |t| value_type_of(t.scalar))
+                    as i32,
+                name: k.name,
+            })
+            .collect(),
+        description: spec.description,
         version: stored.version,
         create_time: Some(validate::timestamp(stored.create_time)),
         update_time: Some(validate::timestamp(stored.update_time)),
-        ..stored.spec
+    })
+}
+
+fn definition_to_proto(project: &str, stored: Stored) -> pb::Definition {
+    pb::Definition {
+        project: project.to_owned(),
+        kind: stored.spec.kind().to_owned(),
+        name: stored.spec.name().to_owned(),
+        version: stored.version,
+        spec_json: stored.spec.to_json().to_string(),
+        origin: stored.origin,
+        create_time: Some(validate::timestamp(stored.create_time)),
+        update_time: Some(validate::timestamp(stored.update_time)),
     }
 }
 
-fn not_found(project: &str, name: &str) -> Error {
-    Error::not_found(
-        "entity_not_found",
-        format!("entity '{name}' does not exist in project '{project}'"),
+fn not_found(kind: &str, project: &str, name: &str) -> Error {
+    Error::new(
+        ErrorCode::NotFound,
+        format!(
+            "{} '{name}' does not exist in project '{project}'",
+            kind.replace('_', " ")
+        ),
     )
+    .with_reason(match kind {
+        ENTITY => "entity_not_found",
+        FEATURE_VIEW => "feature_view_not_found",
+        repository::DATA_SOURCE => "data_source_not_found",
+        _ => "feature_service_not_found",
+    })
 }
 
-fn validate_join_keys(keys: &[JoinKey]) -> Result<()> {
-    if keys.is_empty() {
-        return Err(Error::invalid("join_keys: an entity needs at least one join key"));
+fn check_kind(kind: &str) -> Result<()> {
+    if KINDS.contains(&kind) {
+        Ok(())
+    } else {
+        Err(Error::invalid(format!(
+            "unknown kind '{kind}': use one of {}",
+            KINDS.join(", ")
+        )))
     }
-    let mut seen = HashSet::new();
-    for (i, key) in keys.iter().enumerate() {
-        validate::identifier(&format!("join_keys[{i}].name"), &key.name)?;
-        if !seen.insert(key.name.as_str()) {
-            return Err(Error::invalid(format!(
-                "join_keys[{i}].name: '{}' appears twice",
-                key.name
-            )));
-        }
-        match ValueType::try_from(key.value_type) {
-            Ok(ValueType::Unspecified) | Err(_) => {
-                return Err(Error::invalid(format!(
-                    "join_keys[{i}].value_type: set one of int32, int64, float32, float64, bool, string, bytes, timestamp"
-                )));
-            }
-            Ok(_) => {}
-        }
+}
+
+fn action_to_proto(action: Action) -> pb::ChangeAction {
+    match action {
+        Action::Unchanged => pb::ChangeAction::Unchanged,
+        Action::Create => pb::ChangeAction::Create,
+        Action::Update => pb::ChangeAction::Update,
+        Action::Delete => pb::ChangeAction::Delete,
     }
-    Ok(())
 }
 
 #[tonic::async_trait]
 impl FeatureService for FeaturesApi {
-    async fn apply_entity(&self, request: Request<ApplyEntityRequest>) -> Result<Response<Entity>, Status> {
+    async fn apply_entity(
+        &self,
+        request: Request<pb::ApplyEntityRequest>,
+    ) -> Result<Response<pb::Entity>, Status> {
         let request = request.into_inner();
         validate::project_name("project", &request.project)?;
         validate::identifier("name", &request.name)?;
-        validate_join_keys(&request.join_keys)?;
-        self.projects.require(&request.project).await?;
-        if let Some(existing) = self.entities.get(&request.project, &request.name).await?
-            && existing.spec.join_keys != request.join_keys
-        {
-            // Stored feature rows are keyed by the old join keys; changing them would orphan them.
-            return Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!(
-                    "entity '{}': join keys cannot change once applied (stored data is keyed by them); \
-                     create a new entity instead",
-                    request.name
-                ),
-            )
-            .with_reason("join_keys_changed")
-            .into());
+        if request.join_keys.is_empty() {
+            return Err(Error::invalid("join_keys: an entity needs at least one join key").into());
         }
-        let spec = Entity {
-            project: request.project,
-            name: request.name,
+        for (i, key) in request.join_keys.iter().enumerate() {
+            validate::identifier(&format!("join_keys[{i}].name"), &key.name)?;
+            if scalar_of(key.value_type).is_none() {
+                return Err(Error::invalid(format!(
+                    "join_keys[{i}].value_type: set one of int32, int64, float32, float64, bool, string, bytes, timestamp"
+                ))
+                .into());
+            }
+            if request.join_keys[..i].iter().any(|k| k.name == key.name) {
+                return Err(
+                    Error::invalid(format!("join_keys[{i}].name: '{}' appears twice", key.name)).into(),
+                );
+            }
+        }
+        self.projects.require(&request.project).await?;
+        let entity = pb::Entity {
+            project: request.project.clone(),
+            name: request.name.clone(),
             join_keys: request.join_keys,
             description: request.description,
-            ..Entity::default()
+            ..pb::Entity::default()
         };
-        let stored = self.entities.put(&spec.project, &spec.name, &spec).await?;
-        tracing::info!(project = %spec.project, entity = %spec.name, version = stored.version, "entity applied");
-        Ok(Response::new(with_metadata(stored)))
+        let declared = Declared {
+            spec: Spec::Entity(spec_from_proto(&entity)),
+            origin: "api".to_owned(),
+        };
+        let existing = self.store.get(&request.project, ENTITY, &request.name).await?;
+        let (change, refusals) = plan::change_for(&declared, existing.as_ref());
+        plan::refuse_breaking(refusals).map_err(|err| {
+            // The single-entity API speaks of join keys, as its callers do.
+            Error {
+                reason: "join_keys_changed".into(),
+                ..err
+            }
+        })?;
+        self.store.apply(&request.project, &[change], "api").await?;
+        let stored = self.store.get(&request.project, ENTITY, &request.name).await?;
+        let stored = stored.ok_or_else(|| Error::internal("applied entity vanished"))?;
+        tracing::info!(project = %request.project, entity = %request.name, version = stored.version, "entity applied");
+        Ok(Response::new(entity_to_proto(&request.project, stored)?))
     }
 
-    async fn get_entity(&self, request: Request<GetEntityRequest>) -> Result<Response<Entity>, Status> {
+    async fn get_entity(
+        &self,
+        request: Request<pb::GetEntityRequest>,
+    ) -> Result<Response<pb::Entity>, Status> {
         let request = request.into_inner();
-        let stored = self.entities.get(&request.project, &request.name).await?;
-        let stored = stored.ok_or_else(|| not_found(&request.project, &request.name))?;
-        Ok(Response::new(with_metadata(stored)))
+        let stored = self.store.get(&request.project, ENTITY, &request.name).await?;
+        let stored = stored.ok_or_else(|| not_found(ENTITY, &request.project, &request.name))?;
+        Ok(Response::new(entity_to_proto(&request.project, stored)?))
     }
 
     async fn list_entities(
         &self,
-        request: Request<ListEntitiesRequest>,
-    ) -> Result<Response<ListEntitiesResponse>, Status> {
+        request: Request<pb::ListEntitiesRequest>,
+    ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
         let project = request.into_inner().project;
         let entities = self
-            .entities
-            .list(&project)
+            .store
+            .list(&project, Some(ENTITY))
             .await?
             .into_iter()
-            .map(with_metadata)
-            .collect();
-        Ok(Response::new(ListEntitiesResponse { entities }))
+            .map(|stored| entity_to_proto(&project, stored))
+            .collect::<Result<Vec<_>>>()?;
+        Ok(Response::new(pb::ListEntitiesResponse { entities }))
     }
 
     async fn delete_entity(
         &self,
-        request: Request<DeleteEntityRequest>,
-    ) -> Result<Response<DeleteEntityResponse>, Status> {
+        request: Request<pb::DeleteEntityRequest>,
+    ) -> Result<Response<pb::DeleteEntityResponse>, Status> {
         let request = request.into_inner();
-        if !self.entities.delete(&request.project, &request.name).await? {
-            return Err(not_found(&request.project, &request.name).into());
+        if self
+            .store
+            .get(&request.project, ENTITY, &request.name)
+            .await?
+            .is_none()
+        {
+            return Err(not_found(ENTITY, &request.project, &request.name).into());
         }
-        Ok(Response::new(DeleteEntityResponse {}))
+        let users: Vec<String> = self
+            .store
+            .list(&request.project, Some(FEATURE_VIEW))
+            .await?
+            .into_iter()
+            .filter_map(|s| match s.spec {
+                Spec::View(view) if view.entities.contains(&request.name) => Some(view.name),
+                _ => None,
+            })
+            .collect();
+        if !users.is_empty() {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "entity '{}' is used by feature views {}; delete or change them first",
+                    request.name,
+                    users.join(", ")
+                ),
+            )
+            .with_reason("entity_in_use")
+            .into());
+        }
+        let change = plan::Change {
+            kind: ENTITY,
+            name: request.name.clone(),
+            action: Action::Delete,
+            detail: "deleted through the API".to_owned(),
+            desired: None,
+            version: 0,
+        };
+        self.store.apply(&request.project, &[change], "api").await?;
+        Ok(Response::new(pb::DeleteEntityResponse {}))
+    }
+
+    async fn apply_repository(
+        &self,
+        request: Request<pb::ApplyRepositoryRequest>,
+    ) -> Result<Response<pb::ApplyRepositoryResponse>, Status> {
+        let request = request.into_inner();
+        validate::project_name("project", &request.project)?;
+        self.projects.require(&request.project).await?;
+        let files: Vec<(String, String)> = request.files.into_iter().map(|f| (f.path, f.content)).collect();
+        let desired = repository::load(&request.project, &files)?;
+        let stored = self.store.list(&request.project, None).await?;
+        let changes = plan::plan(&desired, &stored)?;
+        let applied = !request.dry_run;
+        if applied {
+            let actor = if request.actor.is_empty() {
+                "api"
+            } else {
+                request.actor.as_str()
+            };
+            self.store.apply(&request.project, &changes, actor).await?;
+            let changed = changes.iter().filter(|c| c.action != Action::Unchanged).count();
+            tracing::info!(project = %request.project, changed, "feature repository applied");
+        }
+        let changes = changes
+            .into_iter()
+            .map(|c| pb::PlannedChange {
+                kind: c.kind.to_owned(),
+                name: c.name,
+                action: action_to_proto(c.action) as i32,
+                detail: c.detail,
+                version: c.version,
+            })
+            .collect();
+        Ok(Response::new(pb::ApplyRepositoryResponse { changes, applied }))
+    }
+
+    async fn list_definitions(
+        &self,
+        request: Request<pb::ListDefinitionsRequest>,
+    ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        let request = request.into_inner();
+        let kind = (!request.kind.is_empty()).then_some(request.kind.as_str());
+        if let Some(kind) = kind {
+            check_kind(kind)?;
+        }
+        let definitions = self
+            .store
+            .list(&request.project, kind)
+            .await?
+            .into_iter()
+            .map(|stored| definition_to_proto(&request.project, stored))
+            .collect();
+        Ok(Response::new(pb::ListDefinitionsResponse { definitions }))
+    }
+
+    async fn get_definition(
+        &self,
+        request: Request<pb::GetDefinitionRequest>,
+    ) -> Result<Response<pb::Definition>, Status> {
+        let request = request.into_inner();
+        check_kind(&request.kind)?;
+        let stored = self
+            .store
+            .get(&request.project, &request.kind, &request.name)
+            .await?;
+        let stored = stored.ok_or_else(|| not_found(&request.kind, &request.project, &request.name))?;
+        Ok(Response::new(definition_to_proto(&request.project, stored)))
+    }
+
+    async fn get_definition_history(
+        &self,
+        request: Request<pb::GetDefinitionRequest>,
+    ) -> Result<Response<pb::GetDefinitionHistoryResponse>, Status> {
+        let request = request.into_inner();
+        check_kind(&request.kind)?;
+        let rows = self
+            .store
+            .history(&request.project, &request.kind, &request.name)
+            .await?;
+        if rows.is_empty() {
+            return Err(not_found(&request.kind, &request.project, &request.name).into());
+        }
+        let versions = rows
+            .into_iter()
+            .map(|h| pb::DefinitionVersion {
+                version: u64::try_from(h.version).unwrap_or(0),
+                spec_json: h.spec.unwrap_or_default(),
+                actor: h.actor,
+                applied_time: Some(validate::timestamp(h.applied_time)),
+            })
+            .collect();
+        Ok(Response::new(pb::GetDefinitionHistoryResponse { versions }))
     }
 }

@@ -2,5 +2,5 @@
 
 pub mod migration;
 
-/// Entity definitions, one row per (project, entity).
-pub const ENTITIES_TABLE: &str = "features_entities";
+/// Entity definitions of the first schema, moved into `features_definitions` by migration 2.
+pub const LEGACY_ENTITIES_TABLE: &str = "features_entities";

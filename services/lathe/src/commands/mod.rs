@@ -1,6 +1,7 @@
 //! Client subcommands: they call a running Lathe's REST API with a bearer token and print
 //! the JSON it answers, so scripts can pipe them into `jq`.
 
+pub mod features;
 pub mod models;
 pub mod tracking;
 

@@ -1,0 +1,432 @@
+//! Loads a feature repository (YAML files) into one checked desired state. Every problem is
+//! reported, each with its file and path (`features/driver.yaml: feature_views[0] (driver_stats).schema[1].type: …`),
+//! so a user fixes them all in one pass.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use lathe_common::{Error, Result};
+
+use super::spec::{
+    EntitySpec, FeatureServiceSpec, FeatureType, FeatureViewSpec, RepositoryFile, SourceSpec, TYPE_HELP,
+};
+
+pub const ENTITY: &str = "entity";
+pub const DATA_SOURCE: &str = "data_source";
+pub const FEATURE_VIEW: &str = "feature_view";
+pub const FEATURE_SERVICE: &str = "feature_service";
+pub const KINDS: [&str; 4] = [ENTITY, DATA_SOURCE, FEATURE_VIEW, FEATURE_SERVICE];
+
+/// One definition of any kind, in canonical form.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Spec {
+    Entity(EntitySpec),
+    Source(SourceSpec),
+    View(FeatureViewSpec),
+    Service(FeatureServiceSpec),
+}
+
+impl Spec {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Spec::Entity(_) => ENTITY,
+            Spec::Source(_) => DATA_SOURCE,
+            Spec::View(_) => FEATURE_VIEW,
+            Spec::Service(_) => FEATURE_SERVICE,
+        }
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Spec::Entity(s) => &s.name,
+            Spec::Source(s) => &s.name,
+            Spec::View(s) => &s.name,
+            Spec::Service(s) => &s.name,
+        }
+    }
+
+    /// Canonical JSON, the stored form and the basis of change detection.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            Spec::Entity(s) => serde_json::to_value(s),
+            Spec::Source(s) => serde_json::to_value(s),
+            Spec::View(s) => serde_json::to_value(s),
+            Spec::Service(s) => serde_json::to_value(s),
+        }
+        .unwrap_or_default()
+    }
+
+    pub fn from_json(kind: &str, json: &str) -> Result<Spec> {
+        let bad = |e: serde_json::Error| Error::internal(format_args!("stored {kind} is unreadable: {e}"));
+        match kind {
+            ENTITY => serde_json::from_str(json).map(Spec::Entity).map_err(bad),
+            DATA_SOURCE => serde_json::from_str(json).map(Spec::Source).map_err(bad),
+            FEATURE_VIEW => serde_json::from_str(json).map(Spec::View).map_err(bad),
+            FEATURE_SERVICE => serde_json::from_str(json).map(Spec::Service).map_err(bad),
+            other => Err(Error::invalid(format!(
+                "unknown definition kind '{other}': use one of {}",
+                KINDS.join(", ")
+            ))),
+        }
+    }
+}
+
+/// A definition and the file that declared it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Declared {
+    pub spec: Spec,
+    pub origin: String,
+}
+
+/// The desired state: every definition by (kind, name).
+#[derive(Debug, Default)]
+pub struct Repository {
+    pub definitions: BTreeMap<(&'static str, String), Declared>,
+}
+
+impl Repository {
+    pub fn get(&self, kind: &'static str, name: &str) -> Option<&Spec> {
+        self.definitions.get(&(kind, name.to_owned())).map(|d| &d.spec)
+    }
+}
+
+struct Problems(Vec<String>);
+
+impl Problems {
+    fn add(&mut self, at: &str, message: impl std::fmt::Display) {
+        self.0.push(format!("{at}: {message}"));
+    }
+}
+
+fn check_name(problems: &mut Problems, at: &str, name: &str) {
+    if let Err(err) = lathe_common::validate::identifier("name", name) {
+        problems.add(at, err.message);
+    }
+}
+
+fn canonical_type(problems: &mut Problems, at: &str, text: &str, allow_list: bool) -> String {
+    match FeatureType::parse(text) {
+        Some(t) if t.list && !allow_list => {
+            problems.add(
+                at,
+                format!("'{text}': join keys must be scalar ({TYPE_HELP}, without list)"),
+            );
+            text.to_owned()
+        }
+        Some(t) => t.name(),
+        None => {
+            problems.add(at, format!("unknown type '{text}': {TYPE_HELP}"));
+            text.to_owned()
+        }
+    }
+}
+
+fn check_relative_path(problems: &mut Problems, at: &str, path: &str) {
+    let bad = path.is_empty()
+        || path.starts_with('/')
+        || path.contains('\\')
+        || path.split('/').any(|s| s == ".." || s == ".")
+        || path.contains("://");
+    if bad {
+        problems.add(
+            at,
+            format!("'{path}' must be a path relative to the feature store's object store, without '..'"),
+        );
+    }
+}
+
+/// Parses and checks the files of a repository for `project`.
+pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
+    let mut problems = Problems(Vec::new());
+    let mut repo = Repository::default();
+    if files.is_empty() {
+        return Err(Error::invalid(
+            "the repository has no files: give at least one YAML file",
+        ));
+    }
+    for (path, content) in files {
+        let parsed: RepositoryFile = match serde_yaml::from_str(content) {
+            Ok(parsed) => parsed,
+            Err(err) => {
+                problems.add(path, err);
+                continue;
+            }
+        };
+        if let Some(declared) = &parsed.project
+            && declared != project
+        {
+            problems.add(
+                path,
+                format!("declares project '{declared}' but is applied to project '{project}'"),
+            );
+        }
+        let mut declare = |problems: &mut Problems, at: String, spec: Spec| {
+            let key = (spec.kind(), spec.name().to_owned());
+            if let Some(first) = repo.definitions.get(&key) {
+                problems.add(
+                    &at,
+                    format!("{} '{}' is already declared in {}", key.0, key.1, first.origin),
+                );
+            } else {
+                repo.definitions.insert(
+                    key,
+                    Declared {
+                        spec,
+                        origin: path.clone(),
+                    },
+                );
+            }
+        };
+        for (i, mut entity) in parsed.entities.into_iter().enumerate() {
+            let at = format!("{path}: entities[{i}] ({})", entity.name);
+            check_name(&mut problems, &at, &entity.name);
+            if entity.join_keys.is_empty() {
+                problems.add(&at, "join_keys: an entity needs at least one join key");
+            }
+            let mut seen = BTreeSet::new();
+            for (k, key) in entity.join_keys.iter_mut().enumerate() {
+                let key_at = format!("{at}.join_keys[{k}]");
+                check_name(&mut problems, &key_at, &key.name);
+                if !seen.insert(key.name.clone()) {
+                    problems.add(&key_at, format!("'{}' appears twice", key.name));
+                }
+                key.dtype = canonical_type(&mut problems, &format!("{key_at}.type"), &key.dtype, false);
+            }
+            declare(&mut problems, at, Spec::Entity(entity));
+        }
+        for (i, source) in parsed.sources.into_iter().enumerate() {
+            let at = format!("{path}: sources[{i}] ({})", source.name);
+            check_name(&mut problems, &at, &source.name);
+            match (&source.file, &source.push) {
+                (Some(file), None) => {
+                    check_relative_path(&mut problems, &format!("{at}.file.path"), &file.path)
+                }
+                (None, Some(_)) => {}
+                _ => problems.add(
+                    &at,
+                    "set exactly one of `file` (a Parquet file or prefix) or `push`",
+                ),
+            }
+            check_name(
+                &mut problems,
+                &format!("{at}.timestamp_field"),
+                &source.timestamp_field,
+            );
+            if let Some(created) = &source.created_timestamp_field {
+                check_name(&mut problems, &format!("{at}.created_timestamp_field"), created);
+            }
+            declare(&mut problems, at, Spec::Source(source));
+        }
+        for (i, mut view) in parsed.feature_views.into_iter().enumerate() {
+            let at = format!("{path}: feature_views[{i}] ({})", view.name);
+            check_name(&mut problems, &at, &view.name);
+            if view.entities.is_empty() {
+                problems.add(
+                    &at,
+                    "entities: a feature view needs at least one entity to join on",
+                );
+            }
+            if view.schema.is_empty() {
+                problems.add(&at, "schema: declare at least one feature");
+            }
+            let mut seen = BTreeSet::new();
+            for (f, field) in view.schema.iter_mut().enumerate() {
+                let field_at = format!("{at}.schema[{f}]");
+                check_name(&mut problems, &field_at, &field.name);
+                if !seen.insert(field.name.clone()) {
+                    problems.add(&field_at, format!("feature '{}' appears twice", field.name));
+                }
+                field.dtype = canonical_type(&mut problems, &format!("{field_at}.type"), &field.dtype, true);
+            }
+            declare(&mut problems, at, Spec::View(view));
+        }
+        for (i, service) in parsed.feature_services.into_iter().enumerate() {
+            let at = format!("{path}: feature_services[{i}] ({})", service.name);
+            check_name(&mut problems, &at, &service.name);
+            if service.features.is_empty() {
+                problems.add(&at, "features: list at least one `view:feature`");
+            }
+            declare(&mut problems, at, Spec::Service(service));
+        }
+    }
+    check_references(&repo, &mut problems);
+    if problems.0.is_empty() {
+        Ok(repo)
+    } else {
+        let count = problems.0.len();
+        Err(Error::invalid(format!(
+            "the feature repository has {count} problem{}:\n{}",
+            if count == 1 { "" } else { "s" },
+            problems.0.join("\n")
+        ))
+        .with_reason("invalid_repository"))
+    }
+}
+
+/// References between definitions must resolve within the desired state.
+fn check_references(repo: &Repository, problems: &mut Problems) {
+    for declared in repo.definitions.values() {
+        let at = format!(
+            "{}: {} '{}'",
+            declared.origin,
+            declared.spec.kind(),
+            declared.spec.name()
+        );
+        match &declared.spec {
+            Spec::Entity(_) => {}
+            Spec::Source(source) => {
+                if let Some(batch) = source.push.as_ref().and_then(|p| p.batch_source.as_ref()) {
+                    match repo.get(DATA_SOURCE, batch) {
+                        Some(Spec::Source(target)) if target.file.is_some() => {}
+                        Some(_) => problems.add(
+                            &format!("{at}.push.batch_source"),
+                            format!("'{batch}' is not a file source"),
+                        ),
+                        None => problems.add(
+                            &format!("{at}.push.batch_source"),
+                            format!("no data source named '{batch}'"),
+                        ),
+                    }
+                }
+            }
+            Spec::View(view) => {
+                let mut keys = BTreeSet::new();
+                for entity in &view.entities {
+                    match repo.get(ENTITY, entity) {
+                        Some(Spec::Entity(e)) => keys.extend(e.join_keys.iter().map(|k| k.name.clone())),
+                        _ => problems.add(&format!("{at}.entities"), format!("no entity named '{entity}'")),
+                    }
+                }
+                for field in &view.schema {
+                    if keys.contains(&field.name) {
+                        problems.add(
+                            &format!("{at}.schema"),
+                            format!("'{}' is a join key, not a feature", field.name),
+                        );
+                    }
+                }
+                if repo.get(DATA_SOURCE, &view.source).is_none() {
+                    problems.add(
+                        &format!("{at}.source"),
+                        format!("no data source named '{}'", view.source),
+                    );
+                }
+            }
+            Spec::Service(service) => {
+                for reference in &service.features {
+                    let Some((view_name, feature)) = reference.split_once(':') else {
+                        problems.add(
+                            &format!("{at}.features"),
+                            format!("'{reference}' is not `view:feature`"),
+                        );
+                        continue;
+                    };
+                    match repo.get(FEATURE_VIEW, view_name) {
+                        Some(Spec::View(view)) if view.schema.iter().any(|f| f.name == feature) => {}
+                        Some(_) => problems.add(
+                            &format!("{at}.features"),
+                            format!("feature view '{view_name}' has no feature '{feature}'"),
+                        ),
+                        None => problems.add(
+                            &format!("{at}.features"),
+                            format!("no feature view named '{view_name}'"),
+                        ),
+                    }
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: INT64}]
+sources:
+  - name: driver_stats_source
+    file: {path: data/driver_stats.parquet}
+    created_timestamp_field: created
+  - name: driver_push
+    push: {batch_source: driver_stats_source}
+feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: driver_stats_source
+    ttl: 1d
+    schema:
+      - {name: conv_rate, type: float32}
+      - {name: acc_rate, type: float32}
+      - {name: avg_daily_trips, type: int64}
+feature_services:
+  - name: driver_activity
+    features: [driver_stats:conv_rate, driver_stats:avg_daily_trips]
+"#;
+
+    #[test]
+    fn a_good_repository_loads_canonically() {
+        let repo = load("churn", &[("features.yaml".into(), GOOD.into())]).unwrap();
+        assert_eq!(repo.definitions.len(), 5);
+        let Some(Spec::Entity(driver)) = repo.get(ENTITY, "driver") else {
+            panic!("no driver")
+        };
+        assert_eq!(driver.join_keys[0].dtype, "int64");
+    }
+
+    #[test]
+    fn every_problem_is_reported_with_its_path() {
+        let bad = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: float}]
+feature_views:
+  - name: stats
+    entities: [rider]
+    source: nowhere
+    schema:
+      - {name: conv_rate, type: float32}
+      - {name: conv_rate, type: list<int64>}
+feature_services:
+  - name: svc
+    features: [stats:missing, bogus]
+"#;
+        let err = load("churn", &[("repo/bad.yaml".into(), bad.into())]).unwrap_err();
+        let message = err.message;
+        for expected in [
+            "repo/bad.yaml: entities[0] (driver).join_keys[0].type: unknown type 'float'",
+            "feature_views[0] (stats).schema[1]: feature 'conv_rate' appears twice",
+            "feature_view 'stats'.entities: no entity named 'rider'",
+            "feature_view 'stats'.source: no data source named 'nowhere'",
+            "feature_service 'svc'.features: feature view 'stats' has no feature 'missing'",
+            "'bogus' is not `view:feature`",
+        ] {
+            assert!(message.contains(expected), "missing «{expected}» in:\n{message}");
+        }
+    }
+
+    #[test]
+    fn duplicates_across_files_and_project_mismatch() {
+        let entity = "entities:\n  - name: driver\n    join_keys: [{name: id, type: int64}]\n";
+        let err = load(
+            "churn",
+            &[
+                ("a.yaml".into(), entity.into()),
+                ("b.yaml".into(), format!("project: fraud\n{entity}")),
+            ],
+        )
+        .unwrap_err()
+        .message;
+        assert!(err.contains("already declared in a.yaml"), "{err}");
+        assert!(err.contains("declares project 'fraud'"), "{err}");
+    }
+
+    #[test]
+    fn yaml_errors_name_the_file_and_line() {
+        let err = load("churn", &[("x.yaml".into(), "entities:\n  - name: [\n".into())])
+            .unwrap_err()
+            .message;
+        assert!(err.contains("x.yaml:") && err.contains("line"), "{err}");
+    }
+}

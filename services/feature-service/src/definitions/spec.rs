@@ -1,0 +1,283 @@
+//! The definitions of a feature repository as users write them (YAML) and as they are stored
+//! (canonical JSON): entities, data sources, feature views and feature services.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Deserializer, Serialize};
+
+/// One YAML file of a feature repository; every section is optional.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryFile {
+    pub project: Option<String>,
+    #[serde(default)]
+    pub entities: Vec<EntitySpec>,
+    #[serde(default)]
+    pub sources: Vec<SourceSpec>,
+    #[serde(default)]
+    pub feature_views: Vec<FeatureViewSpec>,
+    #[serde(default)]
+    pub feature_services: Vec<FeatureServiceSpec>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct JoinKeySpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub dtype: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntitySpec {
+    pub name: String,
+    pub join_keys: Vec<JoinKeySpec>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub owner: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSourceSpec {
+    /// A Parquet file, or a prefix whose `*.parquet` files form the source, on the feature
+    /// service's object store.
+    pub path: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushSourceSpec {
+    /// File source that receives pushed rows bound for the offline store.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_source: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceSpec {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<FileSourceSpec>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub push: Option<PushSourceSpec>,
+    #[serde(default = "default_timestamp_field")]
+    pub timestamp_field: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub created_timestamp_field: Option<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub owner: String,
+}
+
+fn default_timestamp_field() -> String {
+    "event_timestamp".to_owned()
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldSpec {
+    pub name: String,
+    #[serde(rename = "type")]
+    pub dtype: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureViewSpec {
+    pub name: String,
+    pub entities: Vec<String>,
+    pub schema: Vec<FieldSpec>,
+    /// How long a value stays valid; 0 means forever. YAML takes seconds or `30s`, `15m`, `2h`, `1d`, `1w`.
+    #[serde(
+        default,
+        rename = "ttl",
+        deserialize_with = "duration_seconds",
+        serialize_with = "serialize_seconds"
+    )]
+    pub ttl_seconds: u64,
+    #[serde(default = "default_true")]
+    pub online: bool,
+    pub source: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub owner: String,
+    #[serde(default)]
+    pub description: String,
+}
+
+fn default_true() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FeatureServiceSpec {
+    pub name: String,
+    /// Feature references, `view:feature`.
+    pub features: Vec<String>,
+    #[serde(default)]
+    pub description: String,
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+    #[serde(default)]
+    pub owner: String,
+}
+
+fn serialize_seconds<S: serde::Serializer>(seconds: &u64, serializer: S) -> Result<S::Ok, S::Error> {
+    serializer.serialize_u64(*seconds)
+}
+
+/// Accepts `86400`, `"86400"`, `"30s"`, `"15m"`, `"2h"`, `"1d"` or `"1w"`.
+fn duration_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Raw {
+        Number(u64),
+        Text(String),
+    }
+    match Raw::deserialize(deserializer)? {
+        Raw::Number(n) => Ok(n),
+        Raw::Text(text) => parse_duration(&text).map_err(serde::de::Error::custom),
+    }
+}
+
+pub fn parse_duration(text: &str) -> Result<u64, String> {
+    let text = text.trim();
+    let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let (digits, unit) = text.split_at(split);
+    let amount: u64 = digits
+        .parse()
+        .map_err(|_| format!("'{text}' is not a duration: use e.g. 3600, 30s, 15m, 2h, 1d, 1w"))?;
+    let factor = match unit {
+        "" | "s" => 1,
+        "m" => 60,
+        "h" => 3600,
+        "d" => 86_400,
+        "w" => 604_800,
+        other => return Err(format!("'{text}': unknown unit '{other}' (use s, m, h, d or w)")),
+    };
+    amount
+        .checked_mul(factor)
+        .ok_or_else(|| format!("'{text}' is too long"))
+}
+
+/// A feature's type: a scalar or a list of scalars.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FeatureType {
+    pub scalar: Scalar,
+    pub list: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scalar {
+    Int32,
+    Int64,
+    Float32,
+    Float64,
+    Bool,
+    String,
+    Bytes,
+    Timestamp,
+}
+
+impl Scalar {
+    pub const ALL: [Scalar; 8] = [
+        Scalar::Int32,
+        Scalar::Int64,
+        Scalar::Float32,
+        Scalar::Float64,
+        Scalar::Bool,
+        Scalar::String,
+        Scalar::Bytes,
+        Scalar::Timestamp,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Scalar::Int32 => "int32",
+            Scalar::Int64 => "int64",
+            Scalar::Float32 => "float32",
+            Scalar::Float64 => "float64",
+            Scalar::Bool => "bool",
+            Scalar::String => "string",
+            Scalar::Bytes => "bytes",
+            Scalar::Timestamp => "timestamp",
+        }
+    }
+}
+
+impl FeatureType {
+    /// Parses `int64`, `list<string>` and the like (case-insensitive).
+    pub fn parse(text: &str) -> Option<FeatureType> {
+        let lower = text.trim().to_ascii_lowercase();
+        let (inner, list) = match lower
+            .strip_prefix("list<")
+            .and_then(|rest| rest.strip_suffix('>'))
+        {
+            Some(inner) => (inner.trim().to_owned(), true),
+            None => (lower, false),
+        };
+        Scalar::ALL
+            .into_iter()
+            .find(|s| s.name() == inner)
+            .map(|scalar| FeatureType { scalar, list })
+    }
+
+    pub fn name(self) -> String {
+        if self.list {
+            format!("list<{}>", self.scalar.name())
+        } else {
+            self.scalar.name().to_owned()
+        }
+    }
+}
+
+pub const TYPE_HELP: &str =
+    "use int32, int64, float32, float64, bool, string, bytes, timestamp or list<…> of these";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("86400").unwrap(), 86_400);
+        assert_eq!(parse_duration("1d").unwrap(), 86_400);
+        assert_eq!(parse_duration("15m").unwrap(), 900);
+        assert!(parse_duration("1y").is_err());
+        assert!(parse_duration("d").is_err());
+    }
+
+    #[test]
+    fn types() {
+        assert_eq!(FeatureType::parse("Float32").unwrap().name(), "float32");
+        assert_eq!(FeatureType::parse("list<string>").unwrap().name(), "list<string>");
+        assert!(FeatureType::parse("float").is_none());
+        assert!(FeatureType::parse("list<list<int64>>").is_none());
+    }
+
+    #[test]
+    fn yaml_file_parses_with_defaults() {
+        let file: RepositoryFile = serde_yaml::from_str(
+            "entities:\n  - name: driver\n    join_keys: [{name: driver_id, type: int64}]\nfeature_views:\n  - name: stats\n    entities: [driver]\n    source: src\n    ttl: 2h\n    schema: [{name: conv_rate, type: float32}]\n",
+        )
+        .unwrap();
+        assert_eq!(file.feature_views[0].ttl_seconds, 7200);
+        assert!(file.feature_views[0].online);
+        let err = serde_yaml::from_str::<RepositoryFile>("entitys: []\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("entitys"), "{err}");
+    }
+}

@@ -1,0 +1,183 @@
+//! Stored definitions: the current version of each (project, kind, name) and the full
+//! history of versions, changed together in one transaction per apply.
+
+use chrono::{DateTime, Utc};
+use lathe_common::{Error, Result};
+use sea_orm::entity::prelude::*;
+use sea_orm::{DatabaseConnection, QueryOrder, Set, TransactionTrait};
+
+use super::plan::{Action, Change};
+use super::repository::Spec;
+
+/// `features_definitions`: the current version of each definition.
+pub mod current {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "features_definitions")]
+    pub struct Model {
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub project: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub kind: String,
+        #[sea_orm(primary_key, auto_increment = false)]
+        pub name: String,
+        pub version: i64,
+        /// Canonical JSON of the spec.
+        pub spec: String,
+        pub origin: String,
+        pub create_time: DateTimeUtc,
+        pub update_time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// `features_definition_history`: every applied version, deletions included.
+pub mod history {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "features_definition_history")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub project: String,
+        pub kind: String,
+        pub name: String,
+        pub version: i64,
+        /// `None` when this version deleted the definition.
+        pub spec: Option<String>,
+        pub actor: String,
+        pub applied_time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// One stored definition.
+#[derive(Debug, Clone)]
+pub struct Stored {
+    pub spec: Spec,
+    pub version: u64,
+    pub origin: String,
+    pub create_time: DateTime<Utc>,
+    pub update_time: DateTime<Utc>,
+}
+
+#[derive(Clone)]
+pub struct DefinitionStore {
+    db: DatabaseConnection,
+}
+
+impl DefinitionStore {
+    pub fn new(db: DatabaseConnection) -> Self {
+        DefinitionStore { db }
+    }
+
+    fn decode(row: current::Model) -> Result<Stored> {
+        Ok(Stored {
+            spec: Spec::from_json(&row.kind, &row.spec)?,
+            version: u64::try_from(row.version).unwrap_or(0),
+            origin: row.origin,
+            create_time: row.create_time,
+            update_time: row.update_time,
+        })
+    }
+
+    /// Every definition of a project (optionally of one kind), by kind then name.
+    pub async fn list(&self, project: &str, kind: Option<&str>) -> Result<Vec<Stored>> {
+        let mut query = current::Entity::find()
+            .filter(current::Column::Project.eq(project))
+            .order_by_asc(current::Column::Kind)
+            .order_by_asc(current::Column::Name);
+        if let Some(kind) = kind {
+            query = query.filter(current::Column::Kind.eq(kind));
+        }
+        query.all(&self.db).await?.into_iter().map(Self::decode).collect()
+    }
+
+    pub async fn get(&self, project: &str, kind: &str, name: &str) -> Result<Option<Stored>> {
+        let row = current::Entity::find_by_id((project.to_owned(), kind.to_owned(), name.to_owned()))
+            .one(&self.db)
+            .await?;
+        row.map(Self::decode).transpose()
+    }
+
+    pub async fn history(&self, project: &str, kind: &str, name: &str) -> Result<Vec<history::Model>> {
+        Ok(history::Entity::find()
+            .filter(history::Column::Project.eq(project))
+            .filter(history::Column::Kind.eq(kind))
+            .filter(history::Column::Name.eq(name))
+            .order_by_asc(history::Column::Version)
+            .all(&self.db)
+            .await?)
+    }
+
+    /// Applies planned changes atomically; each changed definition gets the next version.
+    pub async fn apply(&self, project: &str, changes: &[Change], actor: &str) -> Result<()> {
+        let txn = self.db.begin().await?;
+        let now = Utc::now();
+        for change in changes {
+            let key = (project.to_owned(), change.kind.to_owned(), change.name.clone());
+            let existing = current::Entity::find_by_id(key.clone()).one(&txn).await?;
+            // The history's last version counts too, so a re-created definition never reuses a number.
+            let last = history::Entity::find()
+                .filter(history::Column::Project.eq(project))
+                .filter(history::Column::Kind.eq(change.kind))
+                .filter(history::Column::Name.eq(&change.name))
+                .order_by_desc(history::Column::Version)
+                .one(&txn)
+                .await?
+                .map_or(0, |h| h.version);
+            let version = last.max(existing.as_ref().map_or(0, |e| e.version)) + 1;
+            let spec_json = change.desired.as_ref().map(|d| d.spec.to_json().to_string());
+            match (&change.action, &change.desired) {
+                (Action::Unchanged, _) => continue,
+                (Action::Create | Action::Update, Some(desired)) => {
+                    let row = current::ActiveModel {
+                        project: Set(project.to_owned()),
+                        kind: Set(change.kind.to_owned()),
+                        name: Set(change.name.clone()),
+                        version: Set(version),
+                        spec: Set(spec_json.clone().unwrap_or_default()),
+                        origin: Set(desired.origin.clone()),
+                        create_time: Set(existing.as_ref().map_or(now, |e| e.create_time)),
+                        update_time: Set(now),
+                    };
+                    if existing.is_some() {
+                        row.update(&txn).await?;
+                    } else {
+                        row.insert(&txn).await?;
+                    }
+                }
+                (Action::Delete, _) => {
+                    current::Entity::delete_by_id(key).exec(&txn).await?;
+                }
+                (Action::Create | Action::Update, None) => {
+                    return Err(Error::internal("a create or update without a desired definition"));
+                }
+            }
+            history::ActiveModel {
+                project: Set(project.to_owned()),
+                kind: Set(change.kind.to_owned()),
+                name: Set(change.name.clone()),
+                version: Set(version),
+                spec: Set(spec_json),
+                actor: Set(actor.to_owned()),
+                applied_time: Set(now),
+                ..Default::default()
+            }
+            .insert(&txn)
+            .await?;
+        }
+        txn.commit().await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,115 @@
+//! `lathe features plan|apply DIR`: sends a feature repository (every `*.yaml`/`*.yml` file
+//! under DIR) to the feature store, which checks it, shows what would change and applies it
+//! atomically.
+
+use std::path::{Path, PathBuf};
+
+use clap::Subcommand;
+use serde_json::{Value, json};
+
+use super::{Api, BoxError};
+
+#[derive(Subcommand)]
+pub enum FeaturesCommand {
+    /// Show what applying the repository in DIR would change.
+    Plan { dir: PathBuf },
+    /// Apply the repository in DIR: create, update and delete definitions to match it.
+    Apply { dir: PathBuf },
+}
+
+/// Every YAML file under `dir`, with paths relative to it, in a stable order.
+pub fn repository_files(dir: &Path) -> Result<Vec<Value>, BoxError> {
+    let mut found = Vec::new();
+    collect(dir, dir, &mut found)?;
+    found.sort_by(|a, b| a.0.cmp(&b.0));
+    if found.is_empty() {
+        return Err(format!("{} holds no .yaml or .yml files", dir.display()).into());
+    }
+    Ok(found
+        .into_iter()
+        .map(|(path, content)| json!({ "path": path, "content": content }))
+        .collect())
+}
+
+fn collect(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) -> Result<(), BoxError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        let name = path.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+        if name.starts_with('.') {
+            continue;
+        }
+        if path.is_dir() {
+            collect(root, &path, out)?;
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+            let content = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let relative = path
+                .strip_prefix(root)
+                .unwrap_or(&path)
+                .to_string_lossy()
+                .replace('\\', "/");
+            out.push((relative, content));
+        }
+    }
+    Ok(())
+}
+
+/// One line per change, `+` create, `~` update, `-` delete; unchanged ones are counted.
+fn render(answer: &Value) -> String {
+    let mut lines = Vec::new();
+    let mut unchanged = 0;
+    for change in answer["changes"].as_array().into_iter().flatten() {
+        let (mark, verb) = match change["action"].as_str().unwrap_or_default() {
+            "create" => ("+", "create"),
+            "update" => ("~", "update"),
+            "delete" => ("-", "delete"),
+            _ => {
+                unchanged += 1;
+                continue;
+            }
+        };
+        let kind = change["kind"].as_str().unwrap_or_default();
+        let name = change["name"].as_str().unwrap_or_default();
+        let detail = change["detail"].as_str().unwrap_or_default();
+        let version = change["version"]
+            .as_u64()
+            .filter(|v| *v > 0)
+            .map(|v| format!(" v{v}"))
+            .unwrap_or_default();
+        lines.push(format!(
+            "{mark} {verb} {kind} {name}{version}{}",
+            if detail.is_empty() {
+                String::new()
+            } else {
+                format!(": {detail}")
+            }
+        ));
+    }
+    let applied = answer["applied"].as_bool().unwrap_or(false);
+    let summary = match (lines.len(), applied) {
+        (0, _) => format!("no changes ({unchanged} definitions up to date)"),
+        (n, true) => format!(
+            "applied {n} change{} ({unchanged} unchanged)",
+            if n == 1 { "" } else { "s" }
+        ),
+        (n, false) => format!(
+            "{n} change{} to apply ({unchanged} unchanged); run `lathe features apply` to apply",
+            if n == 1 { "" } else { "s" }
+        ),
+    };
+    lines.push(summary);
+    lines.join("\n")
+}
+
+pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxError> {
+    let (dir, dry_run) = match command {
+        FeaturesCommand::Plan { dir } => (dir, true),
+        FeaturesCommand::Apply { dir } => (dir, false),
+    };
+    let files = repository_files(&dir)?;
+    let answer = api
+        .post("/features/apply", json!({ "files": files, "dry_run": dry_run }))
+        .await?;
+    println!("{}", render(&answer));
+    Ok(())
+}
