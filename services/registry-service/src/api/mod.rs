@@ -45,6 +45,19 @@ pub fn decode_token(token: &str) -> Result<Option<i64>> {
         })
 }
 
+/// Cuts a page fetched with `limit + 1` rows down to `limit` and returns the token of the
+/// next page (the position of its last row), or an empty token on the last page.
+pub fn finish_page<T>(rows: &mut Vec<T>, limit: u64, position: impl Fn(&T) -> i64) -> String {
+    if rows.len() as u64 > limit {
+        rows.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        rows.last()
+            .map(|row| encode_token(position(row)))
+            .unwrap_or_default()
+    } else {
+        String::new()
+    }
+}
+
 /// String maps are stored as sorted JSON objects.
 pub fn map_to_json(map: &HashMap<String, String>) -> serde_json::Value {
     let sorted: BTreeMap<&String, &String> = map.iter().collect();

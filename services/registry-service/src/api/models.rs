@@ -21,7 +21,7 @@ use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
 
 use super::tracking::TrackingApi;
-use super::{decode_token, edit_tags, encode_token, json_to_map, map_to_json, page_size, validate_tags};
+use super::{decode_token, edit_tags, finish_page, json_to_map, map_to_json, page_size, validate_tags};
 use crate::domain::gates::{self, Policy, Stage, Transition};
 use crate::domain::names;
 use crate::store::models::{alias, audit_event, lineage, model, pending_deletion, version};
@@ -386,12 +386,7 @@ impl ModelRegistryService for ModelsApi {
             query = query.filter(model::Column::Id.gt(after));
         }
         let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|m| encode_token(m.id)).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = finish_page(&mut rows, limit, |m| m.id);
         let mut models = Vec::with_capacity(rows.len());
         for m in rows {
             models.push(self.model_to_proto(self.db(), m).await?);
@@ -630,12 +625,7 @@ impl ModelRegistryService for ModelsApi {
             query = query.filter(version::Column::Version.lt(before));
         }
         let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|v| encode_token(v.version)).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = finish_page(&mut rows, limit, |v| v.version);
         let aliases = self.aliases_of(self.db(), m.id).await?;
         let versions = rows
             .into_iter()
@@ -879,12 +869,7 @@ impl ModelRegistryService for ModelsApi {
             query = query.filter(audit_event::Column::Id.lt(before));
         }
         let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|e| encode_token(e.id)).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = finish_page(&mut rows, limit, |e| e.id);
         let events = rows
             .into_iter()
             .map(|e| pb::AuditEvent {

@@ -19,7 +19,7 @@ use sea_orm::{
 use tonic::{Request, Response, Status, Streaming};
 
 use super::{
-    decode_token, edit_tags, encode_token, json_to_map, map_to_json, now_ms, page_size, validate_tags,
+    decode_token, edit_tags, finish_page, json_to_map, map_to_json, now_ms, page_size, validate_tags,
 };
 use crate::domain::names;
 use crate::store::cleanup::CleanupSignal;
@@ -371,12 +371,7 @@ impl TrackingService for TrackingApi {
             query = query.filter(experiment::Column::Id.gt(after));
         }
         let mut rows = query.limit(limit + 1).all(&self.db).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|e| encode_token(e.id)).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = finish_page(&mut rows, limit, |e| e.id);
         Ok(Response::new(pb::ListExperimentsResponse {
             experiments: rows.into_iter().map(experiment_to_proto).collect(),
             next_page_token,
@@ -744,12 +739,7 @@ impl TrackingService for TrackingApi {
             query = query.filter(metric_history::Column::Id.gt(after));
         }
         let mut rows = query.limit(limit + 1).all(&self.db).await.map_err(Error::from)?;
-        let next_page_token = if rows.len() as u64 > limit {
-            rows.truncate(limit as usize);
-            rows.last().map(|m| encode_token(m.id)).unwrap_or_default()
-        } else {
-            String::new()
-        };
+        let next_page_token = finish_page(&mut rows, limit, |m| m.id);
         let metrics = rows
             .into_iter()
             .map(|m| pb::Metric {
