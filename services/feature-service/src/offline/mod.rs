@@ -1,1 +1,45 @@
 //! Offline store: point-in-time correct historical retrieval over Parquet sources.
+//!
+//! [`historical_features`] joins feature views onto an entity frame (join keys plus
+//! `event_timestamp`). For an entity row with key `k` at time `T`, a view's candidates are its
+//! source rows with key `k` and `T - ttl <= event_timestamp <= T` (both ends inclusive, to the
+//! microsecond; a zero ttl drops the lower bound). The latest candidate wins, a tie going to
+//! the later created timestamp (a null created timestamp loses to any value, and a complete
+//! tie to the row read first: files in path order, rows in file order). The winner's values
+//! are returned as they are, nulls included; without a candidate the view's features are null.
+//! Every entity row yields exactly one output row, in input order.
+//!
+//! # Memory
+//!
+//! Sources are never loaded whole. Each view's Parquet files are streamed in record batches
+//! of a few thousand rows, projected to the key, time and feature columns. Per entity row the
+//! join keeps only its best candidate so far: its event and created times and its feature
+//! values (taken out of the batch, see `KeptValues`). Memory is therefore
+//! O(entity rows × requested features + one batch per view), independent of the source size;
+//! the values kept are at most about twice the entity row count plus one batch per feature.
+//! The entity frame itself is held in memory: it is the caller's input and the output's base.
+//!
+//! # Work
+//!
+//! Entity rows are grouped by key and sorted by time, so each source row costs a hash lookup
+//! and a binary search, plus one step per entity row whose best it improves. Decoding and
+//! joining run on blocking threads (one per view), never on the async workers.
+
+mod entity_frame;
+mod entity_index;
+mod error;
+mod kept_values;
+mod keys;
+mod object_reader;
+mod point_in_time;
+mod retrieval;
+mod source;
+mod timestamps;
+
+#[cfg(test)]
+mod tests;
+
+pub use entity_frame::{EVENT_TIMESTAMP, EntityFormat, read_entity_frame, write_parquet};
+pub use error::OfflineError;
+pub use retrieval::historical_features;
+pub use source::FeatureViewSource;

@@ -1,0 +1,99 @@
+use std::sync::Arc;
+
+use arrow::array::{Array, ArrayRef};
+use arrow::buffer::NullBuffer;
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use arrow::error::ArrowError;
+use arrow::row::{RowConverter, Rows, SortField};
+
+/// How a join key compares: as an integer or as a string. Both sides of a join must agree;
+/// within a kind any width or encoding goes (an int32 key matches an int64 one).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum KeyKind {
+    Integer,
+    Text,
+}
+
+impl KeyKind {
+    pub(super) fn of(data_type: &DataType) -> Option<KeyKind> {
+        match data_type {
+            DataType::Int8
+            | DataType::Int16
+            | DataType::Int32
+            | DataType::Int64
+            | DataType::UInt8
+            | DataType::UInt16
+            | DataType::UInt32
+            | DataType::UInt64 => Some(KeyKind::Integer),
+            DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View => Some(KeyKind::Text),
+            DataType::Dictionary(_, values) => KeyKind::of(values),
+            _ => None,
+        }
+    }
+
+    fn common_type(self) -> DataType {
+        match self {
+            KeyKind::Integer => DataType::Int64,
+            KeyKind::Text => DataType::Utf8,
+        }
+    }
+}
+
+/// Turns the join key columns of each row into bytes that are equal exactly when the keys are,
+/// whatever the width or encoding of each side's columns.
+pub(super) struct KeyEncoder {
+    converter: RowConverter,
+    kinds: Vec<KeyKind>,
+}
+
+/// The encoded keys of a batch; a row with a null in any key column has no key and never matches.
+pub(super) struct EncodedKeys {
+    rows: Rows,
+    nulls: Option<NullBuffer>,
+}
+
+impl KeyEncoder {
+    pub(super) fn new(kinds: Vec<KeyKind>) -> Result<KeyEncoder, ArrowError> {
+        let fields = kinds
+            .iter()
+            .map(|kind| SortField::new(kind.common_type()))
+            .collect();
+        Ok(KeyEncoder {
+            converter: RowConverter::new(fields)?,
+            kinds,
+        })
+    }
+
+    /// `columns` are in the order of the kinds given to [`KeyEncoder::new`] and of those kinds.
+    pub(super) fn encode(&self, columns: &[&ArrayRef]) -> Result<EncodedKeys, ArrowError> {
+        let common: Vec<ArrayRef> = columns
+            .iter()
+            .zip(&self.kinds)
+            .map(|(column, kind)| {
+                let target = kind.common_type();
+                if column.data_type() == &target {
+                    Ok(Arc::clone(column))
+                } else {
+                    cast(column, &target)
+                }
+            })
+            .collect::<Result<_, _>>()?;
+        let nulls = common.iter().fold(None, |acc, column| {
+            NullBuffer::union(acc.as_ref(), column.logical_nulls().as_ref())
+        });
+        Ok(EncodedKeys {
+            rows: self.converter.convert_columns(&common)?,
+            nulls,
+        })
+    }
+}
+
+impl EncodedKeys {
+    pub(super) fn get(&self, row: usize) -> Option<&[u8]> {
+        match &self.nulls {
+            Some(nulls) if nulls.is_null(row) => None,
+            _ => Some(self.rows.row(row).data()),
+        }
+    }
+}
