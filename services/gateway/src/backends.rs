@@ -4,7 +4,9 @@
 use lathe_common::config::ConfigError;
 use lathe_common::grpc::{TracedChannel, channel};
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
+use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
+use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
 use lathe_contract::service_names;
 use tonic_health::pb::health_client::HealthClient;
 
@@ -21,6 +23,12 @@ pub struct Backend {
 #[derive(Clone)]
 pub struct Backends {
     pub registry: RegistryServiceClient<TracedChannel>,
+    /// The registry-service's channel, for calls that need their own codec.
+    pub registry_channel: TracedChannel,
+    /// Experiments, runs and artifacts; served by the registry-service.
+    pub tracking: TrackingServiceClient<TracedChannel>,
+    /// Registered models and versions; served by the registry-service.
+    pub models: ModelRegistryServiceClient<TracedChannel>,
     pub features: FeatureServiceClient<TracedChannel>,
     pub all: Vec<Backend>,
 }
@@ -43,7 +51,10 @@ impl Backends {
             backend("monitor", service_names::MONITOR, &monitor),
         ];
         Ok(Backends {
-            registry: RegistryServiceClient::new(registry),
+            tracking: TrackingServiceClient::new(registry.clone()),
+            models: ModelRegistryServiceClient::new(registry.clone()),
+            registry: RegistryServiceClient::new(registry.clone()),
+            registry_channel: registry,
             features: FeatureServiceClient::new(features),
             all,
         })

@@ -1,9 +1,12 @@
 //! HTTP routes of the gateway.
 
+pub mod artifacts;
 pub mod entities;
+pub mod models;
 pub mod openapi;
 pub mod projects;
 pub mod system;
+pub mod tracking;
 pub mod whoami;
 
 use chrono::{DateTime, Utc};
