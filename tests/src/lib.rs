@@ -58,13 +58,24 @@ impl TestPlatform {
                 let pg = PgDatabase::create().await?;
                 for service in [
                     &mut settings.registry,
-                    &mut settings.features,
+                    &mut settings.features.service,
                     &mut settings.orchestrator,
                     &mut settings.monitor,
                 ] {
                     service.database.url = Some(pg.url.clone());
                     service.object_store = lathe_testkit::S3Location::fresh()?.settings;
                 }
+                // Redis keeps online features, under a prefix of this test's own.
+                settings.features.online_store.url = Some(
+                    std::env::var("LATHE_TEST_REDIS_URL")
+                        .unwrap_or_else(|_| "redis://127.0.0.1:6379".to_owned()),
+                );
+                settings.features.online_store.key_prefix = format!(
+                    "lathe_test_{}",
+                    std::time::SystemTime::now()
+                        .duration_since(std::time::UNIX_EPOCH)
+                        .map_or(0, |d| d.as_nanos())
+                );
                 Some(pg)
             }
         };

@@ -124,6 +124,13 @@ async fn upload(
             )),
         });
     }
+    messages.push(pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Commit(
+            pb::UploadArtifactCommit {
+                size: data.len() as u64,
+            },
+        )),
+    });
     c.tracking
         .upload_artifact(futures::stream::iter(messages))
         .await
@@ -428,6 +435,35 @@ async fn artifacts(c: &mut Clients, t: &TestPlatform, run: &str) {
         "half an upload is visible: {leftovers:?}"
     );
 
+    // A stream that ends without its commit (a client gone midway) stores nothing.
+    let uncommitted = vec![
+        pb::UploadArtifactRequest {
+            part: Some(pb::upload_artifact_request::Part::Header(
+                pb::UploadArtifactHeader {
+                    project: PROJECT.into(),
+                    run_id: run.into(),
+                    path: "uncommitted.bin".into(),
+                    expected_sha256: String::new(),
+                },
+            )),
+        },
+        pb::UploadArtifactRequest {
+            part: Some(pb::upload_artifact_request::Part::Chunk(bytes::Bytes::from(
+                vec![1u8; 4096],
+            ))),
+        },
+    ];
+    let err = c
+        .tracking
+        .upload_artifact(futures::stream::iter(uncommitted))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument);
+    assert_eq!(
+        download(c, run, "uncommitted.bin").await.unwrap_err().code(),
+        Code::NotFound
+    );
+
     // A checksum the content does not match is refused.
     let mut messages = vec![pb::UploadArtifactRequest {
         part: Some(pb::upload_artifact_request::Part::Header(
@@ -442,6 +478,11 @@ async fn artifacts(c: &mut Clients, t: &TestPlatform, run: &str) {
     messages.push(pb::UploadArtifactRequest {
         part: Some(pb::upload_artifact_request::Part::Chunk(
             bytes::Bytes::from_static(b"data"),
+        )),
+    });
+    messages.push(pb::UploadArtifactRequest {
+        part: Some(pb::upload_artifact_request::Part::Commit(
+            pb::UploadArtifactCommit { size: 4 },
         )),
     });
     let err = c

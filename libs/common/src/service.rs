@@ -17,6 +17,9 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Database(#[from] DbError),
+    /// Another backend (an online store, a cache…) could not be opened.
+    #[error("{0}")]
+    Backend(String),
 }
 
 /// A service's own stores.
@@ -59,12 +62,24 @@ pub trait GrpcService: Sized + Send + 'static {
     /// Its section of the settings, e.g. `registry`.
     const SECTION: &'static str;
 
+    /// Its typed settings: [`ServiceSettings`] plus whatever the service adds.
+    type Settings: serde::Serialize
+        + serde::de::DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+        + Send
+        + Sync
+        + 'static;
+
     /// Embedded defaults of its section.
-    fn default_settings() -> ServiceSettings;
+    fn default_settings() -> Self::Settings;
+
+    /// The part every service has: address, database, object store, registry endpoint.
+    fn service_settings(settings: &Self::Settings) -> &ServiceSettings;
 
     /// Connects and migrates its stores and prepares its clients.
     fn build(
-        settings: &ServiceSettings,
+        settings: &Self::Settings,
         common: &CommonSettings,
     ) -> impl std::future::Future<Output = Result<Self, StartError>> + Send;
 
@@ -112,15 +127,10 @@ pub async fn run_standalone_service<S: GrpcService>(
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
     let settings = config.section(S::SECTION, S::default_settings())?;
     let service = S::build(&settings, common).await?;
-    let listener = tokio::net::TcpListener::bind(settings.grpc_addr)
+    let addr = S::service_settings(&settings).grpc_addr;
+    let listener = tokio::net::TcpListener::bind(addr)
         .await
-        .map_err(|e| {
-            format!(
-                "cannot listen on {} ({}.grpc_addr): {e}",
-                settings.grpc_addr,
-                S::SECTION
-            )
-        })?;
+        .map_err(|e| format!("cannot listen on {addr} ({}.grpc_addr): {e}", S::SECTION))?;
     service.serve(listener, shutdown_signal()).await?;
     Ok(())
 }

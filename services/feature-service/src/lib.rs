@@ -8,42 +8,79 @@ pub mod api;
 pub mod definitions;
 pub mod offline;
 pub mod online;
+pub mod retrieval;
+pub mod settings;
 pub mod store;
 
 use std::future::Future;
+use std::sync::Arc;
 
-use lathe_common::config::{CommonSettings, ServiceSettings, ports};
+use lathe_common::config::{CommonSettings, ServiceSettings};
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
 use lathe_common::service::Stores;
 pub use lathe_common::service::{GrpcService, StartError};
 use lathe_contract::features::v1::feature_service_server::FeatureServiceServer;
 use lathe_contract::service_names;
+use online::{EmbeddedOnlineStore, OnlineStore, RedisOnlineStore};
 use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "features";
 
-pub fn default_settings() -> ServiceSettings {
-    ServiceSettings::on_port(ports::FEATURES)
+pub use settings::FeatureSettings;
+
+pub fn default_settings() -> FeatureSettings {
+    FeatureSettings::default()
 }
 
 pub struct Features {
     stores: Stores,
     projects: ProjectCheck,
+    online: Arc<dyn OnlineStore>,
 }
 
 impl GrpcService for Features {
     const SECTION: &'static str = SECTION;
 
-    fn default_settings() -> ServiceSettings {
+    type Settings = FeatureSettings;
+
+    fn default_settings() -> FeatureSettings {
         default_settings()
     }
 
-    async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Features, StartError> {
-        let projects = ProjectCheck::connect_lazy(&settings.registry_endpoint, "features.registry_endpoint")?;
-        let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
-        Ok(Features { stores, projects })
+    fn service_settings(settings: &FeatureSettings) -> &ServiceSettings {
+        &settings.service
+    }
+
+    async fn build(settings: &FeatureSettings, common: &CommonSettings) -> Result<Features, StartError> {
+        let projects =
+            ProjectCheck::connect_lazy(&settings.service.registry_endpoint, "features.registry_endpoint")?;
+        let stores = Stores::open::<store::migration::Migrator>(SECTION, &settings.service, common).await?;
+        let online: Arc<dyn OnlineStore> = match &settings.online_store.url {
+            Some(url) => Arc::new(
+                RedisOnlineStore::connect(url, &settings.online_store.key_prefix)
+                    .await
+                    .map_err(|e| StartError::Backend(format!("features.online_store.url: {e}")))?,
+            ),
+            None => {
+                let path = settings::OnlineStoreSettings::embedded_path(&common.data_dir);
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)
+                        .map_err(|e| StartError::Backend(format!("cannot create {}: {e}", dir.display())))?;
+                }
+                Arc::new(
+                    EmbeddedOnlineStore::open(&path)
+                        .await
+                        .map_err(|e| StartError::Backend(format!("online store {}: {e}", path.display())))?,
+                )
+            }
+        };
+        Ok(Features {
+            stores,
+            projects,
+            online,
+        })
     }
 
     async fn serve(
@@ -51,13 +88,26 @@ impl GrpcService for Features {
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let api = api::entities::FeaturesApi::new(definitions::store::DefinitionStore::new(self.stores.db.clone()), self.projects);
-        let routes = tonic::service::Routes::new(FeatureServiceServer::new(api));
+        let definitions = definitions::store::DefinitionStore::new(self.stores.db.clone());
+        let retrieval = retrieval::Retrieval::new(
+            definitions.clone(),
+            self.stores.db.clone(),
+            self.stores.objects.clone(),
+            self.online.clone(),
+        );
+        let api = api::entities::FeaturesApi::new(definitions, self.projects, retrieval);
+        let server = FeatureServiceServer::new(api)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let routes = tonic::service::Routes::new(server);
         GrpcServer::new(SECTION, service_names::FEATURES, routes)
             .serve(listener, shutdown)
             .await
     }
 }
+
+/// Entity frames and training sets travel in one message; 512 MiB bounds them.
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
 
 impl Features {
     /// The metadata database and the object store (offline feature data).

@@ -20,7 +20,7 @@ pub struct PlatformSettings {
     pub common: CommonSettings,
     pub gateway: GatewaySettings,
     pub registry: ServiceSettings,
-    pub features: ServiceSettings,
+    pub features: lathe_feature_service::FeatureSettings,
     pub orchestrator: ServiceSettings,
     pub monitor: ServiceSettings,
 }
@@ -45,7 +45,7 @@ impl PlatformSettings {
         self.gateway.http_addr = any;
         for service in [
             &mut self.registry,
-            &mut self.features,
+            &mut self.features.service,
             &mut self.orchestrator,
             &mut self.monitor,
         ] {
@@ -139,7 +139,7 @@ fn endpoint(addr: SocketAddr) -> String {
 pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformError> {
     let (stop, _) = watch::channel(false);
     let registry_listener = bind(settings.registry.grpc_addr, "registry.grpc_addr".into()).await?;
-    let features_listener = bind(settings.features.grpc_addr, "features.grpc_addr".into()).await?;
+    let features_listener = bind(settings.features.service.grpc_addr, "features.grpc_addr".into()).await?;
     let orchestrator_listener =
         bind(settings.orchestrator.grpc_addr, "orchestrator.grpc_addr".into()).await?;
     let monitor_listener = bind(settings.monitor.grpc_addr, "monitor.grpc_addr".into()).await?;
@@ -154,7 +154,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     // Wire every client to the addresses actually bound.
     let registry_endpoint = endpoint(grpc_addrs[0].1);
     for service in [
-        &mut settings.features,
+        &mut settings.features.service,
         &mut settings.orchestrator,
         &mut settings.monitor,
     ] {

@@ -33,8 +33,14 @@ pub struct Orchestrator {
 impl GrpcService for Orchestrator {
     const SECTION: &'static str = SECTION;
 
+    type Settings = ServiceSettings;
+
     fn default_settings() -> ServiceSettings {
         default_settings()
+    }
+
+    fn service_settings(settings: &ServiceSettings) -> &ServiceSettings {
+        settings
     }
 
     async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Orchestrator, StartError> {

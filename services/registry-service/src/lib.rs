@@ -34,8 +34,14 @@ pub struct Registry {
 impl GrpcService for Registry {
     const SECTION: &'static str = SECTION;
 
+    type Settings = ServiceSettings;
+
     fn default_settings() -> ServiceSettings {
         default_settings()
+    }
+
+    fn service_settings(settings: &ServiceSettings) -> &ServiceSettings {
+        settings
     }
 
     /// Connects to the metadata database (running migrations) and the object store.

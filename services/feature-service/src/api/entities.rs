@@ -12,15 +12,21 @@ use crate::definitions::plan::{self, Action};
 use crate::definitions::repository::{self, Declared, ENTITY, FEATURE_VIEW, KINDS, Spec};
 use crate::definitions::spec::{EntitySpec, FeatureType, JoinKeySpec, Scalar};
 use crate::definitions::store::{DefinitionStore, Stored};
+use crate::retrieval::Retrieval;
 
 pub struct FeaturesApi {
     store: DefinitionStore,
     projects: ProjectCheck,
+    retrieval: Retrieval,
 }
 
 impl FeaturesApi {
-    pub fn new(store: DefinitionStore, projects: ProjectCheck) -> Self {
-        FeaturesApi { store, projects }
+    pub fn new(store: DefinitionStore, projects: ProjectCheck, retrieval: Retrieval) -> Self {
+        FeaturesApi {
+            store,
+            projects,
+            retrieval,
+        }
     }
 }
 
@@ -360,5 +366,30 @@ impl FeatureService for FeaturesApi {
             })
             .collect();
         Ok(Response::new(pb::GetDefinitionHistoryResponse { versions }))
+    }
+
+    async fn get_historical_features(
+        &self,
+        request: Request<pb::GetHistoricalFeaturesRequest>,
+    ) -> Result<Response<pb::GetHistoricalFeaturesResponse>, Status> {
+        Ok(Response::new(
+            self.retrieval.historical(request.into_inner()).await?,
+        ))
+    }
+
+    async fn materialize(
+        &self,
+        request: Request<pb::MaterializeRequest>,
+    ) -> Result<Response<pb::MaterializeResponse>, Status> {
+        Ok(Response::new(
+            self.retrieval.materialize(request.into_inner()).await?,
+        ))
+    }
+
+    async fn get_online_features(
+        &self,
+        request: Request<pb::GetOnlineFeaturesRequest>,
+    ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
+        Ok(Response::new(self.retrieval.online(request.into_inner()).await?))
     }
 }

@@ -15,14 +15,14 @@ use parquet::file::metadata::{ParquetMetaData, ParquetMetaDataReader};
 const FOOTER_PREFETCH: usize = 64 * 1024;
 
 /// Reads one Parquet object of known size through ranged `ObjectStore` reads.
-pub(super) struct ObjectReader {
+pub(crate) struct ObjectReader {
     store: Arc<dyn ObjectStore>,
     location: Path,
     size: u64,
 }
 
 impl ObjectReader {
-    pub(super) fn new(store: Arc<dyn ObjectStore>, file: &ObjectMeta) -> ObjectReader {
+    pub(crate) fn new(store: Arc<dyn ObjectStore>, file: &ObjectMeta) -> ObjectReader {
         ObjectReader {
             store,
             location: file.location.clone(),

@@ -38,7 +38,7 @@ impl FeatureViewSource {
 
 /// The Parquet files of a source in the order they are read: the object itself, or every
 /// `*.parquet` object under the prefix in path order.
-pub(super) async fn source_files(
+pub(crate) async fn source_files(
     store: &dyn ObjectStore,
     view: &FeatureViewSource,
 ) -> Result<Vec<ObjectMeta>, OfflineError> {

@@ -8,7 +8,7 @@ use arrow::datatypes::{
 /// timestamp as UTC epoch time, so a zone only changes how it is displayed and a timestamp
 /// without a zone is read as UTC. Nanoseconds round down: comparisons are to the microsecond.
 /// `None` when the column is not a timestamp.
-pub(super) fn epoch_micros(column: &dyn Array) -> Option<Int64Array> {
+pub(crate) fn epoch_micros(column: &dyn Array) -> Option<Int64Array> {
     let DataType::Timestamp(unit, _) = column.data_type() else {
         return None;
     };

@@ -267,15 +267,27 @@ impl Encoder for UploadEncoder {
 /// Forwards the HTTP body into `sender`, then ends the upload stream. A broken body closes the
 /// queue without [`Queued::End`], which aborts the upload.
 async fn pump_body(payload: web::Payload, sender: mpsc::Sender<Queued>) -> Result<(), ApiError> {
-    forward_chunks(payload, &sender).await?;
+    let Some(size) = forward_chunks(payload, &sender).await? else {
+        return Ok(());
+    };
+    // Only a body read to its end is committed; the service stores nothing without this.
+    let commit = pb::UploadArtifactRequest {
+        part: Some(UploadPart::Commit(pb::UploadArtifactCommit { size })),
+    };
     // A closed queue means the call is over; its result is what the caller sees.
-    let _ = sender.send(Queued::End).await;
+    if sender.send(Queued::Message(commit)).await.is_ok() {
+        let _ = sender.send(Queued::End).await;
+    }
     Ok(())
 }
 
-/// Sends the body in chunks of at most [`CHUNK_BYTES`]. Stops early, without error, when the
-/// gRPC call has already finished: its answer says why.
-async fn forward_chunks(mut payload: web::Payload, sender: &mpsc::Sender<Queued>) -> Result<(), ApiError> {
+/// Sends the body in chunks of at most [`CHUNK_BYTES`] and returns its size. Stops early
+/// (`None`), without error, when the gRPC call has already finished: its answer says why.
+async fn forward_chunks(
+    mut payload: web::Payload,
+    sender: &mpsc::Sender<Queued>,
+) -> Result<Option<u64>, ApiError> {
+    let mut size: u64 = 0;
     let chunk_message = |data: Bytes| {
         Queued::Message(pb::UploadArtifactRequest {
             part: Some(UploadPart::Chunk(data)),
@@ -287,6 +299,7 @@ async fn forward_chunks(mut payload: web::Payload, sender: &mpsc::Sender<Queued>
         let mut bytes = item.map_err(|err| {
             Error::invalid(format!("cannot read the request body: {err}")).with_reason("invalid_body")
         })?;
+        size += bytes.len() as u64;
         while !bytes.is_empty() {
             let chunk = if pending.is_empty() && bytes.len() >= CHUNK_BYTES {
                 bytes.split_to(CHUNK_BYTES)
@@ -299,15 +312,14 @@ async fn forward_chunks(mut payload: web::Payload, sender: &mpsc::Sender<Queued>
                 pending.split().freeze()
             };
             if sender.send(chunk_message(chunk)).await.is_err() {
-                return Ok(());
+                return Ok(None);
             }
         }
     }
-    if !pending.is_empty() {
-        // A closed queue means the call is over; its result is what the caller sees.
-        let _ = sender.send(chunk_message(pending.freeze())).await;
+    if !pending.is_empty() && sender.send(chunk_message(pending.freeze())).await.is_err() {
+        return Ok(None);
     }
-    Ok(())
+    Ok(Some(size))
 }
 
 /// The content of an artifact, streamed; `Content-Length` and `x-lathe-sha256` come first.

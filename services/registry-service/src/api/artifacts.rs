@@ -60,22 +60,40 @@ pub async fn upload(
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let received: Result<()> = async {
+        let mut committed = None;
         while let Some(message) = stream.message().await.map_err(Error::from)? {
             match message.part {
-                Some(pb::upload_artifact_request::Part::Chunk(chunk)) => {
+                Some(pb::upload_artifact_request::Part::Chunk(chunk)) if committed.is_none() => {
                     writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
                     hasher.update(&chunk);
                     size += chunk.len() as u64;
                     writer.write(&chunk);
                 }
-                Some(pb::upload_artifact_request::Part::Header(_)) | None => {
+                Some(pb::upload_artifact_request::Part::Commit(commit)) if committed.is_none() => {
+                    committed = Some(commit.size);
+                }
+                Some(
+                    pb::upload_artifact_request::Part::Header(_)
+                    | pb::upload_artifact_request::Part::Chunk(_),
+                )
+                | Some(pb::upload_artifact_request::Part::Commit(_))
+                | None => {
                     return Err(Error::invalid(
-                        "an artifact upload carries one header, then data chunks",
+                        "an artifact upload is one header, data chunks, then one commit",
                     ));
                 }
             }
         }
-        Ok(())
+        match committed {
+            Some(declared) if declared == size => Ok(()),
+            Some(declared) => Err(Error::invalid(format!(
+                "artifact upload declared {declared} bytes but sent {size}; nothing stored"
+            ))),
+            None => Err(
+                Error::invalid("the upload ended without its commit message; nothing stored")
+                    .with_reason("upload_incomplete"),
+            ),
+        }
     }
     .await;
     let sha256 = hex::encode(hasher.finalize());
