@@ -12,6 +12,9 @@ use tonic_health::pb::health_client::HealthClient;
 
 use crate::settings::GatewaySettings;
 
+/// Entity frames and training sets travel in single messages to and from the feature-service.
+pub const FRAME_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+
 /// One backend, for readiness checks.
 #[derive(Clone)]
 pub struct Backend {
@@ -55,7 +58,9 @@ impl Backends {
             models: ModelRegistryServiceClient::new(registry.clone()),
             registry: RegistryServiceClient::new(registry.clone()),
             registry_channel: registry,
-            features: FeatureServiceClient::new(features),
+            features: FeatureServiceClient::new(features)
+                .max_decoding_message_size(FRAME_MESSAGE_BYTES)
+                .max_encoding_message_size(FRAME_MESSAGE_BYTES),
             all,
         })
     }

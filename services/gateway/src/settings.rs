@@ -18,6 +18,10 @@ pub struct GatewaySettings {
     pub readiness_timeout_ms: u64,
     /// HTTP worker threads; 0 means one per core.
     pub workers: usize,
+    /// Largest entity frame accepted for historical retrieval, in bytes.
+    pub frame_limit_bytes: usize,
+    /// Project served by the Feast-compatible `POST /get-online-features`.
+    pub feast_project: String,
 }
 
 impl Default for GatewaySettings {
@@ -32,6 +36,8 @@ impl Default for GatewaySettings {
             monitor_endpoint: local(ports::MONITOR),
             readiness_timeout_ms: 2000,
             workers: 0,
+            frame_limit_bytes: 256 * 1024 * 1024,
+            feast_project: "default".to_owned(),
         }
     }
 }

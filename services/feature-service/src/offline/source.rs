@@ -43,7 +43,13 @@ pub(crate) async fn source_files(
     view: &FeatureViewSource,
 ) -> Result<Vec<ObjectMeta>, OfflineError> {
     match store.head(&view.location).await {
-        Ok(file) => return Ok(vec![file]),
+        // Some stores (a prefixed S3 store) report the location with their prefix: keep ours.
+        Ok(file) => {
+            return Ok(vec![ObjectMeta {
+                location: view.location.clone(),
+                ..file
+            }]);
+        }
         Err(object_store::Error::NotFound { .. }) => {}
         Err(err) => return Err(err.into()),
     }

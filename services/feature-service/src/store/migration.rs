@@ -10,7 +10,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateEntities), Box::new(CreateDefinitions)]
+        vec![
+            Box::new(CreateEntities),
+            Box::new(CreateDefinitions),
+            Box::new(CreateMaterializations),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -181,4 +185,54 @@ async fn move_legacy_entities(manager: &SchemaManager<'_>) -> Result<(), DbErr> 
         db.execute(&insert).await?;
     }
     Ok(())
+}
+
+/// Intervals of each view already written to the online store.
+struct CreateMaterializations;
+
+impl MigrationName for CreateMaterializations {
+    fn name(&self) -> &str {
+        "m20261129_000003_create_materializations"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateMaterializations {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                Table::create()
+                    .table(Alias::new("features_materializations"))
+                    .if_not_exists()
+                    .col(col("id").big_integer().not_null().auto_increment().primary_key())
+                    .col(col("project").string().not_null())
+                    .col(col("view").string().not_null())
+                    .col(col("start_us").big_integer().not_null())
+                    .col(col("end_us").big_integer().not_null())
+                    .col(col("entities").big_integer().not_null())
+                    .col(col("completed_time").timestamp_with_time_zone().not_null())
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(
+                Index::create()
+                    .name("features_materializations_view")
+                    .table(Alias::new("features_materializations"))
+                    .col(Alias::new("project"))
+                    .col(Alias::new("view"))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("features_materializations"))
+                    .to_owned(),
+            )
+            .await
+    }
 }

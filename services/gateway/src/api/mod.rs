@@ -2,6 +2,7 @@
 
 pub mod artifacts;
 pub mod entities;
+pub mod features;
 pub mod models;
 pub mod openapi;
 pub mod projects;

@@ -4,7 +4,7 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use super::{artifacts, entities, models, projects, system, tracking, whoami};
+use super::{artifacts, entities, features, models, projects, system, tracking, whoami};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
@@ -16,6 +16,9 @@ use crate::error::ErrorBody;
         projects::list_projects, projects::create_project, projects::get_project, projects::update_project,
         projects::delete_project,
         entities::apply_entity, entities::get_entity, entities::list_entities, entities::delete_entity,
+        features::apply_repository, features::list_definitions, features::get_definition,
+        features::definition_history, features::historical_features, features::materialize,
+        features::online_features, features::feast_online_features,
         tracking::create_experiment, tracking::list_experiments, tracking::get_experiment,
         tracking::update_experiment, tracking::delete_experiment, tracking::restore_experiment,
         tracking::create_run, tracking::get_run, tracking::update_run, tracking::delete_run,

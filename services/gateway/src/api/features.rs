@@ -1,0 +1,616 @@
+//! The feature store over HTTP: applying a feature repository, reading definitions,
+//! point-in-time training sets, materialization, and online serving — in Lathe's shape and
+//! in Feast's `POST /get-online-features` shape, so Feast HTTP clients work unchanged.
+
+use std::collections::BTreeMap;
+
+use actix_web::{HttpRequest, HttpResponse, get, post, web};
+use base64::Engine;
+use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use lathe_common::auth::Role;
+use lathe_common::{Error, ErrorCode};
+use lathe_contract::features::v1 as pb;
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+use utoipa::{IntoParams, ToSchema};
+
+use super::rfc3339;
+use crate::auth::Authenticated;
+use crate::backends::Backends;
+use crate::error::{ApiError, ErrorBody};
+use crate::settings::GatewaySettings;
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RepositoryFile {
+    /// Path relative to the repository root, used in error messages.
+    pub path: String,
+    /// The YAML text.
+    pub content: String,
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ApplyRepository {
+    pub files: Vec<RepositoryFile>,
+    /// Only show what would change.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PlannedChange {
+    /// entity, data_source, feature_view or feature_service.
+    pub kind: String,
+    pub name: String,
+    /// create, update, delete or unchanged.
+    pub action: String,
+    pub detail: String,
+    pub version: u64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ApplyResult {
+    pub changes: Vec<PlannedChange>,
+    pub applied: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct Definition {
+    pub kind: String,
+    pub name: String,
+    pub version: u64,
+    /// The canonical definition.
+    #[schema(value_type = Object)]
+    pub spec: Json,
+    /// File it was declared in.
+    pub origin: String,
+    pub create_time: Option<DateTime<Utc>>,
+    pub update_time: Option<DateTime<Utc>>,
+}
+
+impl From<pb::Definition> for Definition {
+    fn from(d: pb::Definition) -> Self {
+        Definition {
+            spec: serde_json::from_str(&d.spec_json).unwrap_or(Json::Null),
+            kind: d.kind,
+            name: d.name,
+            version: d.version,
+            origin: d.origin,
+            create_time: rfc3339(d.create_time),
+            update_time: rfc3339(d.update_time),
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionList {
+    pub definitions: Vec<Definition>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionVersion {
+    pub version: u64,
+    /// Null when this version deleted the definition.
+    #[schema(value_type = Option<Object>)]
+    pub spec: Option<Json>,
+    pub actor: String,
+    pub applied_time: Option<DateTime<Utc>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DefinitionHistory {
+    pub versions: Vec<DefinitionVersion>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KindQuery {
+    /// entity, data_source, feature_view or feature_service; all when absent.
+    pub kind: Option<String>,
+}
+
+fn action_name(action: i32) -> &'static str {
+    match pb::ChangeAction::try_from(action) {
+        Ok(pb::ChangeAction::Create) => "create",
+        Ok(pb::ChangeAction::Update) => "update",
+        Ok(pb::ChangeAction::Delete) => "delete",
+        Ok(pb::ChangeAction::Unchanged) | Err(_) => "unchanged",
+    }
+}
+
+/// Plans (`dry_run`) or applies a feature repository (editor).
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path)),
+    request_body = ApplyRepository,
+    responses(
+        (status = 200, body = ApplyResult), (status = 400, body = ErrorBody, description = "Every problem, with its file and path"),
+        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "The change would break stored data"),
+    ),
+)]
+#[post("/api/v1/projects/{project}/features/apply")]
+pub async fn apply_repository(
+    Authenticated(claims): Authenticated,
+    project: web::Path<String>,
+    body: web::Json<ApplyRepository>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(if body.dry_run { Role::Viewer } else { Role::Editor })?;
+    claims.require_project(&project)?;
+    let body = body.into_inner();
+    let request = pb::ApplyRepositoryRequest {
+        project: project.into_inner(),
+        files: body
+            .files
+            .into_iter()
+            .map(|f| pb::RepositoryFile {
+                path: f.path,
+                content: f.content,
+            })
+            .collect(),
+        dry_run: body.dry_run,
+        actor: claims.sub.clone(),
+    };
+    let answer = backends
+        .features
+        .clone()
+        .apply_repository(request)
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(ApplyResult {
+        applied: answer.applied,
+        changes: answer
+            .changes
+            .into_iter()
+            .map(|c| PlannedChange {
+                action: action_name(c.action).to_owned(),
+                kind: c.kind,
+                name: c.name,
+                detail: c.detail,
+                version: c.version,
+            })
+            .collect(),
+    }))
+}
+
+/// The project's current definitions.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path), KindQuery),
+    responses((status = 200, body = DefinitionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+)]
+#[get("/api/v1/projects/{project}/features/definitions")]
+pub async fn list_definitions(
+    Authenticated(claims): Authenticated,
+    project: web::Path<String>,
+    query: web::Query<KindQuery>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Viewer)?;
+    claims.require_project(&project)?;
+    let request = pb::ListDefinitionsRequest {
+        project: project.into_inner(),
+        kind: query.into_inner().kind.unwrap_or_default(),
+    };
+    let answer = backends
+        .features
+        .clone()
+        .list_definitions(request)
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(DefinitionList {
+        definitions: answer.definitions.into_iter().map(Definition::from).collect(),
+    }))
+}
+
+/// One definition, current version.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = Definition), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+)]
+#[get("/api/v1/projects/{project}/features/definitions/{kind}/{name}")]
+pub async fn get_definition(
+    Authenticated(claims): Authenticated,
+    path: web::Path<(String, String, String)>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, kind, name) = path.into_inner();
+    claims.require_role(Role::Viewer)?;
+    claims.require_project(&project)?;
+    let answer = backends
+        .features
+        .clone()
+        .get_definition(pb::GetDefinitionRequest { project, kind, name })
+        .await?;
+    Ok(HttpResponse::Ok().json(Definition::from(answer.into_inner())))
+}
+
+/// Every applied version of a definition, deletions included.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
+    responses((status = 200, body = DefinitionHistory), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+)]
+#[get("/api/v1/projects/{project}/features/definitions/{kind}/{name}/history")]
+pub async fn definition_history(
+    Authenticated(claims): Authenticated,
+    path: web::Path<(String, String, String)>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    let (project, kind, name) = path.into_inner();
+    claims.require_role(Role::Viewer)?;
+    claims.require_project(&project)?;
+    let request = pb::GetDefinitionRequest { project, kind, name };
+    let answer = backends
+        .features
+        .clone()
+        .get_definition_history(request)
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(DefinitionHistory {
+        versions: answer
+            .versions
+            .into_iter()
+            .map(|v| DefinitionVersion {
+                version: v.version,
+                spec: (!v.spec_json.is_empty())
+                    .then(|| serde_json::from_str(&v.spec_json).unwrap_or(Json::Null)),
+                actor: v.actor,
+                applied_time: rfc3339(v.applied_time),
+            })
+            .collect(),
+    }))
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct HistoricalQuery {
+    /// Comma-separated `view:feature` references.
+    pub features: Option<String>,
+    pub feature_service: Option<String>,
+    #[serde(default)]
+    pub full_feature_names: bool,
+}
+
+/// A point-in-time correct training set. The body is the entity frame (Parquet, or CSV with
+/// `Content-Type: text/csv`) with the join keys and `event_timestamp`; the answer is Parquet.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path), HistoricalQuery),
+    request_body(content = Vec<u8>, content_type = "application/vnd.apache.parquet", description = "Entity frame (or text/csv)"),
+    responses(
+        (status = 200, content_type = "application/vnd.apache.parquet", description = "The training set"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+    ),
+)]
+#[post("/api/v1/projects/{project}/features/historical")]
+pub async fn historical_features(
+    Authenticated(claims): Authenticated,
+    project: web::Path<String>,
+    query: web::Query<HistoricalQuery>,
+    request: HttpRequest,
+    mut payload: web::Payload,
+    backends: web::Data<Backends>,
+    settings: web::Data<GatewaySettings>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Viewer)?;
+    claims.require_project(&project)?;
+    let csv = request
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/csv"));
+    let mut frame = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::invalid(format!("cannot read the entity frame: {e}")))?;
+        if frame.len() + chunk.len() > settings.frame_limit_bytes {
+            return Err(ApiError(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!(
+                    "the entity frame is larger than {} bytes; split it",
+                    settings.frame_limit_bytes
+                ),
+            )));
+        }
+        frame.extend_from_slice(&chunk);
+    }
+    let query = query.into_inner();
+    let request = pb::GetHistoricalFeaturesRequest {
+        project: project.into_inner(),
+        entity_frame: frame.freeze(),
+        format: if csv {
+            pb::EntityFrameFormat::Csv
+        } else {
+            pb::EntityFrameFormat::Parquet
+        } as i32,
+        features: query
+            .features
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        feature_service: query.feature_service.unwrap_or_default(),
+        full_feature_names: query.full_feature_names,
+    };
+    let answer = backends
+        .features
+        .clone()
+        .get_historical_features(request)
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok()
+        .content_type("application/vnd.apache.parquet")
+        .insert_header(("x-lathe-rows", answer.rows.to_string()))
+        .body(answer.parquet))
+}
+
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Materialize {
+    /// Feature views to materialize; every online view when absent.
+    #[serde(default)]
+    pub feature_views: Vec<String>,
+    /// Start of the window; ignored when `incremental`.
+    pub start: Option<DateTime<Utc>>,
+    pub end: DateTime<Utc>,
+    /// Start each view where its last run stopped.
+    #[serde(default)]
+    pub incremental: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ViewMaterialization {
+    pub feature_view: String,
+    pub start: Option<DateTime<Utc>>,
+    pub end: Option<DateTime<Utc>>,
+    pub rows_scanned: u64,
+    pub entities_written: u64,
+    pub intervals_skipped: u32,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MaterializeResult {
+    pub views: Vec<ViewMaterialization>,
+}
+
+fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: time.timestamp(),
+        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
+    }
+}
+
+/// Writes the latest values of a window into the online store (editor).
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path)),
+    request_body = Materialize,
+    responses((status = 200, body = MaterializeResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+)]
+#[post("/api/v1/projects/{project}/features/materialize")]
+pub async fn materialize(
+    Authenticated(claims): Authenticated,
+    project: web::Path<String>,
+    body: web::Json<Materialize>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Editor)?;
+    claims.require_project(&project)?;
+    let body = body.into_inner();
+    if !body.incremental && body.start.is_none() {
+        return Err(ApiError(Error::invalid(
+            "start: give the start of the window, or set incremental",
+        )));
+    }
+    let request = pb::MaterializeRequest {
+        project: project.into_inner(),
+        feature_views: body.feature_views,
+        start: body.start.map(timestamp),
+        end: Some(timestamp(body.end)),
+        incremental: body.incremental,
+    };
+    let answer = backends.features.clone().materialize(request).await?.into_inner();
+    Ok(HttpResponse::Ok().json(MaterializeResult {
+        views: answer
+            .views
+            .into_iter()
+            .map(|v| ViewMaterialization {
+                feature_view: v.feature_view,
+                start: rfc3339(v.start),
+                end: rfc3339(v.end),
+                rows_scanned: v.rows_scanned,
+                entities_written: v.entities_written,
+                intervals_skipped: v.intervals_skipped,
+            })
+            .collect(),
+    }))
+}
+
+/// Feast's online request: features or a feature service, and entity columns.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct OnlineRequest {
+    /// `view:feature` references.
+    #[serde(default)]
+    pub features: Vec<String>,
+    pub feature_service: Option<String>,
+    /// Join key → one value per entity.
+    #[schema(value_type = Object)]
+    pub entities: BTreeMap<String, Vec<Json>>,
+    #[serde(default)]
+    pub full_feature_names: bool,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OnlineMetadata {
+    pub feature_names: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct OnlineColumn {
+    #[schema(value_type = Vec<Object>)]
+    pub values: Vec<Json>,
+    /// PRESENT, NOT_FOUND or OUTSIDE_MAX_AGE.
+    pub statuses: Vec<String>,
+    pub event_timestamps: Vec<String>,
+}
+
+/// Feast's online response: one result per column, join keys first.
+#[derive(Serialize, ToSchema)]
+pub struct OnlineResponse {
+    pub metadata: OnlineMetadata,
+    pub results: Vec<OnlineColumn>,
+}
+
+fn json_to_value(name: &str, json: &Json) -> Result<pb::Value, Error> {
+    use pb::value::Kind;
+    let kind = match json {
+        Json::Null => None,
+        Json::Bool(b) => Some(Kind::BoolValue(*b)),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Some(Kind::Int64Value(i)),
+            None => Some(Kind::DoubleValue(n.as_f64().unwrap_or_default())),
+        },
+        Json::String(s) => Some(Kind::StringValue(s.clone())),
+        Json::Array(_) | Json::Object(_) => {
+            return Err(Error::invalid(format!(
+                "entities.{name}: join key values must be numbers, strings or booleans"
+            )));
+        }
+    };
+    Ok(pb::Value { kind })
+}
+
+fn value_to_json(value: &pb::Value) -> Json {
+    use pb::value::Kind;
+    match &value.kind {
+        None => Json::Null,
+        Some(Kind::Int32Value(v)) => Json::from(*v),
+        Some(Kind::Int64Value(v)) => Json::from(*v),
+        Some(Kind::FloatValue(v)) => {
+            serde_json::Number::from_f64(f64::from(*v)).map_or(Json::Null, Json::Number)
+        }
+        Some(Kind::DoubleValue(v)) => serde_json::Number::from_f64(*v).map_or(Json::Null, Json::Number),
+        Some(Kind::BoolValue(v)) => Json::Bool(*v),
+        Some(Kind::StringValue(v)) => Json::String(v.clone()),
+        Some(Kind::BytesValue(v)) => Json::String(base64::engine::general_purpose::STANDARD.encode(v)),
+        Some(Kind::TimestampUs(v)) => Json::String(micros_to_rfc3339(*v)),
+        Some(Kind::ListValue(list)) => Json::Array(list.values.iter().map(value_to_json).collect()),
+    }
+}
+
+fn micros_to_rfc3339(us: i64) -> String {
+    DateTime::from_timestamp_micros(us)
+        .unwrap_or_default()
+        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+}
+
+fn status_name(status: i32) -> &'static str {
+    match pb::FeatureStatus::try_from(status) {
+        Ok(pb::FeatureStatus::Present) => "PRESENT",
+        Ok(pb::FeatureStatus::NotFound) => "NOT_FOUND",
+        Ok(pb::FeatureStatus::OutsideMaxAge) => "OUTSIDE_MAX_AGE",
+        Ok(pb::FeatureStatus::Invalid) | Err(_) => "INVALID",
+    }
+}
+
+async fn online(
+    project: String,
+    body: OnlineRequest,
+    backends: &Backends,
+) -> Result<OnlineResponse, ApiError> {
+    let mut entities = Vec::with_capacity(body.entities.len());
+    for (name, values) in &body.entities {
+        let values = values
+            .iter()
+            .map(|v| json_to_value(name, v))
+            .collect::<Result<Vec<_>, _>>()?;
+        entities.push(pb::EntityColumn {
+            name: name.clone(),
+            values,
+        });
+    }
+    let request = pb::GetOnlineFeaturesRequest {
+        project,
+        features: body.features,
+        feature_service: body.feature_service.unwrap_or_default(),
+        entities,
+        full_feature_names: body.full_feature_names,
+    };
+    let answer = backends
+        .features
+        .clone()
+        .get_online_features(request)
+        .await?
+        .into_inner();
+    let feature_names = answer.columns.iter().map(|c| c.name.clone()).collect();
+    let results = answer
+        .columns
+        .into_iter()
+        .map(|c| OnlineColumn {
+            values: c.values.iter().map(value_to_json).collect(),
+            statuses: c.statuses.iter().map(|s| status_name(*s).to_owned()).collect(),
+            event_timestamps: c
+                .event_timestamps_us
+                .iter()
+                .map(|us| micros_to_rfc3339(*us))
+                .collect(),
+        })
+        .collect();
+    Ok(OnlineResponse {
+        metadata: OnlineMetadata { feature_names },
+        results,
+    })
+}
+
+/// Latest feature values for entities, from the online store.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path)),
+    request_body = OnlineRequest,
+    responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+)]
+#[post("/api/v1/projects/{project}/features/online")]
+pub async fn online_features(
+    Authenticated(claims): Authenticated,
+    project: web::Path<String>,
+    body: web::Json<OnlineRequest>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Viewer)?;
+    claims.require_project(&project)?;
+    Ok(HttpResponse::Ok().json(online(project.into_inner(), body.into_inner(), &backends).await?))
+}
+
+/// Feast's feature-server endpoint, for the project in `gateway.feast_project`.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    request_body = OnlineRequest,
+    responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+)]
+#[post("/get-online-features")]
+pub async fn feast_online_features(
+    Authenticated(claims): Authenticated,
+    body: web::Json<OnlineRequest>,
+    backends: web::Data<Backends>,
+    settings: web::Data<GatewaySettings>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Viewer)?;
+    claims.require_project(&settings.feast_project)?;
+    Ok(HttpResponse::Ok().json(online(settings.feast_project.clone(), body.into_inner(), &backends).await?))
+}

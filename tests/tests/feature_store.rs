@@ -1,0 +1,467 @@
+//! The feature store end to end through the REST API, on the embedded stores and on
+//! PostgreSQL + S3 + Redis: apply a repository, point-in-time training data, materialize,
+//! serve online (Lathe's and Feast's shapes).
+
+use std::sync::Arc;
+
+use arrow::array::{Array, Float32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use lathe_common::storage;
+use lathe_tests::{Backend, TestPlatform, error_of};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use serde_json::{Value, json};
+
+const PROJECT: &str = "rides";
+const HOUR: i64 = 3_600_000_000;
+
+/// The first hour of the source data: five hours before the current hour, so the last rows
+/// (T0+4h) are one to two hours old, inside the view's 2h ttl when served online.
+fn t0() -> i64 {
+    let now = chrono::Utc::now().timestamp_micros();
+    now - now.rem_euclid(HOUR) - 5 * HOUR
+}
+
+const REPO: &str = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: int64}]
+sources:
+  - name: driver_stats_source
+    file: {path: data/driver_stats.parquet}
+    created_timestamp_field: created
+feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: driver_stats_source
+    ttl: 2h
+    schema:
+      - {name: conv_rate, type: float32}
+      - {name: trips, type: int64}
+feature_services:
+  - name: driver_activity
+    features: [driver_stats:conv_rate, driver_stats:trips]
+"#;
+
+/// Drivers 1001..=1003, one row per hour from T0 to T0+4h; conv_rate = hour + driver/10000.
+fn source_parquet() -> Vec<u8> {
+    let mut drivers = Vec::new();
+    let mut times = Vec::new();
+    let mut rates = Vec::new();
+    let mut trips = Vec::new();
+    for hour in 0..5i64 {
+        for driver in 1001..=1003i64 {
+            drivers.push(driver);
+            times.push(t0() + hour * HOUR);
+            rates.push(hour as f32 + driver as f32 / 10_000.0);
+            trips.push(hour * 10 + driver % 10);
+        }
+    }
+    let created = times.clone();
+    let ts = || DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new("event_timestamp", ts(), false),
+        Field::new("created", ts(), false),
+        Field::new("conv_rate", DataType::Float32, true),
+        Field::new("trips", DataType::Int64, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(drivers)),
+            Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
+            Arc::new(TimestampMicrosecondArray::from(created).with_timezone("UTC")),
+            Arc::new(Float32Array::from(rates)),
+            Arc::new(Int64Array::from(trips)),
+        ],
+    )
+    .unwrap();
+    let mut out = Vec::new();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+    out
+}
+
+async fn put_source(t: &TestPlatform) {
+    let settings = &t.settings.features.service.object_store;
+    let url = storage::resolve_url(settings, &t.settings.common.data_dir, "features").unwrap();
+    let store = storage::open(&url, settings, "features.object_store").unwrap();
+    store
+        .put(&Path::from("data/driver_stats.parquet"), source_parquet().into())
+        .await
+        .unwrap();
+}
+
+async fn apply(t: &TestPlatform, files: Value, dry_run: bool) -> reqwest::Response {
+    let body = json!({ "files": files, "dry_run": dry_run });
+    t.post(
+        &format!("/api/v1/projects/{PROJECT}/features/apply"),
+        &t.admin(),
+        &body,
+    )
+    .send()
+    .await
+    .unwrap()
+}
+
+fn actions(plan: &Value) -> Vec<(String, String, String)> {
+    let mut out: Vec<(String, String, String)> = plan["changes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["action"].as_str().unwrap().into(),
+                c["kind"].as_str().unwrap().into(),
+                c["name"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn read_parquet(bytes: &[u8]) -> RecordBatch {
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(bytes),
+    )
+    .unwrap()
+    .build()
+    .unwrap();
+    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
+    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+}
+
+async fn repository_lifecycle(t: &TestPlatform) {
+    let files = json!([{ "path": "features.yaml", "content": REPO }]);
+    let plan: Value = apply(t, files.clone(), true).await.json().await.unwrap();
+    assert_eq!(plan["applied"], false);
+    assert!(actions(&plan).iter().all(|(a, _, _)| a == "create"), "{plan}");
+    assert_eq!(actions(&plan).len(), 4);
+    // A plan changes nothing.
+    let listed: Value = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/features/definitions"),
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["definitions"].as_array().unwrap().len(), 0);
+
+    let applied: Value = apply(t, files.clone(), false).await.json().await.unwrap();
+    assert_eq!(applied["applied"], true);
+    let again: Value = apply(t, files.clone(), false).await.json().await.unwrap();
+    assert!(
+        actions(&again).iter().all(|(a, _, _)| a == "unchanged"),
+        "re-applying is a no-op: {again}"
+    );
+
+    // A breaking change is refused and changes nothing.
+    let retyped = REPO.replace("{name: trips, type: int64}", "{name: trips, type: string}");
+    let (status, code, message) =
+        error_of(apply(t, json!([{ "path": "features.yaml", "content": retyped }]), false).await).await;
+    assert_eq!((status, code.as_str()), (412, "breaking_change"), "{message}");
+    assert!(
+        message.contains("'trips' would change type from int64 to string"),
+        "{message}"
+    );
+
+    // Bad definitions: every problem with its file and path, nothing written.
+    let broken = REPO
+        .replace("entities: [driver]", "entities: [rider]")
+        .replace("type: float32", "type: float");
+    let (status, code, message) =
+        error_of(apply(t, json!([{ "path": "repo/bad.yaml", "content": broken }]), false).await).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_repository"), "{message}");
+    assert!(
+        message
+            .contains("repo/bad.yaml: feature_views[0] (driver_stats).schema[0].type: unknown type 'float'"),
+        "{message}"
+    );
+    assert!(message.contains("no entity named 'rider'"), "{message}");
+
+    // A compatible change gets a new version, kept with its history.
+    let described = REPO.replace(
+        "    ttl: 2h\n",
+        "    ttl: 2h\n    description: hourly driver stats\n",
+    );
+    let changed: Value = apply(
+        t,
+        json!([{ "path": "features.yaml", "content": described }]),
+        false,
+    )
+    .await
+    .json()
+    .await
+    .unwrap();
+    let update: Vec<_> = actions(&changed)
+        .into_iter()
+        .filter(|(a, _, _)| a == "update")
+        .collect();
+    assert_eq!(
+        update,
+        [(
+            "update".to_owned(),
+            "feature_view".to_owned(),
+            "driver_stats".to_owned()
+        )]
+    );
+    let history: Value = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/features/definitions/feature_view/driver_stats/history"),
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let versions: Vec<u64> = history["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2]);
+}
+
+async fn historical(t: &TestPlatform) {
+    // Entity rows: exactly on an hour (equality counts), between hours, beyond the 2h ttl, unknown driver.
+    let csv = format!(
+        "driver_id,event_timestamp,label\n1001,{},a\n1002,{},b\n1003,{},c\n9999,{},d\n1001,{},e\n",
+        iso(t0() + 2 * HOUR),
+        iso(t0() + 2 * HOUR + HOUR / 2),
+        iso(t0() + 10 * HOUR),
+        iso(t0() + HOUR),
+        iso(t0() + 2 * HOUR),
+    );
+    let response = t
+        .http
+        .post(format!(
+            "{}/api/v1/projects/{PROJECT}/features/historical?feature_service=driver_activity",
+            t.url
+        ))
+        .bearer_auth(t.admin())
+        .header("content-type", "text/csv")
+        .body(csv)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        response.status(),
+        200,
+        "{}",
+        response.text().await.unwrap_or_default()
+    );
+    let frame = read_parquet(&response.bytes().await.unwrap());
+    assert_eq!(frame.num_rows(), 5, "every entity row once, duplicates included");
+    let names: Vec<String> = frame.schema().fields().iter().map(|f| f.name().clone()).collect();
+    assert_eq!(
+        names,
+        ["driver_id", "event_timestamp", "label", "conv_rate", "trips"]
+    );
+    let rates = frame
+        .column_by_name("conv_rate")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float32Array>()
+        .unwrap()
+        .clone();
+    assert_eq!(rates.value(0), 2.0 + 0.1001);
+    assert_eq!(rates.value(1), 2.0 + 0.1002);
+    assert!(rates.is_null(2), "beyond the ttl");
+    assert!(rates.is_null(3), "unknown driver");
+    assert_eq!(rates.value(4), rates.value(0));
+
+    let unknown = t
+        .http
+        .post(format!(
+            "{}/api/v1/projects/{PROJECT}/features/historical?features=driver_stats:nope",
+            t.url
+        ))
+        .bearer_auth(t.admin())
+        .header("content-type", "text/csv")
+        .body("driver_id,event_timestamp\n1001,2026-01-01T00:00:00Z\n")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(unknown).await.1, "feature_not_found");
+}
+
+fn iso(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+async fn materialize_and_serve(t: &TestPlatform) {
+    let url = format!("/api/v1/projects/{PROJECT}/features/materialize");
+    let window = json!({ "start": iso(t0()), "end": iso(t0() + 3 * HOUR) });
+    let first: Value = t
+        .post(&url, &t.admin(), &window)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(first["views"][0]["entities_written"], 3, "{first}");
+    let again: Value = t
+        .post(&url, &t.admin(), &window)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            again["views"][0]["rows_scanned"].as_u64(),
+            again["views"][0]["intervals_skipped"].as_u64()
+        ),
+        (Some(0), Some(1))
+    );
+    // Incremental picks up after T0+3h: the T0+4h rows.
+    let incremental: Value = t
+        .post(
+            &url,
+            &t.admin(),
+            &json!({ "incremental": true, "end": iso(t0() + 5 * HOUR) }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(incremental["views"][0]["entities_written"], 3, "{incremental}");
+
+    let request = json!({
+        "features": ["driver_stats:conv_rate", "driver_stats:trips"],
+        "entities": { "driver_id": [1001, 1003, 4242] },
+    });
+    let online: Value = t
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/features/online"),
+            &t.admin(),
+            &request,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        online["metadata"]["feature_names"],
+        json!(["driver_id", "conv_rate", "trips"])
+    );
+    assert_eq!(online["results"][0]["values"], json!([1001, 1003, 4242]));
+    let rates = online["results"][1]["values"].as_array().unwrap();
+    assert!((rates[0].as_f64().unwrap() - 4.1001).abs() < 1e-4, "{online}");
+    assert!(rates[2].is_null());
+    assert_eq!(
+        online["results"][1]["statuses"],
+        json!(["PRESENT", "PRESENT", "NOT_FOUND"])
+    );
+    assert_eq!(
+        online["results"][1]["event_timestamps"][0],
+        json!(iso(t0() + 4 * HOUR))
+    );
+    let missing_key = json!({ "features": ["driver_stats:trips"], "entities": { "rider_id": [1] } });
+    let err = t
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/features/online"),
+            &t.admin(),
+            &missing_key,
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(error_of(err).await.0, 400);
+}
+
+async fn scenario(backend: Backend) {
+    // Server-side errors show in the output of a failing test.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter("error")
+        .with_test_writer()
+        .try_init();
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    put_source(&t).await;
+    repository_lifecycle(&t).await;
+    historical(&t).await;
+    materialize_and_serve(&t).await;
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn feature_store_on_embedded_stores() {
+    scenario(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn feature_store_on_postgres_s3_and_redis() {
+    scenario(Backend::Production).await;
+}
+
+#[tokio::test]
+async fn feast_clients_get_feasts_response_shape() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut settings = lathe_tests::embedded_settings(dir.path());
+    settings.gateway.feast_project = PROJECT.to_owned();
+    let t = TestPlatform::start(settings, dir).await;
+    t.create_project(PROJECT).await;
+    put_source(&t).await;
+    assert_eq!(
+        apply(&t, json!([{ "path": "f.yaml", "content": REPO }]), false)
+            .await
+            .status(),
+        200
+    );
+    let window = json!({ "start": iso(t0()), "end": iso(t0() + 5 * HOUR) });
+    t.post(
+        &format!("/api/v1/projects/{PROJECT}/features/materialize"),
+        &t.admin(),
+        &window,
+    )
+    .send()
+    .await
+    .unwrap();
+    let body = json!({ "feature_service": "driver_activity", "entities": { "driver_id": [1002] }, "full_feature_names": true });
+    let answer: Value = t
+        .post("/get-online-features", &t.admin(), &body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer["metadata"]["feature_names"],
+        json!(["driver_id", "driver_stats__conv_rate", "driver_stats__trips"])
+    );
+    for result in answer["results"].as_array().unwrap() {
+        assert_eq!(result["values"].as_array().unwrap().len(), 1);
+        assert_eq!(result["statuses"].as_array().unwrap().len(), 1);
+        assert_eq!(result["event_timestamps"].as_array().unwrap().len(), 1);
+    }
+    assert_eq!(answer["results"][2]["values"], json!([42]));
+    assert_eq!(answer["results"][2]["statuses"], json!(["PRESENT"]));
+    assert_eq!(
+        answer["results"][2]["event_timestamps"],
+        json!([iso(t0() + 4 * HOUR)])
+    );
+    t.shutdown().await;
+}
