@@ -321,3 +321,152 @@ async fn tracking_and_registry_from_the_command_line() {
     assert!(client(d, &url, &viewer, &["models", "list"]).is_ok());
     assert!(terminate(child).success());
 }
+
+/// A tiny driver-stats source: drivers 1 and 2, rows at 00:00 and 01:00 on 2026-01-01.
+fn write_source(path: &std::path::Path) {
+    use std::sync::Arc;
+
+    use arrow::array::{Float32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+
+    let t0 = 1_767_225_600_000_000i64;
+    let hour = 3_600_000_000i64;
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("driver_id", DataType::Int64, false),
+        Field::new(
+            "event_timestamp",
+            DataType::Timestamp(TimeUnit::Microsecond, None),
+            false,
+        ),
+        Field::new("conv_rate", DataType::Float32, true),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(Int64Array::from(vec![1, 2, 1, 2])),
+            Arc::new(TimestampMicrosecondArray::from(vec![
+                t0,
+                t0,
+                t0 + hour,
+                t0 + hour,
+            ])),
+            Arc::new(Float32Array::from(vec![0.1, 0.2, 0.3, 0.4])),
+        ],
+    )
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, schema, None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[tokio::test]
+async fn feature_repository_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let admin = create_token(d, "admin");
+    write_source(&d.join("objects/features/data/stats.parquet"));
+    let repo = d.join("repo");
+    std::fs::create_dir_all(repo.join("views")).unwrap();
+    std::fs::write(
+        repo.join("entities.yaml"),
+        "entities:\n  - name: driver\n    join_keys: [{name: driver_id, type: int64}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        repo.join("views/stats.yml"),
+        "sources:\n  - name: stats_src\n    file: {path: data/stats.parquet}\nfeature_views:\n  - name: stats\n    entities: [driver]\n    source: stats_src\n    schema: [{name: conv_rate, type: float32}]\n",
+    )
+    .unwrap();
+    let (child, url) = start_standalone(d);
+    let http = reqwest::Client::new();
+    wait_ready(&http, &url).await;
+    let created = http
+        .post(format!("{url}/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "churn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let run_text = |args: &[&str]| {
+        let output = lathe(d)
+            .env("LATHE_URL", &url)
+            .env("LATHE_TOKEN", &admin)
+            .env("LATHE_PROJECT", "churn")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let repo_arg = repo.to_str().unwrap();
+    let (ok, plan, err) = run_text(&["features", "plan", repo_arg]);
+    assert!(ok, "{err}");
+    assert!(
+        plan.contains("+ create feature_view stats v1") && plan.contains("run `lathe features apply`"),
+        "{plan}"
+    );
+    let (ok, applied, err) = run_text(&["features", "apply", repo_arg]);
+    assert!(ok && applied.contains("applied 3 changes"), "{applied}{err}");
+    let (_, again, _) = run_text(&["features", "plan", repo_arg]);
+    assert!(again.contains("no changes (3 definitions up to date)"), "{again}");
+
+    let entities = d.join("entities.csv");
+    std::fs::write(
+        &entities,
+        "driver_id,event_timestamp\n1,2026-01-01T00:30:00Z\n2,2026-01-01T01:00:00Z\n",
+    )
+    .unwrap();
+    let out = d.join("training.parquet");
+    let (ok, wrote, err) = run_text(&[
+        "features",
+        "historical",
+        "--entities",
+        entities.to_str().unwrap(),
+        "--features",
+        "stats:conv_rate",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok && wrote.contains("wrote 2 rows"), "{wrote}{err}");
+    let file = std::fs::File::open(&out).unwrap();
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap();
+    let batch = reader.map(Result::unwrap).next().unwrap();
+    let rates = batch.column_by_name("conv_rate").unwrap();
+    let rates = rates
+        .as_any()
+        .downcast_ref::<arrow::array::Float32Array>()
+        .unwrap();
+    assert_eq!((rates.value(0), rates.value(1)), (0.1, 0.4));
+
+    let (ok, materialized, err) = run_text(&[
+        "features",
+        "materialize",
+        "--start",
+        "2026-01-01T00:00:00Z",
+        "--end",
+        "2026-01-02T00:00:00Z",
+    ]);
+    assert!(
+        ok && materialized.contains("\"entities_written\": 2"),
+        "{materialized}{err}"
+    );
+
+    // A broken repository is refused with its file path, and nothing changes.
+    std::fs::write(
+        repo.join("views/stats.yml"),
+        "feature_views:\n  - name: stats\n    entities: [nobody]\n",
+    )
+    .unwrap();
+    let (ok, _, err) = run_text(&["features", "apply", repo_arg]);
+    assert!(!ok && err.contains("views/stats.yml"), "{err}");
+    assert!(terminate(child).success());
+}

@@ -15,6 +15,41 @@ pub enum FeaturesCommand {
     Plan { dir: PathBuf },
     /// Apply the repository in DIR: create, update and delete definitions to match it.
     Apply { dir: PathBuf },
+    /// Build a point-in-time correct training set from an entity frame (Parquet or CSV).
+    Historical {
+        /// Entity frame with the join keys and `event_timestamp`; `.csv` files are read as CSV.
+        #[arg(long)]
+        entities: PathBuf,
+        /// Comma-separated `view:feature` references.
+        #[arg(long, conflicts_with = "feature_service")]
+        features: Option<String>,
+        #[arg(long)]
+        feature_service: Option<String>,
+        /// Name output columns `view__feature`.
+        #[arg(long)]
+        full_feature_names: bool,
+        /// Where to write the training set (Parquet).
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Write the latest values of [start, end] into the online store.
+    Materialize {
+        /// RFC 3339 time, e.g. 2026-01-01T00:00:00Z.
+        #[arg(long)]
+        start: String,
+        #[arg(long)]
+        end: String,
+        /// Feature views; every online view when absent.
+        #[arg(long = "view")]
+        views: Vec<String>,
+    },
+    /// Materialize each view from where its last run stopped up to END.
+    MaterializeIncremental {
+        #[arg(long)]
+        end: String,
+        #[arg(long = "view")]
+        views: Vec<String>,
+    },
 }
 
 /// Every YAML file under `dir`, with paths relative to it, in a stable order.
@@ -105,11 +140,94 @@ pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxErro
     let (dir, dry_run) = match command {
         FeaturesCommand::Plan { dir } => (dir, true),
         FeaturesCommand::Apply { dir } => (dir, false),
+        FeaturesCommand::Historical {
+            entities,
+            features,
+            feature_service,
+            full_feature_names,
+            out,
+        } => {
+            return historical(
+                api,
+                &entities,
+                features,
+                feature_service,
+                full_feature_names,
+                &out,
+            )
+            .await;
+        }
+        FeaturesCommand::Materialize { start, end, views } => {
+            let body = json!({ "start": start, "end": end, "feature_views": views });
+            return super::print(&api.post("/features/materialize", body).await?);
+        }
+        FeaturesCommand::MaterializeIncremental { end, views } => {
+            let body = json!({ "incremental": true, "end": end, "feature_views": views });
+            return super::print(&api.post("/features/materialize", body).await?);
+        }
     };
     let files = repository_files(&dir)?;
     let answer = api
         .post("/features/apply", json!({ "files": files, "dry_run": dry_run }))
         .await?;
     println!("{}", render(&answer));
+    Ok(())
+}
+
+async fn historical(
+    api: &Api,
+    entities: &Path,
+    features: Option<String>,
+    feature_service: Option<String>,
+    full_feature_names: bool,
+    out: &Path,
+) -> Result<(), BoxError> {
+    let frame = std::fs::read(entities).map_err(|e| format!("{}: {e}", entities.display()))?;
+    let csv = entities
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let mut query: Vec<(&str, String)> = Vec::new();
+    match (features, feature_service) {
+        (Some(features), None) => query.push(("features", features)),
+        (None, Some(service)) => query.push(("feature_service", service)),
+        _ => return Err("give --features view:feature,… or --feature-service NAME".into()),
+    }
+    if full_feature_names {
+        query.push(("full_feature_names", "true".to_owned()));
+    }
+    let request = api
+        .request(reqwest::Method::POST, "/features/historical")
+        .query(&query)
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            if csv {
+                "text/csv"
+            } else {
+                "application/vnd.apache.parquet"
+            },
+        )
+        .body(frame);
+    let response = request.send().await?;
+    let status = response.status();
+    if !status.is_success() {
+        let body: serde_json::Value = response.json().await.unwrap_or_default();
+        let message = body["message"].as_str().unwrap_or_default();
+        return Err(format!(
+            "{status}: {message} ({})",
+            body["code"].as_str().unwrap_or_default()
+        )
+        .into());
+    }
+    let rows = response
+        .headers()
+        .get("x-lathe-rows")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("?")
+        .to_owned();
+    let bytes = response.bytes().await?;
+    let partial = out.with_extension("part");
+    std::fs::write(&partial, &bytes).map_err(|e| format!("{}: {e}", partial.display()))?;
+    std::fs::rename(&partial, out)?;
+    println!("wrote {rows} rows to {}", out.display());
     Ok(())
 }
