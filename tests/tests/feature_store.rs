@@ -465,3 +465,138 @@ async fn feast_clients_get_feasts_response_shape() {
     );
     t.shutdown().await;
 }
+
+const PUSH_REPO: &str = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: int64}]
+sources:
+  - name: trips_batch
+    file: {path: data/trips}
+  - name: trips_push
+    push: {batch_source: trips_batch}
+feature_views:
+  - name: trips_live
+    entities: [driver]
+    source: trips_push
+    schema: [{name: trips_today, type: int64}, {name: rating, type: float32}]
+"#;
+
+async fn push_scenario(t: &TestPlatform) {
+    assert_eq!(
+        apply(t, json!([{ "path": "push.yaml", "content": PUSH_REPO }]), false)
+            .await
+            .status(),
+        200
+    );
+    let now = iso(chrono::Utc::now().timestamp_micros() - 60_000_000);
+    let push_url = format!("/api/v1/projects/{PROJECT}/features/push");
+    let read = |drivers: Value| json!({ "features": ["trips_live:trips_today", "trips_live:rating"], "entities": { "driver_id": drivers } });
+    let online_url = format!("/api/v1/projects/{PROJECT}/features/online");
+
+    // A wrong type, then a missing column: 422 naming the column, nothing written.
+    let wrong = json!({
+        "push_source_name": "trips_push",
+        "df": { "driver_id": [3, 4], "event_timestamp": [now, now], "trips_today": [5, "many"], "rating": [4.5, 4.0] },
+        "to": "online_and_offline",
+    });
+    let (status, code, message) = error_of(t.post(&push_url, &t.admin(), &wrong).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (422, "push_schema_mismatch"),
+        "{message}"
+    );
+    assert!(message.contains("column 'trips_today' row 1"), "{message}");
+    let missing = json!({
+        "push_source_name": "trips_push",
+        "df": { "driver_id": [3], "event_timestamp": [now], "trips_today": [5] },
+    });
+    let (status, _, message) = error_of(t.post(&push_url, &t.admin(), &missing).send().await.unwrap()).await;
+    assert_eq!(status, 422);
+    assert!(message.contains("missing column 'rating'"), "{message}");
+    let nothing: Value = t
+        .post(&online_url, &t.admin(), &read(json!([3])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nothing["results"][1]["statuses"], json!(["NOT_FOUND"]));
+
+    // A good push reaches the online store and, as a new Parquet file, the offline store.
+    let good = json!({
+        "push_source_name": "trips_push",
+        "df": { "driver_id": [3, 4], "event_timestamp": [now, now], "trips_today": [5, 7], "rating": [4.5, 4.0] },
+        "to": "online_and_offline",
+    });
+    let pushed: Value = t
+        .post(&push_url, &t.admin(), &good)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(pushed["rows"], 2, "{pushed}");
+    assert!(
+        pushed["offline_file"]
+            .as_str()
+            .unwrap()
+            .starts_with("data/trips/pushed-"),
+        "{pushed}"
+    );
+    let online: Value = t
+        .post(&online_url, &t.admin(), &read(json!([4, 3])))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(online["results"][1]["values"], json!([7, 5]));
+    assert_eq!(online["results"][1]["statuses"], json!(["PRESENT", "PRESENT"]));
+
+    let later = iso(chrono::Utc::now().timestamp_micros());
+    let response = t
+        .http
+        .post(format!(
+            "{}/api/v1/projects/{PROJECT}/features/historical?features=trips_live:trips_today",
+            t.url
+        ))
+        .bearer_auth(t.admin())
+        .header("content-type", "text/csv")
+        .body(format!("driver_id,event_timestamp\n4,{later}\n"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let frame = read_parquet(&response.bytes().await.unwrap());
+    let trips = frame
+        .column_by_name("trips_today")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .clone();
+    assert_eq!(trips.value(0), 7, "the pushed row is in the offline store");
+}
+
+#[tokio::test]
+async fn push_is_checked_then_written_online_and_offline() {
+    let t = TestPlatform::embedded().await;
+    t.create_project(PROJECT).await;
+    push_scenario(&t).await;
+    t.shutdown().await;
+}
+
+#[tokio::test]
+async fn push_on_postgres_s3_and_redis() {
+    let Some((t, pg)) = TestPlatform::on(Backend::Production).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    push_scenario(&t).await;
+    t.shutdown().await;
+    drop(pg);
+}

@@ -8,6 +8,8 @@ use tonic::metadata::MetadataValue;
 
 /// gRPC metadata key carrying [`Error::reason`] across service boundaries.
 pub const REASON_METADATA_KEY: &str = "x-lathe-reason";
+/// gRPC metadata key carrying the exact [`ErrorCode`], for codes gRPC has no own code for.
+pub const CODE_METADATA_KEY: &str = "x-lathe-code";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -15,6 +17,8 @@ pub enum ErrorCode {
     NotFound,
     AlreadyExists,
     InvalidArgument,
+    /// Well-formed input that does not fit what it is meant for (a pushed row of the wrong schema).
+    Unprocessable,
     FailedPrecondition,
     Unauthenticated,
     PermissionDenied,
@@ -25,10 +29,11 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 10] = [
+    pub const ALL: [ErrorCode; 11] = [
         ErrorCode::NotFound,
         ErrorCode::AlreadyExists,
         ErrorCode::InvalidArgument,
+        ErrorCode::Unprocessable,
         ErrorCode::FailedPrecondition,
         ErrorCode::Unauthenticated,
         ErrorCode::PermissionDenied,
@@ -43,6 +48,7 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::AlreadyExists => 409,
             ErrorCode::InvalidArgument => 400,
+            ErrorCode::Unprocessable => 422,
             ErrorCode::FailedPrecondition => 412,
             ErrorCode::Unauthenticated => 401,
             ErrorCode::PermissionDenied => 403,
@@ -57,7 +63,7 @@ impl ErrorCode {
         match self {
             ErrorCode::NotFound => tonic::Code::NotFound,
             ErrorCode::AlreadyExists => tonic::Code::AlreadyExists,
-            ErrorCode::InvalidArgument => tonic::Code::InvalidArgument,
+            ErrorCode::InvalidArgument | ErrorCode::Unprocessable => tonic::Code::InvalidArgument,
             ErrorCode::FailedPrecondition => tonic::Code::FailedPrecondition,
             ErrorCode::Unauthenticated => tonic::Code::Unauthenticated,
             ErrorCode::PermissionDenied => tonic::Code::PermissionDenied,
@@ -96,6 +102,7 @@ impl ErrorCode {
             ErrorCode::NotFound => "not_found",
             ErrorCode::AlreadyExists => "already_exists",
             ErrorCode::InvalidArgument => "invalid_argument",
+            ErrorCode::Unprocessable => "unprocessable",
             ErrorCode::FailedPrecondition => "failed_precondition",
             ErrorCode::Unauthenticated => "unauthenticated",
             ErrorCode::PermissionDenied => "permission_denied",
@@ -112,6 +119,7 @@ impl ErrorCode {
             ErrorCode::NotFound
             | ErrorCode::AlreadyExists
             | ErrorCode::InvalidArgument
+            | ErrorCode::Unprocessable
             | ErrorCode::FailedPrecondition
             | ErrorCode::PayloadTooLarge => "invalid_request",
             ErrorCode::Unauthenticated | ErrorCode::PermissionDenied => "auth",
@@ -179,12 +187,20 @@ impl From<Error> for tonic::Status {
             status.metadata_mut().insert(REASON_METADATA_KEY, value);
         }
         status
+            .metadata_mut()
+            .insert(CODE_METADATA_KEY, MetadataValue::from_static(err.code.as_str()));
+        status
     }
 }
 
 impl From<tonic::Status> for Error {
     fn from(status: tonic::Status) -> Self {
-        let code = ErrorCode::from_grpc(status.code());
+        let code = status
+            .metadata()
+            .get(CODE_METADATA_KEY)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|name| ErrorCode::ALL.into_iter().find(|c| c.as_str() == name))
+            .unwrap_or_else(|| ErrorCode::from_grpc(status.code()));
         let reason = status
             .metadata()
             .get(REASON_METADATA_KEY)
@@ -232,6 +248,14 @@ mod tests {
     #[test]
     fn every_code_round_trips_through_grpc() {
         for code in ErrorCode::ALL {
+            let back = Error::from(tonic::Status::from(Error::new(code, "x")));
+            assert_eq!(back.code, code, "{code:?}");
+        }
+        // Peers that send no Lathe metadata are understood by their gRPC code.
+        for code in ErrorCode::ALL
+            .into_iter()
+            .filter(|c| *c != ErrorCode::Unprocessable)
+        {
             assert_eq!(ErrorCode::from_grpc(code.grpc_code()), code, "{code:?}");
         }
     }

@@ -8,6 +8,7 @@ pub mod api;
 pub mod definitions;
 pub mod offline;
 pub mod online;
+pub mod push;
 pub mod retrieval;
 pub mod settings;
 pub mod store;

@@ -84,6 +84,37 @@ impl Retrieval {
         }
     }
 
+    pub(crate) fn definitions(&self) -> &DefinitionStore {
+        &self.definitions
+    }
+
+    pub(crate) fn objects(&self) -> &Arc<dyn ObjectStore> {
+        &self.objects
+    }
+
+    pub(crate) fn online_store(&self) -> &Arc<dyn OnlineStore> {
+        &self.online
+    }
+
+    /// The file source holding a view's offline rows: the source itself, or a push source's batch source.
+    async fn offline_source(&self, project: &str, source: &SourceSpec) -> Result<Option<SourceSpec>> {
+        if source.file.is_some() {
+            return Ok(Some(source.clone()));
+        }
+        let Some(batch) = source.push.as_ref().and_then(|p| p.batch_source.as_ref()) else {
+            return Ok(None);
+        };
+        match self
+            .definitions
+            .get(project, DATA_SOURCE, batch)
+            .await?
+            .map(|s| s.spec)
+        {
+            Some(Spec::Source(batch)) if batch.file.is_some() => Ok(Some(batch)),
+            _ => Ok(None),
+        }
+    }
+
     async fn view(&self, project: &str, name: &str) -> Result<(FeatureViewSpec, SourceSpec, Vec<String>)> {
         let Some(Spec::View(view)) = self
             .definitions
@@ -194,21 +225,18 @@ impl Retrieval {
             .map_err(Error::from)?;
         let mut views = Vec::with_capacity(wanted.len());
         for w in wanted {
-            let Some(file) = &w.source.file else {
-                return Err(Error::new(
+            let offline = self.offline_source(&request.project, &w.source).await?.ok_or_else(|| {
+                Error::new(
                     ErrorCode::FailedPrecondition,
-                    format!(
-                        "feature view '{}' reads a push source with no batch source; it has no offline data",
-                        w.view.name
-                    ),
-                ));
-            };
+                    format!("feature view '{}' reads a push source with no batch source; it has no offline data", w.view.name),
+                )
+            })?;
             views.push(FeatureViewSource {
                 name: w.view.name.clone(),
-                location: Path::from(file.path.as_str()),
+                location: Path::from(offline.file.as_ref().map_or("", |f| f.path.as_str())),
                 join_keys: w.join_keys,
-                timestamp_field: w.source.timestamp_field.clone(),
-                created_timestamp_field: w.source.created_timestamp_field.clone(),
+                timestamp_field: offline.timestamp_field.clone(),
+                created_timestamp_field: offline.created_timestamp_field.clone(),
                 ttl: Duration::from_secs(w.view.ttl_seconds),
                 features: w.features,
             });

@@ -112,6 +112,8 @@ impl Gateway {
                 .service(api::features::materialize)
                 .service(api::features::online_features)
                 .service(api::features::feast_online_features)
+                .service(api::features::push_rows)
+                .service(api::features::feast_push)
                 .service(api::tracking::create_experiment)
                 .service(api::tracking::list_experiments)
                 .service(api::tracking::get_experiment)

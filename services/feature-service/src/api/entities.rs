@@ -392,4 +392,8 @@ impl FeatureService for FeaturesApi {
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
         Ok(Response::new(self.retrieval.online(request.into_inner()).await?))
     }
+
+    async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
+        Ok(Response::new(self.retrieval.push(request.into_inner()).await?))
+    }
 }

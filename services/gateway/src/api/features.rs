@@ -614,3 +614,118 @@ pub async fn feast_online_features(
     claims.require_project(&settings.feast_project)?;
     Ok(HttpResponse::Ok().json(online(settings.feast_project.clone(), body.into_inner(), &backends).await?))
 }
+
+/// Feast's push request: rows of a push source, column by column.
+#[derive(Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PushRequest {
+    pub push_source_name: String,
+    /// Column → one value per row: join keys, the timestamp field, the features.
+    #[schema(value_type = Object)]
+    pub df: BTreeMap<String, Vec<Json>>,
+    /// online (default), offline or online_and_offline.
+    #[serde(default)]
+    pub to: Option<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PushResult {
+    pub rows: u64,
+    pub feature_views: Vec<String>,
+    /// The Parquet file written for offline pushes.
+    pub offline_file: Option<String>,
+}
+
+fn push_value(json: &Json) -> pb::Value {
+    use pb::value::Kind;
+    let kind = match json {
+        Json::Null => None,
+        Json::Bool(b) => Some(Kind::BoolValue(*b)),
+        Json::Number(n) => match n.as_i64() {
+            Some(i) => Some(Kind::Int64Value(i)),
+            None => Some(Kind::DoubleValue(n.as_f64().unwrap_or_default())),
+        },
+        Json::String(s) => Some(Kind::StringValue(s.clone())),
+        Json::Array(items) => Some(Kind::ListValue(pb::ValueList {
+            values: items.iter().map(push_value).collect(),
+        })),
+        Json::Object(_) => Some(Kind::StringValue(json.to_string())),
+    };
+    pb::Value { kind }
+}
+
+async fn push(project: String, body: PushRequest, backends: &Backends) -> Result<PushResult, ApiError> {
+    let to = match body.to.as_deref().unwrap_or("online") {
+        "online" => pb::PushTarget::Online,
+        "offline" => pb::PushTarget::Offline,
+        "online_and_offline" => pb::PushTarget::OnlineAndOffline,
+        other => {
+            return Err(ApiError(Error::invalid(format!(
+                "to: '{other}' is not online, offline or online_and_offline"
+            ))));
+        }
+    };
+    let request = pb::PushRequest {
+        project,
+        push_source: body.push_source_name,
+        columns: body
+            .df
+            .iter()
+            .map(|(name, values)| pb::EntityColumn {
+                name: name.clone(),
+                values: values.iter().map(push_value).collect(),
+            })
+            .collect(),
+        to: to as i32,
+    };
+    let answer = backends.features.clone().push(request).await?.into_inner();
+    Ok(PushResult {
+        rows: answer.rows,
+        feature_views: answer.feature_views,
+        offline_file: (!answer.offline_file.is_empty()).then_some(answer.offline_file),
+    })
+}
+
+/// Writes rows of a push source to the online and/or offline store (editor). A wrong type or
+/// a missing column is a 422 naming the column, and nothing is written.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    params(("project" = String, Path)),
+    request_body = PushRequest,
+    responses(
+        (status = 200, body = PushResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
+        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 422, body = ErrorBody, description = "A column is missing or has the wrong type"),
+    ),
+)]
+#[post("/api/v1/projects/{project}/features/push")]
+pub async fn push_rows(
+    Authenticated(claims): Authenticated,
+    project: web::Path<String>,
+    body: web::Json<PushRequest>,
+    backends: web::Data<Backends>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Editor)?;
+    claims.require_project(&project)?;
+    Ok(HttpResponse::Ok().json(push(project.into_inner(), body.into_inner(), &backends).await?))
+}
+
+/// Feast's push endpoint, for the project in `gateway.feast_project`.
+#[utoipa::path(
+    tag = "features",
+    security(("bearer" = [])),
+    request_body = PushRequest,
+    responses((status = 200, body = PushResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+)]
+#[post("/push")]
+pub async fn feast_push(
+    Authenticated(claims): Authenticated,
+    body: web::Json<PushRequest>,
+    backends: web::Data<Backends>,
+    settings: web::Data<GatewaySettings>,
+) -> Result<HttpResponse, ApiError> {
+    claims.require_role(Role::Editor)?;
+    claims.require_project(&settings.feast_project)?;
+    Ok(HttpResponse::Ok().json(push(settings.feast_project.clone(), body.into_inner(), &backends).await?))
+}

@@ -18,7 +18,7 @@ use crate::error::ErrorBody;
         entities::apply_entity, entities::get_entity, entities::list_entities, entities::delete_entity,
         features::apply_repository, features::list_definitions, features::get_definition,
         features::definition_history, features::historical_features, features::materialize,
-        features::online_features, features::feast_online_features,
+        features::online_features, features::feast_online_features, features::push_rows, features::feast_push,
         tracking::create_experiment, tracking::list_experiments, tracking::get_experiment,
         tracking::update_experiment, tracking::delete_experiment, tracking::restore_experiment,
         tracking::create_run, tracking::get_run, tracking::update_run, tracking::delete_run,
