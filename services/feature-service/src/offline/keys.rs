@@ -41,15 +41,16 @@ impl KeyKind {
 }
 
 /// Turns the join key columns of each row into bytes that are equal exactly when the keys are,
-/// whatever the width or encoding of each side's columns.
+/// whatever the width or encoding of each side's columns. Without key columns (a view without
+/// entities) every row has the same, empty, key.
 pub(super) struct KeyEncoder {
-    converter: RowConverter,
+    converter: Option<RowConverter>,
     kinds: Vec<KeyKind>,
 }
 
 /// The encoded keys of a batch; a row with a null in any key column has no key and never matches.
 pub(super) struct EncodedKeys {
-    rows: Rows,
+    rows: Option<Rows>,
     nulls: Option<NullBuffer>,
 }
 
@@ -59,10 +60,12 @@ impl KeyEncoder {
             .iter()
             .map(|kind| SortField::new(kind.common_type()))
             .collect();
-        Ok(KeyEncoder {
-            converter: RowConverter::new(fields)?,
-            kinds,
-        })
+        let converter = if kinds.is_empty() {
+            None
+        } else {
+            Some(RowConverter::new(fields)?)
+        };
+        Ok(KeyEncoder { converter, kinds })
     }
 
     /// `columns` are in the order of the kinds given to [`KeyEncoder::new`] and of those kinds.
@@ -82,10 +85,11 @@ impl KeyEncoder {
         let nulls = common.iter().fold(None, |acc, column| {
             NullBuffer::union(acc.as_ref(), column.logical_nulls().as_ref())
         });
-        Ok(EncodedKeys {
-            rows: self.converter.convert_columns(&common)?,
-            nulls,
-        })
+        let rows = match &self.converter {
+            Some(converter) => Some(converter.convert_columns(&common)?),
+            None => None,
+        };
+        Ok(EncodedKeys { rows, nulls })
     }
 }
 
@@ -93,7 +97,7 @@ impl EncodedKeys {
     pub(super) fn get(&self, row: usize) -> Option<&[u8]> {
         match &self.nulls {
             Some(nulls) if nulls.is_null(row) => None,
-            _ => Some(self.rows.row(row).data()),
+            _ => Some(self.rows.as_ref().map_or(&[], |rows| rows.row(row).data())),
         }
     }
 }

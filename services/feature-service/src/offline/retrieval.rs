@@ -7,6 +7,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
 use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
 use tokio::runtime::Handle;
 
@@ -191,6 +192,7 @@ fn join_view(
         .filter_map(|key| entities.column_by_name(key))
         .collect();
     let index = EntityIndex::build(&encoder.encode(&key_columns)?, times);
+    let time_window = candidate_window(times, lookback_micros(view.ttl));
 
     let read_error = |file: &object_store::path::Path| {
         let (view, file) = (view.name.clone(), file.to_string());
@@ -223,8 +225,10 @@ fn join_view(
             }
         };
         let mask = ProjectionMask::roots(builder.parquet_schema(), layout.projection);
+        let row_groups = row_groups_in_time(&builder, &view.timestamp_field, time_window);
         let mut batches = builder
             .with_projection(mask)
+            .with_row_groups(row_groups)
             .with_batch_size(tuning.batch_rows)
             .build()
             .map_err(read_error(&file.location))?;
@@ -243,6 +247,50 @@ fn join_view(
         Some(join) => Ok(join.finish()?),
         None => unreachable!("source_files returns at least one file"),
     }
+}
+
+/// The event times a candidate can have: from the earliest entity time minus the ttl to the
+/// latest entity time (`None` without entity rows).
+fn candidate_window(times: &[i64], lookback: Option<i64>) -> Option<(i64, i64)> {
+    let earliest = *times.iter().min()?;
+    let latest = *times.iter().max()?;
+    Some((earliest.saturating_sub(lookback.unwrap_or(i64::MAX)), latest))
+}
+
+/// The row groups whose event times, by their statistics, may fall in `window`: sources often
+/// span far more time than the entity frame asks about. Without usable statistics a row group
+/// is read.
+pub(super) fn row_groups_in_time<T>(
+    builder: &ParquetRecordBatchStreamBuilder<T>,
+    timestamp_field: &str,
+    window: Option<(i64, i64)>,
+) -> Vec<usize> {
+    let Some((earliest, latest)) = window else {
+        return Vec::new();
+    };
+    let row_groups = builder.metadata().row_groups();
+    let all = (0..row_groups.len()).collect();
+    let Ok(statistics) =
+        StatisticsConverter::try_new(timestamp_field, builder.schema(), builder.parquet_schema())
+    else {
+        return all;
+    };
+    let (Ok(mins), Ok(maxes)) = (
+        statistics.row_group_mins(row_groups.iter()),
+        statistics.row_group_maxes(row_groups.iter()),
+    ) else {
+        return all;
+    };
+    let (Some(mins), Some(maxes)) = (epoch_micros(mins.as_ref()), epoch_micros(maxes.as_ref())) else {
+        return all;
+    };
+    (0..row_groups.len())
+        .filter(|&group| {
+            let starts_too_late = mins.is_valid(group) && mins.value(group) > latest;
+            let ends_too_early = maxes.is_valid(group) && maxes.value(group) < earliest;
+            !starts_too_late && !ends_too_early
+        })
+        .collect()
 }
 
 fn absorb_batch(

@@ -516,3 +516,71 @@ async fn offline_a_local_file_system_source_streams_in_small_batches() {
     assert_eq!(f64_column(&out, "conv_rate"), [Some(25.0), Some(4.0), None]);
     assert_eq!(null_count(&out, "conv_rate"), 1);
 }
+
+#[tokio::test]
+async fn offline_a_view_without_join_keys_serves_every_entity_row_from_all_source_rows() {
+    let source = driver_stats(&[
+        stat(7, "2024-01-01T08:00:00Z", Some(0.1)),
+        stat(8, "2024-01-01T09:00:00Z", Some(0.2)),
+        stat(9, "2024-01-01T11:00:00Z", Some(0.3)),
+    ]);
+    let entities = drivers(&[(1, "2024-01-01T10:00:00Z"), (2, "2024-01-01T08:30:00Z")]);
+    let view = FeatureViewSource {
+        join_keys: Vec::new(),
+        ..stats_view("stats.parquet")
+    };
+    let out = historical_features(store_with(&source).await, entities, &[view], false)
+        .await
+        .unwrap();
+    assert_eq!(f64_column(&out, "conv_rate"), [Some(0.2), Some(0.1)]);
+}
+
+#[tokio::test]
+async fn offline_row_groups_outside_the_entity_times_are_skipped() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+    use parquet::file::properties::WriterProperties;
+
+    use super::super::object_reader::ObjectReader;
+    use super::super::retrieval::row_groups_in_time;
+
+    let hours = ["01", "02", "03", "04", "05", "06"].map(|h| format!("2024-01-01T{h}:00:00Z"));
+    let rows: Vec<StatRow<'_>> = hours.iter().map(|time| stat(1, time, Some(0.5))).collect();
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(2))
+        .build();
+    let batch = driver_stats(&rows);
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    let store = Arc::new(InMemory::new());
+    let location = Path::from("stats.parquet");
+    store
+        .put(&location, writer.into_inner().unwrap().into())
+        .await
+        .unwrap();
+    let file = store.head(&location).await.unwrap();
+    let builder = ParquetRecordBatchStreamBuilder::new(ObjectReader::new(store, &file))
+        .await
+        .unwrap();
+
+    let window = |from: &str, to: &str| Some((at(from), at(to)));
+    let groups = |window| row_groups_in_time(&builder, "event_timestamp", window);
+    assert_eq!(
+        groups(window("2024-01-01T02:30:00Z", "2024-01-01T03:30:00Z")),
+        [1]
+    );
+    assert_eq!(
+        groups(window("2024-01-01T02:00:00Z", "2024-01-01T05:00:00Z")),
+        [0, 1, 2],
+        "bounds are inclusive"
+    );
+    assert_eq!(
+        groups(window("2023-01-01T00:00:00Z", "2024-01-01T00:59:59Z")),
+        Vec::<usize>::new()
+    );
+    assert_eq!(
+        groups(None),
+        Vec::<usize>::new(),
+        "no entity rows, nothing to read"
+    );
+}
