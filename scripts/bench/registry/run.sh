@@ -1,0 +1,406 @@
+#!/usr/bin/env bash
+# Registry benchmark: Lathe's gateway vs an MLflow tracking server, side by side, on one
+# PostgreSQL, all traffic on loopback. One command, idempotent:
+#
+#     scripts/bench/registry/run.sh
+#
+# What it does, in order (details and results: docs/benchmarks.md, "Registry"):
+#   1. installs wrk (Debian package) if missing and MLflow + psycopg2-binary (PyPI) into
+#      .tools/mlflow-venv; builds `cargo build --release -p lathe`;
+#   2. Lathe: fresh database lathe_bench_registry, `lathe standalone`, seeds RUNS runs (metrics,
+#      a param, a 4 KiB artifact each) and one model, then measures with wrk at concurrency 8:
+#      reads at 100 versions, reads at 2,000 versions, search runs (page of 100), log-batch
+#      (100 metrics), create-version; then a 50 MiB artifact upload and download with curl;
+#   3. MLflow: the same against `mlflow server` on a fresh database mlflow_bench;
+#   4. the physical reference: cp and dd (fsync) of the same 50 MiB file on the same disk;
+#   5. prints the Markdown tables (also written to .tools/bench-registry/results.md), stops
+#      both servers and drops both databases.
+#
+# Knobs (environment): BENCH_DURATION (s per measured phase, default 10), BENCH_WARMUP (s,
+# default 2), BENCH_RUNS (default 500), BENCH_VERSIONS_LOW / BENCH_VERSIONS (100 / 2000),
+# BENCH_SKIP_MLFLOW=1, BENCH_LATHE_BIN (use this binary instead of building), BENCH_QUIET_WAIT
+# (s to wait before each phase for other processes to use under 25% CPU, default 120).
+# A phase whose answers include any 4xx/5xx or socket error is reported as INVALID: a run
+# with errors is not a number.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+ROOT=$(cd "$HERE/../../.." && pwd)
+TOOLS=$ROOT/.tools
+WORK=$TOOLS/bench-registry
+DURATION=${BENCH_DURATION:-10}
+WARMUP=${BENCH_WARMUP:-2}
+RUNS=${BENCH_RUNS:-500}
+LOW=${BENCH_VERSIONS_LOW:-100}
+HIGH=${BENCH_VERSIONS:-2000}
+CONNS=8
+THREADS=2
+ARTIFACT_MIB=50
+PG_HOST=127.0.0.1
+PG_URL=postgres://postgres@127.0.0.1:5432
+LATHE_DB=lathe_bench_registry
+MLFLOW_DB=mlflow_bench
+PROJECT=bench
+MODEL=m
+
+log() { printf '\n== %s\n' "$*" >&2; }
+die() { printf 'run.sh: %s\n' "$*" >&2; exit 1; }
+
+rm -rf "$WORK"
+mkdir -p "$WORK/logs"
+RESULTS=$WORK/results.tsv # system, operation, versions, requests, seconds, p50_us, p99_us, errors, background CPU %
+: >"$RESULTS"
+ARTIFACTS=$WORK/artifacts.tsv # system, direction, seconds...
+: >"$ARTIFACTS"
+NOTES=$WORK/notes.txt
+: >"$NOTES"
+
+LATHE_PID=""
+MLFLOW_PID=""
+cleanup() {
+  set +e
+  [[ -n $LATHE_PID ]] && kill "$LATHE_PID" 2>/dev/null && wait "$LATHE_PID" 2>/dev/null
+  # mlflow runs uvicorn workers as children: it was started in its own process group.
+  [[ -n $MLFLOW_PID ]] && kill -- "-$MLFLOW_PID" 2>/dev/null && wait "$MLFLOW_PID" 2>/dev/null
+  LATHE_PID="" MLFLOW_PID=""
+  dropdb -h "$PG_HOST" -U postgres --if-exists "$LATHE_DB" 2>/dev/null
+  dropdb -h "$PG_HOST" -U postgres --if-exists "$MLFLOW_DB" 2>/dev/null
+  rm -f "$WORK"/*.bin
+}
+trap cleanup EXIT
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+
+wait_http() { # URL SECONDS
+  local i
+  for ((i = 0; i < $2 * 2; i++)); do
+    curl -sf -o /dev/null "$1" && return 0
+    sleep 0.5
+  done
+  return 1
+}
+
+# ---------------------------------------------------------------- tools and build
+log "tools"
+if ! command -v wrk >/dev/null; then
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null
+fi
+command -v wrk >/dev/null || die "wrk is not installed and apt-get could not install it"
+pg_isready -q -h "$PG_HOST" || die "PostgreSQL is not answering on $PG_HOST:5432"
+
+MLFLOW_STATUS=ok
+MLFLOW=$TOOLS/mlflow-venv/bin/mlflow
+if [[ ${BENCH_SKIP_MLFLOW:-0} == 1 ]]; then
+  MLFLOW_STATUS="skipped (BENCH_SKIP_MLFLOW=1)"
+elif [[ ! -x $MLFLOW ]]; then
+  if ! { python3 -m venv "$TOOLS/mlflow-venv" &&
+    "$TOOLS/mlflow-venv/bin/pip" install -q mlflow psycopg2-binary; } >"$WORK/logs/pip.log" 2>&1; then
+    MLFLOW_STATUS="could not be installed (see .tools/bench-registry/logs/pip.log)"
+  fi
+fi
+[[ $MLFLOW_STATUS == ok ]] && MLFLOW_VERSION=$("$TOOLS/mlflow-venv/bin/python" -c 'import mlflow; print(mlflow.__version__)')
+
+if [[ -n ${BENCH_LATHE_BIN:-} ]]; then
+  LATHE=$BENCH_LATHE_BIN
+else
+  log "cargo build --release -p lathe"
+  (cd "$ROOT" && cargo build --release -p lathe)
+  LATHE=$ROOT/target/release/lathe
+fi
+
+# ---------------------------------------------------------------- measuring
+# busy_pct: CPU busy (all cores, percent) over the next second, read from /proc/stat.
+busy_pct() {
+  local a b
+  a=($(head -1 /proc/stat)); sleep 1; b=($(head -1 /proc/stat))
+  awk -v u1="${a[1]}" -v n1="${a[2]}" -v s1="${a[3]}" -v i1="${a[4]}" -v w1="${a[5]}" -v q1="${a[6]}" -v sq1="${a[7]}" -v st1="${a[8]}" \
+      -v u2="${b[1]}" -v n2="${b[2]}" -v s2="${b[3]}" -v i2="${b[4]}" -v w2="${b[5]}" -v q2="${b[6]}" -v sq2="${b[7]}" -v st2="${b[8]}" \
+    'BEGIN { busy = (u2+n2+s2+q2+sq2+st2) - (u1+n1+s1+q1+sq1+st1); idle = (i2+w2) - (i1+w1);
+             printf "%d", (busy + idle) ? 100 * busy / (busy + idle) : 0 }'
+}
+
+# wait_quiet: the machine is shared (2 cores). Before a phase, wait (up to BENCH_QUIET_WAIT s,
+# default 120) until other processes use under 25% of the CPU; print the last reading.
+wait_quiet() {
+  local busy waited=0
+  busy=$(busy_pct)
+  while ((busy >= 25 && waited < ${BENCH_QUIET_WAIT:-120})); do
+    sleep 4
+    waited=$((waited + 5))
+    busy=$(busy_pct)
+  done
+  echo "$busy"
+}
+
+# measure SYSTEM OPERATION VERSIONS BASE_URL METHOD PATH BODY_FILE|- N RUNS_FILE|- [HEADER]
+measure() {
+  local system=$1 op=$2 versions=$3 base=$4 method=$5 path=$6 body=$7 n=$8 runs=$9 header=${10:-}
+  local slug="${system}-${op// /_}-${versions}"
+  local args=(-t"$THREADS" -c"$CONNS" --timeout 30s --latency -s "$HERE/request.lua")
+  [[ -n $header ]] && args+=(-H "$header")
+  local busy
+  busy=$(wait_quiet)
+  if ((WARMUP > 0)); then
+    wrk "${args[@]}" -d"${WARMUP}s" "$base" -- "$method" "$path" "$body" "$n" "$runs" >"$WORK/logs/$slug.warmup" 2>&1
+  fi
+  wrk "${args[@]}" -d"${DURATION}s" "$base" -- "$method" "$path" "$body" "$n" "$runs" >"$WORK/logs/$slug.wrk" 2>&1 ||
+    die "wrk failed for $slug: $(tail -3 "$WORK/logs/$slug.wrk")"
+  local line
+  line=$(grep '^RESULT' "$WORK/logs/$slug.wrk") || die "no RESULT from wrk for $slug"
+  local -A r
+  local kv
+  for kv in ${line#RESULT }; do r[${kv%%=*}]=${kv#*=}; done
+  local errors=$((r[non2xx] + r[connect] + r[read] + r[write] + r[timeout]))
+  printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$system" "$op" "$versions" "${r[requests]}" \
+    "$(awk -v d="${r[duration_us]}" 'BEGIN{printf "%.3f", d/1e6}')" "${r[p50_us]}" "${r[p99_us]}" "$errors" "$busy" >>"$RESULTS"
+  printf '  %-28s %6s versions: %s background_cpu=%s%%\n' "$system $op" "$versions" "${line#RESULT }" "$busy" >&2
+}
+
+# check METHOD URL [BODY] [HEADER]: one request first, so a phase never measures error pages.
+check() {
+  local method=$1 url=$2 body=${3:-} header=${4:-}
+  local args=(-s -o "$WORK/check.out" -w '%{http_code}' -X "$method")
+  [[ -n $header ]] && args+=(-H "$header")
+  [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
+  local code
+  code=$(curl "${args[@]}" "$url")
+  [[ $code == 2?? ]] || die "$method $url answered $code: $(head -c 400 "$WORK/check.out")"
+}
+
+# note_count TEXT KEY: notes how many items the last check's JSON answer holds under KEY.
+note_count() {
+  python3 -c 'import json, sys; print(f"{sys.argv[1]}: {len(json.load(open(sys.argv[2])).get(sys.argv[3], []))} items")' \
+    "$1" "$WORK/check.out" "$2" >>"$NOTES"
+}
+
+# artifact SYSTEM DIRECTION SECONDS
+record_transfer() { printf '%s\t%s\t%s\n' "$1" "$2" "$3" >>"$ARTIFACTS"; }
+
+# curl_time METHOD URL FILE_IN|- FILE_OUT|- [HEADER]: prints seconds; dies unless 2xx.
+curl_time() {
+  local method=$1 url=$2 in=$3 out=$4 header=${5:-}
+  local args=(-s -X "$method" -w '%{http_code} %{time_total}' -H 'Expect:')
+  [[ -n $header ]] && args+=(-H "$header")
+  [[ $in != - ]] && args+=(-H 'Content-Type: application/octet-stream' -T "$in")
+  if [[ $out != - ]]; then args+=(-o "$out"); else args+=(-o "$WORK/transfer.out"); fi
+  local res
+  res=$(curl "${args[@]}" "$url")
+  [[ ${res%% *} == 2?? ]] || die "$method $url answered ${res%% *}"
+  echo "${res#* }"
+}
+
+BLOB=$WORK/blob.bin
+log "making a ${ARTIFACT_MIB} MiB file from /dev/urandom"
+dd if=/dev/urandom of="$BLOB" bs=1M count="$ARTIFACT_MIB" status=none
+BLOB_SHA=$(sha256sum "$BLOB" | cut -d' ' -f1)
+
+# ---------------------------------------------------------------- Lathe
+bench_lathe() {
+  log "Lathe: database, standalone"
+  dropdb -h "$PG_HOST" -U postgres --if-exists "$LATHE_DB"
+  createdb -h "$PG_HOST" -U postgres "$LATHE_DB"
+  local data=$WORK/lathe-data port
+  rm -rf "$data"
+  port=$(free_port)
+  export LATHE_REGISTRY__DATABASE__URL=$PG_URL/$LATHE_DB
+  export LATHE_TELEMETRY__LOG_FILTER=warn
+  export LATHE_REGISTRY__GRPC_ADDR=127.0.0.1:0 LATHE_FEATURES__GRPC_ADDR=127.0.0.1:0
+  export LATHE_ORCHESTRATOR__GRPC_ADDR=127.0.0.1:0 LATHE_MONITOR__GRPC_ADDR=127.0.0.1:0
+  "$LATHE" standalone --data-dir "$data" --http-addr "127.0.0.1:$port" >"$WORK/logs/lathe.log" 2>&1 &
+  LATHE_PID=$!
+  local base=http://127.0.0.1:$port
+  wait_http "$base/readyz" 120 || die "Lathe did not become ready: $(tail -5 "$WORK/logs/lathe.log")"
+  local token
+  token=$("$LATHE" token create --data-dir "$data" --subject bench --role admin)
+  local auth="Authorization: Bearer $token"
+  local p=/api/v1/projects/$PROJECT
+  local runs=$WORK/lathe-runs.txt
+
+  log "Lathe: seeding $RUNS runs and $LOW versions"
+  local exp
+  exp=$(python3 "$HERE/seed.py" lathe-runs "$base" "$token" "$PROJECT" "$RUNS" "$runs")
+  exp=${exp#experiment_id=}
+  python3 "$HERE/seed.py" lathe-versions "$base" "$token" "$PROJECT" "$MODEL" 1 "$LOW" "$runs"
+  lathe_marks() { # STAGING PRODUCTION CHAMPION
+    printf '{"stage":"Staging"}' >"$WORK/stage.json"
+    check POST "$base$p/models/$MODEL/versions/$1/stage" "$WORK/stage.json" "$auth"
+    printf '{"stage":"Production"}' >"$WORK/stage.json"
+    check POST "$base$p/models/$MODEL/versions/$2/stage" "$WORK/stage.json" "$auth"
+    printf '{"version":%s}' "$3" >"$WORK/alias.json"
+    check PUT "$base$p/models/$MODEL/aliases/champion" "$WORK/alias.json" "$auth"
+  }
+  lathe_reads() { # VERSIONS
+    local n=$1
+    check GET "$base$p/models/$MODEL/versions/$n" "" "$auth"
+    check GET "$base$p/models/$MODEL/aliases/champion" "" "$auth"
+    check GET "$base$p/models/$MODEL" "" "$auth"
+    check GET "$base$p/models/$MODEL/versions?page_size=100" "" "$auth"
+    note_count "lathe list-versions at $n versions, first page" versions
+    measure lathe get-version "$n" "$base" GET "$p/models/$MODEL/versions/{v}" - "$n" - "$auth"
+    measure lathe get-by-alias "$n" "$base" GET "$p/models/$MODEL/aliases/champion" - 1 - "$auth"
+    measure lathe get-model "$n" "$base" GET "$p/models/$MODEL" - 1 - "$auth"
+    measure lathe list-versions "$n" "$base" GET "$p/models/$MODEL/versions?page_size=100" - 1 - "$auth"
+  }
+  lathe_marks $((LOW / 10)) $((LOW / 5)) $((LOW / 2))
+  log "Lathe: reads at $LOW versions"
+  lathe_reads "$LOW"
+
+  log "Lathe: seeding versions $((LOW + 1))..$HIGH"
+  python3 "$HERE/seed.py" lathe-versions "$base" "$token" "$PROJECT" "$MODEL" $((LOW + 1)) "$HIGH" "$runs"
+  lathe_marks $((HIGH * 3 / 4)) $((HIGH * 19 / 20)) $((HIGH / 2))
+  log "Lathe: reads at $HIGH versions"
+  lathe_reads "$HIGH"
+
+  log "Lathe: search, log-batch, create-version (at $HIGH+ versions)"
+  printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"page_size":100}' \
+    "$exp" >"$WORK/lathe-search.json"
+  check POST "$base$p/runs/search" "$WORK/lathe-search.json" "$auth"
+  note_count "lathe search-runs, first page" runs
+  measure lathe search-runs "$HIGH" "$base" POST "$p/runs/search" "$WORK/lathe-search.json" 1 - "$auth"
+  python3 -c '
+import json
+print(json.dumps({"metrics": [{"key": f"m{i}", "value": 0.5, "step": "STEP", "timestamp_ms": "TS"} for i in range(100)], "params": [], "tags": []}).replace("\"STEP\"", "{step}").replace("\"TS\"", "{ts}"))
+' >"$WORK/lathe-log-batch.json"
+  measure lathe log-batch "$HIGH" "$base" POST "$p/runs/{run}/log-batch" "$WORK/lathe-log-batch.json" 1 "$runs" "$auth"
+  printf '{"run_id":"{run}","artifact_path":"model"}' >"$WORK/lathe-create.json"
+  measure lathe create-version "$HIGH" "$base" POST "$p/models/$MODEL/versions" "$WORK/lathe-create.json" 1 "$runs" "$auth"
+
+  log "Lathe: ${ARTIFACT_MIB} MiB artifact"
+  local run i secs
+  run=$(head -1 "$runs")
+  for i in 1 2 3; do
+    secs=$(curl_time PUT "$base$p/runs/$run/artifacts/blob/blob-$i.bin" "$BLOB" - "$auth")
+    record_transfer lathe upload "$secs"
+    secs=$(curl_time GET "$base$p/runs/$run/artifacts/blob/blob-$i.bin" - "$WORK/down.bin" "$auth")
+    record_transfer lathe download "$secs"
+    [[ $(sha256sum "$WORK/down.bin" | cut -d' ' -f1) == "$BLOB_SHA" ]] || die "Lathe download $i differs from the upload"
+  done
+  curl -s -o /dev/null -D "$WORK/headers.txt" -H "$auth" "$base$p/runs/$run/artifacts/blob/blob-1.bin"
+  grep -qi "x-lathe-sha256: $BLOB_SHA" "$WORK/headers.txt" || echo "lathe download: x-lathe-sha256 header missing or different" >>"$NOTES"
+
+  kill "$LATHE_PID" && wait "$LATHE_PID" 2>/dev/null || true
+  LATHE_PID=""
+  dropdb -h "$PG_HOST" -U postgres --if-exists "$LATHE_DB"
+}
+
+# ---------------------------------------------------------------- MLflow
+bench_mlflow() {
+  log "MLflow $MLFLOW_VERSION: database, server"
+  dropdb -h "$PG_HOST" -U postgres --if-exists "$MLFLOW_DB"
+  createdb -h "$PG_HOST" -U postgres "$MLFLOW_DB"
+  local port dir=$WORK/mlflow
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  port=$(free_port)
+  # Default workers (4, uvicorn); access log off, as Lathe runs with log filter `warn`.
+  (cd "$dir" && exec setsid "$MLFLOW" server \
+    --backend-store-uri "postgresql+psycopg2://postgres@127.0.0.1:5432/$MLFLOW_DB" \
+    --artifacts-destination "$dir/artifacts" --host 127.0.0.1 --port "$port" \
+    --uvicorn-opts "--no-access-log" >"$WORK/logs/mlflow.log" 2>&1) &
+  MLFLOW_PID=$!
+  local base=http://127.0.0.1:$port a=/api/2.0/mlflow
+  if ! wait_http "$base/health" 180; then
+    MLFLOW_STATUS="did not start (see .tools/bench-registry/logs/mlflow.log)"
+    return 0
+  fi
+  local runs=$WORK/mlflow-runs.txt
+
+  log "MLflow: seeding $RUNS runs and $LOW versions"
+  local exp
+  exp=$(python3 "$HERE/seed.py" mlflow-runs "$base" "$RUNS" "$runs")
+  exp=${exp#experiment_id=}
+  python3 "$HERE/seed.py" mlflow-versions "$base" "$MODEL" 1 "$LOW"
+  mlflow_marks() { # STAGING PRODUCTION CHAMPION
+    printf '{"name":"%s","version":"%s","stage":"Staging","archive_existing_versions":false}' "$MODEL" "$1" >"$WORK/stage.json"
+    check POST "$base$a/model-versions/transition-stage" "$WORK/stage.json"
+    printf '{"name":"%s","version":"%s","stage":"Production","archive_existing_versions":false}' "$MODEL" "$2" >"$WORK/stage.json"
+    check POST "$base$a/model-versions/transition-stage" "$WORK/stage.json"
+    printf '{"name":"%s","alias":"champion","version":"%s"}' "$MODEL" "$3" >"$WORK/alias.json"
+    check POST "$base$a/registered-models/alias" "$WORK/alias.json"
+  }
+  printf '{"name":"%s"}' "$MODEL" >"$WORK/mlflow-latest.json"
+  local search_path="$a/model-versions/search?filter=name%3D%27$MODEL%27&max_results=100"
+  mlflow_reads() { # VERSIONS
+    local n=$1
+    check GET "$base$a/model-versions/get?name=$MODEL&version=$n"
+    check GET "$base$a/registered-models/alias?name=$MODEL&alias=champion"
+    check GET "$base$a/registered-models/get?name=$MODEL"
+    check POST "$base$a/registered-models/get-latest-versions" "$WORK/mlflow-latest.json"
+    check GET "$base$search_path"
+    note_count "mlflow list-versions at $n versions, first page" model_versions
+    measure mlflow get-version "$n" "$base" GET "$a/model-versions/get?name=$MODEL&version={v}" - "$n" -
+    measure mlflow get-by-alias "$n" "$base" GET "$a/registered-models/alias?name=$MODEL&alias=champion" - 1 -
+    measure mlflow get-model "$n" "$base" GET "$a/registered-models/get?name=$MODEL" - 1 -
+    measure mlflow get-latest-versions "$n" "$base" POST "$a/registered-models/get-latest-versions" "$WORK/mlflow-latest.json" 1 -
+    measure mlflow list-versions "$n" "$base" GET "$search_path" - 1 -
+  }
+  mlflow_marks $((LOW / 10)) $((LOW / 5)) $((LOW / 2))
+  log "MLflow: reads at $LOW versions"
+  mlflow_reads "$LOW"
+
+  log "MLflow: seeding versions $((LOW + 1))..$HIGH"
+  python3 "$HERE/seed.py" mlflow-versions "$base" "$MODEL" $((LOW + 1)) "$HIGH"
+  mlflow_marks $((HIGH * 3 / 4)) $((HIGH * 19 / 20)) $((HIGH / 2))
+  log "MLflow: reads at $HIGH versions"
+  mlflow_reads "$HIGH"
+
+  log "MLflow: search, log-batch, create-version (at $HIGH+ versions)"
+  printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"max_results":100}' \
+    "$exp" >"$WORK/mlflow-search.json"
+  check POST "$base$a/runs/search" "$WORK/mlflow-search.json"
+  note_count "mlflow search-runs, first page" runs
+  measure mlflow search-runs "$HIGH" "$base" POST "$a/runs/search" "$WORK/mlflow-search.json" 1 -
+  python3 -c '
+import json
+print(json.dumps({"run_id": "RUN", "metrics": [{"key": f"m{i}", "value": 0.5, "step": "STEP", "timestamp": "TS"} for i in range(100)]}).replace("RUN", "{run}").replace("\"STEP\"", "{step}").replace("\"TS\"", "{ts}"))
+' >"$WORK/mlflow-log-batch.json"
+  measure mlflow log-batch "$HIGH" "$base" POST "$a/runs/log-batch" "$WORK/mlflow-log-batch.json" 1 "$runs"
+  printf '{"name":"%s","source":"s3://bench/m"}' "$MODEL" >"$WORK/mlflow-create.json"
+  measure mlflow create-version "$HIGH" "$base" POST "$a/model-versions/create" "$WORK/mlflow-create.json" 1 -
+
+  log "MLflow: ${ARTIFACT_MIB} MiB artifact (proxied artifact serving)"
+  local i secs
+  for i in 1 2 3; do
+    secs=$(curl_time PUT "$base/api/2.0/mlflow-artifacts/artifacts/bench/blob-$i.bin" "$BLOB" -)
+    record_transfer mlflow upload "$secs"
+    secs=$(curl_time GET "$base/api/2.0/mlflow-artifacts/artifacts/bench/blob-$i.bin" - "$WORK/down.bin")
+    record_transfer mlflow download "$secs"
+    [[ $(sha256sum "$WORK/down.bin" | cut -d' ' -f1) == "$BLOB_SHA" ]] || die "MLflow download $i differs from the upload"
+  done
+
+  kill -- "-$MLFLOW_PID" 2>/dev/null && wait "$MLFLOW_PID" 2>/dev/null || true
+  MLFLOW_PID=""
+  dropdb -h "$PG_HOST" -U postgres --if-exists "$MLFLOW_DB"
+}
+
+# ---------------------------------------------------------------- disk reference
+bench_disk() {
+  log "disk reference: cp and dd of the same file on the same disk"
+  local i t0 t1
+  for i in 1 2 3; do
+    rm -f "$WORK/copy.bin"
+    t0=$EPOCHREALTIME
+    cp "$BLOB" "$WORK/copy.bin"
+    t1=$EPOCHREALTIME
+    record_transfer disk cp "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')"
+    rm -f "$WORK/copy.bin"
+    t0=$EPOCHREALTIME
+    dd if="$BLOB" of="$WORK/copy.bin" bs=1M conv=fsync status=none
+    t1=$EPOCHREALTIME
+    record_transfer disk dd-fsync "$(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.6f", b-a}')"
+  done
+  rm -f "$WORK/copy.bin"
+}
+
+START=$(date -u '+%Y-%m-%d %H:%M UTC')
+bench_lathe
+if [[ $MLFLOW_STATUS == ok ]]; then bench_mlflow; fi
+bench_disk
+
+# ---------------------------------------------------------------- report
+log "report"
+python3 "$HERE/report.py" "$RESULTS" "$ARTIFACTS" "$NOTES" \
+  --started "$START" --lathe "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- services libs || echo '+dirty')" \
+  --mlflow "${MLFLOW_VERSION:-n/a}" --mlflow-status "$MLFLOW_STATUS" --mib "$ARTIFACT_MIB" \
+  --duration "$DURATION" --warmup "$WARMUP" --runs "$RUNS" --low "$LOW" --high "$HIGH" | tee "$WORK/results.md"
