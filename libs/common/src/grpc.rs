@@ -251,7 +251,11 @@ impl GrpcServer {
                 metrics: self.metrics,
             })
             .add_routes(Routes::from(router))
-            .serve_with_incoming_shutdown(tokio_stream::wrappers::TcpListenerStream::new(listener), shutdown)
+            // Small replies must not wait for Nagle's algorithm and the peer's delayed ACK (~40 ms).
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
+                shutdown,
+            )
             .await;
         tracing::info!(service = self.service_name, "grpc server stopped");
         result

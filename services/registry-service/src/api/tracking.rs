@@ -1,6 +1,6 @@
 //! Experiments, runs, params, tags and metrics.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::pin::Pin;
 use std::sync::Arc;
 
@@ -643,8 +643,9 @@ impl TrackingService for TrackingApi {
             }
         }
 
-        // Last tag value in the batch wins.
-        let tags: HashMap<&str, &str> = request
+        // Last tag value in the batch wins; rows go in key order so that concurrent batches lock
+        // them in the same order and cannot deadlock.
+        let tags: BTreeMap<&str, &str> = request
             .tags
             .iter()
             .map(|t| (t.key.as_str(), t.value.as_str()))
@@ -688,7 +689,8 @@ impl TrackingService for TrackingApi {
             .map_err(Error::from)?;
             // The newest of the batch per key, then merged with what is stored: only a
             // higher step (or the same step, later) replaces the latest value.
-            let mut newest: HashMap<&str, &pb::Metric> = HashMap::new();
+            // Key order, for the same reason as the tags.
+            let mut newest: BTreeMap<&str, &pb::Metric> = BTreeMap::new();
             for m in &metrics {
                 let entry = newest.entry(m.key.as_str()).or_insert(m);
                 if (m.step, m.timestamp_ms) >= (entry.step, entry.timestamp_ms) {
