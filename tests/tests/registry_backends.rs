@@ -867,6 +867,55 @@ async fn deletion_leaves_no_orphans(c: &mut Clients, t: &TestPlatform, run: &str
     panic!("artifacts of deleted runs/models were not removed");
 }
 
+/// Concurrent batches into one run, with the same keys in different orders, all succeed
+/// (on PostgreSQL, rows locked in different orders would deadlock).
+async fn concurrent_batches(c: &mut Clients, exp: &str) {
+    let run = create_run(c, exp, "busy").await;
+    let mut handles = Vec::new();
+    for writer in 0..8i64 {
+        let mut tracking = c.tracking.clone();
+        let run = run.clone();
+        handles.push(tokio::spawn(async move {
+            let mut metrics: Vec<pb::Metric> = (0..100)
+                .map(|k| metric(&format!("m{k:03}"), (writer * 1000 + k) as f64, writer, 1))
+                .collect();
+            if writer % 2 == 1 {
+                metrics.reverse();
+            }
+            let tags = (0..20)
+                .map(|k| param(&format!("t{k:02}"), &writer.to_string()))
+                .collect();
+            let request = pb::LogBatchRequest {
+                project: PROJECT.into(),
+                run_id: run,
+                metrics,
+                params: vec![],
+                tags,
+            };
+            tracking.log_batch(request).await.map(|_| ())
+        }));
+    }
+    for handle in handles {
+        handle.await.unwrap().unwrap();
+    }
+    let got = c
+        .tracking
+        .get_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(got.latest_metrics.len(), 100);
+    // The highest step (writer 7) wins every key.
+    assert!(
+        got.latest_metrics.iter().all(|m| m.step == 7),
+        "{:?}",
+        got.latest_metrics.first()
+    );
+}
+
 async fn scenario(backend: Backend) {
     let Some((t, pg)) = TestPlatform::on(backend).await else {
         return;
@@ -877,6 +926,7 @@ async fn scenario(backend: Backend) {
     artifacts(&mut c, &t, &runs[0]).await;
     registry(&mut c, &runs).await;
     gate_refuses_low_metrics(&mut c, &exp).await;
+    concurrent_batches(&mut c, &exp).await;
     deletion_leaves_no_orphans(&mut c, &t, &runs[0]).await;
     t.shutdown().await;
     drop(pg);
