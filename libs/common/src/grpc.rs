@@ -19,6 +19,10 @@ use tracing::Instrument;
 use crate::config::ConfigError;
 use crate::telemetry::{self, TraceContextInterceptor};
 
+/// HTTP/2 flow-control windows of every Lathe gRPC client and server.
+pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
+pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
+
 /// A client channel that propagates the current trace context.
 pub type TracedChannel = InterceptedService<Channel, TraceContextInterceptor>;
 
@@ -29,6 +33,10 @@ pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> 
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(60))
         .tcp_nodelay(true)
+        // Artifact and training-set streams move megabytes: HTTP/2's default 64 KiB windows
+        // would stall them on every few frames.
+        .initial_stream_window_size(STREAM_WINDOW_BYTES)
+        .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .connect_lazy();
     Ok(InterceptedService::new(channel, TraceContextInterceptor))
 }
@@ -247,6 +255,8 @@ impl GrpcServer {
         };
         let result = tonic::transport::Server::builder()
             .accept_http1(true)
+            .initial_stream_window_size(STREAM_WINDOW_BYTES)
+            .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
             .layer(ObserveLayer {
                 metrics: self.metrics,
             })
