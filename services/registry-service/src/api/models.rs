@@ -90,12 +90,15 @@ impl ModelsApi {
     }
 
     async fn model_to_proto<C: ConnectionTrait>(&self, db: &C, m: model::Model) -> Result<pb::Model> {
-        let aliases: HashMap<String, u64> = alias::Entity::find()
-            .filter(alias::Column::ModelId.eq(m.id))
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|a| (a.alias, u64::try_from(a.version).unwrap_or(0)))
+        // One read of the aliases serves both the model's alias map and each version's list.
+        let alias_map = self.aliases_of(db, m.id).await?;
+        let aliases: HashMap<String, u64> = alias_map
+            .iter()
+            .flat_map(|(version, names)| {
+                names
+                    .iter()
+                    .map(move |name| (name.clone(), u64::try_from(*version).unwrap_or(0)))
+            })
             .collect();
         // Highest version per stage: one grouped query on the (model, stage, version) index.
         #[derive(FromQueryResult)]
@@ -123,7 +126,6 @@ impl ModelsApi {
                 .all(db)
                 .await?
         };
-        let alias_map = self.aliases_of(db, m.id).await?;
         let latest_versions = latest_rows
             .into_iter()
             .map(|v| version_to_proto(&m, v, &alias_map))
