@@ -9,7 +9,7 @@ use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lathe_common::auth::Role;
-use lathe_common::{Error, ErrorCode};
+use lathe_common::{Error, ErrorCode, validate};
 use lathe_contract::features::v1 as pb;
 use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
@@ -385,13 +385,6 @@ pub struct MaterializeResult {
     pub views: Vec<ViewMaterialization>,
 }
 
-fn timestamp(time: DateTime<Utc>) -> prost_types::Timestamp {
-    prost_types::Timestamp {
-        seconds: time.timestamp(),
-        nanos: i32::try_from(time.timestamp_subsec_nanos()).unwrap_or(0),
-    }
-}
-
 /// Writes the latest values of a window into the online store (editor).
 #[utoipa::path(
     tag = "features",
@@ -418,8 +411,8 @@ pub async fn materialize(
     let request = pb::MaterializeRequest {
         project: project.into_inner(),
         feature_views: body.feature_views,
-        start: body.start.map(timestamp),
-        end: Some(timestamp(body.end)),
+        start: body.start.map(validate::timestamp),
+        end: Some(validate::timestamp(body.end)),
         incremental: body.incremental,
     };
     let answer = backends.features.clone().materialize(request).await?.into_inner();
@@ -475,23 +468,14 @@ pub struct OnlineResponse {
     pub results: Vec<OnlineColumn>,
 }
 
+/// An entity key value: a scalar (numbers, strings, booleans), converted as pushed values are.
 fn json_to_value(name: &str, json: &Json) -> Result<pb::Value, Error> {
-    use pb::value::Kind;
-    let kind = match json {
-        Json::Null => None,
-        Json::Bool(b) => Some(Kind::BoolValue(*b)),
-        Json::Number(n) => match n.as_i64() {
-            Some(i) => Some(Kind::Int64Value(i)),
-            None => Some(Kind::DoubleValue(n.as_f64().unwrap_or_default())),
-        },
-        Json::String(s) => Some(Kind::StringValue(s.clone())),
-        Json::Array(_) | Json::Object(_) => {
-            return Err(Error::invalid(format!(
-                "entities.{name}: join key values must be numbers, strings or booleans"
-            )));
-        }
-    };
-    Ok(pb::Value { kind })
+    if matches!(json, Json::Array(_) | Json::Object(_)) {
+        return Err(Error::invalid(format!(
+            "entities.{name}: join key values must be numbers, strings or booleans"
+        )));
+    }
+    Ok(push_value(json))
 }
 
 fn value_to_json(value: &pb::Value) -> Json {
