@@ -328,20 +328,52 @@ async fn materialize_and_serve(t: &TestPlatform) {
         ),
         (Some(0), Some(1))
     );
-    // Incremental picks up after T0+3h: the T0+4h rows.
-    let incremental: Value = t
+    // Incremental picks up after T0+3h: the T0+4h rows. Asked for NDJSON, the answer streams
+    // progress events and ends with the summary.
+    let streamed = t
         .post(
             &url,
             &t.admin(),
             &json!({ "incremental": true, "end": iso(t0() + 5 * HOUR) }),
         )
+        .header("accept", "application/x-ndjson")
         .send()
         .await
-        .unwrap()
-        .json()
+        .unwrap();
+    assert_eq!(
+        streamed.headers()["content-type"],
+        "application/x-ndjson",
+        "{streamed:?}"
+    );
+    let text = streamed.text().await.unwrap();
+    let events: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let (done, progress) = events.split_last().unwrap();
+    let incremental = &done["done"];
+    assert_eq!(incremental["views"][0]["entities_written"], 3, "{text}");
+    let last = &progress.last().expect("progress events before the summary")["progress"];
+    assert_eq!(
+        (
+            last["feature_view"].as_str(),
+            last["entities_written"].as_u64(),
+            last["entities_total"].as_u64(),
+            last["rows_scanned"].as_u64(),
+            last["rows_total"].as_u64(),
+        ),
+        (Some("driver_stats"), Some(3), Some(3), Some(15), Some(15)),
+        "{text}"
+    );
+    // A request that fails its checks still gets its HTTP status, not a 200 stream.
+    let unknown = t
+        .post(
+            &url,
+            &t.admin(),
+            &json!({ "feature_views": ["nope"], "incremental": true, "end": iso(t0()) }),
+        )
+        .header("accept", "application/x-ndjson")
+        .send()
         .await
         .unwrap();
-    assert_eq!(incremental["views"][0]["entities_written"], 3, "{incremental}");
+    assert_eq!(unknown.status(), 404);
 
     let request = json!({
         "features": ["driver_stats:conv_rate", "driver_stats:trips"],

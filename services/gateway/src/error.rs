@@ -36,20 +36,27 @@ impl<E: Into<Error>> From<E> for ApiError {
     }
 }
 
-impl ResponseError for ApiError {
-    fn status_code(&self) -> StatusCode {
-        StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
-    }
-
-    fn error_response(&self) -> HttpResponse {
-        let body = ErrorBody {
+impl ApiError {
+    /// The JSON body that tells the client what went wrong.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             code: match self.0.code {
                 ErrorCode::Internal => ErrorCode::Internal.as_str().to_owned(),
                 _ => self.0.reason.to_string(),
             },
             message: self.0.public_message().to_owned(),
             error_type: self.0.code.error_type().to_owned(),
-        };
+        }
+    }
+}
+
+impl ResponseError for ApiError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        let body = self.body();
         let mut response = HttpResponse::build(self.status_code());
         if self.0.code == ErrorCode::Unauthenticated {
             response.insert_header(("WWW-Authenticate", "Bearer"));

@@ -459,6 +459,9 @@ async fn feature_repository_from_the_command_line() {
         ok && materialized.contains("\"entities_written\": 2"),
         "{materialized}{err}"
     );
+    // Progress goes to stderr: the scan first, and the last report of the writes.
+    assert!(err.contains("stats: scanned 0 of "), "{err}");
+    assert!(err.contains("wrote 2 of 2 entities (100%)"), "{err}");
 
     // A broken repository is refused with its file path, and nothing changes.
     std::fs::write(

@@ -6,6 +6,7 @@ use lathe_common::validate;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::features::v1 as pb;
 use lathe_contract::features::v1::feature_service_server::FeatureService;
+use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::definitions::plan::{self, Action};
@@ -377,13 +378,33 @@ impl FeatureService for FeaturesApi {
         ))
     }
 
+    type MaterializeStream = ReceiverStream<Result<pb::MaterializeEvent, Status>>;
+
+    /// Runs the materialization in its own task, so that it completes (and records what it
+    /// wrote) even when the caller goes away; progress reports that find the stream full are
+    /// dropped rather than slowing the writes.
     async fn materialize(
         &self,
         request: Request<pb::MaterializeRequest>,
-    ) -> Result<Response<pb::MaterializeResponse>, Status> {
-        Ok(Response::new(
-            self.retrieval.materialize(request.into_inner()).await?,
-        ))
+    ) -> Result<Response<Self::MaterializeStream>, Status> {
+        let (events, stream) = tokio::sync::mpsc::channel(16);
+        let retrieval = self.retrieval.clone();
+        let request = request.into_inner();
+        tokio::spawn(async move {
+            let progress_events = events.clone();
+            let progress = move |progress| {
+                let event = pb::materialize_event::Event::Progress(progress);
+                let _ = progress_events.try_send(Ok(pb::MaterializeEvent { event: Some(event) }));
+            };
+            let last = match retrieval.materialize(request, &progress).await {
+                Ok(done) => Ok(pb::MaterializeEvent {
+                    event: Some(pb::materialize_event::Event::Done(done)),
+                }),
+                Err(err) => Err(Status::from(err)),
+            };
+            let _ = events.send(last).await;
+        });
+        Ok(Response::new(ReceiverStream::new(stream)))
     }
 
     async fn get_online_features(

@@ -385,17 +385,99 @@ pub struct MaterializeResult {
     pub views: Vec<ViewMaterialization>,
 }
 
-/// Writes the latest values of a window into the online store (editor).
+impl From<pb::MaterializeResponse> for MaterializeResult {
+    fn from(done: pb::MaterializeResponse) -> Self {
+        MaterializeResult {
+            views: done
+                .views
+                .into_iter()
+                .map(|v| ViewMaterialization {
+                    feature_view: v.feature_view,
+                    start: rfc3339(v.start),
+                    end: rfc3339(v.end),
+                    rows_scanned: v.rows_scanned,
+                    entities_written: v.entities_written,
+                    intervals_skipped: v.intervals_skipped,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// How far the materialization of one view has got.
+#[derive(Serialize, ToSchema)]
+pub struct MaterializeProgress {
+    pub feature_view: String,
+    /// Source rows read so far, of `rows_total` (from the files' footers).
+    pub rows_scanned: u64,
+    pub rows_total: u64,
+    /// Entities written so far, of `entities_total` (0 until the scan ends).
+    pub entities_written: u64,
+    pub entities_total: u64,
+}
+
+/// One line of the `application/x-ndjson` answer: exactly one of the fields is set. Progress
+/// lines come first; the last line is `done` or `error`.
+#[derive(Serialize, ToSchema)]
+pub struct MaterializeEvent {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub progress: Option<MaterializeProgress>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub done: Option<MaterializeResult>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<ErrorBody>,
+}
+
+impl MaterializeEvent {
+    fn from_grpc(event: Result<pb::MaterializeEvent, tonic::Status>) -> Self {
+        use pb::materialize_event::Event;
+        let mut line = MaterializeEvent {
+            progress: None,
+            done: None,
+            error: None,
+        };
+        match event.map(|e| e.event) {
+            Ok(Some(Event::Progress(p))) => {
+                line.progress = Some(MaterializeProgress {
+                    feature_view: p.feature_view,
+                    rows_scanned: p.rows_scanned,
+                    rows_total: p.rows_total,
+                    entities_written: p.entities_written,
+                    entities_total: p.entities_total,
+                });
+            }
+            Ok(Some(Event::Done(done))) => line.done = Some(done.into()),
+            Ok(None) => line.error = Some(ApiError(Error::internal("empty materialize event")).body()),
+            Err(status) => line.error = Some(ApiError::from(status).body()),
+        }
+        line
+    }
+
+    fn ndjson(&self) -> web::Bytes {
+        let mut line = serde_json::to_vec(self).unwrap_or_default();
+        line.push(b'\n');
+        line.into()
+    }
+}
+
+/// Writes the latest values of a window into the online store (editor). The answer is the
+/// summary; with `Accept: application/x-ndjson` it is a stream of [`MaterializeEvent`] lines
+/// instead — progress a few times a second, then the summary or the error — for long runs.
 #[utoipa::path(
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path)),
     request_body = Materialize,
-    responses((status = 200, body = MaterializeResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses(
+        (status = 200, body = MaterializeResult, content_type = "application/json"),
+        (status = 200, body = MaterializeEvent, content_type = "application/x-ndjson", description = "one event per line"),
+        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
 )]
 #[post("/api/v1/projects/{project}/features/materialize")]
 pub async fn materialize(
     Authenticated(claims): Authenticated,
+    http: HttpRequest,
     project: web::Path<String>,
     body: web::Json<Materialize>,
     backends: web::Data<Backends>,
@@ -415,21 +497,31 @@ pub async fn materialize(
         end: Some(validate::timestamp(body.end)),
         incremental: body.incremental,
     };
-    let answer = backends.features.clone().materialize(request).await?.into_inner();
-    Ok(HttpResponse::Ok().json(MaterializeResult {
-        views: answer
-            .views
-            .into_iter()
-            .map(|v| ViewMaterialization {
-                feature_view: v.feature_view,
-                start: rfc3339(v.start),
-                end: rfc3339(v.end),
-                rows_scanned: v.rows_scanned,
-                entities_written: v.entities_written,
-                intervals_skipped: v.intervals_skipped,
-            })
-            .collect(),
-    }))
+    let mut events = backends.features.clone().materialize(request).await?.into_inner();
+    let streamed = http
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("application/x-ndjson"));
+    if streamed {
+        // Requests that fail their checks (an unknown view, a bad window) fail before the
+        // first event: those still get their HTTP status.
+        let first = events.message().await?;
+        let lines = futures::stream::iter(first.map(Ok))
+            .chain(events)
+            .map(|event| Ok::<_, actix_web::Error>(MaterializeEvent::from_grpc(event).ndjson()));
+        return Ok(HttpResponse::Ok()
+            .content_type("application/x-ndjson")
+            .streaming(lines));
+    }
+    while let Some(event) = events.message().await? {
+        if let Some(pb::materialize_event::Event::Done(done)) = event.event {
+            return Ok(HttpResponse::Ok().json(MaterializeResult::from(done)));
+        }
+    }
+    Err(ApiError(Error::internal(
+        "the feature service ended the materialization without a summary",
+    )))
 }
 
 /// Feast's online request: features or a feature service, and entity columns.

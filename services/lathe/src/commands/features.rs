@@ -2,7 +2,9 @@
 //! under DIR) to the feature store, which checks it, shows what would change and applies it
 //! atomically.
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use clap::Subcommand;
 use serde_json::{Value, json};
@@ -159,11 +161,11 @@ pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxErro
         }
         FeaturesCommand::Materialize { start, end, views } => {
             let body = json!({ "start": start, "end": end, "feature_views": views });
-            return super::print(&api.post("/features/materialize", body).await?);
+            return materialize(api, body).await;
         }
         FeaturesCommand::MaterializeIncremental { end, views } => {
             let body = json!({ "incremental": true, "end": end, "feature_views": views });
-            return super::print(&api.post("/features/materialize", body).await?);
+            return materialize(api, body).await;
         }
     };
     let files = repository_files(&dir)?;
@@ -172,6 +174,113 @@ pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxErro
         .await?;
     println!("{}", render(&answer));
     Ok(())
+}
+
+/// Runs a materialization, showing its progress on stderr and its summary on stdout.
+async fn materialize(api: &Api, body: Value) -> Result<(), BoxError> {
+    let request = api
+        .request(reqwest::Method::POST, "/features/materialize")
+        .header(reqwest::header::ACCEPT, "application/x-ndjson")
+        .json(&body);
+    let mut response = Api::successful(request.send().await?).await?;
+    let mut progress = Progress::new(std::io::stderr().is_terminal());
+    let mut pending = Vec::new();
+    while let Some(chunk) = response.chunk().await? {
+        pending.extend_from_slice(&chunk);
+        while let Some(end) = pending.iter().position(|&b| b == b'\n') {
+            let line: Vec<u8> = pending.drain(..=end).collect();
+            let event: Value = serde_json::from_slice(&line)?;
+            if let Some(report) = event.get("progress") {
+                progress.show(report);
+            } else if let Some(done) = event.get("done") {
+                progress.finish();
+                return super::print(done);
+            } else if let Some(error) = event.get("error") {
+                progress.finish();
+                return Err(super::error_detail(error)
+                    .unwrap_or_else(|| error.to_string())
+                    .into());
+            }
+        }
+    }
+    progress.finish();
+    Err("the server ended the materialization without a summary".into())
+}
+
+/// One status line per view: rewritten in place on a terminal, else printed every few seconds
+/// and when a view's phase ends.
+struct Progress {
+    terminal: bool,
+    last_printed: Option<Instant>,
+    /// The latest line not printed yet (off a terminal).
+    unprinted: Option<String>,
+    view: String,
+}
+
+impl Progress {
+    const EVERY: Duration = Duration::from_secs(2);
+
+    fn new(terminal: bool) -> Progress {
+        Progress {
+            terminal,
+            last_printed: None,
+            unprinted: None,
+            view: String::new(),
+        }
+    }
+
+    fn show(&mut self, report: &Value) {
+        let number = |field: &str| report.get(field).and_then(Value::as_u64).unwrap_or(0);
+        let view = report
+            .get("feature_view")
+            .and_then(Value::as_str)
+            .unwrap_or_default();
+        let (scanned, rows) = (number("rows_scanned"), number("rows_total"));
+        let (written, entities) = (number("entities_written"), number("entities_total"));
+        let line = if entities == 0 && written == 0 {
+            format!(
+                "{view}: scanned {scanned} of {rows} rows ({}%)",
+                percent(scanned, rows)
+            )
+        } else {
+            format!(
+                "{view}: {rows} rows scanned; wrote {written} of {entities} entities ({}%)",
+                percent(written, entities)
+            )
+        };
+        if self.view != view {
+            self.finish();
+            self.view = view.to_owned();
+        }
+        if self.terminal {
+            eprint!("\r\x1b[K{line}");
+            return;
+        }
+        if self.last_printed.is_none_or(|t| t.elapsed() >= Progress::EVERY) {
+            eprintln!("{line}");
+            self.last_printed = Some(Instant::now());
+            self.unprinted = None;
+        } else {
+            self.unprinted = Some(line);
+        }
+    }
+
+    /// Ends the current view's line.
+    fn finish(&mut self) {
+        if self.terminal {
+            if !self.view.is_empty() {
+                eprintln!();
+            }
+        } else if let Some(line) = self.unprinted.take() {
+            eprintln!("{line}");
+        }
+        self.view.clear();
+        self.last_printed = None;
+    }
+}
+
+fn percent(done: u64, total: u64) -> u64 {
+    done.saturating_mul(100).checked_div(total).unwrap_or(100)
 }
 
 async fn historical(

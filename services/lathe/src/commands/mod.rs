@@ -71,27 +71,26 @@ impl Api {
 
     /// Sends, turns an error body into an error, and returns the JSON answer (`null` for 204).
     pub async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, BoxError> {
-        let response = request.send().await?;
-        let status = response.status();
-        let text = response.text().await?;
-        if !status.is_success() {
-            let detail = serde_json::from_str::<Value>(&text)
-                .ok()
-                .and_then(|body| {
-                    Some(format!(
-                        "{} ({})",
-                        body.get("message")?.as_str()?,
-                        body.get("code")?.as_str()?
-                    ))
-                })
-                .unwrap_or(text);
-            return Err(format!("{status}: {detail}").into());
-        }
+        let text = Api::successful(request.send().await?).await?.text().await?;
         if text.is_empty() {
             Ok(Value::Null)
         } else {
             Ok(serde_json::from_str(&text)?)
         }
+    }
+
+    /// The response when its status is a success; otherwise an error made of its error body.
+    pub async fn successful(response: reqwest::Response) -> Result<reqwest::Response, BoxError> {
+        let status = response.status();
+        if status.is_success() {
+            return Ok(response);
+        }
+        let text = response.text().await?;
+        let detail = serde_json::from_str::<Value>(&text)
+            .ok()
+            .and_then(|body| error_detail(&body))
+            .unwrap_or(text);
+        Err(format!("{status}: {detail}").into())
     }
 
     pub async fn get(&self, path: &str) -> Result<Value, BoxError> {
@@ -147,6 +146,15 @@ pub fn print(value: &Value) -> Result<(), BoxError> {
         println!("{}", serde_json::to_string_pretty(value)?);
     }
     Ok(())
+}
+
+/// `message (code)` of an error body.
+pub fn error_detail(body: &Value) -> Option<String> {
+    Some(format!(
+        "{} ({})",
+        body.get("message")?.as_str()?,
+        body.get("code")?.as_str()?
+    ))
 }
 
 /// Parses `key=value` arguments.

@@ -1,0 +1,503 @@
+//! Materialization: per entity, the latest source row of a window, written to the online store.
+//!
+//! Memory is bounded by the number of entities, not by the size of the source: the files are
+//! streamed batch by batch (8,192 rows) and only the latest row seen so far of each entity is
+//! kept. Intervals written are recorded in `features_materializations`, so a repeated call
+//! skips them, and progress goes to a callback (a few reports per second at most).
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::compute::cast;
+use arrow::datatypes::DataType;
+use arrow::row::{RowConverter, SortField};
+use chrono::Utc;
+use futures::stream::FuturesUnordered;
+use futures::{StreamExt, TryStreamExt};
+use lathe_common::{Error, ErrorCode, Result};
+use lathe_contract::features::v1 as pb;
+use object_store::path::Path;
+use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
+use sea_orm::entity::prelude::*;
+use sea_orm::{QueryOrder, Set};
+
+use super::{Retrieval, arrow_value};
+use crate::definitions::repository::{FEATURE_VIEW, Spec};
+use crate::definitions::spec::{FeatureViewSpec, SourceSpec};
+use crate::offline::{self, FeatureViewSource};
+use crate::online::{EntityKey, FeatureRow, Value};
+
+/// `features_materializations`: intervals of each view already written to the online store.
+pub mod materialized {
+    use sea_orm::entity::prelude::*;
+
+    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+    #[sea_orm(table_name = "features_materializations")]
+    pub struct Model {
+        #[sea_orm(primary_key)]
+        pub id: i64,
+        pub project: String,
+        pub view: String,
+        /// Microseconds since the epoch, inclusive.
+        pub start_us: i64,
+        pub end_us: i64,
+        pub entities: i64,
+        pub completed_time: DateTimeUtc,
+    }
+
+    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+    pub enum Relation {}
+
+    impl ActiveModelBehavior for ActiveModel {}
+}
+
+/// Entities per online-store write call.
+const WRITE_CHUNK: usize = 10_000;
+/// Write calls in flight at once, so encoding the next chunk overlaps the store's work.
+const WRITES_IN_FLIGHT: usize = 2;
+/// Rows per decoded source batch.
+const BATCH_ROWS: usize = 8_192;
+/// Least time between two progress reports of a view (its first and last are always sent).
+const REPORT_EVERY: Duration = Duration::from_millis(250);
+
+/// Receives progress reports while a materialization runs.
+pub type ProgressSink<'a> = &'a (dyn Fn(pb::MaterializeProgress) + Send + Sync);
+
+/// Throttled progress of one view.
+struct Reporter<'a> {
+    sink: ProgressSink<'a>,
+    last: Instant,
+    progress: pb::MaterializeProgress,
+}
+
+impl<'a> Reporter<'a> {
+    fn new(sink: ProgressSink<'a>, view: &str) -> Self {
+        Reporter {
+            sink,
+            last: Instant::now(),
+            progress: pb::MaterializeProgress {
+                feature_view: view.to_owned(),
+                ..Default::default()
+            },
+        }
+    }
+
+    /// Reports unless the last report is too recent.
+    fn tick(&mut self) {
+        if self.last.elapsed() >= REPORT_EVERY {
+            self.send();
+        }
+    }
+
+    fn send(&mut self) {
+        (self.sink)(self.progress.clone());
+        self.last = Instant::now();
+    }
+}
+
+/// The latest row seen so far of one entity.
+struct Latest {
+    /// Join key values, in the order of the view's join keys.
+    key: Vec<Value>,
+    event_ts_us: i64,
+    created_ts_us: Option<i64>,
+    /// Feature values, in the order of the view's schema.
+    values: Vec<Value>,
+}
+
+/// What a view reads from its source, resolved once per materialization.
+struct Scan<'a> {
+    view: &'a FeatureViewSpec,
+    source: &'a SourceSpec,
+    path: &'a str,
+    join_keys: &'a [String],
+    features: Vec<String>,
+}
+
+impl Retrieval {
+    /// Materializes the requested views (every online view when none is named), one after
+    /// the other; `progress` hears how far each got.
+    pub async fn materialize(
+        &self,
+        request: pb::MaterializeRequest,
+        progress: ProgressSink<'_>,
+    ) -> Result<pb::MaterializeResponse> {
+        let end_us = micros(request.end.as_ref())
+            .ok_or_else(|| Error::invalid("end: give the end of the interval"))?;
+        let names: Vec<String> = if request.feature_views.is_empty() {
+            self.definitions
+                .list(&request.project, Some(FEATURE_VIEW))
+                .await?
+                .into_iter()
+                .filter_map(|s| match s.spec {
+                    Spec::View(v) if v.online => Some(v.name),
+                    _ => None,
+                })
+                .collect()
+        } else {
+            request.feature_views.clone()
+        };
+        let mut views = Vec::new();
+        for name in names {
+            let (view, source, join_keys) = self.view(&request.project, &name).await?;
+            let done: Vec<(i64, i64)> = materialized::Entity::find()
+                .filter(materialized::Column::Project.eq(&request.project))
+                .filter(materialized::Column::View.eq(&name))
+                .order_by_asc(materialized::Column::StartUs)
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|m| (m.start_us, m.end_us))
+                .collect();
+            let start_us = if request.incremental {
+                done.iter().map(|(_, e)| e + 1).max().unwrap_or(0)
+            } else {
+                micros(request.start.as_ref())
+                    .ok_or_else(|| Error::invalid("start: give the start, or use incremental"))?
+            };
+            if start_us > end_us {
+                views.push(report(&name, start_us, end_us, 0, 0, 0));
+                continue;
+            }
+            let gaps = subtract(start_us, end_us, &done);
+            let skipped = u32::try_from(
+                done.iter()
+                    .filter(|(s, e)| *e >= start_us && *s <= end_us)
+                    .count(),
+            )
+            .unwrap_or(0);
+            let Some(file) = source.file.clone() else {
+                return Err(Error::new(
+                    ErrorCode::FailedPrecondition,
+                    format!(
+                        "feature view '{name}' reads a push source; pushed rows reach the online store directly"
+                    ),
+                ));
+            };
+            let scan = Scan {
+                view: &view,
+                source: &source,
+                path: &file.path,
+                join_keys: &join_keys,
+                features: view.schema.iter().map(|f| f.name.clone()).collect(),
+            };
+            let mut reporter = Reporter::new(progress, &name);
+            let latest = self.latest_in(&scan, &gaps, &mut reporter).await?;
+            let rows_scanned = reporter.progress.rows_scanned;
+            let entities = self
+                .write_latest(&request.project, &scan, latest, &mut reporter)
+                .await?;
+            for (gap_start, gap_end) in &gaps {
+                materialized::ActiveModel {
+                    project: Set(request.project.clone()),
+                    view: Set(name.clone()),
+                    start_us: Set(*gap_start),
+                    end_us: Set(*gap_end),
+                    entities: Set(i64::try_from(entities).unwrap_or(i64::MAX)),
+                    completed_time: Set(Utc::now()),
+                    ..Default::default()
+                }
+                .insert(&self.db)
+                .await?;
+            }
+            tracing::info!(project = %request.project, view = %name, rows_scanned, entities, "materialized");
+            views.push(report(&name, start_us, end_us, rows_scanned, entities, skipped));
+        }
+        Ok(pb::MaterializeResponse { views })
+    }
+
+    /// Per entity, the latest source row whose event time falls in one of `intervals`, keyed
+    /// by the entity's row-encoded join key.
+    async fn latest_in(
+        &self,
+        scan: &Scan<'_>,
+        intervals: &[(i64, i64)],
+        reporter: &mut Reporter<'_>,
+    ) -> Result<HashMap<Box<[u8]>, Latest>> {
+        let mut latest = HashMap::new();
+        if intervals.is_empty() {
+            reporter.send();
+            return Ok(latest);
+        }
+        let lookup = FeatureViewSource {
+            name: scan.view.name.clone(),
+            location: Path::from(scan.path),
+            join_keys: scan.join_keys.to_vec(),
+            timestamp_field: scan.source.timestamp_field.clone(),
+            created_timestamp_field: scan.source.created_timestamp_field.clone(),
+            ttl: Duration::ZERO,
+            features: Vec::new(),
+        };
+        let files = offline::source::source_files(self.objects.as_ref(), &lookup)
+            .await
+            .map_err(Error::from)?;
+        // Open every footer first: their row counts are the total that progress counts toward.
+        let mut builders = Vec::with_capacity(files.len());
+        for file in &files {
+            let reader = offline::object_reader::ObjectReader::new(self.objects.clone(), file);
+            let builder = ParquetRecordBatchStreamBuilder::new(reader)
+                .await
+                .map_err(|e| Error::invalid(format!("source file {}: {e}", file.location)))?;
+            let rows = u64::try_from(builder.metadata().file_metadata().num_rows()).unwrap_or(0);
+            reporter.progress.rows_total += rows;
+            builders.push((file, builder));
+        }
+        reporter.send();
+        for (file, builder) in builders {
+            let schema = builder.schema().clone();
+            let mut wanted: Vec<&str> = scan.join_keys.iter().map(String::as_str).collect();
+            wanted.push(&scan.source.timestamp_field);
+            if let Some(created) = &scan.source.created_timestamp_field {
+                wanted.push(created);
+            }
+            wanted.extend(scan.features.iter().map(String::as_str));
+            let mut indices = Vec::with_capacity(wanted.len());
+            for column in &wanted {
+                let index = schema.index_of(column).map_err(|_| {
+                    Error::invalid(format!(
+                        "source file {} of view '{}' has no column '{column}'",
+                        file.location, scan.view.name
+                    ))
+                })?;
+                indices.push(index);
+            }
+            let mask = ProjectionMask::roots(builder.parquet_schema(), indices);
+            let mut stream = builder
+                .with_projection(mask)
+                .with_batch_size(BATCH_ROWS)
+                .build()
+                .map_err(|e| Error::invalid(e.to_string()))?;
+            while let Some(batch) = stream
+                .try_next()
+                .await
+                .map_err(|e| Error::invalid(format!("source file {}: {e}", file.location)))?
+            {
+                merge_latest(&batch, scan, intervals, &mut latest)?;
+                reporter.progress.rows_scanned += batch.num_rows() as u64;
+                reporter.tick();
+            }
+        }
+        reporter.progress.entities_total = latest.len() as u64;
+        reporter.send();
+        Ok(latest)
+    }
+
+    /// Writes the rows to the online store, a chunk at a time with a few chunks in flight;
+    /// returns how many entities were written.
+    async fn write_latest(
+        &self,
+        project: &str,
+        scan: &Scan<'_>,
+        latest: HashMap<Box<[u8]>, Latest>,
+        reporter: &mut Reporter<'_>,
+    ) -> Result<u64> {
+        let mut rows = latest.into_values();
+        let mut pending = FuturesUnordered::new();
+        let mut written = 0u64;
+        loop {
+            while pending.len() < WRITES_IN_FLIGHT {
+                let chunk = rows
+                    .by_ref()
+                    .take(WRITE_CHUNK)
+                    .filter_map(|row| online_row(scan, row))
+                    .collect::<Vec<_>>();
+                if chunk.is_empty() {
+                    break;
+                }
+                let count = chunk.len() as u64;
+                let online = Arc::clone(&self.online);
+                let view = &scan.view.name;
+                pending.push(async move { online.write(project, view, chunk).await.map(|_| count) });
+            }
+            match pending.next().await {
+                None => break,
+                Some(result) => {
+                    written += result.map_err(Error::from)?;
+                    reporter.progress.entities_written = written;
+                    reporter.tick();
+                }
+            }
+        }
+        reporter.send();
+        Ok(written)
+    }
+}
+
+/// A kept row in the online store's shape; `None` for a key the online store cannot hold
+/// (a join key of a type that cannot identify an entity), which is skipped.
+fn online_row(scan: &Scan<'_>, row: Latest) -> Option<(EntityKey, FeatureRow)> {
+    let key = EntityKey::new(scan.join_keys.iter().map(String::as_str).zip(row.key)).ok()?;
+    let values = scan.features.iter().cloned().zip(row.values).collect();
+    Some((
+        key,
+        FeatureRow {
+            event_ts_us: row.event_ts_us,
+            created_ts_us: row.created_ts_us,
+            values,
+        },
+    ))
+}
+
+fn report(
+    name: &str,
+    start_us: i64,
+    end_us: i64,
+    rows: u64,
+    entities: u64,
+    skipped: u32,
+) -> pb::ViewMaterialization {
+    let ts = |us: i64| prost_types::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
+    };
+    pb::ViewMaterialization {
+        feature_view: name.to_owned(),
+        start: Some(ts(start_us)),
+        end: Some(ts(end_us)),
+        rows_scanned: rows,
+        entities_written: entities,
+        intervals_skipped: skipped,
+    }
+}
+
+fn micros(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
+    ts.map(|t| {
+        t.seconds
+            .saturating_mul(1_000_000)
+            .saturating_add(i64::from(t.nanos) / 1000)
+    })
+}
+
+/// `[start, end]` minus the (inclusive) intervals in `done`, as inclusive gaps.
+pub fn subtract(start: i64, end: i64, done: &[(i64, i64)]) -> Vec<(i64, i64)> {
+    let mut sorted = done.to_vec();
+    sorted.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut cursor = start;
+    for (s, e) in sorted {
+        if e < cursor || s > end {
+            continue;
+        }
+        if s > cursor {
+            gaps.push((cursor, s - 1));
+        }
+        cursor = cursor.max(e.saturating_add(1));
+        if cursor > end {
+            return gaps;
+        }
+    }
+    if cursor <= end {
+        gaps.push((cursor, end));
+    }
+    gaps
+}
+
+/// A join key column in the one type per kind that row-encodes alike across files, so that
+/// an int32 key in one file and an int64 key in another name the same entity.
+fn comparable(column: &ArrayRef) -> Result<ArrayRef> {
+    let target = match column.data_type() {
+        DataType::Int8
+        | DataType::Int16
+        | DataType::Int32
+        | DataType::UInt8
+        | DataType::UInt16
+        | DataType::UInt32 => DataType::Int64,
+        DataType::LargeUtf8 | DataType::Utf8View => DataType::Utf8,
+        DataType::LargeBinary | DataType::BinaryView => DataType::Binary,
+        DataType::Dictionary(_, values) => values.as_ref().clone(),
+        _ => return Ok(Arc::clone(column)),
+    };
+    cast(column, &target).map_err(|e| Error::invalid(format!("join key column: {e}")))
+}
+
+/// Folds one batch into the latest row per entity (event time, then created time). Rows
+/// with a null event time or a null join key identify nothing and are skipped.
+fn merge_latest(
+    batch: &RecordBatch,
+    scan: &Scan<'_>,
+    intervals: &[(i64, i64)],
+    latest: &mut HashMap<Box<[u8]>, Latest>,
+) -> Result<()> {
+    let column = |name: &str| {
+        batch
+            .column_by_name(name)
+            .ok_or_else(|| Error::invalid(format!("source has no column '{name}'")))
+    };
+    let timestamps = |name: &str| {
+        offline::timestamps::epoch_micros(column(name)?.as_ref())
+            .ok_or_else(|| Error::invalid(format!("source column '{name}' is not a timestamp")))
+    };
+    let event = timestamps(&scan.source.timestamp_field)?;
+    let created = match &scan.source.created_timestamp_field {
+        Some(name) => Some(timestamps(name)?),
+        None => None,
+    };
+    let keys: Vec<&ArrayRef> = scan.join_keys.iter().map(|k| column(k)).collect::<Result<_>>()?;
+    let values: Vec<&ArrayRef> = scan.features.iter().map(|f| column(f)).collect::<Result<_>>()?;
+    let encodable: Vec<ArrayRef> = keys.iter().map(|k| comparable(k)).collect::<Result<_>>()?;
+    let converter = RowConverter::new(
+        encodable
+            .iter()
+            .map(|c| SortField::new(c.data_type().clone()))
+            .collect(),
+    )
+    .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+    let encoded = converter
+        .convert_columns(&encodable)
+        .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+    for row in 0..batch.num_rows() {
+        if event.is_null(row) || keys.iter().any(|k| k.is_null(row)) {
+            continue;
+        }
+        let ts = event.value(row);
+        if !intervals.iter().any(|(s, e)| *s <= ts && ts <= *e) {
+            continue;
+        }
+        let created_ts = created
+            .as_ref()
+            .and_then(|c| (!c.is_null(row)).then(|| c.value(row)));
+        let key = encoded.row(row);
+        match latest.get_mut(key.data()) {
+            Some(kept) => {
+                if (ts, created_ts) >= (kept.event_ts_us, kept.created_ts_us) {
+                    kept.event_ts_us = ts;
+                    kept.created_ts_us = created_ts;
+                    kept.values.clear();
+                    kept.values
+                        .extend(values.iter().map(|a| arrow_value(a.as_ref(), row)));
+                }
+            }
+            None => {
+                latest.insert(
+                    key.data().into(),
+                    Latest {
+                        key: keys.iter().map(|k| arrow_value(k.as_ref(), row)).collect(),
+                        event_ts_us: ts,
+                        created_ts_us: created_ts,
+                        values: values.iter().map(|a| arrow_value(a.as_ref(), row)).collect(),
+                    },
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::subtract;
+
+    #[test]
+    fn done_intervals_are_skipped() {
+        assert_eq!(subtract(0, 100, &[]), [(0, 100)]);
+        assert_eq!(subtract(0, 100, &[(0, 100)]), []);
+        assert_eq!(
+            subtract(0, 100, &[(10, 20), (50, 60)]),
+            [(0, 9), (21, 49), (61, 100)]
+        );
+        assert_eq!(subtract(0, 100, &[(-50, 30), (90, 200)]), [(31, 89)]);
+        assert_eq!(subtract(50, 60, &[(0, 10)]), [(50, 60)]);
+    }
+}
