@@ -105,9 +105,9 @@ impl Retrieval {
         let project = &request.project;
         let source = match self
             .definitions()
-            .get(project, DATA_SOURCE, &request.push_source)
+            .get_recent(project, DATA_SOURCE, &request.push_source)
             .await?
-            .map(|s| s.spec)
+            .map(|s| s.spec.clone())
         {
             Some(Spec::Source(source)) if source.push.is_some() => source,
             Some(_) => {
@@ -178,9 +178,9 @@ impl Retrieval {
             for entity in &view.entities {
                 if let Some(Spec::Entity(e)) = self
                     .definitions()
-                    .get(project, ENTITY, entity)
+                    .get_recent(project, ENTITY, entity)
                     .await?
-                    .map(|s| s.spec)
+                    .map(|s| s.spec.clone())
                 {
                     join_keys.extend(e.join_keys.into_iter().map(|k| (k.name, k.dtype)));
                 }
@@ -275,9 +275,9 @@ impl Retrieval {
             })?;
         let Some(Spec::Source(batch)) = self
             .definitions()
-            .get(project, DATA_SOURCE, &batch_name)
+            .get_recent(project, DATA_SOURCE, &batch_name)
             .await?
-            .map(|s| s.spec)
+            .map(|s| s.spec.clone())
         else {
             return Err(Error::internal("batch source vanished"));
         };

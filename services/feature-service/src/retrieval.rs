@@ -78,9 +78,9 @@ impl Retrieval {
         };
         match self
             .definitions
-            .get(project, DATA_SOURCE, batch)
+            .get_recent(project, DATA_SOURCE, batch)
             .await?
-            .map(|s| s.spec)
+            .map(|s| s.spec.clone())
         {
             Some(Spec::Source(batch)) if batch.file.is_some() => Ok(Some(batch)),
             _ => Ok(None),
@@ -90,9 +90,9 @@ impl Retrieval {
     async fn view(&self, project: &str, name: &str) -> Result<(FeatureViewSpec, SourceSpec, Vec<String>)> {
         let Some(Spec::View(view)) = self
             .definitions
-            .get(project, FEATURE_VIEW, name)
+            .get_recent(project, FEATURE_VIEW, name)
             .await?
-            .map(|s| s.spec)
+            .map(|s| s.spec.clone())
         else {
             return Err(Error::not_found(
                 "feature_view_not_found",
@@ -101,9 +101,9 @@ impl Retrieval {
         };
         let Some(Spec::Source(source)) = self
             .definitions
-            .get(project, DATA_SOURCE, &view.source)
+            .get_recent(project, DATA_SOURCE, &view.source)
             .await?
-            .map(|s| s.spec)
+            .map(|s| s.spec.clone())
         else {
             return Err(Error::internal(format_args!(
                 "feature view {name} refers to a missing source"
@@ -113,9 +113,9 @@ impl Retrieval {
         for entity in &view.entities {
             if let Some(Spec::Entity(e)) = self
                 .definitions
-                .get(project, ENTITY, entity)
+                .get_recent(project, ENTITY, entity)
                 .await?
-                .map(|s| s.spec)
+                .map(|s| s.spec.clone())
             {
                 join_keys.extend(e.join_keys.into_iter().map(|k| k.name));
             }
@@ -129,9 +129,9 @@ impl Retrieval {
             (false, true) => features.to_vec(),
             (true, false) => match self
                 .definitions
-                .get(project, FEATURE_SERVICE, service)
+                .get_recent(project, FEATURE_SERVICE, service)
                 .await?
-                .map(|s| s.spec)
+                .map(|s| s.spec.clone())
             {
                 Some(Spec::Service(s)) => s.features,
                 _ => {

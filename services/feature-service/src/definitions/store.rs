@@ -1,6 +1,10 @@
 //! Stored definitions: the current version of each (project, kind, name) and the full
 //! history of versions, changed together in one transaction per apply.
 
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+use std::time::{Duration, Instant};
+
 use chrono::{DateTime, Utc};
 use lathe_common::{Error, Result};
 use sea_orm::entity::prelude::*;
@@ -71,14 +75,50 @@ pub struct Stored {
     pub update_time: DateTime<Utc>,
 }
 
+/// How long serving may use a definition read earlier. Applies through this process clear
+/// the cache at once; this bounds how late an apply through another replica is seen (Feast's
+/// feature server does the same with its registry `cache_ttl_seconds`).
+pub const CACHE_TTL: Duration = Duration::from_secs(2);
+
+type CacheKey = (String, &'static str, String);
+/// When a definition was read, and what (`None`: no such definition).
+type Cached = (Instant, Option<Arc<Stored>>);
+
 #[derive(Clone)]
 pub struct DefinitionStore {
     db: DatabaseConnection,
+    /// (project, kind, name) → what was read when.
+    recent: Arc<RwLock<HashMap<CacheKey, Cached>>>,
 }
 
 impl DefinitionStore {
     pub fn new(db: DatabaseConnection) -> Self {
-        DefinitionStore { db }
+        DefinitionStore {
+            db,
+            recent: Arc::default(),
+        }
+    }
+
+    /// Like [`DefinitionStore::get`], but may answer from what was read up to [`CACHE_TTL`]
+    /// ago: for serving paths, where a database round trip per request would dominate.
+    pub async fn get_recent(
+        &self,
+        project: &str,
+        kind: &'static str,
+        name: &str,
+    ) -> Result<Option<Arc<Stored>>> {
+        let key = (project.to_owned(), kind, name.to_owned());
+        if let Some((read, stored)) = self.recent.read().expect("cache lock").get(&key)
+            && read.elapsed() < CACHE_TTL
+        {
+            return Ok(stored.clone());
+        }
+        let stored = self.get(project, kind, name).await?.map(Arc::new);
+        let mut recent = self.recent.write().expect("cache lock");
+        // Entries of deleted or renamed definitions would otherwise pile up.
+        recent.retain(|_, (read, _)| read.elapsed() < CACHE_TTL);
+        recent.insert(key, (Instant::now(), stored.clone()));
+        Ok(stored)
     }
 
     fn decode(row: current::Model) -> Result<Stored> {
@@ -178,6 +218,7 @@ impl DefinitionStore {
             .await?;
         }
         txn.commit().await?;
+        self.recent.write().expect("cache lock").clear();
         Ok(())
     }
 }
