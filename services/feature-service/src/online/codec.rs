@@ -70,6 +70,7 @@ pub fn encode_value(value: &Value, out: &mut Vec<u8>) {
     }
 }
 
+#[cfg(test)]
 pub fn value_to_bytes(value: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(16);
     encode_value(value, &mut out);

@@ -172,6 +172,9 @@ impl fmt::Display for EntityKey {
 
 /// Writes `s` with each char of `special` as `%XX`.
 pub(crate) fn write_escaped(out: &mut impl fmt::Write, s: &str, special: &[char]) -> fmt::Result {
+    if !s.contains(special) {
+        return out.write_str(s);
+    }
     for c in s.chars() {
         if special.contains(&c) {
             write!(out, "%{:02X}", c as u32)?;

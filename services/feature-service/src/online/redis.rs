@@ -28,7 +28,7 @@ use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind
 use deadpool_redis::{Config, Pool, PoolConfig, PoolError, Runtime, Timeouts};
 use futures::{StreamExt, TryStreamExt};
 
-use super::codec::{value_from_bytes, value_to_bytes};
+use super::codec::{encode_value, value_from_bytes};
 use super::error::{OnlineError, redact_url};
 use super::model::{EntityKey, FeatureRow, Value, write_escaped};
 use super::{OnlineStore, check_feature_names};
@@ -175,25 +175,34 @@ impl RedisOnlineStore {
         view_key: &str,
         rows: &[(EntityKey, FeatureRow)],
     ) -> Result<usize, OnlineError> {
+        // EVALSHA commands built directly: a Cmd keeps its arguments in one buffer, where a
+        // ScriptInvocation allocates one per argument.
         let mut pipe = redis::pipe();
         let mut key = String::with_capacity(view_key.len() + 32);
+        let mut value = Vec::with_capacity(64);
         for script_rows in rows.chunks(SCRIPT_KEYS) {
-            let mut invocation = self.upsert.prepare_invoke();
-            for (entity, row) in script_rows {
+            let mut command = redis::cmd("EVALSHA");
+            command.arg(self.upsert.get_hash()).arg(script_rows.len());
+            for (entity, _) in script_rows {
                 key.clear();
                 key.push_str(view_key);
                 write!(key, "{entity}").expect("writing to a String cannot fail");
-                invocation.key(key.as_str()).arg(row.event_ts_us);
+                command.arg(key.as_str());
+            }
+            for (_, row) in script_rows {
+                command.arg(row.event_ts_us);
                 match row.created_ts_us {
-                    Some(created) => invocation.arg(created),
-                    None => invocation.arg(""),
+                    Some(created) => command.arg(created),
+                    None => command.arg(""),
                 };
-                invocation.arg(row.values.len());
-                for (name, value) in &row.values {
-                    invocation.arg(name).arg(value_to_bytes(value));
+                command.arg(row.values.len());
+                for (name, feature) in &row.values {
+                    value.clear();
+                    encode_value(feature, &mut value);
+                    command.arg(name.as_str()).arg(value.as_slice());
                 }
             }
-            pipe.invoke_script(&invocation);
+            pipe.add_command(command);
         }
         let mut conn = self.connection().await?;
         let applied: Vec<i64> = match pipe.query_async(&mut conn).await {
@@ -391,6 +400,7 @@ fn glob_escape(s: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::super::codec::value_to_bytes;
     use super::*;
 
     #[test]
