@@ -78,6 +78,7 @@ pub fn value_to_bytes(value: &Value) -> Vec<u8> {
 }
 
 /// Decodes one whole value; trailing bytes are corruption.
+#[cfg(test)]
 pub fn value_from_bytes(bytes: &[u8]) -> Result<Value, OnlineError> {
     let mut reader = Reader { bytes, pos: 0 };
     let value = reader.value(0)?;

@@ -574,11 +574,11 @@ async fn online_redis_corrupted_values_are_internal() {
         .unwrap()
         .get_connection()
         .unwrap();
-    let hash = format!("{}:p:v:user_id=1", fixture.prefix);
-    redis::cmd("HSET")
-        .arg(&hash)
-        .arg("f")
-        .arg(&[200u8][..])
+    // A row cut off after its format byte.
+    let row_key = format!("{}:p:v:user_id=1", fixture.prefix);
+    redis::cmd("SET")
+        .arg(&row_key)
+        .arg(&[1u8, 200][..])
         .exec(&mut conn)
         .unwrap();
     let err = store.read("p", "v", &[key(1)], &names(&["f"])).await.unwrap_err();
