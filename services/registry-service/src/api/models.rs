@@ -12,10 +12,12 @@ use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::model_registry_service_server::ModelRegistryService;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
-use sea_orm::sea_query::{Expr, ExprTrait, OnConflict};
+use sea_orm::sea_query::{
+    Alias, Asterisk, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement, UnionType,
+};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, FromQueryResult,
-    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -100,32 +102,33 @@ impl ModelsApi {
                     .map(move |name| (name.clone(), u64::try_from(*version).unwrap_or(0)))
             })
             .collect();
-        // Highest version per stage: one grouped query on the (model, stage, version) index.
-        #[derive(FromQueryResult)]
-        struct StageMax {
-            version: i64,
+        // Highest version per stage: per stage the newest row through the (model, stage,
+        // version) index, all four in one UNION ALL. A grouped MAX would read every version
+        // of the model, which made this read slow down as versions piled up.
+        let mut newest_per_stage: Option<SelectStatement> = None;
+        for (i, stage) in Stage::ALL.into_iter().enumerate() {
+            let newest = Query::select()
+                .column(Asterisk)
+                .from(version::Entity)
+                .and_where(Expr::col(version::Column::ModelId).eq(m.id))
+                .and_where(Expr::col(version::Column::Stage).eq(stage.as_str()))
+                .order_by(version::Column::Version, Order::Desc)
+                .limit(1)
+                .to_owned();
+            let wrapped = Query::select()
+                .column(Asterisk)
+                .from_subquery(newest, Alias::new(format!("stage_{i}")))
+                .to_owned();
+            newest_per_stage = Some(match newest_per_stage {
+                None => wrapped,
+                Some(mut union) => union.union(UnionType::All, wrapped).to_owned(),
+            });
         }
-        let latest: Vec<i64> = version::Entity::find()
-            .select_only()
-            .column_as(version::Column::Version.max(), "version")
-            .filter(version::Column::ModelId.eq(m.id))
-            .group_by(version::Column::Stage)
-            .into_model::<StageMax>()
-            .all(db)
-            .await?
-            .into_iter()
-            .map(|row| row.version)
-            .collect();
-        let latest_rows = if latest.is_empty() {
-            Vec::new()
-        } else {
-            version::Entity::find()
-                .filter(version::Column::ModelId.eq(m.id))
-                .filter(version::Column::Version.is_in(latest))
-                .order_by_asc(version::Column::Version)
-                .all(db)
-                .await?
-        };
+        let statement = db
+            .get_database_backend()
+            .build(&newest_per_stage.expect("there are four stages"));
+        let mut latest_rows = version::Entity::find().from_raw_sql(statement).all(db).await?;
+        latest_rows.sort_by_key(|v| v.version);
         let latest_versions = latest_rows
             .into_iter()
             .map(|v| version_to_proto(&m, v, &alias_map))

@@ -19,6 +19,8 @@ pub enum Stage {
 }
 
 impl Stage {
+    pub const ALL: [Stage; 4] = [Stage::None, Stage::Staging, Stage::Production, Stage::Archived];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Stage::None => "None",
