@@ -187,10 +187,7 @@ impl RedisOnlineStore {
             let mut command = redis::cmd("EVALSHA");
             command.arg(self.upsert.get_hash()).arg(script_rows.len());
             for (entity, _) in script_rows {
-                key.clear();
-                key.push_str(view_key);
-                write!(key, "{entity}").expect("writing to a String cannot fail");
-                command.arg(key.as_str());
+                command.arg(row_key(&mut key, view_key, entity));
             }
             for (_, row) in script_rows {
                 command.arg(encode_row(row));
@@ -226,10 +223,7 @@ impl RedisOnlineStore {
         let mut command = redis::cmd("MGET");
         let mut key = String::with_capacity(view_key.len() + 32);
         for entity in keys {
-            key.clear();
-            key.push_str(view_key);
-            write!(key, "{entity}").expect("writing to a String cannot fail");
-            command.arg(key.as_str());
+            command.arg(row_key(&mut key, view_key, entity));
         }
         let mut conn = self.read_connection().await?;
         let replies: Vec<Option<Vec<u8>>> = match command.query_async(&mut conn).await {
@@ -336,6 +330,14 @@ impl OnlineStore for RedisOnlineStore {
         tracing::info!(project, view, keys = deleted, "deleted online rows of a view");
         Ok(())
     }
+}
+
+/// `{view_key}{entity}` written into `buffer`, reused across the keys of one command.
+fn row_key<'a>(buffer: &'a mut String, view_key: &str, entity: &EntityKey) -> &'a str {
+    buffer.clear();
+    buffer.push_str(view_key);
+    write!(buffer, "{entity}").expect("writing to a String cannot fail");
+    buffer.as_str()
 }
 
 fn in_entity(err: OnlineError, entity: &EntityKey) -> OnlineError {

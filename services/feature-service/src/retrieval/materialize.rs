@@ -218,7 +218,7 @@ impl Retrieval {
     ) -> Result<HashMap<Box<[u8]>, Latest>> {
         let mut latest = HashMap::new();
         if intervals.is_empty() {
-            reporter.send();
+            // Nothing to scan: the report write_latest sends at its end is the only one.
             return Ok(latest);
         }
         let lookup = FeatureViewSource {
