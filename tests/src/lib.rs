@@ -143,6 +143,17 @@ impl TestPlatform {
             .json(body)
     }
 
+    /// POSTs `body` and returns the JSON answer, whatever its status.
+    pub async fn post_json(&self, path: &str, token: &str, body: &serde_json::Value) -> serde_json::Value {
+        self.post(path, token, body)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     pub fn put(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
         self.http
             .put(format!("{}{path}", self.url))

@@ -304,23 +304,9 @@ fn iso(us: i64) -> String {
 async fn materialize_and_serve(t: &TestPlatform) {
     let url = format!("/api/v1/projects/{PROJECT}/features/materialize");
     let window = json!({ "start": iso(t0()), "end": iso(t0() + 3 * HOUR) });
-    let first: Value = t
-        .post(&url, &t.admin(), &window)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let first: Value = t.post_json(&url, &t.admin(), &window).await;
     assert_eq!(first["views"][0]["entities_written"], 3, "{first}");
-    let again: Value = t
-        .post(&url, &t.admin(), &window)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let again: Value = t.post_json(&url, &t.admin(), &window).await;
     assert_eq!(
         (
             again["views"][0]["rows_scanned"].as_u64(),
@@ -380,17 +366,12 @@ async fn materialize_and_serve(t: &TestPlatform) {
         "entities": { "driver_id": [1001, 1003, 4242] },
     });
     let online: Value = t
-        .post(
+        .post_json(
             &format!("/api/v1/projects/{PROJECT}/features/online"),
             &t.admin(),
             &request,
         )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+        .await;
     assert_eq!(
         online["metadata"]["feature_names"],
         json!(["driver_id", "conv_rate", "trips"])
@@ -472,14 +453,7 @@ async fn feast_clients_get_feasts_response_shape() {
     .await
     .unwrap();
     let body = json!({ "feature_service": "driver_activity", "entities": { "driver_id": [1002] }, "full_feature_names": true });
-    let answer: Value = t
-        .post("/get-online-features", &t.admin(), &body)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let answer: Value = t.post_json("/get-online-features", &t.admin(), &body).await;
     assert_eq!(
         answer["metadata"]["feature_names"],
         json!(["driver_id", "driver_stats__conv_rate", "driver_stats__trips"])
@@ -546,14 +520,7 @@ async fn push_scenario(t: &TestPlatform) {
     let (status, _, message) = error_of(t.post(&push_url, &t.admin(), &missing).send().await.unwrap()).await;
     assert_eq!(status, 422);
     assert!(message.contains("missing column 'rating'"), "{message}");
-    let nothing: Value = t
-        .post(&online_url, &t.admin(), &read(json!([3])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let nothing: Value = t.post_json(&online_url, &t.admin(), &read(json!([3]))).await;
     assert_eq!(nothing["results"][1]["statuses"], json!(["NOT_FOUND"]));
 
     // A good push reaches the online store and, as a new Parquet file, the offline store.
@@ -562,14 +529,7 @@ async fn push_scenario(t: &TestPlatform) {
         "df": { "driver_id": [3, 4], "event_timestamp": [now, now], "trips_today": [5, 7], "rating": [4.5, 4.0] },
         "to": "online_and_offline",
     });
-    let pushed: Value = t
-        .post(&push_url, &t.admin(), &good)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let pushed: Value = t.post_json(&push_url, &t.admin(), &good).await;
     assert_eq!(pushed["rows"], 2, "{pushed}");
     assert!(
         pushed["offline_file"]
@@ -578,14 +538,7 @@ async fn push_scenario(t: &TestPlatform) {
             .starts_with("data/trips/pushed-"),
         "{pushed}"
     );
-    let online: Value = t
-        .post(&online_url, &t.admin(), &read(json!([4, 3])))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let online: Value = t.post_json(&online_url, &t.admin(), &read(json!([4, 3]))).await;
     assert_eq!(online["results"][1]["values"], json!([7, 5]));
     assert_eq!(online["results"][1]["statuses"], json!(["PRESENT", "PRESENT"]));
 
