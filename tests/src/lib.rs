@@ -48,7 +48,9 @@ impl TestPlatform {
 
     /// The platform on `backend`, or `None` when skipping. In production mode every service
     /// shares one fresh PostgreSQL database (as in the dev stack) and keeps its objects under
-    /// its own fresh prefix of the S3 test bucket.
+    /// its own fresh prefix of the S3 test bucket, and the gateway reaches the services over
+    /// loopback gRPC as separate processes would (embedded mode: in-process channels, the
+    /// standalone default), so the suites run through both transports.
     pub async fn on(backend: Backend) -> Option<(TestPlatform, Option<PgDatabase>)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = embedded_settings(dir.path());
@@ -56,6 +58,7 @@ impl TestPlatform {
             Backend::Embedded => None,
             Backend::Production => {
                 let pg = PgDatabase::create().await?;
+                settings.standalone.in_process = false;
                 for service in [
                     &mut settings.registry,
                     &mut settings.features.service,

@@ -1,6 +1,11 @@
 //! What every Lathe gRPC service shares: a server with health, reflection, Prometheus
 //! `/metrics` on the same port (HTTP/1.1), a layer that records request counts and latency and
 //! continues the caller's trace, and client channels that carry the trace onwards.
+//!
+//! A client reaches a service through a [`TracedChannel`]: over the network ([`channel`]), or,
+//! when both run in one process (`lathe standalone`), straight into the server's routes
+//! ([`GrpcServer::in_process`]). Both go through the same codec, layers and handlers; the
+//! in-process one skips HTTP/2 framing, the sockets and the connection tasks.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -10,10 +15,14 @@ use std::time::{Duration, Instant};
 
 use prometheus::{Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 use tokio::net::TcpListener;
+use tonic::body::Body;
 use tonic::service::Routes;
 use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Endpoint;
 use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+use tower::ServiceExt;
+use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
 
 use crate::config::ConfigError;
@@ -23,8 +32,12 @@ use crate::telemetry::{self, TraceContextInterceptor};
 pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
 pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 
+/// What a client sends its calls through: a network channel or a server in this process. Its
+/// errors are already the statuses the client would make of them.
+pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, tonic::Status>;
+
 /// A client channel that propagates the current trace context.
-pub type TracedChannel = InterceptedService<Channel, TraceContextInterceptor>;
+pub type TracedChannel = InterceptedService<Transport, TraceContextInterceptor>;
 
 /// A lazily connecting channel to `endpoint` (`http://host:port`); `key` names the setting.
 pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> {
@@ -38,7 +51,65 @@ pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> 
         .initial_stream_window_size(STREAM_WINDOW_BYTES)
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .connect_lazy();
-    Ok(InterceptedService::new(channel, TraceContextInterceptor))
+    let transport = BoxCloneSyncService::new(channel.map_err(|err| tonic::Status::from_error(Box::new(err))));
+    Ok(InterceptedService::new(transport, TraceContextInterceptor))
+}
+
+/// Calls a server's routes in this process. Each call runs as its own task on `runtime`, as
+/// it would on the server's side of a connection: a handler that spawns work or blocks for a
+/// moment does so on the services' runtime, not on the caller's (the gateway's HTTP workers
+/// run their own). Dropping the call's future aborts the task, as a reset stream would.
+#[derive(Clone)]
+struct InProcess<S> {
+    service: S,
+    runtime: tokio::runtime::Handle,
+}
+
+impl<S> tower_service::Service<http::Request<Body>> for InProcess<S>
+where
+    S: tower_service::Service<
+            http::Request<Body>,
+            Response = http::Response<Body>,
+            Error = std::convert::Infallible,
+        > + Clone
+        + Send
+        + 'static,
+    S::Future: Send + 'static,
+{
+    type Response = http::Response<Body>;
+    type Error = tonic::Status;
+    type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Self::Error>> + Send>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // Readiness is awaited inside the task, on the clone that serves the call.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: http::Request<Body>) -> Self::Future {
+        let service = self.service.clone();
+        let task = self.runtime.spawn(service.oneshot(request));
+        let abort = AbortOnDrop(task.abort_handle());
+        Box::pin(async move {
+            let result = task.await;
+            drop(abort);
+            match result {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(never)) => match never {},
+                Err(join) => Err(tonic::Status::internal(format!(
+                    "the service's task failed: {join}"
+                ))),
+            }
+        })
+    }
+}
+
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        // A no-op once the task has finished.
+        self.0.abort();
+    }
 }
 
 /// Request counters and latency histograms of one service, in its own Prometheus registry.
@@ -182,22 +253,44 @@ where
     }
 }
 
-/// A gRPC service's server: its routes plus health, reflection and `/metrics`.
+/// A gRPC service's server: its routes plus health, reflection and `/metrics`, and the
+/// background tasks it waits for when it stops.
 pub struct GrpcServer {
     service_name: &'static str,
     grpc_names: Vec<&'static str>,
+    /// Every route: the service's, health, reflection and `/metrics`.
     routes: Routes,
+    health: HealthReporter,
     metrics: Arc<GrpcMetrics>,
+    background: Vec<tokio::task::JoinHandle<()>>,
 }
 
 impl GrpcServer {
     /// `service_name` is Lathe's short name (`registry`), `grpc_name` the contract's full name.
     pub fn new(service_name: &'static str, grpc_name: &'static str, routes: Routes) -> GrpcServer {
+        let (health, health_service) = tonic_health::server::health_reporter();
+        let reflection = tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(lathe_contract::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+            .build_v1()
+            .expect("the compiled descriptor sets are valid");
+        let metrics = Arc::new(GrpcMetrics::new(service_name));
+        let exposition = metrics.clone();
+        let router = routes
+            .add_service(health_service)
+            .add_service(reflection)
+            .into_axum_router()
+            .route(
+                "/metrics",
+                axum::routing::get(move || std::future::ready(exposition.render())),
+            );
         GrpcServer {
             service_name,
             grpc_names: vec![grpc_name],
-            routes,
-            metrics: Arc::new(GrpcMetrics::new(service_name)),
+            routes: Routes::from(router),
+            health,
+            metrics,
+            background: Vec::new(),
         }
     }
 
@@ -207,37 +300,42 @@ impl GrpcServer {
         self
     }
 
-    /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests.
+    /// A task the service runs beside its routes; [`GrpcServer::serve`] waits for it after
+    /// the routes have drained, so it must end on the same shutdown signal.
+    pub fn with_background(mut self, task: tokio::task::JoinHandle<()>) -> GrpcServer {
+        self.background.push(task);
+        self
+    }
+
+    /// A client channel into this server's routes, in this process, with the same metrics and
+    /// trace continuation as a network call. Calls run on the current Tokio runtime. It serves
+    /// for as long as the channel lives; health reports follow [`GrpcServer::serve`].
+    pub fn in_process(&self) -> TracedChannel {
+        let observed = tower_layer::Layer::layer(
+            &ObserveLayer {
+                metrics: self.metrics.clone(),
+            },
+            self.routes.clone(),
+        );
+        let transport = BoxCloneSyncService::new(InProcess {
+            service: observed,
+            runtime: tokio::runtime::Handle::current(),
+        });
+        InterceptedService::new(transport, TraceContextInterceptor)
+    }
+
+    /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests and
+    /// waits for the background tasks.
     pub async fn serve(
         self,
         listener: TcpListener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let (health_reporter, health_service) = tonic_health::server::health_reporter();
+        let health = self.health;
         for name in &self.grpc_names {
-            health_reporter
-                .set_service_status(*name, ServingStatus::Serving)
-                .await;
+            health.set_service_status(*name, ServingStatus::Serving).await;
         }
-        health_reporter
-            .set_service_status("", ServingStatus::Serving)
-            .await;
-        let reflection = tonic_reflection::server::Builder::configure()
-            .register_encoded_file_descriptor_set(lathe_contract::FILE_DESCRIPTOR_SET)
-            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
-            .build_v1()
-            .expect("the compiled descriptor sets are valid");
-
-        let metrics = self.metrics.clone();
-        let router = self
-            .routes
-            .add_service(health_service)
-            .add_service(reflection)
-            .into_axum_router()
-            .route(
-                "/metrics",
-                axum::routing::get(move || std::future::ready(metrics.render())),
-            );
+        health.set_service_status("", ServingStatus::Serving).await;
 
         let addr = listener.local_addr().ok();
         tracing::info!(service = self.service_name, addr = ?addr, "grpc server listening");
@@ -245,13 +343,9 @@ impl GrpcServer {
         let shutdown = async move {
             shutdown.await;
             for name in grpc_names {
-                health_reporter
-                    .set_service_status(name, ServingStatus::NotServing)
-                    .await;
+                health.set_service_status(name, ServingStatus::NotServing).await;
             }
-            health_reporter
-                .set_service_status("", ServingStatus::NotServing)
-                .await;
+            health.set_service_status("", ServingStatus::NotServing).await;
         };
         let result = tonic::transport::Server::builder()
             .accept_http1(true)
@@ -260,13 +354,16 @@ impl GrpcServer {
             .layer(ObserveLayer {
                 metrics: self.metrics,
             })
-            .add_routes(Routes::from(router))
+            .add_routes(self.routes)
             // Small replies must not wait for Nagle's algorithm and the peer's delayed ACK (~40 ms).
             .serve_with_incoming_shutdown(
                 tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true)),
                 shutdown,
             )
             .await;
+        for task in self.background {
+            let _ = task.await;
+        }
         tracing::info!(service = self.service_name, "grpc server stopped");
         result
     }

@@ -1,7 +1,12 @@
 //! What every service does at start: connect its metadata database (running its migrations)
 //! and open its object store, from its section of the settings.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::Arc;
+
+use futures::FutureExt;
+use futures::future::Shared;
 
 use object_store::ObjectStore;
 use sea_orm::DatabaseConnection;
@@ -9,6 +14,7 @@ use sea_orm_migration::MigratorTrait;
 
 use crate::config::{CommonSettings, ConfigError, ServiceSettings};
 use crate::db::{self, DbError};
+use crate::grpc::GrpcServer;
 use crate::storage;
 
 #[derive(Debug, thiserror::Error)]
@@ -83,12 +89,38 @@ pub trait GrpcService: Sized + Send + 'static {
         common: &CommonSettings,
     ) -> impl std::future::Future<Output = Result<Self, StartError>> + Send;
 
+    /// Its server: routes, and background tasks that end when `shutdown` resolves.
+    fn into_server(self, shutdown: Shutdown) -> GrpcServer;
+
     /// Serves until `shutdown` resolves, then drains in-flight requests.
     fn serve(
         self,
         listener: tokio::net::TcpListener,
-        shutdown: impl std::future::Future<Output = ()> + Send + 'static,
-    ) -> impl std::future::Future<Output = Result<(), tonic::transport::Error>> + Send;
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> impl Future<Output = Result<(), tonic::transport::Error>> + Send {
+        let shutdown = Shutdown::on(shutdown);
+        let server = self.into_server(shutdown.clone());
+        server.serve(listener, shutdown)
+    }
+}
+
+/// A shutdown signal that any number of tasks can await.
+#[derive(Clone)]
+pub struct Shutdown(Shared<Pin<Box<dyn Future<Output = ()> + Send>>>);
+
+impl Shutdown {
+    pub fn on(signal: impl Future<Output = ()> + Send + 'static) -> Shutdown {
+        let signal: Pin<Box<dyn Future<Output = ()> + Send>> = Box::pin(signal);
+        Shutdown(signal.shared())
+    }
+}
+
+impl Future for Shutdown {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<()> {
+        self.0.poll_unpin(cx)
+    }
 }
 
 /// Resolves on Ctrl-C or SIGTERM.

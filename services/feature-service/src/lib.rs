@@ -13,18 +13,16 @@ pub mod retrieval;
 pub mod settings;
 pub mod store;
 
-use std::future::Future;
 use std::sync::Arc;
 
 use lathe_common::config::{CommonSettings, ServiceSettings};
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
-use lathe_common::service::Stores;
 pub use lathe_common::service::{GrpcService, StartError};
+use lathe_common::service::{Shutdown, Stores};
 use lathe_contract::features::v1::feature_service_server::FeatureServiceServer;
 use lathe_contract::service_names;
 use online::{EmbeddedOnlineStore, OnlineStore, RedisOnlineStore};
-use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "features";
@@ -84,11 +82,7 @@ impl GrpcService for Features {
         })
     }
 
-    async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
         let definitions = definitions::store::DefinitionStore::new(self.stores.db.clone());
         let retrieval = retrieval::Retrieval::new(
             definitions.clone(),
@@ -102,8 +96,6 @@ impl GrpcService for Features {
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let routes = tonic::service::Routes::new(server);
         GrpcServer::new(SECTION, service_names::FEATURES, routes)
-            .serve(listener, shutdown)
-            .await
     }
 }
 

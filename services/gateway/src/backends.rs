@@ -1,5 +1,6 @@
-//! gRPC clients of the services behind the gateway. Channels connect lazily and reconnect,
-//! so the gateway starts before its backends and survives their restarts.
+//! gRPC clients of the services behind the gateway. Network channels connect lazily and
+//! reconnect, so the gateway starts before its backends and survives their restarts;
+//! `lathe standalone` may hand it in-process channels instead ([`Channels`]).
 
 use lathe_common::config::ConfigError;
 use lathe_common::grpc::{TracedChannel, channel};
@@ -36,12 +37,34 @@ pub struct Backends {
     pub all: Vec<Backend>,
 }
 
+/// One channel to each service.
+pub struct Channels {
+    pub registry: TracedChannel,
+    pub features: TracedChannel,
+    pub orchestrator: TracedChannel,
+    pub monitor: TracedChannel,
+}
+
+impl Channels {
+    /// Network channels to the endpoints in the settings.
+    pub fn connect_lazy(settings: &GatewaySettings) -> Result<Channels, ConfigError> {
+        Ok(Channels {
+            registry: channel(&settings.registry_endpoint, "gateway.registry_endpoint")?,
+            features: channel(&settings.features_endpoint, "gateway.features_endpoint")?,
+            orchestrator: channel(&settings.orchestrator_endpoint, "gateway.orchestrator_endpoint")?,
+            monitor: channel(&settings.monitor_endpoint, "gateway.monitor_endpoint")?,
+        })
+    }
+}
+
 impl Backends {
-    pub fn connect_lazy(settings: &GatewaySettings) -> Result<Backends, ConfigError> {
-        let registry = channel(&settings.registry_endpoint, "gateway.registry_endpoint")?;
-        let features = channel(&settings.features_endpoint, "gateway.features_endpoint")?;
-        let orchestrator = channel(&settings.orchestrator_endpoint, "gateway.orchestrator_endpoint")?;
-        let monitor = channel(&settings.monitor_endpoint, "gateway.monitor_endpoint")?;
+    pub fn new(channels: Channels) -> Backends {
+        let Channels {
+            registry,
+            features,
+            orchestrator,
+            monitor,
+        } = channels;
         let backend = |name, grpc_service, channel: &TracedChannel| Backend {
             name,
             grpc_service,
@@ -53,7 +76,7 @@ impl Backends {
             backend("orchestrator", service_names::ORCHESTRATOR, &orchestrator),
             backend("monitor", service_names::MONITOR, &monitor),
         ];
-        Ok(Backends {
+        Backends {
             tracking: TrackingServiceClient::new(registry.clone()),
             models: ModelRegistryServiceClient::new(registry.clone()),
             registry: RegistryServiceClient::new(registry.clone()),
@@ -62,6 +85,6 @@ impl Backends {
                 .max_decoding_message_size(FRAME_MESSAGE_BYTES)
                 .max_encoding_message_size(FRAME_MESSAGE_BYTES),
             all,
-        })
+        }
     }
 }

@@ -1,12 +1,18 @@
 //! `lathe standalone` as a library: every service and the gateway in one process, each
 //! service on its own loopback gRPC port and talking gRPC to the others. Standalone is a
 //! composition of the same builders `lathe serve` uses, not a fork; tests start it too.
+//!
+//! The gateway calls the services through in-process channels by default
+//! (`standalone.in_process`): the same gRPC codec, layers and handlers as over the network,
+//! without HTTP/2 and sockets in between. With `in_process = false` it goes over loopback gRPC,
+//! exactly as the separate processes of the docker-compose stack do.
 
 use std::net::SocketAddr;
 
 use lathe_common::config::{CommonSettings, Config, ConfigError, ServiceSettings};
-use lathe_common::service::{GrpcService, StartError};
+use lathe_common::service::{GrpcService, Shutdown, StartError};
 use lathe_feature_service::Features;
+use lathe_gateway::backends::Channels;
 use lathe_gateway::{Gateway, GatewaySettings};
 use lathe_monitor::Monitor;
 use lathe_orchestrator::Orchestrator;
@@ -23,6 +29,22 @@ pub struct PlatformSettings {
     pub features: lathe_feature_service::FeatureSettings,
     pub orchestrator: ServiceSettings,
     pub monitor: ServiceSettings,
+    pub standalone: StandaloneSettings,
+}
+
+/// The `standalone` section: how the parts of one process reach each other.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct StandaloneSettings {
+    /// The gateway calls the services in this process (true) or over their loopback gRPC
+    /// ports (false). The ports serve other gRPC clients either way.
+    pub in_process: bool,
+}
+
+impl Default for StandaloneSettings {
+    fn default() -> Self {
+        StandaloneSettings { in_process: true }
+    }
 }
 
 impl PlatformSettings {
@@ -36,6 +58,7 @@ impl PlatformSettings {
             features: config.section(Features::SECTION, Features::default_settings())?,
             orchestrator: config.section(Orchestrator::SECTION, Orchestrator::default_settings())?,
             monitor: config.section(Monitor::SECTION, Monitor::default_settings())?,
+            standalone: config.section("standalone", StandaloneSettings::default())?,
         })
     }
 
@@ -169,17 +192,31 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     let started = |service: &'static str| move |source| PlatformError::Start { service, source };
     let registry = Registry::build(&settings.registry, common)
         .await
-        .map_err(started("registry"))?;
+        .map_err(started("registry"))?
+        .into_server(Shutdown::on(stop_signal(&stop)));
     let features = Features::build(&settings.features, common)
         .await
-        .map_err(started("features"))?;
+        .map_err(started("features"))?
+        .into_server(Shutdown::on(stop_signal(&stop)));
     let orchestrator = Orchestrator::build(&settings.orchestrator, common)
         .await
-        .map_err(started("orchestrator"))?;
+        .map_err(started("orchestrator"))?
+        .into_server(Shutdown::on(stop_signal(&stop)));
     let monitor = Monitor::build(&settings.monitor, common)
         .await
-        .map_err(started("monitor"))?;
-    let gateway = Gateway::build(settings.gateway.clone(), common)?;
+        .map_err(started("monitor"))?
+        .into_server(Shutdown::on(stop_signal(&stop)));
+    let gateway = if settings.standalone.in_process {
+        let channels = Channels {
+            registry: registry.in_process(),
+            features: features.in_process(),
+            orchestrator: orchestrator.in_process(),
+            monitor: monitor.in_process(),
+        };
+        Gateway::with_channels(settings.gateway.clone(), common, channels)?
+    } else {
+        Gateway::build(settings.gateway.clone(), common)?
+    };
     let http_listener =
         std::net::TcpListener::bind(settings.gateway.http_addr).map_err(|source| PlatformError::Bind {
             addr: settings.gateway.http_addr,
@@ -193,22 +230,19 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     })?;
 
     let mut tasks = JoinSet::new();
-    let grpc_task = |name: &'static str, result: Result<(), tonic::transport::Error>| {
-        (name, result.map_err(|e| e.to_string()))
-    };
-    let shutdown = stop_signal(&stop);
-    tasks.spawn(async move { grpc_task("registry", registry.serve(registry_listener, shutdown).await) });
-    let shutdown = stop_signal(&stop);
-    tasks.spawn(async move { grpc_task("features", features.serve(features_listener, shutdown).await) });
-    let shutdown = stop_signal(&stop);
-    tasks.spawn(async move {
-        grpc_task(
-            "orchestrator",
-            orchestrator.serve(orchestrator_listener, shutdown).await,
-        )
-    });
-    let shutdown = stop_signal(&stop);
-    tasks.spawn(async move { grpc_task("monitor", monitor.serve(monitor_listener, shutdown).await) });
+    let servers = [
+        ("registry", registry, registry_listener),
+        ("features", features, features_listener),
+        ("orchestrator", orchestrator, orchestrator_listener),
+        ("monitor", monitor, monitor_listener),
+    ];
+    for (name, server, listener) in servers {
+        let shutdown = stop_signal(&stop);
+        tasks.spawn(async move {
+            let result = server.serve(listener, shutdown).await;
+            (name, result.map_err(|e| e.to_string()))
+        });
+    }
     let gateway = gateway.serve(http_listener, stop_signal(&stop))?;
     tasks.spawn(async move { ("gateway", gateway.await.map_err(|e| e.to_string())) });
 

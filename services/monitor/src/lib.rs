@@ -6,17 +6,14 @@
 pub mod api;
 pub mod store;
 
-use std::future::Future;
-
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
-use lathe_common::service::Stores;
 pub use lathe_common::service::{GrpcService, StartError};
+use lathe_common::service::{Shutdown, Stores};
 use lathe_contract::monitor::v1::monitor_service_server::MonitorServiceServer;
 use lathe_contract::service_names;
-use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "monitor";
@@ -49,17 +46,11 @@ impl GrpcService for Monitor {
         Ok(Monitor { stores, projects })
     }
 
-    async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
         let monitors = Definitions::new(self.stores.db.clone(), store::MONITORS_TABLE);
         let api = api::monitors::MonitorsApi::new(monitors, self.projects);
         let routes = tonic::service::Routes::new(MonitorServiceServer::new(api));
         GrpcServer::new(SECTION, service_names::MONITOR, routes)
-            .serve(listener, shutdown)
-            .await
     }
 }
 

@@ -6,17 +6,14 @@
 pub mod api;
 pub mod store;
 
-use std::future::Future;
-
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
 use lathe_common::projects::ProjectCheck;
-use lathe_common::service::Stores;
 pub use lathe_common::service::{GrpcService, StartError};
+use lathe_common::service::{Shutdown, Stores};
 use lathe_contract::orchestrator::v1::orchestrator_service_server::OrchestratorServiceServer;
 use lathe_contract::service_names;
-use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "orchestrator";
@@ -50,17 +47,11 @@ impl GrpcService for Orchestrator {
         Ok(Orchestrator { stores, projects })
     }
 
-    async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
+    fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
         let pipelines = Definitions::new(self.stores.db.clone(), store::PIPELINES_TABLE);
         let api = api::pipelines::PipelinesApi::new(pipelines, self.projects);
         let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(api));
         GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes)
-            .serve(listener, shutdown)
-            .await
     }
 }
 

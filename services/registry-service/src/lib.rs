@@ -7,18 +7,15 @@ pub mod api;
 pub mod domain;
 pub mod store;
 
-use futures::FutureExt;
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::grpc::GrpcServer;
-use lathe_common::service::Stores;
 pub use lathe_common::service::{GrpcService, StartError};
+use lathe_common::service::{Shutdown, Stores};
 use lathe_contract::registry::v1::model_registry_service_server::ModelRegistryServiceServer;
 use lathe_contract::registry::v1::registry_service_server::RegistryServiceServer;
 use lathe_contract::registry::v1::tracking_service_server::TrackingServiceServer;
 use lathe_contract::service_names;
-use std::future::Future;
 use store::cleanup::CleanupSignal;
-use tokio::net::TcpListener;
 
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "registry";
@@ -50,18 +47,13 @@ impl GrpcService for Registry {
         Ok(Registry { stores })
     }
 
-    async fn serve(
-        self,
-        listener: TcpListener,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), tonic::transport::Error> {
-        let shutdown = shutdown.shared();
+    fn into_server(self, shutdown: Shutdown) -> GrpcServer {
         let cleanup = CleanupSignal::default();
         let worker = tokio::spawn(store::cleanup::run_worker(
             self.stores.db.clone(),
             self.stores.objects.clone(),
             cleanup.clone(),
-            shutdown.clone(),
+            shutdown,
         ));
         let tracking = api::tracking::TrackingApi::new(
             self.stores.db.clone(),
@@ -75,13 +67,10 @@ impl GrpcService for Registry {
             .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(
                 tracking,
             )));
-        let served = GrpcServer::new(SECTION, service_names::REGISTRY, routes)
+        GrpcServer::new(SECTION, service_names::REGISTRY, routes)
             .with_health_for(service_names::TRACKING)
             .with_health_for(service_names::MODEL_REGISTRY)
-            .serve(listener, shutdown)
-            .await;
-        let _ = worker.await;
-        served
+            .with_background(worker)
     }
 }
 

@@ -2,6 +2,7 @@
 //! history of versions, changed together in one transaction per apply.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
@@ -80,15 +81,30 @@ pub struct Stored {
 /// feature server does the same with its registry `cache_ttl_seconds`).
 pub const CACHE_TTL: Duration = Duration::from_secs(2);
 
+/// From this age on, a read answered from the cache also starts a reload in the background,
+/// so that under steady traffic no request waits for the database.
+const REFRESH_AFTER: Duration = Duration::from_secs(1);
+
 type CacheKey = (String, &'static str, String);
-/// When a definition was read, and what (`None`: no such definition).
-type Cached = (Instant, Option<Arc<Stored>>);
+
+/// What was read (`None`: no such definition), and when the read started.
+struct Cached {
+    read: Instant,
+    stored: Option<Arc<Stored>>,
+    reloading: AtomicBool,
+}
+
+#[derive(Default)]
+struct Recent {
+    entries: HashMap<CacheKey, Cached>,
+    /// Bumped by every apply; a read that started before it must not be cached.
+    generation: u64,
+}
 
 #[derive(Clone)]
 pub struct DefinitionStore {
     db: DatabaseConnection,
-    /// (project, kind, name) → what was read when.
-    recent: Arc<RwLock<HashMap<CacheKey, Cached>>>,
+    recent: Arc<RwLock<Recent>>,
 }
 
 impl DefinitionStore {
@@ -108,16 +124,43 @@ impl DefinitionStore {
         name: &str,
     ) -> Result<Option<Arc<Stored>>> {
         let key = (project.to_owned(), kind, name.to_owned());
-        if let Some((read, stored)) = self.recent.read().expect("cache lock").get(&key)
-            && read.elapsed() < CACHE_TTL
-        {
-            return Ok(stored.clone());
+        if let Some(cached) = self.recent.read().expect("cache lock").entries.get(&key) {
+            let age = cached.read.elapsed();
+            if age < CACHE_TTL {
+                if age >= REFRESH_AFTER && !cached.reloading.swap(true, Ordering::Relaxed) {
+                    let this = self.clone();
+                    let key = key.clone();
+                    tokio::spawn(async move {
+                        if let Err(err) = this.load(key).await {
+                            tracing::warn!(error = %err, "reloading a cached definition failed");
+                        }
+                    });
+                }
+                return Ok(cached.stored.clone());
+            }
         }
+        self.load(key).await
+    }
+
+    /// Reads a definition and caches it, unless an apply ran meanwhile.
+    async fn load(&self, key: CacheKey) -> Result<Option<Arc<Stored>>> {
+        let generation = self.recent.read().expect("cache lock").generation;
+        let started = Instant::now();
+        let (project, kind, name) = &key;
         let stored = self.get(project, kind, name).await?.map(Arc::new);
         let mut recent = self.recent.write().expect("cache lock");
-        // Entries of deleted or renamed definitions would otherwise pile up.
-        recent.retain(|_, (read, _)| read.elapsed() < CACHE_TTL);
-        recent.insert(key, (Instant::now(), stored.clone()));
+        if recent.generation == generation {
+            // Entries of deleted or renamed definitions would otherwise pile up.
+            recent
+                .entries
+                .retain(|_, cached| cached.read.elapsed() < CACHE_TTL);
+            let cached = Cached {
+                read: started,
+                stored: stored.clone(),
+                reloading: AtomicBool::new(false),
+            };
+            recent.entries.insert(key, cached);
+        }
         Ok(stored)
     }
 
@@ -218,7 +261,9 @@ impl DefinitionStore {
             .await?;
         }
         txn.commit().await?;
-        self.recent.write().expect("cache lock").clear();
+        let mut recent = self.recent.write().expect("cache lock");
+        recent.entries.clear();
+        recent.generation += 1;
         Ok(())
     }
 }

@@ -12,16 +12,21 @@
 //! binary row encoding of `codec.rs`, the one the embedded store uses too: format byte, event
 //! time, created flag and time, then the features by name.
 //!
-//! Writes go through a Lua script (EVALSHA, 200 entities per call, 1,000 per pipelined round
-//! trip) that, per entity, reads the stored row's version from its fixed-offset header
-//! (`struct.unpack`) and replaces the row when the new one is at least as new, in one atomic
-//! step; it needs Redis 7.0 or later (`SET … NX GET`). Reads are one MGET per 1,000 entities,
+//! Writes of 1,000 entities per pipelined round trip first try `SET key row NX` for each: an
+//! entity with no stored row (most of a first materialization) is then written by the cheapest
+//! command Redis has. The entities that already have a row go through a Lua script (EVALSHA,
+//! 200 entities per call) that, per entity, reads the stored row's version from its
+//! fixed-offset header (`struct.unpack`) and replaces the row when the new one is at least as
+//! new, in one atomic step; it needs Redis 7.0 or later (`SET … NX GET`). Once a round trip
+//! finds most of its entities already stored (a re-materialization, pushes), the rest of that
+//! write skips the `SET NX` step and goes straight to the script. Reads are one MGET per 1,000 entities,
 //! on a connection shared by all readers (no pool checkout, which would cost a PING round trip
 //! each). Deleting a view SCANs its pattern and UNLINKs what it finds. Versions are compared as
 //! Lua numbers (doubles): exact for times within ±2^53 µs of 1970, i.e. until the year 2255.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -174,10 +179,53 @@ impl RedisOnlineStore {
         key
     }
 
+    /// Writes one round trip's rows; `mostly_new` says whether to try `SET NX` first, and is
+    /// cleared when most rows turn out to be stored already.
     async fn write_chunk(
         &self,
         view_key: &str,
         rows: &[(EntityKey, FeatureRow)],
+        mostly_new: &AtomicBool,
+    ) -> Result<usize, OnlineError> {
+        let mut conn = self.connection().await?;
+        if !mostly_new.load(Ordering::Relaxed) {
+            let rows: Vec<&(EntityKey, FeatureRow)> = rows.iter().collect();
+            return self.upsert(&mut conn, view_key, &rows).await;
+        }
+        let mut pipe = redis::pipe();
+        let mut key = String::with_capacity(view_key.len() + 32);
+        for (entity, row) in rows {
+            pipe.cmd("SET")
+                .arg(row_key(&mut key, view_key, entity))
+                .arg(encode_row(row))
+                .arg("NX");
+        }
+        let replies: Vec<redis::Value> = pipe
+            .query_async(&mut conn)
+            .await
+            .map_err(|err| self.redis_error(err))?;
+        let stored: Vec<&(EntityKey, FeatureRow)> = rows
+            .iter()
+            .zip(&replies)
+            .filter(|(_, reply)| matches!(reply, redis::Value::Nil))
+            .map(|(row, _)| row)
+            .collect();
+        if stored.len() * 2 > rows.len() {
+            mostly_new.store(false, Ordering::Relaxed);
+        }
+        let created = rows.len() - stored.len();
+        if stored.is_empty() {
+            return Ok(created);
+        }
+        Ok(created + self.upsert(&mut conn, view_key, &stored).await?)
+    }
+
+    /// Runs the upsert script over `rows`; returns how many were stored.
+    async fn upsert(
+        &self,
+        conn: &mut deadpool_redis::Connection,
+        view_key: &str,
+        rows: &[&(EntityKey, FeatureRow)],
     ) -> Result<usize, OnlineError> {
         // EVALSHA commands built directly: a Cmd keeps its arguments in one buffer, where a
         // ScriptInvocation allocates one per argument.
@@ -194,18 +242,17 @@ impl RedisOnlineStore {
             }
             pipe.add_command(command);
         }
-        let mut conn = self.connection().await?;
-        let applied: Vec<i64> = match pipe.query_async(&mut conn).await {
+        let applied: Vec<i64> = match pipe.query_async(conn).await {
             Ok(applied) => applied,
             // The server lost its script cache (restart, SCRIPT FLUSH): load it again once.
             // Every EVALSHA of the chunk failed alike, so replaying the chunk is exact.
             Err(err) if err.kind() == ErrorKind::Server(ServerErrorKind::NoScript) => {
                 tracing::info!(backend = %self.backend, "reloading the online upsert script");
                 self.upsert
-                    .load_async(&mut conn)
+                    .load_async(conn)
                     .await
                     .map_err(|err| self.redis_error(err))?;
-                pipe.query_async(&mut conn)
+                pipe.query_async(conn)
                     .await
                     .map_err(|err| self.redis_error(err))?
             }
@@ -268,10 +315,11 @@ impl OnlineStore for RedisOnlineStore {
                 .flat_map(|(_, row)| row.values.iter().map(|(n, _)| n.as_str())),
         )?;
         let view_key = self.view_key_prefix(project, view);
+        let mostly_new = AtomicBool::new(true);
         // Futures built up front: a closure inside the stream trips async_trait's Send check.
         let chunks: Vec<_> = rows
             .chunks(CHUNK)
-            .map(|chunk| self.write_chunk(&view_key, chunk))
+            .map(|chunk| self.write_chunk(&view_key, chunk, &mostly_new))
             .collect();
         futures::stream::iter(chunks)
             .buffer_unordered(IN_FLIGHT)

@@ -201,6 +201,10 @@ pub async fn download(api: &TrackingApi, reference: pb::ArtifactRef) -> Result<D
 /// Bytes per read of a local file.
 const FILE_READ: u64 = 1024 * 1024;
 
+/// Reads of a local file in flight ahead of the one being sent, so the disk works while the
+/// previous MiB is hashed and sent.
+const READ_AHEAD: usize = 2;
+
 /// An object's bytes as a stream. A local file is read a MiB per blocking call: object_store's
 /// own stream of a file hands out 8 KiB pieces, each a hop to a blocking thread, which holds a
 /// download far below what the disk delivers.
@@ -209,33 +213,33 @@ fn object_bytes(result: GetResult) -> BoxStream<'static, object_store::Result<By
         GetResultPayload::File(file, path) => {
             let file = std::sync::Arc::new(file);
             let path = std::sync::Arc::new(path);
-            futures::stream::try_unfold(result.range, move |range| {
-                let (file, path) = (file.clone(), path.clone());
-                async move {
-                    if range.start >= range.end {
-                        return Ok(None);
+            let range = result.range;
+            let offsets = (range.start..range.end).step_by(usize::try_from(FILE_READ).unwrap_or(usize::MAX));
+            futures::stream::iter(offsets)
+                .map(move |offset| {
+                    let (file, path) = (file.clone(), path.clone());
+                    let len = (range.end - offset).min(FILE_READ);
+                    async move {
+                        let read = tokio::task::spawn_blocking(move || {
+                            use std::os::unix::fs::FileExt;
+                            let mut buffer = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
+                            file.read_exact_at(&mut buffer, offset).map(|()| buffer)
+                        })
+                        .await;
+                        let io_error =
+                            |source: Box<dyn std::error::Error + Send + Sync>| object_store::Error::Generic {
+                                store: "LocalFileSystem",
+                                source: format!("reading {}: {source}", path.display()).into(),
+                            };
+                        match read {
+                            Ok(Ok(buffer)) => Ok(Bytes::from(buffer)),
+                            Ok(Err(err)) => Err(io_error(err.into())),
+                            Err(err) => Err(io_error(err.into())),
+                        }
                     }
-                    let len = (range.end - range.start).min(FILE_READ);
-                    let offset = range.start;
-                    let read = tokio::task::spawn_blocking(move || {
-                        use std::os::unix::fs::FileExt;
-                        let mut buffer = vec![0; usize::try_from(len).unwrap_or(usize::MAX)];
-                        file.read_exact_at(&mut buffer, offset).map(|()| buffer)
-                    })
-                    .await;
-                    let io_error =
-                        |source: Box<dyn std::error::Error + Send + Sync>| object_store::Error::Generic {
-                            store: "LocalFileSystem",
-                            source: format!("reading {}: {source}", path.display()).into(),
-                        };
-                    match read {
-                        Ok(Ok(buffer)) => Ok(Some((Bytes::from(buffer), offset + len..range.end))),
-                        Ok(Err(err)) => Err(io_error(err.into())),
-                        Err(err) => Err(io_error(err.into())),
-                    }
-                }
-            })
-            .boxed()
+                })
+                .buffered(READ_AHEAD)
+                .boxed()
         }
         GetResultPayload::Stream(stream) => stream,
     }
