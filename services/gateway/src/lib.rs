@@ -9,6 +9,7 @@ pub mod backends;
 pub mod error;
 pub mod metrics;
 pub mod settings;
+pub mod spans;
 
 use std::future::Future;
 use std::net::TcpListener;
@@ -100,7 +101,7 @@ impl Gateway {
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .wrap(from_fn(metrics::record))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<spans::RootSpan>::new())
                 // Serving first: actix tries routes in order, and every dynamic route it passes
                 // costs a regex match (a few percent of an online read's CPU at the end of the list).
                 .service(api::features::feast_online_features)
