@@ -267,3 +267,72 @@ impl DefinitionStore {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lathe_common::config::DatabaseSettings;
+    use sea_orm_migration::MigratorTrait;
+
+    use super::*;
+    use crate::definitions::plan::plan;
+    use crate::definitions::repository::{ENTITY, load};
+
+    /// A replica: its own connection (and cache) on the shared database.
+    async fn replica(url: &str) -> DefinitionStore {
+        let db = lathe_common::db::connect(url, &DatabaseSettings::default(), "test.database")
+            .await
+            .unwrap();
+        crate::store::migration::Migrator::up(&db, None).await.unwrap();
+        DefinitionStore::new(db)
+    }
+
+    /// Applies an entity `driver` whose description is `description`.
+    async fn apply_driver(store: &DefinitionStore, description: &str) {
+        let yaml = format!(
+            "entities:\n  - name: driver\n    description: {description}\n    join_keys: [{{name: driver_id, type: int64}}]\n"
+        );
+        let repo = load("p", &[("features.yaml".into(), yaml)]).unwrap();
+        let changes = plan(&repo, &store.list("p", None).await.unwrap()).unwrap();
+        store.apply("p", &changes, "tester").await.unwrap();
+    }
+
+    async fn served_version(store: &DefinitionStore) -> u64 {
+        store
+            .get_recent("p", ENTITY, "driver")
+            .await
+            .unwrap()
+            .unwrap()
+            .version
+    }
+
+    #[tokio::test]
+    async fn serving_sees_an_apply_of_another_replica_within_the_cache_ttl() {
+        let dir = tempfile::tempdir().unwrap();
+        let url = format!("sqlite://{}/features.db", dir.path().display());
+        let (serving, other) = (replica(&url).await, replica(&url).await);
+        apply_driver(&other, "one").await;
+        assert_eq!(served_version(&serving).await, 1);
+
+        // Within the first second the cached version answers, with no reload.
+        apply_driver(&other, "two").await;
+        assert_eq!(served_version(&serving).await, 1);
+
+        // Past REFRESH_AFTER, a read still answers from the cache but reloads in the
+        // background, so the new version arrives before the entry would expire.
+        tokio::time::sleep(REFRESH_AFTER).await;
+        assert_eq!(served_version(&serving).await, 1);
+        let mut seen = 1;
+        for _ in 0..100 {
+            seen = served_version(&serving).await;
+            if seen == 2 {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert_eq!(seen, 2, "the background reload did not bring version 2");
+
+        // An apply through the serving replica itself is seen at once.
+        apply_driver(&serving, "three").await;
+        assert_eq!(served_version(&serving).await, 3);
+    }
+}
