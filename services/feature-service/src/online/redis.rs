@@ -12,14 +12,16 @@
 //! binary row encoding of `codec.rs`, the one the embedded store uses too: format byte, event
 //! time, created flag and time, then the features by name.
 //!
-//! Writes of 1,000 entities per pipelined round trip first try `SET key row NX` for each: an
-//! entity with no stored row (most of a first materialization) is then written by the cheapest
-//! command Redis has. The entities that already have a row go through a Lua script (EVALSHA,
-//! 200 entities per call) that, per entity, reads the stored row's version from its
-//! fixed-offset header (`struct.unpack`) and replaces the row when the new one is at least as
-//! new, in one atomic step; it needs Redis 7.0 or later (`SET … NX GET`). Once a round trip
-//! finds most of its entities already stored (a re-materialization, pushes), the rest of that
-//! write skips the `SET NX` step and goes straight to the script. Reads are one MGET per 1,000 entities,
+//! Every write goes through a Lua script (EVALSHA, 200 entities per call, 1,000 per pipelined
+//! round trip) that, per entity, creates a missing row or reads the stored row's version from
+//! its fixed-offset header (`struct.unpack`) and replaces the row when the new one is at least
+//! as new, in one atomic step; it needs Redis 7.0 or later (`SET … NX GET`). A bulk write (more
+//! than one round trip: materialization) first tries `SET key row NX` for each entity of a
+//! round trip, so that an entity with no stored row (most of a first materialization) is
+//! written by the cheapest command Redis has, and sends only the entities already stored on to
+//! the script; once a round trip finds most of them stored (a re-materialization), the rest of
+//! that write goes straight to the script. A small write (a push) always costs one round trip.
+//! Reads are one MGET per 1,000 entities,
 //! on a connection shared by all readers (no pool checkout, which would cost a PING round trip
 //! each). Deleting a view SCANs its pattern and UNLINKs what it finds. Versions are compared as
 //! Lua numbers (doubles): exact for times within ±2^53 µs of 1970, i.e. until the year 2255.
@@ -315,7 +317,9 @@ impl OnlineStore for RedisOnlineStore {
                 .flat_map(|(_, row)| row.values.iter().map(|(n, _)| n.as_str())),
         )?;
         let view_key = self.view_key_prefix(project, view);
-        let mostly_new = AtomicBool::new(true);
+        // A write of one round trip or less is most often a push to known entities: the
+        // script alone does it in one round trip, where `SET NX` first would take two.
+        let mostly_new = AtomicBool::new(rows.len() > CHUNK);
         // Futures built up front: a closure inside the stream trips async_trait's Send check.
         let chunks: Vec<_> = rows
             .chunks(CHUNK)

@@ -27,6 +27,7 @@ macro_rules! online_store_test_suite {
             composite_entity_keys_are_canonical,
             projects_and_views_are_isolated,
             delete_view_removes_only_that_view,
+            a_bulk_write_over_stored_rows_keeps_the_newer_ones,
             concurrent_writers_end_with_the_newest_row,
             reserved_feature_names_are_rejected
         );
@@ -485,6 +486,38 @@ async fn delete_view_removes_only_that_view(store: Arc<dyn OnlineStore>) {
     );
     assert_eq!(read_one(&*store, "p", "v*", &key(1), &["f"]).await, Some(again));
     store.delete_view("p", "never_written").await.unwrap();
+}
+
+async fn a_bulk_write_over_stored_rows_keeps_the_newer_ones(store: Arc<dyn OnlineStore>) {
+    // Several round trips' worth (Redis: 1,000 per round trip), so that a bulk write meets rows
+    // already stored: even ids older than what is stored, odd ids newer, and new ids after them.
+    let stored: Vec<_> = (0..2_500)
+        .map(|id| (key(id), row(10, None, &[("f", Value::Int64(id))])))
+        .collect();
+    assert_eq!(store.write("p", "v", stored).await.unwrap(), 2_500);
+    let incoming: Vec<_> = (0..3_000)
+        .map(|id| {
+            let ts = if id < 2_500 && id % 2 == 0 { 5 } else { 20 };
+            (key(id), row(ts, None, &[("f", Value::Int64(-id))]))
+        })
+        .collect();
+    assert_eq!(store.write("p", "v", incoming).await.unwrap(), 1_250 + 500);
+    let all: Vec<EntityKey> = (0..3_000).map(key).collect();
+    let read = store.read("p", "v", &all, &names(&["f"])).await.unwrap();
+    for (id, found) in (0..3_000).zip(read) {
+        let found = found.unwrap_or_else(|| panic!("entity {id} missing"));
+        let (ts, value) = if id < 2_500 && id % 2 == 0 {
+            (10, id)
+        } else {
+            (20, -id)
+        };
+        assert_eq!(found.event_ts_us, ts, "entity {id}");
+        assert_eq!(
+            found.values,
+            vec![("f".to_owned(), Value::Int64(value))],
+            "entity {id}"
+        );
+    }
 }
 
 async fn concurrent_writers_end_with_the_newest_row(store: Arc<dyn OnlineStore>) {
