@@ -41,10 +41,6 @@ impl KeptValues {
         }
     }
 
-    pub(super) fn types(&self) -> &[DataType] {
-        &self.types
-    }
-
     /// Takes from `features` (columns of one source batch) the values of `batch_row_of[e]` for
     /// every entity row `e` in `won`.
     pub(super) fn keep(

@@ -1,9 +1,9 @@
 use std::sync::Arc;
 
-use arrow::array::{Array, ArrayRef};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array};
 use arrow::buffer::NullBuffer;
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::error::ArrowError;
 use arrow::row::{RowConverter, Rows, SortField};
 
@@ -40,30 +40,43 @@ impl KeyKind {
     }
 }
 
-/// Turns the join key columns of each row into bytes that are equal exactly when the keys are,
-/// whatever the width or encoding of each side's columns. Without key columns (a view without
-/// entities) every row has the same, empty, key.
+/// Turns the join key columns of each row into a key that is equal exactly when the keys are,
+/// whatever the width or encoding of each side's columns. A single integer key (the common
+/// case: `driver_id`) stays an `i64`; any other combination becomes Arrow's row bytes. Without
+/// key columns (a view without entities) every row has the same, empty, key.
 pub(super) struct KeyEncoder {
     converter: Option<RowConverter>,
     kinds: Vec<KeyKind>,
 }
 
 /// The encoded keys of a batch; a row with a null in any key column has no key and never matches.
-pub(super) struct EncodedKeys {
-    rows: Option<Rows>,
-    nulls: Option<NullBuffer>,
+pub(super) enum EncodedKeys {
+    /// One integer key column, widened to `i64`.
+    Integers(Int64Array),
+    /// Any other key columns, as Arrow rows (`None` without key columns).
+    Rows {
+        rows: Option<Rows>,
+        nulls: Option<NullBuffer>,
+    },
+}
+
+/// One row's key, as [`EncodedKeys::get`] hands it out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Key<'a> {
+    Integer(i64),
+    Bytes(&'a [u8]),
 }
 
 impl KeyEncoder {
     pub(super) fn new(kinds: Vec<KeyKind>) -> Result<KeyEncoder, ArrowError> {
-        let fields = kinds
-            .iter()
-            .map(|kind| SortField::new(kind.common_type()))
-            .collect();
-        let converter = if kinds.is_empty() {
-            None
-        } else {
-            Some(RowConverter::new(fields)?)
+        let converter = match kinds.as_slice() {
+            [] | [KeyKind::Integer] => None,
+            _ => Some(RowConverter::new(
+                kinds
+                    .iter()
+                    .map(|kind| SortField::new(kind.common_type()))
+                    .collect(),
+            )?),
         };
         Ok(KeyEncoder { converter, kinds })
     }
@@ -82,6 +95,9 @@ impl KeyEncoder {
                 }
             })
             .collect::<Result<_, _>>()?;
+        if let ([KeyKind::Integer], [column]) = (self.kinds.as_slice(), common.as_slice()) {
+            return Ok(EncodedKeys::Integers(column.as_primitive::<Int64Type>().clone()));
+        }
         let nulls = common.iter().fold(None, |acc, column| {
             NullBuffer::union(acc.as_ref(), column.logical_nulls().as_ref())
         });
@@ -89,15 +105,20 @@ impl KeyEncoder {
             Some(converter) => Some(converter.convert_columns(&common)?),
             None => None,
         };
-        Ok(EncodedKeys { rows, nulls })
+        Ok(EncodedKeys::Rows { rows, nulls })
     }
 }
 
 impl EncodedKeys {
-    pub(super) fn get(&self, row: usize) -> Option<&[u8]> {
-        match &self.nulls {
-            Some(nulls) if nulls.is_null(row) => None,
-            _ => Some(self.rows.as_ref().map_or(&[], |rows| rows.row(row).data())),
+    pub(super) fn get(&self, row: usize) -> Option<Key<'_>> {
+        match self {
+            EncodedKeys::Integers(values) => values.is_valid(row).then(|| Key::Integer(values.value(row))),
+            EncodedKeys::Rows {
+                nulls: Some(nulls), ..
+            } if nulls.is_null(row) => None,
+            EncodedKeys::Rows { rows, .. } => {
+                Some(Key::Bytes(rows.as_ref().map_or(&[], |rows| rows.row(row).data())))
+            }
         }
     }
 }

@@ -15,17 +15,21 @@
 //! of a few thousand rows, projected to the key, time and feature columns. Per entity row the
 //! join keeps only its best candidate so far: its event and created times and its feature
 //! values (taken out of the batch, see `KeptValues`). Memory is therefore
-//! O(entity rows × requested features + one batch per view), independent of the source size:
-//! per view, about 60 bytes of bookkeeping per entity row, and per feature at most
-//! `2 × entity rows + 64 Ki + one batch` values (the kept values plus not yet compacted,
-//! superseded ones).
+//! O(workers × (entity rows × requested features + one batch)), independent of the source
+//! size: per view and worker, about 60 bytes of bookkeeping per entity row, and per feature at
+//! most `2 × entity rows + 64 Ki + one batch` values (the kept values plus not yet compacted,
+//! superseded ones). Workers are the threads one view's join runs on (the machine's cores,
+//! divided between the request's views).
 //! The entity frame itself is held in memory: it is the caller's input and the output's base.
 //!
 //! # Work
 //!
 //! Entity rows are grouped by key and sorted by time, so each source row costs a hash lookup
-//! and a binary search, plus one step per entity row whose best it improves. Decoding and
-//! joining run on blocking threads (one per view), never on the async workers.
+//! and a binary search, plus one step per entity row whose best it improves. A view's row
+//! groups are cut into consecutive shares, one per worker; each worker joins its share against
+//! the shared entity index, and the partial results merge row by row (the better candidate
+//! wins, a complete tie going to the earlier share, as if one reader had read them all in
+//! order). Decoding and joining run on blocking threads, never on the async workers.
 
 mod entity_frame;
 mod entity_index;

@@ -1,5 +1,5 @@
 use arrow::array::{Array, ArrayRef, Int64Array};
-use arrow::datatypes::DataType;
+use arrow::compute::interleave;
 use arrow::error::ArrowError;
 
 use super::entity_index::EntityIndex;
@@ -13,10 +13,11 @@ const NO_ROW: u32 = u32::MAX;
 type Rank = (i64, Option<i64>);
 
 /// The point-in-time join of one feature view, fed one source batch at a time. It keeps, per
-/// entity row, only the rank and feature values of the best candidate so far.
-pub(super) struct ViewJoin {
-    index: EntityIndex,
-    encoder: KeyEncoder,
+/// entity row, only the rank and feature values of the best candidate so far. Several joins
+/// over disjoint parts of one source share the entity index and [`merge`] into the whole.
+pub(super) struct ViewJoin<'a> {
+    index: &'a EntityIndex,
+    encoder: &'a KeyEncoder,
     lookback: Option<i64>,
     best: Vec<Option<Rank>>,
     kept: KeptValues,
@@ -33,16 +34,23 @@ struct Candidate {
     group: u32,
 }
 
-impl ViewJoin {
+/// What one join found: per entity row, the rank of its best candidate (`None`: none) and,
+/// per feature, that candidate's value.
+pub(super) struct Joined {
+    ranks: Vec<Option<Rank>>,
+    columns: Vec<ArrayRef>,
+}
+
+impl<'a> ViewJoin<'a> {
     /// `lookback` is the ttl in microseconds (`None`: unbounded); `encoder` must encode source
     /// keys the way it encoded the entity keys of `index`.
     pub(super) fn new(
-        index: EntityIndex,
-        encoder: KeyEncoder,
+        index: &'a EntityIndex,
+        encoder: &'a KeyEncoder,
         lookback: Option<i64>,
         entity_rows: usize,
         kept: KeptValues,
-    ) -> ViewJoin {
+    ) -> ViewJoin<'a> {
         ViewJoin {
             index,
             encoder,
@@ -52,10 +60,6 @@ impl ViewJoin {
             won: Vec::new(),
             batch_row_of: vec![NO_ROW; entity_rows],
         }
-    }
-
-    pub(super) fn feature_types(&self) -> &[DataType] {
-        self.kept.types()
     }
 
     /// Offers every row of one source batch as a candidate. `times` and `created` are in
@@ -127,8 +131,41 @@ impl ViewJoin {
         }
     }
 
-    /// One column per feature, a value per entity row (null where no row qualified).
-    pub(super) fn finish(self) -> Result<Vec<ArrayRef>, ArrowError> {
-        self.kept.finish()
+    pub(super) fn finish(self) -> Result<Joined, ArrowError> {
+        Ok(Joined {
+            ranks: self.best,
+            columns: self.kept.finish()?,
+        })
     }
+}
+
+/// Combines joins over consecutive parts of one source, given in reading order, into one
+/// column per feature with a value per entity row (null where no row qualified). Each entity
+/// row takes the best of the parts' bests; a complete tie keeps the earlier part's, as one join
+/// reading the parts in order would.
+pub(super) fn merge(mut parts: Vec<Joined>) -> Result<Vec<ArrayRef>, ArrowError> {
+    if parts.len() <= 1 {
+        return Ok(parts.pop().map(|joined| joined.columns).unwrap_or_default());
+    }
+    let rows = parts[0].ranks.len();
+    let chosen: Vec<(usize, usize)> = (0..rows)
+        .map(|row| {
+            let mut best = 0;
+            for (part, joined) in parts.iter().enumerate().skip(1) {
+                if joined.ranks[row] > parts[best].ranks[row] {
+                    best = part;
+                }
+            }
+            (best, row)
+        })
+        .collect();
+    (0..parts[0].columns.len())
+        .map(|feature| {
+            let sources: Vec<&dyn Array> = parts
+                .iter()
+                .map(|joined| joined.columns[feature].as_ref())
+                .collect();
+            interleave(&sources, &chosen)
+        })
+        .collect()
 }

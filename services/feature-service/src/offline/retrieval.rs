@@ -5,10 +5,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use arrow::array::{Array, ArrayRef, RecordBatch};
 use arrow::datatypes::{DataType, Field, Schema};
 use futures::TryStreamExt;
+use object_store::ObjectMeta;
 use object_store::ObjectStore;
 use parquet::arrow::ProjectionMask;
 use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::arrow::arrow_reader::{ArrowReaderMetadata, ArrowReaderOptions};
 use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+use parquet::errors::ParquetError;
 use tokio::runtime::Handle;
 
 use super::entity_frame::EVENT_TIMESTAMP;
@@ -17,7 +20,7 @@ use super::error::OfflineError;
 use super::kept_values::KeptValues;
 use super::keys::{KeyEncoder, KeyKind};
 use super::object_reader::ObjectReader;
-use super::point_in_time::ViewJoin;
+use super::point_in_time::{Joined, ViewJoin, merge};
 use super::source::{FeatureViewSource, FileLayout, source_files};
 use super::timestamps::{epoch_micros, lookback_micros};
 
@@ -28,6 +31,9 @@ pub(super) struct Tuning {
     pub batch_rows: usize,
     /// Kept values are compacted once this many (or the entity row count, if larger) pile up.
     pub min_compaction_rows: usize,
+    /// Threads that join one view's source, each over its own share of the row groups; the
+    /// views of one request split them between themselves.
+    pub workers: usize,
 }
 
 impl Default for Tuning {
@@ -35,6 +41,7 @@ impl Default for Tuning {
         Tuning {
             batch_rows: 8192,
             min_compaction_rows: 65_536,
+            workers: std::thread::available_parallelism().map_or(1, |cores| cores.get()),
         }
     }
 }
@@ -68,6 +75,10 @@ pub(super) async fn retrieve(
     // blocking joins to stop at their next batch.
     let abandoned = AbandonOnDrop(Arc::new(AtomicBool::new(false)));
     let handle = Handle::current();
+    let tuning = Tuning {
+        workers: (tuning.workers / views.len().max(1)).max(1),
+        ..tuning
+    };
     let joins = views.iter().map(|view| {
         let (store, entities, times) = (Arc::clone(&store), entities.clone(), Arc::clone(&times));
         let (view, handle, abandoned) = (view.clone(), handle.clone(), Arc::clone(&abandoned.0));
@@ -171,9 +182,27 @@ fn entity_times(entities: &RecordBatch) -> Result<Vec<i64>, OfflineError> {
     Ok(micros.values().to_vec())
 }
 
+/// One Parquet file of a view's source, its footer read once: the columns to read and the row
+/// groups whose times may matter.
+struct SourceFile {
+    meta: ObjectMeta,
+    metadata: ArrowReaderMetadata,
+    projection: ProjectionMask,
+    row_groups: Vec<usize>,
+}
+
+/// Row groups of one file that one worker reads, in file order.
+#[derive(Debug, PartialEq)]
+struct Share {
+    file: usize,
+    row_groups: Vec<usize>,
+}
+
 /// Joins one view's source onto the entity rows, one record batch at a time. Runs on a
-/// blocking thread and drives the source stream through `handle`, so Parquet decoding and the
-/// join itself stay off the async workers.
+/// blocking thread and drives the source streams through `handle`, so Parquet decoding and
+/// the join itself stay off the async workers. The row groups are cut into up to
+/// `tuning.workers` consecutive runs of about equal row counts, each joined on its own thread
+/// against the shared entity index; the partial joins then [`merge`] into one.
 fn join_view(
     handle: &Handle,
     store: Arc<dyn ObjectStore>,
@@ -192,61 +221,146 @@ fn join_view(
         .filter_map(|key| entities.column_by_name(key))
         .collect();
     let index = EntityIndex::build(&encoder.encode(&key_columns)?, times);
-    let time_window = candidate_window(times, lookback_micros(view.ttl));
+    let lookback = lookback_micros(view.ttl);
+    let window = candidate_window(times, lookback);
+    let (files, feature_types) = open_source(handle, &store, view, &key_types, window)?;
+    let shares = split(&files, tuning.workers);
 
-    let read_error = |file: &object_store::path::Path| {
-        let (view, file) = (view.name.clone(), file.to_string());
-        move |source| OfflineError::ReadSource { view, file, source }
+    let failed = AtomicBool::new(false);
+    let join_share = |share: &[Share]| -> Result<Option<Joined>, OfflineError> {
+        let kept = KeptValues::new(feature_types.clone(), times.len(), tuning.min_compaction_rows);
+        let mut join = ViewJoin::new(&index, &encoder, lookback, times.len(), kept);
+        for part in share {
+            let file = &files[part.file];
+            let reader = ObjectReader::new(Arc::clone(&store), &file.meta);
+            let mut batches =
+                ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
+                    .with_projection(file.projection.clone())
+                    .with_row_groups(part.row_groups.clone())
+                    .with_batch_size(tuning.batch_rows)
+                    .build()
+                    .map_err(read_error(view, &file.meta))?;
+            while let Some(batch) = handle
+                .block_on(batches.try_next())
+                .map_err(read_error(view, &file.meta))?
+            {
+                if abandoned.load(Ordering::Relaxed) || failed.load(Ordering::Relaxed) {
+                    // Nobody waits for this result any more.
+                    return Ok(None);
+                }
+                absorb_batch(&mut join, view, &batch)?;
+            }
+        }
+        Ok(Some(join.finish()?))
     };
-    let files = handle.block_on(source_files(store.as_ref(), view))?;
-    let mut join: Option<ViewJoin> = None;
-    let mut unused_index = Some((index, encoder));
-    for file in files {
-        let reader = ObjectReader::new(Arc::clone(&store), &file);
-        let builder = handle
-            .block_on(ParquetRecordBatchStreamBuilder::new(reader))
-            .map_err(read_error(&file.location))?;
-        let layout = FileLayout::check(view, &key_types, builder.schema(), &file.location)?;
-        let join = match &mut join {
-            Some(join) => {
-                check_feature_types(view, &file.location, join.feature_types(), &layout.feature_types)?;
-                join
-            }
-            None => {
-                let (index, encoder) = unused_index.take().expect("the first file builds the join");
-                let kept = KeptValues::new(layout.feature_types, times.len(), tuning.min_compaction_rows);
-                join.insert(ViewJoin::new(
-                    index,
-                    encoder,
-                    lookback_micros(view.ttl),
-                    times.len(),
-                    kept,
-                ))
-            }
-        };
-        let mask = ProjectionMask::roots(builder.parquet_schema(), layout.projection);
-        let row_groups = row_groups_in_time(&builder, &view.timestamp_field, time_window);
-        let mut batches = builder
-            .with_projection(mask)
-            .with_row_groups(row_groups)
-            .with_batch_size(tuning.batch_rows)
-            .build()
-            .map_err(read_error(&file.location))?;
-        while let Some(batch) = handle
-            .block_on(batches.try_next())
-            .map_err(read_error(&file.location))?
-        {
-            if abandoned.load(Ordering::Relaxed) {
-                // Nobody waits for this result any more.
-                return Ok(Vec::new());
-            }
-            absorb_batch(join, view, &batch)?;
+    let join_or_flag = |share: &[Share]| {
+        let joined = join_share(share);
+        if joined.is_err() {
+            failed.store(true, Ordering::Relaxed);
+        }
+        joined
+    };
+    let joined: Vec<Option<Joined>> = std::thread::scope(|scope| {
+        let (mine, theirs) = shares.split_first().expect("split makes at least one share");
+        let helpers: Vec<_> = theirs
+            .iter()
+            .map(|share| scope.spawn(|| join_or_flag(share)))
+            .collect();
+        let mut joined = vec![join_or_flag(mine)];
+        for helper in helpers {
+            joined.push(
+                helper
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            );
+        }
+        joined.into_iter().collect::<Result<_, _>>()
+    })?;
+    match joined.into_iter().collect::<Option<Vec<Joined>>>() {
+        Some(parts) => Ok(merge(parts)?),
+        None => Ok(Vec::new()),
+    }
+}
+
+fn read_error(view: &FeatureViewSource, file: &ObjectMeta) -> impl FnOnce(ParquetError) -> OfflineError {
+    let (view, file) = (view.name.clone(), file.location.to_string());
+    move |source| OfflineError::ReadSource { view, file, source }
+}
+
+/// Reads the footer of every file of the view's source, checks that each has the view's
+/// columns with the types of the first, and picks the row groups that may hold candidates.
+/// Returns the files and the feature types.
+fn open_source(
+    handle: &Handle,
+    store: &Arc<dyn ObjectStore>,
+    view: &FeatureViewSource,
+    key_types: &[DataType],
+    window: Option<(i64, i64)>,
+) -> Result<(Vec<SourceFile>, Vec<DataType>), OfflineError> {
+    let mut files = Vec::new();
+    let mut feature_types: Option<Vec<DataType>> = None;
+    for meta in handle.block_on(source_files(store.as_ref(), view))? {
+        let mut reader = ObjectReader::new(Arc::clone(store), &meta);
+        let metadata = handle
+            .block_on(ArrowReaderMetadata::load_async(
+                &mut reader,
+                ArrowReaderOptions::default(),
+            ))
+            .map_err(read_error(view, &meta))?;
+        let layout = FileLayout::check(view, key_types, metadata.schema(), &meta.location)?;
+        match &feature_types {
+            Some(expected) => check_feature_types(view, &meta.location, expected, &layout.feature_types)?,
+            None => feature_types = Some(layout.feature_types),
+        }
+        let projection = ProjectionMask::roots(metadata.parquet_schema(), layout.projection);
+        let row_groups = row_groups_in_time(&metadata, &view.timestamp_field, window);
+        files.push(SourceFile {
+            meta,
+            metadata,
+            projection,
+            row_groups,
+        });
+    }
+    let feature_types = feature_types.expect("source_files returns at least one file");
+    Ok((files, feature_types))
+}
+
+/// Cuts the row groups to read, in file order, into at most `workers` consecutive shares of
+/// about equal row counts (a row group is never cut). There is always at least one share,
+/// empty when there is nothing to read.
+fn split(files: &[SourceFile], workers: usize) -> Vec<Vec<Share>> {
+    let groups: Vec<(usize, usize, u64)> = files
+        .iter()
+        .enumerate()
+        .flat_map(|(file, source)| {
+            let row_groups = source.metadata.metadata().row_groups();
+            source
+                .row_groups
+                .iter()
+                .map(move |&group| (file, group, row_groups[group].num_rows().max(0) as u64))
+        })
+        .collect();
+    let workers = workers.clamp(1, groups.len().max(1)) as u64;
+    let total: u64 = groups.iter().map(|&(_, _, rows)| rows).sum::<u64>().max(1);
+    let mut shares: Vec<Vec<Share>> = vec![Vec::new()];
+    let mut before = 0u64;
+    for (file, group, rows) in groups {
+        // The share a row group falls in is where its middle row lies.
+        let worker = ((before + rows / 2) * workers / total).min(workers - 1) as usize;
+        before += rows;
+        while shares.len() <= worker {
+            shares.push(Vec::new());
+        }
+        let share = shares.last_mut().expect("one share at least");
+        match share.last_mut() {
+            Some(last) if last.file == file => last.row_groups.push(group),
+            _ => share.push(Share {
+                file,
+                row_groups: vec![group],
+            }),
         }
     }
-    match join {
-        Some(join) => Ok(join.finish()?),
-        None => unreachable!("source_files returns at least one file"),
-    }
+    shares
 }
 
 /// The event times a candidate can have: from the earliest entity time minus the ttl to the
@@ -260,18 +374,18 @@ fn candidate_window(times: &[i64], lookback: Option<i64>) -> Option<(i64, i64)> 
 /// The row groups whose event times, by their statistics, may fall in `window`: sources often
 /// span far more time than the entity frame asks about. Without usable statistics a row group
 /// is read.
-pub(super) fn row_groups_in_time<T>(
-    builder: &ParquetRecordBatchStreamBuilder<T>,
+pub(super) fn row_groups_in_time(
+    metadata: &ArrowReaderMetadata,
     timestamp_field: &str,
     window: Option<(i64, i64)>,
 ) -> Vec<usize> {
     let Some((earliest, latest)) = window else {
         return Vec::new();
     };
-    let row_groups = builder.metadata().row_groups();
+    let row_groups = metadata.metadata().row_groups();
     let all = (0..row_groups.len()).collect();
     let Ok(statistics) =
-        StatisticsConverter::try_new(timestamp_field, builder.schema(), builder.parquet_schema())
+        StatisticsConverter::try_new(timestamp_field, metadata.schema(), metadata.parquet_schema())
     else {
         return all;
     };
@@ -294,7 +408,7 @@ pub(super) fn row_groups_in_time<T>(
 }
 
 fn absorb_batch(
-    join: &mut ViewJoin,
+    join: &mut ViewJoin<'_>,
     view: &FeatureViewSource,
     batch: &RecordBatch,
 ) -> Result<(), OfflineError> {

@@ -508,6 +508,7 @@ async fn offline_a_local_file_system_source_streams_in_small_batches() {
     let tuning = Tuning {
         batch_rows: 3,
         min_compaction_rows: 1,
+        workers: 1,
     };
     let out = retrieve(store, entities, &[stats_view("features/stats")], false, tuning)
         .await
@@ -535,10 +536,65 @@ async fn offline_a_view_without_join_keys_serves_every_entity_row_from_all_sourc
     assert_eq!(f64_column(&out, "conv_rate"), [Some(0.2), Some(0.1)]);
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn offline_row_groups_joined_on_several_threads_merge_as_one_reader_would() {
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    // Driver 1 has eight complete ties (08:00, no created time) spread over four row groups,
+    // and driver 2 its latest row in the last row group.
+    let mut rows: Vec<StatRow<'_>> = (1..=8)
+        .map(|value| stat(1, "2024-01-01T08:00:00Z", Some(value as f64)))
+        .collect();
+    rows.push(stat(2, "2024-01-01T07:00:00Z", Some(20.0)));
+    rows.insert(0, stat(2, "2024-01-01T06:00:00Z", Some(10.0)));
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(2))
+        .build();
+    let batch = driver_stats(&rows);
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+    writer.write(&batch).unwrap();
+    let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
+    store
+        .put(
+            &Path::from("stats/part-0.parquet"),
+            writer.into_inner().unwrap().into(),
+        )
+        .await
+        .unwrap();
+    let entities = drivers(&[
+        (1, "2024-01-01T09:00:00Z"),
+        (2, "2024-01-01T09:00:00Z"),
+        (2, "2024-01-01T06:30:00Z"),
+        (3, "2024-01-01T09:00:00Z"),
+    ]);
+    for workers in 1..=5 {
+        let tuning = Tuning {
+            batch_rows: 1,
+            min_compaction_rows: 1,
+            workers,
+        };
+        let out = retrieve(
+            Arc::clone(&store),
+            entities.clone(),
+            &[stats_view("stats")],
+            false,
+            tuning,
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            f64_column(&out, "conv_rate"),
+            [Some(1.0), Some(20.0), Some(10.0), None],
+            "{workers} workers: the row read first wins a complete tie, the latest row wins"
+        );
+    }
+}
+
 #[tokio::test]
 async fn offline_row_groups_outside_the_entity_times_are_skipped() {
     use parquet::arrow::ArrowWriter;
-    use parquet::arrow::async_reader::ParquetRecordBatchStreamBuilder;
+    use parquet::arrow::arrow_reader::ArrowReaderMetadata;
     use parquet::file::properties::WriterProperties;
 
     use super::super::object_reader::ObjectReader;
@@ -559,12 +615,12 @@ async fn offline_row_groups_outside_the_entity_times_are_skipped() {
         .await
         .unwrap();
     let file = store.head(&location).await.unwrap();
-    let builder = ParquetRecordBatchStreamBuilder::new(ObjectReader::new(store, &file))
+    let metadata = ArrowReaderMetadata::load_async(&mut ObjectReader::new(store, &file), Default::default())
         .await
         .unwrap();
 
     let window = |from: &str, to: &str| Some((at(from), at(to)));
-    let groups = |window| row_groups_in_time(&builder, "event_timestamp", window);
+    let groups = |window| row_groups_in_time(&metadata, "event_timestamp", window);
     assert_eq!(
         groups(window("2024-01-01T02:30:00Z", "2024-01-01T03:30:00Z")),
         [1]

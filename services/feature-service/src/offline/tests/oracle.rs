@@ -110,10 +110,18 @@ fn case() -> impl Strategy<Value = Case> {
         prop::collection::vec(entity_row(), 0..25),
         (ttl(), ttl()),
         (0..4u8, any::<bool>(), any::<bool>()),
-        (1..6usize, 1..8usize),
+        (1..6usize, 1..8usize, 1..4usize),
     )
         .prop_map(
-            |(source, mut cuts, row_group_rows, entities, ttls, (unit, zoned, full), (batch, compaction))| {
+            |(
+                source,
+                mut cuts,
+                row_group_rows,
+                entities,
+                ttls,
+                (unit, zoned, full),
+                (batch, compaction, workers),
+            )| {
                 cuts.iter_mut().for_each(|cut| *cut = (*cut).min(source.len()));
                 cuts.sort_unstable();
                 Case {
@@ -129,6 +137,7 @@ fn case() -> impl Strategy<Value = Case> {
                     tuning: Tuning {
                         batch_rows: batch,
                         min_compaction_rows: compaction,
+                        workers,
                     },
                 }
             },
