@@ -100,6 +100,9 @@ pub fn encode_row(row: &FeatureRow) -> Vec<u8> {
     out
 }
 
+/// Decodes a whole row, every stored name included (serving decodes with
+/// [`decode_projected_row`]).
+#[cfg(test)]
 pub fn decode_row(bytes: &[u8]) -> Result<FeatureRow, OnlineError> {
     let mut reader = Reader { bytes, pos: 0 };
     let format = reader.u8()?;
@@ -116,6 +119,39 @@ pub fn decode_row(bytes: &[u8]) -> Result<FeatureRow, OnlineError> {
         let name = reader.string()?;
         let value = reader.value(0)?;
         values.push((name, value));
+    }
+    reader.finish()?;
+    Ok(FeatureRow {
+        event_ts_us,
+        created_ts_us: has_created.then_some(created),
+        values,
+    })
+}
+
+/// Decodes a row cut down to `features`, in their order, `Null` where the row lacks one: what
+/// [`decode_row`] and `project_row` give together, without allocating the stored names.
+pub fn decode_projected_row(bytes: &[u8], features: &[String]) -> Result<FeatureRow, OnlineError> {
+    let mut reader = Reader { bytes, pos: 0 };
+    let format = reader.u8()?;
+    if format != ROW_FORMAT {
+        return Err(OnlineError::Corrupted(format!("unknown row format {format}")));
+    }
+    let event_ts_us = reader.i64()?;
+    let has_created = reader.u8()? != 0;
+    let created = reader.i64()?;
+    let count = reader.u32()? as usize;
+    let mut values: Vec<(String, Value)> = features.iter().map(|name| (name.clone(), Value::Null)).collect();
+    // As in `project_row`, the first stored value of a name wins.
+    let mut filled = vec![false; features.len()];
+    for _ in 0..count {
+        let name = reader.str()?;
+        let value = reader.value(0)?;
+        for ((wanted, slot), filled) in values.iter_mut().zip(&mut filled) {
+            if !*filled && wanted == name {
+                *slot = value.clone();
+                *filled = true;
+            }
+        }
     }
     reader.finish()?;
     Ok(FeatureRow {
@@ -195,8 +231,12 @@ impl<'a> Reader<'a> {
     }
 
     fn string(&mut self) -> Result<String, OnlineError> {
+        self.str().map(str::to_owned)
+    }
+
+    fn str(&mut self) -> Result<&'a str, OnlineError> {
         let bytes = self.len_prefixed()?;
-        String::from_utf8(bytes.to_vec()).map_err(|e| OnlineError::Corrupted(format!("string: {e}")))
+        std::str::from_utf8(bytes).map_err(|e| OnlineError::Corrupted(format!("string: {e}")))
     }
 
     fn value(&mut self, depth: usize) -> Result<Value, OnlineError> {
@@ -285,8 +325,22 @@ mod tests {
         }
 
         #[test]
+        fn online_codec_projects_while_decoding_as_project_row_does(
+            values in proptest::collection::vec(("[a-c]{1}", any_value()), 0..6),
+            features in proptest::collection::vec("[a-d]{1}", 0..5),
+        ) {
+            let row = FeatureRow { event_ts_us: 7, created_ts_us: None, values };
+            let bytes = encode_row(&row);
+            prop_assert_eq!(
+                decode_projected_row(&bytes, &features).unwrap(),
+                crate::online::project_row(decode_row(&bytes).unwrap(), &features)
+            );
+        }
+
+        #[test]
         fn online_codec_never_panics_on_garbage(bytes in proptest::collection::vec(any::<u8>(), 0..64)) {
             let _ = decode_row(&bytes);
+            let _ = decode_projected_row(&bytes, &["a".to_owned()]);
             let _ = value_from_bytes(&bytes);
         }
     }

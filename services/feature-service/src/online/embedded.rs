@@ -11,10 +11,10 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 
-use super::codec::{decode_row, decode_row_version, encode_row};
+use super::codec::{decode_projected_row, decode_row_version, encode_row};
 use super::error::OnlineError;
 use super::model::{EntityKey, FeatureRow, version_cmp};
-use super::{OnlineStore, check_feature_names, project_row};
+use super::{OnlineStore, check_feature_names};
 
 const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("online_rows");
 
@@ -109,7 +109,7 @@ impl OnlineStore for EmbeddedOnlineStore {
                     key.truncate(prefix.len());
                     key.extend_from_slice(entity.as_bytes());
                     match table.get(key.as_slice())? {
-                        Some(guard) => Ok(Some(project_row(decode_row(guard.value())?, &features))),
+                        Some(guard) => Ok(Some(decode_projected_row(guard.value(), &features)?)),
                         None => Ok(None),
                     }
                 })

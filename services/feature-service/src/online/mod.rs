@@ -60,7 +60,9 @@ fn check_feature_names<'a>(names: impl IntoIterator<Item = &'a str>) -> Result<(
     names.into_iter().try_for_each(model::check_feature_name)
 }
 
-/// The stored row cut down to `features`, in their order, `Null` where the row lacks one.
+/// The stored row cut down to `features`, in their order, `Null` where the row lacks one (the
+/// reference for `codec::decode_projected_row`).
+#[cfg(test)]
 fn project_row(row: FeatureRow, features: &[String]) -> FeatureRow {
     let values = features
         .iter()

@@ -37,10 +37,10 @@ use deadpool_redis::redis::{self, ErrorKind, RedisError, Script, ServerErrorKind
 use deadpool_redis::{Config, Pool, PoolConfig, PoolError, Runtime, Timeouts};
 use futures::{StreamExt, TryStreamExt};
 
-use super::codec::{decode_row, encode_row};
+use super::codec::{decode_projected_row, encode_row};
 use super::error::{OnlineError, redact_url};
 use super::model::{EntityKey, FeatureRow, write_escaped};
-use super::{OnlineStore, check_feature_names, project_row};
+use super::{OnlineStore, check_feature_names};
 
 /// Entities per pipelined round trip.
 const CHUNK: usize = 1_000;
@@ -296,7 +296,7 @@ impl RedisOnlineStore {
             .zip(keys)
             .map(|(reply, entity)| {
                 reply
-                    .map(|bytes| decode_row(&bytes).map(|row| project_row(row, features)))
+                    .map(|bytes| decode_projected_row(&bytes, features))
                     .transpose()
                     .map_err(|err| in_entity(err, entity))
             })

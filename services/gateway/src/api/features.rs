@@ -5,7 +5,6 @@
 use std::collections::BTreeMap;
 
 use actix_web::{HttpRequest, HttpResponse, get, post, web};
-use base64::Engine;
 use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use lathe_common::auth::Role;
@@ -15,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::online_json::{JsonValue, Timestamp, status_name};
 use super::rfc3339;
 use crate::auth::Authenticated;
 use crate::backends::Backends;
@@ -547,10 +547,13 @@ pub struct OnlineMetadata {
 #[derive(Serialize, ToSchema)]
 pub struct OnlineColumn {
     #[schema(value_type = Vec<Object>)]
-    pub values: Vec<Json>,
+    pub values: Vec<JsonValue>,
     /// PRESENT, NOT_FOUND or OUTSIDE_MAX_AGE.
-    pub statuses: Vec<String>,
-    pub event_timestamps: Vec<String>,
+    #[schema(value_type = Vec<String>)]
+    pub statuses: Vec<&'static str>,
+    /// RFC 3339, UTC.
+    #[schema(value_type = Vec<String>)]
+    pub event_timestamps: Vec<Timestamp>,
 }
 
 /// Feast's online response: one result per column, join keys first.
@@ -568,39 +571,6 @@ fn json_to_value(name: &str, json: &Json) -> Result<pb::Value, Error> {
         )));
     }
     Ok(push_value(json))
-}
-
-fn value_to_json(value: &pb::Value) -> Json {
-    use pb::value::Kind;
-    match &value.kind {
-        None => Json::Null,
-        Some(Kind::Int32Value(v)) => Json::from(*v),
-        Some(Kind::Int64Value(v)) => Json::from(*v),
-        Some(Kind::FloatValue(v)) => {
-            serde_json::Number::from_f64(f64::from(*v)).map_or(Json::Null, Json::Number)
-        }
-        Some(Kind::DoubleValue(v)) => serde_json::Number::from_f64(*v).map_or(Json::Null, Json::Number),
-        Some(Kind::BoolValue(v)) => Json::Bool(*v),
-        Some(Kind::StringValue(v)) => Json::String(v.clone()),
-        Some(Kind::BytesValue(v)) => Json::String(base64::engine::general_purpose::STANDARD.encode(v)),
-        Some(Kind::TimestampUs(v)) => Json::String(micros_to_rfc3339(*v)),
-        Some(Kind::ListValue(list)) => Json::Array(list.values.iter().map(value_to_json).collect()),
-    }
-}
-
-fn micros_to_rfc3339(us: i64) -> String {
-    DateTime::from_timestamp_micros(us)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
-}
-
-fn status_name(status: i32) -> &'static str {
-    match pb::FeatureStatus::try_from(status) {
-        Ok(pb::FeatureStatus::Present) => "PRESENT",
-        Ok(pb::FeatureStatus::NotFound) => "NOT_FOUND",
-        Ok(pb::FeatureStatus::OutsideMaxAge) => "OUTSIDE_MAX_AGE",
-        Ok(pb::FeatureStatus::Invalid) | Err(_) => "INVALID",
-    }
 }
 
 async fn online(
@@ -637,13 +607,9 @@ async fn online(
         .columns
         .into_iter()
         .map(|c| OnlineColumn {
-            values: c.values.iter().map(value_to_json).collect(),
-            statuses: c.statuses.iter().map(|s| status_name(*s).to_owned()).collect(),
-            event_timestamps: c
-                .event_timestamps_us
-                .iter()
-                .map(|us| micros_to_rfc3339(*us))
-                .collect(),
+            values: c.values.into_iter().map(JsonValue).collect(),
+            statuses: c.statuses.iter().map(|s| status_name(*s)).collect(),
+            event_timestamps: c.event_timestamps_us.iter().map(|&us| Timestamp(us)).collect(),
         })
         .collect();
     Ok(OnlineResponse {

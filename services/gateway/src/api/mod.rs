@@ -4,6 +4,7 @@ pub mod artifacts;
 pub mod entities;
 pub mod features;
 pub mod models;
+pub mod online_json;
 pub mod openapi;
 pub mod projects;
 pub mod system;
