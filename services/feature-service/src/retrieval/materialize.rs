@@ -9,9 +9,9 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
 use arrow::compute::cast;
-use arrow::datatypes::DataType;
+use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, SortField};
 use chrono::Utc;
 use futures::stream::FuturesUnordered;
@@ -55,6 +55,50 @@ pub mod materialized {
 
 /// Entities per online-store write call.
 const WRITE_CHUNK: usize = 10_000;
+
+/// The latest row per entity seen so far, in the order the entities were first seen, found by
+/// join key: a single integer key as itself, any other keys by their row encoding. The maps
+/// hold only an index into `rows`, so growing them moves a few bytes per entity, and the keys
+/// come from the source files: foldhash's per-map random seed keeps crafted keys from
+/// degrading a map, at a fraction of SipHash's cost (one lookup per source row).
+#[derive(Default)]
+struct LatestRows {
+    by_integer: HashMap<i64, u32, foldhash::fast::RandomState>,
+    by_bytes: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    rows: Vec<Latest>,
+}
+
+/// One source row's join key, as [`LatestRows`] looks it up.
+enum RowKey<'a> {
+    Integer(i64),
+    Bytes(&'a [u8]),
+}
+
+impl LatestRows {
+    fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    fn get_mut(&mut self, key: &RowKey<'_>) -> Option<&mut Latest> {
+        let index = match key {
+            RowKey::Integer(key) => self.by_integer.get(key),
+            RowKey::Bytes(key) => self.by_bytes.get(*key),
+        };
+        index.map(|&index| &mut self.rows[index as usize])
+    }
+
+    fn insert(&mut self, key: RowKey<'_>, row: Latest) -> Result<()> {
+        let index = u32::try_from(self.rows.len())
+            .map_err(|_| Error::invalid("a materialization holds at most 4,294,967,295 entities per view"))?;
+        match key {
+            RowKey::Integer(key) => self.by_integer.insert(key, index),
+            RowKey::Bytes(key) => self.by_bytes.insert(key.into(), index),
+        };
+        self.rows.push(row);
+        Ok(())
+    }
+}
+
 /// Write calls in flight at once, so encoding the next chunk overlaps the store's work.
 const WRITES_IN_FLIGHT: usize = 2;
 /// Rows per decoded source batch.
@@ -215,8 +259,8 @@ impl Retrieval {
         scan: &Scan<'_>,
         intervals: &[(i64, i64)],
         reporter: &mut Reporter<'_>,
-    ) -> Result<HashMap<Box<[u8]>, Latest>> {
-        let mut latest = HashMap::new();
+    ) -> Result<LatestRows> {
+        let mut latest = LatestRows::default();
         if intervals.is_empty() {
             // Nothing to scan: the report write_latest sends at its end is the only one.
             return Ok(latest);
@@ -290,10 +334,10 @@ impl Retrieval {
         &self,
         project: &str,
         scan: &Scan<'_>,
-        latest: HashMap<Box<[u8]>, Latest>,
+        latest: LatestRows,
         reporter: &mut Reporter<'_>,
     ) -> Result<u64> {
-        let mut rows = latest.into_values();
+        let mut rows = latest.rows.into_iter();
         let mut pending = FuturesUnordered::new();
         let mut written = 0u64;
         loop {
@@ -418,7 +462,7 @@ fn merge_latest(
     batch: &RecordBatch,
     scan: &Scan<'_>,
     intervals: &[(i64, i64)],
-    latest: &mut HashMap<Box<[u8]>, Latest>,
+    latest: &mut LatestRows,
 ) -> Result<()> {
     let column = |name: &str| {
         batch
@@ -437,16 +481,26 @@ fn merge_latest(
     let keys: Vec<&ArrayRef> = scan.join_keys.iter().map(|k| column(k)).collect::<Result<_>>()?;
     let values: Vec<&ArrayRef> = scan.features.iter().map(|f| column(f)).collect::<Result<_>>()?;
     let encodable: Vec<ArrayRef> = keys.iter().map(|k| comparable(k)).collect::<Result<_>>()?;
-    let converter = RowConverter::new(
-        encodable
-            .iter()
-            .map(|c| SortField::new(c.data_type().clone()))
-            .collect(),
-    )
-    .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
-    let encoded = converter
-        .convert_columns(&encodable)
-        .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+    let integers = match encodable.as_slice() {
+        [single] => single.as_primitive_opt::<Int64Type>(),
+        _ => None,
+    };
+    let encoded = match integers {
+        Some(_) => None,
+        None => {
+            let converter = RowConverter::new(
+                encodable
+                    .iter()
+                    .map(|c| SortField::new(c.data_type().clone()))
+                    .collect(),
+            )
+            .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+            let rows = converter
+                .convert_columns(&encodable)
+                .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+            Some(rows)
+        }
+    };
     for row in 0..batch.num_rows() {
         if event.is_null(row) || keys.iter().any(|k| k.is_null(row)) {
             continue;
@@ -458,8 +512,12 @@ fn merge_latest(
         let created_ts = created
             .as_ref()
             .and_then(|c| (!c.is_null(row)).then(|| c.value(row)));
-        let key = encoded.row(row);
-        match latest.get_mut(key.data()) {
+        let key = match (integers, &encoded) {
+            (Some(integers), _) => RowKey::Integer(integers.value(row)),
+            (None, Some(encoded)) => RowKey::Bytes(encoded.row(row).data()),
+            (None, None) => unreachable!("keys are either one integer column or row-encoded"),
+        };
+        match latest.get_mut(&key) {
             Some(kept) => {
                 if (ts, created_ts) >= (kept.event_ts_us, kept.created_ts_us) {
                     kept.event_ts_us = ts;
@@ -469,17 +527,15 @@ fn merge_latest(
                         .extend(values.iter().map(|a| arrow_value(a.as_ref(), row)));
                 }
             }
-            None => {
-                latest.insert(
-                    key.data().into(),
-                    Latest {
-                        key: keys.iter().map(|k| arrow_value(k.as_ref(), row)).collect(),
-                        event_ts_us: ts,
-                        created_ts_us: created_ts,
-                        values: values.iter().map(|a| arrow_value(a.as_ref(), row)).collect(),
-                    },
-                );
-            }
+            None => latest.insert(
+                key,
+                Latest {
+                    key: keys.iter().map(|k| arrow_value(k.as_ref(), row)).collect(),
+                    event_ts_us: ts,
+                    created_ts_us: created_ts,
+                    values: values.iter().map(|a| arrow_value(a.as_ref(), row)).collect(),
+                },
+            )?,
         }
     }
     Ok(())
@@ -487,7 +543,131 @@ fn merge_latest(
 
 #[cfg(test)]
 mod tests {
-    use super::subtract;
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int32Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    fn specs() -> (FeatureViewSpec, SourceSpec) {
+        let view = serde_json::from_value(serde_json::json!({
+            "name": "stats", "entities": [], "source": "stats_source",
+            "schema": [{"name": "rate", "type": "float64"}],
+        }))
+        .unwrap();
+        let source = serde_json::from_value(serde_json::json!({
+            "name": "stats_source", "file": {"path": "stats.parquet"},
+            "created_timestamp_field": "created",
+        }))
+        .unwrap();
+        (view, source)
+    }
+
+    /// Rows of (key columns, event time, created time, rate).
+    fn batch(keys: Vec<(&str, ArrayRef)>, rows: &[(i64, Option<i64>, f64)]) -> RecordBatch {
+        let mut fields: Vec<Field> = keys
+            .iter()
+            .map(|(name, column)| Field::new(*name, column.data_type().clone(), true))
+            .collect();
+        let mut columns: Vec<ArrayRef> = keys.into_iter().map(|(_, column)| column).collect();
+        let micros = DataType::Timestamp(arrow::datatypes::TimeUnit::Microsecond, None);
+        fields.push(Field::new("event_timestamp", micros.clone(), true));
+        fields.push(Field::new("created", micros, true));
+        fields.push(Field::new("rate", DataType::Float64, true));
+        columns.push(Arc::new(TimestampMicrosecondArray::from_iter_values(
+            rows.iter().map(|r| r.0),
+        )));
+        columns.push(Arc::new(TimestampMicrosecondArray::from_iter(
+            rows.iter().map(|r| r.1),
+        )));
+        columns.push(Arc::new(Float64Array::from_iter_values(rows.iter().map(|r| r.2))));
+        RecordBatch::try_new(Arc::new(Schema::new(fields)), columns).unwrap()
+    }
+
+    fn latest_of(
+        join_keys: &[&str],
+        batches: &[RecordBatch],
+        intervals: &[(i64, i64)],
+    ) -> Vec<(Vec<Value>, i64, f64)> {
+        let (view, source) = specs();
+        let join_keys: Vec<String> = join_keys.iter().map(|k| (*k).to_owned()).collect();
+        let scan = Scan {
+            view: &view,
+            source: &source,
+            path: "stats.parquet",
+            join_keys: &join_keys,
+            features: vec!["rate".to_owned()],
+        };
+        let mut latest = LatestRows::default();
+        for batch in batches {
+            merge_latest(batch, &scan, intervals, &mut latest).unwrap();
+        }
+        let mut rows: Vec<(Vec<Value>, i64, f64)> = latest
+            .rows
+            .into_iter()
+            .map(|row| match row.values.as_slice() {
+                [Value::Float64(rate)] => (row.key, row.event_ts_us, *rate),
+                other => panic!("unexpected values {other:?}"),
+            })
+            .collect();
+        rows.sort_by(|a, b| format!("{:?}", a.0).cmp(&format!("{:?}", b.0)));
+        rows
+    }
+
+    #[test]
+    fn the_latest_row_per_entity_wins_across_batches_whatever_the_key_kind() {
+        let rows = [
+            (10, None, 1.0),
+            (30, Some(1), 2.0),
+            (30, Some(2), 3.0),
+            (20, None, 4.0),
+        ];
+        // One integer key (an int32 column in one batch, int64 in the next, as two files may
+        // have), one string key, and a composite key.
+        let ints = |values: [i32; 4]| -> ArrayRef { Arc::new(Int32Array::from(values.to_vec())) };
+        let longs =
+            |values: [i64; 4]| -> ArrayRef { Arc::new(arrow::array::Int64Array::from(values.to_vec())) };
+        let texts = |values: [&str; 4]| -> ArrayRef { Arc::new(StringArray::from(values.to_vec())) };
+        let first = batch(vec![("id", ints([1, 1, 2, 1]))], &rows);
+        let second = batch(
+            vec![("id", longs([1, 2, 2, 2]))],
+            &[
+                (25, None, 5.0),
+                (5, None, 6.0),
+                (30, Some(9), 7.0),
+                (40, None, 8.0),
+            ],
+        );
+        assert_eq!(
+            latest_of(&["id"], &[first, second], &[(0, 35)]),
+            [(vec![Value::Int32(1)], 30, 2.0), (vec![Value::Int32(2)], 30, 7.0)],
+            "one entity whatever the integer width; the event time wins, then the created time; \
+             40 lies outside the window"
+        );
+
+        let by_name = batch(vec![("name", texts(["a", "b", "a", "a"]))], &rows);
+        assert_eq!(
+            latest_of(&["name"], &[by_name], &[(0, 100)]),
+            [
+                (vec![Value::String("a".into())], 30, 3.0),
+                (vec![Value::String("b".into())], 30, 2.0)
+            ]
+        );
+
+        let composite = batch(
+            vec![("id", longs([1, 1, 1, 2])), ("name", texts(["a", "b", "a", "a"]))],
+            &rows,
+        );
+        assert_eq!(
+            latest_of(&["id", "name"], &[composite], &[(0, 15), (25, 100)]),
+            [
+                (vec![Value::Int64(1), Value::String("a".into())], 30, 3.0),
+                (vec![Value::Int64(1), Value::String("b".into())], 30, 2.0),
+            ],
+            "(2, a) has its only row at 20, between the two intervals"
+        );
+    }
 
     #[test]
     fn done_intervals_are_skipped() {
