@@ -792,6 +792,33 @@ async fn registry_api_gates_stages_moves_aliases_and_records_lineage() {
     )
     .await;
     assert_eq!(by_alias["version"], 2);
+    assert_eq!(by_alias["aliases"], json!(["champion"]), "{by_alias}");
+    let by_number = expect_json(t.get(&api("/models/churn-clf/versions/2"), &tokens.viewer), 200).await;
+    assert_eq!(by_number["aliases"], json!(["champion"]), "{by_number}");
+    // A miss says which part is missing: the model, its version, or the alias.
+    for (path, code, needle) in [
+        (
+            "/models/no-such-model/versions/1",
+            "model_not_found",
+            "no-such-model",
+        ),
+        (
+            "/models/no-such-model/aliases/champion",
+            "model_not_found",
+            "no-such-model",
+        ),
+        ("/models/churn-clf/versions/99", "model_version_not_found", "99"),
+        (
+            "/models/churn-clf/aliases/no-such-alias",
+            "alias_not_found",
+            "no-such-alias",
+        ),
+    ] {
+        let (status, found_code, message) =
+            error_of(t.get(&api(path), &tokens.viewer).send().await.unwrap()).await;
+        assert_eq!((status, found_code.as_str()), (404, code), "{path}: {message}");
+        assert!(message.contains(needle), "{path}: {message}");
+    }
     let model = expect_json(t.get(&api("/models/churn-clf"), &tokens.viewer), 200).await;
     assert_eq!(model["aliases"], json!({ "champion": 2 }));
     let old = expect_json(t.get(&api("/models/churn-clf/versions/1"), &tokens.viewer), 200).await;

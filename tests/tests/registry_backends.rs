@@ -651,6 +651,24 @@ async fn registry(c: &mut Clients, runs: &[String]) {
         (champion.version, champion.aliases),
         (numbers[0], vec!["champion".to_owned()])
     );
+    let version_ref = |version: u64| pb::ModelVersionRef {
+        project: PROJECT.into(),
+        model: "churn-model".into(),
+        version,
+    };
+    let by_number = c
+        .models
+        .get_model_version(version_ref(numbers[0]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        (by_number.version, by_number.aliases),
+        (numbers[0], vec!["champion".to_owned()])
+    );
+    let missing = c.models.get_model_version(version_ref(9_999)).await.unwrap_err();
+    assert_eq!(missing.code(), Code::NotFound, "{missing:?}");
+    assert!(missing.message().contains("9999"), "{missing:?}");
     let reserved = pb::SetAliasRequest {
         alias: "latest".into(),
         ..alias(1)

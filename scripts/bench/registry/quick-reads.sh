@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Quick check of registry reads (release build, PostgreSQL, wrk c=8): GET model, version, alias
 # with VERSIONS versions of one model (default 100). The full comparison with MLflow is run.sh.
+# BENCH_LATHE_BIN=path measures that binary instead of building one (for A/B runs).
 set -euo pipefail
-ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"; BIN=$ROOT/target/release/lathe; DIR=$(mktemp -d); PORT=${PORT:-18099}
-(cd "$ROOT" && cargo build --release -p lathe --locked)
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"; BIN=${BENCH_LATHE_BIN:-$ROOT/target/release/lathe}; DIR=$(mktemp -d); PORT=${PORT:-18099}
+[[ -n ${BENCH_LATHE_BIN:-} ]] || (cd "$ROOT" && cargo build --release -p lathe --locked)
 dropdb -h 127.0.0.1 -U postgres --if-exists lathe_quickbench; createdb -h 127.0.0.1 -U postgres lathe_quickbench
 export LATHE_TELEMETRY__LOG_FILTER=warn LATHE_REGISTRY__DATABASE__URL=postgres://postgres@127.0.0.1:5432/lathe_quickbench
 for s in REGISTRY FEATURES ORCHESTRATOR MONITOR; do export LATHE_${s}__GRPC_ADDR=127.0.0.1:0; done

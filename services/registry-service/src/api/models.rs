@@ -17,7 +17,7 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef, Set, SqlErr, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -31,6 +31,22 @@ use crate::store::tracking::{artifact, latest_metric};
 
 pub struct ModelsApi {
     tracking: TrackingApi,
+}
+
+/// A version's model, for reads that find a version by its model's name in one query.
+fn version_model() -> RelationDef {
+    version::Entity::belongs_to(model::Entity)
+        .from(version::Column::ModelId)
+        .to(model::Column::Id)
+        .into()
+}
+
+/// The version an alias points at.
+fn alias_version() -> RelationDef {
+    alias::Entity::belongs_to(version::Entity)
+        .from((alias::Column::ModelId, alias::Column::Version))
+        .to((version::Column::ModelId, version::Column::Version))
+        .into()
 }
 
 impl ModelsApi {
@@ -610,8 +626,25 @@ impl ModelRegistryService for ModelsApi {
         request: Request<pb::ModelVersionRef>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let request = request.into_inner();
-        let m = self.model(self.db(), &request.project, &request.model).await?;
-        let v = self.version(self.db(), &m, request.version).await?;
+        let number = i64::try_from(request.version).unwrap_or(i64::MAX);
+        // One query finds the version by its model's name; only a miss asks which is missing.
+        let found = version::Entity::find()
+            .join(JoinType::InnerJoin, version_model())
+            .filter(model::Column::Project.eq(&request.project))
+            .filter(model::Column::Name.eq(&request.model))
+            .filter(version::Column::Version.eq(number))
+            .select_also(model::Entity)
+            .one(self.db())
+            .await
+            .map_err(Error::from)?;
+        let (m, v) = match found {
+            Some((v, Some(m))) => (m, v),
+            _ => {
+                let m = self.model(self.db(), &request.project, &request.model).await?;
+                let v = self.version(self.db(), &m, request.version).await?;
+                (m, v)
+            }
+        };
         Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
     }
 
@@ -843,20 +876,37 @@ impl ModelRegistryService for ModelsApi {
         request: Request<pb::AliasRef>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let request = request.into_inner();
-        let m = self.model(self.db(), &request.project, &request.model).await?;
-        let a = alias::Entity::find_by_id((m.id, request.alias.clone()))
+        // One query follows the alias to its version; only a miss asks which part is missing.
+        let found = version::Entity::find()
+            .join(JoinType::InnerJoin, version_model())
+            .join_rev(JoinType::InnerJoin, alias_version())
+            .filter(model::Column::Project.eq(&request.project))
+            .filter(model::Column::Name.eq(&request.model))
+            .filter(alias::Column::Alias.eq(&request.alias))
+            .select_also(model::Entity)
             .one(self.db())
             .await
-            .map_err(Error::from)?
-            .ok_or_else(|| {
-                Error::not_found(
-                    "alias_not_found",
-                    format!("model '{}' has no alias '{}'", m.name, request.alias),
-                )
-            })?;
-        let v = self
-            .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
-            .await?;
+            .map_err(Error::from)?;
+        let (m, v) = match found {
+            Some((v, Some(m))) => (m, v),
+            _ => {
+                let m = self.model(self.db(), &request.project, &request.model).await?;
+                let a = alias::Entity::find_by_id((m.id, request.alias.clone()))
+                    .one(self.db())
+                    .await
+                    .map_err(Error::from)?
+                    .ok_or_else(|| {
+                        Error::not_found(
+                            "alias_not_found",
+                            format!("model '{}' has no alias '{}'", m.name, request.alias),
+                        )
+                    })?;
+                let v = self
+                    .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
+                    .await?;
+                (m, v)
+            }
+        };
         Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
     }
 
