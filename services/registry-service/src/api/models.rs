@@ -41,11 +41,11 @@ fn version_model() -> RelationDef {
         .into()
 }
 
-/// The version an alias points at.
-fn alias_version() -> RelationDef {
-    alias::Entity::belongs_to(version::Entity)
-        .from((alias::Column::ModelId, alias::Column::Version))
-        .to((version::Column::ModelId, version::Column::Version))
+/// An alias's model, to find an alias by its model's name in one query.
+fn alias_model() -> RelationDef {
+    alias::Entity::belongs_to(model::Entity)
+        .from(alias::Column::ModelId)
+        .to(model::Column::Id)
         .into()
 }
 
@@ -876,10 +876,11 @@ impl ModelRegistryService for ModelsApi {
         request: Request<pb::AliasRef>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let request = request.into_inner();
-        // One query follows the alias to its version; only a miss asks which part is missing.
-        let found = version::Entity::find()
-            .join(JoinType::InnerJoin, version_model())
-            .join_rev(JoinType::InnerJoin, alias_version())
+        // One query finds the alias by its model's name (two keyed lookups), one the version by
+        // its key: joining the versions in the same query let PostgreSQL walk every version of
+        // the model, which grew with the version count.
+        let found = alias::Entity::find()
+            .join(JoinType::InnerJoin, alias_model())
             .filter(model::Column::Project.eq(&request.project))
             .filter(model::Column::Name.eq(&request.model))
             .filter(alias::Column::Alias.eq(&request.alias))
@@ -887,8 +888,8 @@ impl ModelRegistryService for ModelsApi {
             .one(self.db())
             .await
             .map_err(Error::from)?;
-        let (m, v) = match found {
-            Some((v, Some(m))) => (m, v),
+        let (m, a) = match found {
+            Some((a, Some(m))) => (m, a),
             _ => {
                 let m = self.model(self.db(), &request.project, &request.model).await?;
                 let a = alias::Entity::find_by_id((m.id, request.alias.clone()))
@@ -901,12 +902,12 @@ impl ModelRegistryService for ModelsApi {
                             format!("model '{}' has no alias '{}'", m.name, request.alias),
                         )
                     })?;
-                let v = self
-                    .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
-                    .await?;
-                (m, v)
+                (m, a)
             }
         };
+        let v = self
+            .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
+            .await?;
         Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
     }
 
