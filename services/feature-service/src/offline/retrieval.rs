@@ -192,7 +192,6 @@ struct SourceFile {
 }
 
 /// Row groups of one file that one worker reads, in file order.
-#[derive(Debug, PartialEq)]
 struct Share {
     file: usize,
     row_groups: Vec<usize>,
@@ -442,4 +441,78 @@ fn check_feature_types(
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::array::Int64Array;
+    use parquet::arrow::ArrowWriter;
+    use parquet::file::properties::WriterProperties;
+
+    use super::*;
+
+    /// A source file of `rows` rows in row groups of `per_group`, every group to be read.
+    fn source_file(rows: i64, per_group: usize) -> SourceFile {
+        let batch = RecordBatch::try_from_iter([(
+            "driver_id",
+            Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
+        )])
+        .unwrap();
+        let properties = WriterProperties::builder()
+            .set_max_row_group_row_count(Some(per_group))
+            .build();
+        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+        writer.write(&batch).unwrap();
+        let bytes = bytes::Bytes::from(writer.into_inner().unwrap());
+        let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::default()).unwrap();
+        let row_groups = (0..metadata.metadata().num_row_groups()).collect();
+        SourceFile {
+            meta: ObjectMeta {
+                location: "stats.parquet".into(),
+                last_modified: chrono::Utc::now(),
+                size: bytes.len() as u64,
+                e_tag: None,
+                version: None,
+            },
+            projection: ProjectionMask::all(),
+            metadata,
+            row_groups,
+        }
+    }
+
+    fn shares(files: &[SourceFile], workers: usize) -> Vec<Vec<(usize, Vec<usize>)>> {
+        split(files, workers)
+            .into_iter()
+            .map(|share| {
+                share
+                    .into_iter()
+                    .map(|part| (part.file, part.row_groups))
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn offline_row_groups_split_into_consecutive_shares_of_about_equal_rows() {
+        // Five row groups of two rows: three in the first file, two in the second.
+        let files = [source_file(6, 2), source_file(4, 2)];
+        assert_eq!(shares(&files, 1), [vec![(0, vec![0, 1, 2]), (1, vec![0, 1])]]);
+        assert_eq!(
+            shares(&files, 2),
+            [vec![(0, vec![0, 1])], vec![(0, vec![2]), (1, vec![0, 1])]]
+        );
+        let one_each: Vec<Vec<(usize, Vec<usize>)>> = [(0, 0), (0, 1), (0, 2), (1, 0), (1, 1)]
+            .map(|(file, group)| vec![(file, vec![group])])
+            .into();
+        assert_eq!(shares(&files, 9), one_each, "never more shares than row groups");
+
+        // Unequal groups: the share a group joins is where its middle row falls.
+        let uneven = [source_file(8, 8), source_file(2, 1)];
+        assert_eq!(shares(&uneven, 2), [vec![(0, vec![0])], vec![(1, vec![0, 1])]]);
+
+        // Nothing to read still makes one (empty) share, which yields the all-null columns.
+        let mut skipped = source_file(4, 2);
+        skipped.row_groups.clear();
+        assert_eq!(shares(&[skipped], 4), [Vec::<(usize, Vec<usize>)>::new()]);
+    }
 }
