@@ -105,13 +105,7 @@ pub fn encode_row(row: &FeatureRow) -> Vec<u8> {
 #[cfg(test)]
 pub fn decode_row(bytes: &[u8]) -> Result<FeatureRow, OnlineError> {
     let mut reader = Reader { bytes, pos: 0 };
-    let format = reader.u8()?;
-    if format != ROW_FORMAT {
-        return Err(OnlineError::Corrupted(format!("unknown row format {format}")));
-    }
-    let event_ts_us = reader.i64()?;
-    let has_created = reader.u8()? != 0;
-    let created = reader.i64()?;
+    let (event_ts_us, created_ts_us) = reader.version()?;
     let count = reader.u32()? as usize;
     // A corrupted count must not make us allocate gigabytes: each feature takes ≥ 5 bytes.
     let mut values = Vec::with_capacity(count.min(reader.remaining() / 5));
@@ -123,7 +117,7 @@ pub fn decode_row(bytes: &[u8]) -> Result<FeatureRow, OnlineError> {
     reader.finish()?;
     Ok(FeatureRow {
         event_ts_us,
-        created_ts_us: has_created.then_some(created),
+        created_ts_us,
         values,
     })
 }
@@ -132,13 +126,7 @@ pub fn decode_row(bytes: &[u8]) -> Result<FeatureRow, OnlineError> {
 /// [`decode_row`] and `project_row` give together, without allocating the stored names.
 pub fn decode_projected_row(bytes: &[u8], features: &[String]) -> Result<FeatureRow, OnlineError> {
     let mut reader = Reader { bytes, pos: 0 };
-    let format = reader.u8()?;
-    if format != ROW_FORMAT {
-        return Err(OnlineError::Corrupted(format!("unknown row format {format}")));
-    }
-    let event_ts_us = reader.i64()?;
-    let has_created = reader.u8()? != 0;
-    let created = reader.i64()?;
+    let (event_ts_us, created_ts_us) = reader.version()?;
     let count = reader.u32()? as usize;
     let mut values: Vec<(String, Value)> = features.iter().map(|name| (name.clone(), Value::Null)).collect();
     // As in `project_row`, the first stored value of a name wins.
@@ -156,22 +144,14 @@ pub fn decode_projected_row(bytes: &[u8], features: &[String]) -> Result<Feature
     reader.finish()?;
     Ok(FeatureRow {
         event_ts_us,
-        created_ts_us: has_created.then_some(created),
+        created_ts_us,
         values,
     })
 }
 
 /// The (event, created) version of an encoded row, without decoding its values.
 pub fn decode_row_version(bytes: &[u8]) -> Result<(i64, Option<i64>), OnlineError> {
-    let mut reader = Reader { bytes, pos: 0 };
-    let format = reader.u8()?;
-    if format != ROW_FORMAT {
-        return Err(OnlineError::Corrupted(format!("unknown row format {format}")));
-    }
-    let event_ts_us = reader.i64()?;
-    let has_created = reader.u8()? != 0;
-    let created = reader.i64()?;
-    Ok((event_ts_us, has_created.then_some(created)))
+    Reader { bytes, pos: 0 }.version()
 }
 
 fn encode_len_prefixed(bytes: &[u8], out: &mut Vec<u8>) {
@@ -228,6 +208,18 @@ impl<'a> Reader<'a> {
     fn len_prefixed(&mut self) -> Result<&'a [u8], OnlineError> {
         let len = self.u32()? as usize;
         self.take(len)
+    }
+
+    /// The row format byte, checked, then the row's (event, created) version.
+    fn version(&mut self) -> Result<(i64, Option<i64>), OnlineError> {
+        let format = self.u8()?;
+        if format != ROW_FORMAT {
+            return Err(OnlineError::Corrupted(format!("unknown row format {format}")));
+        }
+        let event_ts_us = self.i64()?;
+        let has_created = self.u8()? != 0;
+        let created = self.i64()?;
+        Ok((event_ts_us, has_created.then_some(created)))
     }
 
     fn string(&mut self) -> Result<String, OnlineError> {
