@@ -17,7 +17,8 @@ use sea_orm::sea_query::{
 };
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef, Set, SqlErr, TransactionTrait,
+    JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef, Select, SelectTwo, Set, SqlErr,
+    TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -31,6 +32,20 @@ use crate::store::tracking::{artifact, latest_metric};
 
 pub struct ModelsApi {
     tracking: TrackingApi,
+}
+
+/// Rows of one of a model's tables, joined by `to_model` to their model, narrowed to the model
+/// named `name` in `project`, with the model: a read by model name in one query.
+fn of_model<E: EntityTrait>(
+    rows: Select<E>,
+    to_model: RelationDef,
+    project: &str,
+    name: &str,
+) -> SelectTwo<E, model::Entity> {
+    rows.join(JoinType::InnerJoin, to_model)
+        .filter(model::Column::Project.eq(project))
+        .filter(model::Column::Name.eq(name))
+        .select_also(model::Entity)
 }
 
 /// A version's model, for reads that find a version by its model's name in one query.
@@ -85,6 +100,23 @@ impl ModelsApi {
                 Error::not_found(
                     "model_version_not_found",
                     format!("model '{}' has no version {number}", model.name),
+                )
+            })
+    }
+
+    async fn alias<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        model: &model::Model,
+        name: &str,
+    ) -> Result<alias::Model> {
+        alias::Entity::find_by_id((model.id, name.to_owned()))
+            .one(db)
+            .await?
+            .ok_or_else(|| {
+                Error::not_found(
+                    "alias_not_found",
+                    format!("model '{}' has no alias '{name}'", model.name),
                 )
             })
     }
@@ -628,15 +660,16 @@ impl ModelRegistryService for ModelsApi {
         let request = request.into_inner();
         let number = i64::try_from(request.version).unwrap_or(i64::MAX);
         // One query finds the version by its model's name; only a miss asks which is missing.
-        let found = version::Entity::find()
-            .join(JoinType::InnerJoin, version_model())
-            .filter(model::Column::Project.eq(&request.project))
-            .filter(model::Column::Name.eq(&request.model))
-            .filter(version::Column::Version.eq(number))
-            .select_also(model::Entity)
-            .one(self.db())
-            .await
-            .map_err(Error::from)?;
+        let found = of_model(
+            version::Entity::find(),
+            version_model(),
+            &request.project,
+            &request.model,
+        )
+        .filter(version::Column::Version.eq(number))
+        .one(self.db())
+        .await
+        .map_err(Error::from)?;
         let (m, v) = match found {
             Some((v, Some(m))) => (m, v),
             _ => {
@@ -839,16 +872,7 @@ impl ModelRegistryService for ModelsApi {
         let request = request.into_inner();
         let txn = self.db().begin().await.map_err(Error::from)?;
         let m = self.model(&txn, &request.project, &request.model).await?;
-        let existing = alias::Entity::find_by_id((m.id, request.alias.clone()))
-            .one(&txn)
-            .await
-            .map_err(Error::from)?
-            .ok_or_else(|| {
-                Error::not_found(
-                    "alias_not_found",
-                    format!("model '{}' has no alias '{}'", m.name, request.alias),
-                )
-            })?;
+        let existing = self.alias(&txn, &m, &request.alias).await?;
         alias::Entity::delete_by_id((m.id, request.alias.clone()))
             .exec(&txn)
             .await
@@ -879,29 +903,21 @@ impl ModelRegistryService for ModelsApi {
         // One query finds the alias by its model's name (two keyed lookups), one the version by
         // its key: joining the versions in the same query let PostgreSQL walk every version of
         // the model, which grew with the version count.
-        let found = alias::Entity::find()
-            .join(JoinType::InnerJoin, alias_model())
-            .filter(model::Column::Project.eq(&request.project))
-            .filter(model::Column::Name.eq(&request.model))
-            .filter(alias::Column::Alias.eq(&request.alias))
-            .select_also(model::Entity)
-            .one(self.db())
-            .await
-            .map_err(Error::from)?;
+        let found = of_model(
+            alias::Entity::find(),
+            alias_model(),
+            &request.project,
+            &request.model,
+        )
+        .filter(alias::Column::Alias.eq(&request.alias))
+        .one(self.db())
+        .await
+        .map_err(Error::from)?;
         let (m, a) = match found {
             Some((a, Some(m))) => (m, a),
             _ => {
                 let m = self.model(self.db(), &request.project, &request.model).await?;
-                let a = alias::Entity::find_by_id((m.id, request.alias.clone()))
-                    .one(self.db())
-                    .await
-                    .map_err(Error::from)?
-                    .ok_or_else(|| {
-                        Error::not_found(
-                            "alias_not_found",
-                            format!("model '{}' has no alias '{}'", m.name, request.alias),
-                        )
-                    })?;
+                let a = self.alias(self.db(), &m, &request.alias).await?;
                 (m, a)
             }
         };
