@@ -446,9 +446,8 @@ fn check_feature_types(
 #[cfg(test)]
 mod tests {
     use arrow::array::Int64Array;
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::properties::WriterProperties;
 
+    use super::super::tests::parquet_in_row_groups;
     use super::*;
 
     /// A source file of `rows` rows in row groups of `per_group`, every group to be read.
@@ -458,12 +457,7 @@ mod tests {
             Arc::new(Int64Array::from_iter_values(0..rows)) as ArrayRef,
         )])
         .unwrap();
-        let properties = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(per_group))
-            .build();
-        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
-        writer.write(&batch).unwrap();
-        let bytes = bytes::Bytes::from(writer.into_inner().unwrap());
+        let bytes = bytes::Bytes::from(parquet_in_row_groups(&batch, per_group));
         let metadata = ArrowReaderMetadata::load(&bytes, ArrowReaderOptions::default()).unwrap();
         let row_groups = (0..metadata.metadata().num_row_groups()).collect();
         SourceFile {

@@ -538,9 +538,6 @@ async fn offline_a_view_without_join_keys_serves_every_entity_row_from_all_sourc
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn offline_row_groups_joined_on_several_threads_merge_as_one_reader_would() {
-    use parquet::arrow::ArrowWriter;
-    use parquet::file::properties::WriterProperties;
-
     // Driver 1 has eight complete ties (08:00, no created time) spread over four row groups,
     // and driver 2 its latest row in the last row group.
     let mut rows: Vec<StatRow<'_>> = (1..=8)
@@ -548,17 +545,11 @@ async fn offline_row_groups_joined_on_several_threads_merge_as_one_reader_would(
         .collect();
     rows.push(stat(2, "2024-01-01T07:00:00Z", Some(20.0)));
     rows.insert(0, stat(2, "2024-01-01T06:00:00Z", Some(10.0)));
-    let properties = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(2))
-        .build();
-    let batch = driver_stats(&rows);
-    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
-    writer.write(&batch).unwrap();
     let store: Arc<dyn ObjectStore> = Arc::new(InMemory::new());
     store
         .put(
             &Path::from("stats/part-0.parquet"),
-            writer.into_inner().unwrap().into(),
+            parquet_in_row_groups(&driver_stats(&rows), 2).into(),
         )
         .await
         .unwrap();
@@ -593,25 +584,17 @@ async fn offline_row_groups_joined_on_several_threads_merge_as_one_reader_would(
 
 #[tokio::test]
 async fn offline_row_groups_outside_the_entity_times_are_skipped() {
-    use parquet::arrow::ArrowWriter;
     use parquet::arrow::arrow_reader::ArrowReaderMetadata;
-    use parquet::file::properties::WriterProperties;
 
     use super::super::object_reader::ObjectReader;
     use super::super::retrieval::row_groups_in_time;
 
     let hours = ["01", "02", "03", "04", "05", "06"].map(|h| format!("2024-01-01T{h}:00:00Z"));
     let rows: Vec<StatRow<'_>> = hours.iter().map(|time| stat(1, time, Some(0.5))).collect();
-    let properties = WriterProperties::builder()
-        .set_max_row_group_row_count(Some(2))
-        .build();
-    let batch = driver_stats(&rows);
-    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
-    writer.write(&batch).unwrap();
     let store = Arc::new(InMemory::new());
     let location = Path::from("stats.parquet");
     store
-        .put(&location, writer.into_inner().unwrap().into())
+        .put(&location, parquet_in_row_groups(&driver_stats(&rows), 2).into())
         .await
         .unwrap();
     let file = store.head(&location).await.unwrap();

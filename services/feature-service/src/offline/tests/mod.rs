@@ -13,6 +13,8 @@ use arrow::datatypes::{DataType, Field, Float64Type, Schema, TimeUnit};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use parquet::arrow::ArrowWriter;
+use parquet::file::properties::WriterProperties;
 
 use super::{FeatureViewSource, write_parquet};
 
@@ -98,6 +100,16 @@ async fn put_parquet(store: &dyn ObjectStore, location: &str, batch: &RecordBatc
         .put(&Path::from(location), PutPayload::from(bytes))
         .await
         .unwrap();
+}
+
+/// `batch` as Parquet in row groups of at most `rows_per_group` rows.
+pub(super) fn parquet_in_row_groups(batch: &RecordBatch, rows_per_group: usize) -> Vec<u8> {
+    let properties = WriterProperties::builder()
+        .set_max_row_group_row_count(Some(rows_per_group))
+        .build();
+    let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
+    writer.write(batch).unwrap();
+    writer.into_inner().unwrap()
 }
 
 /// An in-memory store holding `batch` as `stats.parquet`.

@@ -12,13 +12,12 @@ use arrow::datatypes::{Float64Type, Int64Type};
 use object_store::memory::InMemory;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
-use parquet::arrow::ArrowWriter;
-use parquet::file::properties::WriterProperties;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::super::FeatureViewSource;
 use super::super::retrieval::{Tuning, retrieve};
+use super::parquet_in_row_groups;
 
 const SECOND: i64 = 1_000_000;
 const CITIES: [&str; 2] = ["oslo", "rome"];
@@ -200,12 +199,7 @@ async fn write_source(store: &dyn ObjectStore, case: &Case) {
     bounds.push(case.source.len());
     for (file, span) in bounds.windows(2).enumerate() {
         let batch = source_batch(case, &case.source[span[0]..span[1]]);
-        let properties = WriterProperties::builder()
-            .set_max_row_group_row_count(Some(case.row_group_rows))
-            .build();
-        let mut writer = ArrowWriter::try_new(Vec::new(), batch.schema(), Some(properties)).unwrap();
-        writer.write(&batch).unwrap();
-        let bytes = writer.into_inner().unwrap();
+        let bytes = parquet_in_row_groups(&batch, case.row_group_rows);
         let location = Path::from(format!("stats/part-{file:02}.parquet"));
         store.put(&location, PutPayload::from(bytes)).await.unwrap();
     }
