@@ -1,51 +1,9 @@
-use std::collections::HashMap;
-
-use foldhash::fast::RandomState;
-
-use super::keys::{EncodedKeys, Key};
-
-/// Group numbers by key. Keys come from the entity frame, which the caller controls; foldhash's
-/// per-map random seed keeps a crafted frame from degrading the map, at a fraction of SipHash's
-/// cost per lookup (one lookup per source row).
-enum Groups {
-    Integers(HashMap<i64, u32, RandomState>),
-    Bytes(HashMap<Box<[u8]>, u32, RandomState>),
-}
-
-impl Groups {
-    fn len(&self) -> usize {
-        match self {
-            Groups::Integers(map) => map.len(),
-            Groups::Bytes(map) => map.len(),
-        }
-    }
-
-    /// The group of `key`, a new one numbered `len()` if it has none yet.
-    fn number(&mut self, key: Key<'_>) -> u32 {
-        let next = self.len() as u32;
-        match (self, key) {
-            (Groups::Integers(map), Key::Integer(key)) => *map.entry(key).or_insert(next),
-            (Groups::Bytes(map), Key::Bytes(key)) => match map.get(key) {
-                Some(&group) => group,
-                None => *map.entry(key.into()).or_insert(next),
-            },
-            _ => unreachable!("one encoder encodes every key of an index"),
-        }
-    }
-
-    fn get(&self, key: Key<'_>) -> Option<u32> {
-        match (self, key) {
-            (Groups::Integers(map), Key::Integer(key)) => map.get(&key).copied(),
-            (Groups::Bytes(map), Key::Bytes(key)) => map.get(key).copied(),
-            _ => None,
-        }
-    }
-}
+use super::keys::{EncodedKeys, Key, KeyNumbers};
 
 /// The entity rows of one feature view grouped by join key, each group sorted by event time, so
 /// that a source row finds the entity rows it may serve with one hash lookup and a binary search.
 pub(super) struct EntityIndex {
-    groups: Groups,
+    groups: KeyNumbers,
     /// Group `g` spans `offsets[g]..offsets[g + 1]` of `rows` and `times`.
     offsets: Vec<usize>,
     rows: Vec<u32>,
@@ -62,10 +20,7 @@ impl EntityIndex {
     /// `times[row]` is the event time of entity row `row` in microseconds; rows without a key
     /// are left out and so never match.
     pub(super) fn build(keys: &EncodedKeys, times: &[i64]) -> EntityIndex {
-        let mut groups = match keys {
-            EncodedKeys::Integers(_) => Groups::Integers(HashMap::default()),
-            EncodedKeys::Rows { .. } => Groups::Bytes(HashMap::default()),
-        };
+        let mut groups = KeyNumbers::default();
         let mut members: Vec<(u32, i64, u32)> = Vec::with_capacity(times.len());
         for (row, &time) in times.iter().enumerate() {
             let Some(key) = keys.get(row) else { continue };

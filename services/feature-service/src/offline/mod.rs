@@ -35,7 +35,7 @@ mod entity_frame;
 mod entity_index;
 mod error;
 mod kept_values;
-mod keys;
+pub(crate) mod keys;
 pub(crate) mod object_reader;
 mod point_in_time;
 mod retrieval;

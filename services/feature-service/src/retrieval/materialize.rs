@@ -5,7 +5,6 @@
 //! kept. Intervals written are recorded in `features_materializations`, so a repeated call
 //! skips them, and progress goes to a callback (a few reports per second at most).
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -26,6 +25,7 @@ use sea_orm::{QueryOrder, Set};
 use super::{Retrieval, arrow_value};
 use crate::definitions::repository::{FEATURE_VIEW, Spec};
 use crate::definitions::spec::{FeatureViewSpec, SourceSpec};
+use crate::offline::keys::{Key, KeyNumbers};
 use crate::offline::{self, FeatureViewSource};
 use crate::online::{EntityKey, FeatureRow, Value};
 
@@ -57,21 +57,12 @@ pub mod materialized {
 const WRITE_CHUNK: usize = 10_000;
 
 /// The latest row per entity seen so far, in the order the entities were first seen, found by
-/// join key: a single integer key as itself, any other keys by their row encoding. The maps
-/// hold only an index into `rows`, so growing them moves a few bytes per entity, and the keys
-/// come from the source files: foldhash's per-map random seed keeps crafted keys from
-/// degrading a map, at a fraction of SipHash's cost (one lookup per source row).
+/// join key: a single integer key as itself, any other keys by their row encoding. The key map
+/// holds only an index into `rows`, so growing it moves a few bytes per entity.
 #[derive(Default)]
 struct LatestRows {
-    by_integer: HashMap<i64, u32, foldhash::fast::RandomState>,
-    by_bytes: HashMap<Box<[u8]>, u32, foldhash::fast::RandomState>,
+    keys: KeyNumbers,
     rows: Vec<Latest>,
-}
-
-/// One source row's join key, as [`LatestRows`] looks it up.
-enum RowKey<'a> {
-    Integer(i64),
-    Bytes(&'a [u8]),
 }
 
 impl LatestRows {
@@ -79,21 +70,18 @@ impl LatestRows {
         self.rows.len()
     }
 
-    fn get_mut(&mut self, key: &RowKey<'_>) -> Option<&mut Latest> {
-        let index = match key {
-            RowKey::Integer(key) => self.by_integer.get(key),
-            RowKey::Bytes(key) => self.by_bytes.get(*key),
-        };
-        index.map(|&index| &mut self.rows[index as usize])
+    fn get_mut(&mut self, key: Key<'_>) -> Option<&mut Latest> {
+        let index = self.keys.get(key)?;
+        Some(&mut self.rows[index as usize])
     }
 
-    fn insert(&mut self, key: RowKey<'_>, row: Latest) -> Result<()> {
-        let index = u32::try_from(self.rows.len())
-            .map_err(|_| Error::invalid("a materialization holds at most 4,294,967,295 entities per view"))?;
-        match key {
-            RowKey::Integer(key) => self.by_integer.insert(key, index),
-            RowKey::Bytes(key) => self.by_bytes.insert(key.into(), index),
-        };
+    fn insert(&mut self, key: Key<'_>, row: Latest) -> Result<()> {
+        if self.rows.len() >= u32::MAX as usize {
+            return Err(Error::invalid(
+                "a materialization holds at most 4,294,967,295 entities per view",
+            ));
+        }
+        self.keys.number(key);
         self.rows.push(row);
         Ok(())
     }
@@ -513,11 +501,11 @@ fn merge_latest(
             .as_ref()
             .and_then(|c| (!c.is_null(row)).then(|| c.value(row)));
         let key = match (integers, &encoded) {
-            (Some(integers), _) => RowKey::Integer(integers.value(row)),
-            (None, Some(encoded)) => RowKey::Bytes(encoded.row(row).data()),
+            (Some(integers), _) => Key::Integer(integers.value(row)),
+            (None, Some(encoded)) => Key::Bytes(encoded.row(row).data()),
             (None, None) => unreachable!("keys are either one integer column or row-encoded"),
         };
-        match latest.get_mut(&key) {
+        match latest.get_mut(key) {
             Some(kept) => {
                 if (ts, created_ts) >= (kept.event_ts_us, kept.created_ts_us) {
                     kept.event_ts_us = ts;
