@@ -59,10 +59,15 @@ pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> 
 /// it would on the server's side of a connection: a handler that spawns work or blocks for a
 /// moment does so on the services' runtime, not on the caller's (the gateway's HTTP workers
 /// run their own). Dropping the call's future aborts the task, as a reset stream would.
+///
+/// Calls of the `inline` methods run on the caller's task instead: short calls that neither
+/// block nor hold on to spawned work (an online feature read), for which the hand-off to the
+/// services' runtime and back would cost more than the call.
 #[derive(Clone)]
 struct InProcess<S> {
     service: S,
     runtime: tokio::runtime::Handle,
+    inline: Arc<[String]>,
 }
 
 impl<S> tower_service::Service<http::Request<Body>> for InProcess<S>
@@ -87,6 +92,14 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let service = self.service.clone();
+        if self.inline.iter().any(|method| method == request.uri().path()) {
+            return Box::pin(async move {
+                match service.oneshot(request).await {
+                    Ok(response) => Ok(response),
+                    Err(never) => match never {},
+                }
+            });
+        }
         let task = self.runtime.spawn(service.oneshot(request));
         let abort = AbortOnDrop(task.abort_handle());
         Box::pin(async move {
@@ -263,6 +276,8 @@ pub struct GrpcServer {
     health: HealthReporter,
     metrics: Arc<GrpcMetrics>,
     background: Vec<tokio::task::JoinHandle<()>>,
+    /// Paths (`/package.Service/Method`) that in-process calls run inline.
+    inline: Vec<String>,
 }
 
 impl GrpcServer {
@@ -291,7 +306,16 @@ impl GrpcServer {
             health,
             metrics,
             background: Vec::new(),
+            inline: Vec::new(),
         }
+    }
+
+    /// Runs in-process calls of `method` of the service `grpc_name` on the caller's task
+    /// (see [`GrpcServer::in_process`]): only for a short call that neither blocks nor spawns
+    /// work it waits for.
+    pub fn with_inline_method(mut self, grpc_name: &str, method: &str) -> GrpcServer {
+        self.inline.push(format!("/{grpc_name}/{method}"));
+        self
     }
 
     /// Adds a further gRPC service (already in the routes) to the health reports.
@@ -308,8 +332,10 @@ impl GrpcServer {
     }
 
     /// A client channel into this server's routes, in this process, with the same metrics and
-    /// trace continuation as a network call. Calls run on the current Tokio runtime. It serves
-    /// for as long as the channel lives; health reports follow [`GrpcServer::serve`].
+    /// trace continuation as a network call. Calls run on the current Tokio runtime, except
+    /// those of the inline methods ([`GrpcServer::with_inline_method`]), which run on the
+    /// caller's. It serves for as long as the channel lives; health reports follow
+    /// [`GrpcServer::serve`].
     pub fn in_process(&self) -> TracedChannel {
         let observed = tower_layer::Layer::layer(
             &ObserveLayer {
@@ -320,6 +346,7 @@ impl GrpcServer {
         let transport = BoxCloneSyncService::new(InProcess {
             service: observed,
             runtime: tokio::runtime::Handle::current(),
+            inline: self.inline.iter().cloned().collect(),
         });
         InterceptedService::new(transport, TraceContextInterceptor)
     }
@@ -366,5 +393,48 @@ impl GrpcServer {
         }
         tracing::info!(service = self.service_name, "grpc server stopped");
         result
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tonic_health::pb::HealthCheckRequest;
+    use tonic_health::pb::health_client::HealthClient;
+
+    use super::*;
+
+    async fn check(channel: TracedChannel) -> Result<(), tonic::Status> {
+        let request = HealthCheckRequest {
+            service: String::new(),
+        };
+        HealthClient::new(channel).check(request).await.map(drop)
+    }
+
+    /// The services' runtime here is never driven, so a call spawned onto it cannot finish;
+    /// a call of an inline method runs on the caller's task and does.
+    #[test]
+    fn in_process_inline_methods_run_on_the_callers_task() {
+        let services = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let (inline, spawned) = {
+            let _entered = services.enter();
+            let server = || GrpcServer::new("test", "test.v1.Test", Routes::default());
+            let inline = server().with_inline_method("grpc.health.v1.Health", "Check");
+            (inline.in_process(), server().in_process())
+        };
+        let caller = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        caller.block_on(async {
+            let answered = tokio::time::timeout(Duration::from_secs(30), check(inline)).await;
+            assert!(matches!(answered, Ok(Ok(()))), "{answered:?}");
+            let pending = tokio::time::timeout(Duration::from_millis(200), check(spawned)).await;
+            assert!(
+                pending.is_err(),
+                "a spawned call ran on an idle runtime: {pending:?}"
+            );
+        });
     }
 }

@@ -95,7 +95,10 @@ impl GrpcService for Features {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let routes = tonic::service::Routes::new(server);
+        // An online read is a cache lookup and one round trip to the online store (or a
+        // blocking-pool read of the embedded one): cheaper than a hop between threads.
         GrpcServer::new(SECTION, service_names::FEATURES, routes)
+            .with_inline_method(service_names::FEATURES, "GetOnlineFeatures")
     }
 }
 

@@ -16,19 +16,21 @@
 //! round trip) that, per entity, creates a missing row or reads the stored row's version from
 //! its fixed-offset header (`struct.unpack`) and replaces the row when the new one is at least
 //! as new, in one atomic step; it needs Redis 7.0 or later (`SET … NX GET`). A bulk write (more
-//! than one round trip: materialization) first tries `SET key row NX` for each entity of a
-//! round trip, so that an entity with no stored row (most of a first materialization) is
-//! written by the cheapest command Redis has, and sends only the entities already stored on to
-//! the script; once a round trip finds most of them stored (a re-materialization), the rest of
-//! that write goes straight to the script. A small write (a push) always costs one round trip.
+//! than one round trip: materialization) first tries `MSETNX` on groups of 100 entities of a
+//! round trip, so that entities with no stored row (most of a first materialization) are
+//! written at a fraction of a command each, and sends only the groups that met a stored row
+//! (`MSETNX` then sets none of the group) on to the script; once a round trip finds most of
+//! them stored (a re-materialization), the rest of that write goes straight to the script. A small write (a push) always costs one round trip.
 //! Reads are one MGET per 1,000 entities,
-//! on a connection shared by all readers (no pool checkout, which would cost a PING round trip
+//! on a connection that all reads on one thread share (no pool checkout, which would cost a PING
+//! round trip each, and no hand-off to another thread: see `read_connection`),
 //! each). Deleting a view SCANs its pattern and UNLINKs what it finds. Versions are compared as
 //! Lua numbers (doubles): exact for times within ±2^53 µs of 1970, i.e. until the year 2255.
 
 use std::fmt::Write as _;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::ThreadId;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -47,6 +49,11 @@ const CHUNK: usize = 1_000;
 /// Round trips of one call in flight at once, each on its own pooled connection.
 const IN_FLIGHT: usize = 4;
 const SCAN_COUNT: usize = 1_000;
+
+/// Entities per `MSETNX` of a bulk write: it sets all of them or, when one is stored already,
+/// none. Large enough that Redis's per-command cost fades, small enough that one stored row
+/// sends few new ones the slower way.
+const NEW_GROUP: usize = 100;
 
 /// Entities per script call: one call runs atomically, so this bounds how long a write
 /// holds up the server (a few hundred microseconds) while sparing the per-call overhead.
@@ -84,9 +91,11 @@ pub struct RedisOnlineStore {
     /// The URL without its password, for errors and logs.
     backend: String,
     upsert: Script,
-    /// The connection reads share (a multiplexed connection takes concurrent commands);
-    /// dropped after an I/O error so that the next read takes a fresh one from the pool.
-    reader: Mutex<Option<MultiplexedConnection>>,
+    /// For the readers' connections, made outside the pool (see `read_connection`).
+    client: redis::Client,
+    /// The connection reads on each thread share (a multiplexed connection takes concurrent
+    /// commands); dropped after an I/O error so that the next read makes a fresh one.
+    readers: Mutex<Vec<(ThreadId, MultiplexedConnection)>>,
 }
 
 impl RedisOnlineStore {
@@ -109,12 +118,17 @@ impl RedisOnlineStore {
                 backend: backend.clone(),
                 cause: format!("invalid configuration: {err}"),
             })?;
+        let client = redis::Client::open(url).map_err(|err| OnlineError::Unavailable {
+            backend: backend.clone(),
+            cause: format!("invalid configuration: {err}"),
+        })?;
         let store = RedisOnlineStore {
             pool,
             key_prefix: key_prefix.to_owned(),
             backend,
             upsert: Script::new(UPSERT_LUA),
-            reader: Mutex::new(None),
+            client,
+            readers: Mutex::new(Vec::new()),
         };
         let mut conn = store.connection().await?;
         store
@@ -136,14 +150,28 @@ impl RedisOnlineStore {
         })
     }
 
-    async fn read_connection(&self) -> Result<MultiplexedConnection, OnlineError> {
-        if let Some(shared) = self.reader.lock().expect("reader lock").clone() {
-            return Ok(shared);
+    /// The connection reads on this thread go through, made on first use. A multiplexed
+    /// connection's I/O runs in a task spawned on the runtime it was made on. Made here, on a
+    /// single-threaded runtime (a gateway HTTP worker, which calls online reads inline), that
+    /// task runs on the reading thread itself, so a read hands nothing to another thread. One
+    /// connection per thread that reads: the HTTP workers and the services' runtime workers.
+    async fn read_connection(&self) -> Result<(ThreadId, MultiplexedConnection), OnlineError> {
+        let thread = std::thread::current().id();
+        let existing = (self.readers.lock().expect("readers lock").iter())
+            .find(|(owner, _)| *owner == thread)
+            .map(|(_, shared)| shared.clone());
+        if let Some(shared) = existing {
+            return Ok((thread, shared));
         }
-        let pooled = self.connection().await?;
-        let shared = MultiplexedConnection::clone(&pooled);
-        *self.reader.lock().expect("reader lock") = Some(shared.clone());
-        Ok(shared)
+        let made = self
+            .client
+            .get_multiplexed_async_connection()
+            .await
+            .map_err(|err| self.redis_error(err))?;
+        let mut readers = self.readers.lock().expect("readers lock");
+        readers.retain(|(owner, _)| *owner != thread);
+        readers.push((thread, made.clone()));
+        Ok((thread, made))
     }
 
     fn unavailable(&self, cause: String) -> OnlineError {
@@ -196,30 +224,34 @@ impl RedisOnlineStore {
         }
         let mut pipe = redis::pipe();
         let mut key = String::with_capacity(view_key.len() + 32);
-        for (entity, row) in rows {
-            pipe.cmd("SET")
-                .arg(row_key(&mut key, view_key, entity))
-                .arg(encode_row(row))
-                .arg("NX");
+        for group in rows.chunks(NEW_GROUP) {
+            let mut command = redis::cmd("MSETNX");
+            for (entity, row) in group {
+                command
+                    .arg(row_key(&mut key, view_key, entity))
+                    .arg(encode_row(row));
+            }
+            pipe.add_command(command);
         }
-        let replies: Vec<redis::Value> = pipe
+        let created: Vec<bool> = pipe
             .query_async(&mut conn)
             .await
             .map_err(|err| self.redis_error(err))?;
-        let stored: Vec<&(EntityKey, FeatureRow)> = rows
-            .iter()
-            .zip(&replies)
-            .filter(|(_, reply)| matches!(reply, redis::Value::Nil))
-            .map(|(row, _)| row)
+        // A group that met a stored row set nothing: all of it goes to the script.
+        let rest: Vec<&(EntityKey, FeatureRow)> = rows
+            .chunks(NEW_GROUP)
+            .zip(&created)
+            .filter(|(_, created)| !**created)
+            .flat_map(|(group, _)| group)
             .collect();
-        if stored.len() * 2 > rows.len() {
+        if rest.len() * 2 > rows.len() {
             mostly_new.store(false, Ordering::Relaxed);
         }
-        let created = rows.len() - stored.len();
-        if stored.is_empty() {
+        let created = rows.len() - rest.len();
+        if rest.is_empty() {
             return Ok(created);
         }
-        Ok(created + self.upsert(&mut conn, view_key, &stored).await?)
+        Ok(created + self.upsert(&mut conn, view_key, &rest).await?)
     }
 
     /// Runs the upsert script over `rows`; returns how many were stored.
@@ -274,12 +306,12 @@ impl RedisOnlineStore {
         for entity in keys {
             command.arg(row_key(&mut key, view_key, entity));
         }
-        let mut conn = self.read_connection().await?;
+        let (thread, mut conn) = self.read_connection().await?;
         let replies: Vec<Option<Vec<u8>>> = match command.query_async(&mut conn).await {
             Ok(replies) => replies,
             Err(err) => {
                 if err.is_io_error() || err.is_connection_dropped() || err.is_unrecoverable_error() {
-                    self.reader.lock().expect("reader lock").take();
+                    (self.readers.lock().expect("readers lock")).retain(|(owner, _)| *owner != thread);
                 }
                 return Err(self.redis_error(err));
             }

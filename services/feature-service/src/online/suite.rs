@@ -28,6 +28,7 @@ macro_rules! online_store_test_suite {
             projects_and_views_are_isolated,
             delete_view_removes_only_that_view,
             a_bulk_write_over_stored_rows_keeps_the_newer_ones,
+            a_bulk_write_of_new_entities_keeps_the_newer_stored_ones_among_them,
             concurrent_writers_end_with_the_newest_row,
             reserved_feature_names_are_rejected
         );
@@ -515,6 +516,48 @@ async fn a_bulk_write_over_stored_rows_keeps_the_newer_ones(store: Arc<dyn Onlin
         assert_eq!(
             found.values,
             vec![("f".to_owned(), Value::Int64(value))],
+            "entity {id}"
+        );
+    }
+}
+
+async fn a_bulk_write_of_new_entities_keeps_the_newer_stored_ones_among_them(store: Arc<dyn OnlineStore>) {
+    // A first-materialization shape (Redis: new entities go in groups that set all or none),
+    // with a few stored entities scattered through it: every 157th id, alternately newer and
+    // older than the incoming row, and the very first and last ids.
+    let is_stored = |id: i64| id % 157 == 0 || id == 4_999;
+    let stored_is_newer = |id: i64| (id / 157) % 2 == 0;
+    let stored: Vec<_> = (0..5_000)
+        .filter(|&id| is_stored(id))
+        .map(|id| {
+            let ts = if stored_is_newer(id) { 30 } else { 10 };
+            (key(id), row(ts, None, &[("f", Value::Int64(id))]))
+        })
+        .collect();
+    let stored_count = stored.len();
+    let newer_count = (0..5_000)
+        .filter(|&id| is_stored(id) && stored_is_newer(id))
+        .count();
+    assert_eq!(store.write("p", "v", stored).await.unwrap(), stored_count);
+    let incoming: Vec<_> = (0..5_000)
+        .map(|id| (key(id), row(20, None, &[("f", Value::Int64(-id))])))
+        .collect();
+    assert_eq!(
+        store.write("p", "v", incoming).await.unwrap(),
+        5_000 - newer_count
+    );
+    let all: Vec<EntityKey> = (0..5_000).map(key).collect();
+    let read = store.read("p", "v", &all, &names(&["f"])).await.unwrap();
+    for (id, found) in (0..5_000).zip(read) {
+        let found = found.unwrap_or_else(|| panic!("entity {id} missing"));
+        let (ts, value) = if is_stored(id) && stored_is_newer(id) {
+            (30, id)
+        } else {
+            (20, -id)
+        };
+        assert_eq!(
+            (found.event_ts_us, &found.values[..]),
+            (ts, &[("f".to_owned(), Value::Int64(value))][..]),
             "entity {id}"
         );
     }
