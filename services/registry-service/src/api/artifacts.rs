@@ -69,7 +69,7 @@ pub async fn upload(
                     writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
                     hasher.update(&chunk);
                     size += chunk.len() as u64;
-                    writer.write(&chunk);
+                    writer.put(chunk);
                 }
                 Some(pb::upload_artifact_request::Part::Commit(commit)) if committed.is_none() => {
                     committed = Some(commit.size);
