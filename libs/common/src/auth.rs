@@ -2,7 +2,9 @@
 //! is configured) or RS256 with a public key. Claims carry the subject, roles and the projects
 //! the token may touch.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, RwLock};
 
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation, errors::ErrorKind};
 use serde::{Deserialize, Serialize};
@@ -114,11 +116,21 @@ fn unauthenticated(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::Unauthenticated, message)
 }
 
+/// How many verified tokens a [`Verifier`] remembers; it forgets them all when full.
+const VERIFIED_TOKENS: usize = 4_096;
+
 /// Checks bearer tokens against the configured key and algorithm.
+///
+/// A client sends the same token with every request, so a token that verified is remembered
+/// with its claims (clones of a verifier share the memory): until it expires, the next
+/// request finds it by its exact text, which includes the signature, instead of checking the
+/// signature and parsing the claims again. A remembered token is served only while `exp` is
+/// still ahead without the leeway; past that, it is verified afresh, with the leeway.
 #[derive(Clone)]
 pub struct Verifier {
     key: DecodingKey,
     validation: Validation,
+    verified: Arc<RwLock<HashMap<String, Claims>>>,
 }
 
 impl Verifier {
@@ -148,7 +160,11 @@ impl Verifier {
         validation.set_issuer(&[&settings.issuer]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
         validation.leeway = 30;
-        Ok(Verifier { key, validation })
+        Ok(Verifier {
+            key,
+            validation,
+            verified: Arc::default(),
+        })
     }
 
     /// Verifies an `Authorization` header value (`Bearer <jwt>`).
@@ -165,6 +181,23 @@ impl Verifier {
     }
 
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
+        let now = chrono::Utc::now().timestamp();
+        if let Some(claims) =
+            (self.verified.read().expect("verified tokens lock").get(token)).filter(|claims| claims.exp > now)
+        {
+            return Ok(claims.clone());
+        }
+        let claims = self.decode(token)?;
+        let mut verified = self.verified.write().expect("verified tokens lock");
+        if verified.len() >= VERIFIED_TOKENS {
+            verified.clear();
+        }
+        verified.insert(token.to_owned(), claims.clone());
+        Ok(claims)
+    }
+
+    /// Checks the signature, algorithm, issuer and times, and parses the claims.
+    fn decode(&self, token: &str) -> Result<Claims, Error> {
         let data = jsonwebtoken::decode::<Claims>(token, &self.key, &self.validation).map_err(|err| {
             let message = match err.kind() {
                 ErrorKind::ExpiredSignature => "token has expired",
@@ -331,11 +364,17 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_signed_token_verifies_with_its_claims() {
+    /// A signer and a verifier sharing one secret (the directory lives as long as they do).
+    fn keys() -> (tempfile::TempDir, Signer, Verifier) {
         let dir = tempfile::tempdir().unwrap();
         let signer = Signer::from_settings(&settings(), dir.path()).unwrap();
         let verifier = Verifier::from_settings(&settings(), dir.path()).unwrap();
+        (dir, signer, verifier)
+    }
+
+    #[test]
+    fn a_signed_token_verifies_with_its_claims() {
+        let (_dir, signer, verifier) = keys();
         let token = signer
             .sign(
                 "ana",
@@ -377,6 +416,52 @@ mod tests {
             let err = verifier.verify_header(header).unwrap_err();
             assert_eq!(err.code, ErrorCode::Unauthenticated, "{header:?}");
         }
+    }
+
+    #[test]
+    fn a_remembered_token_is_served_only_while_it_is_unexpired() {
+        let (_dir, signer, verifier) = keys();
+        let token = signer
+            .sign("ana", &[Role::Viewer], &[], Duration::from_secs(60))
+            .unwrap();
+        let first = verifier.verify(&token).unwrap();
+        // A clone shares what was verified; the second answer is the remembered one.
+        assert_eq!(verifier.clone().verify(&token).unwrap(), first);
+        assert_eq!(verifier.verified.read().unwrap().len(), 1);
+        // Any change to the text (here one character of the signature) is a different token.
+        let at = token.len() - 10;
+        let swapped = if &token[at..=at] == "A" { "B" } else { "A" };
+        let tampered = format!("{}{swapped}{}", &token[..at], &token[at + 1..]);
+        assert_eq!(
+            verifier.verify(&tampered).unwrap_err().code,
+            ErrorCode::Unauthenticated
+        );
+        // A remembered entry past its exp is not served: the token is checked afresh (this
+        // text is no JWT at all, so only the memory could have accepted it).
+        let expired = Claims {
+            exp: chrono::Utc::now().timestamp() - 1,
+            ..first
+        };
+        (verifier.verified.write().unwrap()).insert("remembered.but.expired".to_owned(), expired);
+        let err = verifier.verify("remembered.but.expired").unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unauthenticated);
+    }
+
+    #[test]
+    fn the_memory_of_verified_tokens_is_bounded() {
+        let (_dir, signer, verifier) = keys();
+        for n in 0..=VERIFIED_TOKENS {
+            let token = signer
+                .sign(
+                    &format!("user-{n}"),
+                    &[Role::Viewer],
+                    &[],
+                    Duration::from_secs(60),
+                )
+                .unwrap();
+            assert_eq!(verifier.verify(&token).unwrap().sub, format!("user-{n}"));
+        }
+        assert_eq!(verifier.verified.read().unwrap().len(), 1);
     }
 
     #[test]
