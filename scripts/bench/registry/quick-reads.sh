@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Quick check of registry reads (release build, PostgreSQL, wrk c=8): GET model, version, alias
 # with VERSIONS versions of one model (default 100). The full comparison with MLflow is run.sh.
-# BENCH_LATHE_BIN=path measures that binary instead of building one (for A/B runs).
+# BENCH_LATHE_BIN=path measures that binary instead of building one (for A/B runs);
+# BENCH_PG_SSLMODE (default disable) is the database URL's sslmode, as in run.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"; BIN=${BENCH_LATHE_BIN:-$ROOT/target/release/lathe}; DIR=$(mktemp -d); PORT=${PORT:-18099}
 [[ -n ${BENCH_LATHE_BIN:-} ]] || (cd "$ROOT" && cargo build --release -p lathe --locked)
 dropdb -h 127.0.0.1 -U postgres --if-exists lathe_quickbench; createdb -h 127.0.0.1 -U postgres lathe_quickbench
-export LATHE_TELEMETRY__LOG_FILTER=warn LATHE_REGISTRY__DATABASE__URL=postgres://postgres@127.0.0.1:5432/lathe_quickbench
+export LATHE_TELEMETRY__LOG_FILTER=warn LATHE_REGISTRY__DATABASE__URL="postgres://postgres@127.0.0.1:5432/lathe_quickbench?sslmode=${BENCH_PG_SSLMODE:-disable}"
 for s in REGISTRY FEATURES ORCHESTRATOR MONITOR; do export LATHE_${s}__GRPC_ADDR=127.0.0.1:0; done
 $BIN standalone --data-dir "$DIR" --http-addr 127.0.0.1:$PORT > "$DIR/log" 2>&1 &
 PID=$!; trap 'kill $PID; wait $PID 2>/dev/null; dropdb -h 127.0.0.1 -U postgres --if-exists lathe_quickbench' EXIT

@@ -70,7 +70,8 @@ def machine():
     pg = subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-Atc", "show server_version"],
                         capture_output=True, text=True).stdout.strip()
     return (f"{os.cpu_count()} CPUs ({cpu}), {mem_kib / 1024 / 1024:.1f} GiB RAM, "
-            f"Linux {platform.release()}, PostgreSQL {pg or '?'} on the same machine")
+            f"Linux {platform.release()}, PostgreSQL {pg or '?'} on the same machine "
+            f"(both systems connect with sslmode={os.environ.get('BENCH_PG_SSLMODE', 'disable')})")
 
 
 def main():

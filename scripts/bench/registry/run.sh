@@ -18,7 +18,8 @@
 #
 # Knobs (environment): BENCH_DURATION (s per measured phase, default 10), BENCH_WARMUP (s,
 # default 2), BENCH_RUNS (default 500), BENCH_VERSIONS_LOW / BENCH_VERSIONS (100 / 2000),
-# BENCH_SKIP_MLFLOW=1, BENCH_LATHE_BIN (use this binary instead of building), BENCH_QUIET_WAIT
+# BENCH_SKIP_MLFLOW=1, BENCH_LATHE_BIN (use this binary instead of building), BENCH_PG_SSLMODE
+# (libpq sslmode of both systems' database URLs, default disable), BENCH_QUIET_WAIT
 # (s to wait before each phase for other processes to use under 25% CPU, default 120).
 # A phase whose answers include any 4xx/5xx or socket error is reported as INVALID: a run
 # with errors is not a number.
@@ -38,6 +39,9 @@ THREADS=2
 ARTIFACT_MIB=50
 PG_HOST=127.0.0.1
 PG_URL=postgres://postgres@127.0.0.1:5432
+# Both systems reach PostgreSQL on loopback without TLS (libpq's default, `prefer`, takes TLS
+# when the server offers it: then encryption, not the servers, dominates a read; see the docs).
+SSLMODE=${BENCH_PG_SSLMODE:-disable}
 LATHE_DB=lathe_bench_registry
 MLFLOW_DB=mlflow_bench
 PROJECT=bench
@@ -203,7 +207,7 @@ bench_lathe() {
   local data=$WORK/lathe-data port
   rm -rf "$data"
   port=$(free_port)
-  export LATHE_REGISTRY__DATABASE__URL=$PG_URL/$LATHE_DB
+  export LATHE_REGISTRY__DATABASE__URL="$PG_URL/$LATHE_DB?sslmode=$SSLMODE"
   export LATHE_TELEMETRY__LOG_FILTER=warn
   export LATHE_REGISTRY__GRPC_ADDR=127.0.0.1:0 LATHE_FEATURES__GRPC_ADDR=127.0.0.1:0
   export LATHE_ORCHESTRATOR__GRPC_ADDR=127.0.0.1:0 LATHE_MONITOR__GRPC_ADDR=127.0.0.1:0
@@ -295,7 +299,7 @@ bench_mlflow() {
   port=$(free_port)
   # Default workers (4, uvicorn); access log off, as Lathe runs with log filter `warn`.
   (cd "$dir" && exec setsid "$MLFLOW" server \
-    --backend-store-uri "postgresql+psycopg2://postgres@127.0.0.1:5432/$MLFLOW_DB" \
+    --backend-store-uri "postgresql+psycopg2://postgres@127.0.0.1:5432/$MLFLOW_DB?sslmode=$SSLMODE" \
     --artifacts-destination "$dir/artifacts" --host 127.0.0.1 --port "$port" \
     --uvicorn-opts "--no-access-log" >"$WORK/logs/mlflow.log" 2>&1) &
   MLFLOW_PID=$!
