@@ -20,11 +20,11 @@
 //! round trip, so that entities with no stored row (most of a first materialization) are
 //! written at a fraction of a command each, and sends only the groups that met a stored row
 //! (`MSETNX` then sets none of the group) on to the script; once a round trip finds most of
-//! them stored (a re-materialization), the rest of that write goes straight to the script. A small write (a push) always costs one round trip.
-//! Reads are one MGET per 1,000 entities,
-//! on a connection that all reads on one thread share (no pool checkout, which would cost a PING
-//! round trip each, and no hand-off to another thread: see `read_connection`),
-//! each). Deleting a view SCANs its pattern and UNLINKs what it finds. Versions are compared as
+//! them stored (a re-materialization), the rest of that write goes straight to the script. A
+//! small write (a push) always costs one round trip. Reads are one MGET per 1,000 entities, on
+//! a connection that all reads on one thread share: no pool checkout (which would cost a PING
+//! round trip each) and no hand-off to another thread (see `read_connection`). Deleting a view
+//! SCANs its pattern and UNLINKs what it finds. Versions are compared as
 //! Lua numbers (doubles): exact for times within ±2^53 µs of 1970, i.e. until the year 2255.
 
 use std::fmt::Write as _;
@@ -110,18 +110,15 @@ impl RedisOnlineStore {
             create: Some(Duration::from_secs(5)),
             recycle: Some(Duration::from_secs(5)),
         };
-        let mut config = Config::from_url(url);
-        config.pool = Some(pool_config);
-        let pool = config
-            .create_pool(Some(Runtime::Tokio1))
-            .map_err(|err| OnlineError::Unavailable {
-                backend: backend.clone(),
-                cause: format!("invalid configuration: {err}"),
-            })?;
-        let client = redis::Client::open(url).map_err(|err| OnlineError::Unavailable {
+        let invalid = |err: &dyn std::fmt::Display| OnlineError::Unavailable {
             backend: backend.clone(),
             cause: format!("invalid configuration: {err}"),
-        })?;
+        };
+        let mut config = Config::from_url(url);
+        config.pool = Some(pool_config);
+        let pool = (config.create_pool(Some(Runtime::Tokio1))).map_err(|err| invalid(&err))?;
+        // The readers' connections are made outside the pool, from the same URL.
+        let client = redis::Client::open(url).map_err(|err| invalid(&err))?;
         let store = RedisOnlineStore {
             pool,
             key_prefix: key_prefix.to_owned(),
