@@ -8,10 +8,10 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use arrow::array::{Array, ArrayRef, AsArray, RecordBatch};
+use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
-use arrow::row::{RowConverter, SortField};
+use arrow::row::{RowConverter, Rows, SortField};
 use chrono::Utc;
 use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
@@ -85,6 +85,14 @@ impl LatestRows {
         self.rows.push(row);
         Ok(())
     }
+}
+
+/// One batch's join keys, as [`LatestRows`] looks them up.
+enum BatchKeys<'a> {
+    /// One integer key column (already widened to `i64`).
+    Integers(&'a Int64Array),
+    /// Any other key columns, row-encoded.
+    Rows(Rows),
 }
 
 /// Write calls in flight at once, so encoding the next chunk overlaps the store's work.
@@ -469,12 +477,13 @@ fn merge_latest(
     let keys: Vec<&ArrayRef> = scan.join_keys.iter().map(|k| column(k)).collect::<Result<_>>()?;
     let values: Vec<&ArrayRef> = scan.features.iter().map(|f| column(f)).collect::<Result<_>>()?;
     let encodable: Vec<ArrayRef> = keys.iter().map(|k| comparable(k)).collect::<Result<_>>()?;
+    // A single integer key is looked up as itself, any other keys by their row encoding.
     let integers = match encodable.as_slice() {
         [single] => single.as_primitive_opt::<Int64Type>(),
         _ => None,
     };
     let encoded = match integers {
-        Some(_) => None,
+        Some(integers) => BatchKeys::Integers(integers),
         None => {
             let converter = RowConverter::new(
                 encodable
@@ -486,7 +495,7 @@ fn merge_latest(
             let rows = converter
                 .convert_columns(&encodable)
                 .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
-            Some(rows)
+            BatchKeys::Rows(rows)
         }
     };
     for row in 0..batch.num_rows() {
@@ -500,10 +509,9 @@ fn merge_latest(
         let created_ts = created
             .as_ref()
             .and_then(|c| (!c.is_null(row)).then(|| c.value(row)));
-        let key = match (integers, &encoded) {
-            (Some(integers), _) => Key::Integer(integers.value(row)),
-            (None, Some(encoded)) => Key::Bytes(encoded.row(row).data()),
-            (None, None) => unreachable!("keys are either one integer column or row-encoded"),
+        let key = match &encoded {
+            BatchKeys::Integers(integers) => Key::Integer(integers.value(row)),
+            BatchKeys::Rows(rows) => Key::Bytes(rows.row(row).data()),
         };
         match latest.get_mut(key) {
             Some(kept) => {
