@@ -69,24 +69,18 @@ impl Timestamp {
         let mut cursor = std::io::Cursor::new(&mut out[..]);
         let (hour, minute, second) = (second_of_day / 3600, second_of_day / 60 % 60, second_of_day % 60);
         // 20 to 27 bytes always fit the 32-byte buffer.
-        let written = if micros == 0 {
-            write!(
-                cursor,
-                "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}Z"
-            )
-        } else if micros % 1000 == 0 {
-            let millis = micros / 1000;
-            write!(
-                cursor,
-                "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{millis:03}Z"
-            )
-        } else {
-            write!(
-                cursor,
-                "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}.{micros:06}Z"
-            )
-        };
-        written.expect("an RFC 3339 time fits 32 bytes");
+        let fits = "an RFC 3339 time fits 32 bytes";
+        write!(
+            cursor,
+            "{year:04}-{month:02}-{day:02}T{hour:02}:{minute:02}:{second:02}"
+        )
+        .expect(fits);
+        if micros % 1000 != 0 {
+            write!(cursor, ".{micros:06}").expect(fits);
+        } else if micros != 0 {
+            write!(cursor, ".{:03}", micros / 1000).expect(fits);
+        }
+        write!(cursor, "Z").expect(fits);
         cursor.position() as usize
     }
 }
