@@ -737,6 +737,36 @@ async fn registry(c: &mut Clients, runs: &[String]) {
     );
     assert_eq!(audit[3].reason, "promote v1");
 
+    // A version with two aliases lists both, by name, whichever way it is read; one with
+    // none lists none.
+    let blessed = pb::SetAliasRequest {
+        alias: "blessed".into(),
+        ..alias(numbers[0])
+    };
+    c.models.set_alias(blessed).await.unwrap();
+    let both = ["blessed".to_owned(), "champion".to_owned()];
+    let by_number = c
+        .models
+        .get_model_version(version_ref(numbers[0]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(by_number.aliases, both);
+    let by_alias = c
+        .models
+        .get_version_by_alias(by_alias.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((by_alias.version, by_alias.aliases), (numbers[0], both.to_vec()));
+    let plain = c
+        .models
+        .get_model_version(version_ref(1))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((plain.version, plain.aliases), (1, Vec::<String>::new()));
+
     // Lineage both ways.
     let found = c
         .models

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Quick check of registry reads (release build, PostgreSQL, wrk c=8): GET model, version, alias
-# with VERSIONS versions of one model (default 100). The full comparison with MLflow is run.sh.
+# with VERSIONS versions of one model (default 100), then a search of RUNS runs (default 500,
+# page of 100, as run.sh measures it). The full comparison with MLflow is run.sh.
 # BENCH_LATHE_BIN=path measures that binary instead of building one (for A/B runs);
 # BENCH_PG_SSLMODE (default disable) is the database URL's sslmode, as in run.sh.
 set -euo pipefail
@@ -25,3 +26,8 @@ for path in models/m models/m/versions/50 models/m/aliases/champion; do
   echo "== GET /$path (${VERSIONS:-100} versions)"
   wrk -t2 -c8 -d8s --latency -H "$H" "http://$U/$path" | grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors" || true
 done
+R=$(python3 "$ROOT/scripts/bench/registry/seed.py" lathe-runs "http://localhost:$PORT" "$T" runsbench "${RUNS:-500}" "$DIR/runs.txt")
+printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"page_size":100}' "${R#experiment_id=}" > "$DIR/search.json"
+echo "== POST /runs/search (${RUNS:-500} runs, page of 100)"
+wrk -t2 -c8 -d8s --latency -H "$H" -s "$ROOT/scripts/bench/registry/request.lua" "http://localhost:$PORT" -- POST /api/v1/projects/runsbench/runs/search "$DIR/search.json" |
+  grep -E "Requests/sec|50%|99%|Non-2xx|Socket errors" || true

@@ -16,9 +16,9 @@ use sea_orm::sea_query::{
     Alias, Asterisk, Expr, ExprTrait, OnConflict, Order, Query, SelectStatement, UnionType,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    JoinType, QueryFilter, QueryOrder, QuerySelect, RelationDef, Select, SelectTwo, Set, SqlErr,
-    TransactionTrait,
+    ActiveModelTrait, ColumnTrait, Condition as Cond, ConnectionTrait, DatabaseTransaction, EntityTrait,
+    FromQueryResult, IdenStatic, IntoActiveModel, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
+    RelationDef, Select, SelectA, SelectB, SelectTwo, Set, SqlErr, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -33,6 +33,9 @@ use crate::store::tracking::{artifact, latest_metric};
 pub struct ModelsApi {
     tracking: TrackingApi,
 }
+
+/// The column that carries one of a version's aliases in [`ModelsApi::find_version`]'s rows.
+const ALIAS_COLUMN: &str = "alias_name";
 
 /// Rows of one of a model's tables, joined by `to_model` to their model, narrowed to the model
 /// named `name` in `project`, with the model: a read by model name in one query.
@@ -213,6 +216,52 @@ impl ModelsApi {
         let mut with_aliases = BTreeMap::new();
         with_aliases.insert(v.version, aliases);
         version_to_proto(m, v, &with_aliases)
+    }
+
+    /// The version that `pick` narrows to, of the model `name` in `project`, with that model
+    /// and the version's aliases (by name): one query, a row per alias. `None` when the model,
+    /// or such a version of it, does not exist.
+    async fn find_version(
+        &self,
+        project: &str,
+        name: &str,
+        pick: impl FnOnce(&mut SelectStatement),
+    ) -> Result<Option<(model::Model, version::Model, Vec<String>)>> {
+        let mut query = of_model(version::Entity::find(), version_model(), project, name).into_query();
+        pick(&mut query);
+        let named = Alias::new("named");
+        query
+            .join_as(
+                JoinType::LeftJoin,
+                alias::Entity,
+                named.clone(),
+                Cond::all()
+                    .add(
+                        Expr::col((named.clone(), alias::Column::ModelId))
+                            .equals((version::Entity, version::Column::ModelId)),
+                    )
+                    .add(
+                        Expr::col((named.clone(), alias::Column::Version))
+                            .equals((version::Entity, version::Column::Version)),
+                    ),
+            )
+            .expr_as(
+                Expr::col((named.clone(), alias::Column::Alias)),
+                Alias::new(ALIAS_COLUMN),
+            )
+            .order_by((named, alias::Column::Alias), Order::Asc);
+        let db = self.db();
+        let rows = db.query_all_raw(db.get_database_backend().build(&query)).await?;
+        let Some(first) = rows.first() else {
+            return Ok(None);
+        };
+        let v = version::Model::from_query_result(first, IdenStatic::as_str(&SelectA))?;
+        let m = model::Model::from_query_result(first, IdenStatic::as_str(&SelectB))?;
+        let aliases = rows
+            .iter()
+            .filter_map(|row| row.try_get::<Option<String>>("", ALIAS_COLUMN).transpose())
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        Ok(Some((m, v, aliases)))
     }
 
     /// Copies a run's artifact (a file or a directory) into the version's own prefix and
@@ -659,26 +708,27 @@ impl ModelRegistryService for ModelsApi {
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let request = request.into_inner();
         let number = i64::try_from(request.version).unwrap_or(i64::MAX);
-        // One query finds the version by its model's name; only a miss asks which is missing.
-        let found = of_model(
-            version::Entity::find(),
-            version_model(),
-            &request.project,
-            &request.model,
-        )
-        .filter(version::Column::Version.eq(number))
-        .one(self.db())
-        .await
-        .map_err(Error::from)?;
-        let (m, v) = match found {
-            Some((v, Some(m))) => (m, v),
-            _ => {
+        // One query finds the version by its model's name, with its aliases; only a miss asks
+        // which is missing.
+        let found = self
+            .find_version(&request.project, &request.model, |query| {
+                query.and_where(Expr::col((version::Entity, version::Column::Version)).eq(number));
+            })
+            .await?;
+        let (m, v, aliases) = match found {
+            Some(found) => found,
+            None => {
                 let m = self.model(self.db(), &request.project, &request.model).await?;
                 let v = self.version(self.db(), &m, request.version).await?;
-                (m, v)
+                // Created since the first look.
+                return Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?));
             }
         };
-        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
+        Ok(Response::new(version_to_proto(
+            &m,
+            v,
+            &BTreeMap::from([(number, aliases)]),
+        )?))
     }
 
     async fn list_model_versions(
@@ -901,8 +951,8 @@ impl ModelRegistryService for ModelsApi {
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let request = request.into_inner();
         // One query finds the alias by its model's name (two keyed lookups), one the version by
-        // its key: joining the versions in the same query let PostgreSQL walk every version of
-        // the model, which grew with the version count.
+        // its key with its aliases: joining the versions into the first query let PostgreSQL
+        // walk every version of the model, which grew with the version count.
         let found = of_model(
             alias::Entity::find(),
             alias_model(),
@@ -921,10 +971,29 @@ impl ModelRegistryService for ModelsApi {
                 (m, a)
             }
         };
-        let v = self
-            .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
+        // The version with its aliases in one keyed query.
+        let found = self
+            .find_version(&m.project, &m.name, |query| {
+                query.and_where(Expr::col((version::Entity, version::Column::Version)).eq(a.version));
+            })
             .await?;
-        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
+        let Some((m, v, aliases)) = found else {
+            // The model went away since the first query (the version cannot go while an
+            // alias points at it).
+            return Err(Error::not_found(
+                "model_not_found",
+                format!(
+                    "model '{}' does not exist in project '{}'",
+                    request.model, request.project
+                ),
+            )
+            .into());
+        };
+        Ok(Response::new(version_to_proto(
+            &m,
+            v,
+            &BTreeMap::from([(a.version, aliases)]),
+        )?))
     }
 
     async fn list_audit_events(
