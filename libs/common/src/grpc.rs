@@ -5,8 +5,12 @@
 //! A client reaches a service through a [`TracedChannel`]: over the network ([`channel`]), or,
 //! when both run in one process (`lathe standalone`), straight into the server's routes
 //! ([`GrpcServer::in_process`]). Both go through the same codec, layers and handlers; the
-//! in-process one skips HTTP/2 framing, the sockets and the connection tasks.
+//! in-process one skips HTTP/2 framing, the sockets and the connection tasks. A hot unary
+//! method can also be called in process with its request value ([`Direct`]): no codec and
+//! no HTTP request, the same metrics and server span.
 
+use std::any::Any;
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -59,15 +63,10 @@ pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> 
 /// it would on the server's side of a connection: a handler that spawns work or blocks for a
 /// moment does so on the services' runtime, not on the caller's (the gateway's HTTP workers
 /// run their own). Dropping the call's future aborts the task, as a reset stream would.
-///
-/// Calls of the `inline` methods run on the caller's task instead: short calls that neither
-/// block nor hold on to spawned work (an online feature read), for which the hand-off to the
-/// services' runtime and back would cost more than the call.
 #[derive(Clone)]
 struct InProcess<S> {
     service: S,
     runtime: tokio::runtime::Handle,
-    inline: Arc<[String]>,
 }
 
 impl<S> tower_service::Service<http::Request<Body>> for InProcess<S>
@@ -92,14 +91,6 @@ where
 
     fn call(&mut self, request: http::Request<Body>) -> Self::Future {
         let service = self.service.clone();
-        if self.inline.iter().any(|method| method == request.uri().path()) {
-            return Box::pin(async move {
-                match service.oneshot(request).await {
-                    Ok(response) => Ok(response),
-                    Err(never) => match never {},
-                }
-            });
-        }
         let task = self.runtime.spawn(service.oneshot(request));
         let abort = AbortOnDrop(task.abort_handle());
         Box::pin(async move {
@@ -122,6 +113,52 @@ impl Drop for AbortOnDrop {
     fn drop(&mut self) {
         // A no-op once the task has finished.
         self.0.abort();
+    }
+}
+
+type DirectHandler<Req, Resp> =
+    dyn Fn(Req) -> Pin<Box<dyn Future<Output = Result<Resp, tonic::Status>> + Send>> + Send + Sync;
+
+/// A unary method of a server in this process, called with its request value: no codec, no
+/// HTTP request and no hand-off to another runtime, with the same request metrics and
+/// `grpc.server` span as a call through the routes. For short calls that neither block nor
+/// spawn work they wait for (an online feature read), where the rest would cost more than the
+/// call. Made by [`GrpcServer::with_direct_method`], taken by [`GrpcServer::direct`].
+pub struct Direct<Req, Resp> {
+    path: Arc<str>,
+    metrics: Arc<GrpcMetrics>,
+    handler: Arc<DirectHandler<Req, Resp>>,
+}
+
+impl<Req, Resp> Clone for Direct<Req, Resp> {
+    fn clone(&self) -> Self {
+        Direct {
+            path: self.path.clone(),
+            metrics: self.metrics.clone(),
+            handler: self.handler.clone(),
+        }
+    }
+}
+
+impl<Req, Resp> Direct<Req, Resp> {
+    pub async fn call(&self, request: Req) -> Result<Resp, tonic::Status> {
+        let span = tracing::info_span!(
+            "grpc.server",
+            otel.name = %self.path,
+            otel.kind = "server",
+            rpc.system = "grpc",
+            rpc.grpc.status_code = tracing::field::Empty,
+        );
+        let started = Instant::now();
+        let result = (self.handler)(request).instrument(span.clone()).await;
+        // The codes as the routes' layer records them (the `grpc-status` header's value).
+        let code = match &result {
+            Ok(_) => std::borrow::Cow::Borrowed("0"),
+            Err(status) => std::borrow::Cow::Owned((status.code() as i32).to_string()),
+        };
+        span.record("rpc.grpc.status_code", &*code);
+        self.metrics.observe(&self.path, &code, started.elapsed());
+        result
     }
 }
 
@@ -276,8 +313,8 @@ pub struct GrpcServer {
     health: HealthReporter,
     metrics: Arc<GrpcMetrics>,
     background: Vec<tokio::task::JoinHandle<()>>,
-    /// Paths (`/package.Service/Method`) that in-process calls run inline.
-    inline: Vec<String>,
+    /// [`Direct`] methods by path (`/package.Service/Method`).
+    direct: HashMap<String, Box<dyn Any + Send + Sync>>,
 }
 
 impl GrpcServer {
@@ -306,16 +343,46 @@ impl GrpcServer {
             health,
             metrics,
             background: Vec::new(),
-            inline: Vec::new(),
+            direct: HashMap::new(),
         }
     }
 
-    /// Runs in-process calls of `method` of the service `grpc_name` on the caller's task
-    /// (see [`GrpcServer::in_process`]): only for a short call that neither blocks nor spawns
-    /// work it waits for.
-    pub fn with_inline_method(mut self, grpc_name: &str, method: &str) -> GrpcServer {
-        self.inline.push(format!("/{grpc_name}/{method}"));
+    /// Offers `method` of the service `grpc_name` to callers in this process as a [`Direct`]
+    /// call of `handler`, which must answer as the routes' handler of that method does.
+    pub fn with_direct_method<Req, Resp, F, Fut>(
+        mut self,
+        grpc_name: &str,
+        method: &str,
+        handler: F,
+    ) -> GrpcServer
+    where
+        Req: 'static,
+        Resp: 'static,
+        F: Fn(Req) -> Fut + Send + Sync + 'static,
+        Fut: Future<Output = Result<Resp, tonic::Status>> + Send + 'static,
+    {
+        let path = format!("/{grpc_name}/{method}");
+        let handler: Arc<DirectHandler<Req, Resp>> = Arc::new(move |request| Box::pin(handler(request)));
+        let direct = Direct {
+            path: path.as_str().into(),
+            metrics: self.metrics.clone(),
+            handler,
+        };
+        self.direct.insert(path, Box::new(direct));
         self
+    }
+
+    /// The [`Direct`] call of `method` of `grpc_name`, if the server offers one with these
+    /// request and response types.
+    pub fn direct<Req: 'static, Resp: 'static>(
+        &self,
+        grpc_name: &str,
+        method: &str,
+    ) -> Option<Direct<Req, Resp>> {
+        self.direct
+            .get(&format!("/{grpc_name}/{method}"))?
+            .downcast_ref::<Direct<Req, Resp>>()
+            .cloned()
     }
 
     /// Adds a further gRPC service (already in the routes) to the health reports.
@@ -332,10 +399,8 @@ impl GrpcServer {
     }
 
     /// A client channel into this server's routes, in this process, with the same metrics and
-    /// trace continuation as a network call. Calls run on the current Tokio runtime, except
-    /// those of the inline methods ([`GrpcServer::with_inline_method`]), which run on the
-    /// caller's. It serves for as long as the channel lives; health reports follow
-    /// [`GrpcServer::serve`].
+    /// trace continuation as a network call. Calls run on the current Tokio runtime. It serves
+    /// for as long as the channel lives; health reports follow [`GrpcServer::serve`].
     pub fn in_process(&self) -> TracedChannel {
         let observed = tower_layer::Layer::layer(
             &ObserveLayer {
@@ -346,7 +411,6 @@ impl GrpcServer {
         let transport = BoxCloneSyncService::new(InProcess {
             service: observed,
             runtime: tokio::runtime::Handle::current(),
-            inline: self.inline.iter().cloned().collect(),
         });
         InterceptedService::new(transport, TraceContextInterceptor)
     }
@@ -398,43 +462,41 @@ impl GrpcServer {
 
 #[cfg(test)]
 mod tests {
-    use std::time::Duration;
-
-    use tonic_health::pb::HealthCheckRequest;
-    use tonic_health::pb::health_client::HealthClient;
-
     use super::*;
 
-    async fn check(channel: TracedChannel) -> Result<(), tonic::Status> {
-        let request = HealthCheckRequest {
-            service: String::new(),
-        };
-        HealthClient::new(channel).check(request).await.map(drop)
-    }
-
-    /// The services' runtime here is never driven, so a call spawned onto it cannot finish;
-    /// a call of an inline method runs on the caller's task and does.
+    /// A direct call runs its handler on the caller's task and counts in the server's metrics
+    /// under the method's path and code, as a call through the routes does.
     #[test]
-    fn in_process_inline_methods_run_on_the_callers_task() {
-        let services = tokio::runtime::Builder::new_current_thread().build().unwrap();
-        let (inline, spawned) = {
-            let _entered = services.enter();
-            let server = || GrpcServer::new("test", "test.v1.Test", Routes::default());
-            let inline = server().with_inline_method("grpc.health.v1.Health", "Check");
-            (inline.in_process(), server().in_process())
-        };
-        let caller = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
-        caller.block_on(async {
-            let answered = tokio::time::timeout(Duration::from_secs(30), check(inline)).await;
-            assert!(matches!(answered, Ok(Ok(()))), "{answered:?}");
-            let pending = tokio::time::timeout(Duration::from_millis(200), check(spawned)).await;
-            assert!(
-                pending.is_err(),
-                "a spawned call ran on an idle runtime: {pending:?}"
-            );
-        });
+    fn direct_calls_run_on_the_callers_task_and_are_counted() {
+        let server = GrpcServer::new("test", "test.v1.Test", Routes::default()).with_direct_method(
+            "test.v1.Test",
+            "Half",
+            |n: u32| async move {
+                if n.is_multiple_of(2) {
+                    Ok(n / 2)
+                } else {
+                    Err(tonic::Status::invalid_argument(format!("{n} is odd")))
+                }
+            },
+        );
+        assert!(server.direct::<u32, String>("test.v1.Test", "Half").is_none());
+        assert!(server.direct::<u32, u32>("test.v1.Test", "Other").is_none());
+        let half = server.direct::<u32, u32>("test.v1.Test", "Half").unwrap();
+        // The caller's runtime, with neither timers nor I/O, is the only one there is.
+        let caller = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        assert_eq!(caller.block_on(half.call(8)).unwrap(), 4);
+        let odd = caller.block_on(half.call(3)).unwrap_err();
+        assert_eq!(
+            (odd.code(), odd.message()),
+            (tonic::Code::InvalidArgument, "3 is odd")
+        );
+        let metrics = server.metrics.render();
+        for line in [
+            r#"lathe_grpc_server_requests_total{code="0",method="/test.v1.Test/Half",service="test"} 1"#,
+            r#"lathe_grpc_server_requests_total{code="3",method="/test.v1.Test/Half",service="test"} 1"#,
+            r#"lathe_grpc_server_request_duration_seconds_count{method="/test.v1.Test/Half",service="test"} 2"#,
+        ] {
+            assert!(metrics.contains(line), "{line} not in\n{metrics}");
+        }
     }
 }

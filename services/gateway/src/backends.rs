@@ -3,8 +3,9 @@
 //! `lathe standalone` may hand it in-process channels instead ([`Channels`]).
 
 use lathe_common::config::ConfigError;
-use lathe_common::grpc::{TracedChannel, channel};
+use lathe_common::grpc::{Direct, TracedChannel, channel};
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
+use lathe_contract::features::v1::{GetOnlineFeaturesRequest, GetOnlineFeaturesResponse};
 use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
@@ -34,8 +35,13 @@ pub struct Backends {
     /// Registered models and versions; served by the registry-service.
     pub models: ModelRegistryServiceClient<TracedChannel>,
     pub features: FeatureServiceClient<TracedChannel>,
+    /// Online reads straight into a feature-service in this process, when there is one.
+    pub online: Option<OnlineReads>,
     pub all: Vec<Backend>,
 }
+
+/// The feature-service's `GetOnlineFeatures` as a direct call in this process.
+pub type OnlineReads = Direct<GetOnlineFeaturesRequest, GetOnlineFeaturesResponse>;
 
 /// One channel to each service.
 pub struct Channels {
@@ -43,6 +49,8 @@ pub struct Channels {
     pub features: TracedChannel,
     pub orchestrator: TracedChannel,
     pub monitor: TracedChannel,
+    /// Online reads without the feature-service's channel, when it runs in this process.
+    pub online: Option<OnlineReads>,
 }
 
 impl Channels {
@@ -53,6 +61,7 @@ impl Channels {
             features: channel(&settings.features_endpoint, "gateway.features_endpoint")?,
             orchestrator: channel(&settings.orchestrator_endpoint, "gateway.orchestrator_endpoint")?,
             monitor: channel(&settings.monitor_endpoint, "gateway.monitor_endpoint")?,
+            online: None,
         })
     }
 }
@@ -64,6 +73,7 @@ impl Backends {
             features,
             orchestrator,
             monitor,
+            online,
         } = channels;
         let backend = |name, grpc_service, channel: &TracedChannel| Backend {
             name,
@@ -84,6 +94,7 @@ impl Backends {
             features: FeatureServiceClient::new(features)
                 .max_decoding_message_size(FRAME_MESSAGE_BYTES)
                 .max_encoding_message_size(FRAME_MESSAGE_BYTES),
+            online,
             all,
         }
     }

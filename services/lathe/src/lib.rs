@@ -4,8 +4,9 @@
 //!
 //! The gateway calls the services through in-process channels by default
 //! (`standalone.in_process`): the same gRPC codec, layers and handlers as over the network,
-//! without HTTP/2 and sockets in between. With `in_process = false` it goes over loopback gRPC,
-//! exactly as the separate processes of the docker-compose stack do.
+//! without HTTP/2 and sockets in between; online feature reads, the hot path, go straight to
+//! the feature-service's handler ([`lathe_common::grpc::Direct`]). With `in_process = false`
+//! it goes over loopback gRPC, exactly as the separate processes of the docker-compose stack do.
 
 use std::net::SocketAddr;
 
@@ -212,6 +213,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
             features: features.in_process(),
             orchestrator: orchestrator.in_process(),
             monitor: monitor.in_process(),
+            online: lathe_feature_service::online_reads(&features),
         };
         Gateway::with_channels(settings.gateway.clone(), common, channels)?
     } else {

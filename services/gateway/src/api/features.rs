@@ -596,12 +596,15 @@ async fn online(
         entities,
         full_feature_names: body.full_feature_names,
     };
-    let answer = backends
-        .features
-        .clone()
-        .get_online_features(request)
-        .await?
-        .into_inner();
+    let answer = match &backends.online {
+        Some(direct) => direct.call(request).await?,
+        None => backends
+            .features
+            .clone()
+            .get_online_features(request)
+            .await?
+            .into_inner(),
+    };
     let feature_names = answer.columns.iter().map(|c| c.name.clone()).collect();
     let results = answer
         .columns
