@@ -18,7 +18,7 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition as Cond, ConnectionTrait, DatabaseTransaction, EntityTrait,
     FromQueryResult, IdenStatic, IntoActiveModel, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    RelationDef, Select, SelectA, SelectB, SelectTwo, Set, SqlErr, TransactionTrait,
+    RelationDef, SelectA, SelectB, Set, SqlErr, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -37,32 +37,25 @@ pub struct ModelsApi {
 /// The column that carries one of a version's aliases in [`ModelsApi::find_version`]'s rows.
 const ALIAS_COLUMN: &str = "alias_name";
 
-/// Rows of one of a model's tables, joined by `to_model` to their model, narrowed to the model
-/// named `name` in `project`, with the model: a read by model name in one query.
-fn of_model<E: EntityTrait>(
-    rows: Select<E>,
-    to_model: RelationDef,
-    project: &str,
-    name: &str,
-) -> SelectTwo<E, model::Entity> {
-    rows.join(JoinType::InnerJoin, to_model)
-        .filter(model::Column::Project.eq(project))
-        .filter(model::Column::Name.eq(name))
-        .select_also(model::Entity)
+/// `(SELECT id FROM registry_models WHERE project = … AND name = …)`: the id of a model by its
+/// name, as a subquery that does not depend on the outer query's rows, so PostgreSQL evaluates
+/// it once and then probes the outer table's key with it. Joined by name instead, a table
+/// without statistics (a fresh database, a bulk load before autovacuum) got a plan that scanned
+/// every version of every model for the number asked.
+fn model_id(project: &str, name: &str) -> Expr {
+    let m = Alias::new("by_name");
+    let mut id = Query::select();
+    id.column((m.clone(), model::Column::Id))
+        .from_as(model::Entity, m.clone())
+        .and_where(Expr::col((m.clone(), model::Column::Project)).eq(project))
+        .and_where(Expr::col((m, model::Column::Name)).eq(name));
+    Expr::SubQuery(None, Box::new(id.into()))
 }
 
 /// A version's model, for reads that find a version by its model's name in one query.
 fn version_model() -> RelationDef {
     version::Entity::belongs_to(model::Entity)
         .from(version::Column::ModelId)
-        .to(model::Column::Id)
-        .into()
-}
-
-/// An alias's model, to find an alias by its model's name in one query.
-fn alias_model() -> RelationDef {
-    alias::Entity::belongs_to(model::Entity)
-        .from(alias::Column::ModelId)
         .to(model::Column::Id)
         .into()
 }
@@ -153,7 +146,7 @@ impl ModelsApi {
                     .map(move |name| (name.clone(), u64::try_from(*version).unwrap_or(0)))
             })
             .collect();
-        // Highest version per stage: per stage the newest row through the (model, stage,
+        // Highest version per stage: per stage the newest row through the (stage, model,
         // version) index, all four in one UNION ALL. A grouped MAX would read every version
         // of the model, which made this read slow down as versions piled up.
         let mut newest_per_stage: Option<SelectStatement> = None;
@@ -227,7 +220,11 @@ impl ModelsApi {
         name: &str,
         pick: impl FnOnce(&mut SelectStatement),
     ) -> Result<Option<(model::Model, version::Model, Vec<String>)>> {
-        let mut query = of_model(version::Entity::find(), version_model(), project, name).into_query();
+        let mut query = version::Entity::find()
+            .join(JoinType::InnerJoin, version_model())
+            .select_also(model::Entity)
+            .into_query();
+        query.and_where(Expr::col((version::Entity, version::Column::ModelId)).eq(model_id(project, name)));
         pick(&mut query);
         let named = Alias::new("named");
         query
@@ -950,49 +947,41 @@ impl ModelRegistryService for ModelsApi {
         request: Request<pb::AliasRef>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
         let request = request.into_inner();
-        // One query finds the alias by its model's name (two keyed lookups), one the version by
-        // its key with its aliases: joining the versions into the first query let PostgreSQL
-        // walk every version of the model, which grew with the version count.
-        let found = of_model(
-            alias::Entity::find(),
-            alias_model(),
-            &request.project,
-            &request.model,
-        )
-        .filter(alias::Column::Alias.eq(&request.alias))
-        .one(self.db())
-        .await
-        .map_err(Error::from)?;
-        let (m, a) = match found {
-            Some((a, Some(m))) => (m, a),
-            _ => {
-                let m = self.model(self.db(), &request.project, &request.model).await?;
-                let a = self.alias(self.db(), &m, &request.alias).await?;
-                (m, a)
-            }
-        };
-        // The version with its aliases in one keyed query.
+        // One query: the alias's version number is an uncorrelated subquery, evaluated once
+        // through the model's and the alias's keys, and the version is then found by its key,
+        // with its aliases (see `model_id`).
+        let by_alias = Alias::new("by_alias");
+        let mut number = Query::select();
+        number
+            .column((by_alias.clone(), alias::Column::Version))
+            .from_as(alias::Entity, by_alias.clone())
+            .and_where(
+                Expr::col((by_alias.clone(), alias::Column::ModelId))
+                    .eq(model_id(&request.project, &request.model)),
+            )
+            .and_where(Expr::col((by_alias, alias::Column::Alias)).eq(&request.alias));
         let found = self
-            .find_version(&m.project, &m.name, |query| {
-                query.and_where(Expr::col((version::Entity, version::Column::Version)).eq(a.version));
+            .find_version(&request.project, &request.model, |query| {
+                query.and_where(
+                    Expr::col((version::Entity, version::Column::Version))
+                        .eq(Expr::SubQuery(None, Box::new(number.into()))),
+                );
             })
             .await?;
         let Some((m, v, aliases)) = found else {
-            // The model went away since the first query (the version cannot go while an
-            // alias points at it).
-            return Err(Error::not_found(
-                "model_not_found",
-                format!(
-                    "model '{}' does not exist in project '{}'",
-                    request.model, request.project
-                ),
-            )
-            .into());
+            // Which is missing, the model or the alias; or the alias was set since.
+            let m = self.model(self.db(), &request.project, &request.model).await?;
+            let a = self.alias(self.db(), &m, &request.alias).await?;
+            let v = self
+                .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
+                .await?;
+            return Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?));
         };
+        let number = v.version;
         Ok(Response::new(version_to_proto(
             &m,
             v,
-            &BTreeMap::from([(a.version, aliases)]),
+            &BTreeMap::from([(number, aliases)]),
         )?))
     }
 

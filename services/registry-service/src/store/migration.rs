@@ -8,7 +8,11 @@ pub struct Migrator;
 #[async_trait::async_trait]
 impl MigratorTrait for Migrator {
     fn migrations() -> Vec<Box<dyn MigrationTrait>> {
-        vec![Box::new(CreateProjects), Box::new(CreateTrackingAndModels)]
+        vec![
+            Box::new(CreateProjects),
+            Box::new(CreateTrackingAndModels),
+            Box::new(StageIndexLeadsWithStage),
+        ]
     }
 
     fn migration_table_name() -> DynIden {
@@ -346,5 +350,62 @@ impl MigrationTrait for CreateTrackingAndModels {
                 .await?;
         }
         Ok(())
+    }
+}
+
+/// The versions' stage index leads with the stage: `(stage, model_id, version)` instead of
+/// `(model_id, stage, version)`. Both serve "the newest version of a model in a stage" as a
+/// single index probe, but the old one also matched a lookup of one version by its key
+/// `(model_id, version)`, and PostgreSQL, on tables without statistics, chose it over the
+/// primary key and walked every index entry of the model: a read that grew with the version
+/// count.
+struct StageIndexLeadsWithStage;
+
+impl MigrationName for StageIndexLeadsWithStage {
+    fn name(&self) -> &str {
+        "m20261130_000003_stage_index_leads_with_stage"
+    }
+}
+
+const VERSIONS: &str = "registry_model_versions";
+
+#[async_trait::async_trait]
+impl MigrationTrait for StageIndexLeadsWithStage {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("registry_model_versions_stage")
+                    .table(Alias::new(VERSIONS))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                VERSIONS,
+                "registry_model_versions_by_stage",
+                &["stage", "model_id", "version"],
+                false,
+            ))
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_index(
+                Index::drop()
+                    .name("registry_model_versions_by_stage")
+                    .table(Alias::new(VERSIONS))
+                    .to_owned(),
+            )
+            .await?;
+        manager
+            .create_index(index(
+                VERSIONS,
+                "registry_model_versions_stage",
+                &["model_id", "stage", "version"],
+                false,
+            ))
+            .await
     }
 }
