@@ -69,7 +69,11 @@ pub async fn upload(
                     writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
                     hasher.update(&chunk);
                     size += chunk.len() as u64;
-                    writer.put(chunk);
+                    // Copied into the part being built: handing the chunk over as it is
+                    // (`put`) kept each decode buffer it was sliced from alive until its part
+                    // was written, and a 384 MiB upload's peak memory grew 85-105 MiB instead
+                    // of 58-66 (tests/artifact_memory.rs), for no measurable speed.
+                    writer.write(&chunk);
                 }
                 Some(pb::upload_artifact_request::Part::Commit(commit)) if committed.is_none() => {
                     committed = Some(commit.size);
