@@ -116,6 +116,22 @@ impl Drop for AbortOnDrop {
     }
 }
 
+/// The span of one request a server handles; its status code is recorded when it ends.
+fn server_span(path: &str) -> tracing::Span {
+    tracing::info_span!(
+        "grpc.server",
+        otel.name = %path,
+        otel.kind = "server",
+        rpc.system = "grpc",
+        rpc.grpc.status_code = tracing::field::Empty,
+    )
+}
+
+/// `/package.Service/Method`, the path a method's requests are routed by.
+fn method_path(grpc_name: &str, method: &str) -> String {
+    format!("/{grpc_name}/{method}")
+}
+
 type DirectHandler<Req, Resp> =
     dyn Fn(Req) -> Pin<Box<dyn Future<Output = Result<Resp, tonic::Status>> + Send>> + Send + Sync;
 
@@ -142,13 +158,7 @@ impl<Req, Resp> Clone for Direct<Req, Resp> {
 
 impl<Req, Resp> Direct<Req, Resp> {
     pub async fn call(&self, request: Req) -> Result<Resp, tonic::Status> {
-        let span = tracing::info_span!(
-            "grpc.server",
-            otel.name = %self.path,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.grpc.status_code = tracing::field::Empty,
-        );
+        let span = server_span(&self.path);
         let started = Instant::now();
         let result = (self.handler)(request).instrument(span.clone()).await;
         // The codes as the routes' layer records them (the `grpc-status` header's value).
@@ -270,13 +280,7 @@ where
         if path == "/metrics" {
             return Box::pin(inner.call(request));
         }
-        let span = tracing::info_span!(
-            "grpc.server",
-            otel.name = %path,
-            otel.kind = "server",
-            rpc.system = "grpc",
-            rpc.grpc.status_code = tracing::field::Empty,
-        );
+        let span = server_span(&path);
         telemetry::set_remote_parent(&span, request.headers());
         let metrics = self.metrics.clone();
         let started = Instant::now();
@@ -361,7 +365,7 @@ impl GrpcServer {
         F: Fn(Req) -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Resp, tonic::Status>> + Send + 'static,
     {
-        let path = format!("/{grpc_name}/{method}");
+        let path = method_path(grpc_name, method);
         let handler: Arc<DirectHandler<Req, Resp>> = Arc::new(move |request| Box::pin(handler(request)));
         let direct = Direct {
             path: path.as_str().into(),
@@ -380,7 +384,7 @@ impl GrpcServer {
         method: &str,
     ) -> Option<Direct<Req, Resp>> {
         self.direct
-            .get(&format!("/{grpc_name}/{method}"))?
+            .get(&method_path(grpc_name, method))?
             .downcast_ref::<Direct<Req, Resp>>()
             .cloned()
     }

@@ -211,15 +211,15 @@ impl ModelsApi {
         version_to_proto(m, v, &with_aliases)
     }
 
-    /// The version that `pick` narrows to, of the model `name` in `project`, with that model
-    /// and the version's aliases (by name): one query, a row per alias. `None` when the model,
-    /// or such a version of it, does not exist.
+    /// The version that `pick` narrows to, of the model `name` in `project`, with its aliases
+    /// (by name): one query, a row per alias. `None` when the model, or such a version of it,
+    /// does not exist.
     async fn find_version(
         &self,
         project: &str,
         name: &str,
         pick: impl FnOnce(&mut SelectStatement),
-    ) -> Result<Option<(model::Model, version::Model, Vec<String>)>> {
+    ) -> Result<Option<pb::ModelVersion>> {
         let mut query = version::Entity::find()
             .join(JoinType::InnerJoin, version_model())
             .select_also(model::Entity)
@@ -258,7 +258,8 @@ impl ModelsApi {
             .iter()
             .filter_map(|row| row.try_get::<Option<String>>("", ALIAS_COLUMN).transpose())
             .collect::<std::result::Result<Vec<_>, _>>()?;
-        Ok(Some((m, v, aliases)))
+        let number = v.version;
+        version_to_proto(&m, v, &BTreeMap::from([(number, aliases)])).map(Some)
     }
 
     /// Copies a run's artifact (a file or a directory) into the version's own prefix and
@@ -712,20 +713,13 @@ impl ModelRegistryService for ModelsApi {
                 query.and_where(Expr::col((version::Entity, version::Column::Version)).eq(number));
             })
             .await?;
-        let (m, v, aliases) = match found {
-            Some(found) => found,
-            None => {
-                let m = self.model(self.db(), &request.project, &request.model).await?;
-                let v = self.version(self.db(), &m, request.version).await?;
-                // Created since the first look.
-                return Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?));
-            }
-        };
-        Ok(Response::new(version_to_proto(
-            &m,
-            v,
-            &BTreeMap::from([(number, aliases)]),
-        )?))
+        if let Some(found) = found {
+            return Ok(Response::new(found));
+        }
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let v = self.version(self.db(), &m, request.version).await?;
+        // Created since the first look.
+        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
     }
 
     async fn list_model_versions(
@@ -968,21 +962,16 @@ impl ModelRegistryService for ModelsApi {
                 );
             })
             .await?;
-        let Some((m, v, aliases)) = found else {
-            // Which is missing, the model or the alias; or the alias was set since.
-            let m = self.model(self.db(), &request.project, &request.model).await?;
-            let a = self.alias(self.db(), &m, &request.alias).await?;
-            let v = self
-                .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
-                .await?;
-            return Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?));
-        };
-        let number = v.version;
-        Ok(Response::new(version_to_proto(
-            &m,
-            v,
-            &BTreeMap::from([(number, aliases)]),
-        )?))
+        if let Some(found) = found {
+            return Ok(Response::new(found));
+        }
+        // Which is missing, the model or the alias; or the alias was set since.
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let a = self.alias(self.db(), &m, &request.alias).await?;
+        let v = self
+            .version(self.db(), &m, u64::try_from(a.version).unwrap_or(0))
+            .await?;
+        Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
     }
 
     async fn list_audit_events(

@@ -369,43 +369,38 @@ impl MigrationName for StageIndexLeadsWithStage {
 
 const VERSIONS: &str = "registry_model_versions";
 
+/// Drops the versions' index `old` and creates `new` on `columns` in its place.
+async fn replace_versions_index(
+    manager: &SchemaManager<'_>,
+    old: &str,
+    new: &str,
+    columns: &[&str],
+) -> Result<(), DbErr> {
+    manager
+        .drop_index(Index::drop().name(old).table(Alias::new(VERSIONS)).to_owned())
+        .await?;
+    manager.create_index(index(VERSIONS, new, columns, false)).await
+}
+
 #[async_trait::async_trait]
 impl MigrationTrait for StageIndexLeadsWithStage {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("registry_model_versions_stage")
-                    .table(Alias::new(VERSIONS))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(index(
-                VERSIONS,
-                "registry_model_versions_by_stage",
-                &["stage", "model_id", "version"],
-                false,
-            ))
-            .await
+        replace_versions_index(
+            manager,
+            "registry_model_versions_stage",
+            "registry_model_versions_by_stage",
+            &["stage", "model_id", "version"],
+        )
+        .await
     }
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        manager
-            .drop_index(
-                Index::drop()
-                    .name("registry_model_versions_by_stage")
-                    .table(Alias::new(VERSIONS))
-                    .to_owned(),
-            )
-            .await?;
-        manager
-            .create_index(index(
-                VERSIONS,
-                "registry_model_versions_stage",
-                &["model_id", "stage", "version"],
-                false,
-            ))
-            .await
+        replace_versions_index(
+            manager,
+            "registry_model_versions_by_stage",
+            "registry_model_versions_stage",
+            &["model_id", "stage", "version"],
+        )
+        .await
     }
 }
