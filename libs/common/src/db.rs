@@ -80,11 +80,15 @@ pub async fn connect(
         // LIKE is case-sensitive on PostgreSQL; make SQLite agree so filters behave the same.
         options.map_sqlx_sqlite_opts(|opts| opts.pragma("case_sensitive_like", "ON"));
     }
+    if settings.max_connections == Some(0) {
+        return Err(ConfigError::invalid(format!("{key}.max_connections"), "must be at least 1").into());
+    }
+    let sqlite = url.starts_with("sqlite");
     options
         .max_connections(
             settings
                 .max_connections
-                .unwrap_or(if url.starts_with("sqlite") { 4 } else { 16 }),
+                .unwrap_or_else(|| default_max_connections(sqlite)),
         )
         .connect_timeout(Duration::from_secs(10))
         .sqlx_logging(false);
@@ -94,6 +98,23 @@ pub async fn connect(
             url: redact(&url),
             source,
         })
+}
+
+/// Pool size when `database.max_connections` is unset. SQLite: 4 (one writer at a time anyway).
+/// PostgreSQL: the cores this process may use, at least 2. Each busy connection is a server
+/// process wanting a core; with more connections than the database's cores, queries wait on
+/// the operating system's scheduler instead of in the pool's first-come queue, which costs
+/// throughput and, above all, tail latency: on a 2-core machine running Lathe, PostgreSQL and
+/// the load generator, registry reads at concurrency 8 went from p99 7 ms and 2,800 req/s with
+/// 16 connections to 3.5-4.3 ms and 3,600-4,000 with 2 (docs/benchmarks.md). A database on its
+/// own larger machine wants more: about twice its cores, set explicitly.
+pub fn default_max_connections(sqlite: bool) -> u32 {
+    if sqlite {
+        return 4;
+    }
+    std::thread::available_parallelism()
+        .map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
+        .max(2)
 }
 
 /// Hides the password of a database URL for messages.
@@ -110,6 +131,28 @@ pub fn redact(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn postgres_pool_follows_the_cores_and_sqlite_stays_at_four() {
+        let cores = std::thread::available_parallelism().unwrap().get() as u32;
+        assert_eq!(default_max_connections(false), cores.max(2));
+        assert_eq!(default_max_connections(true), 4);
+    }
+
+    #[tokio::test]
+    async fn a_pool_of_zero_connections_is_refused_by_name() {
+        let settings = DatabaseSettings {
+            url: None,
+            max_connections: Some(0),
+        };
+        let err = connect("sqlite://:memory:", &settings, "registry.database")
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid setting `registry.database.max_connections`: must be at least 1"
+        );
+    }
 
     #[test]
     fn default_url_is_a_file_per_service() {
