@@ -86,6 +86,7 @@ pub struct ListArtifactsQuery {
 
 /// Stores the raw request body as an artifact of a run (editor), streaming it through.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}/artifacts/{path}",
     tag = "artifacts",
     security(("bearer" = [])),
     params(
@@ -100,7 +101,7 @@ pub struct ListArtifactsQuery {
         (status = 412, body = ErrorBody, description = "The run is not active"),
     ),
 )]
-#[put("/api/v1/projects/{project}/runs/{run_id}/artifacts/{path:.*}")]
+#[put("/{run_id}/artifacts/{path:.*}")]
 pub async fn upload_artifact(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -324,6 +325,7 @@ async fn forward_chunks(
 
 /// The content of an artifact, streamed; `Content-Length` and `x-lathe-sha256` come first.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}/artifacts/{path}",
     tag = "artifacts",
     security(("bearer" = [])),
     params(
@@ -337,7 +339,7 @@ async fn forward_chunks(
         (status = 404, body = ErrorBody),
     ),
 )]
-#[get("/api/v1/projects/{project}/runs/{run_id}/artifacts/{path:.*}")]
+#[get("/{run_id}/artifacts/{path:.*}")]
 pub async fn download_artifact(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -389,6 +391,7 @@ pub async fn download_artifact(
 
 /// The entries of one directory of a run's artifact tree.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}/artifacts",
     tag = "artifacts",
     security(("bearer" = [])),
     params(("project" = String, Path), ("run_id" = String, Path), ListArtifactsQuery),
@@ -397,7 +400,7 @@ pub async fn download_artifact(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[get("/api/v1/projects/{project}/runs/{run_id}/artifacts")]
+#[get("/{run_id}/artifacts")]
 pub async fn list_artifacts(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,

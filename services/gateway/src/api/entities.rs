@@ -124,6 +124,7 @@ pub struct EntityList {
 
 /// Creates or replaces an entity (editor). Applying the same definition again changes nothing.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/entities/{name}",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Entity name")),
@@ -134,7 +135,7 @@ pub struct EntityList {
         (status = 412, body = ErrorBody, description = "The change would break stored data"),
     ),
 )]
-#[put("/api/v1/projects/{project}/entities/{name}")]
+#[put("/{name}")]
 pub async fn apply_entity(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -169,12 +170,13 @@ pub async fn apply_entity(
 
 /// One entity.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/entities/{name}",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Entity name")),
     responses((status = 200, body = Entity), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/entities/{name}")]
+#[get("/{name}")]
 pub async fn get_entity(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -194,12 +196,13 @@ pub async fn get_entity(
 
 /// Every entity of a project.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/entities",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path)),
     responses((status = 200, body = EntityList), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/entities")]
+#[get("")]
 pub async fn list_entities(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -226,12 +229,13 @@ pub async fn list_entities(
 
 /// Deletes an entity (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/entities/{name}",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Entity name")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[delete("/api/v1/projects/{project}/entities/{name}")]
+#[delete("/{name}")]
 pub async fn delete_entity(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,

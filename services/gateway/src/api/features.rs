@@ -122,6 +122,7 @@ fn action_name(action: i32) -> &'static str {
 
 /// Plans (`dry_run`) or applies a feature repository (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/features/apply",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path)),
@@ -132,7 +133,7 @@ fn action_name(action: i32) -> &'static str {
         (status = 412, body = ErrorBody, description = "The change would break stored data"),
     ),
 )]
-#[post("/api/v1/projects/{project}/features/apply")]
+#[post("/apply")]
 pub async fn apply_repository(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -179,12 +180,13 @@ pub async fn apply_repository(
 
 /// The project's current definitions.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/features/definitions",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), KindQuery),
     responses((status = 200, body = DefinitionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/features/definitions")]
+#[get("/definitions")]
 pub async fn list_definitions(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -210,12 +212,13 @@ pub async fn list_definitions(
 
 /// One definition, current version.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/features/definitions/{kind}/{name}",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = Definition), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/features/definitions/{kind}/{name}")]
+#[get("/definitions/{kind}/{name}")]
 pub async fn get_definition(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -234,12 +237,13 @@ pub async fn get_definition(
 
 /// Every applied version of a definition, deletions included.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/features/definitions/{kind}/{name}/history",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
     responses((status = 200, body = DefinitionHistory), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/features/definitions/{kind}/{name}/history")]
+#[get("/definitions/{kind}/{name}/history")]
 pub async fn definition_history(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -283,6 +287,7 @@ pub struct HistoricalQuery {
 /// A point-in-time correct training set. The body is the entity frame (Parquet, or CSV with
 /// `Content-Type: text/csv`) with the join keys and `event_timestamp`; the answer is Parquet.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/features/historical",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path), HistoricalQuery),
@@ -293,7 +298,7 @@ pub struct HistoricalQuery {
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/features/historical")]
+#[post("/historical")]
 pub async fn historical_features(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -464,6 +469,7 @@ impl MaterializeEvent {
 /// summary; with `Accept: application/x-ndjson` it is a stream of [`MaterializeEvent`] lines
 /// instead — progress a few times a second, then the summary or the error — for long runs.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/features/materialize",
     tag = "features",
     security(("bearer" = [])),
     params(("project" = String, Path)),
@@ -474,7 +480,7 @@ impl MaterializeEvent {
         (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/features/materialize")]
+#[post("/materialize")]
 pub async fn materialize(
     Authenticated(claims): Authenticated,
     http: HttpRequest,

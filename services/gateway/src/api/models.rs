@@ -521,6 +521,7 @@ pub struct LineageQuery {
 
 /// Registers a model (editor; admin when it sets promotion policies).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path)),
@@ -531,7 +532,7 @@ pub struct LineageQuery {
         (status = 409, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/models")]
+#[post("")]
 pub async fn create_model(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -558,12 +559,13 @@ pub async fn create_model(
 
 /// Registered models of a project.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ListQuery),
     responses((status = 200, body = ModelList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/models")]
+#[get("")]
 pub async fn list_models(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -592,12 +594,13 @@ pub async fn list_models(
 
 /// One registered model with its policies, aliases and latest version per stage.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name")),
     responses((status = 200, body = Model), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/models/{name}")]
+#[get("/{name}")]
 pub async fn get_model(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -617,6 +620,7 @@ pub async fn get_model(
 
 /// Changes a model's description or tags (editor) or its promotion policies (admin).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name")),
@@ -626,7 +630,7 @@ pub async fn get_model(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[patch("/api/v1/projects/{project}/models/{name}")]
+#[patch("/{name}")]
 pub async fn update_model(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -661,12 +665,13 @@ pub async fn update_model(
 
 /// Deletes a model with all its versions and their artifacts (admin).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name")),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[delete("/api/v1/projects/{project}/models/{name}")]
+#[delete("/{name}")]
 pub async fn delete_model(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -686,6 +691,7 @@ pub async fn delete_model(
 /// Registers a new version of a model from a run's artifact (editor); the version keeps its
 /// own copy of the artifact and a snapshot of the run's metrics.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/versions",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name")),
@@ -695,7 +701,7 @@ pub async fn delete_model(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such model, run or artifact"),
     ),
 )]
-#[post("/api/v1/projects/{project}/models/{name}/versions")]
+#[post("/{name}/versions")]
 pub async fn create_model_version(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -728,6 +734,7 @@ pub async fn create_model_version(
 
 /// Versions of a model.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/versions",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ListQuery),
@@ -736,7 +743,7 @@ pub async fn create_model_version(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[get("/api/v1/projects/{project}/models/{name}/versions")]
+#[get("/{name}/versions")]
 pub async fn list_model_versions(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -767,6 +774,7 @@ pub async fn list_model_versions(
 
 /// One version of a model.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/versions/{version}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ("version" = u64, Path)),
@@ -775,7 +783,7 @@ pub async fn list_model_versions(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[get("/api/v1/projects/{project}/models/{name}/versions/{version}")]
+#[get("/{name}/versions/{version}")]
 pub async fn get_model_version(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, u64)>,
@@ -799,6 +807,7 @@ pub async fn get_model_version(
 
 /// Changes a version's description or tags (editor); its artifact and signature never change.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/versions/{version}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ("version" = u64, Path)),
@@ -808,7 +817,7 @@ pub async fn get_model_version(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[patch("/api/v1/projects/{project}/models/{name}/versions/{version}")]
+#[patch("/{name}/versions/{version}")]
 pub async fn update_model_version(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, u64)>,
@@ -840,6 +849,7 @@ pub async fn update_model_version(
 /// Moves a version to another stage (editor), if the model's promotion gate for that stage
 /// holds; the service applies its own rule for Production as well (admin).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/versions/{version}/stage",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ("version" = u64, Path)),
@@ -850,7 +860,7 @@ pub async fn update_model_version(
         (status = 412, body = ErrorBody, description = "A gate condition does not hold; the message lists the unmet ones"),
     ),
 )]
-#[post("/api/v1/projects/{project}/models/{name}/versions/{version}/stage")]
+#[post("/{name}/versions/{version}/stage")]
 pub async fn transition_stage(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, u64)>,
@@ -881,6 +891,7 @@ pub async fn transition_stage(
 
 /// Points an alias at a version, moving it if it points elsewhere (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/aliases/{alias}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ("alias" = String, Path)),
@@ -890,7 +901,7 @@ pub async fn transition_stage(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[put("/api/v1/projects/{project}/models/{name}/aliases/{alias}")]
+#[put("/{name}/aliases/{alias}")]
 pub async fn set_alias(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -915,6 +926,7 @@ pub async fn set_alias(
 
 /// Removes an alias (editor); an optional JSON body `{"reason": "…"}` goes to the audit log.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/aliases/{alias}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ("alias" = String, Path)),
@@ -924,7 +936,7 @@ pub async fn set_alias(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[delete("/api/v1/projects/{project}/models/{name}/aliases/{alias}")]
+#[delete("/{name}/aliases/{alias}")]
 pub async fn delete_alias(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -954,12 +966,13 @@ pub async fn delete_alias(
 
 /// The version an alias points at.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/aliases/{alias}",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ("alias" = String, Path)),
     responses((status = 200, body = ModelVersion), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/models/{name}/aliases/{alias}")]
+#[get("/{name}/aliases/{alias}")]
 pub async fn get_alias(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -983,6 +996,7 @@ pub async fn get_alias(
 
 /// Every stage and alias move of a model: who, from what, to what, and why.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/models/{name}/audit",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), ("name" = String, Path, description = "Model name"), ListQuery),
@@ -991,7 +1005,7 @@ pub async fn get_alias(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[get("/api/v1/projects/{project}/models/{name}/audit")]
+#[get("/{name}/audit")]
 pub async fn list_audit_events(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -1023,6 +1037,7 @@ pub async fn list_audit_events(
 /// Model versions trained on a feature view, through a feature service, on a dataset, or by an
 /// orchestrator run: exactly one query parameter.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/lineage",
     tag = "models",
     security(("bearer" = [])),
     params(("project" = String, Path), LineageQuery),
@@ -1031,7 +1046,7 @@ pub async fn list_audit_events(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ),
 )]
-#[get("/api/v1/projects/{project}/lineage")]
+#[get("/lineage")]
 pub async fn find_versions_by_lineage(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,

@@ -342,6 +342,7 @@ pub struct RunList {
 
 /// Creates an experiment (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/experiments",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path)),
@@ -352,7 +353,7 @@ pub struct RunList {
         (status = 409, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/experiments")]
+#[post("")]
 pub async fn create_experiment(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -378,12 +379,13 @@ pub async fn create_experiment(
 
 /// Experiments of a project.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/experiments",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ListExperimentsQuery),
     responses((status = 200, body = ExperimentList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/experiments")]
+#[get("")]
 pub async fn list_experiments(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -418,12 +420,13 @@ pub async fn list_experiments(
 
 /// One experiment, active or deleted.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/experiments/{experiment_id}",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("experiment_id" = String, Path)),
     responses((status = 200, body = Experiment), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/experiments/{experiment_id}")]
+#[get("/{experiment_id}")]
 pub async fn get_experiment(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -448,6 +451,7 @@ pub async fn get_experiment(
 
 /// Renames an experiment or changes its tags (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/experiments/{experiment_id}",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("experiment_id" = String, Path)),
@@ -457,7 +461,7 @@ pub async fn get_experiment(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ),
 )]
-#[patch("/api/v1/projects/{project}/experiments/{experiment_id}")]
+#[patch("/{experiment_id}")]
 pub async fn update_experiment(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -486,12 +490,13 @@ pub async fn update_experiment(
 
 /// Soft-deletes an experiment (editor); it and its runs stay readable and can be restored.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/experiments/{experiment_id}",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("experiment_id" = String, Path)),
     responses((status = 200, body = Experiment), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[delete("/api/v1/projects/{project}/experiments/{experiment_id}")]
+#[delete("/{experiment_id}")]
 pub async fn delete_experiment(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -514,6 +519,7 @@ pub async fn delete_experiment(
 
 /// Restores a soft-deleted experiment (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/experiments/{experiment_id}/restore",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("experiment_id" = String, Path)),
@@ -522,7 +528,7 @@ pub async fn delete_experiment(
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/experiments/{experiment_id}/restore")]
+#[post("/{experiment_id}/restore")]
 pub async fn restore_experiment(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -545,6 +551,7 @@ pub async fn restore_experiment(
 
 /// Starts a run in an experiment (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path)),
@@ -555,7 +562,7 @@ pub async fn restore_experiment(
         (status = 412, body = ErrorBody, description = "The experiment is deleted"),
     ),
 )]
-#[post("/api/v1/projects/{project}/runs")]
+#[post("")]
 pub async fn create_run(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
@@ -579,12 +586,13 @@ pub async fn create_run(
 
 /// One run with its params, tags and latest metrics.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("run_id" = String, Path)),
     responses((status = 200, body = Run), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/runs/{run_id}")]
+#[get("/{run_id}")]
 pub async fn get_run(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -604,6 +612,7 @@ pub async fn get_run(
 
 /// Sets a run's status, end time or name (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("run_id" = String, Path)),
@@ -613,7 +622,7 @@ pub async fn get_run(
         (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
-#[patch("/api/v1/projects/{project}/runs/{run_id}")]
+#[patch("/{run_id}")]
 pub async fn update_run(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -637,12 +646,13 @@ pub async fn update_run(
 
 /// Deletes a run with its history and artifacts (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("run_id" = String, Path)),
     responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[delete("/api/v1/projects/{project}/runs/{run_id}")]
+#[delete("/{run_id}")]
 pub async fn delete_run(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -661,6 +671,7 @@ pub async fn delete_run(
 
 /// Logs metrics, params and tags of a run in one atomic batch (editor).
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}/log-batch",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("run_id" = String, Path)),
@@ -672,7 +683,7 @@ pub async fn delete_run(
         (status = 413, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/runs/{run_id}/log-batch")]
+#[post("/{run_id}/log-batch")]
 pub async fn log_batch(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String)>,
@@ -710,12 +721,13 @@ pub async fn log_batch(
 
 /// Every logged value of one metric of a run.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/{run_id}/metrics/{key}/history",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path), ("run_id" = String, Path), ("key" = String, Path, description = "Metric key"), ListQuery),
     responses((status = 200, body = MetricHistory), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
-#[get("/api/v1/projects/{project}/runs/{run_id}/metrics/{key}/history")]
+#[get("/{run_id}/metrics/{key}/history")]
 pub async fn get_metric_history(
     Authenticated(claims): Authenticated,
     path: web::Path<(String, String, String)>,
@@ -747,6 +759,7 @@ pub async fn get_metric_history(
 
 /// Runs matching a filter, in the requested order.
 #[utoipa::path(
+    path = "/api/v1/projects/{project}/runs/search",
     tag = "tracking",
     security(("bearer" = [])),
     params(("project" = String, Path)),
@@ -757,7 +770,7 @@ pub async fn get_metric_history(
         (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
     ),
 )]
-#[post("/api/v1/projects/{project}/runs/search")]
+#[post("/search")]
 pub async fn search_runs(
     Authenticated(claims): Authenticated,
     project: web::Path<String>,
