@@ -283,6 +283,16 @@ async fn tracking_and_search(c: &mut Clients) -> (String, Vec<String>) {
     assert_eq!(seen, 250);
 
     // Search: filter, order, pages.
+    c.tracking
+        .log_batch(pb::LogBatchRequest {
+            project: PROJECT.into(),
+            run_id: first.clone(),
+            metrics: vec![],
+            params: vec![],
+            tags: vec![param("team", "growth")],
+        })
+        .await
+        .unwrap();
     let search = |filter: &str, order: &[&str], page_size: u32, page_token: String| pb::SearchRunsRequest {
         project: PROJECT.into(),
         experiment_ids: vec![exp.clone()],
@@ -306,6 +316,24 @@ async fn tracking_and_search(c: &mut Clients) -> (String, Vec<String>) {
     assert_eq!(
         found.runs.iter().map(|r| r.name.as_str()).collect::<Vec<_>>(),
         ["a"]
+    );
+    // A found run carries its params, tags and latest metrics (in key order), as get-run does.
+    let a = &found.runs[0];
+    assert_eq!(
+        a.params,
+        HashMap::from([("solver".to_owned(), "lbfgs".to_owned())])
+    );
+    assert_eq!(a.tags, HashMap::from([("team".to_owned(), "growth".to_owned())]));
+    assert_eq!(
+        a.latest_metrics
+            .iter()
+            .map(|m| (m.key.as_str(), m.value, m.step, m.timestamp_ms))
+            .collect::<Vec<_>>(),
+        [
+            ("accuracy", 0.95, 1, 1000),
+            ("curve", 249.0, 249, 1),
+            ("loss", 0.4, 2, 3000)
+        ]
     );
     let mut ordered = Vec::new();
     let mut token = String::new();

@@ -11,10 +11,10 @@ use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::tracking_service_server::TrackingService;
 use object_store::ObjectStore;
-use sea_orm::sea_query::{Expr, OnConflict};
+use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, UnionType};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, IntoActiveModel,
+    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -105,37 +105,42 @@ impl TrackingApi {
     }
 
     /// Full `Run` messages for rows, with params, tags and latest metrics in three queries.
+    /// The runs with their params, tags and latest metrics, read in one query (see
+    /// [`details_query`]) whatever the number of runs.
     pub(crate) async fn hydrate(&self, runs: Vec<run::Model>) -> Result<Vec<pb::Run>> {
         let ids: Vec<String> = runs.iter().map(|r| r.id.clone()).collect();
         let mut params: HashMap<String, HashMap<String, String>> = HashMap::new();
-        for p in run_param::Entity::find()
-            .filter(run_param::Column::RunId.is_in(ids.clone()))
-            .all(&self.db)
-            .await?
-        {
-            params.entry(p.run_id).or_default().insert(p.key, p.value);
-        }
         let mut tags: HashMap<String, HashMap<String, String>> = HashMap::new();
-        for t in run_tag::Entity::find()
-            .filter(run_tag::Column::RunId.is_in(ids.clone()))
-            .all(&self.db)
-            .await?
-        {
-            tags.entry(t.run_id).or_default().insert(t.key, t.value);
-        }
         let mut metrics: HashMap<String, Vec<pb::Metric>> = HashMap::new();
-        let latest = latest_metric::Entity::find()
-            .filter(latest_metric::Column::RunId.is_in(ids))
-            .order_by_asc(latest_metric::Column::Key)
-            .all(&self.db)
-            .await?;
-        for m in latest {
-            metrics.entry(m.run_id).or_default().push(pb::Metric {
-                key: m.key,
-                value: m.value,
-                timestamp_ms: m.timestamp,
-                step: m.step,
-            });
+        if !ids.is_empty() {
+            let statement = self.db.get_database_backend().build(&details_query(&ids));
+            for detail in RunDetail::find_by_statement(statement).all(&self.db).await? {
+                match (detail.kind, detail.text, detail.value) {
+                    (DETAIL_PARAM, Some(text), _) => {
+                        params.entry(detail.run_id).or_default().insert(detail.key, text);
+                    }
+                    (DETAIL_TAG, Some(text), _) => {
+                        tags.entry(detail.run_id).or_default().insert(detail.key, text);
+                    }
+                    (DETAIL_METRIC, _, Some(value)) => {
+                        metrics.entry(detail.run_id).or_default().push(pb::Metric {
+                            key: detail.key,
+                            value,
+                            timestamp_ms: detail.timestamp.unwrap_or(0),
+                            step: detail.step.unwrap_or(0),
+                        });
+                    }
+                    (kind, ..) => {
+                        return Err(Error::internal(format!(
+                            "run detail of kind {kind} for run {} has no value",
+                            detail.run_id
+                        )));
+                    }
+                }
+            }
+        }
+        for list in metrics.values_mut() {
+            list.sort_unstable_by(|a, b| a.key.cmp(&b.key));
         }
         Ok(runs
             .into_iter()
@@ -181,6 +186,61 @@ impl TrackingApi {
         tracing::info!(project = %updated.project, experiment = %updated.name, stage, "experiment lifecycle changed");
         Ok(experiment_to_proto(updated))
     }
+}
+
+const DETAIL_PARAM: i32 = 0;
+const DETAIL_TAG: i32 = 1;
+const DETAIL_METRIC: i32 = 2;
+
+/// One param, tag or latest metric of a run, as [`details_query`] returns it.
+#[derive(FromQueryResult)]
+struct RunDetail {
+    run_id: String,
+    kind: i32,
+    key: String,
+    /// A param's or tag's value.
+    text: Option<String>,
+    /// A metric's value, step and time.
+    value: Option<f64>,
+    step: Option<i64>,
+    timestamp: Option<i64>,
+}
+
+/// The params, tags and latest metrics of the runs `ids` as one `UNION ALL`: one round trip
+/// instead of three for a page of runs. The NULLs are typed, because PostgreSQL resolves the
+/// type of an untyped NULL column of a union's first branches to text before it sees the
+/// metrics' numbers.
+fn details_query(ids: &[String]) -> SelectStatement {
+    let null = |sql_type: &str| Expr::cust(format!("CAST(NULL AS {sql_type})"));
+    let branch = |table: &str, kind: i32| {
+        let mut select = Query::select();
+        select
+            .column(Alias::new("run_id"))
+            .expr_as(Expr::val(kind), Alias::new("kind"))
+            .column(Alias::new("key"));
+        if kind == DETAIL_METRIC {
+            select
+                .expr_as(null("TEXT"), Alias::new("text"))
+                .column(Alias::new("value"))
+                .column(Alias::new("step"))
+                .column(Alias::new("timestamp"));
+        } else {
+            select
+                .expr_as(Expr::col(Alias::new("value")), Alias::new("text"))
+                .expr_as(null("DOUBLE PRECISION"), Alias::new("value"))
+                .expr_as(null("BIGINT"), Alias::new("step"))
+                .expr_as(null("BIGINT"), Alias::new("timestamp"));
+        }
+        select
+            .from(Alias::new(table))
+            .and_where(Expr::col(Alias::new("run_id")).is_in(ids.iter().cloned()));
+        select
+    };
+    let mut query = branch("registry_run_params", DETAIL_PARAM);
+    query
+        .union(UnionType::All, branch("registry_run_tags", DETAIL_TAG))
+        .union(UnionType::All, branch("registry_latest_metrics", DETAIL_METRIC));
+    query
 }
 
 pub fn lifecycle(stage: &str) -> pb::LifecycleStage {
