@@ -261,8 +261,8 @@ impl AuthSettings {
 pub struct DatabaseSettings {
     /// Unset: `sqlite://<data_dir>/<service>.db`.
     pub url: Option<String>,
-    /// Pool size; unset: [`crate::db::default_max_connections`] (4 for SQLite, the cores for
-    /// PostgreSQL).
+    /// Pool size; unset: [`crate::db::default_max_connections`] (4 for SQLite, twice the cores,
+    /// at least 4, for PostgreSQL).
     pub max_connections: Option<u32>,
 }
 

@@ -101,20 +101,23 @@ pub async fn connect(
 }
 
 /// Pool size when `database.max_connections` is unset. SQLite: 4 (one writer at a time anyway).
-/// PostgreSQL: the cores this process may use, at least 2. Each busy connection is a server
-/// process wanting a core; with more connections than the database's cores, queries wait on
-/// the operating system's scheduler instead of in the pool's first-come queue, which costs
-/// throughput and, above all, tail latency: on a 2-core machine running Lathe, PostgreSQL and
-/// the load generator, registry reads at concurrency 8 went from p99 7 ms and 2,800 req/s with
-/// 16 connections to 3.5-4.3 ms and 3,600-4,000 with 2 (docs/benchmarks.md). A database on its
-/// own larger machine wants more: about twice its cores, set explicitly.
+/// PostgreSQL: twice the cores this process may use, at least 4. A busy connection is a
+/// server process wanting a core, so with many more connections than cores queries wait on
+/// the operating system's scheduler instead of in the pool's first-come queue (worse
+/// throughput and tail latency for reads); with as many as the cores, commits waiting on the
+/// WAL flush and the response work between queries leave the database idle (worse writes).
+/// On a 2-core machine running Lathe, PostgreSQL and the load generator, 6 s per row at c=8
+/// (req/s, docs/benchmarks.md): get-version 3,536 / 3,705 / 2,987 / 2,940 with 2 / 4 / 8 / 16
+/// connections, search 208 / 258 / 245 / 271, log-batch 267 / 356 / 322 / 314,
+/// create-version 259 / 381 / 446 / 444. A database on its own machine wants about twice
+/// its own cores, set explicitly.
 pub fn default_max_connections(sqlite: bool) -> u32 {
     if sqlite {
         return 4;
     }
-    std::thread::available_parallelism()
-        .map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX))
-        .max(2)
+    let cores =
+        std::thread::available_parallelism().map_or(2, |n| u32::try_from(n.get()).unwrap_or(u32::MAX));
+    cores.saturating_mul(2).max(4)
 }
 
 /// Hides the password of a database URL for messages.
@@ -133,9 +136,9 @@ mod tests {
     use super::*;
 
     #[test]
-    fn postgres_pool_follows_the_cores_and_sqlite_stays_at_four() {
+    fn postgres_pool_is_twice_the_cores_and_sqlite_stays_at_four() {
         let cores = std::thread::available_parallelism().unwrap().get() as u32;
-        assert_eq!(default_max_connections(false), cores.max(2));
+        assert_eq!(default_max_connections(false), (2 * cores).max(4));
         assert_eq!(default_max_connections(true), 4);
     }
 
