@@ -101,6 +101,23 @@ async fn bad_tokens_get_401_with_the_json_error_body() {
     assert_eq!(error_of(unknown).await.0, 401);
     let unknown = t.get("/api/v1/nothing-here", &t.admin()).send().await.unwrap();
     assert_eq!(error_of(unknown).await.1, "route_not_found");
+    // Inside the project's route scopes too: an unknown path or a method a route lacks.
+    for path in [
+        "/api/v1/projects/p/nothing-here",
+        "/api/v1/projects/p/models/m/nothing-here",
+    ] {
+        let unknown = t.get(path, &t.admin()).send().await.unwrap();
+        assert_eq!(error_of(unknown).await.1, "route_not_found", "{path}");
+    }
+    let wrong_method = t
+        .http
+        .put(format!("{}/api/v1/projects/p/models", t.url))
+        .bearer_auth(t.admin())
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(wrong_method).await;
+    assert_eq!((status, code.as_str()), (404, "route_not_found"));
     t.shutdown().await;
 }
 
