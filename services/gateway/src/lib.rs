@@ -146,7 +146,7 @@ impl Gateway {
 /// The routes under `/api/v1/projects/{project}`, one scope per kind of resource. actix
 /// matches a dynamic route with a regex and tries routes in order, so a flat list of the
 /// gateway's forty routes cost a request at its end forty regex matches: a quarter of the
-/// gateway's CPU for a registry read (perf, 2,000 versions, c=8). Here a request matches the
+/// gateway's CPU for a registry read (perf of get-version at c=8). Here a request matches the
 /// project scope's one regex, a static prefix, then only its own scope's routes. The
 /// project's own routes (`/api/v1/projects/{name}`) are registered before this scope, which
 /// would otherwise take their paths as its prefix. OpenAPI paths are the full ones.
