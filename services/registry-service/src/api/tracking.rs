@@ -104,7 +104,6 @@ impl TrackingApi {
         format!("experiments/{}/runs/{}", run.experiment_id, run.id)
     }
 
-    /// Full `Run` messages for rows, with params, tags and latest metrics in three queries.
     /// The runs with their params, tags and latest metrics, read in one query (see
     /// [`details_query`]) whatever the number of runs.
     pub(crate) async fn hydrate(&self, runs: Vec<run::Model>) -> Result<Vec<pb::Run>> {
