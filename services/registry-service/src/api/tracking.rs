@@ -11,7 +11,9 @@ use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::tracking_service_server::TrackingService;
 use object_store::ObjectStore;
-use sea_orm::sea_query::{Alias, Expr, ExprTrait, OnConflict, Query, SelectStatement, UnionType};
+use sea_orm::sea_query::{
+    Alias, Expr, ExprTrait, IntoTableRef, OnConflict, Query, SelectStatement, TableRef, UnionType,
+};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, IntoActiveModel,
     QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
@@ -211,7 +213,7 @@ struct RunDetail {
 /// metrics' numbers.
 fn details_query(ids: &[String]) -> SelectStatement {
     let null = |sql_type: &str| Expr::cust(format!("CAST(NULL AS {sql_type})"));
-    let branch = |table: &str, kind: i32| {
+    let branch = |table: TableRef, kind: i32| {
         let mut select = Query::select();
         select
             .column(Alias::new("run_id"))
@@ -231,14 +233,20 @@ fn details_query(ids: &[String]) -> SelectStatement {
                 .expr_as(null("BIGINT"), Alias::new("timestamp"));
         }
         select
-            .from(Alias::new(table))
+            .from(table)
             .and_where(Expr::col(Alias::new("run_id")).is_in(ids.iter().cloned()));
         select
     };
-    let mut query = branch("registry_run_params", DETAIL_PARAM);
+    let mut query = branch(run_param::Entity.into_table_ref(), DETAIL_PARAM);
     query
-        .union(UnionType::All, branch("registry_run_tags", DETAIL_TAG))
-        .union(UnionType::All, branch("registry_latest_metrics", DETAIL_METRIC));
+        .union(
+            UnionType::All,
+            branch(run_tag::Entity.into_table_ref(), DETAIL_TAG),
+        )
+        .union(
+            UnionType::All,
+            branch(latest_metric::Entity.into_table_ref(), DETAIL_METRIC),
+        );
     query
 }
 
