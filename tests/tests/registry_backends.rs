@@ -843,6 +843,127 @@ async fn registry(c: &mut Clients, runs: &[String]) {
     );
 }
 
+/// A page of models reads each model's aliases and newest version per stage in batch: every
+/// listed model must equal what `get_model` returns for it, across pages.
+async fn list_models_agrees_with_get_model(c: &mut Clients, runs: &[String]) {
+    for name in ["second-model", "empty-model"] {
+        c.models
+            .create_model(pb::CreateModelRequest {
+                project: PROJECT.into(),
+                name: name.into(),
+                actor: actor("editor"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    for _ in 0..2 {
+        c.models
+            .create_model_version(pb::CreateModelVersionRequest {
+                project: PROJECT.into(),
+                model: "second-model".into(),
+                run_id: runs[0].clone(),
+                artifact_path: "model".into(),
+                actor: actor("editor"),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    c.models
+        .transition_stage(pb::TransitionStageRequest {
+            project: PROJECT.into(),
+            model: "second-model".into(),
+            version: 1,
+            stage: pb::Stage::Staging as i32,
+            reason: "try it".into(),
+            actor: actor("editor"),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (alias, version) in [("challenger", 2), ("baseline", 1)] {
+        c.models
+            .set_alias(pb::SetAliasRequest {
+                project: PROJECT.into(),
+                model: "second-model".into(),
+                alias: alias.into(),
+                version,
+                reason: "compare".into(),
+                actor: actor("editor"),
+            })
+            .await
+            .unwrap();
+    }
+
+    let mut listed = Vec::new();
+    let mut page_token = String::new();
+    loop {
+        let page = c
+            .models
+            .list_models(pb::ListModelsRequest {
+                project: PROJECT.into(),
+                page_size: 2,
+                page_token,
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(page.models.len() <= 2);
+        listed.extend(page.models);
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        page_token = page.next_page_token;
+    }
+    let names: Vec<&str> = listed.iter().map(|m| m.name.as_str()).collect();
+    assert_eq!(names, ["churn-model", "second-model", "empty-model"]);
+    for model in &listed {
+        let got = c
+            .models
+            .get_model(pb::ModelRef {
+                project: PROJECT.into(),
+                name: model.name.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(model, &got, "list_models and get_model differ for {}", model.name);
+    }
+    let second = &listed[1];
+    let latest: Vec<(i32, u64, Vec<String>)> = second
+        .latest_versions
+        .iter()
+        .map(|v| (v.stage, v.version, v.aliases.clone()))
+        .collect();
+    assert_eq!(
+        latest,
+        [
+            (pb::Stage::Staging as i32, 1, vec!["baseline".to_owned()]),
+            (pb::Stage::None as i32, 2, vec!["challenger".to_owned()]),
+        ]
+    );
+    assert_eq!(
+        (
+            second.aliases["challenger"],
+            second.aliases["baseline"],
+            second.aliases.len()
+        ),
+        (2, 1, 2)
+    );
+    assert!(listed[2].latest_versions.is_empty() && listed[2].aliases.is_empty());
+    assert!(!listed[0].latest_versions.is_empty() && !listed[0].aliases.is_empty());
+    for name in ["second-model", "empty-model"] {
+        c.models
+            .delete_model(pb::ModelRef {
+                project: PROJECT.into(),
+                name: name.into(),
+            })
+            .await
+            .unwrap();
+    }
+}
+
 async fn gate_refuses_low_metrics(c: &mut Clients, exp: &str) {
     let low = create_run(c, exp, "low").await;
     log(c, &low, vec![metric("accuracy", 0.5, 0, 1)], vec![])
@@ -1001,6 +1122,7 @@ async fn scenario(backend: Backend) {
     let (exp, runs) = tracking_and_search(&mut c).await;
     artifacts(&mut c, &t, &runs[0]).await;
     registry(&mut c, &runs).await;
+    list_models_agrees_with_get_model(&mut c, &runs).await;
     gate_refuses_low_metrics(&mut c, &exp).await;
     concurrent_batches(&mut c, &exp).await;
     deletion_leaves_no_orphans(&mut c, &t, &runs[0]).await;
