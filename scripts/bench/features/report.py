@@ -70,7 +70,7 @@ def main():
     ap.add_argument("notes")
     ap.add_argument("meta")
     for name in ("started", "minutes", "lathe", "feast", "feast-status", "redis", "redis-db", "duration",
-                 "warmup", "repeats", "feast-repeats", "feast-serve-args", "quiet-wait"):
+                 "warmup", "repeats", "feast-repeats", "feast-serve-args", "quiet-wait", "threads", "conns"):
         ap.add_argument(f"--{name}", required=True)
     args = ap.parse_args()
 
@@ -150,7 +150,7 @@ def main():
     p("")
     p("Batch rows (historical, materialization): the p50 column holds the median time of the timed runs "
       "and the p99 column the fastest; rows/s and keys/s are for the median. Online rows: wrk "
-      f"-t2 -c8, {args.duration} s measured after {args.warmup} s of warm-up; per core = requests per "
+      f"-t{args.threads} -c{args.conns}, {args.duration} s measured after {args.warmup} s of warm-up; per core = requests per "
       "CPU-second of the server's process tree during the measured window.")
     p("")
     p("| system | operation | ops/s, rows/s or keys/s | p50 (batch: median) | p99 (batch: min) | per core | vs Feast | check |")

@@ -27,7 +27,8 @@
 # warm-up, default 2), BENCH_REPEATS (timed historical runs after one warm-up, default 5),
 # BENCH_FEAST_REPEATS (the same for Feast, whose runs take 10-40 s each, default 3),
 # BENCH_REDIS_DB (default 14; flushed before each system's phase and at the end),
-# BENCH_SKIP_FEAST=1, BENCH_LATHE_BIN (use this binary instead of building),
+# BENCH_SKIP_FEAST=1, BENCH_LATHE_BIN (use this binary instead of building), BENCH_THREADS (wrk
+# threads, default 2; the connections stay 8),
 # BENCH_QUIET_WAIT (s to wait before each phase for other processes to use under 25% CPU,
 # default 120), BENCH_FEAST_SERVE_ARGS (extra `feast serve` flags, default
 # `--max-requests 0`, see the docs), BENCH_ENTITY_ROWS / BENCH_MAT_ENTITIES (data sizes, for
@@ -51,7 +52,7 @@ MAT_ENTITIES=${BENCH_MAT_ENTITIES:-1000000}
 FEAST_SERVE_ARGS=${BENCH_FEAST_SERVE_ARGS-"--max-requests 0"}
 TTL_HOURS=24
 CONNS=8
-THREADS=2
+THREADS=${BENCH_THREADS:-2}
 PROJECT=bench
 FEATURES=driver_stats:conv_rate,driver_stats:acc_rate,driver_stats:avg_daily_trips
 ONLINE_FEATURES=driver_stats_mat:conv_rate,driver_stats_mat:acc_rate,driver_stats_mat:avg_daily_trips
@@ -499,4 +500,5 @@ log "report"
   --lathe "$LATHE_COMMIT" \
   --feast "${FEAST_VERSION:-n/a}" --feast-status "$FEAST_STATUS" --redis "$REDIS_VERSION" --redis-db "$DB" \
   --duration "$DURATION" --warmup "$WARMUP" --repeats "$REPEATS" --feast-repeats "$FEAST_REPEATS" \
-  --feast-serve-args "--no-access-log $FEAST_SERVE_ARGS" --quiet-wait "${BENCH_QUIET_WAIT:-120}" | tee "$WORK/results.md"
+  --feast-serve-args "--no-access-log $FEAST_SERVE_ARGS" --quiet-wait "${BENCH_QUIET_WAIT:-120}" \
+  --threads "$THREADS" --conns "$CONNS" | tee "$WORK/results.md"

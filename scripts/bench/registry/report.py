@@ -79,7 +79,7 @@ def main():
     ap.add_argument("results")
     ap.add_argument("artifacts")
     ap.add_argument("notes")
-    for opt in ("started", "lathe", "mlflow", "mlflow-status", "mib", "duration", "warmup", "runs", "low", "high"):
+    for opt in ("started", "lathe", "mlflow", "mlflow-status", "mib", "duration", "warmup", "runs", "low", "high", "threads", "conns"):
         ap.add_argument("--" + opt, required=True)
     a = ap.parse_args()
     low, high, mib = int(a.low), int(a.high), int(a.mib)
@@ -88,7 +88,7 @@ def main():
     print(f"Run {a.started}: Lathe {a.lathe} (release build, `lathe standalone`, registry on PostgreSQL), "
           f"MLflow {a.mlflow} ({a.mlflow_status}).  ")
     print(f"Machine: {machine()}.  ")
-    print(f"Load: wrk, 2 threads, 8 connections, {a.warmup} s warm-up then {a.duration} s measured per row; "
+    print(f"Load: wrk, {a.threads} thread(s), {a.conns} connections, {a.warmup} s warm-up then {a.duration} s measured per row; "
           f"{a.runs} runs seeded per system; latencies in ms.\n")
 
     head = ["operation", "versions", "Lathe ops/s", "Lathe p50", "Lathe p99", "MLflow ops/s", "MLflow p50", "MLflow p99"]

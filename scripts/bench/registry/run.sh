@@ -20,7 +20,8 @@
 # default 2), BENCH_RUNS (default 500), BENCH_VERSIONS_LOW / BENCH_VERSIONS (100 / 2000),
 # BENCH_SKIP_MLFLOW=1, BENCH_LATHE_BIN (use this binary instead of building), BENCH_PG_SSLMODE
 # (libpq sslmode of both systems' database URLs, default disable), BENCH_QUIET_WAIT
-# (s to wait before each phase for other processes to use under 25% CPU, default 120).
+# (s to wait before each phase for other processes to use under 25% CPU, default 120),
+# BENCH_THREADS (wrk threads, default 2; the connections stay 8).
 # A phase whose answers include any 4xx/5xx or socket error is reported as INVALID: a run
 # with errors is not a number.
 set -euo pipefail
@@ -35,7 +36,7 @@ RUNS=${BENCH_RUNS:-500}
 LOW=${BENCH_VERSIONS_LOW:-100}
 HIGH=${BENCH_VERSIONS:-2000}
 CONNS=8
-THREADS=2
+THREADS=${BENCH_THREADS:-2}
 ARTIFACT_MIB=50
 PG_HOST=127.0.0.1
 PG_URL=postgres://postgres@127.0.0.1:5432
@@ -407,4 +408,5 @@ log "report"
 python3 "$HERE/report.py" "$RESULTS" "$ARTIFACTS" "$NOTES" \
   --started "$START" --lathe "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- services libs || echo '+dirty')" \
   --mlflow "${MLFLOW_VERSION:-n/a}" --mlflow-status "$MLFLOW_STATUS" --mib "$ARTIFACT_MIB" \
-  --duration "$DURATION" --warmup "$WARMUP" --runs "$RUNS" --low "$LOW" --high "$HIGH" | tee "$WORK/results.md"
+  --duration "$DURATION" --warmup "$WARMUP" --runs "$RUNS" --low "$LOW" --high "$HIGH" \
+  --threads "$THREADS" --conns "$CONNS" | tee "$WORK/results.md"
