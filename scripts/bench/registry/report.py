@@ -24,6 +24,8 @@ ROWS = [
      "(same call as get-model)", "`POST registered-models/get-latest-versions {\"name\":\"m\"}`"),
     ("list versions, page of 100", "list-versions", "list-versions",
      "`GET /models/m/versions?page_size=100`", "`GET model-versions/search?filter=name='m'&max_results=100`"),
+    ("list models, page of 100 (newest version per stage, aliases)", "list-models", "list-models",
+     "`GET /models?page_size=100`", "`GET registered-models/search?max_results=100`"),
     ("search runs, page of 100", "search-runs", "search-runs",
      "`POST /runs/search` filter `metrics.accuracy > 0.5`, order `metrics.accuracy DESC`, page_size 100",
      "`POST runs/search`, same filter and order, max_results 100"),
@@ -52,6 +54,8 @@ def cells(r, same_as=None):
         return [same_as, "", ""]
     if r is None:
         return ["n/a", "", ""]
+    if r["requests"] == 0:
+        return [f"none answered in {r['seconds']:.0f} s", "", ""]
     rate = f"{r['requests'] / r['seconds']:.1f}"
     if r["errors"]:
         rate = f"INVALID: {r['errors']} errors of {r['requests']}"

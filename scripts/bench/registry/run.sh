@@ -9,8 +9,9 @@
 #      .tools/mlflow-venv; builds `cargo build --release -p lathe`;
 #   2. Lathe: fresh database lathe_bench_registry, `lathe standalone`, seeds RUNS runs (metrics,
 #      a param, a 4 KiB artifact each) and one model, then measures with wrk at concurrency 8:
-#      reads at 100 versions, reads at 2,000 versions, search runs (page of 100), log-batch
-#      (100 metrics), create-version; then a 50 MiB artifact upload and download with curl;
+#      reads at 100 versions, reads at 2,000 versions, list models (page of 100: 99 more
+#      models are seeded, one version each), search runs (page of 100), log-batch (100
+#      metrics), create-version; then a 50 MiB artifact upload and download with curl;
 #   3. MLflow: the same against `mlflow server` on a fresh database mlflow_bench;
 #   4. the physical reference: cp and dd (fsync) of the same 50 MiB file on the same disk;
 #   5. prints the Markdown tables (also written to .tools/bench-registry/results.md), stops
@@ -35,6 +36,7 @@ WARMUP=${BENCH_WARMUP:-2}
 RUNS=${BENCH_RUNS:-500}
 LOW=${BENCH_VERSIONS_LOW:-100}
 HIGH=${BENCH_VERSIONS:-2000}
+LIST_MODELS=100
 CONNS=8
 THREADS=${BENCH_THREADS:-2}
 ARTIFACT_MIB=50
@@ -257,6 +259,13 @@ bench_lathe() {
   log "Lathe: reads at $HIGH versions"
   lathe_reads "$HIGH"
 
+  log "Lathe: list models (page of 100: the bench model and $((LIST_MODELS - 1)) more, one version each)"
+  python3 "$HERE/seed.py" lathe-models "$base" "$token" "$PROJECT" $((LIST_MODELS - 1)) "$runs"
+  check GET "$base$p/models?page_size=100" "" "$auth"
+  note_count "lathe list-models, first page" models
+  echo "lathe list-models, one request alone: $(curl_time GET "$base$p/models?page_size=100" - /dev/null "$auth") s" >>"$NOTES"
+  measure lathe list-models "$HIGH" "$base" GET "$p/models?page_size=100" - 1 - "$auth"
+
   log "Lathe: search, log-batch, create-version (at $HIGH+ versions)"
   printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"page_size":100}' \
     "$exp" >"$WORK/lathe-search.json"
@@ -349,6 +358,18 @@ bench_mlflow() {
   mlflow_marks $((HIGH * 3 / 4)) $((HIGH * 19 / 20)) $((HIGH / 2))
   log "MLflow: reads at $HIGH versions"
   mlflow_reads "$HIGH"
+
+  log "MLflow: list models (page of 100: the bench model and $((LIST_MODELS - 1)) more, one version each)"
+  python3 "$HERE/seed.py" mlflow-models "$base" $((LIST_MODELS - 1))
+  check GET "$base$a/registered-models/search?max_results=100"
+  note_count "mlflow list-models, first page" registered_models
+  echo "mlflow list-models, one request alone: $(curl_time GET "$base$a/registered-models/search?max_results=100" - /dev/null) s" >>"$NOTES"
+  measure mlflow list-models "$HIGH" "$base" GET "$a/registered-models/search?max_results=100" - 1 -
+  # Requests wrk gave up on may still be running in MLflow's database: cancel them, so the
+  # next phases measure MLflow and not its backlog.
+  psql -h "$PG_HOST" -U postgres -Atc "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity
+    WHERE datname = '$MLFLOW_DB' AND state = 'active' AND pid <> pg_backend_pid()" |
+    sed 's/^/  MLflow queries cancelled after list-models: /' >&2
 
   log "MLflow: search, log-batch, create-version (at $HIGH+ versions)"
   printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"max_results":100}' \

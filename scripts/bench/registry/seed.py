@@ -117,6 +117,20 @@ def lathe_versions(base, token, project, model, first, last, runs_file):
         sys.exit(f"seed: versions {first}..{last} came back as {got[:5]}...{got[-5:]}")
 
 
+def lathe_models(base, token, project, n, runs_file):
+    """n more models (list-model-1..n), one version each, for the list-models page."""
+    c = Client(base, token)
+    p = f"/api/v1/projects/{project}"
+    runs = [line for line in open(runs_file).read().split() if line]
+
+    def one(i):
+        name = f"list-model-{i}"
+        c.call("POST", f"{p}/models", {"name": name})
+        c.call("POST", f"{p}/models/{name}/versions", {"run_id": runs[i % len(runs)], "artifact_path": "model"})
+
+    parallel(one, range(1, n + 1))
+
+
 def mlflow_runs(base, n, runs_file):
     c = Client(base)
     a = "/api/2.0/mlflow"
@@ -163,12 +177,29 @@ def mlflow_versions(base, model, first, last):
         sys.exit(f"seed: versions {first}..{last} came back as {got[:5]}...{got[-5:]}")
 
 
+def mlflow_models(base, n):
+    """The same as lathe_models, through MLflow's API."""
+    c = Client(base)
+    a = "/api/2.0/mlflow"
+
+    def one(i):
+        name = f"list-model-{i}"
+        c.call("POST", f"{a}/registered-models/create", {"name": name})
+        c.call("POST", f"{a}/model-versions/create", {"name": name, "source": "s3://bench/m"})
+
+    parallel(one, range(1, n + 1))
+
+
 def main(argv):
     cmd, args = argv[1], argv[2:]
     if cmd == "lathe-runs":
         lathe_runs(args[0], args[1], args[2], int(args[3]), args[4])
     elif cmd == "lathe-versions":
         lathe_versions(args[0], args[1], args[2], args[3], int(args[4]), int(args[5]), args[6])
+    elif cmd == "lathe-models":
+        lathe_models(args[0], args[1], args[2], int(args[3]), args[4])
+    elif cmd == "mlflow-models":
+        mlflow_models(args[0], int(args[1]))
     elif cmd == "mlflow-runs":
         mlflow_runs(args[0], int(args[1]), args[2])
     elif cmd == "mlflow-versions":
