@@ -809,6 +809,21 @@ async fn registry(c: &mut Clients, runs: &[String]) {
         .versions;
     assert_eq!(found.len(), 5);
     assert_eq!(found[0].lineage.as_ref().unwrap().orchestrator_run, "retrain-42");
+    // In version order, each as a read of the version by number gives it (aliases included).
+    let numbers_found: Vec<u64> = found.iter().map(|v| v.version).collect();
+    let mut all_numbers = vec![1];
+    all_numbers.extend(&numbers);
+    assert_eq!(numbers_found, all_numbers);
+    assert!(found.iter().any(|v| v.aliases.contains(&"champion".to_owned())));
+    for v in &found {
+        let read = c
+            .models
+            .get_model_version(version_ref(v.version))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(v, &read);
+    }
     let none = pb::FindVersionsByLineageRequest {
         project: PROJECT.into(),
         feature_view: "nope".into(),

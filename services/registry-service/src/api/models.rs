@@ -52,6 +52,14 @@ fn model_id(project: &str, name: &str) -> Expr {
     Expr::SubQuery(None, Box::new(id.into()))
 }
 
+/// A version's lineage links, for finding versions by what they were trained on.
+fn version_lineage() -> RelationDef {
+    version::Entity::belongs_to(lineage::Entity)
+        .from((version::Column::ModelId, version::Column::Version))
+        .to((lineage::Column::ModelId, lineage::Column::Version))
+        .into()
+}
+
 /// A version's model, for reads that find a version by its model's name in one query.
 fn version_model() -> RelationDef {
     version::Entity::belongs_to(model::Entity)
@@ -1126,32 +1134,27 @@ impl ModelRegistryService for ModelsApi {
             )
             .into());
         };
-        let links = lineage::Entity::find()
+        // One query for the linked versions with their models, one for their aliases.
+        let rows = version::Entity::find()
+            .join(JoinType::InnerJoin, version_model())
+            .join(JoinType::InnerJoin, version_lineage())
+            .select_also(model::Entity)
             .filter(lineage::Column::Kind.eq(*kind))
             .filter(lineage::Column::Value.eq(*value))
+            .filter(model::Column::Project.eq(&request.project))
             .all(self.db())
             .await
             .map_err(Error::from)?;
-        let mut versions = Vec::new();
-        let mut models: HashMap<i64, Option<model::Model>> = HashMap::new();
-        for link in links {
-            if let std::collections::hash_map::Entry::Vacant(slot) = models.entry(link.model_id) {
-                let found = model::Entity::find_by_id(link.model_id)
-                    .one(self.db())
-                    .await
-                    .map_err(Error::from)?;
-                slot.insert(found.filter(|m| m.project == request.project));
-            }
-            let Some(Some(m)) = models.get(&link.model_id) else {
-                continue;
-            };
-            if let Some(v) = version::Entity::find_by_id((link.model_id, link.version))
-                .one(self.db())
-                .await
-                .map_err(Error::from)?
-            {
-                versions.push(self.one_version_to_proto(self.db(), m, v).await?);
-            }
+        let mut model_ids: Vec<i64> = rows.iter().map(|(v, _)| v.model_id).collect();
+        model_ids.sort_unstable();
+        model_ids.dedup();
+        let aliases = self.aliases_of(self.db(), &model_ids).await?;
+        let no_aliases = BTreeMap::new();
+        let mut versions = Vec::with_capacity(rows.len());
+        for (v, m) in rows {
+            let m = m.ok_or_else(|| Error::internal("a lineage row's version has no model"))?;
+            let model_aliases = aliases.get(&m.id).unwrap_or(&no_aliases);
+            versions.push(version_to_proto(&m, v, model_aliases)?);
         }
         versions.sort_by(|a, b| (a.model.as_str(), a.version).cmp(&(b.model.as_str(), b.version)));
         Ok(Response::new(pb::FindVersionsByLineageResponse { versions }))
