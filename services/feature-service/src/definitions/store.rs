@@ -207,7 +207,9 @@ impl DefinitionStore {
     pub async fn apply(&self, project: &str, changes: &[Change], actor: &str) -> Result<()> {
         let txn = self.db.begin().await?;
         let now = Utc::now();
-        for change in changes {
+        // Unchanged definitions cost nothing: a re-apply of the same repository reads and
+        // writes no row.
+        for change in changes.iter().filter(|c| !matches!(c.action, Action::Unchanged)) {
             let key = (project.to_owned(), change.kind.to_owned(), change.name.clone());
             let existing = current::Entity::find_by_id(key.clone()).one(&txn).await?;
             // The history's last version counts too, so a re-created definition never reuses a number.
