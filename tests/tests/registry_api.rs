@@ -1,7 +1,7 @@
 //! Experiment tracking, run artifacts and the model registry through the REST API, with real
 //! tokens of each role: what a data scientist does from the first run to a model in production.
 
-use lathe_tests::{TestPlatform, TokenRole, error_of};
+use lathe_tests::{Backend, TestPlatform, TokenRole, error_of};
 use serde_json::{Value, json};
 
 const PROJECT: &str = "churn";
@@ -1017,4 +1017,68 @@ async fn registry_api_routes_are_documented() {
         "uploads are raw bytes: {upload}"
     );
     t.shutdown().await;
+}
+
+/// The gateway reads a model or a version through an in-process channel to the registry
+/// (embedded, the standalone default) or over loopback gRPC (production, as the separate
+/// services of the dev stack): both answer alike, errors included.
+#[tokio::test]
+async fn model_reads_answer_alike_in_process_and_over_grpc() {
+    let mut answers = Vec::new();
+    for backend in [Backend::Embedded, Backend::Production] {
+        let Some((t, pg)) = TestPlatform::on(backend).await else {
+            continue;
+        };
+        t.create_project(PROJECT).await;
+        let (admin, viewer) = (t.admin(), t.token(TokenRole::Viewer, &[PROJECT]));
+        let experiment = create_experiment(&t, &admin, "reads").await;
+        let run = trained_run(&t, &admin, &experiment, 0.93).await;
+        expect_json(t.post(&api("/models"), &admin, &json!({ "name": "reader" })), 201).await;
+        for _ in 0..2 {
+            let body = json!({ "run_id": run, "artifact_path": "model" });
+            expect_json(t.post(&api("/models/reader/versions"), &admin, &body), 201).await;
+        }
+        let alias = t
+            .http
+            .put(format!("{}{}", t.url, api("/models/reader/aliases/champion")))
+            .bearer_auth(&admin)
+            .json(&json!({ "version": 1 }));
+        expect_json(alias, 200).await;
+
+        let model = expect_json(t.get(&api("/models/reader"), &viewer), 200).await;
+        let version = expect_json(t.get(&api("/models/reader/versions/1"), &viewer), 200).await;
+        let by_alias = expect_json(t.get(&api("/models/reader/aliases/champion"), &viewer), 200).await;
+        assert_eq!(version, by_alias);
+        assert_eq!(
+            (
+                &version["version"],
+                &version["aliases"],
+                &version["metrics"]["accuracy"]
+            ),
+            (&json!(1), &json!(["champion"]), &json!(0.93))
+        );
+        assert_eq!(model["aliases"], json!({ "champion": 1 }));
+        let latest: Vec<&Value> = model["latest_versions"]
+            .as_array()
+            .expect("latest_versions")
+            .iter()
+            .map(|v| &v["version"])
+            .collect();
+        assert_eq!(latest, [&json!(2)]);
+        let mut errors = Vec::new();
+        for path in [
+            "/models/ghost",
+            "/models/reader/versions/9",
+            "/models/reader/aliases/nobody",
+        ] {
+            let (status, code, message) = error_of(t.get(&api(path), &viewer).send().await.unwrap()).await;
+            errors.push((status, code, message));
+        }
+        assert!(errors.iter().all(|(status, _, _)| *status == 404), "{errors:?}");
+        answers.push(errors);
+        t.shutdown().await;
+        drop(pg);
+    }
+    assert!(!answers.is_empty());
+    assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
