@@ -176,7 +176,7 @@ impl ModelsApi {
                 let alias_map = aliases_by_model.remove(&m.id).unwrap_or_default();
                 let mut latest_rows = newest_rows.remove(&m.id).unwrap_or_default();
                 latest_rows.sort_by_key(|v| v.version);
-                model_to_proto(m, alias_map, latest_rows)
+                assemble_model(m, alias_map, latest_rows)
             })
             .collect()
     }
@@ -420,7 +420,7 @@ fn newest_per_stage(backend: sea_orm::DbBackend, ids: Vec<i64>) -> SelectStateme
 
 /// A model with its aliases (version → names) and its newest version per stage (in version
 /// order).
-fn model_to_proto(
+fn assemble_model(
     m: model::Model,
     alias_map: BTreeMap<i64, Vec<String>>,
     latest_rows: Vec<version::Model>,
