@@ -5,9 +5,25 @@
 use std::path::Path;
 use std::time::Duration;
 
-use sea_orm::{ConnectOptions, Database, DatabaseConnection};
+use sea_orm::{
+    ConnectOptions, Database, DatabaseConnection, DatabaseTransaction, DbErr, RuntimeErr,
+    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+};
 
 use crate::config::{ConfigError, DatabaseSettings};
+use crate::error::{Error, ErrorCode};
+
+/// How long a SQLite writer waits for another writer's transaction before giving up. Writers
+/// queue on the database's lock; this only bounds a wait behind a stuck transaction.
+pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The reason of an [`Error`] made of a transient conflict with a concurrent writer (a
+/// PostgreSQL serialization failure or deadlock, SQLite still busy after its timeout):
+/// [`retry_conflicts`] runs the transaction again when it fails with it.
+pub const WRITE_CONFLICT: &str = "write_conflict";
+
+/// How often [`write`] runs a transaction that met a transient conflict, in all.
+const WRITE_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DbError {
@@ -77,8 +93,19 @@ pub async fn connect(
     };
     let mut options = ConnectOptions::new(url.clone());
     if url.starts_with("sqlite") {
-        // LIKE is case-sensitive on PostgreSQL; make SQLite agree so filters behave the same.
-        options.map_sqlx_sqlite_opts(|opts| opts.pragma("case_sensitive_like", "ON"));
+        let in_memory = url.contains(":memory:");
+        options.map_sqlx_sqlite_opts(move |opts| {
+            // LIKE is case-sensitive on PostgreSQL; make SQLite agree so filters behave the same.
+            let opts = opts
+                .pragma("case_sensitive_like", "ON")
+                .busy_timeout(SQLITE_BUSY_TIMEOUT);
+            // WAL: readers never wait for the writer, and a commit is one append.
+            if in_memory {
+                opts
+            } else {
+                opts.journal_mode(sea_orm::sqlx::sqlite::SqliteJournalMode::Wal)
+            }
+        });
     }
     if settings.max_connections == Some(0) {
         return Err(ConfigError::invalid(format!("{key}.max_connections"), "must be at least 1").into());
@@ -98,6 +125,82 @@ pub async fn connect(
             url: redact(&url),
             source,
         })
+}
+
+/// Starts a transaction that writes. On SQLite it takes the write lock at `BEGIN IMMEDIATE`,
+/// waiting its turn behind other writers: a deferred transaction that reads first cannot
+/// upgrade its lock while another connection writes, and fails with "database is locked"
+/// instead of waiting. On PostgreSQL it is a plain `BEGIN`.
+pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, DbErr> {
+    db.begin_with_options(TransactionOptions {
+        sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+        ..TransactionOptions::default()
+    })
+    .await
+}
+
+/// Runs `attempt` (one whole transaction, begun with [`begin_write`] and committed inside it)
+/// and runs it again, after a short randomised pause, when it fails with a [`WRITE_CONFLICT`]
+/// (a concurrent writer's serialization failure or deadlock), up to a few times. Any other
+/// error is returned at once. Each attempt must begin its own transaction, so that what it
+/// read is read again.
+pub async fn retry_conflicts<T, F, Fut>(mut attempt: F) -> Result<T, Error>
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Result<T, Error>>,
+{
+    let mut tries = 1;
+    loop {
+        let err = match attempt().await {
+            Ok(value) => return Ok(value),
+            Err(err) => err,
+        };
+        if err.reason != WRITE_CONFLICT || tries >= WRITE_ATTEMPTS {
+            return Err(err);
+        }
+        let pause = Duration::from_millis(rand::random_range(1..=5u64) << tries.min(6));
+        tracing::debug!(
+            tries,
+            pause_ms = pause.as_millis() as u64,
+            "write conflict; retrying"
+        );
+        tokio::time::sleep(pause).await;
+        tries += 1;
+    }
+}
+
+/// Whether `err` is a conflict with a concurrent transaction that the same transaction, run
+/// again, would likely not meet: PostgreSQL's serialization failure (40001) or deadlock
+/// (40P01), SQLite's busy or locked (after its busy timeout).
+pub fn is_write_conflict(err: &DbErr) -> bool {
+    let (DbErr::Exec(RuntimeErr::SqlxError(sqlx)) | DbErr::Query(RuntimeErr::SqlxError(sqlx))) = err else {
+        return false;
+    };
+    let Some(database) = sqlx.as_database_error() else {
+        return false;
+    };
+    match database.code().as_deref() {
+        Some("40001" | "40P01") => true,
+        // SQLite's extended result codes: the primary code is the low byte (5 busy, 6 locked).
+        Some(code) => code.parse::<i32>().is_ok_and(|c| matches!(c & 0xff, 5 | 6)) && is_sqlite(database),
+        None => false,
+    }
+}
+
+fn is_sqlite(err: &dyn sea_orm::sqlx::error::DatabaseError) -> bool {
+    err.try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+        .is_some()
+}
+
+/// The error a transient write conflict becomes: retried by [`retry_conflicts`], and a 503 (try again)
+/// for a caller when retries run out, never a 500.
+pub fn write_conflict(err: &DbErr) -> Error {
+    tracing::warn!(error = %err, "database write conflict");
+    Error::new(
+        ErrorCode::Unavailable,
+        "the database is busy with concurrent writes; try again",
+    )
+    .with_reason(WRITE_CONFLICT)
 }
 
 /// Pool size when `database.max_connections` is unset. SQLite: 4 (one writer at a time anyway).

@@ -224,6 +224,9 @@ impl From<tonic::Status> for Error {
 
 impl From<sea_orm::DbErr> for Error {
     fn from(err: sea_orm::DbErr) -> Self {
+        if crate::db::is_write_conflict(&err) {
+            return crate::db::write_conflict(&err);
+        }
         Error::internal(format_args!("database: {err}"))
     }
 }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 use chrono::{DateTime, Utc};
 use lathe_common::{Error, Result};
 use sea_orm::entity::prelude::*;
-use sea_orm::{DatabaseConnection, QueryOrder, Set, TransactionTrait};
+use sea_orm::{DatabaseConnection, QueryOrder, Set};
 
 use super::plan::{Action, Change};
 use super::repository::Spec;
@@ -205,7 +205,7 @@ impl DefinitionStore {
 
     /// Applies planned changes atomically; each changed definition gets the next version.
     pub async fn apply(&self, project: &str, changes: &[Change], actor: &str) -> Result<()> {
-        let txn = self.db.begin().await?;
+        let txn = lathe_common::db::begin_write(&self.db).await?;
         let now = Utc::now();
         // Unchanged definitions cost nothing: a re-apply of the same repository reads and
         // writes no row.

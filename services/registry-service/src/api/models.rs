@@ -6,8 +6,8 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use lathe_common::auth::Role;
-use lathe_common::validate;
 use lathe_common::{Error, ErrorCode, Result};
+use lathe_common::{db, validate};
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::model_registry_service_server::ModelRegistryService;
 use object_store::ObjectStoreExt;
@@ -18,7 +18,7 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition as Cond, ConnectionTrait, DatabaseTransaction, EntityTrait,
     FromQueryResult, IdenStatic, IntoActiveModel, JoinType, QueryFilter, QueryOrder, QuerySelect, QueryTrait,
-    RelationDef, SelectA, SelectB, Set, SqlErr, TransactionTrait,
+    RelationDef, SelectA, SelectB, Set, SqlErr,
 };
 use sha2::{Digest, Sha256};
 use tonic::{Request, Response, Status};
@@ -78,17 +78,41 @@ impl ModelsApi {
     }
 
     async fn model<C: ConnectionTrait>(&self, db: &C, project: &str, name: &str) -> Result<model::Model> {
-        model::Entity::find()
+        self.find_model(db, project, name, false).await
+    }
+
+    /// The model, its row locked until `txn` ends (PostgreSQL's `FOR UPDATE`; SQLite's write
+    /// transactions hold the whole database already): changes to one model's stages and
+    /// aliases run one after another, so two promotions cannot both archive the other's
+    /// version, and they cannot deadlock over its versions' rows.
+    async fn model_for_update(
+        &self,
+        txn: &DatabaseTransaction,
+        project: &str,
+        name: &str,
+    ) -> Result<model::Model> {
+        self.find_model(txn, project, name, true).await
+    }
+
+    async fn find_model<C: ConnectionTrait>(
+        &self,
+        db: &C,
+        project: &str,
+        name: &str,
+        for_update: bool,
+    ) -> Result<model::Model> {
+        let mut query = model::Entity::find()
             .filter(model::Column::Project.eq(project))
-            .filter(model::Column::Name.eq(name))
-            .one(db)
-            .await?
-            .ok_or_else(|| {
-                Error::not_found(
-                    "model_not_found",
-                    format!("model '{name}' does not exist in project '{project}'"),
-                )
-            })
+            .filter(model::Column::Name.eq(name));
+        if for_update {
+            query = query.lock_exclusive();
+        }
+        query.one(db).await?.ok_or_else(|| {
+            Error::not_found(
+                "model_not_found",
+                format!("model '{name}' does not exist in project '{project}'"),
+            )
+        })
     }
 
     async fn version<C: ConnectionTrait>(
@@ -625,7 +649,7 @@ impl ModelRegistryService for ModelsApi {
     ) -> Result<Response<pb::DeleteModelResponse>, Status> {
         let request = request.into_inner();
         let found = self.model(self.db(), &request.project, &request.name).await?;
-        let txn = self.db().begin().await.map_err(Error::from)?;
+        let txn = db::begin_write(self.db()).await.map_err(Error::from)?;
         alias::Entity::delete_many()
             .filter(alias::Column::ModelId.eq(found.id))
             .exec(&txn)
@@ -686,7 +710,7 @@ impl ModelRegistryService for ModelsApi {
 
         // The number is taken in its own transaction, so it is never handed out twice, even
         // when the rest of the registration fails.
-        let txn = self.db().begin().await.map_err(Error::from)?;
+        let txn = db::begin_write(self.db()).await.map_err(Error::from)?;
         model::Entity::update_many()
             .col_expr(
                 model::Column::LastVersion,
@@ -777,7 +801,7 @@ impl ModelRegistryService for ModelsApi {
         }
         lineage_rows.sort();
         lineage_rows.dedup();
-        let txn = self.db().begin().await.map_err(Error::from)?;
+        let txn = db::begin_write(self.db()).await.map_err(Error::from)?;
         row.clone()
             .into_active_model()
             .insert(&txn)
@@ -878,86 +902,92 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::TransitionStageRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        let request = request.into_inner();
+        let request = &request.into_inner();
         let target = Stage::from_proto(request.stage)?;
-        let txn = self.db().begin().await.map_err(Error::from)?;
-        let m = self.model(&txn, &request.project, &request.model).await?;
-        let v = self.version(&txn, &m, request.version).await?;
-        let current = Stage::parse(&v.stage)?;
-        let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
-        let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
-        let unmet = gates::unmet_conditions(
-            &policies,
-            &Transition {
-                target,
-                current,
-                metrics: &metrics,
-                actor_role: actor_role(&request.actor),
-            },
-        );
-        if !unmet.is_empty() {
-            return Err(Error::new(
-                ErrorCode::FailedPrecondition,
-                format!(
-                    "version {} of '{}' cannot move to {}: unmet: {}",
-                    v.version,
-                    m.name,
-                    target.as_str(),
-                    unmet.join("; ")
-                ),
-            )
-            .with_reason("promotion_gate_failed")
-            .into());
-        }
-        if request.archive_existing && matches!(target, Stage::Staging | Stage::Production) {
-            let others = version::Entity::find()
-                .filter(version::Column::ModelId.eq(m.id))
-                .filter(version::Column::Stage.eq(target.as_str()))
-                .filter(version::Column::Version.ne(v.version))
-                .all(&txn)
-                .await
-                .map_err(Error::from)?;
-            for other in others {
-                let number = other.version;
-                let mut active = other.into_active_model();
-                active.stage = Set(Stage::Archived.as_str().to_owned());
-                active.update_time = Set(Utc::now());
-                active.update(&txn).await.map_err(Error::from)?;
-                let reason = format!("archived when version {} moved to {}", v.version, target.as_str());
-                self.audit(
-                    &txn,
-                    AuditEntry {
-                        model_id: m.id,
-                        version: number,
-                        action: "stage_transition",
-                        from: target.as_str().into(),
-                        to: "Archived".into(),
-                        actor: &request.actor,
-                        reason: &reason,
-                    },
-                )
+        let (m, updated, current) = db::retry_conflicts(|| async move {
+            let txn = db::begin_write(self.db()).await?;
+            let m = self
+                .model_for_update(&txn, &request.project, &request.model)
                 .await?;
+            let v = self.version(&txn, &m, request.version).await?;
+            let current = Stage::parse(&v.stage)?;
+            let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
+            let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
+            let unmet = gates::unmet_conditions(
+                &policies,
+                &Transition {
+                    target,
+                    current,
+                    metrics: &metrics,
+                    actor_role: actor_role(&request.actor),
+                },
+            );
+            if !unmet.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::FailedPrecondition,
+                    format!(
+                        "version {} of '{}' cannot move to {}: unmet: {}",
+                        v.version,
+                        m.name,
+                        target.as_str(),
+                        unmet.join("; ")
+                    ),
+                )
+                .with_reason("promotion_gate_failed"));
             }
-        }
-        let number = v.version;
-        let mut active = v.into_active_model();
-        active.stage = Set(target.as_str().to_owned());
-        active.update_time = Set(Utc::now());
-        let updated = active.update(&txn).await.map_err(Error::from)?;
-        self.audit(
-            &txn,
-            AuditEntry {
-                model_id: m.id,
-                version: number,
-                action: "stage_transition",
-                from: current.as_str().into(),
-                to: target.as_str().into(),
-                actor: &request.actor,
-                reason: &request.reason,
-            },
-        )
+            if request.archive_existing && matches!(target, Stage::Staging | Stage::Production) {
+                let others = version::Entity::find()
+                    .filter(version::Column::ModelId.eq(m.id))
+                    .filter(version::Column::Stage.eq(target.as_str()))
+                    .filter(version::Column::Version.ne(v.version))
+                    .all(&txn)
+                    .await
+                    .map_err(Error::from)?;
+                for other in others {
+                    let number = other.version;
+                    let mut active = other.into_active_model();
+                    active.stage = Set(Stage::Archived.as_str().to_owned());
+                    active.update_time = Set(Utc::now());
+                    active.update(&txn).await.map_err(Error::from)?;
+                    let reason = format!("archived when version {} moved to {}", v.version, target.as_str());
+                    self.audit(
+                        &txn,
+                        AuditEntry {
+                            model_id: m.id,
+                            version: number,
+                            action: "stage_transition",
+                            from: target.as_str().into(),
+                            to: "Archived".into(),
+                            actor: &request.actor,
+                            reason: &reason,
+                        },
+                    )
+                    .await?;
+                }
+            }
+            let number = v.version;
+            let mut active = v.into_active_model();
+            active.stage = Set(target.as_str().to_owned());
+            active.update_time = Set(Utc::now());
+            let updated = active.update(&txn).await.map_err(Error::from)?;
+            self.audit(
+                &txn,
+                AuditEntry {
+                    model_id: m.id,
+                    version: number,
+                    action: "stage_transition",
+                    from: current.as_str().into(),
+                    to: target.as_str().into(),
+                    actor: &request.actor,
+                    reason: &request.reason,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok((m, updated, current))
+        })
         .await?;
-        txn.commit().await.map_err(Error::from)?;
+        let number = updated.version;
         tracing::info!(model = %m.name, version = number, from = current.as_str(), to = target.as_str(), "stage changed");
         Ok(Response::new(
             self.one_version_to_proto(self.db(), &m, updated).await?,
@@ -968,46 +998,52 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::SetAliasRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        let request = request.into_inner();
+        let request = &request.into_inner();
         names::alias(&request.alias)?;
-        let txn = self.db().begin().await.map_err(Error::from)?;
-        let m = self.model(&txn, &request.project, &request.model).await?;
-        let v = self.version(&txn, &m, request.version).await?;
-        let previous = alias::Entity::find_by_id((m.id, request.alias.clone()))
-            .one(&txn)
+        let (m, v) = db::retry_conflicts(|| async move {
+            let txn = db::begin_write(self.db()).await?;
+            let m = self
+                .model_for_update(&txn, &request.project, &request.model)
+                .await?;
+            let v = self.version(&txn, &m, request.version).await?;
+            let previous = alias::Entity::find_by_id((m.id, request.alias.clone()))
+                .one(&txn)
+                .await
+                .map_err(Error::from)?;
+            alias::Entity::insert(alias::ActiveModel {
+                model_id: Set(m.id),
+                alias: Set(request.alias.clone()),
+                version: Set(v.version),
+            })
+            .on_conflict(
+                OnConflict::columns([alias::Column::ModelId, alias::Column::Alias])
+                    .update_column(alias::Column::Version)
+                    .to_owned(),
+            )
+            .exec(&txn)
             .await
             .map_err(Error::from)?;
-        alias::Entity::insert(alias::ActiveModel {
-            model_id: Set(m.id),
-            alias: Set(request.alias.clone()),
-            version: Set(v.version),
+            let from = previous
+                .map(|p| format!("{}@v{}", request.alias, p.version))
+                .unwrap_or_default();
+            let to = format!("{}@v{}", request.alias, v.version);
+            self.audit(
+                &txn,
+                AuditEntry {
+                    model_id: m.id,
+                    version: v.version,
+                    action: "alias_set",
+                    from,
+                    to,
+                    actor: &request.actor,
+                    reason: &request.reason,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok((m, v))
         })
-        .on_conflict(
-            OnConflict::columns([alias::Column::ModelId, alias::Column::Alias])
-                .update_column(alias::Column::Version)
-                .to_owned(),
-        )
-        .exec(&txn)
-        .await
-        .map_err(Error::from)?;
-        let from = previous
-            .map(|p| format!("{}@v{}", request.alias, p.version))
-            .unwrap_or_default();
-        let to = format!("{}@v{}", request.alias, v.version);
-        self.audit(
-            &txn,
-            AuditEntry {
-                model_id: m.id,
-                version: v.version,
-                action: "alias_set",
-                from,
-                to,
-                actor: &request.actor,
-                reason: &request.reason,
-            },
-        )
         .await?;
-        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(self.one_version_to_proto(self.db(), &m, v).await?))
     }
 
@@ -1015,29 +1051,35 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::DeleteAliasRequest>,
     ) -> Result<Response<pb::DeleteAliasResponse>, Status> {
-        let request = request.into_inner();
-        let txn = self.db().begin().await.map_err(Error::from)?;
-        let m = self.model(&txn, &request.project, &request.model).await?;
-        let existing = self.alias(&txn, &m, &request.alias).await?;
-        alias::Entity::delete_by_id((m.id, request.alias.clone()))
-            .exec(&txn)
-            .await
-            .map_err(Error::from)?;
-        let from = format!("{}@v{}", request.alias, existing.version);
-        self.audit(
-            &txn,
-            AuditEntry {
-                model_id: m.id,
-                version: existing.version,
-                action: "alias_deleted",
-                from,
-                to: String::new(),
-                actor: &request.actor,
-                reason: &request.reason,
-            },
-        )
+        let request = &request.into_inner();
+        db::retry_conflicts(|| async move {
+            let txn = db::begin_write(self.db()).await?;
+            let m = self
+                .model_for_update(&txn, &request.project, &request.model)
+                .await?;
+            let existing = self.alias(&txn, &m, &request.alias).await?;
+            alias::Entity::delete_by_id((m.id, request.alias.clone()))
+                .exec(&txn)
+                .await
+                .map_err(Error::from)?;
+            let from = format!("{}@v{}", request.alias, existing.version);
+            self.audit(
+                &txn,
+                AuditEntry {
+                    model_id: m.id,
+                    version: existing.version,
+                    action: "alias_deleted",
+                    from,
+                    to: String::new(),
+                    actor: &request.actor,
+                    reason: &request.reason,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok(())
+        })
         .await?;
-        txn.commit().await.map_err(Error::from)?;
         Ok(Response::new(pb::DeleteAliasResponse {}))
     }
 

@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use futures::Stream;
-use lathe_common::validate;
 use lathe_common::{Error, ErrorCode, Result};
+use lathe_common::{db, validate};
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::tracking_service_server::TrackingService;
 use object_store::ObjectStore;
@@ -15,8 +15,8 @@ use sea_orm::sea_query::{
     Alias, Expr, ExprTrait, IntoTableRef, OnConflict, Query, SelectStatement, TableRef, UnionType,
 };
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, FromQueryResult, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set, SqlErr, TransactionTrait,
+    ActiveModelTrait, ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, FromQueryResult,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set, SqlErr,
 };
 use tonic::{Request, Response, Status, Streaming};
 
@@ -171,7 +171,7 @@ impl TrackingApi {
         let found = self
             .experiment(&reference.project, &reference.experiment_id)
             .await?;
-        let txn = self.db.begin().await?;
+        let txn = db::begin_write(&self.db).await?;
         let id = found.id;
         let mut model = found.into_active_model();
         model.lifecycle_stage = Set(stage.to_owned());
@@ -187,6 +187,129 @@ impl TrackingApi {
         tracing::info!(project = %updated.project, experiment = %updated.name, stage, "experiment lifecycle changed");
         Ok(experiment_to_proto(updated))
     }
+}
+
+/// The rows of one log-batch, written in `txn`: new params (a changed one is refused), tags
+/// (last value wins), metric history and each key's latest value.
+async fn log_batch_rows(
+    txn: &DatabaseTransaction,
+    run_id: &str,
+    request: &pb::LogBatchRequest,
+    metrics: &[pb::Metric],
+) -> Result<()> {
+    if !request.params.is_empty() {
+        let keys: Vec<&str> = request.params.iter().map(|p| p.key.as_str()).collect();
+        let existing: HashMap<String, String> = run_param::Entity::find()
+            .filter(run_param::Column::RunId.eq(run_id))
+            .filter(run_param::Column::Key.is_in(keys))
+            .all(txn)
+            .await
+            .map_err(Error::from)?
+            .into_iter()
+            .map(|p| (p.key, p.value))
+            .collect();
+        let mut fresh = Vec::new();
+        for p in &request.params {
+            match existing.get(&p.key) {
+                Some(old) if old != &p.value => {
+                    return Err(Error::invalid(format!(
+                        "param '{}' was already logged as '{old}'; params cannot change (log '{}' under a new key)",
+                        p.key, p.value
+                    ))
+                    .with_reason("param_changed"));
+                }
+                Some(_) => {}
+                None => fresh.push(run_param::ActiveModel {
+                    run_id: Set(run_id.to_owned()),
+                    key: Set(p.key.clone()),
+                    value: Set(p.value.clone()),
+                }),
+            }
+        }
+        if !fresh.is_empty() {
+            // A concurrent batch may have logged one of these keys since the read: run
+            // again, to compare with what it logged.
+            run_param::Entity::insert_many(fresh)
+                .exec(txn)
+                .await
+                .map_err(|err| match err.sql_err() {
+                    Some(SqlErr::UniqueConstraintViolation(_)) => db::write_conflict(&err),
+                    _ => Error::from(err),
+                })?;
+        }
+    }
+
+    // Last tag value in the batch wins; rows go in key order so that concurrent batches lock
+    // them in the same order and cannot deadlock.
+    let tags: BTreeMap<&str, &str> = request
+        .tags
+        .iter()
+        .map(|t| (t.key.as_str(), t.value.as_str()))
+        .collect();
+    if !tags.is_empty() {
+        run_tag::Entity::insert_many(tags.iter().map(|(k, v)| run_tag::ActiveModel {
+            run_id: Set(run_id.to_owned()),
+            key: Set((*k).to_owned()),
+            value: Set((*v).to_owned()),
+        }))
+        .on_conflict(
+            OnConflict::columns([run_tag::Column::RunId, run_tag::Column::Key])
+                .update_column(run_tag::Column::Value)
+                .to_owned(),
+        )
+        .exec(txn)
+        .await
+        .map_err(Error::from)?;
+    }
+
+    if !metrics.is_empty() {
+        metric_history::Entity::insert_many(metrics.iter().map(|m| metric_history::ActiveModel {
+            run_id: Set(run_id.to_owned()),
+            key: Set(m.key.clone()),
+            step: Set(m.step),
+            timestamp: Set(m.timestamp_ms),
+            value: Set(m.value),
+            ..Default::default()
+        }))
+        .exec(txn)
+        .await
+        .map_err(Error::from)?;
+        // The newest of the batch per key, then merged with what is stored: only a
+        // higher step (or the same step, later) replaces the latest value.
+        // Key order, for the same reason as the tags.
+        let mut newest: BTreeMap<&str, &pb::Metric> = BTreeMap::new();
+        for m in metrics {
+            let entry = newest.entry(m.key.as_str()).or_insert(m);
+            if (m.step, m.timestamp_ms) >= (entry.step, entry.timestamp_ms) {
+                *entry = m;
+            }
+        }
+        let newer = Expr::cust(
+            "excluded.step > registry_latest_metrics.step OR (excluded.step = registry_latest_metrics.step \
+             AND excluded.timestamp >= registry_latest_metrics.timestamp)",
+        );
+        latest_metric::Entity::insert_many(newest.values().map(|m| latest_metric::ActiveModel {
+            run_id: Set(run_id.to_owned()),
+            key: Set(m.key.clone()),
+            step: Set(m.step),
+            timestamp: Set(m.timestamp_ms),
+            value: Set(m.value),
+        }))
+        .on_conflict(
+            OnConflict::columns([latest_metric::Column::RunId, latest_metric::Column::Key])
+                .update_columns([
+                    latest_metric::Column::Step,
+                    latest_metric::Column::Timestamp,
+                    latest_metric::Column::Value,
+                ])
+                .action_and_where(newer)
+                .to_owned(),
+        )
+        .exec_without_returning(txn)
+        .await
+        .map_err(Error::from)?;
+    }
+    Ok(())
 }
 
 const DETAIL_PARAM: i32 = 0;
@@ -356,7 +479,7 @@ impl TrackingService for TrackingApi {
         names::display_name("name", &request.name)?;
         validate_tags(&request.tags)?;
         let now = Utc::now();
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         let inserted = experiment::ActiveModel {
             project: Set(request.project.clone()),
             name: Set(request.name.clone()),
@@ -541,7 +664,7 @@ impl TrackingService for TrackingApi {
             artifact_uri,
             ..model
         };
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         model
             .clone()
             .into_active_model()
@@ -619,7 +742,7 @@ impl TrackingService for TrackingApi {
         let request = request.into_inner();
         let found = self.run(&request.project, &request.run_id).await?;
         let id = found.id.clone();
-        let txn = self.db.begin().await.map_err(Error::from)?;
+        let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
         run_param::Entity::delete_many()
             .filter(run_param::Column::RunId.eq(&id))
             .exec(&txn)
@@ -670,126 +793,23 @@ impl TrackingService for TrackingApi {
         let request = request.into_inner();
         validate_batch(&request)?;
         let run = self.writable_run(&request.project, &request.run_id).await?;
-        let txn = self.db.begin().await.map_err(Error::from)?;
-
-        if !request.params.is_empty() {
-            let keys: Vec<&str> = request.params.iter().map(|p| p.key.as_str()).collect();
-            let existing: HashMap<String, String> = run_param::Entity::find()
-                .filter(run_param::Column::RunId.eq(&run.id))
-                .filter(run_param::Column::Key.is_in(keys))
-                .all(&txn)
-                .await
-                .map_err(Error::from)?
-                .into_iter()
-                .map(|p| (p.key, p.value))
-                .collect();
-            let mut fresh = Vec::new();
-            for p in &request.params {
-                match existing.get(&p.key) {
-                    Some(old) if old != &p.value => {
-                        return Err(Error::invalid(format!(
-                            "param '{}' was already logged as '{old}'; params cannot change (log '{}' under a new key)",
-                            p.key, p.value
-                        ))
-                        .with_reason("param_changed")
-                        .into());
-                    }
-                    Some(_) => {}
-                    None => fresh.push(run_param::ActiveModel {
-                        run_id: Set(run.id.clone()),
-                        key: Set(p.key.clone()),
-                        value: Set(p.value.clone()),
-                    }),
-                }
-            }
-            if !fresh.is_empty() {
-                run_param::Entity::insert_many(fresh)
-                    .exec(&txn)
-                    .await
-                    .map_err(Error::from)?;
-            }
-        }
-
-        // Last tag value in the batch wins; rows go in key order so that concurrent batches lock
-        // them in the same order and cannot deadlock.
-        let tags: BTreeMap<&str, &str> = request
-            .tags
+        // Metrics without a time are stamped once, so a retried transaction logs the same rows.
+        let now = now_ms();
+        let metrics: Vec<pb::Metric> = request
+            .metrics
             .iter()
-            .map(|t| (t.key.as_str(), t.value.as_str()))
+            .map(|m| pb::Metric {
+                timestamp_ms: if m.timestamp_ms == 0 { now } else { m.timestamp_ms },
+                ..m.clone()
+            })
             .collect();
-        if !tags.is_empty() {
-            run_tag::Entity::insert_many(tags.iter().map(|(k, v)| run_tag::ActiveModel {
-                run_id: Set(run.id.clone()),
-                key: Set((*k).to_owned()),
-                value: Set((*v).to_owned()),
-            }))
-            .on_conflict(
-                OnConflict::columns([run_tag::Column::RunId, run_tag::Column::Key])
-                    .update_column(run_tag::Column::Value)
-                    .to_owned(),
-            )
-            .exec(&txn)
-            .await
-            .map_err(Error::from)?;
-        }
-
-        if !request.metrics.is_empty() {
-            let now = now_ms();
-            let metrics: Vec<pb::Metric> = request
-                .metrics
-                .into_iter()
-                .map(|m| pb::Metric {
-                    timestamp_ms: if m.timestamp_ms == 0 { now } else { m.timestamp_ms },
-                    ..m
-                })
-                .collect();
-            metric_history::Entity::insert_many(metrics.iter().map(|m| metric_history::ActiveModel {
-                run_id: Set(run.id.clone()),
-                key: Set(m.key.clone()),
-                step: Set(m.step),
-                timestamp: Set(m.timestamp_ms),
-                value: Set(m.value),
-                ..Default::default()
-            }))
-            .exec(&txn)
-            .await
-            .map_err(Error::from)?;
-            // The newest of the batch per key, then merged with what is stored: only a
-            // higher step (or the same step, later) replaces the latest value.
-            // Key order, for the same reason as the tags.
-            let mut newest: BTreeMap<&str, &pb::Metric> = BTreeMap::new();
-            for m in &metrics {
-                let entry = newest.entry(m.key.as_str()).or_insert(m);
-                if (m.step, m.timestamp_ms) >= (entry.step, entry.timestamp_ms) {
-                    *entry = m;
-                }
-            }
-            let newer = Expr::cust(
-                "excluded.step > registry_latest_metrics.step OR (excluded.step = registry_latest_metrics.step \
-                 AND excluded.timestamp >= registry_latest_metrics.timestamp)",
-            );
-            latest_metric::Entity::insert_many(newest.values().map(|m| latest_metric::ActiveModel {
-                run_id: Set(run.id.clone()),
-                key: Set(m.key.clone()),
-                step: Set(m.step),
-                timestamp: Set(m.timestamp_ms),
-                value: Set(m.value),
-            }))
-            .on_conflict(
-                OnConflict::columns([latest_metric::Column::RunId, latest_metric::Column::Key])
-                    .update_columns([
-                        latest_metric::Column::Step,
-                        latest_metric::Column::Timestamp,
-                        latest_metric::Column::Value,
-                    ])
-                    .action_and_where(newer)
-                    .to_owned(),
-            )
-            .exec_without_returning(&txn)
-            .await
-            .map_err(Error::from)?;
-        }
-        txn.commit().await.map_err(Error::from)?;
+        let (run, request, metrics) = (&run, &request, &metrics);
+        db::retry_conflicts(|| async move {
+            let txn = db::begin_write(&self.db).await?;
+            log_batch_rows(&txn, &run.id, request, metrics).await?;
+            Ok(txn.commit().await?)
+        })
+        .await?;
         Ok(Response::new(pb::LogBatchResponse {}))
     }
 
