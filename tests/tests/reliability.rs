@@ -124,7 +124,7 @@ async fn client(
             Ok(_) => done.alias_moves.push(reason.clone()),
             Err(failure) => failures.push(failure),
         }
-        let stage = if (i + round) % 2 == 0 { "Staging" } else { "None" };
+        let stage = if (i + round).is_multiple_of(2) { "Staging" } else { "None" };
         match send(
             t.post(
                 &api(&format!("/models/m/versions/{version}/stage")),
@@ -138,7 +138,7 @@ async fn client(
             Ok(_) => done.transitions.push(reason.clone()),
             Err(failure) => failures.push(failure),
         }
-        if round % 2 == 0 {
+        if round.is_multiple_of(2) {
             match send(
                 t.post(
                     &api("/models/m/versions"),
