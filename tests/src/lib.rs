@@ -131,6 +131,24 @@ impl TestPlatform {
             .expect("sign")
     }
 
+    /// A valid token of `subject` with `role` over every project.
+    pub fn token_of(&self, subject: &str, role: Role) -> String {
+        self.signer
+            .sign(subject, &[role], &["*".to_owned()], Duration::from_secs(600))
+            .expect("sign")
+    }
+
+    /// A gRPC channel to a service (by settings section) whose every call carries `token`, as
+    /// another service or a script calling Lathe's gRPC API would send it.
+    pub async fn grpc_channel(&self, service: &str, token: &str) -> GrpcChannel {
+        let channel = tonic::transport::Endpoint::from_shared(self.grpc_endpoint(service))
+            .expect("endpoint")
+            .connect()
+            .await
+            .expect("connect");
+        tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(token))
+    }
+
     pub fn admin(&self) -> String {
         self.token(Role::Admin, &["*"])
     }
@@ -194,6 +212,26 @@ impl TestPlatform {
     pub async fn shutdown(self) -> tempfile::TempDir {
         self.platform.shutdown().await;
         self.data_dir
+    }
+}
+
+/// A gRPC channel that sends a bearer token with every call.
+pub type GrpcChannel = tonic::service::interceptor::InterceptedService<tonic::transport::Channel, Bearer>;
+
+/// Adds `authorization: Bearer <token>` to each call.
+#[derive(Clone)]
+pub struct Bearer(tonic::metadata::MetadataValue<tonic::metadata::Ascii>);
+
+impl Bearer {
+    pub fn new(token: &str) -> Bearer {
+        Bearer(format!("Bearer {token}").parse().expect("a token is ASCII"))
+    }
+}
+
+impl tonic::service::Interceptor for Bearer {
+    fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        request.metadata_mut().insert("authorization", self.0.clone());
+        Ok(request)
     }
 }
 

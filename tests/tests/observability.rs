@@ -12,9 +12,7 @@ use tonic_reflection::pb::v1::server_reflection_response::MessageResponse;
 async fn services_count_requests_and_latency() {
     let t = TestPlatform::embedded().await;
     t.create_project("churn").await;
-    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry"))
-        .await
-        .unwrap();
+    let mut registry = RegistryServiceClient::new(t.grpc_channel("registry", &t.admin()).await);
     registry
         .get_project(GetProjectRequest { name: "churn".into() })
         .await

@@ -10,28 +10,31 @@ use lathe_common::storage;
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
-use lathe_tests::{Backend, TestPlatform};
+use lathe_tests::{Backend, GrpcChannel, TestPlatform, TokenRole};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use tonic::Code;
-use tonic::transport::Channel;
 
 const PROJECT: &str = "churn";
 
+/// Clients of an editor (`editor-user`), and the models client of an admin (`admin-user`).
 struct Clients {
-    tracking: TrackingServiceClient<Channel>,
-    models: ModelRegistryServiceClient<Channel>,
+    tracking: TrackingServiceClient<GrpcChannel>,
+    models: ModelRegistryServiceClient<GrpcChannel>,
+    admin_models: ModelRegistryServiceClient<GrpcChannel>,
 }
 
 async fn clients(t: &TestPlatform) -> Clients {
-    let channel = tonic::transport::Endpoint::from_shared(t.grpc_endpoint("registry"))
-        .unwrap()
-        .connect()
-        .await
-        .unwrap();
+    let editor = t
+        .grpc_channel("registry", &t.token_of("editor-user", TokenRole::Editor))
+        .await;
+    let admin = t
+        .grpc_channel("registry", &t.token_of("admin-user", TokenRole::Admin))
+        .await;
     Clients {
-        tracking: TrackingServiceClient::new(channel.clone()),
-        models: ModelRegistryServiceClient::new(channel),
+        tracking: TrackingServiceClient::new(editor.clone()),
+        models: ModelRegistryServiceClient::new(editor),
+        admin_models: ModelRegistryServiceClient::new(admin),
     }
 }
 
@@ -536,7 +539,7 @@ fn staging_gate() -> pb::PromotionPolicy {
 
 async fn registry(c: &mut Clients, runs: &[String]) {
     let created = c
-        .models
+        .admin_models
         .create_model(pb::CreateModelRequest {
             project: PROJECT.into(),
             name: "churn-model".into(),
@@ -646,7 +649,7 @@ async fn registry(c: &mut Clients, runs: &[String]) {
     assert_eq!(err.code(), Code::FailedPrecondition);
     assert!(err.message().contains("role admin"), "{}", err.message());
     let prod = c
-        .models
+        .admin_models
         .transition_stage(stage(1, pb::Stage::Production, "admin"))
         .await
         .unwrap()
@@ -969,7 +972,7 @@ async fn list_models_agrees_with_get_model(c: &mut Clients, runs: &[String]) {
     assert!(listed[2].latest_versions.is_empty() && listed[2].aliases.is_empty());
     assert!(!listed[0].latest_versions.is_empty() && !listed[0].aliases.is_empty());
     for name in ["second-model", "empty-model"] {
-        c.models
+        c.admin_models
             .delete_model(pb::ModelRef {
                 project: PROJECT.into(),
                 name: name.into(),
@@ -999,7 +1002,7 @@ async fn gate_refuses_low_metrics(c: &mut Clients, exp: &str) {
         .unwrap()
         .into_inner();
     let err = c
-        .models
+        .admin_models
         .transition_stage(pb::TransitionStageRequest {
             project: PROJECT.into(),
             model: "churn-model".into(),
@@ -1061,7 +1064,7 @@ async fn deletion_leaves_no_orphans(c: &mut Clients, t: &TestPlatform, run: &str
         .into_inner();
     assert!(!model.latest_versions.is_empty());
     // The versions keep their own copies after the run is gone.
-    c.models
+    c.admin_models
         .delete_model(pb::ModelRef {
             project: PROJECT.into(),
             name: "churn-model".into(),

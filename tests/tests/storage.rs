@@ -37,18 +37,10 @@ async fn every_service_round_trips(backend: Backend) {
     let Some((t, pg)) = TestPlatform::on(backend).await else {
         return;
     };
-    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry"))
-        .await
-        .unwrap();
-    let mut features = FeatureServiceClient::connect(t.grpc_endpoint("features"))
-        .await
-        .unwrap();
-    let mut orchestrator = OrchestratorServiceClient::connect(t.grpc_endpoint("orchestrator"))
-        .await
-        .unwrap();
-    let mut monitor = MonitorServiceClient::connect(t.grpc_endpoint("monitor"))
-        .await
-        .unwrap();
+    let mut registry = RegistryServiceClient::new(t.grpc_channel("registry", &t.admin()).await);
+    let mut features = FeatureServiceClient::new(t.grpc_channel("features", &t.admin()).await);
+    let mut orchestrator = OrchestratorServiceClient::new(t.grpc_channel("orchestrator", &t.admin()).await);
+    let mut monitor = MonitorServiceClient::new(t.grpc_channel("monitor", &t.admin()).await);
 
     let labels = HashMap::from([("team".to_owned(), "growth".to_owned())]);
     let created = registry
@@ -128,18 +120,10 @@ async fn every_service_round_trips(backend: Backend) {
     let settings = t.settings.clone();
     let dir = t.shutdown().await;
     let t = TestPlatform::start(settings.on_ephemeral_ports(), dir).await;
-    let mut registry = RegistryServiceClient::connect(t.grpc_endpoint("registry"))
-        .await
-        .unwrap();
-    let mut features = FeatureServiceClient::connect(t.grpc_endpoint("features"))
-        .await
-        .unwrap();
-    let mut orchestrator = OrchestratorServiceClient::connect(t.grpc_endpoint("orchestrator"))
-        .await
-        .unwrap();
-    let mut monitor = MonitorServiceClient::connect(t.grpc_endpoint("monitor"))
-        .await
-        .unwrap();
+    let mut registry = RegistryServiceClient::new(t.grpc_channel("registry", &t.admin()).await);
+    let mut features = FeatureServiceClient::new(t.grpc_channel("features", &t.admin()).await);
+    let mut orchestrator = OrchestratorServiceClient::new(t.grpc_channel("orchestrator", &t.admin()).await);
+    let mut monitor = MonitorServiceClient::new(t.grpc_channel("monitor", &t.admin()).await);
 
     let project = registry
         .get_project(GetProjectRequest { name: "churn".into() })

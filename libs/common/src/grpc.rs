@@ -29,8 +29,10 @@ use tower::ServiceExt;
 use tower::util::BoxCloneSyncService;
 use tracing::Instrument;
 
+use crate::access::{self, OutgoingInterceptor};
+use crate::auth::Verifier;
 use crate::config::ConfigError;
-use crate::telemetry::{self, TraceContextInterceptor};
+use crate::telemetry;
 
 /// HTTP/2 flow-control windows of every Lathe gRPC client and server.
 pub const STREAM_WINDOW_BYTES: u32 = 4 * 1024 * 1024;
@@ -40,8 +42,9 @@ pub const CONNECTION_WINDOW_BYTES: u32 = 16 * 1024 * 1024;
 /// errors are already the statuses the client would make of them.
 pub type Transport = BoxCloneSyncService<http::Request<Body>, http::Response<Body>, tonic::Status>;
 
-/// A client channel that propagates the current trace context.
-pub type TracedChannel = InterceptedService<Transport, TraceContextInterceptor>;
+/// A client channel that propagates the current trace context and the caller in scope
+/// ([`crate::access`]).
+pub type TracedChannel = InterceptedService<Transport, OutgoingInterceptor>;
 
 /// A lazily connecting channel to `endpoint` (`http://host:port`); `key` names the setting.
 pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> {
@@ -56,7 +59,7 @@ pub fn channel(endpoint: &str, key: &str) -> Result<TracedChannel, ConfigError> 
         .initial_connection_window_size(CONNECTION_WINDOW_BYTES)
         .connect_lazy();
     let transport = BoxCloneSyncService::new(channel.map_err(|err| tonic::Status::from_error(Box::new(err))));
-    Ok(InterceptedService::new(transport, TraceContextInterceptor))
+    Ok(InterceptedService::new(transport, OutgoingInterceptor))
 }
 
 /// Calls a server's routes in this process. Each call runs as its own task on `runtime`, as
@@ -323,7 +326,14 @@ pub struct GrpcServer {
 
 impl GrpcServer {
     /// `service_name` is Lathe's short name (`registry`), `grpc_name` the contract's full name.
-    pub fn new(service_name: &'static str, grpc_name: &'static str, routes: Routes) -> GrpcServer {
+    /// Every call to `routes` must carry a token `verifier` accepts ([`access::authenticate`]);
+    /// health, reflection and `/metrics` are open.
+    pub fn new(
+        service_name: &'static str,
+        grpc_name: &'static str,
+        routes: Routes,
+        verifier: Arc<Verifier>,
+    ) -> GrpcServer {
         let (health, health_service) = tonic_health::server::health_reporter();
         let reflection = tonic_reflection::server::Builder::configure()
             .register_encoded_file_descriptor_set(lathe_contract::FILE_DESCRIPTOR_SET)
@@ -339,7 +349,11 @@ impl GrpcServer {
             .route(
                 "/metrics",
                 axum::routing::get(move || std::future::ready(exposition.render())),
-            );
+            )
+            .layer(axum::middleware::from_fn_with_state(
+                verifier,
+                access::authenticate,
+            ));
         GrpcServer {
             service_name,
             grpc_names: vec![grpc_name],
@@ -416,7 +430,7 @@ impl GrpcServer {
             service: observed,
             runtime: tokio::runtime::Handle::current(),
         });
-        InterceptedService::new(transport, TraceContextInterceptor)
+        InterceptedService::new(transport, OutgoingInterceptor)
     }
 
     /// Serves on `listener` until `shutdown` resolves, then drains in-flight requests and
@@ -472,7 +486,13 @@ mod tests {
     /// under the method's path and code, as a call through the routes does.
     #[test]
     fn direct_calls_run_on_the_callers_task_and_are_counted() {
-        let server = GrpcServer::new("test", "test.v1.Test", Routes::default()).with_direct_method(
+        let auth = crate::config::AuthSettings {
+            jwt_secret: Some(crate::config::Secret::new("a-test-secret-of-at-least-32-bytes")),
+            ..Default::default()
+        };
+        let verifier =
+            Arc::new(Verifier::from_settings(&auth, std::path::Path::new("/nonexistent")).unwrap());
+        let server = GrpcServer::new("test", "test.v1.Test", Routes::default(), verifier).with_direct_method(
             "test.v1.Test",
             "Half",
             |n: u32| async move {

@@ -1,6 +1,7 @@
 //! Shared plumbing of every Lathe service: settings, the error vocabulary, telemetry, JWT
 //! auth, database and object-store connections from URLs, and gRPC server/client helpers.
 
+pub mod access;
 pub mod auth;
 pub mod config;
 pub mod db;

@@ -12,6 +12,7 @@ use object_store::ObjectStore;
 use sea_orm::DatabaseConnection;
 use sea_orm_migration::MigratorTrait;
 
+use crate::auth::Verifier;
 use crate::config::{CommonSettings, ConfigError, ServiceSettings};
 use crate::db::{self, DbError};
 use crate::grpc::GrpcServer;
@@ -23,9 +24,16 @@ pub enum StartError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Database(#[from] DbError),
+    #[error("cannot load the JWT key: {0}")]
+    Key(#[from] crate::auth::KeyError),
     /// Another backend (an online store, a cache…) could not be opened.
     #[error("{0}")]
     Backend(String),
+}
+
+/// The verifier of the tokens that calls to a service must carry: the gateway's keys.
+pub fn verifier(common: &CommonSettings) -> Result<Arc<Verifier>, StartError> {
+    Ok(Arc::new(Verifier::from_settings(&common.auth, &common.data_dir)?))
 }
 
 /// A service's own stores.

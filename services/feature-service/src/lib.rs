@@ -15,6 +15,8 @@ pub mod store;
 
 use std::sync::Arc;
 
+use lathe_common::access;
+use lathe_common::auth::{Role, Verifier};
 use lathe_common::config::{CommonSettings, ServiceSettings};
 use lathe_common::grpc::{Direct, GrpcServer};
 use lathe_common::projects::ProjectCheck;
@@ -38,6 +40,7 @@ pub struct Features {
     stores: Stores,
     projects: ProjectCheck,
     online: Arc<dyn OnlineStore>,
+    verifier: Arc<Verifier>,
 }
 
 impl GrpcService for Features {
@@ -80,6 +83,7 @@ impl GrpcService for Features {
             stores,
             projects,
             online,
+            verifier: lathe_common::service::verifier(common)?,
         })
     }
 
@@ -100,12 +104,17 @@ impl GrpcService for Features {
         // An online read is a cache lookup and one round trip to the online store (or a
         // blocking-pool read of the embedded one): in this process, cheaper than the codec and
         // a hop between threads. The same call as the routes' GetOnlineFeatures handler.
-        GrpcServer::new(SECTION, service_names::FEATURES, routes).with_direct_method(
+        GrpcServer::new(SECTION, service_names::FEATURES, routes, self.verifier).with_direct_method(
             service_names::FEATURES,
             ONLINE_METHOD,
             move |request: GetOnlineFeaturesRequest| {
                 let online = online.clone();
-                async move { Ok(online.online(request).await?) }
+                async move {
+                    // Called on the caller's own task, which has its verified caller in scope.
+                    let request = tonic::Request::new(request);
+                    access::require(&request, Role::Viewer, &request.get_ref().project)?;
+                    Ok(online.online(request.into_inner()).await?)
+                }
             },
         )
     }

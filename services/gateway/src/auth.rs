@@ -4,8 +4,12 @@
 use std::future::{Ready, ready};
 use std::sync::Arc;
 
-use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use actix_web::body::MessageBody;
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use lathe_common::Error;
+use lathe_common::access::{CALLER, Caller, bearer_token};
 use lathe_common::auth::{Claims, Verifier};
 
 use crate::error::ApiError;
@@ -22,8 +26,41 @@ impl FromRequest for Authenticated {
     }
 }
 
+/// Runs a request whose token verifies with its [`Caller`] in scope, so that every gRPC call
+/// its handler makes carries the caller's token and the services decide with the caller's
+/// rights ([`lathe_common::access`]). A request without a valid token runs as it is: its
+/// handler's [`Authenticated`] refuses it, with the reason.
+pub async fn scope_caller(
+    req: ServiceRequest,
+    next: Next<impl MessageBody>,
+) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
+    let header = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    let caller = match (req.app_data::<web::Data<Arc<Verifier>>>(), header) {
+        (Some(verifier), Some(header)) => verifier
+            .verify_header(Some(header))
+            .ok()
+            .map(|claims| Caller::new(claims, bearer_token(header).unwrap_or_default())),
+        _ => None,
+    };
+    match caller {
+        Some(caller) => {
+            req.extensions_mut().insert(caller.clone());
+            CALLER.scope(caller, next.call(req)).await
+        }
+        None => next.call(req).await,
+    }
+}
+
 /// Verifies the request's `Authorization` header.
 pub fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
+    if let Some(caller) = req.extensions().get::<Caller>() {
+        let claims = caller.claims().clone();
+        tracing::Span::current().record("enduser.id", claims.sub.as_str());
+        return Ok(Authenticated(claims));
+    }
     let verifier = req
         .app_data::<web::Data<Arc<Verifier>>>()
         .ok_or_else(|| ApiError(Error::internal("the token verifier is not configured")))?;

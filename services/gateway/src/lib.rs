@@ -100,6 +100,7 @@ impl Gateway {
                 .app_data(web::PayloadConfig::new(body_limit))
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
+                .wrap(from_fn(auth::scope_caller))
                 .wrap(from_fn(metrics::record))
                 .wrap(TracingLogger::<spans::RootSpan>::new())
                 // Serving first: actix tries routes in order, and every dynamic route it passes

@@ -6,6 +6,9 @@
 pub mod api;
 pub mod store;
 
+use std::sync::Arc;
+
+use lathe_common::auth::Verifier;
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
@@ -25,6 +28,7 @@ pub fn default_settings() -> ServiceSettings {
 pub struct Monitor {
     stores: Stores,
     projects: ProjectCheck,
+    verifier: Arc<Verifier>,
 }
 
 impl GrpcService for Monitor {
@@ -43,14 +47,19 @@ impl GrpcService for Monitor {
     async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Monitor, StartError> {
         let projects = ProjectCheck::connect_lazy(&settings.registry_endpoint, "monitor.registry_endpoint")?;
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
-        Ok(Monitor { stores, projects })
+        let verifier = lathe_common::service::verifier(common)?;
+        Ok(Monitor {
+            stores,
+            projects,
+            verifier,
+        })
     }
 
     fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
         let monitors = Definitions::new(self.stores.db.clone(), store::MONITORS_TABLE);
         let api = api::monitors::MonitorsApi::new(monitors, self.projects);
         let routes = tonic::service::Routes::new(MonitorServiceServer::new(api));
-        GrpcServer::new(SECTION, service_names::MONITOR, routes)
+        GrpcServer::new(SECTION, service_names::MONITOR, routes, self.verifier)
     }
 }
 

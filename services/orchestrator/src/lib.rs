@@ -6,6 +6,9 @@
 pub mod api;
 pub mod store;
 
+use std::sync::Arc;
+
+use lathe_common::auth::Verifier;
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::definitions::Definitions;
 use lathe_common::grpc::GrpcServer;
@@ -25,6 +28,7 @@ pub fn default_settings() -> ServiceSettings {
 pub struct Orchestrator {
     stores: Stores,
     projects: ProjectCheck,
+    verifier: Arc<Verifier>,
 }
 
 impl GrpcService for Orchestrator {
@@ -44,14 +48,19 @@ impl GrpcService for Orchestrator {
         let projects =
             ProjectCheck::connect_lazy(&settings.registry_endpoint, "orchestrator.registry_endpoint")?;
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
-        Ok(Orchestrator { stores, projects })
+        let verifier = lathe_common::service::verifier(common)?;
+        Ok(Orchestrator {
+            stores,
+            projects,
+            verifier,
+        })
     }
 
     fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
         let pipelines = Definitions::new(self.stores.db.clone(), store::PIPELINES_TABLE);
         let api = api::pipelines::PipelinesApi::new(pipelines, self.projects);
         let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(api));
-        GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes)
+        GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes, self.verifier)
     }
 }
 

@@ -7,6 +7,9 @@ pub mod api;
 pub mod domain;
 pub mod store;
 
+use std::sync::Arc;
+
+use lathe_common::auth::Verifier;
 use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::grpc::GrpcServer;
 pub use lathe_common::service::{GrpcService, StartError};
@@ -26,6 +29,7 @@ pub fn default_settings() -> ServiceSettings {
 
 pub struct Registry {
     stores: Stores,
+    verifier: Arc<Verifier>,
 }
 
 impl GrpcService for Registry {
@@ -44,7 +48,8 @@ impl GrpcService for Registry {
     /// Connects to the metadata database (running migrations) and the object store.
     async fn build(settings: &ServiceSettings, common: &CommonSettings) -> Result<Registry, StartError> {
         let stores = Stores::open::<store::migration::Migrator>(SECTION, settings, common).await?;
-        Ok(Registry { stores })
+        let verifier = lathe_common::service::verifier(common)?;
+        Ok(Registry { stores, verifier })
     }
 
     fn into_server(self, shutdown: Shutdown) -> GrpcServer {
@@ -67,7 +72,7 @@ impl GrpcService for Registry {
             .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(
                 tracking,
             )));
-        GrpcServer::new(SECTION, service_names::REGISTRY, routes)
+        GrpcServer::new(SECTION, service_names::REGISTRY, routes, self.verifier)
             .with_health_for(service_names::TRACKING)
             .with_health_for(service_names::MODEL_REGISTRY)
             .with_background(worker)

@@ -1,6 +1,8 @@
 //! The gRPC API of the feature-service: entities one at a time, and whole feature
 //! repositories planned and applied atomically.
 
+use lathe_common::access;
+use lathe_common::auth::Role;
 use lathe_common::projects::ProjectCheck;
 use lathe_common::validate;
 use lathe_common::{Error, ErrorCode, Result};
@@ -156,6 +158,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::ApplyEntityRequest>,
     ) -> Result<Response<pb::Entity>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         validate::project_name("project", &request.project)?;
         validate::identifier("name", &request.name)?;
@@ -208,6 +211,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetEntityRequest>,
     ) -> Result<Response<pb::Entity>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let stored = self.store.get(&request.project, ENTITY, &request.name).await?;
         let stored = stored.ok_or_else(|| not_found(ENTITY, &request.project, &request.name))?;
@@ -218,6 +222,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::ListEntitiesRequest>,
     ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let project = request.into_inner().project;
         let entities = self
             .store
@@ -233,6 +238,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::DeleteEntityRequest>,
     ) -> Result<Response<pb::DeleteEntityResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         if self
             .store
@@ -280,7 +286,14 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::ApplyRepositoryRequest>,
     ) -> Result<Response<pb::ApplyRepositoryResponse>, Status> {
-        let request = request.into_inner();
+        let role = if request.get_ref().dry_run {
+            Role::Viewer
+        } else {
+            Role::Editor
+        };
+        let caller = access::require(&request, role, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        request.actor = caller.subject().to_owned();
         validate::project_name("project", &request.project)?;
         self.projects.require(&request.project).await?;
         let files: Vec<(String, String)> = request.files.into_iter().map(|f| (f.path, f.content)).collect();
@@ -315,6 +328,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::ListDefinitionsRequest>,
     ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let kind = (!request.kind.is_empty()).then_some(request.kind.as_str());
         if let Some(kind) = kind {
@@ -334,6 +348,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetDefinitionRequest>,
     ) -> Result<Response<pb::Definition>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         check_kind(&request.kind)?;
         let stored = self
@@ -348,6 +363,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetDefinitionRequest>,
     ) -> Result<Response<pb::GetDefinitionHistoryResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         check_kind(&request.kind)?;
         let rows = self
@@ -373,6 +389,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetHistoricalFeaturesRequest>,
     ) -> Result<Response<pb::GetHistoricalFeaturesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         Ok(Response::new(
             self.retrieval.historical(request.into_inner()).await?,
         ))
@@ -387,6 +404,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::MaterializeRequest>,
     ) -> Result<Response<Self::MaterializeStream>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let (events, stream) = tokio::sync::mpsc::channel(16);
         let retrieval = self.retrieval.clone();
         let request = request.into_inner();
@@ -411,10 +429,12 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetOnlineFeaturesRequest>,
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         Ok(Response::new(self.retrieval.online(request.into_inner()).await?))
     }
 
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         Ok(Response::new(self.retrieval.push(request.into_inner()).await?))
     }
 }

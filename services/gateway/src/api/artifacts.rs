@@ -13,6 +13,7 @@ use chrono::{DateTime, Utc};
 use futures::future::{Either, select};
 use futures::{Stream, StreamExt, pin_mut};
 use lathe_common::Error;
+use lathe_common::access;
 use lathe_common::auth::Role;
 use lathe_common::grpc::TracedChannel;
 use lathe_contract::registry::v1 as pb;
@@ -142,9 +143,9 @@ pub async fn upload_artifact(
     };
     // The call runs on its own task: were it dropped with this handler (client gone), hyper
     // would reset the stream with CANCEL, which the service's tonic reads as a clean end.
-    let mut call = tokio::spawn(
+    let mut call = tokio::spawn(access::carry_caller(
         upload_call(backends.registry_channel.clone(), outgoing).instrument(tracing::Span::current()),
-    );
+    ));
     // The HTTP payload is not Send, so it is read here while the task drains the queue.
     let pump = pump_body(payload, sender);
     pin_mut!(pump);

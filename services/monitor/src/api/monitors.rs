@@ -3,6 +3,8 @@
 
 use std::collections::HashSet;
 
+use lathe_common::access;
+use lathe_common::auth::Role;
 use lathe_common::definitions::{Definitions, Stored};
 use lathe_common::projects::ProjectCheck;
 use lathe_common::validate;
@@ -92,6 +94,7 @@ fn validate_checks(checks: &[FeatureCheck]) -> Result<()> {
 #[tonic::async_trait]
 impl MonitorService for MonitorsApi {
     async fn put_monitor(&self, request: Request<PutMonitorRequest>) -> Result<Response<Monitor>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         validate::project_name("project", &request.project)?;
         validate::identifier("name", &request.name)?;
@@ -120,6 +123,7 @@ impl MonitorService for MonitorsApi {
     }
 
     async fn get_monitor(&self, request: Request<GetMonitorRequest>) -> Result<Response<Monitor>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let stored = self.monitors.get(&request.project, &request.name).await?;
         Ok(Response::new(with_metadata(
@@ -131,6 +135,7 @@ impl MonitorService for MonitorsApi {
         &self,
         request: Request<ListMonitorsRequest>,
     ) -> Result<Response<ListMonitorsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let project = request.into_inner().project;
         let monitors = self
             .monitors
@@ -146,6 +151,7 @@ impl MonitorService for MonitorsApi {
         &self,
         request: Request<DeleteMonitorRequest>,
     ) -> Result<Response<DeleteMonitorResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         if !self.monitors.delete(&request.project, &request.name).await? {
             return Err(not_found(&request.project, &request.name).into());

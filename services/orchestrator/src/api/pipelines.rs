@@ -1,5 +1,7 @@
 //! Pipeline definitions: DAGs of tasks with an optional cron schedule.
 
+use lathe_common::access;
+use lathe_common::auth::Role;
 use lathe_common::definitions::{Definitions, Stored};
 use lathe_common::projects::ProjectCheck;
 use lathe_common::validate;
@@ -87,6 +89,7 @@ fn validate_schedule(schedule: &str) -> Result<()> {
 #[tonic::async_trait]
 impl OrchestratorService for PipelinesApi {
     async fn put_pipeline(&self, request: Request<PutPipelineRequest>) -> Result<Response<Pipeline>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         validate::project_name("project", &request.project)?;
         validate::identifier("name", &request.name)?;
@@ -107,6 +110,7 @@ impl OrchestratorService for PipelinesApi {
     }
 
     async fn get_pipeline(&self, request: Request<GetPipelineRequest>) -> Result<Response<Pipeline>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let stored = self.pipelines.get(&request.project, &request.name).await?;
         Ok(Response::new(with_metadata(
@@ -118,6 +122,7 @@ impl OrchestratorService for PipelinesApi {
         &self,
         request: Request<ListPipelinesRequest>,
     ) -> Result<Response<ListPipelinesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let project = request.into_inner().project;
         let pipelines = self
             .pipelines
@@ -133,6 +138,7 @@ impl OrchestratorService for PipelinesApi {
         &self,
         request: Request<DeletePipelineRequest>,
     ) -> Result<Response<DeletePipelineResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         if !self.pipelines.delete(&request.project, &request.name).await? {
             return Err(not_found(&request.project, &request.name).into());

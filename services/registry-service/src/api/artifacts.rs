@@ -3,6 +3,8 @@
 //! becomes visible only when the upload completes, and an interrupted upload is aborted.
 //! Downloads re-hash what they stream and fail the stream if the content no longer matches.
 
+use lathe_common::access::Caller;
+use lathe_common::auth::Role;
 use std::pin::Pin;
 
 use bytes::Bytes;
@@ -41,6 +43,7 @@ fn artifact_to_proto(row: &artifact::Model, relative_to: &str) -> pb::Artifact {
 
 pub async fn upload(
     api: &TrackingApi,
+    caller: &Caller,
     mut stream: Streaming<pb::UploadArtifactRequest>,
 ) -> Result<pb::Artifact> {
     let header = match stream.message().await.map_err(Error::from)? {
@@ -53,6 +56,7 @@ pub async fn upload(
             ));
         }
     };
+    caller.require(Role::Editor, &header.project)?;
     let path = names::artifact_path(&header.path, false)?;
     let run = api.writable_run(&header.project, &header.run_id).await?;
     let location = Path::from(format!("{}/artifacts/{path}", TrackingApi::run_prefix(&run)));

@@ -5,6 +5,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
+use lathe_common::access::{self, Caller};
 use lathe_common::auth::Role;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_common::{db, validate};
@@ -533,6 +534,14 @@ fn parse_policies(policies: &[pb::PromotionPolicy]) -> Result<serde_json::Value>
     Ok(serde_json::to_value(parsed).unwrap_or_default())
 }
 
+/// The actor the audit log and the gates see: the verified caller.
+fn actor_of(caller: &Caller) -> Option<pb::Actor> {
+    Some(pb::Actor {
+        subject: caller.subject().to_owned(),
+        role: caller.role().map_or("", Role::as_str).to_owned(),
+    })
+}
+
 fn actor_role(actor: &Option<pb::Actor>) -> Option<Role> {
     actor.as_ref().and_then(|a| a.role.parse().ok())
 }
@@ -559,7 +568,10 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::CreateModelRequest>,
     ) -> Result<Response<pb::Model>, Status> {
-        let request = request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
         validate::project_name("project", &request.project)?;
         names::display_name("name", &request.name)?;
         validate_tags(&request.tags)?;
@@ -596,6 +608,7 @@ impl ModelRegistryService for ModelsApi {
     }
 
     async fn get_model(&self, request: Request<pb::ModelRef>) -> Result<Response<pb::Model>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let m = self.model(self.db(), &request.project, &request.name).await?;
         Ok(Response::new(self.model_to_proto(self.db(), m).await?))
@@ -605,6 +618,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::ListModelsRequest>,
     ) -> Result<Response<pb::ListModelsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let limit = page_size(request.page_size)?;
         let mut query = model::Entity::find()
@@ -626,7 +640,10 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::UpdateModelRequest>,
     ) -> Result<Response<pb::Model>, Status> {
-        let request = request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
         let found = self.model(self.db(), &request.project, &request.name).await?;
         let tags = edit_tags(found.tags.clone(), &request.set_tags, &request.delete_tags)?;
         let mut active = found.into_active_model();
@@ -647,6 +664,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::ModelRef>,
     ) -> Result<Response<pb::DeleteModelResponse>, Status> {
+        access::require(&request, Role::Admin, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = self.model(self.db(), &request.project, &request.name).await?;
         let txn = db::begin_write(self.db()).await.map_err(Error::from)?;
@@ -692,7 +710,10 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::CreateModelVersionRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        let request = request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
         validate_tags(&request.tags)?;
         let found = self.model(self.db(), &request.project, &request.model).await?;
         let run = self.tracking.run(&request.project, &request.run_id).await?;
@@ -829,6 +850,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::ModelVersionRef>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let number = i64::try_from(request.version).unwrap_or(i64::MAX);
         // One query finds the version by its model's name, with its aliases; only a miss asks
@@ -851,6 +873,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::ListModelVersionsRequest>,
     ) -> Result<Response<pb::ListModelVersionsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let m = self.model(self.db(), &request.project, &request.model).await?;
         let limit = page_size(request.page_size)?;
@@ -882,7 +905,10 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::UpdateModelVersionRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        let request = request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
         let m = self.model(self.db(), &request.project, &request.model).await?;
         let v = self.version(self.db(), &m, request.version).await?;
         let tags = edit_tags(v.tags.clone(), &request.set_tags, &request.delete_tags)?;
@@ -902,7 +928,11 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::TransitionStageRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        let request = &request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
+        let request = &request;
         let target = Stage::from_proto(request.stage)?;
         let (m, updated, current) = db::retry_conflicts(|| async move {
             let txn = db::begin_write(self.db()).await?;
@@ -998,7 +1028,11 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::SetAliasRequest>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
-        let request = &request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
+        let request = &request;
         names::alias(&request.alias)?;
         let (m, v) = db::retry_conflicts(|| async move {
             let txn = db::begin_write(self.db()).await?;
@@ -1051,7 +1085,11 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::DeleteAliasRequest>,
     ) -> Result<Response<pb::DeleteAliasResponse>, Status> {
-        let request = &request.into_inner();
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // Who acts is the token's subject and role, never what the message says.
+        request.actor = actor_of(&caller);
+        let request = &request;
         db::retry_conflicts(|| async move {
             let txn = db::begin_write(self.db()).await?;
             let m = self
@@ -1087,6 +1125,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::AliasRef>,
     ) -> Result<Response<pb::ModelVersion>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         // One query: the alias's version number is an uncorrelated subquery, evaluated once
         // through the model's and the alias's keys, and the version is then found by its key,
@@ -1125,6 +1164,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::ListAuditEventsRequest>,
     ) -> Result<Response<pb::ListAuditEventsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let m = self.model(self.db(), &request.project, &request.model).await?;
         let limit = page_size(request.page_size)?;
@@ -1160,6 +1200,7 @@ impl ModelRegistryService for ModelsApi {
         &self,
         request: Request<pb::FindVersionsByLineageRequest>,
     ) -> Result<Response<pb::FindVersionsByLineageResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let given: Vec<(&str, &str)> = [
             ("feature_view", request.feature_view.as_str()),

@@ -3,6 +3,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
+use lathe_common::access;
+use lathe_common::auth::Role;
 use lathe_common::validate;
 use lathe_common::{Error, Result};
 use lathe_contract::registry::v1::registry_service_server::RegistryService;
@@ -83,7 +85,9 @@ impl RegistryService for ProjectsApi {
         &self,
         request: Request<CreateProjectRequest>,
     ) -> Result<Response<Project>, Status> {
-        let request = request.into_inner();
+        let caller = access::require(&request, Role::Admin, &request.get_ref().name)?;
+        let mut request = request.into_inner();
+        request.created_by = caller.subject().to_owned();
         validate::project_name("name", &request.name)?;
         validate_labels(&request.labels)?;
         let now = Utc::now();
@@ -112,6 +116,7 @@ impl RegistryService for ProjectsApi {
     }
 
     async fn get_project(&self, request: Request<GetProjectRequest>) -> Result<Response<Project>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().name)?;
         let name = request.into_inner().name;
         validate::project_name("name", &name)?;
         Ok(Response::new(to_proto(self.find(&name).await?)))
@@ -121,7 +126,20 @@ impl RegistryService for ProjectsApi {
         &self,
         request: Request<ListProjectsRequest>,
     ) -> Result<Response<ListProjectsResponse>, Status> {
-        let request = request.into_inner();
+        let caller = access::require_role(&request, Role::Viewer)?;
+        let mut request = request.into_inner();
+        // A token scoped to some projects lists those of them the request asks for, at most.
+        if !caller.claims().all_projects() {
+            let granted = &caller.claims().projects;
+            request.only = if request.only.is_empty() {
+                granted.clone()
+            } else {
+                request.only.into_iter().filter(|p| granted.contains(p)).collect()
+            };
+            if request.only.is_empty() {
+                return Ok(Response::new(ListProjectsResponse::default()));
+            }
+        }
         let page_size = match request.page_size {
             0 => DEFAULT_PAGE_SIZE,
             n if n > MAX_PAGE_SIZE => {
@@ -158,6 +176,7 @@ impl RegistryService for ProjectsApi {
         &self,
         request: Request<UpdateProjectRequest>,
     ) -> Result<Response<Project>, Status> {
+        access::require(&request, Role::Admin, &request.get_ref().name)?;
         let request = request.into_inner();
         validate::project_name("name", &request.name)?;
         validate_labels(&request.labels)?;
@@ -177,6 +196,7 @@ impl RegistryService for ProjectsApi {
         &self,
         request: Request<DeleteProjectRequest>,
     ) -> Result<Response<DeleteProjectResponse>, Status> {
+        access::require(&request, Role::Admin, &request.get_ref().name)?;
         let name = request.into_inner().name;
         validate::project_name("name", &name)?;
         let result = project::Entity::delete_by_id(name.clone())

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use futures::Stream;
+use lathe_common::access;
+use lathe_common::auth::Role;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_common::{db, validate};
 use lathe_contract::registry::v1 as pb;
@@ -474,6 +476,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::CreateExperimentRequest>,
     ) -> Result<Response<pb::Experiment>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         validate::project_name("project", &request.project)?;
         names::display_name("name", &request.name)?;
@@ -522,6 +525,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::GetExperimentRequest>,
     ) -> Result<Response<pb::Experiment>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = if request.experiment_id.is_empty() {
             experiment::Entity::find()
@@ -549,6 +553,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::ListExperimentsRequest>,
     ) -> Result<Response<pb::ListExperimentsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let limit = page_size(request.page_size)?;
         let mut query = experiment::Entity::find()
@@ -572,6 +577,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::UpdateExperimentRequest>,
     ) -> Result<Response<pb::Experiment>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = self.experiment(&request.project, &request.experiment_id).await?;
         let tags = edit_tags(found.tags.clone(), &request.set_tags, &request.delete_tags)?;
@@ -602,6 +608,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::ExperimentRef>,
     ) -> Result<Response<pb::Experiment>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         Ok(Response::new(
             self.set_experiment_stage(request.into_inner(), DELETED).await?,
         ))
@@ -611,12 +618,14 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::ExperimentRef>,
     ) -> Result<Response<pb::Experiment>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         Ok(Response::new(
             self.set_experiment_stage(request.into_inner(), ACTIVE).await?,
         ))
     }
 
     async fn create_run(&self, request: Request<pb::CreateRunRequest>) -> Result<Response<pb::Run>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         let experiment = self.experiment(&request.project, &request.experiment_id).await?;
         if experiment.lifecycle_stage != ACTIVE {
@@ -691,6 +700,7 @@ impl TrackingService for TrackingApi {
     }
 
     async fn get_run(&self, request: Request<pb::RunRef>) -> Result<Response<pb::Run>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = self.run(&request.project, &request.run_id).await?;
         let run = self
@@ -702,6 +712,7 @@ impl TrackingService for TrackingApi {
     }
 
     async fn update_run(&self, request: Request<pb::UpdateRunRequest>) -> Result<Response<pb::Run>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = self.writable_run(&request.project, &request.run_id).await?;
         let status =
@@ -739,6 +750,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::RunRef>,
     ) -> Result<Response<pb::DeleteRunResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = self.run(&request.project, &request.run_id).await?;
         let id = found.id.clone();
@@ -790,6 +802,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::LogBatchRequest>,
     ) -> Result<Response<pb::LogBatchResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         validate_batch(&request)?;
         let run = self.writable_run(&request.project, &request.run_id).await?;
@@ -817,6 +830,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::GetMetricHistoryRequest>,
     ) -> Result<Response<pb::GetMetricHistoryResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let run = self.run(&request.project, &request.run_id).await?;
         let limit = page_size(request.page_size)?;
@@ -848,6 +862,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::SearchRunsRequest>,
     ) -> Result<Response<pb::SearchRunsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         Ok(Response::new(
             super::search::search_runs(self, request.into_inner()).await?,
         ))
@@ -857,8 +872,10 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<Streaming<pb::UploadArtifactRequest>>,
     ) -> Result<Response<pb::Artifact>, Status> {
+        // The project is in the stream's first message: the upload checks it there.
+        let caller = access::Caller::of(&request)?;
         Ok(Response::new(
-            super::artifacts::upload(self, request.into_inner()).await?,
+            super::artifacts::upload(self, &caller, request.into_inner()).await?,
         ))
     }
 
@@ -868,6 +885,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::ArtifactRef>,
     ) -> Result<Response<Self::DownloadArtifactStream>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         Ok(Response::new(
             super::artifacts::download(self, request.into_inner()).await?,
         ))
@@ -877,6 +895,7 @@ impl TrackingService for TrackingApi {
         &self,
         request: Request<pb::ListArtifactsRequest>,
     ) -> Result<Response<pb::ListArtifactsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
         Ok(Response::new(
             super::artifacts::list(self, request.into_inner()).await?,
         ))
