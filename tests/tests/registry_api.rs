@@ -1082,3 +1082,145 @@ async fn model_reads_answer_alike_in_process_and_over_grpc() {
     assert!(!answers.is_empty());
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
+
+/// A filter exactly at every limit of the filter language: the most conditions, comparing with
+/// the most values in all, the first IN lists full, padded with spaces to the most characters.
+/// A run passes it when it logged `accuracy >= 0.5` and `solver = 'lbfgs'`.
+fn filter_at_the_limits() -> String {
+    use lathe_registry_service::domain::filter::{
+        MAX_FILTER_CHARS, MAX_FILTER_CONDITIONS, MAX_FILTER_VALUES, MAX_IN_LIST_ITEMS,
+    };
+    let mut extra_values = MAX_FILTER_VALUES - MAX_FILTER_CONDITIONS;
+    let mut conditions = Vec::new();
+    for _ in 0..MAX_FILTER_CONDITIONS {
+        let more = extra_values.min(MAX_IN_LIST_ITEMS - 1);
+        extra_values -= more;
+        conditions.push(if more == 0 {
+            "metrics.accuracy >= 0.5".to_owned()
+        } else {
+            let items: Vec<String> = std::iter::once("'lbfgs'".to_owned())
+                .chain((0..more).map(|i| format!("'{i}'")))
+                .collect();
+            format!("params.solver IN ({})", items.join(", "))
+        });
+    }
+    assert_eq!(extra_values, 0, "the conditions hold every value");
+    let mut filter = conditions.join(" and ");
+    assert!(filter.len() <= MAX_FILTER_CHARS, "{} characters", filter.len());
+    filter.push_str(&" ".repeat(MAX_FILTER_CHARS - filter.len()));
+    filter
+}
+
+#[tokio::test]
+async fn registry_api_search_runs_a_request_at_every_limit() {
+    use lathe_registry_service::api::search::MAX_EXPERIMENT_IDS;
+    use lathe_registry_service::domain::filter::MAX_ORDER_BY_CLAUSES;
+    let (t, tokens) = platform_with_project().await;
+    let experiment_id = create_experiment(&t, &tokens.editor, "limits").await;
+    let kept = trained_run(&t, &tokens.editor, &experiment_id, 0.9).await;
+    trained_run(&t, &tokens.editor, &experiment_id, 0.3).await;
+
+    let experiment_ids: Vec<String> = std::iter::once(experiment_id)
+        .chain((1..MAX_EXPERIMENT_IDS).map(|i| (1_000_000 + i).to_string()))
+        .collect();
+    let order_by: Vec<String> = (0..MAX_ORDER_BY_CLAUSES)
+        .map(|i| format!("metrics.m{i} DESC"))
+        .collect();
+    let found = expect_json(
+        t.post(
+            &api("/runs/search"),
+            &tokens.viewer,
+            &json!({
+                "experiment_ids": experiment_ids,
+                "filter": filter_at_the_limits(),
+                "order_by": order_by,
+            }),
+        ),
+        200,
+    )
+    .await;
+    let ids: Vec<&str> = found["runs"]
+        .as_array()
+        .expect("runs")
+        .iter()
+        .map(|r| r["run_id"].as_str().expect("run_id"))
+        .collect();
+    assert_eq!(ids, [kept.as_str()], "{found}");
+}
+
+#[tokio::test]
+async fn registry_api_search_refuses_oversized_requests_and_keeps_serving() {
+    let (t, tokens) = platform_with_project().await;
+    let experiment_id = create_experiment(&t, &tokens.editor, "oversized").await;
+    let run_id = trained_run(&t, &tokens.editor, &experiment_id, 0.9).await;
+
+    let list = |items: usize| {
+        let items: Vec<String> = (0..items).map(|i| format!("'{i}'")).collect();
+        format!("params.solver IN ({})", items.join(", "))
+    };
+    let refused = [
+        // The reported crash: 15,000 conditions overflowed a worker's stack.
+        (
+            json!({ "filter": vec!["metrics.accuracy > 0"; 15_000].join(" and ") }),
+            "invalid_filter",
+            vec!["at most 100000 characters", "this one has 374995"],
+        ),
+        // SQLite's expression tree is at most 1,000 deep.
+        (
+            json!({ "filter": vec!["metrics.accuracy > 0"; 1_000].join(" and ") }),
+            "invalid_filter",
+            vec!["at most 100 conditions", "this one has 1000"],
+        ),
+        // Too many SQL variables for SQLite, and far too long.
+        (
+            json!({ "filter": list(32_000) }),
+            "invalid_filter",
+            vec!["at most 100000 characters", "this one has 276907"],
+        ),
+        (
+            json!({ "filter": list(1_001) }),
+            "invalid_filter",
+            vec!["at most 1000 strings", "this one has 1001"],
+        ),
+        (
+            json!({ "filter": vec![list(1_000); 11].join(" and ") }),
+            "invalid_filter",
+            vec!["at most 10000 values", "this one has 11000"],
+        ),
+        // SQLite joins at most 64 tables.
+        (
+            json!({ "order_by": (0..65).map(|i| format!("metrics.m{i}")).collect::<Vec<_>>() }),
+            "invalid_filter",
+            vec!["at most 10 order-by clauses", "this one has 65"],
+        ),
+        (
+            json!({ "experiment_ids": (0..40_000).map(|i| i.to_string()).collect::<Vec<_>>() }),
+            "invalid_argument",
+            vec!["at most 1000 experiments", "this one names 40000"],
+        ),
+    ];
+    for (body, expected_code, fragments) in refused {
+        let response = t
+            .post(&api("/runs/search"), &tokens.viewer, &body)
+            .send()
+            .await
+            .expect("the service answers");
+        let (status, code, message) = error_of(response).await;
+        assert_eq!((status, code.as_str()), (400, expected_code), "{message}");
+        for fragment in fragments {
+            assert!(message.contains(fragment), "expected {fragment:?} in: {message}");
+        }
+    }
+
+    // The service is still up and searching.
+    let found = expect_json(
+        t.post(
+            &api("/runs/search"),
+            &tokens.viewer,
+            &json!({ "filter": "metrics.accuracy > 0.5" }),
+        ),
+        200,
+    )
+    .await;
+    assert_eq!(found["runs"][0]["run_id"], run_id.as_str(), "{found}");
+}

@@ -1157,3 +1157,124 @@ async fn registry_on_sqlite_and_local_files() {
 async fn registry_on_postgres_and_s3() {
     scenario(Backend::Production).await;
 }
+
+/// A filter exactly at every limit of the filter language: the most conditions, comparing with
+/// the most values in all, the first IN lists full, padded with spaces to the most characters.
+/// A run passes it when it logged `accuracy >= 0.5` and `solver = 'lbfgs'`.
+fn filter_at_the_limits() -> String {
+    use lathe_registry_service::domain::filter::{
+        MAX_FILTER_CHARS, MAX_FILTER_CONDITIONS, MAX_FILTER_VALUES, MAX_IN_LIST_ITEMS,
+    };
+    let mut extra_values = MAX_FILTER_VALUES - MAX_FILTER_CONDITIONS;
+    let mut conditions = Vec::new();
+    for _ in 0..MAX_FILTER_CONDITIONS {
+        let more = extra_values.min(MAX_IN_LIST_ITEMS - 1);
+        extra_values -= more;
+        conditions.push(if more == 0 {
+            "metrics.accuracy >= 0.5".to_owned()
+        } else {
+            let items: Vec<String> = std::iter::once("'lbfgs'".to_owned())
+                .chain((0..more).map(|i| format!("'{i}'")))
+                .collect();
+            format!("params.solver IN ({})", items.join(", "))
+        });
+    }
+    assert_eq!(extra_values, 0, "the conditions hold every value");
+    let mut filter = conditions.join(" and ");
+    assert!(filter.len() <= MAX_FILTER_CHARS, "{} characters", filter.len());
+    filter.push_str(&" ".repeat(MAX_FILTER_CHARS - filter.len()));
+    filter
+}
+
+/// A search at every limit runs on the backend; one far past them is refused, and the
+/// service keeps serving.
+async fn search_limits(backend: Backend) {
+    use lathe_registry_service::api::search::MAX_EXPERIMENT_IDS;
+    use lathe_registry_service::domain::filter::MAX_ORDER_BY_CLAUSES;
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let mut c = clients(&t).await;
+    let exp = c
+        .tracking
+        .create_experiment(pb::CreateExperimentRequest {
+            project: PROJECT.into(),
+            name: "limits".into(),
+            tags: HashMap::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .experiment_id;
+    let mut runs = Vec::new();
+    for (name, accuracy) in [("kept", 0.9), ("dropped", 0.3)] {
+        let run = create_run(&mut c, &exp, name).await;
+        log(
+            &mut c,
+            &run,
+            vec![metric("accuracy", accuracy, 1, 1000)],
+            vec![param("solver", "lbfgs")],
+        )
+        .await
+        .unwrap();
+        runs.push(run);
+    }
+    let search = |filter: String, experiment_ids: Vec<String>| pb::SearchRunsRequest {
+        project: PROJECT.into(),
+        experiment_ids,
+        filter,
+        view: pb::ViewType::ActiveOnly as i32,
+        order_by: (0..MAX_ORDER_BY_CLAUSES)
+            .map(|i| format!("metrics.m{i} DESC"))
+            .collect(),
+        page_size: 0,
+        page_token: String::new(),
+    };
+    let experiment_ids: Vec<String> = std::iter::once(exp.clone())
+        .chain((1..MAX_EXPERIMENT_IDS).map(|i| (1_000_000 + i).to_string()))
+        .collect();
+    let found = c
+        .tracking
+        .search_runs(search(filter_at_the_limits(), experiment_ids))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(
+        found.runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        [runs[0].as_str()]
+    );
+
+    let huge = vec!["metrics.accuracy > 0"; 15_000].join(" and ");
+    let err = c
+        .tracking
+        .search_runs(search(huge, vec![exp.clone()]))
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::InvalidArgument, "{}", err.message());
+    assert!(
+        err.message()
+            .contains("at most 100000 characters long; this one has 374995"),
+        "{}",
+        err.message()
+    );
+    let found = c
+        .tracking
+        .search_runs(search("metrics.accuracy > 0.5".into(), vec![exp]))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(found.runs.len(), 1);
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn registry_search_limits_on_sqlite() {
+    search_limits(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn registry_search_limits_on_postgres() {
+    search_limits(Backend::Production).await;
+}

@@ -317,7 +317,8 @@ pub struct SearchRuns {
     /// Empty or absent means every experiment of the project.
     #[serde(default)]
     pub experiment_ids: Vec<String>,
-    /// e.g. `metrics.accuracy > 0.9 and params.solver = 'lbfgs'`.
+    /// e.g. `metrics.accuracy > 0.9 and params.solver = 'lbfgs'`. At most 100,000 characters and
+    /// 100 conditions, comparing with at most 10,000 values in all and 1,000 in one IN list.
     #[serde(default)]
     #[schema(example = "metrics.accuracy > 0.9 and params.solver = 'lbfgs'")]
     pub filter: String,

@@ -6,8 +6,8 @@ use lathe_common::{Error, Result};
 use lathe_contract::registry::v1 as pb;
 use sea_orm::EntityTrait;
 use sea_orm::sea_query::{
-    Alias, Asterisk, BinOper, Cond, Expr, ExprTrait, Func, IntoCondition, JoinType, NullOrdering, Order,
-    Query, SelectStatement, SimpleExpr,
+    Alias, Asterisk, BinOper, Cond, Expr, ExprTrait, Func, IntoCondition, JoinType, LogicalChainOper,
+    NullOrdering, Order, Query, SelectStatement, SimpleExpr,
 };
 
 use super::tracking::{TrackingApi, view_stage};
@@ -16,6 +16,10 @@ use crate::domain::filter::{self, Attribute, Clause, Field, Op, OrderBy, Value};
 use crate::store::tracking::run;
 
 const RUNS: &str = "registry_runs";
+
+/// The most experiment ids one search may name; each is one bound SQL parameter, so with the
+/// filter's own limits ([`filter::MAX_FILTER_VALUES`]) a query stays far below SQLite's 32,766.
+pub const MAX_EXPERIMENT_IDS: usize = 1_000;
 
 fn runs_col(name: &str) -> Expr {
     Expr::col((Alias::new(RUNS), Alias::new(name)))
@@ -128,26 +132,41 @@ fn bad_filter(err: filter::FilterError) -> Error {
     Error::invalid(err.to_string()).with_reason("invalid_filter")
 }
 
-pub async fn search_runs(
-    api: &TrackingApi,
-    request: pb::SearchRunsRequest,
-) -> Result<pb::SearchRunsResponse> {
-    let parsed = filter::parse_filter(&request.filter).map_err(bad_filter)?;
-    let orders = request
-        .order_by
-        .iter()
-        .map(|text| filter::parse_order_by(text).map_err(bad_filter))
-        .collect::<Result<Vec<_>>>()?;
-    let limit = page_size(request.page_size)?;
-    let offset = std::cmp::max(decode_token(&request.page_token)?.unwrap_or(0), 0);
+/// What one search page selects, checked and parsed from the request.
+struct RunQuery<'a> {
+    project: &'a str,
+    experiment_ids: Vec<i64>,
+    stage: Option<&'static str>,
+    filter: filter::Filter,
+    orders: Vec<OrderBy>,
+    limit: u64,
+    offset: u64,
+}
 
-    let mut select = Query::select();
-    select
-        .column((Alias::new(RUNS), Asterisk))
-        .from(Alias::new(RUNS))
-        .and_where(runs_col("project").eq(&request.project));
-    if !request.experiment_ids.is_empty() {
-        let ids = request
+impl<'a> RunQuery<'a> {
+    /// Parses and bounds a request, so that every query it builds is one the database runs.
+    fn from_request(request: &'a pb::SearchRunsRequest) -> Result<RunQuery<'a>> {
+        let filter = filter::parse_filter(&request.filter).map_err(bad_filter)?;
+        if request.order_by.len() > filter::MAX_ORDER_BY_CLAUSES {
+            return Err(Error::invalid(format!(
+                "a search may have at most {} order-by clauses; this one has {}",
+                filter::MAX_ORDER_BY_CLAUSES,
+                request.order_by.len()
+            ))
+            .with_reason("invalid_filter"));
+        }
+        let orders = request
+            .order_by
+            .iter()
+            .map(|text| filter::parse_order_by(text).map_err(bad_filter))
+            .collect::<Result<Vec<_>>>()?;
+        if request.experiment_ids.len() > MAX_EXPERIMENT_IDS {
+            return Err(Error::invalid(format!(
+                "experiment_ids: a search may name at most {MAX_EXPERIMENT_IDS} experiments; this one names {}",
+                request.experiment_ids.len()
+            )));
+        }
+        let experiment_ids = request
             .experiment_ids
             .iter()
             .map(|id| {
@@ -155,32 +174,70 @@ pub async fn search_runs(
                     .map_err(|_| Error::invalid(format!("experiment_ids: '{id}' is not an experiment id")))
             })
             .collect::<Result<Vec<_>>>()?;
-        select.and_where(runs_col("experiment_id").is_in(ids));
+        let limit = page_size(request.page_size)?;
+        let offset = std::cmp::max(decode_token(&request.page_token)?.unwrap_or(0), 0);
+        Ok(RunQuery {
+            project: &request.project,
+            experiment_ids,
+            stage: view_stage(request.view)?,
+            filter,
+            orders,
+            limit,
+            offset: u64::try_from(offset).unwrap_or(0),
+        })
     }
-    if let Some(stage) = view_stage(request.view)? {
-        select.and_where(runs_col("lifecycle_stage").eq(stage));
-    }
-    for clause in &parsed.clauses {
-        select.and_where(clause_condition(clause)?);
-    }
-    for (i, order) in orders.iter().enumerate() {
-        add_order(&mut select, i, order);
-    }
-    if orders.is_empty() {
-        select.order_by_expr(runs_col("start_time"), Order::Desc);
-    }
-    // A total order, so pages never overlap or skip.
-    select.order_by_expr(runs_col("id"), Order::Asc);
-    select.limit(limit + 1).offset(u64::try_from(offset).unwrap_or(0));
 
+    /// The SELECT for one page, fetching one row more than the page to tell if another follows.
+    ///
+    /// The conditions form a flat `AND` chain, which sea-query writes in a loop. `and_where`
+    /// and `Cond::all()` would turn them into a left-deep tree of binary `AND`s that it writes
+    /// recursively, a few stack frames per condition: 15,000 conditions overflowed a worker
+    /// thread's stack and aborted the process.
+    fn select(&self) -> Result<SelectStatement> {
+        let mut conditions = vec![runs_col("project").eq(self.project)];
+        if !self.experiment_ids.is_empty() {
+            conditions.push(runs_col("experiment_id").is_in(self.experiment_ids.iter().copied()));
+        }
+        if let Some(stage) = self.stage {
+            conditions.push(runs_col("lifecycle_stage").eq(stage));
+        }
+        for clause in &self.filter.clauses {
+            conditions.push(clause_condition(clause)?);
+        }
+        let mut select = Query::select();
+        select.column((Alias::new(RUNS), Asterisk)).from(Alias::new(RUNS));
+        for condition in conditions {
+            select.and_or_where(LogicalChainOper::And(condition));
+        }
+        for (i, order) in self.orders.iter().enumerate() {
+            add_order(&mut select, i, order);
+        }
+        if self.orders.is_empty() {
+            select.order_by_expr(runs_col("start_time"), Order::Desc);
+        }
+        // A total order, so pages never overlap or skip.
+        select.order_by_expr(runs_col("id"), Order::Asc);
+        select.limit(self.limit + 1).offset(self.offset);
+        Ok(select)
+    }
+}
+
+pub async fn search_runs(
+    api: &TrackingApi,
+    request: pb::SearchRunsRequest,
+) -> Result<pb::SearchRunsResponse> {
+    let query = RunQuery::from_request(&request)?;
+    let select = query.select()?;
     let backend = api.db.get_database_backend();
     let mut rows = run::Entity::find()
         .from_raw_sql(backend.build(&select))
         .all(&api.db)
         .await?;
+    let limit = query.limit;
     let next_page_token = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
-        encode_token(offset + i64::try_from(limit).unwrap_or(i64::MAX))
+        let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);
+        encode_token(offset.saturating_add(i64::try_from(limit).unwrap_or(i64::MAX)))
     } else {
         String::new()
     };
@@ -189,4 +246,48 @@ pub async fn search_runs(
         runs,
         next_page_token,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sea_orm::DatabaseBackend;
+
+    /// Writing the SQL takes the same stack whatever the number of conditions: far past the
+    /// filter limits, on a thread with half a tokio worker's stack.
+    #[test]
+    fn search_sql_for_any_number_of_conditions_fits_a_small_stack() {
+        let clause = Clause {
+            field: Field::Metric("accuracy".into()),
+            op: Op::Gt,
+            value: Value::Number(0.0),
+        };
+        let query = RunQuery {
+            project: "churn",
+            experiment_ids: vec![1, 2],
+            stage: Some("active"),
+            filter: filter::Filter {
+                clauses: vec![clause; 20_000],
+            },
+            orders: vec![],
+            limit: 10,
+            offset: 0,
+        };
+        let sql = std::thread::Builder::new()
+            .stack_size(1024 * 1024)
+            .spawn(move || {
+                let select = query.select().expect("a valid query");
+                [DatabaseBackend::Sqlite, DatabaseBackend::Postgres].map(|backend| backend.build(&select))
+            })
+            .expect("thread starts")
+            .join()
+            .expect("the SQL is written");
+        for statement in sql {
+            assert_eq!(statement.sql.matches(" AND ").count(), 2 * 20_000 + 2);
+            assert_eq!(
+                statement.values.map_or(0, |values| values.0.len()),
+                6 + 2 * 20_000
+            );
+        }
+    }
 }

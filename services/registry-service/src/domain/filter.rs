@@ -7,6 +7,28 @@
 
 use std::fmt;
 
+/// The longest filter accepted, in characters (and the longest order-by clause): room for
+/// 100 conditions with long keys, or 1,000 run ids (about 36 characters each) in an IN list,
+/// while a filter of hundreds of kilobytes is refused before it is tokenized.
+pub const MAX_FILTER_CHARS: usize = 100_000;
+
+/// The most conditions one filter may join with AND. Each condition is one more level of
+/// the SQL expression tree, which SQLite caps at a depth of 1,000, and one more lookup per
+/// candidate run; real filters have a handful of conditions.
+pub const MAX_FILTER_CONDITIONS: usize = 100;
+
+/// The most strings one IN or NOT IN list may hold: enough to pick 1,000 runs by id.
+pub const MAX_IN_LIST_ITEMS: usize = 1_000;
+
+/// The most values (numbers, strings and list items) one filter may compare with in all.
+/// Each is one bound SQL parameter; with one key per condition and a search's own few
+/// parameters a query stays far below SQLite's 32,766 and PostgreSQL's 65,535.
+pub const MAX_FILTER_VALUES: usize = 10_000;
+
+/// The most order-by clauses one search may sort by: each on a metric, param or tag joins one
+/// more table, and SQLite joins at most 64.
+pub const MAX_ORDER_BY_CLAUSES: usize = 10;
+
 /// Run statuses a filter on `attributes.status` may compare with (upper case, as stored).
 pub const RUN_STATUSES: [&str; 5] = ["RUNNING", "FINISHED", "FAILED", "KILLED", "SCHEDULED"];
 
@@ -89,16 +111,38 @@ pub struct FilterError {
 }
 
 /// Parses a filter such as `metrics.acc > 0.9 and params.solver = 'lbfgs'`.
-/// Empty or whitespace-only input is the empty filter.
+/// Empty or whitespace-only input is the empty filter. A filter past one of the limits
+/// ([`MAX_FILTER_CHARS`], [`MAX_FILTER_CONDITIONS`], [`MAX_IN_LIST_ITEMS`],
+/// [`MAX_FILTER_VALUES`]) is refused as soon as the parser reaches the excess, with an error
+/// naming the limit and how far the filter goes past it.
 pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
+    check_length(input, "a filter")?;
     let mut lexer = Lexer::new(input);
     let mut clauses = Vec::new();
+    let mut values = 0;
     let mut field_token = lexer.next_token()?;
     if let TokenKind::End = field_token.kind {
         return Ok(Filter { clauses });
     }
     loop {
-        clauses.push(parse_clause(&mut lexer, &field_token)?);
+        let clause = parse_clause(&mut lexer, &field_token)?;
+        if clauses.len() == MAX_FILTER_CONDITIONS {
+            let count = lexer.count_rest(|token| token.is_keyword("and"), |_| false);
+            return Err(field_token.error(format!(
+                "a filter may have at most {MAX_FILTER_CONDITIONS} conditions; this one has {}",
+                count.plus(MAX_FILTER_CONDITIONS + 1)
+            )));
+        }
+        values += clause.value.count();
+        if values > MAX_FILTER_VALUES {
+            let is_value = |token: &Token| matches!(token.kind, TokenKind::Number(_) | TokenKind::Text(_));
+            let count = lexer.count_rest(is_value, |_| false);
+            return Err(field_token.error(format!(
+                "a filter may compare with at most {MAX_FILTER_VALUES} values in all; this one has {}",
+                count.plus(values)
+            )));
+        }
+        clauses.push(clause);
         let joiner = lexer.next_token()?;
         match &joiner.kind {
             TokenKind::End => return Ok(Filter { clauses }),
@@ -119,7 +163,9 @@ pub fn parse_filter(input: &str) -> Result<Filter, FilterError> {
 }
 
 /// Parses an order-by clause `<field> [ASC|DESC]`; without a direction it is ascending.
+/// It may be at most [`MAX_FILTER_CHARS`] long.
 pub fn parse_order_by(input: &str) -> Result<OrderBy, FilterError> {
+    check_length(input, "an order-by clause")?;
     let mut lexer = Lexer::new(input);
     let field = field_from_token(&lexer.next_token()?)?;
     let direction = lexer.next_token()?;
@@ -153,6 +199,34 @@ pub fn parse_order_by(input: &str) -> Result<OrderBy, FilterError> {
         | TokenKind::CloseParen
         | TokenKind::Comma => Err(rest.error("expected the end of the order-by after ASC or DESC")),
     }
+}
+
+impl Value {
+    /// How many values the right-hand side compares with: one, or the length of the list.
+    fn count(&self) -> usize {
+        match self {
+            Value::Number(_) | Value::Text(_) => 1,
+            Value::List(items) => items.len(),
+        }
+    }
+}
+
+/// Refuses input longer than [`MAX_FILTER_CHARS`] before it is tokenized; `what` names it.
+fn check_length(input: &str, what: &str) -> Result<(), FilterError> {
+    // A character takes at least one byte, so short input needs no count.
+    if input.len() <= MAX_FILTER_CHARS {
+        return Ok(());
+    }
+    let length = input.chars().count();
+    if length <= MAX_FILTER_CHARS {
+        return Ok(());
+    }
+    let first_excess = input.chars().nth(MAX_FILTER_CHARS).map(String::from);
+    Err(FilterError {
+        position: MAX_FILTER_CHARS + 1,
+        token: first_excess.unwrap_or_default(),
+        message: format!("{what} may be at most {MAX_FILTER_CHARS} characters long; this one has {length}"),
+    })
 }
 
 impl Field {
@@ -556,6 +630,14 @@ fn parse_list(lexer: &mut Lexer, field: &Field, op: Op) -> Result<Value, FilterE
             return Err(item.error(format!("the list after {op} needs at least one string")));
         }
         let text = expect_text(&item, field, " in the list")?;
+        if items.len() == MAX_IN_LIST_ITEMS {
+            let is_text = |token: &Token| matches!(token.kind, TokenKind::Text(_));
+            let count = lexer.count_rest(is_text, |token| matches!(token.kind, TokenKind::CloseParen));
+            return Err(item.error(format!(
+                "the list after {op} may hold at most {MAX_IN_LIST_ITEMS} strings; this one has {}",
+                count.plus(MAX_IN_LIST_ITEMS + 1)
+            )));
+        }
         items.push(checked_text(field, &item, text)?);
         let separator = lexer.next_token()?;
         match separator.kind {
@@ -627,6 +709,25 @@ impl Token {
 
     fn is_keyword(&self, keyword: &str) -> bool {
         matches!(self.kind, TokenKind::Word) && self.text.eq_ignore_ascii_case(keyword)
+    }
+}
+
+/// How many tokens of a kind the rest of the input holds, for errors about limits.
+struct Tally {
+    count: usize,
+    /// False when a malformed token stopped the count, so there may be more.
+    complete: bool,
+}
+
+impl Tally {
+    /// `base` plus the tally, as an error message states it.
+    fn plus(&self, base: usize) -> String {
+        let total = base + self.count;
+        if self.complete {
+            total.to_string()
+        } else {
+            format!("at least {total}")
+        }
     }
 }
 
@@ -809,6 +910,29 @@ impl Lexer {
             Ok(number) if number.is_finite() => Ok(self.token(TokenKind::Number(number), start)),
             Ok(_) => Err(self.error(start, self.pos, "number is out of range")),
             Err(_) => Err(self.error(start, self.pos, "invalid number")),
+        }
+    }
+
+    /// Reads on to the end of the input, or to the first token `stop` accepts, counting the
+    /// tokens `counted` accepts; keeps none of them, so a huge remainder costs no memory.
+    fn count_rest(&mut self, counted: impl Fn(&Token) -> bool, stop: impl Fn(&Token) -> bool) -> Tally {
+        let mut count = 0;
+        loop {
+            match self.next_token() {
+                Ok(token) if matches!(token.kind, TokenKind::End) || stop(&token) => {
+                    return Tally {
+                        count,
+                        complete: true,
+                    };
+                }
+                Ok(token) => count += usize::from(counted(&token)),
+                Err(_) => {
+                    return Tally {
+                        count,
+                        complete: false,
+                    };
+                }
+            }
         }
     }
 
@@ -1330,6 +1454,105 @@ mod tests {
         assert_eq!(Field::parse("metrics.acc DESC"), None);
         assert_eq!(Field::parse("attributes.nope"), None);
         assert_eq!(Field::parse(""), None);
+    }
+
+    /// `count` conditions `metrics.a > 1` joined with AND; each is 18 characters with its AND.
+    fn conditions(count: usize) -> String {
+        vec!["metrics.a > 1"; count].join(" and ")
+    }
+
+    /// `params.p IN ('0', '1', …)` with `count` strings.
+    fn list(count: usize) -> String {
+        let items: Vec<String> = (0..count).map(|i| format!("'{i}'")).collect();
+        format!("params.p IN ({})", items.join(", "))
+    }
+
+    #[test]
+    fn filter_length_is_limited_in_characters() {
+        // Two bytes a character: only a count of characters keeps this within the limit.
+        let prefix = "params.p = '";
+        let fill = MAX_FILTER_CHARS - prefix.len() - 1;
+        let at_limit = format!("{prefix}{}'", "é".repeat(fill));
+        assert_eq!(at_limit.chars().count(), MAX_FILTER_CHARS);
+        assert_eq!(single(&at_limit).value, text(&"é".repeat(fill)));
+        assert_eq!(
+            parse_filter(&format!("{at_limit} ")),
+            Err(FilterError {
+                position: MAX_FILTER_CHARS + 1,
+                token: " ".into(),
+                message: "a filter may be at most 100000 characters long; this one has 100001".into(),
+            })
+        );
+        let long_key = format!("metrics.{}", "k".repeat(MAX_FILTER_CHARS - "metrics.".len()));
+        assert!(parse_order_by(&long_key).is_ok());
+        let error = parse_order_by(&format!("{long_key} DESC")).expect_err("too long");
+        assert_eq!(
+            error.message,
+            "an order-by clause may be at most 100000 characters long; this one has 100005"
+        );
+    }
+
+    #[test]
+    fn filter_conditions_are_limited() {
+        let at_limit = parse_filter(&conditions(MAX_FILTER_CONDITIONS)).expect("at the limit");
+        assert_eq!(at_limit.clauses.len(), MAX_FILTER_CONDITIONS);
+        assert_error(
+            &conditions(MAX_FILTER_CONDITIONS + 1),
+            18 * MAX_FILTER_CONDITIONS + 1,
+            "metrics.a",
+            "a filter may have at most 100 conditions; this one has 101",
+        );
+        assert_error(
+            &conditions(5_000),
+            1801,
+            "metrics.a",
+            "at most 100 conditions; this one has 5000",
+        );
+        // Past a malformed token (here the 201st condition) the count is a lower bound.
+        assert_error(
+            &format!("{} and 'oops", conditions(200)),
+            1801,
+            "metrics.a",
+            "this one has at least 201",
+        );
+    }
+
+    #[test]
+    fn filter_in_lists_are_limited() {
+        let at_limit = single(&list(MAX_IN_LIST_ITEMS));
+        assert!(matches!(at_limit.value, Value::List(items) if items.len() == MAX_IN_LIST_ITEMS));
+        let past = list(MAX_IN_LIST_ITEMS + 1);
+        let position = past.find("'1000'").expect("the 1001st string") + 1;
+        assert_error(
+            &past,
+            position,
+            "'1000'",
+            "the list after IN may hold at most 1000 strings; this one has 1001",
+        );
+        let not_in = format!("{} and metrics.a > 1", list(5_000).replace(" IN ", " NOT IN "));
+        let error = parse_filter(&not_in).expect_err("too many strings");
+        assert!(
+            error
+                .message
+                .contains("the list after NOT IN may hold at most 1000 strings; this one has 5000"),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn filter_values_are_limited_in_all() {
+        let full_lists = vec![list(MAX_IN_LIST_ITEMS); MAX_FILTER_VALUES / MAX_IN_LIST_ITEMS].join(" and ");
+        let at_limit = parse_filter(&full_lists).expect("at the limit");
+        let values: usize = at_limit.clauses.iter().map(|clause| clause.value.count()).sum();
+        assert_eq!(values, MAX_FILTER_VALUES);
+        let past = format!("{full_lists} and metrics.a > 1 and params.q = 'x'");
+        let position = past.find("metrics.a").expect("the last value's condition") + 1;
+        assert_error(
+            &past,
+            position,
+            "metrics.a",
+            "a filter may compare with at most 10000 values in all; this one has 10002",
+        );
     }
 
     fn key() -> impl Strategy<Value = String> {
