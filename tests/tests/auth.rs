@@ -323,3 +323,30 @@ async fn service_errors_reach_the_client_with_their_status_and_code() {
     assert_eq!((status, code.as_str()), (412, "join_keys_changed"));
     t.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_token_not_valid_yet_gets_401_every_time() {
+    let t = TestPlatform::embedded().await;
+    let whoami = format!("{}/api/v1/whoami", t.url);
+    let mut tomorrow = claims(3 * 86_400);
+    tomorrow["nbf"] = json!(chrono::Utc::now().timestamp() + 86_400);
+    let token = sign(Algorithm::HS256, SECRET.as_bytes(), &tomorrow);
+    // Twice: a refusal is never remembered as a verified token.
+    for attempt in 0..2 {
+        let response = t.http.get(&whoami).bearer_auth(&token).send().await.unwrap();
+        let (status, code, message) = error_of(response).await;
+        assert_eq!(
+            (status, code.as_str()),
+            (401, "unauthenticated"),
+            "{attempt}: {message}"
+        );
+        assert!(message.contains("not valid yet"), "{message}");
+    }
+    // A token whose nbf has passed is as good as one without.
+    let mut yesterday = claims(600);
+    yesterday["nbf"] = json!(chrono::Utc::now().timestamp() - 86_400);
+    let token = sign(Algorithm::HS256, SECRET.as_bytes(), &yesterday);
+    let response = t.http.get(&whoami).bearer_auth(&token).send().await.unwrap();
+    assert_eq!(response.status(), 200);
+    t.shutdown().await;
+}
