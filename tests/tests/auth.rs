@@ -350,3 +350,112 @@ async fn a_token_not_valid_yet_gets_401_every_time() {
     assert_eq!(response.status(), 200);
     t.shutdown().await;
 }
+
+/// Creates `project`, an experiment and a finished run that logged `accuracy` and uploaded
+/// `model/model.bin`; returns the experiment and run ids.
+async fn finished_run(t: &TestPlatform, project: &str, accuracy: f64) -> (String, String) {
+    let admin = t.admin();
+    t.create_project(project).await;
+    let base = format!("/api/v1/projects/{project}");
+    let experiment = t
+        .post_json(&format!("{base}/experiments"), &admin, &json!({ "name": "e" }))
+        .await;
+    let run = t
+        .post_json(
+            &format!("{base}/runs"),
+            &admin,
+            &json!({ "experiment_id": experiment["experiment_id"] }),
+        )
+        .await;
+    let run_id = run["run_id"].as_str().expect("run_id").to_owned();
+    let logged = t
+        .post(
+            &format!("{base}/runs/{run_id}/log-batch"),
+            &admin,
+            &json!({ "metrics": [{ "key": "accuracy", "value": accuracy }] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(logged.status(), 204);
+    let uploaded = t
+        .http
+        .put(format!("{}{base}/runs/{run_id}/artifacts/model/model.bin", t.url))
+        .bearer_auth(&admin)
+        .header("content-type", "application/octet-stream")
+        .body(b"weights".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(uploaded.status(), 201);
+    let experiment_id = experiment["experiment_id"].as_str().expect("experiment_id");
+    (experiment_id.to_owned(), run_id)
+}
+
+#[tokio::test]
+async fn an_editor_asking_for_production_is_refused_for_the_role_first() {
+    let t = TestPlatform::embedded().await;
+    let (_, run_id) = finished_run(&t, "churn", 0.8).await;
+    let admin = t.admin();
+    let editor = t.token(TokenRole::Editor, &["churn"]);
+    let models = "/api/v1/projects/churn/models";
+    // The Production gate names no role (so it needs an admin) and a metric the version fails.
+    let strict = json!([{ "stage": "Production", "conditions": [
+        { "metric": { "key": "accuracy", "op": ">=", "value": 0.99 } },
+    ] }]);
+    // The same metric condition, with Production delegated to editors.
+    let delegated = json!([{ "stage": "Production", "conditions": [
+        { "role": "editor" },
+        { "metric": { "key": "accuracy", "op": ">=", "value": 0.99 } },
+    ] }]);
+    for (name, policies) in [("strict", &strict), ("delegated", &delegated)] {
+        let created = t
+            .post(models, &admin, &json!({ "name": name, "policies": policies }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(created.status(), 201);
+        let version = t
+            .post(
+                &format!("{models}/{name}/versions"),
+                &admin,
+                &json!({ "run_id": run_id, "artifact_path": "model" }),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(version.status(), 201);
+    }
+    let promote = |model: &str, token: &str| {
+        t.post(
+            &format!("{models}/{model}/versions/1/stage"),
+            token,
+            &json!({ "stage": "Production" }),
+        )
+    };
+
+    // The role is what the editor can act on: ask an admin. The metric is not the answer.
+    let (status, code, message) = error_of(promote("strict", &editor).send().await.unwrap()).await;
+    assert_eq!((status, code.as_str()), (403, "role_too_low"), "{message}");
+    assert!(
+        message.contains("Production") && message.contains("admin"),
+        "{message}"
+    );
+    // An admin passes the role and meets the metric gate.
+    let (status, code, message) = error_of(promote("strict", &admin).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (412, "promotion_gate_failed"),
+        "{message}"
+    );
+    assert!(message.contains("accuracy"), "{message}");
+    // Where a policy lets editors promote, an editor meets only the metric gate.
+    let (status, code, message) = error_of(promote("delegated", &editor).send().await.unwrap()).await;
+    assert_eq!(
+        (status, code.as_str()),
+        (412, "promotion_gate_failed"),
+        "{message}"
+    );
+    assert!(!message.contains("role"), "{message}");
+    t.shutdown().await;
+}
