@@ -459,3 +459,58 @@ async fn an_editor_asking_for_production_is_refused_for_the_role_first() {
     assert!(!message.contains("role"), "{message}");
     t.shutdown().await;
 }
+
+#[tokio::test]
+async fn run_times_out_of_order_or_negative_get_400() {
+    let t = TestPlatform::embedded().await;
+    let (experiment_id, _) = finished_run(&t, "churn", 0.8).await;
+    let admin = t.admin();
+    let runs = "/api/v1/projects/churn/runs";
+
+    let negative = t
+        .post(
+            runs,
+            &admin,
+            &json!({ "experiment_id": experiment_id, "start_time_ms": -5 }),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = error_of(negative).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("start_time_ms"), "{message}");
+
+    let started_ms = 1_700_000_000_000_i64;
+    let run = t
+        .post_json(
+            runs,
+            &admin,
+            &json!({ "experiment_id": experiment_id, "start_time_ms": started_ms }),
+        )
+        .await;
+    assert_eq!(run["start_time_ms"], started_ms, "{run}");
+    let run_id = run["run_id"].as_str().unwrap();
+    for end_time_ms in [started_ms - 1, -1] {
+        let ended = t
+            .http
+            .patch(format!("{}{runs}/{run_id}", t.url))
+            .bearer_auth(&admin)
+            .json(&json!({ "status": "FINISHED", "end_time_ms": end_time_ms }))
+            .send()
+            .await
+            .unwrap();
+        let (status, _, message) = error_of(ended).await;
+        assert_eq!(status, 400, "{end_time_ms}: {message}");
+        assert!(message.contains("end_time_ms"), "{message}");
+    }
+    let ended = t
+        .http
+        .patch(format!("{}{runs}/{run_id}", t.url))
+        .bearer_auth(&admin)
+        .json(&json!({ "status": "FINISHED", "end_time_ms": started_ms }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ended.status(), 200);
+    t.shutdown().await;
+}

@@ -511,6 +511,13 @@ impl TrackingService for TrackingApi {
         if request.name.len() > 256 {
             return Err(Error::invalid("name: at most 256 characters").into());
         }
+        if request.start_time_ms < 0 {
+            return Err(Error::invalid(format!(
+                "start_time_ms {} is negative: send milliseconds since the epoch, or 0 for now",
+                request.start_time_ms
+            ))
+            .into());
+        }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let model = run::Model {
             id: id.clone(),
@@ -581,6 +588,7 @@ impl TrackingService for TrackingApi {
     async fn update_run(&self, request: Request<pb::UpdateRunRequest>) -> Result<Response<pb::Run>, Status> {
         let request = request.into_inner();
         let found = self.writable_run(&request.project, &request.run_id).await?;
+        let started_ms = found.start_time;
         let status =
             pb::RunStatus::try_from(request.status).map_err(|_| Error::invalid("status: unknown value"))?;
         let mut model = found.into_active_model();
@@ -593,6 +601,12 @@ impl TrackingService for TrackingApi {
             );
             model.end_time = Set(match (terminal, request.end_time_ms) {
                 (true, 0) => Some(now_ms()),
+                (true, t) if t < started_ms => {
+                    return Err(Error::invalid(format!(
+                        "end_time_ms {t} is before the run's start_time_ms {started_ms}"
+                    ))
+                    .into());
+                }
                 (true, t) => Some(t),
                 (false, _) => None,
             });
