@@ -514,3 +514,65 @@ async fn run_times_out_of_order_or_negative_get_400() {
     assert_eq!(ended.status(), 200);
     t.shutdown().await;
 }
+
+#[tokio::test]
+async fn names_with_bidi_overrides_or_control_characters_get_400() {
+    let t = TestPlatform::embedded().await;
+    let (experiment_id, run_id) = finished_run(&t, "churn", 0.8).await;
+    let admin = t.admin();
+    let base = "/api/v1/projects/churn";
+    // "report\u{202E}exe.pdf" shows as "reportfdp.exe".
+    for (character, code_point) in [
+        ('\u{202E}', "U+202E"),
+        ('\u{2066}', "U+2066"),
+        ('\u{200F}', "U+200F"),
+        ('\u{061C}', "U+061C"),
+        ('\u{1B}', "U+001B"),
+    ] {
+        let name = format!("report{character}exe.pdf");
+        let requests = [
+            (
+                "experiment name",
+                t.post(&format!("{base}/experiments"), &admin, &json!({ "name": name })),
+            ),
+            (
+                "model name",
+                t.post(&format!("{base}/models"), &admin, &json!({ "name": name })),
+            ),
+            (
+                "run name",
+                t.post(
+                    &format!("{base}/runs"),
+                    &admin,
+                    &json!({ "experiment_id": experiment_id, "name": name }),
+                ),
+            ),
+            (
+                "metric key",
+                t.post(
+                    &format!("{base}/runs/{run_id}/log-batch"),
+                    &admin,
+                    &json!({ "metrics": [{ "key": name, "value": 1.0 }] }),
+                ),
+            ),
+            (
+                "artifact path",
+                t.http
+                    .put(format!("{}{base}/runs/{run_id}/artifacts/{name}", t.url))
+                    .bearer_auth(&admin)
+                    .header("content-type", "application/octet-stream")
+                    .body(b"x".to_vec()),
+            ),
+        ];
+        for (what, request) in requests {
+            let (status, _, message) = error_of(request.send().await.unwrap()).await;
+            assert_eq!(status, 400, "{what} with {code_point}: {message}");
+            assert!(message.contains(code_point), "{what}: {message}");
+            assert!(
+                !message.contains(character),
+                "the refusal echoes the character: {message}"
+            );
+        }
+    }
+    t.shutdown().await;
+}

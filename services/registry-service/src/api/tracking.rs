@@ -508,9 +508,8 @@ impl TrackingService for TrackingApi {
             .into());
         }
         validate_tags(&request.tags)?;
-        if request.name.len() > 256 {
-            return Err(Error::invalid("name: at most 256 characters").into());
-        }
+        names::run_name("name", &request.name)?;
+        validate::visible("user_id", &request.user_id)?;
         if request.start_time_ms < 0 {
             return Err(Error::invalid(format!(
                 "start_time_ms {} is negative: send milliseconds since the epoch, or 0 for now",
@@ -612,9 +611,7 @@ impl TrackingService for TrackingApi {
             });
         }
         if let Some(name) = request.name {
-            if name.len() > 256 {
-                return Err(Error::invalid("name: at most 256 characters").into());
-            }
+            names::run_name("name", &name)?;
             model.name = Set(name);
         }
         let updated = model.update(&self.db).await.map_err(Error::from)?;
