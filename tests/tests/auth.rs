@@ -576,3 +576,60 @@ async fn names_with_bidi_overrides_or_control_characters_get_400() {
     }
     t.shutdown().await;
 }
+
+/// Sends one raw HTTP/1.1 request and returns the status and body of the answer.
+async fn raw_request(addr: &str, request: &[u8]) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = tokio::net::TcpStream::connect(addr).await.unwrap();
+    stream.write_all(request).await.unwrap();
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.unwrap();
+    let answer = String::from_utf8_lossy(&answer).into_owned();
+    let status = answer
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {answer:?}"));
+    let body = answer
+        .split_once("\r\n\r\n")
+        .map_or("", |(_, body)| body)
+        .to_owned();
+    (status, body)
+}
+
+#[tokio::test]
+async fn an_overlong_url_gets_414_with_the_json_error_body() {
+    let t = TestPlatform::embedded().await;
+    let addr = t.url.trim_start_matches("http://").to_owned();
+    for length in [20_000, 100_000, 200_000] {
+        let request = format!(
+            "GET /api/v1/projects?q={} HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n",
+            "a".repeat(length)
+        );
+        let (status, body) = raw_request(&addr, request.as_bytes()).await;
+        assert_eq!(status, 414, "{length}: {body}");
+        let body: serde_json::Value = serde_json::from_str(&body).unwrap_or_else(|e| panic!("{e}: {body}"));
+        assert_eq!(body["code"], "uri_too_long", "{body}");
+        assert_eq!(body["type"], "invalid_request", "{body}");
+        assert!(body["message"].as_str().unwrap().contains("8192"), "{body}");
+    }
+    // Over a kept-alive connection, after a first request that was fine.
+    let query = "a".repeat(20_000);
+    let first = t.get("/healthz", "").send().await.unwrap();
+    assert_eq!(first.status(), 200);
+    let second = t
+        .get(&format!("/api/v1/projects?q={query}"), "")
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(second).await;
+    assert_eq!((status, code.as_str()), (414, "uri_too_long"));
+    // A URL under the limit is served as before.
+    let fine = t
+        .get(&format!("/healthz?q={}", "a".repeat(8_000)), "")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fine.status(), 200);
+    t.shutdown().await;
+}
