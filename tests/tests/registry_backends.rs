@@ -646,8 +646,8 @@ async fn registry(c: &mut Clients, runs: &[String]) {
         .transition_stage(stage(1, pb::Stage::Production, "editor"))
         .await
         .unwrap_err();
-    assert_eq!(err.code(), Code::FailedPrecondition);
-    assert!(err.message().contains("role admin"), "{}", err.message());
+    assert_eq!(err.code(), Code::PermissionDenied);
+    assert!(err.message().contains("role 'admin'"), "{}", err.message());
     let prod = c
         .admin_models
         .transition_stage(stage(1, pb::Stage::Production, "admin"))

@@ -63,6 +63,9 @@ pub struct Claims {
     pub iss: String,
     pub iat: i64,
     pub exp: i64,
+    /// Not before: the token is refused until this time (seconds since the epoch).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nbf: Option<i64>,
 }
 
 impl Claims {
@@ -73,6 +76,11 @@ impl Claims {
 
     pub fn has_role(&self, needed: Role) -> bool {
         self.role().is_some_and(|role| role >= needed)
+    }
+
+    /// Whether the token's validity window holds `now` exactly, without any leeway.
+    fn in_force_at(&self, now: i64) -> bool {
+        self.exp > now && self.nbf.is_none_or(|nbf| nbf <= now)
     }
 
     pub fn all_projects(&self) -> bool {
@@ -124,8 +132,9 @@ const VERIFIED_TOKENS: usize = 4_096;
 /// A client sends the same token with every request, so a token that verified is remembered
 /// with its claims (clones of a verifier share the memory): until it expires, the next
 /// request finds it by its exact text, which includes the signature, instead of checking the
-/// signature and parsing the claims again. A remembered token is served only while `exp` is
-/// still ahead without the leeway; past that, it is verified afresh, with the leeway.
+/// signature and parsing the claims again. A remembered token is served only while its
+/// window holds now without the leeway (`nbf` passed, `exp` ahead); otherwise it is verified
+/// afresh, with the leeway, so a token not valid yet is never served from memory.
 #[derive(Clone)]
 pub struct Verifier {
     key: DecodingKey,
@@ -159,6 +168,7 @@ impl Verifier {
         validation.algorithms = vec![algorithm];
         validation.set_issuer(&[&settings.issuer]);
         validation.set_required_spec_claims(&["exp", "sub", "iss"]);
+        validation.validate_nbf = true;
         validation.leeway = 30;
         Ok(Verifier {
             key,
@@ -182,8 +192,8 @@ impl Verifier {
 
     pub fn verify(&self, token: &str) -> Result<Claims, Error> {
         let now = chrono::Utc::now().timestamp();
-        if let Some(claims) =
-            (self.verified.read().expect("verified tokens lock").get(token)).filter(|claims| claims.exp > now)
+        if let Some(claims) = (self.verified.read().expect("verified tokens lock").get(token))
+            .filter(|claims| claims.in_force_at(now))
         {
             return Ok(claims.clone());
         }
@@ -266,6 +276,7 @@ impl Signer {
             iss: self.issuer.clone(),
             iat: now,
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
+            nbf: None,
         };
         jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key).map_err(KeyError::jwt)
     }
@@ -444,6 +455,35 @@ mod tests {
         };
         (verifier.verified.write().unwrap()).insert("remembered.but.expired".to_owned(), expired);
         let err = verifier.verify("remembered.but.expired").unwrap_err();
+        assert_eq!(err.code, ErrorCode::Unauthenticated);
+    }
+
+    #[test]
+    fn a_token_is_refused_until_its_not_before_time() {
+        let (_dir, _signer, verifier) = keys();
+        let now = chrono::Utc::now().timestamp();
+        let sign = |nbf: i64| {
+            let claims = serde_json::json!({
+                "sub": "ana", "roles": ["viewer"], "iss": "lathe", "iat": now, "exp": now + 3 * 86_400, "nbf": nbf,
+            });
+            let key = EncodingKey::from_secret(b"0123456789abcdef0123456789abcdef").unwrap();
+            jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &key).unwrap()
+        };
+        let tomorrow = sign(now + 86_400);
+        for _ in 0..2 {
+            let err = verifier.verify(&tomorrow).unwrap_err();
+            assert_eq!(err.code, ErrorCode::Unauthenticated);
+            assert_eq!(err.message, "token is not valid yet");
+        }
+        assert_eq!(verifier.verify(&sign(now - 60)).unwrap().nbf, Some(now - 60));
+        // A remembered entry whose nbf is ahead is not served: the token is checked afresh
+        // (this text is no JWT at all, so only the memory could have accepted it).
+        let remembered = Claims {
+            nbf: Some(now + 86_400),
+            ..verifier.verify(&sign(now - 60)).unwrap()
+        };
+        (verifier.verified.write().unwrap()).insert("remembered.but.not.yet".to_owned(), remembered);
+        let err = verifier.verify("remembered.but.not.yet").unwrap_err();
         assert_eq!(err.code, ErrorCode::Unauthenticated);
     }
 

@@ -6,6 +6,8 @@
 //! send them cost about a tenth of a small request's CPU. Set it on every process of a
 //! deployment whose traces you want whole.
 
+use std::io::IsTerminal;
+
 use opentelemetry::propagation::{Extractor, Injector, TextMapPropagator};
 use opentelemetry::trace::TracerProvider as _;
 use opentelemetry_sdk::propagation::TraceContextPropagator;
@@ -96,15 +98,27 @@ fn install_layers(
             .with_tracer(tracer)
             .with_filter(EnvFilter::new(SPAN_FILTER))
     });
+    // The fmt layer writes to stdout.
+    let ansi = use_colours(
+        std::io::stdout().is_terminal(),
+        std::env::var_os("NO_COLOR").as_deref(),
+    );
     let fmt_layer = match settings.log_format {
-        LogFormat::Text => tracing_subscriber::fmt::layer().boxed(),
-        LogFormat::Json => tracing_subscriber::fmt::layer().json().boxed(),
+        LogFormat::Text => tracing_subscriber::fmt::layer().with_ansi(ansi).boxed(),
+        LogFormat::Json => tracing_subscriber::fmt::layer().with_ansi(ansi).json().boxed(),
     };
     tracing_subscriber::registry()
         .with(spans)
         .with(fmt_layer.with_filter(filter))
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)
+}
+
+/// Whether log lines carry ANSI colour codes: only when they go to a terminal, and not when
+/// `NO_COLOR` is set to anything non-empty (<https://no-color.org>). Files, pipes and log
+/// collectors get plain text.
+fn use_colours(to_terminal: bool, no_color: Option<&std::ffi::OsStr>) -> bool {
+    to_terminal && no_color.is_none_or(std::ffi::OsStr::is_empty)
 }
 
 /// Reads W3C trace context from HTTP headers.
@@ -154,5 +168,24 @@ impl tonic::service::Interceptor for TraceContextInterceptor {
     fn call(&mut self, mut request: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
         inject_current_context(request.metadata_mut());
         Ok(request)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::ffi::OsStr;
+
+    use super::*;
+
+    #[test]
+    fn colours_only_for_a_terminal_without_no_color() {
+        assert!(use_colours(true, None));
+        // Files and pipes get plain text.
+        assert!(!use_colours(false, None));
+        // NO_COLOR set to anything turns colours off; set but empty, it counts as unset.
+        assert!(!use_colours(true, Some(OsStr::new("1"))));
+        assert!(!use_colours(true, Some(OsStr::new("false"))));
+        assert!(use_colours(true, Some(OsStr::new(""))));
+        assert!(!use_colours(false, Some(OsStr::new(""))));
     }
 }

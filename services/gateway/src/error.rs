@@ -65,6 +65,18 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The body of a 414 answer to a URL whose path and query exceed `limit` bytes. Only the
+/// gateway's HTTP side meets such a URL, so it has no [`ErrorCode`] of its own.
+pub fn uri_too_long(limit: usize) -> ErrorBody {
+    ErrorBody {
+        code: "uri_too_long".to_owned(),
+        message: format!(
+            "the URL's path and query are longer than the limit of {limit} bytes; send long inputs in a request body"
+        ),
+        error_type: "invalid_request".to_owned(),
+    }
+}
+
 /// Maps body-parsing failures to the JSON error shape (413 past the size limit).
 pub fn json_error(
     err: actix_web::error::JsonPayloadError,

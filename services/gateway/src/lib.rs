@@ -10,16 +10,23 @@ pub mod error;
 pub mod metrics;
 pub mod settings;
 pub mod spans;
+pub mod uri_limit;
 
 use std::future::Future;
 use std::net::TcpListener;
 use std::sync::Arc;
+use std::time::Duration;
 
+use actix_http::HttpService;
+use actix_http::error::DispatchError;
+use actix_service::{ServiceFactoryExt, map_config};
+use actix_web::dev::{AppConfig, Server, fn_service};
 use actix_web::middleware::from_fn;
-use actix_web::{App, HttpRequest, HttpResponse, HttpServer, web};
+use actix_web::{App, HttpRequest, HttpResponse, web};
 use lathe_common::auth::{KeyError, Verifier};
 use lathe_common::config::{CommonSettings, ConfigError};
 use lathe_common::{Error, ErrorCode};
+use tokio::net::TcpStream;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
 use utoipa_swagger_ui::SwaggerUi;
@@ -29,6 +36,7 @@ use crate::backends::{Backends, Channels};
 use crate::error::ApiError;
 use crate::metrics::HttpMetrics;
 pub use crate::settings::GatewaySettings;
+use crate::uri_limit::RequestLineGuard;
 
 /// The section of the configuration the gateway reads.
 pub const SECTION: &str = "gateway";
@@ -85,8 +93,7 @@ impl Gateway {
         let metrics = web::Data::new(HttpMetrics::default());
         let openapi = ApiDoc::openapi();
         let body_limit = self.settings.body_limit_bytes;
-        let addr = listener.local_addr().ok();
-        let mut server = HttpServer::new(move || {
+        let app = move || {
             App::new()
                 .app_data(settings.clone())
                 .app_data(verifier.clone())
@@ -101,6 +108,7 @@ impl Gateway {
                 .app_data(web::PathConfig::default().error_handler(error::path_error))
                 .app_data(web::QueryConfig::default().error_handler(error::query_error))
                 .wrap(from_fn(auth::scope_caller))
+                .wrap(from_fn(uri_limit::refuse_long_uris))
                 .wrap(from_fn(metrics::record))
                 .wrap(TracingLogger::<spans::RootSpan>::new())
                 // Serving first: actix tries routes in order, and every dynamic route it passes
@@ -122,20 +130,41 @@ impl Gateway {
                 .service(api::projects::delete_project)
                 .service(project_scope())
                 .default_service(web::to(not_found))
-        })
-        .disable_signals()
-        .shutdown_timeout(30)
-        .listen(listener)?;
+        };
+        // What `HttpServer::listen` builds, with each connection behind a `RequestLineGuard`:
+        // actix refuses an over-long request line itself, before the app, with a bare 400.
+        let addr = listener.local_addr()?;
+        let mut builder = Server::build().disable_signals().shutdown_timeout(30);
         if self.settings.workers > 0 {
-            server = server.workers(self.settings.workers);
+            builder = builder.workers(self.settings.workers);
         }
-        let server = server.run();
+        let shutdown_signal = builder.graceful_shutdown_signal();
+        let builder = builder.listen("lathe-gateway", listener, move || {
+            let shutdown_signal = shutdown_signal.clone();
+            let http = HttpService::build()
+                .graceful_shutdown_signal(move || {
+                    let signal = shutdown_signal.clone();
+                    async move { signal.notified().await }
+                })
+                .client_disconnect_timeout(Duration::from_secs(1))
+                .local_addr(addr)
+                .h1(map_config(app(), move |()| {
+                    // `AppConfig` has no public constructor; this is the one actix-test uses.
+                    AppConfig::__priv_test_new(false, addr.to_string(), addr)
+                }));
+            fn_service(|io: TcpStream| async move {
+                let peer = io.peer_addr().ok();
+                Ok::<_, DispatchError>((RequestLineGuard::new(io), peer))
+            })
+            .and_then(http)
+        })?;
+        let server = builder.run();
         let handle = server.handle();
         tokio::spawn(async move {
             shutdown.await;
             handle.stop(true).await;
         });
-        tracing::info!(addr = ?addr, "gateway listening");
+        tracing::info!(%addr, "gateway listening");
         Ok(async move {
             server.await?;
             tracing::info!("gateway stopped");

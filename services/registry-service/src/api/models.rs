@@ -943,6 +943,7 @@ impl ModelRegistryService for ModelsApi {
             let current = Stage::parse(&v.stage)?;
             let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
             let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
+            gates::require_role(&policies, target, actor_role(&request.actor))?;
             let unmet = gates::unmet_conditions(
                 &policies,
                 &Transition {

@@ -640,8 +640,14 @@ impl TrackingService for TrackingApi {
             .into());
         }
         validate_tags(&request.tags)?;
-        if request.name.len() > 256 {
-            return Err(Error::invalid("name: at most 256 characters").into());
+        names::run_name("name", &request.name)?;
+        validate::visible("user_id", &request.user_id)?;
+        if request.start_time_ms < 0 {
+            return Err(Error::invalid(format!(
+                "start_time_ms {} is negative: send milliseconds since the epoch, or 0 for now",
+                request.start_time_ms
+            ))
+            .into());
         }
         let id = uuid::Uuid::new_v4().simple().to_string();
         let model = run::Model {
@@ -715,6 +721,7 @@ impl TrackingService for TrackingApi {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = self.writable_run(&request.project, &request.run_id).await?;
+        let started_ms = found.start_time;
         let status =
             pb::RunStatus::try_from(request.status).map_err(|_| Error::invalid("status: unknown value"))?;
         let mut model = found.into_active_model();
@@ -727,14 +734,18 @@ impl TrackingService for TrackingApi {
             );
             model.end_time = Set(match (terminal, request.end_time_ms) {
                 (true, 0) => Some(now_ms()),
+                (true, t) if t < started_ms => {
+                    return Err(Error::invalid(format!(
+                        "end_time_ms {t} is before the run's start_time_ms {started_ms}"
+                    ))
+                    .into());
+                }
                 (true, t) => Some(t),
                 (false, _) => None,
             });
         }
         if let Some(name) = request.name {
-            if name.len() > 256 {
-                return Err(Error::invalid("name: at most 256 characters").into());
-            }
+            names::run_name("name", &name)?;
             model.name = Set(name);
         }
         let updated = model.update(&self.db).await.map_err(Error::from)?;

@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use lathe_common::auth::Role;
-use lathe_common::{Error, Result};
+use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use serde::{Deserialize, Serialize};
 
@@ -205,6 +205,40 @@ pub struct Transition<'a> {
     pub actor_role: Option<Role>,
 }
 
+/// The role moving a version to `target` needs: the highest one the stage's policies name,
+/// else admin for Production, else none beyond what the API asks of any writer.
+pub fn role_needed(policies: &[Policy], target: Stage) -> Option<Role> {
+    let named = policies
+        .iter()
+        .filter(|p| p.stage == target)
+        .flat_map(|p| &p.conditions)
+        .filter_map(|c| match c {
+            Condition::Role(role) => Some(*role),
+            Condition::Metric { .. } | Condition::CurrentStage(_) => None,
+        })
+        .max();
+    named.or((target == Stage::Production).then_some(Role::Admin))
+}
+
+/// Refuses with 403 `role_too_low` when the caller's role is below what `target` needs. Judged
+/// before the other conditions: a caller without the role can do nothing about them, and
+/// should hear whom to ask instead.
+pub fn require_role(policies: &[Policy], target: Stage, actor_role: Option<Role>) -> Result<()> {
+    match role_needed(policies, target) {
+        Some(needed) if actor_role.is_none_or(|role| role < needed) => Err(Error::new(
+            ErrorCode::PermissionDenied,
+            format!(
+                "moving a version to {} needs role '{}'; the caller has {}",
+                target.as_str(),
+                needed.as_str(),
+                actor_role.map_or("no role", Role::as_str)
+            ),
+        )
+        .with_reason("role_too_low")),
+        _ => Ok(()),
+    }
+}
+
 /// Each unmet condition, in words; empty means the transition may proceed.
 pub fn unmet_conditions(policies: &[Policy], transition: &Transition<'_>) -> Vec<String> {
     let mut unmet = Vec::new();
@@ -329,6 +363,39 @@ mod tests {
             ..admin
         };
         assert!(unmet_conditions(&delegated, &editor).is_empty());
+    }
+
+    #[test]
+    fn the_role_a_stage_needs_comes_from_its_policies() {
+        assert_eq!(role_needed(&[], Stage::Production), Some(Role::Admin));
+        assert_eq!(role_needed(&[], Stage::Staging), None);
+        assert_eq!(role_needed(&staging_policy(), Stage::Staging), None);
+        let delegated = [Policy {
+            stage: Stage::Production,
+            conditions: vec![Condition::Role(Role::Editor)],
+        }];
+        assert_eq!(role_needed(&delegated, Stage::Production), Some(Role::Editor));
+        // A role named for Staging makes Staging need it too.
+        let guarded = [Policy {
+            stage: Stage::Staging,
+            conditions: vec![Condition::Role(Role::Admin)],
+        }];
+        assert_eq!(role_needed(&guarded, Stage::Staging), Some(Role::Admin));
+    }
+
+    #[test]
+    fn a_role_too_low_is_refused_with_403_naming_the_role() {
+        let err = require_role(&staging_policy(), Stage::Production, Some(Role::Editor)).unwrap_err();
+        assert_eq!(err.code, ErrorCode::PermissionDenied);
+        assert_eq!(err.reason, "role_too_low");
+        assert_eq!(
+            err.message,
+            "moving a version to Production needs role 'admin'; the caller has editor"
+        );
+        let err = require_role(&[], Stage::Production, None).unwrap_err();
+        assert!(err.message.ends_with("the caller has no role"), "{err}");
+        require_role(&staging_policy(), Stage::Production, Some(Role::Admin)).unwrap();
+        require_role(&staging_policy(), Stage::Staging, Some(Role::Viewer)).unwrap();
     }
 
     #[test]

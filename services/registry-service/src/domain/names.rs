@@ -1,5 +1,7 @@
-//! Validation of tracking and registry names, keys and artifact paths.
+//! Validation of tracking and registry names, keys and artifact paths. Each rule starts with
+//! [`visible`], which refuses control and bidirectional characters.
 
+use lathe_common::validate::visible;
 use lathe_common::{Error, Result};
 
 pub const MAX_KEY_LEN: usize = 250;
@@ -8,11 +10,8 @@ pub const MAX_TAG_VALUE_LEN: usize = 8000;
 
 /// Names of experiments and models: printable, no slashes, at most 256 characters.
 pub fn display_name(field: &str, value: &str) -> Result<()> {
-    if value.trim().is_empty()
-        || value.len() > 256
-        || value.contains('/')
-        || value.chars().any(char::is_control)
-    {
+    visible(field, value)?;
+    if value.trim().is_empty() || value.len() > 256 || value.contains('/') {
         return Err(Error::invalid(format!(
             "{field} '{value}' is invalid: 1 to 256 printable characters, no '/'"
         ))
@@ -21,8 +20,18 @@ pub fn display_name(field: &str, value: &str) -> Result<()> {
     Ok(())
 }
 
+/// Names of runs: empty (the server names the run), or printable and at most 256 bytes.
+pub fn run_name(field: &str, value: &str) -> Result<()> {
+    visible(field, value)?;
+    if value.len() > 256 {
+        return Err(Error::invalid(format!("{field}: at most 256 characters")).with_reason("invalid_name"));
+    }
+    Ok(())
+}
+
 /// Metric, param and tag keys.
 pub fn key(field: &str, value: &str) -> Result<()> {
+    visible(field, value)?;
     let ok = !value.is_empty()
         && value.len() <= MAX_KEY_LEN
         && value.chars().all(|c| c.is_alphanumeric() || "_-./ :".contains(c))
@@ -38,6 +47,7 @@ pub fn key(field: &str, value: &str) -> Result<()> {
 
 /// Aliases: word characters and '-', not `latest` nor `v<digits>` (MLflow's reserved forms).
 pub fn alias(value: &str) -> Result<()> {
+    visible("alias", value)?;
     let well_formed = !value.is_empty()
         && value.len() <= 255
         && value.chars().all(|c| c.is_alphanumeric() || c == '_' || c == '-');
@@ -57,6 +67,7 @@ pub fn alias(value: &str) -> Result<()> {
 
 /// A relative artifact path: no `..`, not absolute, no empty segments, no backslashes.
 pub fn artifact_path(value: &str, allow_empty: bool) -> Result<String> {
+    visible("artifact path", value)?;
     let trimmed = value.trim_end_matches('/');
     if trimmed.is_empty() {
         return if allow_empty {
@@ -95,6 +106,24 @@ mod tests {
         for bad in ["../x", "a/../../b", "/etc/passwd", "a//b", "./a", "a\\b", ""] {
             assert!(artifact_path(bad, false).is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn every_name_refuses_hidden_characters() {
+        let value = "report\u{202E}fdp.exe";
+        let errors = [
+            display_name("name", value).unwrap_err(),
+            run_name("name", value).unwrap_err(),
+            key("key", value).unwrap_err(),
+            alias(value).unwrap_err(),
+            artifact_path(value, false).unwrap_err(),
+        ];
+        for err in errors {
+            assert!(err.message.contains("U+202E"), "{err}");
+        }
+        run_name("name", "").unwrap();
+        run_name("name", "lbfgs, 3 folds").unwrap();
+        assert!(run_name("name", &"x".repeat(257)).is_err());
     }
 
     #[test]
