@@ -585,3 +585,39 @@ async fn push_on_postgres_s3_and_redis() {
     t.shutdown().await;
     drop(pg);
 }
+
+/// The shape of the outside probe: one 50 KB anchor named 2,500 times (about 125 MB once
+/// expanded) is refused as a bad request with a short error, instead of being expanded and
+/// echoed back.
+#[tokio::test]
+async fn an_alias_amplified_repository_gets_a_short_bad_request() {
+    let t = TestPlatform::embedded().await;
+    t.create_project(PROJECT).await;
+    let content = format!(
+        "feature_services:\n  - name: amplified\n    features: [&big {}, {}]\n",
+        "v".repeat(50_000),
+        vec!["*big"; 2_500].join(", ")
+    );
+    let response = apply(
+        &t,
+        json!([{ "path": "amplified.yaml", "content": content }]),
+        true,
+    )
+    .await;
+    let status = response.status().as_u16();
+    let body = response.bytes().await.unwrap();
+    assert!(body.len() < 4_096, "a {} byte error body", body.len());
+    let body: Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (400, Some("invalid_repository")),
+        "{body}"
+    );
+    assert_eq!(body["type"], "invalid_request", "{body}");
+    let message = body["message"].as_str().unwrap();
+    assert!(
+        message.contains("amplified.yaml: expands to more than 1048576 bytes through its aliases"),
+        "{message}"
+    );
+    t.shutdown().await;
+}

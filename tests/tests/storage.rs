@@ -258,3 +258,74 @@ async fn a_service_on_s3_uses_the_bucket() {
         .unwrap();
     objects_round_trip(registry.stores().objects.as_ref()).await;
 }
+
+/// The staging file of an upload started on `store` under the local directory `objects` and
+/// left as a killed process leaves it: a part written, never completed, aborted nor dropped.
+async fn killed_upload(store: &dyn ObjectStore, objects: &std::path::Path, name: &str) -> std::path::PathBuf {
+    let mut upload = store
+        .put_multipart(&Path::from(format!("runs/r1/artifacts/{name}")))
+        .await
+        .unwrap();
+    upload.put_part(PutPayload::from(vec![7u8; 4096])).await.unwrap();
+    // No destructor runs in a killed process; dropping the upload would remove its file.
+    std::mem::forget(upload);
+    let dir = objects.join("runs/r1/artifacts");
+    let staged: Vec<std::path::PathBuf> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|entry| entry.unwrap().path())
+        .filter(|path| {
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(&format!("{name}#")))
+        })
+        .collect();
+    assert_eq!(
+        staged.len(),
+        1,
+        "one staging file for {name} in {}",
+        dir.display()
+    );
+    staged.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn the_registry_removes_uploads_a_kill_left_behind() {
+    let dir = tempfile::tempdir().unwrap();
+    let settings = lathe_tests::embedded_settings(dir.path());
+    let objects_settings = &settings.registry.object_store;
+    let url = storage::resolve_url(objects_settings, dir.path(), "registry").unwrap();
+    let store = storage::open(&url, objects_settings, "registry.object_store").unwrap();
+    let objects = dir.path().join("objects/registry");
+    let abandoned = killed_upload(store.as_ref(), &objects, "model.bin").await;
+    let in_flight = killed_upload(store.as_ref(), &objects, "other-replica.bin").await;
+    // Last written two hours ago: past the start-up grace of an hour.
+    std::fs::File::options()
+        .write(true)
+        .open(&abandoned)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() - std::time::Duration::from_secs(2 * 60 * 60))
+        .unwrap();
+
+    let registry = Registry::build(&settings.registry, &settings.common)
+        .await
+        .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(registry.serve(listener, async {
+        let _ = stopped.await;
+    }));
+    for _ in 0..200 {
+        if !abandoned.exists() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(!abandoned.exists(), "{} is still there", abandoned.display());
+    assert!(
+        in_flight.exists(),
+        "a recently written upload ({}) is kept",
+        in_flight.display()
+    );
+    let _ = stop.send(());
+    server.await.unwrap().unwrap();
+}

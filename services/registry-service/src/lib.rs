@@ -54,6 +54,10 @@ impl GrpcService for Registry {
 
     fn into_server(self, shutdown: Shutdown) -> GrpcServer {
         let cleanup = CleanupSignal::default();
+        let upload_sweep = tokio::spawn(store::upload_sweep::run(
+            self.stores.objects_url.clone(),
+            shutdown.clone(),
+        ));
         let worker = tokio::spawn(store::cleanup::run_worker(
             self.stores.db.clone(),
             self.stores.objects.clone(),
@@ -76,6 +80,7 @@ impl GrpcService for Registry {
             .with_health_for(service_names::TRACKING)
             .with_health_for(service_names::MODEL_REGISTRY)
             .with_background(worker)
+            .with_background(upload_sweep)
     }
 }
 

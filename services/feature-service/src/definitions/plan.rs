@@ -137,9 +137,10 @@ pub fn refuse_breaking(refusals: Vec<String>) -> Result<()> {
     }
     Err(Error::new(
         ErrorCode::FailedPrecondition,
-        format!(
-            "the change would break stored data; nothing was applied:\n{}",
-            refusals.join("\n")
+        super::repository::problem_list(
+            "the change would break stored data; nothing was applied:",
+            &refusals,
+            refusals.len(),
         ),
     )
     .with_reason("breaking_change"))

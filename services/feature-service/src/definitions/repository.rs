@@ -1,13 +1,16 @@
 //! Loads a feature repository (YAML files) into one checked desired state. Every problem is
 //! reported, each with its file and path (`features/driver.yaml: feature_views[0] (driver_stats).schema[1].type: …`),
-//! so a user fixes them all in one pass.
+//! so a user fixes them all in one pass. Error messages stay small whatever the input: a
+//! quoted value is cut at 200 characters and a list stops at 50 problems.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
 use lathe_common::{Error, Result};
 
 use super::spec::{
-    EntitySpec, FeatureServiceSpec, FeatureType, FeatureViewSpec, RepositoryFile, SourceSpec, TYPE_HELP,
+    EntitySpec, FeatureServiceSpec, FeatureType, FeatureViewSpec, ParseError, SourceSpec, TYPE_HELP,
+    parse_file,
 };
 
 pub const ENTITY: &str = "entity";
@@ -89,16 +92,61 @@ impl Repository {
     }
 }
 
-struct Problems(Vec<String>);
+/// How many characters of a user-given value an error message quotes.
+const QUOTED_CHARS: usize = 200;
+/// How many problems an error message lists, and how many characters each may take.
+const LISTED_PROBLEMS: usize = 50;
+const PROBLEM_CHARS: usize = 1_000;
+
+/// `text` cut to `max` characters, with "…" when it was longer.
+fn clipped(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        Some((end, _)) => Cow::Owned(format!("{}…", &text[..end])),
+        None => Cow::Borrowed(text),
+    }
+}
+
+/// A user-given value (a name, a type, a path…) as an error message quotes it: at most 200
+/// characters, so a message never echoes an input's bulk.
+pub fn quoted(text: &str) -> Cow<'_, str> {
+    clipped(text, QUOTED_CHARS)
+}
+
+/// `header`, then the first 50 of `total` problems one a line (each cut at 1,000 characters),
+/// then how many more there are: at most about 50 KB however many problems there are.
+pub fn problem_list(header: &str, listed: &[String], total: usize) -> String {
+    let mut message = header.to_owned();
+    for problem in listed.iter().take(LISTED_PROBLEMS) {
+        message.push('\n');
+        message.push_str(&clipped(problem, PROBLEM_CHARS));
+    }
+    let shown = listed.len().min(LISTED_PROBLEMS);
+    if total > shown {
+        message.push_str(&format!("\nand {} more", total - shown));
+    }
+    message
+}
+
+/// The problems found so far: all are counted, the first 50 kept.
+#[derive(Default)]
+struct Problems {
+    listed: Vec<String>,
+    total: usize,
+}
 
 impl Problems {
     fn add(&mut self, at: &str, message: impl std::fmt::Display) {
-        self.0.push(format!("{at}: {message}"));
+        self.total += 1;
+        if self.listed.len() < LISTED_PROBLEMS {
+            self.listed.push(format!("{at}: {message}"));
+        }
     }
 }
 
 fn check_name(problems: &mut Problems, at: &str, name: &str) {
-    if let Err(err) = lathe_common::validate::identifier("name", name) {
+    // The check's message quotes the name; a quoted (cut) name is judged alike, as every name
+    // long enough to be cut is already too long.
+    if let Err(err) = lathe_common::validate::identifier("name", &quoted(name)) {
         problems.add(at, err.message);
     }
 }
@@ -108,13 +156,16 @@ fn canonical_type(problems: &mut Problems, at: &str, text: &str, allow_list: boo
         Some(t) if t.list && !allow_list => {
             problems.add(
                 at,
-                format!("'{text}': join keys must be scalar ({TYPE_HELP}, without list)"),
+                format!(
+                    "'{}': join keys must be scalar ({TYPE_HELP}, without list)",
+                    quoted(text)
+                ),
             );
             text.to_owned()
         }
         Some(t) => t.name(),
         None => {
-            problems.add(at, format!("unknown type '{text}': {TYPE_HELP}"));
+            problems.add(at, format!("unknown type '{}': {TYPE_HELP}", quoted(text)));
             text.to_owned()
         }
     }
@@ -129,14 +180,17 @@ fn check_relative_path(problems: &mut Problems, at: &str, path: &str) {
     if bad {
         problems.add(
             at,
-            format!("'{path}' must be a path relative to the feature store's object store, without '..'"),
+            format!(
+                "'{}' must be a path relative to the feature store's object store, without '..'",
+                quoted(path)
+            ),
         );
     }
 }
 
 /// Parses and checks the files of a repository for `project`.
 pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
-    let mut problems = Problems(Vec::new());
+    let mut problems = Problems::default();
     let mut repo = Repository::default();
     if files.is_empty() {
         return Err(Error::invalid(
@@ -144,10 +198,16 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
         ));
     }
     for (path, content) in files {
-        let parsed: RepositoryFile = match serde_yaml::from_str(content) {
+        let shown_path = quoted(path);
+        let parsed = match parse_file(content) {
             Ok(parsed) => parsed,
-            Err(err) => {
-                problems.add(path, err);
+            Err(err @ ParseError::TooLarge { .. }) => {
+                problems.add(&shown_path, err);
+                continue;
+            }
+            // serde_yaml's messages may quote the offending value.
+            Err(ParseError::Yaml(err)) => {
+                problems.add(&shown_path, quoted(&err.to_string()));
                 continue;
             }
         };
@@ -155,8 +215,11 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
             && declared != project
         {
             problems.add(
-                path,
-                format!("declares project '{declared}' but is applied to project '{project}'"),
+                &shown_path,
+                format!(
+                    "declares project '{}' but is applied to project '{project}'",
+                    quoted(declared)
+                ),
             );
         }
         let mut declare = |problems: &mut Problems, at: String, spec: Spec| {
@@ -164,7 +227,12 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
             if let Some(first) = repo.definitions.get(&key) {
                 problems.add(
                     &at,
-                    format!("{} '{}' is already declared in {}", key.0, key.1, first.origin),
+                    format!(
+                        "{} '{}' is already declared in {}",
+                        key.0,
+                        quoted(&key.1),
+                        quoted(&first.origin)
+                    ),
                 );
             } else {
                 repo.definitions.insert(
@@ -177,7 +245,7 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
             }
         };
         for (i, mut entity) in parsed.entities.into_iter().enumerate() {
-            let at = format!("{path}: entities[{i}] ({})", entity.name);
+            let at = format!("{shown_path}: entities[{i}] ({})", quoted(&entity.name));
             check_name(&mut problems, &at, &entity.name);
             if entity.join_keys.is_empty() {
                 problems.add(&at, "join_keys: an entity needs at least one join key");
@@ -187,14 +255,14 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
                 let key_at = format!("{at}.join_keys[{k}]");
                 check_name(&mut problems, &key_at, &key.name);
                 if !seen.insert(key.name.clone()) {
-                    problems.add(&key_at, format!("'{}' appears twice", key.name));
+                    problems.add(&key_at, format!("'{}' appears twice", quoted(&key.name)));
                 }
                 key.dtype = canonical_type(&mut problems, &format!("{key_at}.type"), &key.dtype, false);
             }
             declare(&mut problems, at, Spec::Entity(entity));
         }
         for (i, source) in parsed.sources.into_iter().enumerate() {
-            let at = format!("{path}: sources[{i}] ({})", source.name);
+            let at = format!("{shown_path}: sources[{i}] ({})", quoted(&source.name));
             check_name(&mut problems, &at, &source.name);
             match (&source.file, &source.push) {
                 (Some(file), None) => {
@@ -217,7 +285,7 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
             declare(&mut problems, at, Spec::Source(source));
         }
         for (i, mut view) in parsed.feature_views.into_iter().enumerate() {
-            let at = format!("{path}: feature_views[{i}] ({})", view.name);
+            let at = format!("{shown_path}: feature_views[{i}] ({})", quoted(&view.name));
             check_name(&mut problems, &at, &view.name);
             if view.entities.is_empty() {
                 problems.add(
@@ -233,14 +301,17 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
                 let field_at = format!("{at}.schema[{f}]");
                 check_name(&mut problems, &field_at, &field.name);
                 if !seen.insert(field.name.clone()) {
-                    problems.add(&field_at, format!("feature '{}' appears twice", field.name));
+                    problems.add(
+                        &field_at,
+                        format!("feature '{}' appears twice", quoted(&field.name)),
+                    );
                 }
                 field.dtype = canonical_type(&mut problems, &format!("{field_at}.type"), &field.dtype, true);
             }
             declare(&mut problems, at, Spec::View(view));
         }
         for (i, service) in parsed.feature_services.into_iter().enumerate() {
-            let at = format!("{path}: feature_services[{i}] ({})", service.name);
+            let at = format!("{shown_path}: feature_services[{i}] ({})", quoted(&service.name));
             check_name(&mut problems, &at, &service.name);
             if service.features.is_empty() {
                 problems.add(&at, "features: list at least one `view:feature`");
@@ -249,16 +320,15 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
         }
     }
     check_references(&repo, &mut problems);
-    if problems.0.is_empty() {
+    if problems.total == 0 {
         Ok(repo)
     } else {
-        let count = problems.0.len();
-        Err(Error::invalid(format!(
-            "the feature repository has {count} problem{}:\n{}",
-            if count == 1 { "" } else { "s" },
-            problems.0.join("\n")
-        ))
-        .with_reason("invalid_repository"))
+        let count = problems.total;
+        let header = format!(
+            "the feature repository has {count} problem{}:",
+            if count == 1 { "" } else { "s" }
+        );
+        Err(Error::invalid(problem_list(&header, &problems.listed, count)).with_reason("invalid_repository"))
     }
 }
 
@@ -267,9 +337,9 @@ fn check_references(repo: &Repository, problems: &mut Problems) {
     for declared in repo.definitions.values() {
         let at = format!(
             "{}: {} '{}'",
-            declared.origin,
+            quoted(&declared.origin),
             declared.spec.kind(),
-            declared.spec.name()
+            quoted(declared.spec.name())
         );
         match &declared.spec {
             Spec::Entity(_) => {}
@@ -279,11 +349,11 @@ fn check_references(repo: &Repository, problems: &mut Problems) {
                         Some(Spec::Source(target)) if target.file.is_some() => {}
                         Some(_) => problems.add(
                             &format!("{at}.push.batch_source"),
-                            format!("'{batch}' is not a file source"),
+                            format!("'{}' is not a file source", quoted(batch)),
                         ),
                         None => problems.add(
                             &format!("{at}.push.batch_source"),
-                            format!("no data source named '{batch}'"),
+                            format!("no data source named '{}'", quoted(batch)),
                         ),
                     }
                 }
@@ -293,21 +363,24 @@ fn check_references(repo: &Repository, problems: &mut Problems) {
                 for entity in &view.entities {
                     match repo.get(ENTITY, entity) {
                         Some(Spec::Entity(e)) => keys.extend(e.join_keys.iter().map(|k| k.name.clone())),
-                        _ => problems.add(&format!("{at}.entities"), format!("no entity named '{entity}'")),
+                        _ => problems.add(
+                            &format!("{at}.entities"),
+                            format!("no entity named '{}'", quoted(entity)),
+                        ),
                     }
                 }
                 for field in &view.schema {
                     if keys.contains(&field.name) {
                         problems.add(
                             &format!("{at}.schema"),
-                            format!("'{}' is a join key, not a feature", field.name),
+                            format!("'{}' is a join key, not a feature", quoted(&field.name)),
                         );
                     }
                 }
                 if repo.get(DATA_SOURCE, &view.source).is_none() {
                     problems.add(
                         &format!("{at}.source"),
-                        format!("no data source named '{}'", view.source),
+                        format!("no data source named '{}'", quoted(&view.source)),
                     );
                 }
             }
@@ -316,7 +389,7 @@ fn check_references(repo: &Repository, problems: &mut Problems) {
                     let Some((view_name, feature)) = reference.split_once(':') else {
                         problems.add(
                             &format!("{at}.features"),
-                            format!("'{reference}' is not `view:feature`"),
+                            format!("'{}' is not `view:feature`", quoted(reference)),
                         );
                         continue;
                     };
@@ -324,11 +397,15 @@ fn check_references(repo: &Repository, problems: &mut Problems) {
                         Some(Spec::View(view)) if view.schema.iter().any(|f| f.name == feature) => {}
                         Some(_) => problems.add(
                             &format!("{at}.features"),
-                            format!("feature view '{view_name}' has no feature '{feature}'"),
+                            format!(
+                                "feature view '{}' has no feature '{}'",
+                                quoted(view_name),
+                                quoted(feature)
+                            ),
                         ),
                         None => problems.add(
                             &format!("{at}.features"),
-                            format!("no feature view named '{view_name}'"),
+                            format!("no feature view named '{}'", quoted(view_name)),
                         ),
                     }
                 }
@@ -420,6 +497,104 @@ feature_services:
         .message;
         assert!(err.contains("already declared in a.yaml"), "{err}");
         assert!(err.contains("declares project 'fraud'"), "{err}");
+    }
+
+    /// Ten levels of ten references each: under 2 KB of YAML naming 10^10 strings.
+    fn billion_laughs() -> String {
+        let leaf = format!("\"{}\"", "lol".repeat(20));
+        let mut doc = format!(
+            "feature_services:\n  - name: l0\n    features: &l0 [{}]\n",
+            vec![leaf; 10].join(", ")
+        );
+        for level in 1..10 {
+            let references = vec![format!("*l{}", level - 1); 10].join(", ");
+            doc.push_str(&format!(
+                "  - name: l{level}\n    features: &l{level} [{references}]\n"
+            ));
+        }
+        doc
+    }
+
+    #[test]
+    fn nested_aliases_are_refused_at_the_expansion_limit() {
+        let doc = billion_laughs();
+        assert!(doc.len() < 2_000, "{} bytes", doc.len());
+        let err = load("churn", &[("laughs.yaml".into(), doc)]).unwrap_err();
+        assert_eq!(err.code, lathe_common::ErrorCode::InvalidArgument);
+        assert!(
+            err.message
+                .contains("laughs.yaml: expands to more than 1048576 bytes through its aliases"),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn a_large_anchor_reused_many_times_is_refused() {
+        // 20 KB named 3,000 times: 60 MB once expanded, from 32 KB of YAML.
+        let doc = format!(
+            "feature_services:\n  - name: svc\n    features: [&big {}, {}]\n",
+            "v".repeat(20_000),
+            vec!["*big"; 3_000].join(", ")
+        );
+        let err = load("churn", &[("big.yaml".into(), doc)]).unwrap_err();
+        assert!(
+            err.message
+                .contains("big.yaml: expands to more than 1048576 bytes"),
+            "{}…",
+            &err.message[..err.message.len().min(300)]
+        );
+    }
+
+    #[test]
+    fn small_anchors_for_shared_blocks_still_load() {
+        let doc = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: int64}]
+    tags: &team {team: rides, tier: gold}
+  - name: rider
+    join_keys: [{name: rider_id, type: int64}]
+    tags: *team
+"#;
+        let repo = load("churn", &[("shared.yaml".into(), doc.into())]).unwrap();
+        let Some(Spec::Entity(rider)) = repo.get(ENTITY, "rider") else {
+            panic!("no rider")
+        };
+        assert_eq!(rider.tags.get("tier").map(String::as_str), Some("gold"));
+    }
+
+    #[test]
+    fn a_long_bad_value_is_quoted_shortened() {
+        let name = "x-".repeat(50_000);
+        let doc =
+            format!("entities:\n  - name: '{name}'\n    join_keys: [{{name: '{name}', type: '{name}'}}]\n");
+        let err = load("churn", &[(format!("{name}.yaml"), doc)]).unwrap_err();
+        assert!(err.message.len() < 4_000, "{} bytes", err.message.len());
+        assert!(
+            err.message.contains(&format!("'{}…'", &name[..200])),
+            "{}",
+            err.message
+        );
+    }
+
+    #[test]
+    fn many_problems_are_listed_up_to_a_count() {
+        let services: String = (0..500)
+            .map(|i| format!("  - name: svc{i}\n    features: [nowhere]\n"))
+            .collect();
+        let err = load(
+            "churn",
+            &[("many.yaml".into(), format!("feature_services:\n{services}"))],
+        )
+        .unwrap_err()
+        .message;
+        assert!(
+            err.starts_with("the feature repository has 500 problems:"),
+            "{err}"
+        );
+        assert_eq!(err.lines().count(), 1 + 50 + 1, "{err}");
+        assert!(err.ends_with("\nand 450 more"), "{err}");
     }
 
     #[test]

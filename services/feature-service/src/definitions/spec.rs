@@ -2,8 +2,160 @@
 //! (canonical JSON): entities, data sources, feature views and feature services.
 
 use std::collections::BTreeMap;
+use std::fmt;
 
+use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
+
+/// The least a file may always expand to through its aliases, in bytes (see [`expansion_limit`]).
+pub const EXPANSION_FLOOR: usize = 1024 * 1024;
+/// How many times its own size a larger file may expand to.
+pub const EXPANSION_FACTOR: usize = 4;
+
+/// What a file of `file_len` bytes may expand to, counting each node's scalar text plus one
+/// byte per node: the larger of 1 MiB and 4 times the file. Each node of a file without
+/// aliases takes at least a byte of it, so only alias amplification ("billion laughs", or one
+/// large anchor named thousands of times) comes near it; small shared blocks stay far below.
+pub fn expansion_limit(file_len: usize) -> usize {
+    EXPANSION_FLOOR.max(file_len.saturating_mul(EXPANSION_FACTOR))
+}
+
+/// Why one YAML file of a repository could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ParseError {
+    #[error(
+        "expands to more than {limit} bytes through its aliases (anchors `&` named again with `*`); \
+         a file may expand to the larger of 1 MiB and {EXPANSION_FACTOR} times its own size"
+    )]
+    TooLarge { limit: usize },
+    #[error(transparent)]
+    Yaml(#[from] serde_yaml::Error),
+}
+
+/// Parses one YAML file of a repository. Its expansion is measured first, by a walk that keeps
+/// nothing and stops as soon as [`expansion_limit`] is crossed, so an amplifying file costs no
+/// more than the limit; only then is it parsed into its types (with line and column in errors).
+pub fn parse_file(content: &str) -> Result<RepositoryFile, ParseError> {
+    let limit = expansion_limit(content.len());
+    let mut tally = Tally {
+        left: limit,
+        exceeded: false,
+    };
+    let walked = ExpansionWalk(&mut tally).deserialize(serde_yaml::Deserializer::from_str(content));
+    if walked.is_err() && tally.exceeded {
+        return Err(ParseError::TooLarge { limit });
+    }
+    // Any other error of the walk is in the YAML itself: the typed parse reports it in context.
+    Ok(serde_yaml::from_str(content)?)
+}
+
+/// What is left of the expansion budget, and whether it ran out.
+struct Tally {
+    left: usize,
+    exceeded: bool,
+}
+
+/// Visits every node of a document as its aliases expand, spending the budget of a [`Tally`].
+struct ExpansionWalk<'a>(&'a mut Tally);
+
+impl ExpansionWalk<'_> {
+    /// Spends one byte for the node plus `text` bytes of scalar.
+    fn spend<E: de::Error>(&mut self, text: usize) -> Result<(), E> {
+        match self.0.left.checked_sub(text.saturating_add(1)) {
+            Some(left) => {
+                self.0.left = left;
+                Ok(())
+            }
+            None => {
+                self.0.exceeded = true;
+                Err(E::custom("expansion limit exceeded"))
+            }
+        }
+    }
+
+    fn child(&mut self) -> ExpansionWalk<'_> {
+        ExpansionWalk(&mut *self.0)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ExpansionWalk<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ExpansionWalk<'_> {
+    type Value = ();
+
+    fn expecting(&self, formatter: &mut fmt::Formatter) -> fmt::Result {
+        formatter.write_str("any YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(mut self, _: bool) -> Result<(), E> {
+        self.spend(0)
+    }
+
+    fn visit_i64<E: de::Error>(mut self, _: i64) -> Result<(), E> {
+        self.spend(0)
+    }
+
+    fn visit_u64<E: de::Error>(mut self, _: u64) -> Result<(), E> {
+        self.spend(0)
+    }
+
+    fn visit_f64<E: de::Error>(mut self, _: f64) -> Result<(), E> {
+        self.spend(0)
+    }
+
+    fn visit_str<E: de::Error>(mut self, text: &str) -> Result<(), E> {
+        self.spend(text.len())
+    }
+
+    fn visit_bytes<E: de::Error>(mut self, bytes: &[u8]) -> Result<(), E> {
+        self.spend(bytes.len())
+    }
+
+    fn visit_unit<E: de::Error>(mut self) -> Result<(), E> {
+        self.spend(0)
+    }
+
+    fn visit_none<E: de::Error>(mut self) -> Result<(), E> {
+        self.spend(0)
+    }
+
+    fn visit_some<D: Deserializer<'de>>(mut self, deserializer: D) -> Result<(), D::Error> {
+        self.spend(0)?;
+        self.deserialize(deserializer)
+    }
+
+    fn visit_newtype_struct<D: Deserializer<'de>>(mut self, deserializer: D) -> Result<(), D::Error> {
+        self.spend(0)?;
+        self.deserialize(deserializer)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut seq: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        while seq.next_element_seed(self.child())?.is_some() {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        while map.next_key_seed(self.child())?.is_some() {
+            map.next_value_seed(self.child())?;
+        }
+        Ok(())
+    }
+
+    /// A tagged node (`!tag value`): the tag, then its value.
+    fn visit_enum<A: EnumAccess<'de>>(mut self, data: A) -> Result<(), A::Error> {
+        self.spend(0)?;
+        let ((), value) = data.variant_seed(self.child())?;
+        value.newtype_variant_seed(self)
+    }
+}
 
 /// One YAML file of a feature repository; every section is optional.
 #[derive(Debug, Default, Deserialize)]
@@ -265,6 +417,16 @@ mod tests {
         assert_eq!(FeatureType::parse("list<string>").unwrap().name(), "list<string>");
         assert!(FeatureType::parse("float").is_none());
         assert!(FeatureType::parse("list<list<int64>>").is_none());
+    }
+
+    #[test]
+    fn a_large_file_without_aliases_is_within_its_expansion_limit() {
+        // The densest YAML there is: a one-letter item per two bytes, past the 1 MiB floor.
+        let items = vec!["a"; 700_000].join(",");
+        let content = format!("feature_services: [{{name: s, features: [{items}]}}]\n");
+        assert!(content.len() > EXPANSION_FLOOR);
+        let file = parse_file(&content).unwrap();
+        assert_eq!(file.feature_services[0].features.len(), 700_000);
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Run artifacts on the object store, streamed both ways: an upload goes straight into a
 //! multipart write (flat memory whatever the size) while its sha256 is computed; the object
-//! becomes visible only when the upload completes, and an interrupted upload is aborted.
+//! becomes visible only when the upload completes (its row is written after the multipart
+//! write finishes, and listings and downloads read rows), and an interrupted upload is aborted;
+//! what a killed process leaves behind is removed by [`crate::store::upload_sweep`].
 //! Downloads re-hash what they stream and fail the stream if the content no longer matches.
 
 use lathe_common::access::Caller;

@@ -5,3 +5,4 @@ pub mod migration;
 pub mod models;
 pub mod project;
 pub mod tracking;
+pub mod upload_sweep;
