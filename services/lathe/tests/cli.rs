@@ -473,3 +473,150 @@ async fn feature_repository_from_the_command_line() {
     assert!(!ok && err.contains("views/stats.yml"), "{err}");
     assert!(terminate(child).success());
 }
+
+/// The files under `dir` whose name holds `#`: the staging files of multipart uploads that
+/// have not finished, as the local object store writes them.
+fn staging_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut found = Vec::new();
+    let mut pending = vec![dir.to_owned()];
+    while let Some(dir) = pending.pop() {
+        for entry in std::fs::read_dir(&dir).into_iter().flatten().flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                pending.push(path);
+            } else if path
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().contains('#'))
+            {
+                found.push(path);
+            }
+        }
+    }
+    found
+}
+
+/// `lathe standalone` killed with SIGKILL in the middle of writes and of an upload: after a
+/// restart on the same data directory every write it acknowledged is there, the interrupted
+/// upload is not visible, and the upload sweep removes what it left on disk.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_loses_no_acknowledged_write_and_leaves_no_partial_upload() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let token = create_token(d, "admin");
+    let (child, url) = start_standalone(d);
+    let http = reqwest::Client::new();
+    wait_ready(&http, &url).await;
+    let api = format!("{url}/api/v1/projects/crash");
+    let post = |path: &str, body: serde_json::Value| {
+        http.post(format!("{api}{path}"))
+            .bearer_auth(&token)
+            .json(&body)
+            .send()
+    };
+    let created = http
+        .post(format!("{url}/api/v1/projects"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({ "name": "crash" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let experiment: serde_json::Value = post("/experiments", serde_json::json!({ "name": "e" }))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let run: serde_json::Value = post(
+        "/runs",
+        serde_json::json!({ "experiment_id": experiment["experiment_id"] }),
+    )
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+
+    // An upload that sends 9 MiB (more than one part) and then stalls, as a client would whose
+    // network died.
+    let first_part = futures::stream::iter(
+        (0..9).map(|_| Ok::<_, std::io::Error>(bytes::Bytes::from(vec![7u8; 1024 * 1024]))),
+    );
+    let stalled = futures::StreamExt::chain(first_part, futures::stream::pending());
+    let upload = tokio::spawn(
+        http.put(format!("{api}/runs/{run_id}/artifacts/big.bin"))
+            .bearer_auth(&token)
+            .header("content-type", "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(stalled))
+            .send(),
+    );
+    // Writes, each acknowledged before the next, until the process dies under them.
+    let mut acknowledged = Vec::new();
+    let objects = d.join("objects");
+    for i in 0..2_000 {
+        let batch = serde_json::json!({ "params": [{ "key": format!("p{i}"), "value": i.to_string() }] });
+        let response = post(&format!("/runs/{run_id}/log-batch"), batch).await.unwrap();
+        assert_eq!(response.status(), 204, "{}", response.text().await.unwrap());
+        acknowledged.push(i);
+        if acknowledged.len() >= 50 && !staging_files(&objects).is_empty() {
+            break;
+        }
+    }
+    let leftovers = staging_files(&objects);
+    assert!(!leftovers.is_empty(), "the upload never reached the object store");
+    let mut child = child;
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(
+        upload.await.unwrap().is_err(),
+        "the stalled upload died with the process"
+    );
+    // The kill left the upload's staging file; make it older than the start-up sweep's grace
+    // period, as it would be for an upload that was abandoned a while ago.
+    let two_hours_ago = std::time::SystemTime::now() - Duration::from_secs(2 * 3600);
+    for file in &leftovers {
+        std::fs::File::options()
+            .write(true)
+            .open(file)
+            .unwrap()
+            .set_modified(two_hours_ago)
+            .unwrap();
+    }
+
+    let (child, url) = start_standalone(d);
+    wait_ready(&http, &url).await;
+    let api = format!("{url}/api/v1/projects/crash");
+    let run: serde_json::Value = http
+        .get(format!("{api}/runs/{run_id}"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for i in &acknowledged {
+        assert_eq!(
+            run["params"][format!("p{i}")],
+            i.to_string(),
+            "p{i} was acknowledged: {run}"
+        );
+    }
+    let listed: serde_json::Value = http
+        .get(format!("{api}/runs/{run_id}/artifacts"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(listed["artifacts"], serde_json::json!([]), "{listed}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while leftovers.iter().any(|f| f.exists()) {
+        assert!(Instant::now() < deadline, "the sweep left {leftovers:?}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    terminate(child);
+}
