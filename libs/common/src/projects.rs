@@ -8,6 +8,42 @@ use crate::config::ConfigError;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grpc::{self, TracedChannel};
 
+/// The services besides the registry that keep data in projects, by settings section: a
+/// project's deletion purges each of them (their `ProjectData` call) before the name is free.
+pub const PROJECT_DATA_SERVICES: [&str; 3] = ["features", "orchestrator", "monitor"];
+
+/// The refusal (409 `project_not_empty`) to delete a project that still holds something,
+/// saying what, per kind (`counts` leaves out or holds zeros for kinds it has none of).
+pub fn not_empty(project: &str, counts: &std::collections::BTreeMap<String, u64>) -> Error {
+    let held: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| format!("{n} {}", kind.replace('_', " ")))
+        .collect();
+    Error::new(
+        ErrorCode::AlreadyExists,
+        format!(
+            "project '{project}' is not empty: it holds {}; delete those first, or delete the project \
+             with ?cascade=true to delete it with everything it holds",
+            held.join(", ")
+        ),
+    )
+    .with_reason("project_not_empty")
+}
+
+/// The metadata key of the caller's credentials, forwarded on service-to-service calls.
+pub const AUTHORIZATION: &str = "authorization";
+
+/// `message` as an outgoing request carrying the caller's `authorization` metadata, so a call
+/// made on behalf of a caller is authorized as that caller.
+pub fn on_behalf_of<T>(caller: &tonic::metadata::MetadataMap, message: T) -> tonic::Request<T> {
+    let mut request = tonic::Request::new(message);
+    if let Some(value) = caller.get(AUTHORIZATION) {
+        request.metadata_mut().insert(AUTHORIZATION, value.clone());
+    }
+    request
+}
+
 #[derive(Clone)]
 pub struct ProjectCheck {
     client: RegistryServiceClient<TracedChannel>,
@@ -23,10 +59,19 @@ impl ProjectCheck {
 
     /// Fails with `project_not_found` (404) when the registry has no such project.
     pub async fn require(&self, project: &str) -> Result<()> {
+        self.require_for(&tonic::metadata::MetadataMap::new(), project)
+            .await
+    }
+
+    /// [`ProjectCheck::require`] on behalf of the caller whose request carried `caller`.
+    pub async fn require_for(&self, caller: &tonic::metadata::MetadataMap, project: &str) -> Result<()> {
         crate::validate::project_name("project", project)?;
-        let request = GetProjectRequest {
-            name: project.to_owned(),
-        };
+        let request = on_behalf_of(
+            caller,
+            GetProjectRequest {
+                name: project.to_owned(),
+            },
+        );
         match self.client.clone().get_project(request).await {
             Ok(_) => Ok(()),
             Err(status) => {

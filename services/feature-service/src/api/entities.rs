@@ -31,6 +31,22 @@ impl FeaturesApi {
     }
 }
 
+impl FeaturesApi {
+    /// The error for a definition not found: `project_not_found` when the project is what is missing.
+    async fn missing(
+        &self,
+        caller: &tonic::metadata::MetadataMap,
+        kind: &str,
+        project: &str,
+        name: &str,
+    ) -> Error {
+        match self.projects.require_for(caller, project).await {
+            Ok(()) => not_found(kind, project, name),
+            Err(err) => err,
+        }
+    }
+}
+
 fn scalar_of(value_type: i32) -> Option<Scalar> {
     match pb::ValueType::try_from(value_type).ok()? {
         pb::ValueType::Int32 => Some(Scalar::Int32),
@@ -208,9 +224,15 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetEntityRequest>,
     ) -> Result<Response<pb::Entity>, Status> {
+        let caller = request.metadata().clone();
         let request = request.into_inner();
         let stored = self.store.get(&request.project, ENTITY, &request.name).await?;
-        let stored = stored.ok_or_else(|| not_found(ENTITY, &request.project, &request.name))?;
+        let Some(stored) = stored else {
+            return Err(self
+                .missing(&caller, ENTITY, &request.project, &request.name)
+                .await
+                .into());
+        };
         Ok(Response::new(entity_to_proto(&request.project, stored)?))
     }
 
@@ -218,6 +240,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::ListEntitiesRequest>,
     ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
+        let caller = request.metadata().clone();
         let project = request.into_inner().project;
         let entities = self
             .store
@@ -226,6 +249,9 @@ impl FeatureService for FeaturesApi {
             .into_iter()
             .map(|stored| entity_to_proto(&project, stored))
             .collect::<Result<Vec<_>>>()?;
+        if entities.is_empty() {
+            self.projects.require_for(&caller, &project).await?;
+        }
         Ok(Response::new(pb::ListEntitiesResponse { entities }))
     }
 
@@ -233,6 +259,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::DeleteEntityRequest>,
     ) -> Result<Response<pb::DeleteEntityResponse>, Status> {
+        let caller = request.metadata().clone();
         let request = request.into_inner();
         if self
             .store
@@ -240,7 +267,10 @@ impl FeatureService for FeaturesApi {
             .await?
             .is_none()
         {
-            return Err(not_found(ENTITY, &request.project, &request.name).into());
+            return Err(self
+                .missing(&caller, ENTITY, &request.project, &request.name)
+                .await
+                .into());
         }
         let users: Vec<String> = self
             .store
@@ -315,18 +345,22 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::ListDefinitionsRequest>,
     ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        let caller = request.metadata().clone();
         let request = request.into_inner();
         let kind = (!request.kind.is_empty()).then_some(request.kind.as_str());
         if let Some(kind) = kind {
             check_kind(kind)?;
         }
-        let definitions = self
+        let definitions: Vec<_> = self
             .store
             .list(&request.project, kind)
             .await?
             .into_iter()
             .map(|stored| definition_to_proto(&request.project, stored))
             .collect();
+        if definitions.is_empty() {
+            self.projects.require_for(&caller, &request.project).await?;
+        }
         Ok(Response::new(pb::ListDefinitionsResponse { definitions }))
     }
 
@@ -334,13 +368,19 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetDefinitionRequest>,
     ) -> Result<Response<pb::Definition>, Status> {
+        let caller = request.metadata().clone();
         let request = request.into_inner();
         check_kind(&request.kind)?;
         let stored = self
             .store
             .get(&request.project, &request.kind, &request.name)
             .await?;
-        let stored = stored.ok_or_else(|| not_found(&request.kind, &request.project, &request.name))?;
+        let Some(stored) = stored else {
+            return Err(self
+                .missing(&caller, &request.kind, &request.project, &request.name)
+                .await
+                .into());
+        };
         Ok(Response::new(definition_to_proto(&request.project, stored)))
     }
 
@@ -348,6 +388,7 @@ impl FeatureService for FeaturesApi {
         &self,
         request: Request<pb::GetDefinitionRequest>,
     ) -> Result<Response<pb::GetDefinitionHistoryResponse>, Status> {
+        let caller = request.metadata().clone();
         let request = request.into_inner();
         check_kind(&request.kind)?;
         let rows = self
@@ -355,7 +396,10 @@ impl FeatureService for FeaturesApi {
             .history(&request.project, &request.kind, &request.name)
             .await?;
         if rows.is_empty() {
-            return Err(not_found(&request.kind, &request.project, &request.name).into());
+            return Err(self
+                .missing(&caller, &request.kind, &request.project, &request.name)
+                .await
+                .into());
         }
         let versions = rows
             .into_iter()
@@ -416,5 +460,32 @@ impl FeatureService for FeaturesApi {
 
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
         Ok(Response::new(self.retrieval.push(request.into_inner()).await?))
+    }
+
+    /// Online rows go first: while they remain, the views that hold them remain listed, so
+    /// a failed call can be repeated.
+    async fn project_data(
+        &self,
+        request: Request<pb::ProjectDataRequest>,
+    ) -> Result<Response<pb::ProjectDataResponse>, Status> {
+        let request = request.into_inner();
+        validate::project_name("project", &request.project)?;
+        let n = if request.delete {
+            let online = self.retrieval.online_store();
+            for view in self.store.project_views(&request.project).await? {
+                online
+                    .delete_view(&request.project, &view)
+                    .await
+                    .map_err(Error::from)?;
+            }
+            let n = self.store.delete_project(&request.project).await?;
+            tracing::info!(project = %request.project, definitions = n, "project's feature data deleted");
+            n
+        } else {
+            self.store.count_project(&request.project).await?
+        };
+        Ok(Response::new(pb::ProjectDataResponse {
+            counts: [("feature_definitions".to_owned(), n)].into(),
+        }))
     }
 }
