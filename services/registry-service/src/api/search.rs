@@ -178,6 +178,9 @@ pub async fn search_runs(
         .from_raw_sql(backend.build(&select))
         .all(&api.db)
         .await?;
+    if rows.is_empty() {
+        crate::store::project::require(&api.db, &request.project).await?;
+    }
     let next_page_token = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         encode_token(offset + i64::try_from(limit).unwrap_or(i64::MAX))

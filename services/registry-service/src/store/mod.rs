@@ -4,4 +4,5 @@ pub mod cleanup;
 pub mod migration;
 pub mod models;
 pub mod project;
+pub mod project_data;
 pub mod tracking;
