@@ -124,7 +124,11 @@ async fn client(
             Ok(_) => done.alias_moves.push(reason.clone()),
             Err(failure) => failures.push(failure),
         }
-        let stage = if (i + round).is_multiple_of(2) { "Staging" } else { "None" };
+        let stage = if (i + round).is_multiple_of(2) {
+            "Staging"
+        } else {
+            "None"
+        };
         match send(
             t.post(
                 &api(&format!("/models/m/versions/{version}/stage")),
