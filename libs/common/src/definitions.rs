@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
-    Alias, ColumnDef, Expr, ExprTrait, Index, OnConflict, Order, Query, Table, TableCreateStatement,
+    Alias, ColumnDef, Expr, ExprTrait, Func, Index, OnConflict, Order, Query, Table, TableCreateStatement,
 };
 use sea_orm::{ConnectionTrait, DatabaseConnection, QueryResult};
 
@@ -148,6 +148,29 @@ impl<M: prost::Message + Default> Definitions<M> {
             .and_where(Expr::col(Alias::new(NAME)).eq(name))
             .to_owned();
         Ok(self.db.execute(&delete).await?.rows_affected() > 0)
+    }
+
+    /// How many definitions the project holds.
+    pub async fn count(&self, project: &str) -> Result<u64> {
+        let select = Query::select()
+            .expr_as(Func::count(Expr::col(Alias::new(NAME))), Alias::new("n"))
+            .from(Alias::new(self.table))
+            .and_where(Expr::col(Alias::new(PROJECT)).eq(project))
+            .to_owned();
+        let n: i64 = match self.db.query_one(&select).await? {
+            Some(row) => row.try_get("", "n")?,
+            None => 0,
+        };
+        Ok(u64::try_from(n).unwrap_or(0))
+    }
+
+    /// Deletes every definition of the project (when the project is deleted); returns how many.
+    pub async fn delete_project(&self, project: &str) -> Result<u64> {
+        let delete = Query::delete()
+            .from_table(Alias::new(self.table))
+            .and_where(Expr::col(Alias::new(PROJECT)).eq(project))
+            .to_owned();
+        Ok(self.db.execute(&delete).await?.rows_affected())
     }
 
     fn select(&self) -> sea_orm::sea_query::SelectStatement {

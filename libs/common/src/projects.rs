@@ -8,6 +8,29 @@ use crate::config::ConfigError;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grpc::{self, TracedChannel};
 
+/// The services besides the registry that keep data in projects, by settings section: a
+/// project's deletion purges each of them (their `ProjectData` call) before the name is free.
+pub const PROJECT_DATA_SERVICES: [&str; 3] = ["features", "orchestrator", "monitor"];
+
+/// The refusal (409 `project_not_empty`) to delete a project that still holds something,
+/// saying what, per kind (`counts` leaves out or holds zeros for kinds it has none of).
+pub fn not_empty(project: &str, counts: &std::collections::BTreeMap<String, u64>) -> Error {
+    let held: Vec<String> = counts
+        .iter()
+        .filter(|(_, n)| **n > 0)
+        .map(|(kind, n)| format!("{n} {}", kind.replace('_', " ")))
+        .collect();
+    Error::new(
+        ErrorCode::AlreadyExists,
+        format!(
+            "project '{project}' is not empty: it holds {}; delete those first, or delete the project \
+             with ?cascade=true to delete it with everything it holds",
+            held.join(", ")
+        ),
+    )
+    .with_reason("project_not_empty")
+}
+
 #[derive(Clone)]
 pub struct ProjectCheck {
     client: RegistryServiceClient<TracedChannel>,
@@ -22,6 +45,7 @@ impl ProjectCheck {
     }
 
     /// Fails with `project_not_found` (404) when the registry has no such project.
+    /// Asked as the caller in scope ([`crate::access`]), with the caller's rights.
     pub async fn require(&self, project: &str) -> Result<()> {
         crate::validate::project_name("project", project)?;
         let request = GetProjectRequest {

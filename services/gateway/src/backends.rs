@@ -6,6 +6,8 @@ use lathe_common::config::ConfigError;
 use lathe_common::grpc::{Direct, TracedChannel, channel};
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
 use lathe_contract::features::v1::{GetOnlineFeaturesRequest, GetOnlineFeaturesResponse};
+use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
+use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
 use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
@@ -35,6 +37,8 @@ pub struct Backends {
     /// Registered models and versions; served by the registry-service.
     pub models: ModelRegistryServiceClient<TracedChannel>,
     pub features: FeatureServiceClient<TracedChannel>,
+    pub orchestrator: OrchestratorServiceClient<TracedChannel>,
+    pub monitor: MonitorServiceClient<TracedChannel>,
     /// Online reads straight into a feature-service in this process, when there is one.
     pub online: Option<OnlineReads>,
     pub all: Vec<Backend>,
@@ -94,6 +98,8 @@ impl Backends {
             features: FeatureServiceClient::new(features)
                 .max_decoding_message_size(FRAME_MESSAGE_BYTES)
                 .max_encoding_message_size(FRAME_MESSAGE_BYTES),
+            orchestrator: OrchestratorServiceClient::new(orchestrator),
+            monitor: MonitorServiceClient::new(monitor),
             online,
             all,
         }

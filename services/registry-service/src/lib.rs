@@ -64,13 +64,13 @@ impl GrpcService for Registry {
             cleanup.clone(),
             shutdown,
         ));
+        let projects = api::projects::ProjectsApi::new(self.stores.db.clone(), cleanup.clone());
         let tracking = api::tracking::TrackingApi::new(
             self.stores.db.clone(),
             self.stores.objects.clone(),
             self.stores.objects_url.clone(),
             cleanup,
         );
-        let projects = api::projects::ProjectsApi::new(self.stores.db.clone());
         let routes = tonic::service::Routes::new(RegistryServiceServer::new(projects))
             .add_service(TrackingServiceServer::new(tracking.clone()))
             .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(

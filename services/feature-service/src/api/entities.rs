@@ -33,6 +33,16 @@ impl FeaturesApi {
     }
 }
 
+impl FeaturesApi {
+    /// The error for a definition not found: `project_not_found` when the project is what is missing.
+    async fn missing(&self, kind: &str, project: &str, name: &str) -> Error {
+        match self.projects.require(project).await {
+            Ok(()) => not_found(kind, project, name),
+            Err(err) => err,
+        }
+    }
+}
+
 fn scalar_of(value_type: i32) -> Option<Scalar> {
     match pb::ValueType::try_from(value_type).ok()? {
         pb::ValueType::Int32 => Some(Scalar::Int32),
@@ -214,7 +224,9 @@ impl FeatureService for FeaturesApi {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let stored = self.store.get(&request.project, ENTITY, &request.name).await?;
-        let stored = stored.ok_or_else(|| not_found(ENTITY, &request.project, &request.name))?;
+        let Some(stored) = stored else {
+            return Err(self.missing(ENTITY, &request.project, &request.name).await.into());
+        };
         Ok(Response::new(entity_to_proto(&request.project, stored)?))
     }
 
@@ -231,6 +243,9 @@ impl FeatureService for FeaturesApi {
             .into_iter()
             .map(|stored| entity_to_proto(&project, stored))
             .collect::<Result<Vec<_>>>()?;
+        if entities.is_empty() {
+            self.projects.require(&project).await?;
+        }
         Ok(Response::new(pb::ListEntitiesResponse { entities }))
     }
 
@@ -246,7 +261,7 @@ impl FeatureService for FeaturesApi {
             .await?
             .is_none()
         {
-            return Err(not_found(ENTITY, &request.project, &request.name).into());
+            return Err(self.missing(ENTITY, &request.project, &request.name).await.into());
         }
         let users: Vec<String> = self
             .store
@@ -334,13 +349,16 @@ impl FeatureService for FeaturesApi {
         if let Some(kind) = kind {
             check_kind(kind)?;
         }
-        let definitions = self
+        let definitions: Vec<_> = self
             .store
             .list(&request.project, kind)
             .await?
             .into_iter()
             .map(|stored| definition_to_proto(&request.project, stored))
             .collect();
+        if definitions.is_empty() {
+            self.projects.require(&request.project).await?;
+        }
         Ok(Response::new(pb::ListDefinitionsResponse { definitions }))
     }
 
@@ -355,7 +373,12 @@ impl FeatureService for FeaturesApi {
             .store
             .get(&request.project, &request.kind, &request.name)
             .await?;
-        let stored = stored.ok_or_else(|| not_found(&request.kind, &request.project, &request.name))?;
+        let Some(stored) = stored else {
+            return Err(self
+                .missing(&request.kind, &request.project, &request.name)
+                .await
+                .into());
+        };
         Ok(Response::new(definition_to_proto(&request.project, stored)))
     }
 
@@ -371,7 +394,10 @@ impl FeatureService for FeaturesApi {
             .history(&request.project, &request.kind, &request.name)
             .await?;
         if rows.is_empty() {
-            return Err(not_found(&request.kind, &request.project, &request.name).into());
+            return Err(self
+                .missing(&request.kind, &request.project, &request.name)
+                .await
+                .into());
         }
         let versions = rows
             .into_iter()
@@ -436,5 +462,34 @@ impl FeatureService for FeaturesApi {
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         Ok(Response::new(self.retrieval.push(request.into_inner()).await?))
+    }
+
+    /// Online rows go first: while they remain, the views that hold them remain listed, so
+    /// a failed call can be repeated.
+    async fn project_data(
+        &self,
+        request: Request<pb::ProjectDataRequest>,
+    ) -> Result<Response<pb::ProjectDataResponse>, Status> {
+        // Counting and purging a project's data are steps of its deletion: admins only.
+        access::require(&request, Role::Admin, &request.get_ref().project)?;
+        let request = request.into_inner();
+        validate::project_name("project", &request.project)?;
+        let n = if request.delete {
+            let online = self.retrieval.online_store();
+            for view in self.store.project_views(&request.project).await? {
+                online
+                    .delete_view(&request.project, &view)
+                    .await
+                    .map_err(Error::from)?;
+            }
+            let n = self.store.delete_project(&request.project).await?;
+            tracing::info!(project = %request.project, definitions = n, "project's feature data deleted");
+            n
+        } else {
+            self.store.count_project(&request.project).await?
+        };
+        Ok(Response::new(pb::ProjectDataResponse {
+            counts: [("feature_definitions".to_owned(), n)].into(),
+        }))
     }
 }

@@ -13,6 +13,7 @@ use sea_orm::{DatabaseConnection, QueryOrder, Set};
 
 use super::plan::{Action, Change};
 use super::repository::Spec;
+use crate::retrieval::materialized;
 
 /// `features_definitions`: the current version of each definition.
 pub mod current {
@@ -201,6 +202,62 @@ impl DefinitionStore {
             .order_by_asc(history::Column::Version)
             .all(&self.db)
             .await?)
+    }
+
+    /// How many definitions the project holds, of every kind.
+    pub async fn count_project(&self, project: &str) -> Result<u64> {
+        Ok(current::Entity::find()
+            .filter(current::Column::Project.eq(project))
+            .count(&self.db)
+            .await?)
+    }
+
+    /// Names of the feature views the project has now or had materialized: the views that
+    /// may have rows in the online store.
+    pub async fn project_views(&self, project: &str) -> Result<Vec<String>> {
+        let mut views: Vec<String> = current::Entity::find()
+            .filter(current::Column::Project.eq(project))
+            .filter(current::Column::Kind.eq(super::repository::FEATURE_VIEW))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|row| row.name)
+            .collect();
+        views.extend(
+            materialized::Entity::find()
+                .filter(materialized::Column::Project.eq(project))
+                .all(&self.db)
+                .await?
+                .into_iter()
+                .map(|row| row.view),
+        );
+        views.sort_unstable();
+        views.dedup();
+        Ok(views)
+    }
+
+    /// Deletes everything the project holds in the metadata database (definitions, their
+    /// history, materialization state) in one transaction; returns how many definitions.
+    pub async fn delete_project(&self, project: &str) -> Result<u64> {
+        let txn = lathe_common::db::begin_write(&self.db).await?;
+        let deleted = current::Entity::delete_many()
+            .filter(current::Column::Project.eq(project))
+            .exec(&txn)
+            .await?
+            .rows_affected;
+        history::Entity::delete_many()
+            .filter(history::Column::Project.eq(project))
+            .exec(&txn)
+            .await?;
+        materialized::Entity::delete_many()
+            .filter(materialized::Column::Project.eq(project))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        let mut recent = self.recent.write().expect("cache lock");
+        recent.entries.clear();
+        recent.generation += 1;
+        Ok(deleted)
     }
 
     /// Applies planned changes atomically; each changed definition gets the next version.

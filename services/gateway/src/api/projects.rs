@@ -1,12 +1,20 @@
 //! Project CRUD, stored by the registry-service. Reads need `viewer` and the project in the
 //! token; writes need `admin`.
+//!
+//! Deleting a project spans every service: the registry deletes the project (with its own
+//! data, when cascading) and keeps its name as a tombstone listing the services still to purge
+//! their data of it; the gateway then has each of them purge it (`ProjectData`) and tells the
+//! registry. A service that is down leaves its name on the tombstone: the name cannot be
+//! created again until a repeated delete (or a create, which tries first) finishes the purge.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
 use chrono::{DateTime, Utc};
 use lathe_common::auth::Role;
+use lathe_common::{Error, ErrorCode};
 use lathe_contract::registry::v1 as pb;
+use lathe_contract::{features::v1 as features, monitor::v1 as monitor, orchestrator::v1 as orchestrator};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
@@ -65,6 +73,15 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DeleteQuery {
+    /// Delete the project with everything it holds in every service: experiments, runs and
+    /// their artifacts, models and their versions, feature definitions and online rows,
+    /// pipelines, monitors. Without it a project that holds anything is not deleted (409).
+    pub cascade: Option<bool>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -143,13 +160,33 @@ pub async fn create_project(
         labels: body.labels,
         created_by: claims.sub.clone(),
     };
-    let project = backends
+    let created = backends
         .registry
         .clone()
-        .create_project(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Created().json(Project::from(project)))
+        .create_project(request.clone())
+        .await
+        .map_err(Error::from);
+    let project = match created {
+        Err(err) if err.reason == "project_being_deleted" => {
+            // The name's previous project is not purged everywhere yet: finish that first.
+            let pending = backends
+                .registry
+                .clone()
+                .project_purged(pb::ProjectPurgedRequest {
+                    project: request.name.clone(),
+                    services: Vec::new(),
+                })
+                .await?
+                .into_inner()
+                .pending_services;
+            if purge(&backends, &request.name, pending).await.is_err() {
+                return Err(err.into());
+            }
+            backends.registry.clone().create_project(request).await?
+        }
+        created => created?,
+    };
+    Ok(HttpResponse::Created().json(Project::from(project.into_inner())))
 }
 
 /// One project.
@@ -213,27 +250,144 @@ pub async fn update_project(
     Ok(HttpResponse::Ok().json(Project::from(project)))
 }
 
-/// Deletes a project (admin).
+/// Deletes a project (admin). A project that holds anything (experiments, runs, models,
+/// feature definitions, pipelines, monitors) is only deleted with `?cascade=true`, which
+/// deletes all of it in every service (artifacts and model files are removed from the object
+/// store shortly after); without it the answer is 409 `project_not_empty`, saying what the
+/// project holds. If a service is unreachable during a cascade the answer is 503
+/// `project_purge_incomplete`: the project is gone, but its name cannot be created again
+/// until the same delete is repeated and succeeds.
 #[utoipa::path(
     tag = "projects",
     security(("bearer" = [])),
-    params(("name" = String, Path, description = "Project name")),
-    responses((status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(("name" = String, Path, description = "Project name"), DeleteQuery),
+    responses(
+        (status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody),
+    ),
 )]
 #[delete("/api/v1/projects/{name}")]
 pub async fn delete_project(
     Authenticated(claims): Authenticated,
     name: web::Path<String>,
+    query: web::Query<DeleteQuery>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     claims.require_role(Role::Admin)?;
     claims.require_project(&name)?;
-    backends
-        .registry
-        .clone()
-        .delete_project(pb::DeleteProjectRequest {
-            name: name.into_inner(),
-        })
-        .await?;
+    let name = name.into_inner();
+    let mut registry = backends.registry.clone();
+    let request = |delete| pb::ProjectDataRequest {
+        project: name.clone(),
+        delete,
+    };
+    let pending = if query.cascade.unwrap_or(false) {
+        registry
+            .project_data(request(true))
+            .await?
+            .into_inner()
+            .pending_services
+    } else {
+        let held = registry.project_data(request(false)).await?.into_inner();
+        if held.pending_services.is_empty() {
+            let mut counts: BTreeMap<String, u64> = held.counts.into_iter().collect();
+            for service in lathe_common::projects::PROJECT_DATA_SERVICES {
+                counts.extend(project_data(&backends, service, &name, false).await?);
+            }
+            if counts.values().any(|n| *n > 0) {
+                return Err(lathe_common::projects::not_empty(&name, &counts).into());
+            }
+            // Refused by the registry if experiments, runs or models appeared since.
+            registry
+                .delete_project(pb::DeleteProjectRequest { name: name.clone() })
+                .await?;
+            lathe_common::projects::PROJECT_DATA_SERVICES
+                .map(str::to_owned)
+                .to_vec()
+        } else {
+            // Deleted before, not yet purged everywhere: finish that.
+            held.pending_services
+        }
+    };
+    purge(&backends, &name, pending).await?;
     Ok(HttpResponse::NoContent().finish())
+}
+
+/// A service's `ProjectData`: what the project holds there (or held, when `delete`).
+async fn project_data(
+    backends: &Backends,
+    service: &str,
+    project: &str,
+    delete: bool,
+) -> Result<HashMap<String, u64>, Error> {
+    let counts = match service {
+        "features" => {
+            let request = features::ProjectDataRequest {
+                project: project.to_owned(),
+                delete,
+            };
+            let mut client = backends.features.clone();
+            client.project_data(request).await?.into_inner().counts
+        }
+        "orchestrator" => {
+            let request = orchestrator::ProjectDataRequest {
+                project: project.to_owned(),
+                delete,
+            };
+            let mut client = backends.orchestrator.clone();
+            client.project_data(request).await?.into_inner().counts
+        }
+        "monitor" => {
+            let request = monitor::ProjectDataRequest {
+                project: project.to_owned(),
+                delete,
+            };
+            let mut client = backends.monitor.clone();
+            client.project_data(request).await?.into_inner().counts
+        }
+        other => {
+            return Err(Error::internal(format_args!(
+                "the registry names an unknown service '{other}' to purge project '{project}'"
+            )));
+        }
+    };
+    Ok(counts)
+}
+
+/// Has each of `services` delete the (deleted) project's data and tells the registry which
+/// did; fails with 503 `project_purge_incomplete` naming those that could not.
+async fn purge(backends: &Backends, project: &str, services: Vec<String>) -> Result<(), Error> {
+    let mut purged = Vec::new();
+    let mut failed = Vec::new();
+    for service in services {
+        match project_data(backends, &service, project, true).await {
+            Ok(_) => purged.push(service),
+            Err(err) => {
+                tracing::warn!(project, service = %service, error = %err, "project purge failed; the name stays reserved");
+                failed.push(format!("{service} ({})", err.public_message()));
+            }
+        }
+    }
+    if !purged.is_empty() {
+        backends
+            .registry
+            .clone()
+            .project_purged(pb::ProjectPurgedRequest {
+                project: project.to_owned(),
+                services: purged,
+            })
+            .await?;
+    }
+    if failed.is_empty() {
+        return Ok(());
+    }
+    Err(Error::new(
+        ErrorCode::Unavailable,
+        format!(
+            "project '{project}' is deleted, but its data in {} could not be removed yet; repeat \
+             DELETE /api/v1/projects/{project}?cascade=true to finish (until then the name cannot be created again)",
+            failed.join(", ")
+        ),
+    )
+    .with_reason("project_purge_incomplete"))
 }

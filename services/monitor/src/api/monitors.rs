@@ -12,7 +12,8 @@ use lathe_common::{Error, Result};
 use lathe_contract::monitor::v1::monitor_service_server::MonitorService;
 use lathe_contract::monitor::v1::{
     DeleteMonitorRequest, DeleteMonitorResponse, DriftMetric, FeatureCheck, GetMonitorRequest,
-    ListMonitorsRequest, ListMonitorsResponse, Monitor, PutMonitorRequest,
+    ListMonitorsRequest, ListMonitorsResponse, Monitor, ProjectDataRequest, ProjectDataResponse,
+    PutMonitorRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -24,6 +25,14 @@ pub struct MonitorsApi {
 impl MonitorsApi {
     pub fn new(monitors: Definitions<Monitor>, projects: ProjectCheck) -> Self {
         MonitorsApi { monitors, projects }
+    }
+
+    /// The error for a monitor not found: `project_not_found` when the project is what is missing.
+    async fn missing(&self, project: &str, name: &str) -> Error {
+        match self.projects.require(project).await {
+            Ok(()) => not_found(project, name),
+            Err(err) => err,
+        }
     }
 }
 
@@ -126,9 +135,10 @@ impl MonitorService for MonitorsApi {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let stored = self.monitors.get(&request.project, &request.name).await?;
-        Ok(Response::new(with_metadata(
-            stored.ok_or_else(|| not_found(&request.project, &request.name))?,
-        )))
+        match stored {
+            Some(stored) => Ok(Response::new(with_metadata(stored))),
+            None => Err(self.missing(&request.project, &request.name).await.into()),
+        }
     }
 
     async fn list_monitors(
@@ -137,13 +147,16 @@ impl MonitorService for MonitorsApi {
     ) -> Result<Response<ListMonitorsResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let project = request.into_inner().project;
-        let monitors = self
+        let monitors: Vec<_> = self
             .monitors
             .list(&project)
             .await?
             .into_iter()
             .map(with_metadata)
             .collect();
+        if monitors.is_empty() {
+            self.projects.require(&project).await?;
+        }
         Ok(Response::new(ListMonitorsResponse { monitors }))
     }
 
@@ -154,9 +167,29 @@ impl MonitorService for MonitorsApi {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         if !self.monitors.delete(&request.project, &request.name).await? {
-            return Err(not_found(&request.project, &request.name).into());
+            return Err(self.missing(&request.project, &request.name).await.into());
         }
         Ok(Response::new(DeleteMonitorResponse {}))
+    }
+
+    async fn project_data(
+        &self,
+        request: Request<ProjectDataRequest>,
+    ) -> Result<Response<ProjectDataResponse>, Status> {
+        // Counting and purging a project's data are steps of its deletion: admins only.
+        access::require(&request, Role::Admin, &request.get_ref().project)?;
+        let request = request.into_inner();
+        validate::project_name("project", &request.project)?;
+        let n = if request.delete {
+            let n = self.monitors.delete_project(&request.project).await?;
+            tracing::info!(project = %request.project, monitors = n, "project's monitors deleted");
+            n
+        } else {
+            self.monitors.count(&request.project).await?
+        };
+        Ok(Response::new(ProjectDataResponse {
+            counts: [("monitors".to_owned(), n)].into(),
+        }))
     }
 }
 

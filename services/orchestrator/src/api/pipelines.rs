@@ -9,7 +9,7 @@ use lathe_common::{Error, Result};
 use lathe_contract::orchestrator::v1::orchestrator_service_server::OrchestratorService;
 use lathe_contract::orchestrator::v1::{
     DeletePipelineRequest, DeletePipelineResponse, GetPipelineRequest, ListPipelinesRequest,
-    ListPipelinesResponse, Pipeline, PutPipelineRequest,
+    ListPipelinesResponse, Pipeline, ProjectDataRequest, ProjectDataResponse, PutPipelineRequest,
 };
 use tonic::{Request, Response, Status};
 
@@ -23,6 +23,14 @@ pub struct PipelinesApi {
 impl PipelinesApi {
     pub fn new(pipelines: Definitions<Pipeline>, projects: ProjectCheck) -> Self {
         PipelinesApi { pipelines, projects }
+    }
+
+    /// The error for a pipeline not found: `project_not_found` when the project is what is missing.
+    async fn missing(&self, project: &str, name: &str) -> Error {
+        match self.projects.require(project).await {
+            Ok(()) => not_found(project, name),
+            Err(err) => err,
+        }
     }
 }
 
@@ -113,9 +121,10 @@ impl OrchestratorService for PipelinesApi {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let stored = self.pipelines.get(&request.project, &request.name).await?;
-        Ok(Response::new(with_metadata(
-            stored.ok_or_else(|| not_found(&request.project, &request.name))?,
-        )))
+        match stored {
+            Some(stored) => Ok(Response::new(with_metadata(stored))),
+            None => Err(self.missing(&request.project, &request.name).await.into()),
+        }
     }
 
     async fn list_pipelines(
@@ -124,13 +133,16 @@ impl OrchestratorService for PipelinesApi {
     ) -> Result<Response<ListPipelinesResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let project = request.into_inner().project;
-        let pipelines = self
+        let pipelines: Vec<_> = self
             .pipelines
             .list(&project)
             .await?
             .into_iter()
             .map(with_metadata)
             .collect();
+        if pipelines.is_empty() {
+            self.projects.require(&project).await?;
+        }
         Ok(Response::new(ListPipelinesResponse { pipelines }))
     }
 
@@ -141,9 +153,29 @@ impl OrchestratorService for PipelinesApi {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         if !self.pipelines.delete(&request.project, &request.name).await? {
-            return Err(not_found(&request.project, &request.name).into());
+            return Err(self.missing(&request.project, &request.name).await.into());
         }
         Ok(Response::new(DeletePipelineResponse {}))
+    }
+
+    async fn project_data(
+        &self,
+        request: Request<ProjectDataRequest>,
+    ) -> Result<Response<ProjectDataResponse>, Status> {
+        // Counting and purging a project's data are steps of its deletion: admins only.
+        access::require(&request, Role::Admin, &request.get_ref().project)?;
+        let request = request.into_inner();
+        validate::project_name("project", &request.project)?;
+        let n = if request.delete {
+            let n = self.pipelines.delete_project(&request.project).await?;
+            tracing::info!(project = %request.project, pipelines = n, "project's pipelines deleted");
+            n
+        } else {
+            self.pipelines.count(&request.project).await?
+        };
+        Ok(Response::new(ProjectDataResponse {
+            counts: [("pipelines".to_owned(), n)].into(),
+        }))
     }
 }
 

@@ -29,6 +29,7 @@ use super::{decode_token, edit_tags, finish_page, json_to_map, map_to_json, page
 use crate::domain::gates::{self, Policy, Stage, Transition};
 use crate::domain::names;
 use crate::store::models::{alias, audit_event, lineage, model, pending_deletion, version};
+use crate::store::project;
 use crate::store::tracking::{artifact, latest_metric};
 
 pub struct ModelsApi {
@@ -108,12 +109,16 @@ impl ModelsApi {
         if for_update {
             query = query.lock_exclusive();
         }
-        query.one(db).await?.ok_or_else(|| {
-            Error::not_found(
-                "model_not_found",
-                format!("model '{name}' does not exist in project '{project}'"),
-            )
-        })
+        match query.one(db).await? {
+            Some(found) => Ok(found),
+            None => {
+                project::require(db, project).await?;
+                Err(Error::not_found(
+                    "model_not_found",
+                    format!("model '{name}' does not exist in project '{project}'"),
+                ))
+            }
+        }
     }
 
     async fn version<C: ConnectionTrait>(
@@ -580,6 +585,8 @@ impl ModelRegistryService for ModelsApi {
             require_admin_for_policies(&request.actor)?;
         }
         let now = Utc::now();
+        let txn = db::begin_write(self.db()).await.map_err(Error::from)?;
+        project::require_shared(&txn, &request.project).await?;
         let inserted = model::ActiveModel {
             project: Set(request.project.clone()),
             name: Set(request.name.clone()),
@@ -591,8 +598,12 @@ impl ModelRegistryService for ModelsApi {
             update_time: Set(now),
             ..Default::default()
         }
-        .insert(self.db())
+        .insert(&txn)
         .await;
+        let inserted = match inserted {
+            Ok(m) => txn.commit().await.map(|()| m),
+            Err(err) => Err(err),
+        };
         match inserted {
             Ok(m) => Ok(Response::new(self.model_to_proto(self.db(), m).await?)),
             Err(err) if unique_violation(&err) => Err(Error::already_exists(
@@ -629,6 +640,9 @@ impl ModelRegistryService for ModelsApi {
         }
         let mut rows = query.limit(limit + 1).all(self.db()).await.map_err(Error::from)?;
         let next_page_token = finish_page(&mut rows, limit, |m| m.id);
+        if rows.is_empty() {
+            project::require(self.db(), &request.project).await?;
+        }
         let models = self.models_to_proto(self.db(), rows).await?;
         Ok(Response::new(pb::ListModelsResponse {
             models,
@@ -1229,6 +1243,9 @@ impl ModelRegistryService for ModelsApi {
             .all(self.db())
             .await
             .map_err(Error::from)?;
+        if rows.is_empty() {
+            project::require(self.db(), &request.project).await?;
+        }
         let mut model_ids: Vec<i64> = rows.iter().map(|(v, _)| v.model_id).collect();
         model_ids.sort_unstable();
         model_ids.dedup();

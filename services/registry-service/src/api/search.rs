@@ -234,6 +234,9 @@ pub async fn search_runs(
         .all(&api.db)
         .await?;
     let limit = query.limit;
+    if rows.is_empty() {
+        crate::store::project::require(&api.db, &request.project).await?;
+    }
     let next_page_token = if rows.len() as u64 > limit {
         rows.truncate(limit as usize);
         let offset = i64::try_from(query.offset).unwrap_or(i64::MAX);

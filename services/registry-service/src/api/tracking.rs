@@ -28,6 +28,7 @@ use super::{
 use crate::domain::names;
 use crate::store::cleanup::CleanupSignal;
 use crate::store::models::pending_deletion;
+use crate::store::project;
 use crate::store::tracking::{artifact, experiment, latest_metric, metric_history, run, run_param, run_tag};
 
 pub const ACTIVE: &str = "active";
@@ -68,26 +69,36 @@ impl TrackingApi {
                 format!("experiment '{id}' does not exist in project '{project}'"),
             )
         };
-        let id: i64 = id.parse().map_err(|_| not_found())?;
-        experiment::Entity::find_by_id(id)
-            .one(&self.db)
-            .await?
-            .filter(|e| e.project == project)
-            .ok_or_else(not_found)
+        let found = match id.parse::<i64>() {
+            Ok(id) => experiment::Entity::find_by_id(id).one(&self.db).await?,
+            Err(_) => None,
+        };
+        match found.filter(|e| e.project == project) {
+            Some(found) => Ok(found),
+            None => self.missing(project, not_found()).await,
+        }
+    }
+
+    /// `err` (an experiment, run or model not found), or `project_not_found` when the project
+    /// is what is missing: asked only after a read found nothing, so hits cost no query more.
+    pub(crate) async fn missing<T>(&self, project: &str, err: Error) -> Result<T> {
+        project::require(&self.db, project).await?;
+        Err(err)
     }
 
     /// The run, if it exists in `project`.
     pub(crate) async fn run(&self, project: &str, run_id: &str) -> Result<run::Model> {
-        run::Entity::find_by_id(run_id.to_owned())
-            .one(&self.db)
-            .await?
-            .filter(|r| r.project == project)
-            .ok_or_else(|| {
-                Error::not_found(
+        let found = run::Entity::find_by_id(run_id.to_owned()).one(&self.db).await?;
+        match found.filter(|r| r.project == project) {
+            Some(found) => Ok(found),
+            None => {
+                let err = Error::not_found(
                     "run_not_found",
                     format!("run '{run_id}' does not exist in project '{project}'"),
-                )
-            })
+                );
+                self.missing(project, err).await
+            }
+        }
     }
 
     /// The run, refusing writes to runs of deleted experiments.
@@ -483,6 +494,7 @@ impl TrackingService for TrackingApi {
         validate_tags(&request.tags)?;
         let now = Utc::now();
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        project::require_shared(&txn, &request.project).await?;
         let inserted = experiment::ActiveModel {
             project: Set(request.project.clone()),
             name: Set(request.name.clone()),
@@ -528,21 +540,25 @@ impl TrackingService for TrackingApi {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let found = if request.experiment_id.is_empty() {
-            experiment::Entity::find()
+            let by_name = experiment::Entity::find()
                 .filter(experiment::Column::Project.eq(&request.project))
                 .filter(experiment::Column::Name.eq(&request.name))
                 .one(&self.db)
                 .await
-                .map_err(Error::from)?
-                .ok_or_else(|| {
-                    Error::not_found(
+                .map_err(Error::from)?;
+            match by_name {
+                Some(found) => found,
+                None => {
+                    let err = Error::not_found(
                         "experiment_not_found",
                         format!(
                             "experiment '{}' does not exist in project '{}'",
                             request.name, request.project
                         ),
-                    )
-                })?
+                    );
+                    self.missing(&request.project, err).await?
+                }
+            }
         } else {
             self.experiment(&request.project, &request.experiment_id).await?
         };
@@ -567,6 +583,9 @@ impl TrackingService for TrackingApi {
         }
         let mut rows = query.limit(limit + 1).all(&self.db).await.map_err(Error::from)?;
         let next_page_token = finish_page(&mut rows, limit, |e| e.id);
+        if rows.is_empty() {
+            project::require(&self.db, &request.project).await?;
+        }
         Ok(Response::new(pb::ListExperimentsResponse {
             experiments: rows.into_iter().map(experiment_to_proto).collect(),
             next_page_token,
@@ -680,6 +699,7 @@ impl TrackingService for TrackingApi {
             ..model
         };
         let txn = db::begin_write(&self.db).await.map_err(Error::from)?;
+        project::require_shared(&txn, &request.project).await?;
         model
             .clone()
             .into_active_model()

@@ -12,6 +12,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateProjects),
             Box::new(CreateTrackingAndModels),
             Box::new(StageIndexLeadsWithStage),
+            Box::new(CreateProjectTombstones),
         ]
     }
 
@@ -402,5 +403,42 @@ impl MigrationTrait for StageIndexLeadsWithStage {
             &["model_id", "stage", "version"],
         )
         .await
+    }
+}
+
+/// `registry_project_tombstones`: a row per (deleted project, service still to purge its
+/// data), so a re-created name never shows the data of the project deleted before it.
+struct CreateProjectTombstones;
+
+impl MigrationName for CreateProjectTombstones {
+    fn name(&self) -> &str {
+        "m20261201_000004_create_project_tombstones"
+    }
+}
+
+#[async_trait::async_trait]
+impl MigrationTrait for CreateProjectTombstones {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .create_table(
+                table("registry_project_tombstones")
+                    .col(string("project"))
+                    .col(string("service"))
+                    .col(time("create_time"))
+                    .primary_key(&mut pk(&["project", "service"]))
+                    .to_owned(),
+            )
+            .await
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        manager
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("registry_project_tombstones"))
+                    .if_exists()
+                    .to_owned(),
+            )
+            .await
     }
 }
