@@ -514,6 +514,18 @@ async fn never_created(t: &TestPlatform) {
     for (path, body) in [
         ("/experiments", json!({ "name": "xgb" })),
         ("/models", json!({ "name": "churn" })),
+        (
+            "/features/online",
+            json!({ "feature_service": "fs", "entities": { "driver_id": [1] } }),
+        ),
+        (
+            "/features/push",
+            json!({ "push_source_name": "trips_push", "df": { "driver_id": [1] } }),
+        ),
+        (
+            "/features/materialize",
+            json!({ "start": "2025-12-31T00:00:00Z", "end": "2026-01-01T00:00:00Z" }),
+        ),
     ] {
         expect_error(
             t.post(&api("ghost", path), &admin, &body),

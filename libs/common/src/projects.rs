@@ -68,4 +68,16 @@ impl ProjectCheck {
             }
         }
     }
+
+    /// `result`, unless it is a miss (404) inside a project that does not exist: then the
+    /// project's `project_not_found`, which names what is really missing. A hit costs nothing.
+    pub async fn explain_miss<T>(&self, project: &str, result: Result<T>) -> Result<T> {
+        match result {
+            Err(err) if err.code == ErrorCode::NotFound && err.reason != "project_not_found" => {
+                self.require(project).await?;
+                Err(err)
+            }
+            other => other,
+        }
+    }
 }

@@ -96,6 +96,7 @@ impl GrpcService for Features {
             self.online.clone(),
         );
         let online = Arc::new(retrieval.clone());
+        let projects = self.projects.clone();
         let api = api::entities::FeaturesApi::new(definitions, self.projects, retrieval);
         let server = FeatureServiceServer::new(api)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
@@ -108,12 +109,15 @@ impl GrpcService for Features {
             service_names::FEATURES,
             ONLINE_METHOD,
             move |request: GetOnlineFeaturesRequest| {
-                let online = online.clone();
+                let (online, projects) = (online.clone(), projects.clone());
                 async move {
                     // Called on the caller's own task, which has its verified caller in scope.
                     let request = tonic::Request::new(request);
                     access::require(&request, Role::Viewer, &request.get_ref().project)?;
-                    Ok(online.online(request.into_inner()).await?)
+                    let request = request.into_inner();
+                    let project = request.project.clone();
+                    let answer = online.online(request).await;
+                    Ok(projects.explain_miss(&project, answer).await?)
                 }
             },
         )

@@ -416,9 +416,10 @@ impl FeatureService for FeaturesApi {
         request: Request<pb::GetHistoricalFeaturesRequest>,
     ) -> Result<Response<pb::GetHistoricalFeaturesResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
-        Ok(Response::new(
-            self.retrieval.historical(request.into_inner()).await?,
-        ))
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.retrieval.historical(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
     }
 
     type MaterializeStream = ReceiverStream<Result<pb::MaterializeEvent, Status>>;
@@ -431,6 +432,8 @@ impl FeatureService for FeaturesApi {
         request: Request<pb::MaterializeRequest>,
     ) -> Result<Response<Self::MaterializeStream>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
+        // A long job: make sure it runs in a project that exists, rather than doing nothing.
+        self.projects.require(&request.get_ref().project).await?;
         let (events, stream) = tokio::sync::mpsc::channel(16);
         let retrieval = self.retrieval.clone();
         let request = request.into_inner();
@@ -456,12 +459,18 @@ impl FeatureService for FeaturesApi {
         request: Request<pb::GetOnlineFeaturesRequest>,
     ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
-        Ok(Response::new(self.retrieval.online(request.into_inner()).await?))
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.retrieval.online(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
     }
 
     async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
-        Ok(Response::new(self.retrieval.push(request.into_inner()).await?))
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.retrieval.push(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
     }
 
     /// Online rows go first: while they remain, the views that hold them remain listed, so
