@@ -173,6 +173,19 @@ impl<M: prost::Message + Default> Definitions<M> {
         Ok(self.db.execute(&delete).await?.rows_affected())
     }
 
+    /// A service's answer to its `ProjectData` call: how many definitions the project holds,
+    /// or, when `delete`, how many it held before they were all deleted (`kind` names them
+    /// in the log).
+    pub async fn project_data(&self, project: &str, delete: bool, kind: &str) -> Result<u64> {
+        crate::validate::project_name("project", project)?;
+        if !delete {
+            return self.count(project).await;
+        }
+        let n = self.delete_project(project).await?;
+        tracing::info!(project, kind, deleted = n, "project's definitions deleted");
+        Ok(n)
+    }
+
     fn select(&self) -> sea_orm::sea_query::SelectStatement {
         Query::select()
             .columns([VERSION, SPEC, CREATE_TIME, UPDATE_TIME].map(Alias::new))

@@ -179,14 +179,10 @@ impl MonitorService for MonitorsApi {
         // Counting and purging a project's data are steps of its deletion: admins only.
         access::require(&request, Role::Admin, &request.get_ref().project)?;
         let request = request.into_inner();
-        validate::project_name("project", &request.project)?;
-        let n = if request.delete {
-            let n = self.monitors.delete_project(&request.project).await?;
-            tracing::info!(project = %request.project, monitors = n, "project's monitors deleted");
-            n
-        } else {
-            self.monitors.count(&request.project).await?
-        };
+        let n = self
+            .monitors
+            .project_data(&request.project, request.delete, "monitors")
+            .await?;
         Ok(Response::new(ProjectDataResponse {
             counts: [("monitors".to_owned(), n)].into(),
         }))

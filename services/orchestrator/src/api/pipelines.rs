@@ -165,14 +165,10 @@ impl OrchestratorService for PipelinesApi {
         // Counting and purging a project's data are steps of its deletion: admins only.
         access::require(&request, Role::Admin, &request.get_ref().project)?;
         let request = request.into_inner();
-        validate::project_name("project", &request.project)?;
-        let n = if request.delete {
-            let n = self.pipelines.delete_project(&request.project).await?;
-            tracing::info!(project = %request.project, pipelines = n, "project's pipelines deleted");
-            n
-        } else {
-            self.pipelines.count(&request.project).await?
-        };
+        let n = self
+            .pipelines
+            .project_data(&request.project, request.delete, "pipelines")
+            .await?;
         Ok(Response::new(ProjectDataResponse {
             counts: [("pipelines".to_owned(), n)].into(),
         }))
