@@ -30,6 +30,13 @@ pub enum ConfigError {
     Invalid { key: String, message: String },
     #[error("configuration file {path} does not exist")]
     MissingFile { path: PathBuf },
+    #[error("unknown setting `{key}` ({origin}){hint}")]
+    Unknown {
+        key: String,
+        origin: String,
+        /// "; did you mean `…`?" when a known key is close, else empty.
+        hint: String,
+    },
 }
 
 impl ConfigError {
@@ -76,13 +83,121 @@ impl Config {
     where
         T: Serialize + DeserializeOwned,
     {
+        let known = serde_json::to_value(&defaults).unwrap_or_default();
         let layered = Figment::from(Serialized::defaults(defaults));
         let layered = if section.is_empty() {
             layered.merge(self.sources.clone())
         } else {
             layered.merge(self.sources.focus(section))
         };
-        layered.extract().map_err(|error| extract_error(section, error))
+        let value = layered.extract().map_err(|error| extract_error(section, error))?;
+        self.refuse_unknown_keys(section, &known)?;
+        Ok(value)
+    }
+
+    /// Refuses a top-level table of the configuration that is none of `sections` (a
+    /// misspelt `[registy]` or `LATHE_REGISTY__…`), naming the closest section.
+    pub fn refuse_unknown_sections(&self, sections: &[&str]) -> Result<(), ConfigError> {
+        let provided: serde_json::Value = self.sources.extract().unwrap_or_default();
+        let Some(top) = provided.as_object() else {
+            return Ok(());
+        };
+        for (name, value) in top {
+            if value.is_object() && !sections.contains(&name.as_str()) {
+                return Err(self.unknown_key(vec![name.clone()], sections.iter().map(|s| (*s).to_owned())));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every key given for `section` must be one of its settings (`known`, the section's
+    /// defaults as JSON): a misspelt key would otherwise be ignored without a word. An empty
+    /// table among the defaults is a map whose keys are the user's. At the top level only
+    /// plain values are checked (tables are sections: [`Config::refuse_unknown_sections`]),
+    /// and the `lathe` client's own variables (`LATHE_URL`, `LATHE_TOKEN`, `LATHE_PROJECT`)
+    /// and the test suite's (`LATHE_TEST_*`) are not settings.
+    fn refuse_unknown_keys(&self, section: &str, known: &serde_json::Value) -> Result<(), ConfigError> {
+        let provided: serde_json::Value = if section.is_empty() {
+            self.sources.extract().unwrap_or_default()
+        } else {
+            self.sources.focus(section).extract().unwrap_or_default()
+        };
+        let mut prefix: Vec<String> = if section.is_empty() {
+            Vec::new()
+        } else {
+            vec![section.to_owned()]
+        };
+        let top_level = section.is_empty();
+        self.check_keys(&provided, known, &mut prefix, top_level)
+    }
+
+    fn check_keys(
+        &self,
+        provided: &serde_json::Value,
+        known: &serde_json::Value,
+        path: &mut Vec<String>,
+        top_level: bool,
+    ) -> Result<(), ConfigError> {
+        let (Some(provided), Some(known)) = (provided.as_object(), known.as_object()) else {
+            return Ok(());
+        };
+        if known.is_empty() && !top_level {
+            return Ok(());
+        }
+        for (key, value) in provided {
+            let elsewhere =
+                value.is_object() || CLIENT_VARIABLES.contains(&key.as_str()) || key.starts_with("test_");
+            if top_level && !known.contains_key(key) && elsewhere {
+                continue;
+            }
+            path.push(key.clone());
+            match known.get(key) {
+                Some(inner) => self.check_keys(value, inner, path, false)?,
+                None => {
+                    // Named down to a value, as the user wrote it (`LATHE_A__B__C`, `a.b.c`).
+                    let mut rest = Vec::new();
+                    let mut inner = value;
+                    while let Some((key, next)) = inner.as_object().and_then(|o| o.iter().next()) {
+                        rest.push(key.clone());
+                        inner = next;
+                    }
+                    let parent = &path[..path.len() - 1];
+                    let siblings = known.keys().map(|k| {
+                        let mut sibling = parent.to_vec();
+                        sibling.push(k.clone());
+                        sibling.extend(rest.iter().cloned());
+                        sibling.join(".")
+                    });
+                    let mut full = path.clone();
+                    full.extend(rest.iter().cloned());
+                    return Err(self.unknown_key(full, siblings));
+                }
+            }
+            path.pop();
+        }
+        Ok(())
+    }
+
+    fn unknown_key(&self, path: Vec<String>, candidates: impl Iterator<Item = String>) -> ConfigError {
+        let key = path.join(".");
+        let from_env = self
+            .sources
+            .find_metadata(&key)
+            .is_some_and(|m| m.name.contains("environment"));
+        let origin = if from_env {
+            format!("environment variable LATHE_{}", path.join("__").to_uppercase())
+        } else {
+            match self.sources.find_metadata(&key).and_then(|m| m.source.as_ref()) {
+                Some(source) => format!("from {source}"),
+                None => "from the configuration".to_owned(),
+            }
+        };
+        let closest = candidates
+            .map(|candidate| (edit_distance(&key, &candidate), candidate))
+            .min()
+            .filter(|(distance, _)| *distance <= 3);
+        let hint = closest.map_or_else(String::new, |(_, name)| format!("; did you mean `{name}`?"));
+        ConfigError::Unknown { key, origin, hint }
     }
 
     /// The settings every process shares: data directory, telemetry and auth.
@@ -91,6 +206,25 @@ impl Config {
         common.validate()?;
         Ok(common)
     }
+}
+
+/// Variables of the `lathe` client that share the `LATHE_` prefix but are not settings.
+const CLIENT_VARIABLES: [&str; 3] = ["url", "token", "project"];
+
+/// Levenshtein distance, for suggesting the key a user meant.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != *cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()]
 }
 
 /// Names the offending key as a user writes it: dotted for the file, `LATHE_…` for the environment.
@@ -330,6 +464,58 @@ mod tests {
             .unwrap();
         assert_eq!(registry.grpc_addr.port(), ports::REGISTRY);
         assert!(registry.database.url.is_none());
+    }
+
+    #[test]
+    fn misspelt_keys_are_refused_with_the_closest_known_one() {
+        let config = Config::from_toml("[registry.database]\nurll = 'postgres://h/db'\n");
+        let err = config
+            .section("registry", ServiceSettings::on_port(ports::REGISTRY))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("unknown setting `registry.database.urll`")
+                && err.contains("did you mean `registry.database.url`?"),
+            "{err}"
+        );
+        let err = Config::from_toml("data_dirr = '/x'\n")
+            .common()
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`data_dirr`") && err.contains("did you mean `data_dir`?"),
+            "{err}"
+        );
+        let err = Config::from_toml("[auth]\nissuerr = 'me'\n")
+            .common()
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("did you mean `auth.issuer`?"), "{err}");
+        // Nothing close: no guess.
+        let err = Config::from_toml("[registry]\nzzzzzzzz = 1\n")
+            .section("registry", ServiceSettings::on_port(ports::REGISTRY))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`registry.zzzzzzzz`") && !err.contains("did you mean"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn misspelt_sections_are_refused_and_known_ones_pass() {
+        let config = Config::from_toml("[registy]\ngrpc_addr = '0.0.0.0:1'\n[monitor]\n");
+        let err = config
+            .refuse_unknown_sections(&["registry", "monitor"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("`registy`") && err.contains("did you mean `registry`?"),
+            "{err}"
+        );
+        Config::from_toml("[registry]\n[monitor]\ndata_dir = 'x'\n")
+            .refuse_unknown_sections(&["registry", "monitor"])
+            .unwrap();
     }
 
     #[test]

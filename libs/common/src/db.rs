@@ -210,7 +210,7 @@ pub fn write_conflict(err: &DbErr) -> Error {
 /// throughput and tail latency for reads); with as many as the cores, commits waiting on the
 /// WAL flush and the response work between queries leave the database idle (worse writes).
 /// On a 2-core machine running Lathe, PostgreSQL and the load generator, 6 s per row at c=8
-/// (req/s, docs/benchmarks.md): get-version 3,536 / 3,706 / 2,987 / 2,940 with 2 / 4 / 8 / 16
+/// (req/s, docs/benchmarks-history.md): get-version 3,536 / 3,706 / 2,987 / 2,940 with 2 / 4 / 8 / 16
 /// connections, search 208 / 258 / 245 / 271, log-batch 267 / 356 / 322 / 314,
 /// create-version 259 / 381 / 446 / 444. A database on its own machine wants about twice
 /// its own cores, set explicitly.

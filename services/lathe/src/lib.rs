@@ -50,6 +50,16 @@ impl Default for StandaloneSettings {
 
 impl PlatformSettings {
     pub fn from_config(config: &Config) -> Result<PlatformSettings, ConfigError> {
+        config.refuse_unknown_sections(&[
+            lathe_gateway::SECTION,
+            Registry::SECTION,
+            Features::SECTION,
+            Orchestrator::SECTION,
+            Monitor::SECTION,
+            "standalone",
+            "telemetry",
+            "auth",
+        ])?;
         let gateway = config.section(lathe_gateway::SECTION, GatewaySettings::default())?;
         gateway.validate()?;
         Ok(PlatformSettings {

@@ -163,6 +163,23 @@ fn invalid_settings_stop_start_up_naming_the_key() {
     assert!(!output.status.success());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(stderr.contains("registry.database.url"), "{stderr}");
+
+    // A misspelt key is refused, not ignored, and the client's own variables are no settings.
+    let output = lathe(dir.path())
+        .env("LATHE_REGISTRY__DATABSE__URL", "postgres://h/db")
+        .env("LATHE_TOKEN", "t")
+        .args(["standalone", "--data-dir"])
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("unknown setting `registry.databse.url`")
+            && stderr.contains("LATHE_REGISTRY__DATABSE__URL")
+            && stderr.contains("did you mean `registry.database.url`?"),
+        "{stderr}"
+    );
 }
 
 /// Runs a client subcommand against `url` and returns its JSON answer.
