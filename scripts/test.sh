@@ -131,6 +131,9 @@ command -v cargo >/dev/null || die "cargo not found"
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
+step "cargo machete (no unused dependencies)"
+"$ROOT/.tools/cargo/bin/cargo-machete"
+
 step "cargo clippy --workspace --all-targets --locked -- -D warnings"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
