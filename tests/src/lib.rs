@@ -149,6 +149,14 @@ impl TestPlatform {
         tonic::service::interceptor::InterceptedService::new(channel, Bearer::new(token))
     }
 
+    /// The registry's own object store, opened from the same settings the service uses.
+    pub fn registry_objects(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        let settings = &self.settings.registry.object_store;
+        let url = lathe_common::storage::resolve_url(settings, &self.settings.common.data_dir, "registry")
+            .expect("registry object store URL");
+        lathe_common::storage::open(&url, settings, "registry.object_store").expect("registry object store")
+    }
+
     pub fn admin(&self) -> String {
         self.token(Role::Admin, &["*"])
     }
@@ -233,6 +241,17 @@ impl tonic::service::Interceptor for Bearer {
         request.metadata_mut().insert("authorization", self.0.clone());
         Ok(request)
     }
+}
+
+/// The keys of the objects under `prefix` in `store`.
+pub async fn objects_under(store: &dyn object_store::ObjectStore, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    store
+        .list(Some(&object_store::path::Path::from(prefix)))
+        .map_ok(|m| m.location.to_string())
+        .try_collect()
+        .await
+        .expect("list objects")
 }
 
 /// Reads a JSON error body and returns (status, code).

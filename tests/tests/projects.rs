@@ -5,17 +5,13 @@
 
 use std::time::Duration;
 
-use futures::TryStreamExt;
-use lathe_common::storage;
 use lathe_contract::monitor::v1 as monitor;
 use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
 use lathe_contract::orchestrator::v1 as orchestrator;
 use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
 use lathe_contract::registry::v1 as registry;
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
-use lathe_tests::{Backend, TestPlatform, error_of};
-use object_store::ObjectStore;
-use object_store::path::Path;
+use lathe_tests::{Backend, TestPlatform, error_of, objects_under};
 use serde_json::{Value, json};
 
 const PROJECT: &str = "orph";
@@ -60,22 +56,6 @@ async fn expect_error(request: reqwest::RequestBuilder, status: u16, code: &str)
     let (actual, actual_code, message) = error_of(request.send().await.expect("request")).await;
     assert_eq!((actual, actual_code.as_str()), (status, code), "{message}");
     message
-}
-
-/// The registry's own object store, opened from the same settings the service uses.
-fn registry_objects(t: &TestPlatform) -> std::sync::Arc<dyn ObjectStore> {
-    let settings = &t.settings.registry.object_store;
-    let url = storage::resolve_url(settings, &t.settings.common.data_dir, "registry").unwrap();
-    storage::open(&url, settings, "registry.object_store").unwrap()
-}
-
-async fn objects_under(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
-    store
-        .list(Some(&Path::from(prefix)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 struct Clients {
@@ -329,7 +309,7 @@ async fn scenario(backend: Backend) {
     let mut c = clients(&t).await;
     t.create_project(PROJECT).await;
     let (experiment_id, run_id) = fill(&t, &mut c).await;
-    let store = registry_objects(&t);
+    let store = t.registry_objects();
     assert!(
         !objects_under(store.as_ref(), &format!("experiments/{experiment_id}"))
             .await

@@ -5,14 +5,11 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use futures::{StreamExt, TryStreamExt};
-use lathe_common::storage;
+use futures::StreamExt;
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
-use lathe_tests::{Backend, GrpcChannel, TestPlatform, TokenRole};
-use object_store::ObjectStore;
-use object_store::path::Path;
+use lathe_tests::{Backend, GrpcChannel, TestPlatform, TokenRole, objects_under};
 use tonic::Code;
 
 const PROJECT: &str = "churn";
@@ -59,22 +56,6 @@ fn param(key: &str, value: &str) -> pb::Param {
         key: key.to_owned(),
         value: value.to_owned(),
     }
-}
-
-/// The registry's own object store, opened from the same settings the service uses.
-fn registry_objects(t: &TestPlatform) -> std::sync::Arc<dyn ObjectStore> {
-    let settings = &t.settings.registry.object_store;
-    let url = storage::resolve_url(settings, &t.settings.common.data_dir, "registry").unwrap();
-    storage::open(&url, settings, "registry.object_store").unwrap()
-}
-
-async fn objects_under(store: &dyn ObjectStore, prefix: &str) -> Vec<String> {
-    store
-        .list(Some(&Path::from(prefix)))
-        .map_ok(|m| m.location.to_string())
-        .try_collect()
-        .await
-        .unwrap()
 }
 
 async fn create_run(c: &mut Clients, experiment_id: &str, name: &str) -> String {
@@ -459,7 +440,7 @@ async fn artifacts(c: &mut Clients, t: &TestPlatform, run: &str) {
         download(c, run, "partial.bin").await.unwrap_err().code(),
         Code::NotFound
     );
-    let store = registry_objects(t);
+    let store = t.registry_objects();
     let leftovers = objects_under(store.as_ref(), "").await;
     assert!(
         !leftovers.iter().any(|p| p.ends_with("partial.bin")),
@@ -1022,7 +1003,7 @@ async fn gate_refuses_low_metrics(c: &mut Clients, exp: &str) {
 }
 
 async fn deletion_leaves_no_orphans(c: &mut Clients, t: &TestPlatform, run: &str) {
-    let store = registry_objects(t);
+    let store = t.registry_objects();
     let run_info = c
         .tracking
         .get_run(pb::RunRef {
