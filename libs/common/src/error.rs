@@ -175,7 +175,16 @@ impl Error {
     pub fn public_message(&self) -> &str {
         match self.code {
             ErrorCode::Internal => "internal error",
-            _ => &self.message,
+            ErrorCode::NotFound
+            | ErrorCode::AlreadyExists
+            | ErrorCode::InvalidArgument
+            | ErrorCode::Unprocessable
+            | ErrorCode::FailedPrecondition
+            | ErrorCode::Unauthenticated
+            | ErrorCode::PermissionDenied
+            | ErrorCode::PayloadTooLarge
+            | ErrorCode::ResourceExhausted
+            | ErrorCode::Unavailable => &self.message,
         }
     }
 }
@@ -194,6 +203,10 @@ impl From<Error> for tonic::Status {
 }
 
 impl From<tonic::Status> for Error {
+    #[expect(
+        clippy::wildcard_enum_match_arm,
+        reason = "tonic::Code is foreign: only Unavailable without a reason gets its own message"
+    )]
     fn from(status: tonic::Status) -> Self {
         let code = status
             .metadata()
@@ -232,6 +245,10 @@ impl From<sea_orm::DbErr> for Error {
 }
 
 impl From<object_store::Error> for Error {
+    #[expect(
+        clippy::wildcard_enum_match_arm,
+        reason = "object_store::Error is non-exhaustive: all but NotFound are internal"
+    )]
     fn from(err: object_store::Error) -> Self {
         match err {
             object_store::Error::NotFound { path, .. } => {

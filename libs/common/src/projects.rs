@@ -57,7 +57,16 @@ impl ProjectCheck {
                 let err = Error::from(status);
                 match err.code {
                     ErrorCode::NotFound => Err(err),
-                    _ => Err(Error::new(
+                    ErrorCode::AlreadyExists
+                    | ErrorCode::InvalidArgument
+                    | ErrorCode::Unprocessable
+                    | ErrorCode::FailedPrecondition
+                    | ErrorCode::Unauthenticated
+                    | ErrorCode::PermissionDenied
+                    | ErrorCode::PayloadTooLarge
+                    | ErrorCode::ResourceExhausted
+                    | ErrorCode::Unavailable
+                    | ErrorCode::Internal => Err(Error::new(
                         ErrorCode::Unavailable,
                         format!(
                             "cannot check project '{project}' with the registry: {}",

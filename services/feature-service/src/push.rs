@@ -35,7 +35,13 @@ fn timestamp_of(value: &Value) -> Option<i64> {
                     .ok()
                     .map(|t| t.and_utc().timestamp_micros())
             }),
-        _ => None,
+        Value::Null
+        | Value::Int32(_)
+        | Value::Float32(_)
+        | Value::Float64(_)
+        | Value::Bool(_)
+        | Value::Bytes(_)
+        | Value::List(_) => None,
     }
 }
 
@@ -163,7 +169,7 @@ impl Retrieval {
             .into_iter()
             .filter_map(|s| match s.spec {
                 Spec::View(view) if view.source == request.push_source => Some(view),
-                _ => None,
+                Spec::View(_) | Spec::Entity(_) | Spec::Source(_) | Spec::Service(_) => None,
             })
             .collect();
         if views.is_empty() {
@@ -357,9 +363,10 @@ fn arrow_column(name: &str, declared: FeatureType, values: &[Value]) -> Result<(
         Scalar::Timestamp => {
             let mut builder = TimestampMicrosecondBuilder::new();
             for value in values {
-                match value {
-                    Value::Timestamp(v) => builder.append_value(*v),
-                    _ => builder.append_null(),
+                if let Value::Timestamp(v) = value {
+                    builder.append_value(*v);
+                } else {
+                    builder.append_null();
                 }
             }
             (
@@ -374,9 +381,10 @@ fn arrow_column(name: &str, declared: FeatureType, values: &[Value]) -> Result<(
         Scalar::Bytes => {
             let mut builder = arrow::array::BinaryBuilder::new();
             for value in values {
-                match value {
-                    Value::Bytes(v) => builder.append_value(v),
-                    _ => builder.append_null(),
+                if let Value::Bytes(v) = value {
+                    builder.append_value(v);
+                } else {
+                    builder.append_null();
                 }
             }
             (

@@ -42,7 +42,16 @@ impl ApiError {
         ErrorBody {
             code: match self.0.code {
                 ErrorCode::Internal => ErrorCode::Internal.as_str().to_owned(),
-                _ => self.0.reason.to_string(),
+                ErrorCode::NotFound
+                | ErrorCode::AlreadyExists
+                | ErrorCode::InvalidArgument
+                | ErrorCode::Unprocessable
+                | ErrorCode::FailedPrecondition
+                | ErrorCode::Unauthenticated
+                | ErrorCode::PermissionDenied
+                | ErrorCode::PayloadTooLarge
+                | ErrorCode::ResourceExhausted
+                | ErrorCode::Unavailable => self.0.reason.to_string(),
             },
             message: self.0.public_message().to_owned(),
             error_type: self.0.code.error_type().to_owned(),
@@ -78,6 +87,10 @@ pub fn uri_too_long(limit: usize) -> ErrorBody {
 }
 
 /// Maps body-parsing failures to the JSON error shape (413 past the size limit).
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "actix's JsonPayloadError is non-exhaustive: the rest are unreadable bodies"
+)]
 pub fn json_error(
     err: actix_web::error::JsonPayloadError,
     _req: &actix_web::HttpRequest,

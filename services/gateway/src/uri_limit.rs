@@ -231,7 +231,7 @@ mod tests {
         }
         match guard.state {
             State::Passing => Some(false),
-            _ => None,
+            State::Watching { .. } | State::Refusing { .. } | State::Draining { .. } | State::Closed => None,
         }
     }
 

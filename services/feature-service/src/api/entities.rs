@@ -270,7 +270,7 @@ impl FeatureService for FeaturesApi {
             .into_iter()
             .filter_map(|s| match s.spec {
                 Spec::View(view) if view.entities.contains(&request.name) => Some(view.name),
-                _ => None,
+                Spec::View(_) | Spec::Entity(_) | Spec::Source(_) | Spec::Service(_) => None,
             })
             .collect();
         if !users.is_empty() {

@@ -424,7 +424,9 @@ fn row_key<'a>(buffer: &'a mut String, view_key: &str, entity: &EntityKey) -> &'
 fn in_entity(err: OnlineError, entity: &EntityKey) -> OnlineError {
     match err {
         OnlineError::Corrupted(cause) => OnlineError::Corrupted(format!("entity {entity}: {cause}")),
-        other => other,
+        other @ (OnlineError::Unavailable { .. }
+        | OnlineError::InvalidArgument(_)
+        | OnlineError::Backend { .. }) => other,
     }
 }
 

@@ -127,6 +127,10 @@ impl Api {
 }
 
 /// Drops unset optional fields, so the server applies its defaults.
+#[expect(
+    clippy::wildcard_enum_match_arm,
+    reason = "serde_json::Value is foreign: only objects and arrays hold nulls to drop"
+)]
 fn without_nulls(value: Value) -> Value {
     match value {
         Value::Object(map) => Value::Object(
