@@ -14,7 +14,7 @@ use std::sync::Arc;
 
 use tonic::metadata::MetadataValue;
 
-use crate::auth::{Claims, Role, Verifier};
+use crate::auth::{Claims, Role, Verifier, bearer_token};
 use crate::error::{Error, ErrorCode};
 
 tokio::task_local! {
@@ -35,6 +35,16 @@ impl Caller {
             claims: Arc::new(claims),
             token: token.into(),
         }
+    }
+
+    /// The caller an `Authorization` header value (`Bearer <jwt>`) names, once `verifier`
+    /// accepts its token.
+    pub fn verify(verifier: &Verifier, header: Option<&str>) -> Result<Caller, Error> {
+        let claims = verifier.verify_header(header)?;
+        Ok(Caller::new(
+            claims,
+            header.and_then(bearer_token).unwrap_or_default(),
+        ))
     }
 
     pub fn claims(&self) -> &Claims {
@@ -145,11 +155,7 @@ pub async fn authenticate(
                 .headers()
                 .get(http::header::AUTHORIZATION)
                 .map(|value| value.to_str().unwrap_or(""));
-            let verified = verifier.verify_header(header).map(|claims| {
-                let token = header.and_then(bearer_token).unwrap_or_default();
-                Caller::new(claims, token)
-            });
-            match verified {
+            match Caller::verify(&verifier, header) {
                 Ok(caller) => {
                     request.extensions_mut().insert(caller.clone());
                     caller
@@ -164,13 +170,4 @@ pub async fn authenticate(
 /// Health checks (for load balancers), reflection (the contract is public) and `/metrics`.
 fn is_open(path: &str) -> bool {
     path == "/metrics" || path.starts_with("/grpc.health.") || path.starts_with("/grpc.reflection.")
-}
-
-/// The token of an `Authorization: Bearer <token>` value.
-pub fn bearer_token(header: &str) -> Option<&str> {
-    header
-        .strip_prefix("Bearer ")
-        .or_else(|| header.strip_prefix("bearer "))
-        .map(str::trim)
-        .filter(|token| !token.is_empty())
 }

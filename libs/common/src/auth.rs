@@ -124,6 +124,15 @@ fn unauthenticated(message: impl Into<String>) -> Error {
     Error::new(ErrorCode::Unauthenticated, message)
 }
 
+/// The token of an `Authorization: Bearer <token>` value.
+pub fn bearer_token(header: &str) -> Option<&str> {
+    header
+        .strip_prefix("Bearer ")
+        .or_else(|| header.strip_prefix("bearer "))
+        .map(str::trim)
+        .filter(|token| !token.is_empty())
+}
+
 /// How many verified tokens a [`Verifier`] remembers; it forgets them all when full.
 const VERIFIED_TOKENS: usize = 4_096;
 
@@ -181,11 +190,7 @@ impl Verifier {
     pub fn verify_header(&self, header: Option<&str>) -> Result<Claims, Error> {
         let header =
             header.ok_or_else(|| unauthenticated("missing Authorization header: send 'Bearer <token>'"))?;
-        let token = header
-            .strip_prefix("Bearer ")
-            .or_else(|| header.strip_prefix("bearer "))
-            .map(str::trim)
-            .filter(|t| !t.is_empty())
+        let token = bearer_token(header)
             .ok_or_else(|| unauthenticated("malformed Authorization header: expected 'Bearer <token>'"))?;
         self.verify(token)
     }

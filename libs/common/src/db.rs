@@ -22,7 +22,7 @@ pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// [`retry_conflicts`] runs the transaction again when it fails with it.
 pub const WRITE_CONFLICT: &str = "write_conflict";
 
-/// How often [`write`] runs a transaction that met a transient conflict, in all.
+/// How often [`retry_conflicts`] runs a transaction that met a transient conflict, in all.
 const WRITE_ATTEMPTS: u32 = 8;
 
 #[derive(Debug, thiserror::Error)]

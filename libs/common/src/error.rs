@@ -173,18 +173,10 @@ impl Error {
 
     /// The message shown to HTTP clients: opaque for 5xx.
     pub fn public_message(&self) -> &str {
-        match self.code {
-            ErrorCode::Internal => "internal error",
-            ErrorCode::NotFound
-            | ErrorCode::AlreadyExists
-            | ErrorCode::InvalidArgument
-            | ErrorCode::Unprocessable
-            | ErrorCode::FailedPrecondition
-            | ErrorCode::Unauthenticated
-            | ErrorCode::PermissionDenied
-            | ErrorCode::PayloadTooLarge
-            | ErrorCode::ResourceExhausted
-            | ErrorCode::Unavailable => &self.message,
+        if self.code == ErrorCode::Internal {
+            "internal error"
+        } else {
+            &self.message
         }
     }
 }

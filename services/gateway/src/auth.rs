@@ -9,7 +9,7 @@ use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use lathe_common::Error;
-use lathe_common::access::{CALLER, Caller, bearer_token};
+use lathe_common::access::{CALLER, Caller};
 use lathe_common::auth::{Claims, Verifier};
 
 use crate::error::ApiError;
@@ -39,10 +39,7 @@ pub async fn scope_caller(
         .get(actix_web::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok());
     let caller = match (req.app_data::<web::Data<Arc<Verifier>>>(), header) {
-        (Some(verifier), Some(header)) => verifier
-            .verify_header(Some(header))
-            .ok()
-            .map(|claims| Caller::new(claims, bearer_token(header).unwrap_or_default())),
+        (Some(verifier), Some(header)) => Caller::verify(verifier, Some(header)).ok(),
         _ => None,
     };
     match caller {

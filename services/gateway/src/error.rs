@@ -40,18 +40,11 @@ impl ApiError {
     /// The JSON body that tells the client what went wrong.
     pub fn body(&self) -> ErrorBody {
         ErrorBody {
-            code: match self.0.code {
-                ErrorCode::Internal => ErrorCode::Internal.as_str().to_owned(),
-                ErrorCode::NotFound
-                | ErrorCode::AlreadyExists
-                | ErrorCode::InvalidArgument
-                | ErrorCode::Unprocessable
-                | ErrorCode::FailedPrecondition
-                | ErrorCode::Unauthenticated
-                | ErrorCode::PermissionDenied
-                | ErrorCode::PayloadTooLarge
-                | ErrorCode::ResourceExhausted
-                | ErrorCode::Unavailable => self.0.reason.to_string(),
+            // A 5xx says no more than its code.
+            code: if self.0.code == ErrorCode::Internal {
+                ErrorCode::Internal.as_str().to_owned()
+            } else {
+                self.0.reason.to_string()
             },
             message: self.0.public_message().to_owned(),
             error_type: self.0.code.error_type().to_owned(),
