@@ -15,39 +15,9 @@ use crate::error::{Error, ErrorCode};
 /// File in the data directory holding the generated HS256 secret.
 pub const SECRET_FILE_NAME: &str = "jwt-secret";
 
-/// A role; each includes the rights of those before it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    Viewer,
-    Editor,
-    Admin,
-}
-
-impl Role {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Viewer => "viewer",
-            Role::Editor => "editor",
-            Role::Admin => "admin",
-        }
-    }
-}
-
-impl std::str::FromStr for Role {
-    type Err = String;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "viewer" => Ok(Role::Viewer),
-            "editor" => Ok(Role::Editor),
-            "admin" => Ok(Role::Admin),
-            other => Err(format!(
-                "unknown role '{other}': expected viewer, editor or admin"
-            )),
-        }
-    }
-}
+/// A role; each includes the rights of those before it. Defined by the contract, since
+/// tokens, promotion gates and the REST API all carry it.
+pub use lathe_contract::Role;
 
 /// Project scope meaning "every project".
 pub const ALL_PROJECTS: &str = "*";

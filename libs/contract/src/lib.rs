@@ -3,6 +3,10 @@
 //! The `.proto` files are the single source of truth between services; this crate compiles
 //! them at build time with a pure-Rust compiler, so a fresh machine needs no `protoc`.
 
+pub mod json;
+
+pub use json::Role;
+
 /// Encoded `FileDescriptorSet` of every Lathe proto, for gRPC server reflection.
 pub const FILE_DESCRIPTOR_SET: &[u8] = include_bytes!(concat!(env!("OUT_DIR"), "/lathe_descriptor.bin"));
 

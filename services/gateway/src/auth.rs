@@ -1,7 +1,9 @@
-//! The bearer-token extractor: every `/api/` handler takes an [`Authenticated`], so a route
-//! cannot forget authentication.
+//! The access extractors: every `/api/` handler takes an [`Authenticated`], an [`Access`] or a
+//! [`ProjectAccess`], so a route cannot forget authentication, and its role and project rule
+//! is written in its signature (`ProjectAccess<Editor>`) instead of a preamble.
 
 use std::future::{Ready, ready};
+use std::marker::PhantomData;
 use std::sync::Arc;
 
 use actix_web::body::MessageBody;
@@ -10,7 +12,8 @@ use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
 use lathe_common::Error;
 use lathe_common::access::{CALLER, Caller};
-use lathe_common::auth::{Claims, Verifier};
+use lathe_common::auth::{Claims, Role, Verifier};
+use lathe_contract::registry::v1 as pb;
 
 use crate::error::ApiError;
 
@@ -23,6 +26,86 @@ impl FromRequest for Authenticated {
 
     fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
         ready(authenticate(req))
+    }
+}
+
+/// The role a route needs; each includes the rights of those before it.
+pub trait Needs {
+    const ROLE: Role;
+}
+
+pub struct Viewer;
+pub struct Editor;
+pub struct Admin;
+
+impl Needs for Viewer {
+    const ROLE: Role = Role::Viewer;
+}
+impl Needs for Editor {
+    const ROLE: Role = Role::Editor;
+}
+impl Needs for Admin {
+    const ROLE: Role = Role::Admin;
+}
+
+/// A caller whose token has at least role `R` (403 otherwise).
+pub struct Access<R> {
+    pub claims: Claims,
+    role: PhantomData<R>,
+}
+
+impl<R: Needs> FromRequest for Access<R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|Authenticated(claims)| {
+            claims.require_role(R::ROLE)?;
+            Ok(Access {
+                claims,
+                role: PhantomData,
+            })
+        }))
+    }
+}
+
+/// A caller whose token has at least role `R` and covers the route's `{project}` (403
+/// otherwise).
+pub struct ProjectAccess<R> {
+    pub claims: Claims,
+    pub project: String,
+    role: PhantomData<R>,
+}
+
+impl<R> ProjectAccess<R> {
+    /// The caller as the registry records it and judges it by promotion gates.
+    pub fn actor(&self) -> Option<pb::Actor> {
+        Some(pb::Actor {
+            subject: self.claims.sub.clone(),
+            role: self.claims.role().map_or("", Role::as_str).to_owned(),
+        })
+    }
+}
+
+impl<R: Needs> FromRequest for ProjectAccess<R> {
+    type Error = ApiError;
+    type Future = Ready<Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _payload: &mut Payload) -> Self::Future {
+        ready(authenticate(req).and_then(|Authenticated(claims)| {
+            claims.require_role(R::ROLE)?;
+            let project = req
+                .match_info()
+                .get("project")
+                .ok_or_else(|| Error::internal("a project route without {project}"))?
+                .to_owned();
+            claims.require_project(&project)?;
+            Ok(ProjectAccess {
+                claims,
+                project,
+                role: PhantomData,
+            })
+        }))
     }
 }
 

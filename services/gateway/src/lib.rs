@@ -29,6 +29,7 @@ use lathe_common::{Error, ErrorCode};
 use tokio::net::TcpStream;
 use tracing_actix_web::TracingLogger;
 use utoipa::OpenApi;
+use utoipa_actix_web::AppExt;
 use utoipa_swagger_ui::SwaggerUi;
 
 use crate::api::openapi::ApiDoc;
@@ -91,7 +92,6 @@ impl Gateway {
         let verifier = web::Data::new(self.verifier);
         let backends = web::Data::new(self.backends);
         let metrics = web::Data::new(HttpMetrics::default());
-        let openapi = ApiDoc::openapi();
         let body_limit = self.settings.body_limit_bytes;
         let app = move || {
             App::new()
@@ -111,24 +111,14 @@ impl Gateway {
                 .wrap(from_fn(uri_limit::refuse_long_uris))
                 .wrap(from_fn(metrics::record))
                 .wrap(TracingLogger::<spans::RootSpan>::new())
-                // Serving first: actix tries routes in order, and every dynamic route it passes
-                // costs a regex match (a few percent of an online read's CPU at the end of the list);
-                // the project's other routes sit in scopes, see `project_scope`.
-                .service(api::features::feast_online_features)
-                .service(api::features::online_features)
-                .service(api::features::feast_push)
-                .service(api::features::push_rows)
-                .service(api::system::healthz)
-                .service(api::system::readyz)
-                .service(api::system::metrics)
-                .service(SwaggerUi::new("/api-docs/{_:.*}").url("/api-docs/openapi.json", openapi.clone()))
-                .service(api::whoami::whoami)
-                .service(api::projects::list_projects)
-                .service(api::projects::create_project)
-                .service(api::projects::get_project)
-                .service(api::projects::update_project)
-                .service(api::projects::delete_project)
-                .service(project_scope())
+                .into_utoipa_app()
+                .openapi(ApiDoc::openapi())
+                .configure(api::routes)
+                .openapi_service(|doc| {
+                    SwaggerUi::new("/api-docs/{_:.*}")
+                        .url("/api-docs/openapi.json", api::openapi::finish(doc))
+                })
+                .into_app()
                 .default_service(web::to(not_found))
         };
         // What `HttpServer::listen` builds, with each connection behind a `RequestLineGuard`:
@@ -171,73 +161,6 @@ impl Gateway {
             Ok(())
         })
     }
-}
-
-/// The routes under `/api/v1/projects/{project}`, one scope per kind of resource. actix
-/// matches a dynamic route with a regex and tries routes in order, so a flat list of the
-/// gateway's forty routes cost a request at its end forty regex matches: a quarter of the
-/// gateway's CPU for a registry read (perf of get-version at c=8). Here a request matches the
-/// project scope's one regex, a static prefix, then only its own scope's routes. The
-/// project's own routes (`/api/v1/projects/{name}`) are registered before this scope, which
-/// would otherwise take their paths as its prefix. OpenAPI paths are the full ones.
-fn project_scope() -> actix_web::Scope {
-    web::scope("/api/v1/projects/{project}")
-        .service(
-            web::scope("/models")
-                .service(api::models::get_model_version)
-                .service(api::models::get_alias)
-                .service(api::models::get_model)
-                .service(api::models::list_model_versions)
-                .service(api::models::create_model_version)
-                .service(api::models::create_model)
-                .service(api::models::list_models)
-                .service(api::models::update_model)
-                .service(api::models::delete_model)
-                .service(api::models::update_model_version)
-                .service(api::models::transition_stage)
-                .service(api::models::set_alias)
-                .service(api::models::delete_alias)
-                .service(api::models::list_audit_events),
-        )
-        .service(
-            web::scope("/runs")
-                .service(api::tracking::search_runs)
-                .service(api::tracking::create_run)
-                .service(api::tracking::get_run)
-                .service(api::tracking::update_run)
-                .service(api::tracking::delete_run)
-                .service(api::tracking::log_batch)
-                .service(api::tracking::get_metric_history)
-                .service(api::artifacts::list_artifacts)
-                .service(api::artifacts::upload_artifact)
-                .service(api::artifacts::download_artifact),
-        )
-        .service(
-            web::scope("/experiments")
-                .service(api::tracking::create_experiment)
-                .service(api::tracking::list_experiments)
-                .service(api::tracking::get_experiment)
-                .service(api::tracking::update_experiment)
-                .service(api::tracking::delete_experiment)
-                .service(api::tracking::restore_experiment),
-        )
-        .service(
-            web::scope("/features")
-                .service(api::features::apply_repository)
-                .service(api::features::list_definitions)
-                .service(api::features::get_definition)
-                .service(api::features::definition_history)
-                .service(api::features::historical_features)
-                .service(api::features::materialize),
-        )
-        .service(
-            web::scope("/entities")
-                .service(api::entities::list_entities)
-                .service(api::entities::apply_entity)
-                .service(api::entities::get_entity)
-                .service(api::entities::delete_entity),
-        )
-        .service(api::models::find_versions_by_lineage)
 }
 
 /// Runs the gateway from its settings section on its configured address until `shutdown`.

@@ -9,18 +9,16 @@ use actix_web::body::SizedStream;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, get, put, web};
-use chrono::{DateTime, Utc};
 use futures::future::{Either, select};
 use futures::{Stream, StreamExt, pin_mut};
 use lathe_common::Error;
 use lathe_common::access;
-use lathe_common::auth::Role;
 use lathe_common::grpc::TracedChannel;
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::download_artifact_response::Part as DownloadPart;
 use lathe_contract::registry::v1::upload_artifact_request::Part as UploadPart;
 use lathe_contract::service_names;
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::GrpcMethod;
@@ -30,8 +28,8 @@ use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::rfc3339;
-use crate::auth::Authenticated;
+use super::params::RunPath;
+use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
 
@@ -44,39 +42,10 @@ const CHUNK_BYTES: usize = 1024 * 1024;
 /// Chunks in flight between the HTTP body and the gRPC stream; bounds the memory of an upload.
 const UPLOAD_QUEUE: usize = 4;
 
-#[derive(Serialize, ToSchema)]
-pub struct Artifact {
-    /// Relative to the root of the run's artifact tree.
-    #[schema(example = "model/model.pkl")]
-    pub path: String,
-    pub size: u64,
-    /// Hex sha256 of the content; empty for directories.
-    pub sha256: String,
-    pub is_dir: bool,
-    pub create_time: Option<DateTime<Utc>>,
-}
-
-impl From<pb::Artifact> for Artifact {
-    fn from(a: pb::Artifact) -> Self {
-        Artifact {
-            path: a.path,
-            size: a.size,
-            sha256: a.sha256,
-            is_dir: a.is_dir,
-            create_time: rfc3339(a.create_time),
-        }
-    }
-}
-
 /// The raw content of an artifact, as the OpenAPI document describes it; never materialised.
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct ArtifactContent(pub Vec<u8>);
-
-#[derive(Serialize, ToSchema)]
-pub struct ArtifactList {
-    pub artifacts: Vec<Artifact>,
-}
 
 #[derive(Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -87,9 +56,7 @@ pub struct ListArtifactsQuery {
 
 /// Stores the raw request body as an artifact of a run (editor), streaming it through.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/runs/{run_id}/artifacts/{path}",
     tag = "artifacts",
-    security(("bearer" = [])),
     params(
         ("project" = String, Path), ("run_id" = String, Path),
         ("path" = String, Path, description = "Relative path in the run's artifact tree; no `..`"),
@@ -97,22 +64,19 @@ pub struct ListArtifactsQuery {
     ),
     request_body(content = ArtifactContent, content_type = "application/octet-stream"),
     responses(
-        (status = 201, body = Artifact), (status = 400, body = ErrorBody, description = "Bad path or checksum mismatch"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 201, body = pb::Artifact), (status = 400, body = ErrorBody, description = "Bad path or checksum mismatch"), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "The run is not active"),
     ),
 )]
 #[put("/{run_id}/artifacts/{path:.*}")]
 pub async fn upload_artifact(
-    Authenticated(claims): Authenticated,
+    _access: ProjectAccess<Editor>,
     path: web::Path<(String, String, String)>,
     request: HttpRequest,
     payload: web::Payload,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, run_id, path) = path.into_inner();
-    claims.require_role(Role::Editor)?;
-    claims.require_project(&project)?;
     let expected_sha256 = match request.headers().get(SHA256_HEADER) {
         Some(value) => value
             .to_str()
@@ -157,7 +121,7 @@ pub async fn upload_artifact(
     let artifact = result
         .map_err(|err| Error::internal(format_args!("artifact upload task failed: {err}")))??
         .into_inner();
-    Ok(HttpResponse::Created().json(Artifact::from(artifact)))
+    Ok(HttpResponse::Created().json(artifact))
 }
 
 /// gRPC path of `TrackingService.UploadArtifact`.
@@ -326,9 +290,7 @@ async fn forward_chunks(
 
 /// The content of an artifact, streamed; `Content-Length` and `x-lathe-sha256` come first.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/runs/{run_id}/artifacts/{path}",
     tag = "artifacts",
-    security(("bearer" = [])),
     params(
         ("project" = String, Path), ("run_id" = String, Path),
         ("path" = String, Path, description = "Relative path in the run's artifact tree"),
@@ -336,19 +298,17 @@ async fn forward_chunks(
     responses(
         (status = 200, body = ArtifactContent, content_type = "application/octet-stream",
             headers(("x-lathe-sha256" = String, description = "Hex sha256 of the content"))),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody),
     ),
 )]
 #[get("/{run_id}/artifacts/{path:.*}")]
 pub async fn download_artifact(
-    Authenticated(claims): Authenticated,
+    _access: ProjectAccess<Viewer>,
     path: web::Path<(String, String, String)>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     let (project, run_id, path) = path.into_inner();
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
     let mut stream = backends
         .tracking
         .clone()
@@ -392,37 +352,30 @@ pub async fn download_artifact(
 
 /// The entries of one directory of a run's artifact tree.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/runs/{run_id}/artifacts",
     tag = "artifacts",
-    security(("bearer" = [])),
-    params(("project" = String, Path), ("run_id" = String, Path), ListArtifactsQuery),
+    params(RunPath, ListArtifactsQuery),
     responses(
-        (status = 200, body = ArtifactList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, body = pb::ListArtifactsResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
 #[get("/{run_id}/artifacts")]
 pub async fn list_artifacts(
-    Authenticated(claims): Authenticated,
-    path: web::Path<(String, String)>,
+    _access: ProjectAccess<Viewer>,
+    path: web::Path<RunPath>,
     query: web::Query<ListArtifactsQuery>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, run_id) = path.into_inner();
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
+    let RunPath { project, run_id } = path.into_inner();
     let request = pb::ListArtifactsRequest {
         project,
         run_id,
         path: query.into_inner().path.unwrap_or_default(),
     };
-    let response = backends
+    let artifacts = backends
         .tracking
         .clone()
         .list_artifacts(request)
         .await?
         .into_inner();
-    Ok(HttpResponse::Ok().json(ArtifactList {
-        artifacts: response.artifacts.into_iter().map(Artifact::from).collect(),
-    }))
+    Ok(HttpResponse::Ok().json(artifacts))
 }

@@ -15,11 +15,16 @@ use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::online_json::{JsonValue, Timestamp, status_name};
+use super::params::{DefinitionPath, ProjectPath};
 use super::rfc3339;
-use crate::auth::Authenticated;
+use crate::auth::{Access, Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
 use crate::settings::GatewaySettings;
+
+// The REST shapes of the feature store differ from its messages: definitions carry their spec
+// as a JSON object (`spec_json` text in the proto), a planned change its action by name, and
+// online values are plain JSON values (`online_json`).
 
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -122,29 +127,26 @@ fn action_name(action: i32) -> &'static str {
 
 /// Plans (`dry_run`) or applies a feature repository (editor).
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/features/apply",
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path)),
+    params(ProjectPath),
     request_body = ApplyRepository,
     responses(
-        (status = 200, body = ApplyResult), (status = 400, body = ErrorBody, description = "Every problem, with its file and path"),
-        (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 200, body = ApplyResult), (status = 400, body = ErrorBody, description = "Every problem, with its file and path"), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "The change would break stored data"),
     ),
 )]
 #[post("/apply")]
 pub async fn apply_repository(
-    Authenticated(claims): Authenticated,
-    project: web::Path<String>,
+    access: ProjectAccess<Viewer>,
     body: web::Json<ApplyRepository>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(if body.dry_run { Role::Viewer } else { Role::Editor })?;
-    claims.require_project(&project)?;
+    if !body.dry_run {
+        access.claims.require_role(Role::Editor)?;
+    }
     let body = body.into_inner();
     let request = pb::ApplyRepositoryRequest {
-        project: project.into_inner(),
+        project: access.project,
         files: body
             .files
             .into_iter()
@@ -154,7 +156,7 @@ pub async fn apply_repository(
             })
             .collect(),
         dry_run: body.dry_run,
-        actor: claims.sub.clone(),
+        actor: access.claims.sub.clone(),
     };
     let answer = backends
         .features
@@ -180,23 +182,18 @@ pub async fn apply_repository(
 
 /// The project's current definitions.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/features/definitions",
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path), KindQuery),
-    responses((status = 200, body = DefinitionList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    params(ProjectPath, KindQuery),
+    responses((status = 200, body = DefinitionList), (status = 400, body = ErrorBody)),
 )]
 #[get("/definitions")]
 pub async fn list_definitions(
-    Authenticated(claims): Authenticated,
-    project: web::Path<String>,
+    access: ProjectAccess<Viewer>,
     query: web::Query<KindQuery>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
     let request = pb::ListDefinitionsRequest {
-        project: project.into_inner(),
+        project: access.project,
         kind: query.into_inner().kind.unwrap_or_default(),
     };
     let answer = backends
@@ -212,21 +209,17 @@ pub async fn list_definitions(
 
 /// One definition, current version.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/features/definitions/{kind}/{name}",
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = Definition), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(DefinitionPath),
+    responses((status = 200, body = Definition), (status = 404, body = ErrorBody)),
 )]
 #[get("/definitions/{kind}/{name}")]
 pub async fn get_definition(
-    Authenticated(claims): Authenticated,
-    path: web::Path<(String, String, String)>,
+    _access: ProjectAccess<Viewer>,
+    path: web::Path<DefinitionPath>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, kind, name) = path.into_inner();
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
+    let DefinitionPath { project, kind, name } = path.into_inner();
     let answer = backends
         .features
         .clone()
@@ -237,21 +230,17 @@ pub async fn get_definition(
 
 /// Every applied version of a definition, deletions included.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/features/definitions/{kind}/{name}/history",
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path), ("kind" = String, Path), ("name" = String, Path)),
-    responses((status = 200, body = DefinitionHistory), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(DefinitionPath),
+    responses((status = 200, body = DefinitionHistory), (status = 404, body = ErrorBody)),
 )]
 #[get("/definitions/{kind}/{name}/history")]
 pub async fn definition_history(
-    Authenticated(claims): Authenticated,
-    path: web::Path<(String, String, String)>,
+    _access: ProjectAccess<Viewer>,
+    path: web::Path<DefinitionPath>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let (project, kind, name) = path.into_inner();
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
+    let DefinitionPath { project, kind, name } = path.into_inner();
     let request = pb::GetDefinitionRequest { project, kind, name };
     let answer = backends
         .features
@@ -287,29 +276,24 @@ pub struct HistoricalQuery {
 /// A point-in-time correct training set. The body is the entity frame (Parquet, or CSV with
 /// `Content-Type: text/csv`) with the join keys and `event_timestamp`; the answer is Parquet.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/features/historical",
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path), HistoricalQuery),
+    params(ProjectPath, HistoricalQuery),
     request_body(content = Vec<u8>, content_type = "application/vnd.apache.parquet", description = "Entity frame (or text/csv)"),
     responses(
         (status = 200, content_type = "application/vnd.apache.parquet", description = "The training set"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
     ),
 )]
 #[post("/historical")]
 pub async fn historical_features(
-    Authenticated(claims): Authenticated,
-    project: web::Path<String>,
+    access: ProjectAccess<Viewer>,
     query: web::Query<HistoricalQuery>,
     request: HttpRequest,
     mut payload: web::Payload,
     backends: web::Data<Backends>,
     settings: web::Data<GatewaySettings>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
     let csv = request
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -331,7 +315,7 @@ pub async fn historical_features(
     }
     let query = query.into_inner();
     let request = pb::GetHistoricalFeaturesRequest {
-        project: project.into_inner(),
+        project: access.project,
         entity_frame: frame.freeze(),
         format: if csv {
             pb::EntityFrameFormat::Csv
@@ -469,27 +453,22 @@ impl MaterializeEvent {
 /// summary; with `Accept: application/x-ndjson` it is a stream of [`MaterializeEvent`] lines
 /// instead — progress a few times a second, then the summary or the error — for long runs.
 #[utoipa::path(
-    path = "/api/v1/projects/{project}/features/materialize",
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path)),
+    params(ProjectPath),
     request_body = Materialize,
     responses(
         (status = 200, body = MaterializeResult, content_type = "application/json"),
         (status = 200, body = MaterializeEvent, content_type = "application/x-ndjson", description = "one event per line"),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
 )]
 #[post("/materialize")]
 pub async fn materialize(
-    Authenticated(claims): Authenticated,
+    access: ProjectAccess<Editor>,
     http: HttpRequest,
-    project: web::Path<String>,
     body: web::Json<Materialize>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Editor)?;
-    claims.require_project(&project)?;
     let body = body.into_inner();
     if !body.incremental && body.start.is_none() {
         return Err(ApiError(Error::invalid(
@@ -497,7 +476,7 @@ pub async fn materialize(
         )));
     }
     let request = pb::MaterializeRequest {
-        project: project.into_inner(),
+        project: access.project,
         feature_views: body.feature_views,
         start: body.start.map(validate::timestamp),
         end: Some(validate::timestamp(body.end)),
@@ -630,38 +609,32 @@ async fn online(
 /// Latest feature values for entities, from the online store.
 #[utoipa::path(
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path)),
+    params(ProjectPath),
     request_body = OnlineRequest,
-    responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[post("/api/v1/projects/{project}/features/online")]
 pub async fn online_features(
-    Authenticated(claims): Authenticated,
-    project: web::Path<String>,
+    access: ProjectAccess<Viewer>,
     body: web::Json<OnlineRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&project)?;
-    Ok(HttpResponse::Ok().json(online(project.into_inner(), body.into_inner(), &backends).await?))
+    Ok(HttpResponse::Ok().json(online(access.project, body.into_inner(), &backends).await?))
 }
 
 /// Feast's feature-server endpoint, for the project in `gateway.feast_project`.
 #[utoipa::path(
     tag = "features",
-    security(("bearer" = [])),
     request_body = OnlineRequest,
-    responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[post("/get-online-features")]
 pub async fn feast_online_features(
-    Authenticated(claims): Authenticated,
+    Access { claims, .. }: Access<Viewer>,
     body: web::Json<OnlineRequest>,
     backends: web::Data<Backends>,
     settings: web::Data<GatewaySettings>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Viewer)?;
     claims.require_project(&settings.feast_project)?;
     Ok(HttpResponse::Ok().json(online(settings.feast_project.clone(), body.into_inner(), &backends).await?))
 }
@@ -741,42 +714,35 @@ async fn push(project: String, body: PushRequest, backends: &Backends) -> Result
 /// a missing column is a 422 naming the column, and nothing is written.
 #[utoipa::path(
     tag = "features",
-    security(("bearer" = [])),
-    params(("project" = String, Path)),
+    params(ProjectPath),
     request_body = PushRequest,
     responses(
-        (status = 200, body = PushResult), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody),
+        (status = 200, body = PushResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "A column is missing or has the wrong type"),
     ),
 )]
 #[post("/api/v1/projects/{project}/features/push")]
 pub async fn push_rows(
-    Authenticated(claims): Authenticated,
-    project: web::Path<String>,
+    access: ProjectAccess<Editor>,
     body: web::Json<PushRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Editor)?;
-    claims.require_project(&project)?;
-    Ok(HttpResponse::Ok().json(push(project.into_inner(), body.into_inner(), &backends).await?))
+    Ok(HttpResponse::Ok().json(push(access.project, body.into_inner(), &backends).await?))
 }
 
 /// Feast's push endpoint, for the project in `gateway.feast_project`.
 #[utoipa::path(
     tag = "features",
-    security(("bearer" = [])),
     request_body = PushRequest,
-    responses((status = 200, body = PushResult), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 422, body = ErrorBody)),
+    responses((status = 200, body = PushResult), (status = 422, body = ErrorBody)),
 )]
 #[post("/push")]
 pub async fn feast_push(
-    Authenticated(claims): Authenticated,
+    Access { claims, .. }: Access<Editor>,
     body: web::Json<PushRequest>,
     backends: web::Data<Backends>,
     settings: web::Data<GatewaySettings>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Editor)?;
     claims.require_project(&settings.feast_project)?;
     Ok(HttpResponse::Ok().json(push(settings.feast_project.clone(), body.into_inner(), &backends).await?))
 }

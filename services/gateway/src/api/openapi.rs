@@ -1,35 +1,16 @@
 //! The OpenAPI 3.1 document of the HTTP API, served at `/api-docs/openapi.json` and browsable
-//! at `/api-docs/` (Swagger UI, vendored into the binary: no CDN).
+//! at `/api-docs/` (Swagger UI, vendored into the binary: no CDN). Its paths and schemas are
+//! collected from the routes as [`super::routes`] registers them; [`ApiDoc`] gives the rest.
 
-use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
+use utoipa::openapi::{Content, Ref, ResponseBuilder};
 use utoipa::{Modify, OpenApi};
 
-use super::{artifacts, entities, features, models, projects, system, tracking, whoami};
 use crate::error::ErrorBody;
 
 #[derive(OpenApi)]
 #[openapi(
     info(title = "Lathe API", description = "Features, models, pipelines and monitoring behind one gateway."),
-    paths(
-        system::healthz, system::readyz, system::metrics,
-        whoami::whoami,
-        projects::list_projects, projects::create_project, projects::get_project, projects::update_project,
-        projects::delete_project,
-        entities::apply_entity, entities::get_entity, entities::list_entities, entities::delete_entity,
-        features::apply_repository, features::list_definitions, features::get_definition,
-        features::definition_history, features::historical_features, features::materialize,
-        features::online_features, features::feast_online_features, features::push_rows, features::feast_push,
-        tracking::create_experiment, tracking::list_experiments, tracking::get_experiment,
-        tracking::update_experiment, tracking::delete_experiment, tracking::restore_experiment,
-        tracking::create_run, tracking::get_run, tracking::update_run, tracking::delete_run,
-        tracking::log_batch, tracking::get_metric_history, tracking::search_runs,
-        artifacts::upload_artifact, artifacts::download_artifact, artifacts::list_artifacts,
-        models::create_model, models::list_models, models::get_model, models::update_model, models::delete_model,
-        models::create_model_version, models::list_model_versions, models::get_model_version,
-        models::update_model_version, models::transition_stage,
-        models::set_alias, models::delete_alias, models::get_alias,
-        models::list_audit_events, models::find_versions_by_lineage,
-    ),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     tags(
@@ -59,4 +40,46 @@ impl Modify for BearerAuth {
             ),
         );
     }
+}
+
+/// Adds what every route shares to the collected document: every operation outside the
+/// `system` tag needs the bearer token (and may answer 401); every one outside `system` and
+/// `auth` checks a role or project (and may answer 403).
+pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let refused = || {
+        ResponseBuilder::new()
+            .content(
+                "application/json",
+                Content::new(Some(Ref::from_schema_name("ErrorBody"))),
+            )
+            .build()
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.put,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.patch,
+        ];
+        for operation in operations.into_iter().flatten() {
+            let tags = operation.tags.as_deref().unwrap_or_default();
+            let tagged = |name: &str| tags.iter().any(|tag| tag == name);
+            if tagged("system") {
+                continue;
+            }
+            operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);
+            operation
+                .responses
+                .responses
+                .insert("401".to_owned(), refused().into());
+            if !tagged("auth") {
+                operation
+                    .responses
+                    .responses
+                    .insert("403".to_owned(), refused().into());
+            }
+        }
+    }
+    doc
 }

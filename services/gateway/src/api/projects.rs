@@ -10,69 +10,25 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
-use chrono::{DateTime, Utc};
-use lathe_common::auth::Role;
 use lathe_common::{Error, ErrorCode};
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::{features::v1 as features, monitor::v1 as monitor, orchestrator::v1 as orchestrator};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::rfc3339;
-use crate::auth::Authenticated;
+use super::params::{ListQuery, ProjectName};
+use crate::auth::{Access, Admin, Viewer};
 use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
 
-#[derive(Serialize, ToSchema)]
-pub struct Project {
-    pub name: String,
-    pub description: String,
-    pub labels: HashMap<String, String>,
-    pub created_by: String,
-    pub create_time: Option<DateTime<Utc>>,
-    pub update_time: Option<DateTime<Utc>>,
-}
-
-impl From<pb::Project> for Project {
-    fn from(p: pb::Project) -> Self {
-        Project {
-            name: p.name,
-            description: p.description,
-            labels: p.labels,
-            created_by: p.created_by,
-            create_time: rfc3339(p.create_time),
-            update_time: rfc3339(p.update_time),
-        }
-    }
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct CreateProject {
-    /// 1 to 63 lowercase letters, digits or '-'.
-    #[schema(example = "churn")]
-    pub name: String,
-    #[serde(default)]
-    pub description: String,
-    #[serde(default)]
-    pub labels: HashMap<String, String>,
-}
-
+// The REST shape of `pb::UpdateProjectRequest`: `labels` present (even `{}`) replaces them,
+// where the proto says so with `replace_labels`.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UpdateProject {
     pub description: Option<String>,
     /// Replaces all labels when present.
     pub labels: Option<HashMap<String, String>>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListQuery {
-    /// 1 to 1000; default 100.
-    pub page_size: Option<u32>,
-    /// `next_page_token` of the previous page.
-    pub page_token: Option<String>,
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -84,27 +40,18 @@ pub struct DeleteQuery {
     pub cascade: Option<bool>,
 }
 
-#[derive(Serialize, ToSchema)]
-pub struct ProjectList {
-    pub projects: Vec<Project>,
-    /// Empty on the last page.
-    pub next_page_token: String,
-}
-
 /// Projects the token may see.
 #[utoipa::path(
     tag = "projects",
-    security(("bearer" = [])),
     params(ListQuery),
-    responses((status = 200, body = ProjectList), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody)),
+    responses((status = 200, body = pb::ListProjectsResponse), (status = 400, body = ErrorBody)),
 )]
 #[get("/api/v1/projects")]
 pub async fn list_projects(
-    Authenticated(claims): Authenticated,
+    Access { claims, .. }: Access<Viewer>,
     query: web::Query<ListQuery>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Viewer)?;
     let query = query.into_inner();
     let only = if claims.all_projects() {
         Vec::new()
@@ -112,53 +59,42 @@ pub async fn list_projects(
         claims.projects.clone()
     };
     if !claims.all_projects() && only.is_empty() {
-        return Ok(HttpResponse::Ok().json(ProjectList {
-            projects: Vec::new(),
-            next_page_token: String::new(),
-        }));
+        return Ok(HttpResponse::Ok().json(pb::ListProjectsResponse::default()));
     }
     let request = pb::ListProjectsRequest {
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
         only,
     };
-    let response = backends
+    let projects = backends
         .registry
         .clone()
         .list_projects(request)
         .await?
         .into_inner();
-    Ok(HttpResponse::Ok().json(ProjectList {
-        projects: response.projects.into_iter().map(Project::from).collect(),
-        next_page_token: response.next_page_token,
-    }))
+    Ok(HttpResponse::Ok().json(projects))
 }
 
 /// Creates a project (admin).
 #[utoipa::path(
     tag = "projects",
-    security(("bearer" = [])),
-    request_body = CreateProject,
+    request_body = pb::CreateProjectRequest,
     responses(
-        (status = 201, body = Project),
-        (status = 400, body = ErrorBody), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 201, body = pb::Project),
+        (status = 400, body = ErrorBody),
         (status = 409, body = ErrorBody), (status = 413, body = ErrorBody),
     ),
 )]
 #[post("/api/v1/projects")]
 pub async fn create_project(
-    Authenticated(claims): Authenticated,
-    body: web::Json<CreateProject>,
+    Access { claims, .. }: Access<Admin>,
+    body: web::Json<pb::CreateProjectRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Admin)?;
-    let body = body.into_inner();
     claims.require_project(&body.name)?;
     let request = pb::CreateProjectRequest {
-        name: body.name,
-        description: body.description,
-        labels: body.labels,
         created_by: claims.sub.clone(),
+        ..body.into_inner()
     };
     let created = backends
         .registry
@@ -186,57 +122,52 @@ pub async fn create_project(
         }
         created => created?,
     };
-    Ok(HttpResponse::Created().json(Project::from(project.into_inner())))
+    Ok(HttpResponse::Created().json(project.into_inner()))
 }
 
 /// One project.
 #[utoipa::path(
     tag = "projects",
-    security(("bearer" = [])),
-    params(("name" = String, Path, description = "Project name")),
-    responses((status = 200, body = Project), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody), (status = 404, body = ErrorBody)),
+    params(ProjectName),
+    responses((status = 200, body = pb::Project), (status = 404, body = ErrorBody)),
 )]
 #[get("/api/v1/projects/{name}")]
 pub async fn get_project(
-    Authenticated(claims): Authenticated,
-    name: web::Path<String>,
+    Access { claims, .. }: Access<Viewer>,
+    name: web::Path<ProjectName>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Viewer)?;
-    claims.require_project(&name)?;
+    claims.require_project(&name.name)?;
     let project = backends
         .registry
         .clone()
         .get_project(pb::GetProjectRequest {
-            name: name.into_inner(),
+            name: name.into_inner().name,
         })
         .await?;
-    Ok(HttpResponse::Ok().json(Project::from(project.into_inner())))
+    Ok(HttpResponse::Ok().json(project.into_inner()))
 }
 
 /// Changes a project's description or labels (admin).
 #[utoipa::path(
     tag = "projects",
-    security(("bearer" = [])),
-    params(("name" = String, Path, description = "Project name")),
+    params(ProjectName),
     request_body = UpdateProject,
     responses(
-        (status = 200, body = Project), (status = 400, body = ErrorBody), (status = 401, body = ErrorBody),
-        (status = 403, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
+        (status = 200, body = pb::Project), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
     ),
 )]
 #[patch("/api/v1/projects/{name}")]
 pub async fn update_project(
-    Authenticated(claims): Authenticated,
-    name: web::Path<String>,
+    Access { claims, .. }: Access<Admin>,
+    name: web::Path<ProjectName>,
     body: web::Json<UpdateProject>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Admin)?;
-    claims.require_project(&name)?;
+    claims.require_project(&name.name)?;
     let body = body.into_inner();
     let request = pb::UpdateProjectRequest {
-        name: name.into_inner(),
+        name: name.into_inner().name,
         description: body.description,
         replace_labels: body.labels.is_some(),
         labels: body.labels.unwrap_or_default(),
@@ -247,7 +178,7 @@ pub async fn update_project(
         .update_project(request)
         .await?
         .into_inner();
-    Ok(HttpResponse::Ok().json(Project::from(project)))
+    Ok(HttpResponse::Ok().json(project))
 }
 
 /// Deletes a project (admin). A project that holds anything (experiments, runs, models,
@@ -259,23 +190,21 @@ pub async fn update_project(
 /// until the same delete is repeated and succeeds.
 #[utoipa::path(
     tag = "projects",
-    security(("bearer" = [])),
-    params(("name" = String, Path, description = "Project name"), DeleteQuery),
+    params(ProjectName, DeleteQuery),
     responses(
-        (status = 204), (status = 401, body = ErrorBody), (status = 403, body = ErrorBody),
+        (status = 204),
         (status = 404, body = ErrorBody), (status = 409, body = ErrorBody), (status = 503, body = ErrorBody),
     ),
 )]
 #[delete("/api/v1/projects/{name}")]
 pub async fn delete_project(
-    Authenticated(claims): Authenticated,
-    name: web::Path<String>,
+    Access { claims, .. }: Access<Admin>,
+    name: web::Path<ProjectName>,
     query: web::Query<DeleteQuery>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    claims.require_role(Role::Admin)?;
-    claims.require_project(&name)?;
-    let name = name.into_inner();
+    claims.require_project(&name.name)?;
+    let name = name.into_inner().name;
     let mut registry = backends.registry.clone();
     let request = |delete| pb::ProjectDataRequest {
         project: name.clone(),

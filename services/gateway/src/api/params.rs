@@ -1,0 +1,93 @@
+//! The path and query parameters shared by routes: one type per resource path, so a route's
+//! OpenAPI parameters come from the type its handler extracts.
+
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectName {
+    /// Project name
+    pub name: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ProjectPath {
+    pub project: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ModelPath {
+    pub project: String,
+    /// Model name
+    pub name: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct VersionPath {
+    pub project: String,
+    /// Model name
+    pub name: String,
+    pub version: u64,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct AliasPath {
+    pub project: String,
+    /// Model name
+    pub name: String,
+    pub alias: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct ExperimentPath {
+    pub project: String,
+    pub experiment_id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct RunPath {
+    pub project: String,
+    pub run_id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MetricPath {
+    pub project: String,
+    pub run_id: String,
+    /// Metric key
+    pub key: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct EntityPath {
+    pub project: String,
+    /// Entity name
+    pub name: String,
+}
+
+/// A page of a listing.
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// 1 to 1000; default 100.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct DefinitionPath {
+    pub project: String,
+    pub kind: String,
+    pub name: String,
+}
