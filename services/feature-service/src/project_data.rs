@@ -1,7 +1,7 @@
 //! What a project holds in this service, counted or deleted as steps of the project's
 //! deletion: its definitions with their history, its materialization state and online rows.
 
-use lathe_common::{Error, Result, validate};
+use lathe_common::{Result, validate};
 
 use crate::online::OnlineStore;
 use crate::store::definitions::DefinitionStore;
@@ -18,7 +18,7 @@ pub async fn count(definitions: &DefinitionStore, project: &str) -> Result<u64> 
 pub async fn delete(definitions: &DefinitionStore, online: &dyn OnlineStore, project: &str) -> Result<u64> {
     validate::project_name("project", project)?;
     for view in definitions.project_views(project).await? {
-        online.delete_view(project, &view).await.map_err(Error::from)?;
+        online.delete_view(project, &view).await?;
     }
     let n = definitions.delete_project(project).await?;
     tracing::info!(project = %project, definitions = n, "project's feature data deleted");

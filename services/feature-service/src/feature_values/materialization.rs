@@ -228,9 +228,7 @@ impl FeatureValues {
             ttl: Duration::ZERO,
             features: Vec::new(),
         };
-        let files = offline::source::source_files(self.objects.as_ref(), &lookup)
-            .await
-            .map_err(Error::from)?;
+        let files = offline::source::source_files(self.objects.as_ref(), &lookup).await?;
         // Open every footer first: their row counts are the total that progress counts toward.
         let mut builders = Vec::with_capacity(files.len());
         for file in &files {
@@ -312,7 +310,7 @@ impl FeatureValues {
             match pending.next().await {
                 None => break,
                 Some(result) => {
-                    written += result.map_err(Error::from)?;
+                    written += result?;
                     reporter.progress.entities_written = written;
                     reporter.tick();
                 }

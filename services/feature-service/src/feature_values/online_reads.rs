@@ -49,13 +49,12 @@ impl FeatureValues {
                     })?;
                     parts.push((key.clone(), value_from_proto(&column.values[row])));
                 }
-                keys.push(EntityKey::new(parts).map_err(Error::from)?);
+                keys.push(EntityKey::new(parts)?);
             }
             let found = self
                 .online
                 .read(&request.project, &w.view.name, &keys, &w.features)
-                .await
-                .map_err(Error::from)?;
+                .await?;
             let max_age_us = i64::try_from(w.view.ttl_seconds)
                 .unwrap_or(i64::MAX / 1_000_000)
                 .saturating_mul(1_000_000);

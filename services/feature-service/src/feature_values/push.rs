@@ -250,8 +250,7 @@ impl FeatureValues {
             for target in &targets {
                 self.online
                     .write(project, &target.view, target.rows.clone())
-                    .await
-                    .map_err(Error::from)?;
+                    .await?;
             }
         }
         Ok(pb::PushResponse {
@@ -321,7 +320,7 @@ impl FeatureValues {
         ));
         let batch_rows = RecordBatch::try_new(schema, columns.into_iter().map(|(_, a)| a).collect())
             .map_err(|e| Error::internal(format_args!("push batch: {e}")))?;
-        let bytes = crate::offline::write_parquet(&batch_rows).map_err(Error::from)?;
+        let bytes = crate::offline::write_parquet(&batch_rows)?;
         let path = format!(
             "{}/pushed-{}-{}.parquet",
             file.path.trim_end_matches('/'),

@@ -26,8 +26,7 @@ impl FeatureValues {
         let bytes = request.entity_frame;
         let entities = tokio::task::spawn_blocking(move || offline::read_entity_frame(&bytes, format))
             .await
-            .map_err(Error::internal)?
-            .map_err(Error::from)?;
+            .map_err(Error::internal)??;
         let mut views = Vec::with_capacity(wanted.len());
         for w in wanted {
             let offline = self.offline_source(&request.project, &w.source).await?.ok_or_else(|| {
@@ -48,8 +47,7 @@ impl FeatureValues {
         }
         let joined =
             offline::historical_features(self.objects.clone(), entities, &views, request.full_feature_names)
-                .await
-                .map_err(Error::from)?;
+                .await?;
         let rows = joined.num_rows() as u64;
         let columns = joined
             .schema()
@@ -59,8 +57,7 @@ impl FeatureValues {
             .collect();
         let parquet = tokio::task::spawn_blocking(move || offline::write_parquet(&joined))
             .await
-            .map_err(Error::internal)?
-            .map_err(Error::from)?;
+            .map_err(Error::internal)??;
         Ok(pb::GetHistoricalFeaturesResponse {
             parquet: parquet.into(),
             rows,
