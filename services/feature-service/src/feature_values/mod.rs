@@ -19,7 +19,7 @@ use object_store::ObjectStore;
 
 pub use self::materialization::ProgressSink;
 use crate::definitions::model::{DATA_SOURCE, ENTITY, FEATURE_SERVICE, FEATURE_VIEW, Spec};
-use crate::definitions::spec::{FeatureViewSpec, SourceSpec};
+use crate::definitions::spec::{FeatureViewSpec, JoinKeySpec, SourceSpec};
 use crate::online::OnlineStore;
 use crate::store::definitions::DefinitionStore;
 use crate::store::materializations::Materializations;
@@ -102,6 +102,14 @@ impl FeatureValues {
                 "feature view {name} refers to a missing source"
             )));
         };
+        let join_keys = self.join_keys(project, &view).await?;
+        let join_keys = join_keys.into_iter().map(|k| k.name).collect();
+        Ok((view, source, join_keys))
+    }
+
+    /// The join keys of a view's entities, in the order of its entities (an entity that no
+    /// longer exists gives none).
+    async fn join_keys(&self, project: &str, view: &FeatureViewSpec) -> Result<Vec<JoinKeySpec>> {
         let mut join_keys = Vec::new();
         for entity in &view.entities {
             if let Some(Spec::Entity(e)) = self
@@ -110,10 +118,10 @@ impl FeatureValues {
                 .await?
                 .map(|s| s.spec.clone())
             {
-                join_keys.extend(e.join_keys.into_iter().map(|k| k.name));
+                join_keys.extend(e.join_keys);
             }
         }
-        Ok((view, source, join_keys))
+        Ok(join_keys)
     }
 
     /// Resolves `view:feature` references or a feature service into views and features.

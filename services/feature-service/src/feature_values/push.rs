@@ -16,7 +16,7 @@ use object_store::path::Path;
 
 use super::FeatureValues;
 use super::value_conversion::value_from_proto;
-use crate::definitions::model::{DATA_SOURCE, ENTITY, FEATURE_VIEW, Spec};
+use crate::definitions::model::{DATA_SOURCE, FEATURE_VIEW, Spec};
 use crate::definitions::spec::{FeatureType, Scalar, SourceSpec};
 use crate::online::{EntityKey, FeatureRow, Value};
 
@@ -183,21 +183,11 @@ impl FeatureValues {
         }
         let mut offline_fields: Vec<(String, FeatureType, Vec<Value>)> = Vec::new();
         for view in &views {
-            let mut join_keys = Vec::new();
-            for entity in &view.entities {
-                if let Some(Spec::Entity(e)) = self
-                    .definitions
-                    .get_recent(project, ENTITY, entity)
-                    .await?
-                    .map(|s| s.spec.clone())
-                {
-                    join_keys.extend(e.join_keys.into_iter().map(|k| (k.name, k.dtype)));
-                }
-            }
+            let join_keys = self.join_keys(project, view).await?;
             let mut checked: Vec<(String, Vec<Value>)> = Vec::new();
             for (name, dtype) in join_keys
                 .iter()
-                .map(|(n, t)| (n, t))
+                .map(|k| (&k.name, &k.dtype))
                 .chain(view.schema.iter().map(|f| (&f.name, &f.dtype)))
             {
                 let declared =
