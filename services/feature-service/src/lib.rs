@@ -98,7 +98,8 @@ impl GrpcService for Features {
         );
         let online = Arc::new(values.clone());
         let projects = self.projects.clone();
-        let api = api::FeaturesApi::new(definitions, self.projects, values);
+        let catalog = catalog::Catalog::new(definitions, self.projects.clone());
+        let api = api::FeaturesApi::new(catalog, values, self.projects);
         let server = FeatureServiceServer::new(api)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);

@@ -13,24 +13,23 @@ use lathe_contract::features::v1::feature_service_server::FeatureService;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
-use crate::catalog::{apply, entities, lookup};
+use crate::catalog::Catalog;
 use crate::definitions::model::ENTITY;
 use crate::feature_values::FeatureValues;
 use crate::project_data;
-use crate::store::definitions::DefinitionStore;
 
 pub struct FeaturesApi {
-    definitions: DefinitionStore,
-    projects: ProjectCheck,
+    catalog: Catalog,
     values: FeatureValues,
+    projects: ProjectCheck,
 }
 
 impl FeaturesApi {
-    pub fn new(definitions: DefinitionStore, projects: ProjectCheck, values: FeatureValues) -> Self {
+    pub fn new(catalog: Catalog, values: FeatureValues, projects: ProjectCheck) -> Self {
         FeaturesApi {
-            definitions,
-            projects,
+            catalog,
             values,
+            projects,
         }
     }
 }
@@ -44,7 +43,7 @@ impl FeatureService for FeaturesApi {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
         let project = request.project.clone();
-        let stored = entities::apply(&self.definitions, &self.projects, request).await?;
+        let stored = self.catalog.apply_entity(request).await?;
         Ok(Response::new(definition_messages::entity(&project, stored)?))
     }
 
@@ -54,14 +53,7 @@ impl FeatureService for FeaturesApi {
     ) -> Result<Response<pb::Entity>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
-        let stored = lookup::get(
-            &self.definitions,
-            &self.projects,
-            &request.project,
-            ENTITY,
-            &request.name,
-        )
-        .await?;
+        let stored = self.catalog.get(&request.project, ENTITY, &request.name).await?;
         Ok(Response::new(definition_messages::entity(
             &request.project,
             stored,
@@ -74,7 +66,9 @@ impl FeatureService for FeaturesApi {
     ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let project = request.into_inner().project;
-        let entities = lookup::list(&self.definitions, &self.projects, &project, Some(ENTITY))
+        let entities = self
+            .catalog
+            .list(&project, Some(ENTITY))
             .await?
             .into_iter()
             .map(|stored| definition_messages::entity(&project, stored))
@@ -88,7 +82,9 @@ impl FeatureService for FeaturesApi {
     ) -> Result<Response<pb::DeleteEntityResponse>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
-        entities::delete(&self.definitions, &self.projects, &request.project, &request.name).await?;
+        self.catalog
+            .delete_entity(&request.project, &request.name)
+            .await?;
         Ok(Response::new(pb::DeleteEntityResponse {}))
     }
 
@@ -104,15 +100,10 @@ impl FeatureService for FeaturesApi {
         let caller = access::require(&request, role, &request.get_ref().project)?;
         let request = request.into_inner();
         let files: Vec<(String, String)> = request.files.into_iter().map(|f| (f.path, f.content)).collect();
-        let changes = apply::apply_repository(
-            &self.definitions,
-            &self.projects,
-            &request.project,
-            &files,
-            request.dry_run,
-            caller.subject(),
-        )
-        .await?;
+        let changes = self
+            .catalog
+            .apply_repository(&request.project, &files, request.dry_run, caller.subject())
+            .await?;
         Ok(Response::new(pb::ApplyRepositoryResponse {
             changes: changes
                 .into_iter()
@@ -129,7 +120,9 @@ impl FeatureService for FeaturesApi {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let kind = (!request.kind.is_empty()).then_some(request.kind.as_str());
-        let definitions = lookup::list(&self.definitions, &self.projects, &request.project, kind)
+        let definitions = self
+            .catalog
+            .list(&request.project, kind)
             .await?
             .into_iter()
             .map(|stored| definition_messages::definition(&request.project, stored))
@@ -143,14 +136,10 @@ impl FeatureService for FeaturesApi {
     ) -> Result<Response<pb::Definition>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
-        let stored = lookup::get(
-            &self.definitions,
-            &self.projects,
-            &request.project,
-            &request.kind,
-            &request.name,
-        )
-        .await?;
+        let stored = self
+            .catalog
+            .get(&request.project, &request.kind, &request.name)
+            .await?;
         Ok(Response::new(definition_messages::definition(
             &request.project,
             stored,
@@ -163,14 +152,10 @@ impl FeatureService for FeaturesApi {
     ) -> Result<Response<pb::GetDefinitionHistoryResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
-        let versions = lookup::history(
-            &self.definitions,
-            &self.projects,
-            &request.project,
-            &request.kind,
-            &request.name,
-        )
-        .await?;
+        let versions = self
+            .catalog
+            .history(&request.project, &request.kind, &request.name)
+            .await?;
         Ok(Response::new(pb::GetDefinitionHistoryResponse {
             versions: versions
                 .into_iter()
@@ -231,9 +216,9 @@ impl FeatureService for FeaturesApi {
         let request = request.into_inner();
         let n = if request.delete {
             let online = self.values.online_store().as_ref();
-            project_data::delete(&self.definitions, online, &request.project).await?
+            project_data::delete(self.catalog.store(), online, &request.project).await?
         } else {
-            project_data::count(&self.definitions, &request.project).await?
+            project_data::count(self.catalog.store(), &request.project).await?
         };
         Ok(Response::new(pb::ProjectDataResponse {
             counts: [("feature_definitions".to_owned(), n)].into(),

@@ -3,6 +3,27 @@
 //! project. What a definition is, and how a repository is loaded and planned, is in
 //! `definitions`; the tables are in `store`.
 
-pub mod apply;
-pub mod entities;
-pub mod lookup;
+mod apply;
+mod entities;
+mod lookup;
+
+use lathe_common::projects::ProjectCheck;
+
+use crate::store::definitions::DefinitionStore;
+
+/// The stored definitions, and the registry's word on whether a project exists.
+#[derive(Clone)]
+pub struct Catalog {
+    store: DefinitionStore,
+    projects: ProjectCheck,
+}
+
+impl Catalog {
+    pub fn new(store: DefinitionStore, projects: ProjectCheck) -> Self {
+        Catalog { store, projects }
+    }
+
+    pub fn store(&self) -> &DefinitionStore {
+        &self.store
+    }
+}
