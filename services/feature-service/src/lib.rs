@@ -5,11 +5,12 @@
 //! server on a given listener until a given shutdown future resolves.
 
 pub mod api;
+pub mod catalog;
 pub mod definitions;
+pub mod feature_values;
 pub mod offline;
 pub mod online;
-pub mod push;
-pub mod retrieval;
+pub mod project_data;
 pub mod settings;
 pub mod store;
 
@@ -88,16 +89,17 @@ impl GrpcService for Features {
     }
 
     fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
-        let definitions = definitions::store::DefinitionStore::new(self.stores.db.clone());
-        let retrieval = retrieval::Retrieval::new(
+        let definitions = store::definitions::DefinitionStore::new(self.stores.db.clone());
+        let values = feature_values::FeatureValues::new(
             definitions.clone(),
-            self.stores.db.clone(),
+            store::materializations::Materializations::new(self.stores.db.clone()),
             self.stores.objects.clone(),
             self.online.clone(),
         );
-        let online = Arc::new(retrieval.clone());
+        let online = Arc::new(values.clone());
         let projects = self.projects.clone();
-        let api = api::entities::FeaturesApi::new(definitions, self.projects, retrieval);
+        let catalog = catalog::Catalog::new(definitions, self.projects.clone());
+        let api = api::FeaturesApi::new(catalog, values, self.projects);
         let server = FeatureServiceServer::new(api)
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
@@ -116,7 +118,7 @@ impl GrpcService for Features {
                     access::require(&request, Role::Viewer, &request.get_ref().project)?;
                     let request = request.into_inner();
                     let project = request.project.clone();
-                    let answer = online.online(request).await;
+                    let answer = online.online_features(request).await;
                     Ok(projects.explain_miss(&project, answer).await?)
                 }
             },

@@ -1,3 +1,252 @@
-//! The gRPC API of the feature-service.
+//! The gRPC API of the feature-service. Each method checks the caller's role first, takes the
+//! request apart, calls the function that does the work and wraps its answer; the work is in
+//! `catalog` (repositories, entities, definition reads), `feature_values` (retrieval,
+//! materialization, online reads, push) and `project_data`.
 
-pub mod entities;
+mod definition_messages;
+
+use lathe_common::access;
+use lathe_common::auth::Role;
+use lathe_common::projects::ProjectCheck;
+use lathe_contract::features::v1 as pb;
+use lathe_contract::features::v1::feature_service_server::FeatureService;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::{Request, Response, Status};
+
+use crate::catalog::Catalog;
+use crate::definitions::model::ENTITY;
+use crate::feature_values::FeatureValues;
+use crate::project_data;
+
+pub struct FeaturesApi {
+    catalog: Catalog,
+    values: FeatureValues,
+    projects: ProjectCheck,
+}
+
+impl FeaturesApi {
+    pub fn new(catalog: Catalog, values: FeatureValues, projects: ProjectCheck) -> Self {
+        FeaturesApi {
+            catalog,
+            values,
+            projects,
+        }
+    }
+}
+
+#[tonic::async_trait]
+impl FeatureService for FeaturesApi {
+    async fn apply_entity(
+        &self,
+        request: Request<pb::ApplyEntityRequest>,
+    ) -> Result<Response<pb::Entity>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let stored = self.catalog.apply_entity(request).await?;
+        Ok(Response::new(definition_messages::entity(&project, stored)?))
+    }
+
+    async fn get_entity(
+        &self,
+        request: Request<pb::GetEntityRequest>,
+    ) -> Result<Response<pb::Entity>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let stored = self.catalog.get(&request.project, ENTITY, &request.name).await?;
+        Ok(Response::new(definition_messages::entity(
+            &request.project,
+            stored,
+        )?))
+    }
+
+    async fn list_entities(
+        &self,
+        request: Request<pb::ListEntitiesRequest>,
+    ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let project = request.into_inner().project;
+        let entities = self
+            .catalog
+            .list(&project, Some(ENTITY))
+            .await?
+            .into_iter()
+            .map(|stored| definition_messages::entity(&project, stored))
+            .collect::<lathe_common::Result<Vec<_>>>()?;
+        Ok(Response::new(pb::ListEntitiesResponse { entities }))
+    }
+
+    async fn delete_entity(
+        &self,
+        request: Request<pb::DeleteEntityRequest>,
+    ) -> Result<Response<pb::DeleteEntityResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let request = request.into_inner();
+        self.catalog
+            .delete_entity(&request.project, &request.name)
+            .await?;
+        Ok(Response::new(pb::DeleteEntityResponse {}))
+    }
+
+    async fn apply_repository(
+        &self,
+        request: Request<pb::ApplyRepositoryRequest>,
+    ) -> Result<Response<pb::ApplyRepositoryResponse>, Status> {
+        let role = if request.get_ref().dry_run {
+            Role::Viewer
+        } else {
+            Role::Editor
+        };
+        let caller = access::require(&request, role, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let files: Vec<(String, String)> = request.files.into_iter().map(|f| (f.path, f.content)).collect();
+        let changes = self
+            .catalog
+            .apply_repository(&request.project, &files, request.dry_run, caller.subject())
+            .await?;
+        Ok(Response::new(pb::ApplyRepositoryResponse {
+            changes: changes
+                .into_iter()
+                .map(definition_messages::planned_change)
+                .collect(),
+            applied: !request.dry_run,
+        }))
+    }
+
+    async fn list_definitions(
+        &self,
+        request: Request<pb::ListDefinitionsRequest>,
+    ) -> Result<Response<pb::ListDefinitionsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let kind = (!request.kind.is_empty()).then_some(request.kind.as_str());
+        let definitions = self
+            .catalog
+            .list(&request.project, kind)
+            .await?
+            .into_iter()
+            .map(|stored| definition_messages::definition(&request.project, stored))
+            .collect();
+        Ok(Response::new(pb::ListDefinitionsResponse { definitions }))
+    }
+
+    async fn get_definition(
+        &self,
+        request: Request<pb::GetDefinitionRequest>,
+    ) -> Result<Response<pb::Definition>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let stored = self
+            .catalog
+            .get(&request.project, &request.kind, &request.name)
+            .await?;
+        Ok(Response::new(definition_messages::definition(
+            &request.project,
+            stored,
+        )))
+    }
+
+    async fn get_definition_history(
+        &self,
+        request: Request<pb::GetDefinitionRequest>,
+    ) -> Result<Response<pb::GetDefinitionHistoryResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let versions = self
+            .catalog
+            .history(&request.project, &request.kind, &request.name)
+            .await?;
+        Ok(Response::new(pb::GetDefinitionHistoryResponse {
+            versions: versions
+                .into_iter()
+                .map(definition_messages::definition_version)
+                .collect(),
+        }))
+    }
+
+    async fn get_historical_features(
+        &self,
+        request: Request<pb::GetHistoricalFeaturesRequest>,
+    ) -> Result<Response<pb::GetHistoricalFeaturesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.values.historical_features(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
+    }
+
+    type MaterializeStream = ReceiverStream<Result<pb::MaterializeEvent, Status>>;
+
+    async fn materialize(
+        &self,
+        request: Request<pb::MaterializeRequest>,
+    ) -> Result<Response<Self::MaterializeStream>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
+        // A long job: make sure it runs in a project that exists, rather than doing nothing.
+        self.projects.require(&request.get_ref().project).await?;
+        let events = materialize_in_background(self.values.clone(), request.into_inner());
+        Ok(Response::new(events))
+    }
+
+    async fn get_online_features(
+        &self,
+        request: Request<pb::GetOnlineFeaturesRequest>,
+    ) -> Result<Response<pb::GetOnlineFeaturesResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.values.online_features(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
+    }
+
+    async fn push(&self, request: Request<pb::PushRequest>) -> Result<Response<pb::PushResponse>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.values.push(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
+    }
+
+    async fn project_data(
+        &self,
+        request: Request<pb::ProjectDataRequest>,
+    ) -> Result<Response<pb::ProjectDataResponse>, Status> {
+        // Counting and purging a project's data are steps of its deletion: admins only.
+        access::require(&request, Role::Admin, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let n = if request.delete {
+            let online = self.values.online_store().as_ref();
+            project_data::delete(self.catalog.store(), online, &request.project).await?
+        } else {
+            project_data::count(self.catalog.store(), &request.project).await?
+        };
+        Ok(Response::new(pb::ProjectDataResponse {
+            counts: [("feature_definitions".to_owned(), n)].into(),
+        }))
+    }
+}
+
+/// Runs the materialization in its own task, so that it completes (and records what it
+/// wrote) even when the caller goes away; progress reports that find the stream full are
+/// dropped rather than slowing the writes. The stream ends with the answer or the error.
+fn materialize_in_background(
+    values: FeatureValues,
+    request: pb::MaterializeRequest,
+) -> ReceiverStream<Result<pb::MaterializeEvent, Status>> {
+    let (events, stream) = tokio::sync::mpsc::channel(16);
+    tokio::spawn(async move {
+        let progress_events = events.clone();
+        let progress = move |progress| {
+            let event = pb::materialize_event::Event::Progress(progress);
+            let _ = progress_events.try_send(Ok(pb::MaterializeEvent { event: Some(event) }));
+        };
+        let last = match values.materialize(request, &progress).await {
+            Ok(done) => Ok(pb::MaterializeEvent {
+                event: Some(pb::materialize_event::Event::Done(done)),
+            }),
+            Err(err) => Err(Status::from(err)),
+        };
+        let _ = events.send(last).await;
+    });
+    ReceiverStream::new(stream)
+}

@@ -1,7 +1,7 @@
-//! Feature definitions: a repository of YAML files, planned and applied atomically against
-//! the stored definitions, with a version history.
+//! Feature definitions: what they are, a repository of YAML files loaded and checked, and the
+//! plan that turns the stored definitions into the declared ones.
 
+pub mod model;
 pub mod plan;
 pub mod repository;
 pub mod spec;
-pub mod store;

@@ -5,8 +5,8 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use lathe_common::{Error, ErrorCode, Result};
 
-use super::repository::{Declared, Repository, Spec};
-use super::store::Stored;
+use super::model::{Spec, StoredDefinition};
+use super::repository::{Declared, Repository, problem_list};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Action {
@@ -88,7 +88,7 @@ fn breaking(old: &Spec, new: &Spec) -> Vec<String> {
 }
 
 /// The change that turns `existing` into `declared`, and the reasons it would break data.
-pub fn change_for(declared: &Declared, existing: Option<&Stored>) -> (Change, Vec<String>) {
+pub fn change_for(declared: &Declared, existing: Option<&StoredDefinition>) -> (Change, Vec<String>) {
     let kind = declared.spec.kind();
     let name = declared.spec.name().to_owned();
     match existing {
@@ -137,7 +137,7 @@ pub fn refuse_breaking(refusals: Vec<String>) -> Result<()> {
     }
     Err(Error::new(
         ErrorCode::FailedPrecondition,
-        super::repository::problem_list(
+        problem_list(
             "the change would break stored data; nothing was applied:",
             &refusals,
             refusals.len(),
@@ -147,8 +147,8 @@ pub fn refuse_breaking(refusals: Vec<String>) -> Result<()> {
 }
 
 /// The plan from `stored` to `desired`, or a refusal listing every breaking change.
-pub fn plan(desired: &Repository, stored: &[Stored]) -> Result<Vec<Change>> {
-    let current: BTreeMap<(&'static str, &str), &Stored> = stored
+pub fn plan(desired: &Repository, stored: &[StoredDefinition]) -> Result<Vec<Change>> {
+    let current: BTreeMap<(&'static str, &str), &StoredDefinition> = stored
         .iter()
         .map(|s| ((s.spec.kind(), s.spec.name()), s))
         .collect();

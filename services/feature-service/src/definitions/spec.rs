@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use lathe_contract::features::v1 as pb;
 use serde::de::{self, DeserializeSeed, EnumAccess, MapAccess, SeqAccess, VariantAccess, Visitor};
 use serde::{Deserialize, Deserializer, Serialize};
 
@@ -193,6 +194,27 @@ pub struct EntitySpec {
     pub owner: String,
 }
 
+impl EntitySpec {
+    /// An entity as the wire gives it (the API checks its join key types first; an
+    /// unspecified one is kept as "unspecified").
+    pub fn from_wire(name: &str, join_keys: &[pb::JoinKey], description: &str) -> EntitySpec {
+        EntitySpec {
+            name: name.to_owned(),
+            join_keys: join_keys
+                .iter()
+                .map(|k| JoinKeySpec {
+                    name: k.name.clone(),
+                    dtype: Scalar::from_value_type(k.value_type)
+                        .map_or_else(|| "unspecified".to_owned(), |s| s.name().to_owned()),
+                })
+                .collect(),
+            description: description.to_owned(),
+            tags: Default::default(),
+            owner: String::new(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FileSourceSpec {
@@ -331,6 +353,8 @@ pub struct FeatureType {
     pub list: bool,
 }
 
+/// The scalar types of feature values: the one list of them in this service, named as a
+/// repository writes them (`int64`) and mapped to the wire's `ValueType`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Scalar {
     Int32,
@@ -365,6 +389,37 @@ impl Scalar {
             Scalar::String => "string",
             Scalar::Bytes => "bytes",
             Scalar::Timestamp => "timestamp",
+        }
+    }
+}
+
+impl Scalar {
+    /// The scalar of a wire `ValueType` number; `None` for unspecified or unknown.
+    pub fn from_value_type(value_type: i32) -> Option<Scalar> {
+        match pb::ValueType::try_from(value_type).ok()? {
+            pb::ValueType::Int32 => Some(Scalar::Int32),
+            pb::ValueType::Int64 => Some(Scalar::Int64),
+            pb::ValueType::Float32 => Some(Scalar::Float32),
+            pb::ValueType::Float64 => Some(Scalar::Float64),
+            pb::ValueType::Bool => Some(Scalar::Bool),
+            pb::ValueType::String => Some(Scalar::String),
+            pb::ValueType::Bytes => Some(Scalar::Bytes),
+            pb::ValueType::Timestamp => Some(Scalar::Timestamp),
+            pb::ValueType::Unspecified => None,
+        }
+    }
+
+    /// This scalar as the wire's `ValueType`.
+    pub fn value_type(self) -> pb::ValueType {
+        match self {
+            Scalar::Int32 => pb::ValueType::Int32,
+            Scalar::Int64 => pb::ValueType::Int64,
+            Scalar::Float32 => pb::ValueType::Float32,
+            Scalar::Float64 => pb::ValueType::Float64,
+            Scalar::Bool => pb::ValueType::Bool,
+            Scalar::String => pb::ValueType::String,
+            Scalar::Bytes => pb::ValueType::Bytes,
+            Scalar::Timestamp => pb::ValueType::Timestamp,
         }
     }
 }

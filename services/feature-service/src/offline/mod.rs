@@ -34,11 +34,11 @@
 mod entity_frame;
 mod entity_index;
 mod error;
+mod historical_features;
 mod kept_values;
 pub(crate) mod keys;
 pub(crate) mod object_reader;
 mod point_in_time;
-mod retrieval;
 pub(crate) mod source;
 pub(crate) mod timestamps;
 
@@ -47,5 +47,5 @@ mod tests;
 
 pub use entity_frame::{EVENT_TIMESTAMP, EntityFormat, read_entity_frame, write_parquet};
 pub use error::OfflineError;
-pub use retrieval::historical_features;
+pub use historical_features::historical_features;
 pub use source::FeatureViewSource;

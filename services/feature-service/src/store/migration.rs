@@ -5,6 +5,8 @@ use prost::Message;
 use sea_orm::ConnectionTrait;
 use sea_orm_migration::prelude::*;
 
+use crate::definitions::spec::EntitySpec;
+
 pub struct Migrator;
 
 #[async_trait::async_trait]
@@ -153,7 +155,7 @@ async fn move_legacy_entities(manager: &SchemaManager<'_>) -> Result<(), DbErr> 
         let bytes: Vec<u8> = row.try_get("", "spec")?;
         let entity =
             pb::Entity::decode(bytes.as_slice()).map_err(|e| DbErr::Custom(format!("legacy entity: {e}")))?;
-        let spec = crate::api::entities::spec_from_proto(&entity);
+        let spec = EntitySpec::from_wire(&entity.name, &entity.join_keys, &entity.description);
         let insert = Query::insert()
             .into_table(Alias::new("features_definitions"))
             .columns(

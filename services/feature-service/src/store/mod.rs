@@ -1,5 +1,8 @@
-//! The feature-service's tables.
+//! The feature-service's tables: definitions with their history, materialized intervals, and
+//! the migrations that make them.
 
+pub mod definitions;
+pub mod materializations;
 pub mod migration;
 
 /// Entity definitions of the first schema, moved into `features_definitions` by migration 2.

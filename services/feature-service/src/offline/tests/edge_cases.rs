@@ -11,7 +11,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::path::Path;
 
-use super::super::retrieval::{Tuning, retrieve};
+use super::super::historical_features::{Tuning, retrieve};
 use super::super::{EntityFormat, FeatureViewSource, historical_features, read_entity_frame};
 use super::*;
 
@@ -586,8 +586,8 @@ async fn offline_row_groups_joined_on_several_threads_merge_as_one_reader_would(
 async fn offline_row_groups_outside_the_entity_times_are_skipped() {
     use parquet::arrow::arrow_reader::ArrowReaderMetadata;
 
+    use super::super::historical_features::row_groups_in_time;
     use super::super::object_reader::ObjectReader;
-    use super::super::retrieval::row_groups_in_time;
 
     let hours = ["01", "02", "03", "04", "05", "06"].map(|h| format!("2024-01-01T{h}:00:00Z"));
     let rows: Vec<StatRow<'_>> = hours.iter().map(|time| stat(1, time, Some(0.5))).collect();

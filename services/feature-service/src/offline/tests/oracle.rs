@@ -16,7 +16,7 @@ use proptest::prelude::*;
 use proptest::test_runner::{Config, TestRunner};
 
 use super::super::FeatureViewSource;
-use super::super::retrieval::{Tuning, retrieve};
+use super::super::historical_features::{Tuning, retrieve};
 use super::parquet_in_row_groups;
 
 const SECOND: i64 = 1_000_000;

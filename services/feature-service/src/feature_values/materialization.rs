@@ -12,46 +12,20 @@ use arrow::array::{Array, ArrayRef, AsArray, Int64Array, RecordBatch};
 use arrow::compute::cast;
 use arrow::datatypes::{DataType, Int64Type};
 use arrow::row::{RowConverter, Rows, SortField};
-use chrono::Utc;
 use futures::stream::FuturesUnordered;
 use futures::{StreamExt, TryStreamExt};
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::features::v1 as pb;
 use object_store::path::Path;
 use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
-use sea_orm::entity::prelude::*;
-use sea_orm::{QueryOrder, Set};
 
-use super::{Retrieval, arrow_value};
-use crate::definitions::repository::{FEATURE_VIEW, Spec};
+use super::FeatureValues;
+use super::value_conversion::arrow_value;
+use crate::definitions::model::{FEATURE_VIEW, Spec};
 use crate::definitions::spec::{FeatureViewSpec, SourceSpec};
 use crate::offline::keys::{Key, KeyNumbers};
 use crate::offline::{self, FeatureViewSource};
 use crate::online::{EntityKey, FeatureRow, Value};
-
-/// `features_materializations`: intervals of each view already written to the online store.
-pub mod materialized {
-    use sea_orm::entity::prelude::*;
-
-    #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
-    #[sea_orm(table_name = "features_materializations")]
-    pub struct Model {
-        #[sea_orm(primary_key)]
-        pub id: i64,
-        pub project: String,
-        pub view: String,
-        /// Microseconds since the epoch, inclusive.
-        pub start_us: i64,
-        pub end_us: i64,
-        pub entities: i64,
-        pub completed_time: DateTimeUtc,
-    }
-
-    #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
-    pub enum Relation {}
-
-    impl ActiveModelBehavior for ActiveModel {}
-}
 
 /// Entities per online-store write call.
 const WRITE_CHUNK: usize = 10_000;
@@ -156,7 +130,7 @@ struct Scan<'a> {
     features: Vec<String>,
 }
 
-impl Retrieval {
+impl FeatureValues {
     /// Materializes the requested views (every online view when none is named), one after
     /// the other; `progress` hears how far each got.
     pub async fn materialize(
@@ -182,15 +156,7 @@ impl Retrieval {
         let mut views = Vec::new();
         for name in names {
             let (view, source, join_keys) = self.view(&request.project, &name).await?;
-            let done: Vec<(i64, i64)> = materialized::Entity::find()
-                .filter(materialized::Column::Project.eq(&request.project))
-                .filter(materialized::Column::View.eq(&name))
-                .order_by_asc(materialized::Column::StartUs)
-                .all(&self.db)
-                .await?
-                .into_iter()
-                .map(|m| (m.start_us, m.end_us))
-                .collect();
+            let done = self.materializations.done(&request.project, &name).await?;
             let start_us = if request.incremental {
                 done.iter().map(|(_, e)| e + 1).max().unwrap_or(0)
             } else {
@@ -229,18 +195,10 @@ impl Retrieval {
             let entities = self
                 .write_latest(&request.project, &scan, latest, &mut reporter)
                 .await?;
-            for (gap_start, gap_end) in &gaps {
-                materialized::ActiveModel {
-                    project: Set(request.project.clone()),
-                    view: Set(name.clone()),
-                    start_us: Set(*gap_start),
-                    end_us: Set(*gap_end),
-                    entities: Set(i64::try_from(entities).unwrap_or(i64::MAX)),
-                    completed_time: Set(Utc::now()),
-                    ..Default::default()
-                }
-                .insert(&self.db)
-                .await?;
+            for gap in &gaps {
+                self.materializations
+                    .record(&request.project, &name, *gap, entities)
+                    .await?;
             }
             tracing::info!(project = %request.project, view = %name, rows_scanned, entities, "materialized");
             views.push(report(&name, start_us, end_us, rows_scanned, entities, skipped));
@@ -270,9 +228,7 @@ impl Retrieval {
             ttl: Duration::ZERO,
             features: Vec::new(),
         };
-        let files = offline::source::source_files(self.objects.as_ref(), &lookup)
-            .await
-            .map_err(Error::from)?;
+        let files = offline::source::source_files(self.objects.as_ref(), &lookup).await?;
         // Open every footer first: their row counts are the total that progress counts toward.
         let mut builders = Vec::with_capacity(files.len());
         for file in &files {
@@ -354,7 +310,7 @@ impl Retrieval {
             match pending.next().await {
                 None => break,
                 Some(result) => {
-                    written += result.map_err(Error::from)?;
+                    written += result?;
                     reporter.progress.entities_written = written;
                     reporter.tick();
                 }

@@ -6,14 +6,14 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
-use chrono::{DateTime, Utc};
+use chrono::Utc;
 use lathe_common::{Error, Result};
 use sea_orm::entity::prelude::*;
 use sea_orm::{DatabaseConnection, QueryOrder, Set};
 
-use super::plan::{Action, Change};
-use super::repository::Spec;
-use crate::retrieval::materialized;
+use super::materializations::materialized;
+use crate::definitions::model::{FEATURE_VIEW, Spec, StoredDefinition};
+use crate::definitions::plan::{Action, Change};
 
 /// `features_definitions`: the current version of each definition.
 pub mod current {
@@ -67,16 +67,6 @@ pub mod history {
     impl ActiveModelBehavior for ActiveModel {}
 }
 
-/// One stored definition.
-#[derive(Debug, Clone)]
-pub struct Stored {
-    pub spec: Spec,
-    pub version: u64,
-    pub origin: String,
-    pub create_time: DateTime<Utc>,
-    pub update_time: DateTime<Utc>,
-}
-
 /// How long serving may use a definition read earlier. Applies through this process clear
 /// the cache at once; this bounds how late an apply through another replica is seen (Feast's
 /// feature server does the same with its registry `cache_ttl_seconds`).
@@ -91,7 +81,7 @@ type CacheKey = (String, &'static str, String);
 /// What was read (`None`: no such definition), and when the read started.
 struct Cached {
     read: Instant,
-    stored: Option<Arc<Stored>>,
+    stored: Option<Arc<StoredDefinition>>,
     reloading: AtomicBool,
 }
 
@@ -123,7 +113,7 @@ impl DefinitionStore {
         project: &str,
         kind: &'static str,
         name: &str,
-    ) -> Result<Option<Arc<Stored>>> {
+    ) -> Result<Option<Arc<StoredDefinition>>> {
         let key = (project.to_owned(), kind, name.to_owned());
         if let Some(cached) = self.recent.read().expect("cache lock").entries.get(&key) {
             let age = cached.read.elapsed();
@@ -144,7 +134,7 @@ impl DefinitionStore {
     }
 
     /// Reads a definition and caches it, unless an apply ran meanwhile.
-    async fn load(&self, key: CacheKey) -> Result<Option<Arc<Stored>>> {
+    async fn load(&self, key: CacheKey) -> Result<Option<Arc<StoredDefinition>>> {
         let generation = self.recent.read().expect("cache lock").generation;
         let started = Instant::now();
         let (project, kind, name) = &key;
@@ -165,8 +155,8 @@ impl DefinitionStore {
         Ok(stored)
     }
 
-    fn decode(row: current::Model) -> Result<Stored> {
-        Ok(Stored {
+    fn decode(row: current::Model) -> Result<StoredDefinition> {
+        Ok(StoredDefinition {
             spec: Spec::from_json(&row.kind, &row.spec)?,
             version: u64::try_from(row.version).unwrap_or(0),
             origin: row.origin,
@@ -176,7 +166,7 @@ impl DefinitionStore {
     }
 
     /// Every definition of a project (optionally of one kind), by kind then name.
-    pub async fn list(&self, project: &str, kind: Option<&str>) -> Result<Vec<Stored>> {
+    pub async fn list(&self, project: &str, kind: Option<&str>) -> Result<Vec<StoredDefinition>> {
         let mut query = current::Entity::find()
             .filter(current::Column::Project.eq(project))
             .order_by_asc(current::Column::Kind)
@@ -187,7 +177,7 @@ impl DefinitionStore {
         query.all(&self.db).await?.into_iter().map(Self::decode).collect()
     }
 
-    pub async fn get(&self, project: &str, kind: &str, name: &str) -> Result<Option<Stored>> {
+    pub async fn get(&self, project: &str, kind: &str, name: &str) -> Result<Option<StoredDefinition>> {
         let row = current::Entity::find_by_id((project.to_owned(), kind.to_owned(), name.to_owned()))
             .one(&self.db)
             .await?;
@@ -217,7 +207,7 @@ impl DefinitionStore {
     pub async fn project_views(&self, project: &str) -> Result<Vec<String>> {
         let mut views: Vec<String> = current::Entity::find()
             .filter(current::Column::Project.eq(project))
-            .filter(current::Column::Kind.eq(super::repository::FEATURE_VIEW))
+            .filter(current::Column::Kind.eq(FEATURE_VIEW))
             .all(&self.db)
             .await?
             .into_iter()
@@ -333,8 +323,9 @@ mod tests {
     use sea_orm_migration::MigratorTrait;
 
     use super::*;
+    use crate::definitions::model::ENTITY;
     use crate::definitions::plan::plan;
-    use crate::definitions::repository::{ENTITY, load};
+    use crate::definitions::repository::load;
 
     /// A replica: its own connection (and cache) on the shared database.
     async fn replica(url: &str) -> DefinitionStore {

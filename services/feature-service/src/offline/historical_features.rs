@@ -1,3 +1,6 @@
+//! [`historical_features`]: the point-in-time join of each view of a request, its source's row
+//! groups cut into consecutive shares joined on blocking workers, and the shares merged.
+
 use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -14,10 +14,11 @@ use lathe_contract::features::v1 as pb;
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
-use crate::definitions::repository::{DATA_SOURCE, ENTITY, FEATURE_VIEW, Spec};
-use crate::definitions::spec::{FeatureType, Scalar};
+use super::FeatureValues;
+use super::value_conversion::value_from_proto;
+use crate::definitions::model::{DATA_SOURCE, FEATURE_VIEW, Spec};
+use crate::definitions::spec::{FeatureType, Scalar, SourceSpec};
 use crate::online::{EntityKey, FeatureRow, Value};
-use crate::retrieval::{Retrieval, value_from_proto};
 
 fn unprocessable(message: String) -> Error {
     Error::new(ErrorCode::Unprocessable, message).with_reason("push_schema_mismatch")
@@ -106,11 +107,13 @@ struct Target {
     rows: Vec<(EntityKey, FeatureRow)>,
 }
 
-impl Retrieval {
+impl FeatureValues {
+    /// Checks the pushed columns against every view that reads the push source, then writes
+    /// them where the request says.
     pub async fn push(&self, request: pb::PushRequest) -> Result<pb::PushResponse> {
         let project = &request.project;
         let source = match self
-            .definitions()
+            .definitions
             .get_recent(project, DATA_SOURCE, &request.push_source)
             .await?
             .map(|s| s.spec.clone())
@@ -163,7 +166,7 @@ impl Retrieval {
 
         let mut targets = Vec::new();
         let views: Vec<_> = self
-            .definitions()
+            .definitions
             .list(project, Some(FEATURE_VIEW))
             .await?
             .into_iter()
@@ -180,21 +183,11 @@ impl Retrieval {
         }
         let mut offline_fields: Vec<(String, FeatureType, Vec<Value>)> = Vec::new();
         for view in &views {
-            let mut join_keys = Vec::new();
-            for entity in &view.entities {
-                if let Some(Spec::Entity(e)) = self
-                    .definitions()
-                    .get_recent(project, ENTITY, entity)
-                    .await?
-                    .map(|s| s.spec.clone())
-                {
-                    join_keys.extend(e.join_keys.into_iter().map(|k| (k.name, k.dtype)));
-                }
-            }
+            let join_keys = self.join_keys(project, view).await?;
             let mut checked: Vec<(String, Vec<Value>)> = Vec::new();
             for (name, dtype) in join_keys
                 .iter()
-                .map(|(n, t)| (n, t))
+                .map(|k| (&k.name, &k.dtype))
                 .chain(view.schema.iter().map(|f| (&f.name, &f.dtype)))
             {
                 let declared =
@@ -245,10 +238,9 @@ impl Retrieval {
         }
         if matches!(to, pb::PushTarget::Online | pb::PushTarget::OnlineAndOffline) {
             for target in &targets {
-                self.online_store()
+                self.online
                     .write(project, &target.view, target.rows.clone())
-                    .await
-                    .map_err(Error::from)?;
+                    .await?;
             }
         }
         Ok(pb::PushResponse {
@@ -262,7 +254,7 @@ impl Retrieval {
     async fn push_offline(
         &self,
         project: &str,
-        source: &crate::definitions::spec::SourceSpec,
+        source: &SourceSpec,
         event_ts: &[i64],
         fields: &[(String, FeatureType, Vec<Value>)],
     ) -> Result<String> {
@@ -280,7 +272,7 @@ impl Retrieval {
                 )
             })?;
         let Some(Spec::Source(batch)) = self
-            .definitions()
+            .definitions
             .get_recent(project, DATA_SOURCE, &batch_name)
             .await?
             .map(|s| s.spec.clone())
@@ -318,16 +310,14 @@ impl Retrieval {
         ));
         let batch_rows = RecordBatch::try_new(schema, columns.into_iter().map(|(_, a)| a).collect())
             .map_err(|e| Error::internal(format_args!("push batch: {e}")))?;
-        let bytes = crate::offline::write_parquet(&batch_rows).map_err(Error::from)?;
+        let bytes = crate::offline::write_parquet(&batch_rows)?;
         let path = format!(
             "{}/pushed-{}-{}.parquet",
             file.path.trim_end_matches('/'),
             chrono::Utc::now().format("%Y%m%dT%H%M%S%6f"),
             uuid::Uuid::new_v4().simple()
         );
-        self.objects()
-            .put(&Path::from(path.as_str()), bytes.into())
-            .await?;
+        self.objects.put(&Path::from(path.as_str()), bytes.into()).await?;
         Ok(path)
     }
 }
