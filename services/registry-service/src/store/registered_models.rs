@@ -8,8 +8,8 @@ use sea_orm::{
     QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
-use super::models::{alias, audit_event, lineage, model, pending_deletion, version};
-use super::{project, unique_violation};
+use super::models::{alias, audit_event, lineage, model, version};
+use super::{cleanup, project, unique_violation};
 
 /// `(SELECT id FROM registry_models WHERE project = … AND name = …)`: the id of a model by its
 /// name, as a subquery that does not depend on the outer query's rows, so PostgreSQL evaluates
@@ -141,13 +141,7 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> Result<()> {
         .exec(&txn)
         .await?;
     model::Entity::delete_by_id(id).exec(&txn).await?;
-    pending_deletion::ActiveModel {
-        prefix: Set(format!("models/{id}/")),
-        create_time: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    cleanup::schedule(&txn, format!("models/{id}/")).await?;
     txn.commit().await?;
     Ok(())
 }

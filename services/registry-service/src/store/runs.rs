@@ -2,15 +2,13 @@
 
 use std::collections::HashMap;
 
-use chrono::Utc;
 use lathe_common::{Result, db};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, Set,
 };
 
-use super::models::pending_deletion;
-use super::project;
 use super::tracking::{artifact, latest_metric, metric_history, run, run_param, run_tag};
+use super::{cleanup, project};
 
 pub async fn find(db: &DatabaseConnection, id: &str) -> Result<Option<run::Model>> {
     Ok(run::Entity::find_by_id(id.to_owned()).one(db).await?)
@@ -79,13 +77,7 @@ pub async fn delete(db: &DatabaseConnection, id: &str, prefix: String) -> Result
         .exec(&txn)
         .await?;
     run::Entity::delete_by_id(id.to_owned()).exec(&txn).await?;
-    pending_deletion::ActiveModel {
-        prefix: Set(prefix),
-        create_time: Set(Utc::now()),
-        ..Default::default()
-    }
-    .insert(&txn)
-    .await?;
+    cleanup::schedule(&txn, prefix).await?;
     txn.commit().await?;
     Ok(())
 }
