@@ -1,11 +1,16 @@
-//! The registry-service: projects now; experiments, runs, models and versions next.
+//! The registry-service: projects, experiment tracking and the model registry.
 //!
 //! [`Registry::build`] connects and migrates its stores; [`Registry::serve`] runs the gRPC
 //! server on a given listener until a given shutdown future resolves.
 
 pub mod api;
 pub mod domain;
+pub mod models;
+pub mod paging;
+pub mod projects;
+pub mod proto;
 pub mod store;
+pub mod tracking;
 
 use std::sync::Arc;
 
@@ -64,18 +69,23 @@ impl GrpcService for Registry {
             cleanup.clone(),
             shutdown,
         ));
-        let projects = api::projects::ProjectsApi::new(self.stores.db.clone(), cleanup.clone());
-        let tracking = api::tracking::TrackingApi::new(
+        let projects = projects::Projects::new(self.stores.db.clone(), cleanup.clone());
+        let tracking = tracking::Tracking::new(
             self.stores.db.clone(),
             self.stores.objects.clone(),
             self.stores.objects_url.clone(),
             cleanup,
         );
-        let routes = tonic::service::Routes::new(RegistryServiceServer::new(projects))
-            .add_service(TrackingServiceServer::new(tracking.clone()))
-            .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(
-                tracking,
-            )));
+        let models = models::Models::new(tracking.clone());
+        let routes = tonic::service::Routes::new(RegistryServiceServer::new(
+            api::projects::ProjectsApi::new(projects),
+        ))
+        .add_service(TrackingServiceServer::new(api::tracking::TrackingApi::new(
+            tracking,
+        )))
+        .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(
+            models,
+        )));
         GrpcServer::new(SECTION, service_names::REGISTRY, routes, self.verifier)
             .with_health_for(service_names::TRACKING)
             .with_health_for(service_names::MODEL_REGISTRY)

@@ -3,3 +3,5 @@
 pub mod filter;
 pub mod gates;
 pub mod names;
+pub mod states;
+pub mod tags;

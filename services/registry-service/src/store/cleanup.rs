@@ -8,7 +8,7 @@ use std::time::Duration;
 use futures::TryStreamExt;
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt};
-use sea_orm::{DatabaseConnection, EntityTrait, QueryOrder};
+use sea_orm::{ActiveModelTrait, ConnectionTrait, DatabaseConnection, EntityTrait, QueryOrder, Set};
 use tokio::sync::Notify;
 
 use super::models::pending_deletion;
@@ -68,4 +68,16 @@ pub async fn drain(db: &DatabaseConnection, objects: &dyn ObjectStore) -> Result
         done += 1;
     }
     Ok(done)
+}
+
+/// Schedules the removal of the objects under `prefix`; the caller wakes the worker after.
+pub async fn schedule<C: ConnectionTrait>(db: &C, prefix: String) -> Result<(), lathe_common::Error> {
+    pending_deletion::ActiveModel {
+        prefix: Set(prefix),
+        create_time: Set(chrono::Utc::now()),
+        ..Default::default()
+    }
+    .insert(db)
+    .await?;
+    Ok(())
 }

@@ -147,3 +147,19 @@ pub mod pending_deletion {
 
     impl ActiveModelBehavior for ActiveModel {}
 }
+
+/// A version's `signature` column: the features it reads and what it outputs.
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct StoredSignature {
+    pub inputs: Vec<String>,
+    pub output: String,
+}
+
+/// A version's `lineage` column: what it was trained on (indexed in `registry_lineage`).
+#[derive(Default, serde::Serialize, serde::Deserialize)]
+pub struct StoredLineage {
+    pub feature_views: Vec<String>,
+    pub feature_service: String,
+    pub training_dataset: String,
+    pub orchestrator_run: String,
+}

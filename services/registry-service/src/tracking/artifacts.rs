@@ -5,26 +5,25 @@
 //! what a killed process leaves behind is removed by [`crate::store::upload_sweep`].
 //! Downloads re-hash what they stream and fail the stream if the content no longer matches.
 
-use lathe_common::access::Caller;
-use lathe_common::auth::Role;
 use std::pin::Pin;
 
 use bytes::Bytes;
 use chrono::Utc;
 use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
-use lathe_common::validate;
+use lathe_common::access::Caller;
+use lathe_common::auth::Role;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use object_store::path::Path;
 use object_store::{GetResult, GetResultPayload, ObjectStoreExt, WriteMultipart};
-use sea_orm::sea_query::OnConflict;
-use sea_orm::{ColumnTrait, EntityTrait, QueryFilter, QueryOrder, Set};
 use sha2::{Digest, Sha256};
-use tonic::{Status, Streaming};
+use tonic::Status;
 
-use super::tracking::TrackingApi;
+use super::Tracking;
 use crate::domain::names;
+use crate::proto;
+use crate::store::artifacts;
 use crate::store::tracking::artifact;
 
 /// Parts of a multipart upload (S3's minimum is 5 MiB) and how many may be in flight.
@@ -33,22 +32,15 @@ const MAX_PARTS_IN_FLIGHT: usize = 2;
 /// Size of the chunks a download streams.
 const DOWNLOAD_CHUNK: usize = 1024 * 1024;
 
-fn artifact_to_proto(row: &artifact::Model, relative_to: &str) -> pb::Artifact {
-    pb::Artifact {
-        path: row.path.strip_prefix(relative_to).unwrap_or(&row.path).to_owned(),
-        size: u64::try_from(row.size).unwrap_or(0),
-        sha256: row.sha256.clone(),
-        is_dir: false,
-        create_time: Some(validate::timestamp(row.create_time)),
-    }
-}
-
+/// Stores the file an upload stream carries (a header, data chunks, then a commit) as an
+/// artifact of a run in an active experiment; `caller` must be an editor of the header's
+/// project.
 pub async fn upload(
-    api: &TrackingApi,
+    tracking: &Tracking,
     caller: &Caller,
-    mut stream: Streaming<pb::UploadArtifactRequest>,
+    mut stream: impl Stream<Item = std::result::Result<pb::UploadArtifactRequest, Status>> + Unpin + Send,
 ) -> Result<pb::Artifact> {
-    let header = match stream.message().await.map_err(Error::from)? {
+    let header = match stream.next().await.transpose()? {
         Some(pb::UploadArtifactRequest {
             part: Some(pb::upload_artifact_request::Part::Header(header)),
         }) => header,
@@ -60,16 +52,16 @@ pub async fn upload(
     };
     caller.require(Role::Editor, &header.project)?;
     let path = names::artifact_path(&header.path, false)?;
-    let run = api.writable_run(&header.project, &header.run_id).await?;
-    let location = Path::from(format!("{}/artifacts/{path}", TrackingApi::run_prefix(&run)));
+    let run = tracking.writable_run(&header.project, &header.run_id).await?;
+    let location = Path::from(format!("{}/artifacts/{path}", Tracking::run_prefix(&run)));
 
-    let upload = api.objects.put_multipart(&location).await?;
+    let upload = tracking.objects.put_multipart(&location).await?;
     let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
     let mut hasher = Sha256::new();
     let mut size: u64 = 0;
     let received: Result<()> = async {
         let mut committed = None;
-        while let Some(message) = stream.message().await.map_err(Error::from)? {
+        while let Some(message) = stream.next().await.transpose()? {
             match message.part {
                 Some(pb::upload_artifact_request::Part::Chunk(chunk)) if committed.is_none() => {
                     writer.wait_for_capacity(MAX_PARTS_IN_FLIGHT).await?;
@@ -132,35 +124,19 @@ pub async fn upload(
         sha256,
         create_time: Utc::now(),
     };
-    artifact::Entity::insert(artifact::ActiveModel {
-        run_id: Set(row.run_id.clone()),
-        path: Set(row.path.clone()),
-        size: Set(row.size),
-        sha256: Set(row.sha256.clone()),
-        create_time: Set(row.create_time),
-    })
-    .on_conflict(
-        OnConflict::columns([artifact::Column::RunId, artifact::Column::Path])
-            .update_columns([
-                artifact::Column::Size,
-                artifact::Column::Sha256,
-                artifact::Column::CreateTime,
-            ])
-            .to_owned(),
-    )
-    .exec(&api.db)
-    .await?;
+    artifacts::upsert(&tracking.db, &row).await?;
     tracing::info!(run = %run.id, path = %path, size, "artifact stored");
-    Ok(artifact_to_proto(&row, ""))
+    Ok(proto::artifact(&row, ""))
 }
 
 pub type DownloadStream = Pin<Box<dyn Stream<Item = Result<pb::DownloadArtifactResponse, Status>> + Send>>;
 
-pub async fn download(api: &TrackingApi, reference: pb::ArtifactRef) -> Result<DownloadStream> {
+/// The artifact's metadata, then its content in chunks; the stream fails if the content no
+/// longer matches its recorded sha256.
+pub async fn download(tracking: &Tracking, reference: pb::ArtifactRef) -> Result<DownloadStream> {
     let path = names::artifact_path(&reference.path, false)?;
-    let run = api.run(&reference.project, &reference.run_id).await?;
-    let row = artifact::Entity::find_by_id((run.id.clone(), path.clone()))
-        .one(&api.db)
+    let run = tracking.run(&reference.project, &reference.run_id).await?;
+    let row = artifacts::find(&tracking.db, &run.id, &path)
         .await?
         .ok_or_else(|| {
             Error::not_found(
@@ -168,10 +144,10 @@ pub async fn download(api: &TrackingApi, reference: pb::ArtifactRef) -> Result<D
                 format!("run '{}' has no artifact '{path}'", run.id),
             )
         })?;
-    let location = Path::from(format!("{}/artifacts/{path}", TrackingApi::run_prefix(&run)));
-    let body = object_bytes(api.objects.get(&location).await?);
+    let location = Path::from(format!("{}/artifacts/{path}", Tracking::run_prefix(&run)));
+    let body = object_bytes(tracking.objects.get(&location).await?);
     let metadata = pb::DownloadArtifactResponse {
-        part: Some(pb::download_artifact_response::Part::Metadata(artifact_to_proto(
+        part: Some(pb::download_artifact_response::Part::Metadata(proto::artifact(
             &row, "",
         ))),
     };
@@ -255,21 +231,19 @@ fn object_bytes(result: GetResult) -> BoxStream<'static, object_store::Result<By
     }
 }
 
-pub async fn list(api: &TrackingApi, request: pb::ListArtifactsRequest) -> Result<pb::ListArtifactsResponse> {
+/// The files and sub-directories directly in a run's artifact directory.
+pub async fn list(
+    tracking: &Tracking,
+    request: pb::ListArtifactsRequest,
+) -> Result<pb::ListArtifactsResponse> {
     let dir = names::artifact_path(&request.path, true)?;
-    let run = api.run(&request.project, &request.run_id).await?;
+    let run = tracking.run(&request.project, &request.run_id).await?;
     let prefix = if dir.is_empty() {
         String::new()
     } else {
         format!("{dir}/")
     };
-    let mut query = artifact::Entity::find()
-        .filter(artifact::Column::RunId.eq(&run.id))
-        .order_by_asc(artifact::Column::Path);
-    if !prefix.is_empty() {
-        query = query.filter(artifact::Column::Path.starts_with(&prefix));
-    }
-    let rows = query.all(&api.db).await?;
+    let rows = artifacts::under(&tracking.db, &run.id, &prefix).await?;
     // Direct children only: files at this level, and one entry per sub-directory.
     let mut artifacts: Vec<pb::Artifact> = Vec::new();
     for row in &rows {
@@ -277,7 +251,7 @@ pub async fn list(api: &TrackingApi, request: pb::ListArtifactsRequest) -> Resul
         match rest.split_once('/') {
             None => artifacts.push(pb::Artifact {
                 path: row.path.clone(),
-                ..artifact_to_proto(row, "")
+                ..proto::artifact(row, "")
             }),
             Some((sub, _)) => {
                 let sub_path = format!("{prefix}{sub}");

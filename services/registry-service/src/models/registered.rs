@@ -1,0 +1,85 @@
+//! Registered models: created with their promotion policies, read, listed, changed, and
+//! deleted with their versions and files.
+
+use lathe_common::{Error, Result, validate};
+use lathe_contract::registry::v1 as pb;
+
+use super::{Models, parse_policies, require_admin_for_policies};
+use crate::domain::names;
+use crate::domain::tags::{edit_tags, map_to_json, validate_tags};
+use crate::paging::{decode_token, finish_page, page_size};
+use crate::store::project;
+use crate::store::registered_models::{self, NewModel};
+
+impl Models {
+    /// Registers a model; only an admin may give it promotion policies.
+    pub async fn create_model(&self, request: pb::CreateModelRequest) -> Result<pb::Model> {
+        validate::project_name("project", &request.project)?;
+        names::display_name("name", &request.name)?;
+        validate_tags(&request.tags)?;
+        let policies = parse_policies(&request.policies)?;
+        if !request.policies.is_empty() {
+            require_admin_for_policies(&request.actor)?;
+        }
+        let new = NewModel {
+            project: &request.project,
+            name: &request.name,
+            description: request.description.clone(),
+            tags: map_to_json(&request.tags),
+            policies,
+        };
+        let created = registered_models::create(self.db(), new).await?.ok_or_else(|| {
+            Error::already_exists(
+                "model_already_exists",
+                format!(
+                    "model '{}' already exists in project '{}'",
+                    request.name, request.project
+                ),
+            )
+        })?;
+        self.model_to_proto(created).await
+    }
+
+    pub async fn get_model(&self, reference: pb::ModelRef) -> Result<pb::Model> {
+        let m = self.model(self.db(), &reference.project, &reference.name).await?;
+        self.model_to_proto(m).await
+    }
+
+    pub async fn list_models(&self, request: pb::ListModelsRequest) -> Result<pb::ListModelsResponse> {
+        let limit = page_size(request.page_size)?;
+        let after = decode_token(&request.page_token)?;
+        let mut rows = registered_models::page(self.db(), &request.project, after, limit).await?;
+        let next_page_token = finish_page(&mut rows, limit, |m| m.id);
+        if rows.is_empty() {
+            project::require(self.db(), &request.project).await?;
+        }
+        Ok(pb::ListModelsResponse {
+            models: self.models_to_proto(rows).await?,
+            next_page_token,
+        })
+    }
+
+    /// Changes a model's description and tags; replacing its policies needs an admin.
+    pub async fn update_model(&self, request: pb::UpdateModelRequest) -> Result<pb::Model> {
+        let found = self.model(self.db(), &request.project, &request.name).await?;
+        let tags = edit_tags(found.tags.clone(), &request.set_tags, &request.delete_tags)?;
+        let policies = if request.replace_policies {
+            require_admin_for_policies(&request.actor)?;
+            Some(parse_policies(&request.policies)?)
+        } else {
+            None
+        };
+        let updated =
+            registered_models::update(self.db(), found, request.description, policies, tags).await?;
+        self.model_to_proto(updated).await
+    }
+
+    /// Deletes the model's rows now and its versions' files in the background.
+    pub async fn delete_model(&self, reference: pb::ModelRef) -> Result<()> {
+        let found = self.model(self.db(), &reference.project, &reference.name).await?;
+        registered_models::delete(self.db(), found.id).await?;
+        self.tracking.cleanup.wake();
+        tracing::info!(project = %reference.project, model = %reference.name, "model deleted");
+        Ok(())
+    }
+}

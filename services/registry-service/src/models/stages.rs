@@ -1,0 +1,95 @@
+//! Stage transitions of versions, judged by the model's promotion gates and written to the
+//! audit log.
+
+use std::collections::HashMap;
+
+use lathe_common::{Error, ErrorCode, Result, db};
+use lathe_contract::registry::v1 as pb;
+
+use super::{Models, actor_role, actor_subject};
+use crate::domain::gates::{self, Policy, Stage, Transition};
+use crate::store::audit::{self, AuditEntry};
+use crate::store::versions;
+
+impl Models {
+    /// Moves a version to a stage if the gates allow the actor to; with `archive_existing`,
+    /// the versions in Staging or Production before it are archived.
+    pub async fn transition_stage(&self, request: pb::TransitionStageRequest) -> Result<pb::ModelVersion> {
+        let request = &request;
+        let target = Stage::from_proto(request.stage)?;
+        let (m, updated, current) = db::retry_conflicts(|| async move {
+            let txn = db::begin_write(self.db()).await?;
+            let m = self
+                .model_for_update(&txn, &request.project, &request.model)
+                .await?;
+            let v = self.version(&txn, &m, request.version).await?;
+            let current = Stage::parse(&v.stage)?;
+            let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
+            let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
+            gates::require_role(&policies, target, actor_role(&request.actor))?;
+            let unmet = gates::unmet_conditions(
+                &policies,
+                &Transition {
+                    target,
+                    current,
+                    metrics: &metrics,
+                    actor_role: actor_role(&request.actor),
+                },
+            );
+            if !unmet.is_empty() {
+                return Err(Error::new(
+                    ErrorCode::FailedPrecondition,
+                    format!(
+                        "version {} of '{}' cannot move to {}: unmet: {}",
+                        v.version,
+                        m.name,
+                        target.as_str(),
+                        unmet.join("; ")
+                    ),
+                )
+                .with_reason("promotion_gate_failed"));
+            }
+            if request.archive_existing && matches!(target, Stage::Staging | Stage::Production) {
+                for other in versions::others_in_stage(&txn, m.id, target, v.version).await? {
+                    let number = other.version;
+                    versions::set_stage(&txn, other, Stage::Archived).await?;
+                    let reason = format!("archived when version {} moved to {}", v.version, target.as_str());
+                    audit::record(
+                        &txn,
+                        AuditEntry {
+                            model_id: m.id,
+                            version: number,
+                            action: "stage_transition",
+                            from: target.as_str().into(),
+                            to: "Archived".into(),
+                            actor: actor_subject(&request.actor),
+                            reason: &reason,
+                        },
+                    )
+                    .await?;
+                }
+            }
+            let number = v.version;
+            let updated = versions::set_stage(&txn, v, target).await?;
+            audit::record(
+                &txn,
+                AuditEntry {
+                    model_id: m.id,
+                    version: number,
+                    action: "stage_transition",
+                    from: current.as_str().into(),
+                    to: target.as_str().into(),
+                    actor: actor_subject(&request.actor),
+                    reason: &request.reason,
+                },
+            )
+            .await?;
+            txn.commit().await?;
+            Ok((m, updated, current))
+        })
+        .await?;
+        let number = updated.version;
+        tracing::info!(model = %m.name, version = number, from = current.as_str(), to = target.as_str(), "stage changed");
+        self.one_version_to_proto(&m, updated).await
+    }
+}
