@@ -210,6 +210,20 @@ const JSON: &[Json] = &[
         &["project", "name"],
         &["join_keys"],
     ),
+    accepted(
+        ".lathe.features.v1.ApplyRepositoryRequest",
+        "ApplyRepository",
+        &["project", "actor"],
+        &["files"],
+    ),
+    accepted(
+        ".lathe.features.v1.RepositoryFile",
+        "RepositoryFile",
+        &[],
+        &["path", "content"],
+    ),
+    sent(".lathe.features.v1.PlannedChange", None),
+    sent(".lathe.features.v1.ApplyRepositoryResponse", Some("ApplyResult")),
 ];
 
 impl Json {

@@ -176,6 +176,12 @@ json_enum! {
     }
 }
 
+json_enum! {
+    /// What applying a repository does to a definition.
+    features::ChangeAction as "ChangeAction", "change action", any_case: false,
+    { Unchanged => "unchanged", Create => "create", Update => "update", Delete => "delete" }
+}
+
 /// A role; each includes the rights of those before it. Tokens carry roles, and a promotion
 /// gate may require one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, ToSchema)]

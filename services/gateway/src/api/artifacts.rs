@@ -28,6 +28,7 @@ use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
+use super::ok;
 use super::params::RunPath;
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
@@ -371,11 +372,5 @@ pub async fn list_artifacts(
         run_id,
         path: query.into_inner().path.unwrap_or_default(),
     };
-    let artifacts = backends
-        .tracking
-        .clone()
-        .list_artifacts(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(artifacts))
+    ok(backends.tracking.clone().list_artifacts(request).await?)
 }

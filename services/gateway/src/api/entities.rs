@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, delete, get, put, web};
 use lathe_contract::features::v1 as pb;
 
+use super::ok;
 use super::params::{EntityPath, ProjectPath};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
@@ -32,13 +33,7 @@ pub async fn apply_entity(
         name,
         ..body.into_inner()
     };
-    let entity = backends
-        .features
-        .clone()
-        .apply_entity(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(entity))
+    ok(backends.features.clone().apply_entity(request).await?)
 }
 
 /// One entity.
@@ -54,13 +49,11 @@ pub async fn get_entity(
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     let EntityPath { project, name } = path.into_inner();
-    let entity = backends
+    ok(backends
         .features
         .clone()
         .get_entity(pb::GetEntityRequest { project, name })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(entity))
+        .await?)
 }
 
 /// Every entity of a project.
@@ -77,13 +70,7 @@ pub async fn list_entities(
     let request = pb::ListEntitiesRequest {
         project: access.project,
     };
-    let entities = backends
-        .features
-        .clone()
-        .list_entities(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(entities))
+    ok(backends.features.clone().list_entities(request).await?)
 }
 
 /// Deletes an entity (editor).

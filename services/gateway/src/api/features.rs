@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
+use super::ok;
 use super::online_json::{JsonValue, Timestamp, status_name};
 use super::params::{DefinitionPath, ProjectPath};
 use super::rfc3339;
@@ -23,43 +24,8 @@ use crate::error::{ApiError, ErrorBody};
 use crate::settings::GatewaySettings;
 
 // The REST shapes of the feature store differ from its messages: definitions carry their spec
-// as a JSON object (`spec_json` text in the proto), a planned change its action by name, and
-// online values are plain JSON values (`online_json`).
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct RepositoryFile {
-    /// Path relative to the repository root, used in error messages.
-    pub path: String,
-    /// The YAML text.
-    pub content: String,
-}
-
-#[derive(Deserialize, ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct ApplyRepository {
-    pub files: Vec<RepositoryFile>,
-    /// Only show what would change.
-    #[serde(default)]
-    pub dry_run: bool,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct PlannedChange {
-    /// entity, data_source, feature_view or feature_service.
-    pub kind: String,
-    pub name: String,
-    /// create, update, delete or unchanged.
-    pub action: String,
-    pub detail: String,
-    pub version: u64,
-}
-
-#[derive(Serialize, ToSchema)]
-pub struct ApplyResult {
-    pub changes: Vec<PlannedChange>,
-    pub applied: bool,
-}
+// as a JSON object (`spec_json` text in the proto), and online values are plain JSON values
+// (`online_json`).
 
 #[derive(Serialize, ToSchema)]
 pub struct Definition {
@@ -116,68 +82,31 @@ pub struct KindQuery {
     pub kind: Option<String>,
 }
 
-fn action_name(action: i32) -> &'static str {
-    match pb::ChangeAction::try_from(action) {
-        Ok(pb::ChangeAction::Create) => "create",
-        Ok(pb::ChangeAction::Update) => "update",
-        Ok(pb::ChangeAction::Delete) => "delete",
-        Ok(pb::ChangeAction::Unchanged) | Err(_) => "unchanged",
-    }
-}
-
 /// Plans (`dry_run`) or applies a feature repository (editor).
 #[utoipa::path(
     tag = "features",
     params(ProjectPath),
-    request_body = ApplyRepository,
+    request_body = pb::ApplyRepositoryRequest,
     responses(
-        (status = 200, body = ApplyResult), (status = 400, body = ErrorBody, description = "Every problem, with its file and path"), (status = 404, body = ErrorBody),
+        (status = 200, body = pb::ApplyRepositoryResponse), (status = 400, body = ErrorBody, description = "Every problem, with its file and path"), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "The change would break stored data"),
     ),
 )]
 #[post("/apply")]
 pub async fn apply_repository(
     access: ProjectAccess<Viewer>,
-    body: web::Json<ApplyRepository>,
+    body: web::Json<pb::ApplyRepositoryRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     if !body.dry_run {
         access.claims.require_role(Role::Editor)?;
     }
-    let body = body.into_inner();
     let request = pb::ApplyRepositoryRequest {
-        project: access.project,
-        files: body
-            .files
-            .into_iter()
-            .map(|f| pb::RepositoryFile {
-                path: f.path,
-                content: f.content,
-            })
-            .collect(),
-        dry_run: body.dry_run,
         actor: access.claims.sub.clone(),
+        project: access.project,
+        ..body.into_inner()
     };
-    let answer = backends
-        .features
-        .clone()
-        .apply_repository(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(ApplyResult {
-        applied: answer.applied,
-        changes: answer
-            .changes
-            .into_iter()
-            .map(|c| PlannedChange {
-                action: action_name(c.action).to_owned(),
-                kind: c.kind,
-                name: c.name,
-                detail: c.detail,
-                version: c.version,
-            })
-            .collect(),
-    }))
+    ok(backends.features.clone().apply_repository(request).await?)
 }
 
 /// The project's current definitions.

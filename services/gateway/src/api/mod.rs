@@ -110,3 +110,17 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(models::find_versions_by_lineage),
         );
 }
+
+/// 200 with a service's answer as the JSON body.
+pub(crate) fn ok<T: serde::Serialize>(
+    answer: tonic::Response<T>,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    Ok(actix_web::HttpResponse::Ok().json(answer.into_inner()))
+}
+
+/// 201 with the created resource, a service's answer, as the JSON body.
+pub(crate) fn created<T: serde::Serialize>(
+    answer: tonic::Response<T>,
+) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+    Ok(actix_web::HttpResponse::Created().json(answer.into_inner()))
+}

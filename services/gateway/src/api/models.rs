@@ -15,6 +15,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{AliasPath, ListQuery, ModelPath, ProjectPath, VersionPath};
+use super::{created, ok};
 use crate::auth::{Admin, Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
@@ -69,8 +70,7 @@ pub async fn create_model(
     }
     request.actor = access.actor();
     request.project = access.project;
-    let model = backends.models.clone().create_model(request).await?.into_inner();
-    Ok(HttpResponse::Created().json(model))
+    created(backends.models.clone().create_model(request).await?)
 }
 
 /// Registered models of a project.
@@ -91,8 +91,7 @@ pub async fn list_models(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    let models = backends.models.clone().list_models(request).await?.into_inner();
-    Ok(HttpResponse::Ok().json(models))
+    ok(backends.models.clone().list_models(request).await?)
 }
 
 /// One registered model with its policies, aliases and latest version per stage.
@@ -108,13 +107,11 @@ pub async fn get_model(
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     let ModelPath { project, name } = path.into_inner();
-    let model = backends
+    ok(backends
         .models
         .clone()
         .get_model(pb::ModelRef { project, name })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(model))
+        .await?)
 }
 
 /// Changes a model's description or tags (editor) or its promotion policies (admin).
@@ -145,8 +142,7 @@ pub async fn update_model(
         replace_policies: body.policies.is_some(),
         policies: body.policies.unwrap_or_default(),
     };
-    let model = backends.models.clone().update_model(request).await?.into_inner();
-    Ok(HttpResponse::Ok().json(model))
+    ok(backends.models.clone().update_model(request).await?)
 }
 
 /// Deletes a model with all its versions and their artifacts (admin).
@@ -192,13 +188,7 @@ pub async fn create_model_version(
     request.actor = access.actor();
     request.project = access.project;
     request.model = path.into_inner().name;
-    let version = backends
-        .models
-        .clone()
-        .create_model_version(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Created().json(version))
+    created(backends.models.clone().create_model_version(request).await?)
 }
 
 /// Versions of a model.
@@ -225,13 +215,7 @@ pub async fn list_model_versions(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    let versions = backends
-        .models
-        .clone()
-        .list_model_versions(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(versions))
+    ok(backends.models.clone().list_model_versions(request).await?)
 }
 
 /// One version of a model.
@@ -251,7 +235,7 @@ pub async fn get_model_version(
         name,
         version,
     } = path.into_inner();
-    let version = backends
+    ok(backends
         .models
         .clone()
         .get_model_version(pb::ModelVersionRef {
@@ -259,9 +243,7 @@ pub async fn get_model_version(
             model: name,
             version,
         })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(version))
+        .await?)
 }
 
 /// Changes a version's description or tags (editor); its artifact and signature never change.
@@ -290,13 +272,7 @@ pub async fn update_model_version(
         actor: access.actor(),
         ..body.into_inner()
     };
-    let version = backends
-        .models
-        .clone()
-        .update_model_version(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(version))
+    ok(backends.models.clone().update_model_version(request).await?)
 }
 
 /// Moves a version to another stage (editor), if the model's promotion gate for that stage
@@ -329,13 +305,7 @@ pub async fn transition_stage(
         actor: access.actor(),
         ..body.into_inner()
     };
-    let version = backends
-        .models
-        .clone()
-        .transition_stage(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(version))
+    ok(backends.models.clone().transition_stage(request).await?)
 }
 
 /// Points an alias at a version, moving it if it points elsewhere (editor).
@@ -360,8 +330,7 @@ pub async fn set_alias(
         actor: access.actor(),
         ..body.into_inner()
     };
-    let version = backends.models.clone().set_alias(request).await?.into_inner();
-    Ok(HttpResponse::Ok().json(version))
+    ok(backends.models.clone().set_alias(request).await?)
 }
 
 /// Removes an alias (editor); an optional JSON body `{"reason": "…"}` goes to the audit log.
@@ -409,7 +378,7 @@ pub async fn get_alias(
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     let AliasPath { project, name, alias } = path.into_inner();
-    let version = backends
+    ok(backends
         .models
         .clone()
         .get_version_by_alias(pb::AliasRef {
@@ -417,9 +386,7 @@ pub async fn get_alias(
             model: name,
             alias,
         })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(version))
+        .await?)
 }
 
 /// Every stage and alias move of a model: who, from what, to what, and why.
@@ -443,13 +410,7 @@ pub async fn list_audit_events(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    let events = backends
-        .models
-        .clone()
-        .list_audit_events(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(events))
+    ok(backends.models.clone().list_audit_events(request).await?)
 }
 
 /// Model versions trained on a feature view, through a feature service, on a dataset, or by an
@@ -476,11 +437,5 @@ pub async fn find_versions_by_lineage(
         training_dataset: query.training_dataset.unwrap_or_default(),
         orchestrator_run: query.orchestrator_run.unwrap_or_default(),
     };
-    let versions = backends
-        .models
-        .clone()
-        .find_versions_by_lineage(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(versions))
+    ok(backends.models.clone().find_versions_by_lineage(request).await?)
 }

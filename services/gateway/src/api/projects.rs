@@ -16,6 +16,7 @@ use lathe_contract::{features::v1 as features, monitor::v1 as monitor, orchestra
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
+use super::ok;
 use super::params::{ListQuery, ProjectName};
 use crate::auth::{Access, Admin, Viewer};
 use crate::backends::Backends;
@@ -66,13 +67,7 @@ pub async fn list_projects(
         page_token: query.page_token.unwrap_or_default(),
         only,
     };
-    let projects = backends
-        .registry
-        .clone()
-        .list_projects(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(projects))
+    ok(backends.registry.clone().list_projects(request).await?)
 }
 
 /// Creates a project (admin).
@@ -172,13 +167,7 @@ pub async fn update_project(
         replace_labels: body.labels.is_some(),
         labels: body.labels.unwrap_or_default(),
     };
-    let project = backends
-        .registry
-        .clone()
-        .update_project(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(project))
+    ok(backends.registry.clone().update_project(request).await?)
 }
 
 /// Deletes a project (admin). A project that holds anything (experiments, runs, models,

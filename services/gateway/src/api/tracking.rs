@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{ExperimentPath, ListQuery, MetricPath, ProjectPath, RunPath};
+use super::{created, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
@@ -132,13 +133,7 @@ pub async fn create_experiment(
         project: access.project,
         ..body.into_inner()
     };
-    let experiment = backends
-        .tracking
-        .clone()
-        .create_experiment(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Created().json(experiment))
+    created(backends.tracking.clone().create_experiment(request).await?)
 }
 
 /// Experiments of a project.
@@ -160,13 +155,7 @@ pub async fn list_experiments(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    let experiments = backends
-        .tracking
-        .clone()
-        .list_experiments(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(experiments))
+    ok(backends.tracking.clone().list_experiments(request).await?)
 }
 
 /// One experiment, active or deleted.
@@ -190,13 +179,7 @@ pub async fn get_experiment(
         experiment_id,
         name: String::new(),
     };
-    let experiment = backends
-        .tracking
-        .clone()
-        .get_experiment(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(experiment))
+    ok(backends.tracking.clone().get_experiment(request).await?)
 }
 
 /// Renames an experiment or changes its tags (editor).
@@ -227,13 +210,7 @@ pub async fn update_experiment(
         set_tags: body.set_tags,
         delete_tags: body.delete_tags,
     };
-    let experiment = backends
-        .tracking
-        .clone()
-        .update_experiment(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(experiment))
+    ok(backends.tracking.clone().update_experiment(request).await?)
 }
 
 /// Soft-deletes an experiment (editor); it and its runs stay readable and can be restored.
@@ -252,16 +229,14 @@ pub async fn delete_experiment(
         project,
         experiment_id,
     } = path.into_inner();
-    let experiment = backends
+    ok(backends
         .tracking
         .clone()
         .delete_experiment(pb::ExperimentRef {
             project,
             experiment_id,
         })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(experiment))
+        .await?)
 }
 
 /// Restores a soft-deleted experiment (editor).
@@ -283,16 +258,14 @@ pub async fn restore_experiment(
         project,
         experiment_id,
     } = path.into_inner();
-    let experiment = backends
+    ok(backends
         .tracking
         .clone()
         .restore_experiment(pb::ExperimentRef {
             project,
             experiment_id,
         })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(experiment))
+        .await?)
 }
 
 /// Starts a run in an experiment (editor).
@@ -320,8 +293,7 @@ pub async fn create_run(
         start_time_ms: body.start_time_ms.unwrap_or(0),
         tags: body.tags,
     };
-    let run = backends.tracking.clone().create_run(request).await?.into_inner();
-    Ok(HttpResponse::Created().json(run))
+    created(backends.tracking.clone().create_run(request).await?)
 }
 
 /// One run with its params, tags and latest metrics.
@@ -337,13 +309,11 @@ pub async fn get_run(
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
     let RunPath { project, run_id } = path.into_inner();
-    let run = backends
+    ok(backends
         .tracking
         .clone()
         .get_run(pb::RunRef { project, run_id })
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(run))
+        .await?)
 }
 
 /// Sets a run's status, end time or name (editor).
@@ -371,8 +341,7 @@ pub async fn update_run(
         end_time_ms: body.end_time_ms.unwrap_or(0),
         name: body.name,
     };
-    let run = backends.tracking.clone().update_run(request).await?.into_inner();
-    Ok(HttpResponse::Ok().json(run))
+    ok(backends.tracking.clone().update_run(request).await?)
 }
 
 /// Deletes a run with its history and artifacts (editor).
@@ -459,13 +428,7 @@ pub async fn get_metric_history(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    let history = backends
-        .tracking
-        .clone()
-        .get_metric_history(request)
-        .await?
-        .into_inner();
-    Ok(HttpResponse::Ok().json(history))
+    ok(backends.tracking.clone().get_metric_history(request).await?)
 }
 
 /// Runs matching a filter, in the requested order.
@@ -494,6 +457,5 @@ pub async fn search_runs(
         page_size: body.page_size.unwrap_or(0),
         page_token: body.page_token.unwrap_or_default(),
     };
-    let runs = backends.tracking.clone().search_runs(request).await?.into_inner();
-    Ok(HttpResponse::Ok().json(runs))
+    ok(backends.tracking.clone().search_runs(request).await?)
 }
