@@ -1,5 +1,5 @@
 //! The OpenAPI document parses as OpenAPI 3.1, every `$ref` resolves, every API route is in
-//! it, and the browsable page needs no internet.
+//! it, every error reason is listed, and the browsable page needs no internet.
 
 use lathe_tests::TestPlatform;
 use serde_json::Value;
@@ -110,6 +110,43 @@ async fn openapi_document_is_complete_and_every_ref_resolves() {
             );
         }
     }
+    t.shutdown().await;
+}
+
+/// The error body's `code` lists every reason a client can meet, with its HTTP status.
+#[tokio::test]
+async fn openapi_document_lists_every_error_reason() {
+    let t = TestPlatform::embedded().await;
+    let doc: Value = t
+        .http
+        .get(format!("{}/api-docs/openapi.json", t.url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let listed = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["description"]
+        .as_str()
+        .unwrap();
+    for reason in lathe_common::reasons::ALL {
+        let entry = format!(
+            "- `{}` ({}): {}",
+            reason.name,
+            reason.code.http_status(),
+            reason.meaning
+        );
+        assert!(listed.contains(&entry), "{} is not listed: {listed}", reason.name);
+    }
+    for code in lathe_common::ErrorCode::ALL {
+        let entry = format!("`{}` ({})", code.as_str(), code.http_status());
+        assert!(
+            listed.contains(&entry),
+            "{} is not listed: {listed}",
+            code.as_str()
+        );
+    }
+    assert!(listed.contains("`uri_too_long` (414)"), "{listed}");
     t.shutdown().await;
 }
 

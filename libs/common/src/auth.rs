@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{AuthSettings, JwtAlgorithm, Secret};
 use crate::error::{Error, ErrorCode};
+use crate::reasons;
 
 /// File in the data directory holding the generated HS256 secret.
 pub const SECRET_FILE_NAME: &str = "jwt-secret";
@@ -74,7 +75,7 @@ impl Claims {
                 needed.as_str()
             ),
         )
-        .with_reason("role_too_low"))
+        .with_reason(reasons::ROLE_TOO_LOW))
     }
 
     /// Refuses with 403 unless the token covers `project`.
@@ -86,7 +87,7 @@ impl Claims {
             ErrorCode::PermissionDenied,
             format!("the token does not grant access to project '{project}'"),
         )
-        .with_reason("project_not_in_token"))
+        .with_reason(reasons::PROJECT_NOT_IN_TOKEN))
     }
 }
 

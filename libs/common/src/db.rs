@@ -12,15 +12,11 @@ use sea_orm::{
 
 use crate::config::{ConfigError, DatabaseSettings};
 use crate::error::{Error, ErrorCode};
+use crate::reasons;
 
 /// How long a SQLite writer waits for another writer's transaction before giving up. Writers
 /// queue on the database's lock; this only bounds a wait behind a stuck transaction.
 pub const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// The reason of an [`Error`] made of a transient conflict with a concurrent writer (a
-/// PostgreSQL serialization failure or deadlock, SQLite still busy after its timeout):
-/// [`retry_conflicts`] runs the transaction again when it fails with it.
-pub const WRITE_CONFLICT: &str = "write_conflict";
 
 /// How often [`retry_conflicts`] runs a transaction that met a transient conflict, in all.
 const WRITE_ATTEMPTS: u32 = 8;
@@ -140,7 +136,7 @@ pub async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction,
 }
 
 /// Runs `attempt` (one whole transaction, begun with [`begin_write`] and committed inside it)
-/// and runs it again, after a short randomised pause, when it fails with a [`WRITE_CONFLICT`]
+/// and runs it again, after a short randomised pause, when it fails with a [`reasons::WRITE_CONFLICT`]
 /// (a concurrent writer's serialization failure or deadlock), up to a few times. Any other
 /// error is returned at once. Each attempt must begin its own transaction, so that what it
 /// read is read again.
@@ -155,7 +151,7 @@ where
             Ok(value) => return Ok(value),
             Err(err) => err,
         };
-        if err.reason != WRITE_CONFLICT || tries >= WRITE_ATTEMPTS {
+        if err.reason != reasons::WRITE_CONFLICT.name || tries >= WRITE_ATTEMPTS {
             return Err(err);
         }
         let pause = Duration::from_millis(rand::random_range(1..=5u64) << tries.min(6));
@@ -200,7 +196,7 @@ pub fn write_conflict(err: &DbErr) -> Error {
         ErrorCode::Unavailable,
         "the database is busy with concurrent writes; try again",
     )
-    .with_reason(WRITE_CONFLICT)
+    .with_reason(reasons::WRITE_CONFLICT)
 }
 
 /// Pool size when `database.max_connections` is unset. SQLite: 4 (one writer at a time anyway).

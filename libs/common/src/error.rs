@@ -4,6 +4,8 @@
 
 use std::borrow::Cow;
 
+use crate::reasons::{self, Reason};
+
 use tonic::metadata::MetadataValue;
 
 /// gRPC metadata key carrying [`Error::reason`] across service boundaries.
@@ -148,17 +150,18 @@ impl Error {
         }
     }
 
-    pub fn with_reason(mut self, reason: impl Into<Cow<'static, str>>) -> Self {
-        self.reason = reason.into();
-        self
+    /// An error for `reason`, with the reason's code.
+    pub fn of(reason: Reason, message: impl Into<String>) -> Self {
+        Error {
+            code: reason.code,
+            reason: Cow::Borrowed(reason.name),
+            message: message.into(),
+        }
     }
 
-    pub fn not_found(reason: &'static str, message: impl Into<String>) -> Self {
-        Error::new(ErrorCode::NotFound, message).with_reason(reason)
-    }
-
-    pub fn already_exists(reason: &'static str, message: impl Into<String>) -> Self {
-        Error::new(ErrorCode::AlreadyExists, message).with_reason(reason)
+    /// The same error for a specific `reason`, which brings its own code.
+    pub fn with_reason(self, reason: Reason) -> Self {
+        Error::of(reason, self.message)
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -244,7 +247,7 @@ impl From<object_store::Error> for Error {
     fn from(err: object_store::Error) -> Self {
         match err {
             object_store::Error::NotFound { path, .. } => {
-                Error::not_found("object_not_found", format!("object {path} not found"))
+                Error::of(reasons::OBJECT_NOT_FOUND, format!("object {path} not found"))
             }
             other => Error::internal(format_args!("object store: {other}")),
         }
@@ -274,7 +277,7 @@ mod tests {
 
     #[test]
     fn reason_and_message_survive_a_status() {
-        let err = Error::not_found("project_not_found", "project 'x' does not exist");
+        let err = Error::of(reasons::PROJECT_NOT_FOUND, "project 'x' does not exist");
         let back = Error::from(tonic::Status::from(err.clone()));
         assert_eq!(back, err);
         assert_eq!(back.code.http_status(), 404);

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod reasons;
 pub mod storage;
 pub mod telemetry;
 pub mod validate;

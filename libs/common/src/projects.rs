@@ -7,6 +7,7 @@ use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient
 use crate::config::ConfigError;
 use crate::error::{Error, ErrorCode, Result};
 use crate::grpc::{self, TracedChannel};
+use crate::reasons;
 
 /// The services besides the registry that keep data in projects, by settings section: a
 /// project's deletion purges each of them (their `ProjectData` call) before the name is free.
@@ -28,7 +29,7 @@ pub fn not_empty(project: &str, counts: &std::collections::BTreeMap<String, u64>
             held.join(", ")
         ),
     )
-    .with_reason("project_not_empty")
+    .with_reason(reasons::PROJECT_NOT_EMPTY)
 }
 
 #[derive(Clone)]
@@ -82,7 +83,7 @@ impl ProjectCheck {
     /// project's `project_not_found`, which names what is really missing. A hit costs nothing.
     pub async fn explain_miss<T>(&self, project: &str, result: Result<T>) -> Result<T> {
         match result {
-            Err(err) if err.code == ErrorCode::NotFound && err.reason != "project_not_found" => {
+            Err(err) if err.code == ErrorCode::NotFound && err.reason != reasons::PROJECT_NOT_FOUND.name => {
                 self.require(project).await?;
                 Err(err)
             }

@@ -1,6 +1,7 @@
 //! Name rules shared by every service, with errors that say which field is wrong and why.
 
 use crate::error::Error;
+use crate::reasons;
 
 /// Whether `c` changes what a reader sees without being seen itself: a control character
 /// (C0, DEL, C1), a line or paragraph separator, or a Unicode bidirectional control, which can
@@ -27,7 +28,7 @@ pub fn visible(field: &str, value: &str) -> Result<(), Error> {
             "{field} contains the invisible character U+{:04X}: control and bidirectional characters are not allowed",
             u32::from(c)
         ))
-        .with_reason("invalid_name")),
+        .with_reason(reasons::INVALID_NAME)),
     }
 }
 
@@ -46,7 +47,7 @@ pub fn project_name(field: &str, value: &str) -> Result<(), Error> {
         Err(Error::invalid(format!(
             "{field} '{value}' is invalid: use 1 to 63 lowercase letters, digits or '-', not starting or ending with '-'"
         ))
-        .with_reason("invalid_name"))
+        .with_reason(reasons::INVALID_NAME))
     }
 }
 
@@ -63,7 +64,7 @@ pub fn identifier(field: &str, value: &str) -> Result<(), Error> {
         Err(Error::invalid(format!(
             "{field} '{value}' is invalid: start with a letter or '_', then use letters, digits, '_', '-' or '.' (at most 128)"
         ))
-        .with_reason("invalid_name"))
+        .with_reason(reasons::INVALID_NAME))
     }
 }
 

@@ -3,6 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{HttpResponse, ResponseError};
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -67,11 +68,15 @@ impl ResponseError for ApiError {
     }
 }
 
+/// The reason of a 414 answer; not in `lathe_common::reasons`, which pairs each reason with
+/// an [`ErrorCode`], because only the gateway's HTTP side meets such a URL.
+pub const URI_TOO_LONG: &str = "uri_too_long";
+
 /// The body of a 414 answer to a URL whose path and query exceed `limit` bytes. Only the
 /// gateway's HTTP side meets such a URL, so it has no [`ErrorCode`] of its own.
 pub fn uri_too_long(limit: usize) -> ErrorBody {
     ErrorBody {
-        code: "uri_too_long".to_owned(),
+        code: URI_TOO_LONG.to_owned(),
         message: format!(
             "the URL's path and query are longer than the limit of {limit} bytes; send long inputs in a request body"
         ),
@@ -100,12 +105,13 @@ pub fn json_error(
         ),
         JsonPayloadError::ContentType => {
             Error::invalid("request body must be JSON (Content-Type: application/json)")
-                .with_reason("unsupported_content_type")
+                .with_reason(reasons::UNSUPPORTED_CONTENT_TYPE)
         }
         JsonPayloadError::Deserialize(e) => {
-            Error::invalid(format!("invalid JSON body: {e}")).with_reason("invalid_body")
+            Error::invalid(format!("invalid JSON body: {e}")).with_reason(reasons::INVALID_BODY)
         }
-        other => Error::invalid(format!("cannot read the request body: {other}")).with_reason("invalid_body"),
+        other => Error::invalid(format!("cannot read the request body: {other}"))
+            .with_reason(reasons::INVALID_BODY),
     };
     ApiError(error).into()
 }

@@ -25,6 +25,7 @@ use actix_web::middleware::from_fn;
 use actix_web::{App, HttpRequest, HttpResponse, web};
 use lathe_common::auth::{KeyError, Verifier};
 use lathe_common::config::{CommonSettings, ConfigError};
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode};
 use tokio::net::TcpStream;
 use tracing_actix_web::TracingLogger;
@@ -188,6 +189,6 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
             ErrorCode::NotFound,
             format!("no route for {} {}", req.method(), req.path()),
         )
-        .with_reason("route_not_found"),
+        .with_reason(reasons::ROUTE_NOT_FOUND),
     ))
 }

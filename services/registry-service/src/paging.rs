@@ -1,6 +1,7 @@
 //! Pages of list and search calls: their sizes and their tokens.
 
 use base64::Engine;
+use lathe_common::reasons;
 use lathe_common::{Error, Result};
 
 /// Default and largest page sizes of list and search calls.
@@ -33,7 +34,8 @@ pub fn decode_token(token: &str) -> Result<Option<i64>> {
         .and_then(|text| text.parse().ok())
         .map(Some)
         .ok_or_else(|| {
-            Error::invalid("page_token is not one this server issued").with_reason("invalid_page_token")
+            Error::invalid("page_token is not one this server issued")
+                .with_reason(reasons::INVALID_PAGE_TOKEN)
         })
 }
 

@@ -5,6 +5,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use chrono::Utc;
 use lathe_common::projects::PROJECT_DATA_SERVICES;
+use lathe_common::reasons;
 use lathe_common::{Error, Result, validate};
 use lathe_contract::registry::v1 as pb;
 use sea_orm::{DatabaseConnection, Set};
@@ -47,12 +48,12 @@ impl Projects {
                 tracing::info!(project = %model.name, "project created");
                 Ok(proto::project(model))
             }
-            Creation::Exists => Err(Error::already_exists(
-                "project_already_exists",
+            Creation::Exists => Err(Error::of(
+                reasons::PROJECT_ALREADY_EXISTS,
                 format!("project '{}' already exists", request.name),
             )),
-            Creation::BeingDeleted(pending) => Err(Error::already_exists(
-                "project_being_deleted",
+            Creation::BeingDeleted(pending) => Err(Error::of(
+                reasons::PROJECT_BEING_DELETED,
                 format!(
                     "project '{}' is still being deleted: the data it had in {} is not removed yet; \
                      repeat DELETE /api/v1/projects/{}?cascade=true to finish, then create it",

@@ -1,6 +1,7 @@
 //! Entities one at a time, as the API applies and deletes them: the same plan and store as a
 //! whole repository, with the single-entity API's own checks.
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result, validate};
 use lathe_contract::features::v1 as pb;
 
@@ -43,13 +44,8 @@ impl Catalog {
         };
         let existing = self.store.get(&request.project, ENTITY, &request.name).await?;
         let (change, refusals) = plan::change_for(&declared, existing.as_ref());
-        plan::refuse_breaking(refusals).map_err(|err| {
-            // The single-entity API speaks of join keys, as its callers do.
-            Error {
-                reason: "join_keys_changed".into(),
-                ..err
-            }
-        })?;
+        // The single-entity API speaks of join keys, as its callers do.
+        plan::refuse_breaking(refusals).map_err(|err| err.with_reason(reasons::JOIN_KEYS_CHANGED))?;
         self.store.apply(&request.project, &[change], "api").await?;
         let stored = self.store.get(&request.project, ENTITY, &request.name).await?;
         let stored = stored.ok_or_else(|| Error::internal("applied entity vanished"))?;
@@ -80,7 +76,7 @@ impl Catalog {
                     users.join(", ")
                 ),
             )
-            .with_reason("entity_in_use"));
+            .with_reason(reasons::ENTITY_IN_USE));
         }
         let change = Change {
             kind: ENTITY,

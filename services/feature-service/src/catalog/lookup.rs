@@ -1,6 +1,7 @@
 //! Stored definitions read on a caller's behalf: a kind must be one of the four, and a miss
 //! says whether the definition or its project is missing.
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 
 use super::Catalog;
@@ -28,10 +29,10 @@ fn not_found(kind: &str, project: &str, name: &str) -> Error {
         ),
     )
     .with_reason(match kind {
-        ENTITY => "entity_not_found",
-        FEATURE_VIEW => "feature_view_not_found",
-        DATA_SOURCE => "data_source_not_found",
-        _ => "feature_service_not_found",
+        ENTITY => reasons::ENTITY_NOT_FOUND,
+        FEATURE_VIEW => reasons::FEATURE_VIEW_NOT_FOUND,
+        DATA_SOURCE => reasons::DATA_SOURCE_NOT_FOUND,
+        _ => reasons::FEATURE_SERVICE_NOT_FOUND,
     })
 }
 

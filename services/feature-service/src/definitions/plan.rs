@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 
 use super::model::{Spec, StoredDefinition};
@@ -143,7 +144,7 @@ pub fn refuse_breaking(refusals: Vec<String>) -> Result<()> {
             refusals.len(),
         ),
     )
-    .with_reason("breaking_change"))
+    .with_reason(reasons::BREAKING_CHANGE))
 }
 
 /// The plan from `stored` to `desired`, or a refusal listing every breaking change.

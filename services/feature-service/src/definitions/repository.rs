@@ -6,6 +6,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, BTreeSet};
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result};
 
 use super::model::{DATA_SOURCE, ENTITY, FEATURE_VIEW, Spec};
@@ -266,7 +267,8 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
             "the feature repository has {count} problem{}:",
             if count == 1 { "" } else { "s" }
         );
-        Err(Error::invalid(problem_list(&header, &problems.listed, count)).with_reason("invalid_repository"))
+        Err(Error::invalid(problem_list(&header, &problems.listed, count))
+            .with_reason(reasons::INVALID_REPOSITORY))
     }
 }
 

@@ -14,6 +14,7 @@ mod value_conversion;
 
 use std::sync::Arc;
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result};
 use object_store::ObjectStore;
 
@@ -87,8 +88,8 @@ impl FeatureValues {
             .await?
             .map(|s| s.spec.clone())
         else {
-            return Err(Error::not_found(
-                "feature_view_not_found",
+            return Err(Error::of(
+                reasons::FEATURE_VIEW_NOT_FOUND,
                 format!("feature view '{name}' does not exist in project '{project}'"),
             ));
         };
@@ -136,8 +137,8 @@ impl FeatureValues {
             {
                 Some(Spec::Service(s)) => s.features,
                 _ => {
-                    return Err(Error::not_found(
-                        "feature_service_not_found",
+                    return Err(Error::of(
+                        reasons::FEATURE_SERVICE_NOT_FOUND,
                         format!("feature service '{service}' does not exist in project '{project}'"),
                     ));
                 }
@@ -170,8 +171,8 @@ impl FeatureValues {
         for w in &wanted {
             for feature in &w.features {
                 if !w.view.schema.iter().any(|f| &f.name == feature) {
-                    return Err(Error::not_found(
-                        "feature_not_found",
+                    return Err(Error::of(
+                        reasons::FEATURE_NOT_FOUND,
                         format!("feature view '{}' has no feature '{feature}'", w.view.name),
                     ));
                 }

@@ -9,6 +9,7 @@ use arrow::array::{
     StringBuilder, TimestampMicrosecondBuilder,
 };
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::features::v1 as pb;
 use object_store::ObjectStoreExt;
@@ -21,7 +22,7 @@ use crate::definitions::spec::{FeatureType, Scalar, SourceSpec};
 use crate::online::{EntityKey, FeatureRow, Value};
 
 fn unprocessable(message: String) -> Error {
-    Error::new(ErrorCode::Unprocessable, message).with_reason("push_schema_mismatch")
+    Error::new(ErrorCode::Unprocessable, message).with_reason(reasons::PUSH_SCHEMA_MISMATCH)
 }
 
 /// A pushed timestamp: microseconds, or RFC 3339 / `YYYY-MM-DD HH:MM:SS[.f]` (UTC) text.
@@ -126,8 +127,8 @@ impl FeatureValues {
                 )));
             }
             None => {
-                return Err(Error::not_found(
-                    "push_source_not_found",
+                return Err(Error::of(
+                    reasons::PUSH_SOURCE_NOT_FOUND,
                     format!(
                         "push source '{}' does not exist in project '{project}'",
                         request.push_source

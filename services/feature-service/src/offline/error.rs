@@ -1,6 +1,7 @@
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
 use lathe_common::Error;
+use lathe_common::reasons;
 use parquet::errors::ParquetError;
 
 /// Why a historical retrieval failed. The user-facing variants say what to change.
@@ -129,19 +130,19 @@ impl From<OfflineError> for Error {
             | OfflineError::TooManyEntityRows { .. }
             | OfflineError::MissingJoinKey { .. }
             | OfflineError::UnreadableEntityFrame { .. } => {
-                Error::invalid(err.to_string()).with_reason("invalid_entity_frame")
+                Error::invalid(err.to_string()).with_reason(reasons::INVALID_ENTITY_FRAME)
             }
             OfflineError::UnsupportedKeyType { .. }
             | OfflineError::KeyTypeMismatch { .. }
             | OfflineError::MissingSourceColumn { .. }
             | OfflineError::SourceTimestampType { .. }
             | OfflineError::FeatureTypeMismatch { .. } => {
-                Error::invalid(err.to_string()).with_reason("incompatible_source")
+                Error::invalid(err.to_string()).with_reason(reasons::INCOMPATIBLE_SOURCE)
             }
             OfflineError::DuplicateOutputColumn { .. } => {
-                Error::invalid(err.to_string()).with_reason("duplicate_output_column")
+                Error::invalid(err.to_string()).with_reason(reasons::DUPLICATE_OUTPUT_COLUMN)
             }
-            OfflineError::SourceNotFound { .. } => Error::not_found("source_not_found", err.to_string()),
+            OfflineError::SourceNotFound { .. } => Error::of(reasons::SOURCE_NOT_FOUND, err.to_string()),
             OfflineError::ReadSource { .. }
             | OfflineError::Storage(_)
             | OfflineError::Arrow(_)

@@ -1,6 +1,7 @@
 //! What can go wrong in an online store, and how it reaches API callers.
 
 use lathe_common::error::{Error, ErrorCode};
+use lathe_common::reasons;
 
 #[derive(Debug, thiserror::Error)]
 pub enum OnlineError {
@@ -21,9 +22,8 @@ pub enum OnlineError {
 impl From<OnlineError> for Error {
     fn from(err: OnlineError) -> Self {
         match err {
-            OnlineError::Unavailable { .. } => {
-                Error::new(ErrorCode::Unavailable, err.to_string()).with_reason("online_store_unavailable")
-            }
+            OnlineError::Unavailable { .. } => Error::new(ErrorCode::Unavailable, err.to_string())
+                .with_reason(reasons::ONLINE_STORE_UNAVAILABLE),
             OnlineError::InvalidArgument(message) => Error::invalid(message),
             OnlineError::Corrupted(_) | OnlineError::Backend { .. } => Error::internal(err),
         }

@@ -14,6 +14,7 @@ use futures::{Stream, StreamExt, pin_mut};
 use lathe_common::Error;
 use lathe_common::access;
 use lathe_common::grpc::TracedChannel;
+use lathe_common::reasons;
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::download_artifact_response::Part as DownloadPart;
 use lathe_contract::registry::v1::upload_artifact_request::Part as UploadPart;
@@ -83,7 +84,7 @@ pub async fn upload_artifact(
             .to_str()
             .map_err(|_| {
                 Error::invalid(format!("the {SHA256_HEADER} header must be hex"))
-                    .with_reason("invalid_header")
+                    .with_reason(reasons::INVALID_HEADER)
             })?
             .trim()
             .to_owned(),
@@ -264,7 +265,7 @@ async fn forward_chunks(
     let mut pending = BytesMut::new();
     while let Some(item) = payload.next().await {
         let mut bytes = item.map_err(|err| {
-            Error::invalid(format!("cannot read the request body: {err}")).with_reason("invalid_body")
+            Error::invalid(format!("cannot read the request body: {err}")).with_reason(reasons::INVALID_BODY)
         })?;
         size += bytes.len() as u64;
         while !bytes.is_empty() {

@@ -10,6 +10,7 @@ use actix_web::web::Bytes;
 use actix_web::{HttpResponse, delete, get, patch, post, put, web};
 use lathe_common::Error;
 use lathe_common::auth::Role;
+use lathe_common::reasons;
 use lathe_contract::registry::v1 as pb;
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
@@ -351,8 +352,9 @@ pub async fn delete_alias(
     let body = if body.iter().all(u8::is_ascii_whitespace) {
         pb::DeleteAliasRequest::default()
     } else {
-        serde_json::from_slice(&body)
-            .map_err(|e| Error::invalid(format!("invalid JSON body: {e}")).with_reason("invalid_body"))?
+        serde_json::from_slice(&body).map_err(|e| {
+            Error::invalid(format!("invalid JSON body: {e}")).with_reason(reasons::INVALID_BODY)
+        })?
     };
     let request = pb::DeleteAliasRequest {
         project,

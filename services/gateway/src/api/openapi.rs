@@ -2,11 +2,12 @@
 //! at `/api-docs/` (Swagger UI, vendored into the binary: no CDN). Its paths and schemas are
 //! collected from the routes as [`super::routes`] registers them; [`ApiDoc`] gives the rest.
 
+use lathe_common::{ErrorCode, reasons};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityRequirement, SecurityScheme};
-use utoipa::openapi::{Content, Ref, ResponseBuilder};
+use utoipa::openapi::{Content, Ref, RefOr, ResponseBuilder, Schema};
 use utoipa::{Modify, OpenApi};
 
-use crate::error::ErrorBody;
+use crate::error::{ErrorBody, URI_TOO_LONG};
 
 #[derive(OpenApi)]
 #[openapi(
@@ -42,10 +43,47 @@ impl Modify for BearerAuth {
     }
 }
 
+/// The list of error reasons under `ErrorBody.code`: the codes' own names, then every
+/// specific reason of `lathe_common::reasons` with its status and meaning.
+fn reason_list() -> String {
+    let codes: Vec<String> = ErrorCode::ALL
+        .iter()
+        .map(|code| format!("`{}` ({})", code.as_str(), code.http_status()))
+        .collect();
+    let mut list = format!(
+        "\n\nAn error without a more specific reason carries its kind: {}.\n\nSpecific reasons:\n",
+        codes.join(", ")
+    );
+    for reason in reasons::ALL {
+        list.push_str(&format!(
+            "- `{}` ({}): {}\n",
+            reason.name,
+            reason.code.http_status(),
+            reason.meaning
+        ));
+    }
+    list.push_str(&format!(
+        "- `{URI_TOO_LONG}` (414): the URL's path and query are over the gateway's limit; send long inputs in a body.\n"
+    ));
+    list
+}
+
 /// Adds what every route shares to the collected document: every operation outside the
 /// `system` tag needs the bearer token (and may answer 401); every one outside `system` and
-/// `auth` checks a role or project (and may answer 403).
+/// `auth` checks a role or project (and may answer 403). The error body lists every reason.
 pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
+    let error_code = doc
+        .components
+        .as_mut()
+        .and_then(|components| components.schemas.get_mut("ErrorBody"))
+        .and_then(|schema| match schema {
+            RefOr::T(Schema::Object(body)) => body.properties.get_mut("code"),
+            RefOr::T(_) | RefOr::Ref(_) => None,
+        });
+    if let Some(RefOr::T(Schema::Object(code))) = error_code {
+        let described = code.description.take().unwrap_or_default();
+        code.description = Some(described + &reason_list());
+    }
     let refused = || {
         ResponseBuilder::new()
             .content(

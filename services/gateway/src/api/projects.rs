@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use actix_web::{HttpResponse, delete, get, patch, post, web};
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode};
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::{features::v1 as features, monitor::v1 as monitor, orchestrator::v1 as orchestrator};
@@ -98,7 +99,7 @@ pub async fn create_project(
         .await
         .map_err(Error::from);
     let project = match created {
-        Err(err) if err.reason == "project_being_deleted" => {
+        Err(err) if err.reason == reasons::PROJECT_BEING_DELETED.name => {
             // The name's previous project is not purged everywhere yet: finish that first.
             let pending = backends
                 .registry
@@ -307,5 +308,5 @@ async fn purge(backends: &Backends, project: &str, services: Vec<String>) -> Res
             failed.join(", ")
         ),
     )
-    .with_reason("project_purge_incomplete"))
+    .with_reason(reasons::PROJECT_PURGE_INCOMPLETE))
 }

@@ -7,6 +7,7 @@ use lathe_common::access;
 use lathe_common::auth::Role;
 use lathe_common::definitions::{Definitions, Stored};
 use lathe_common::projects::ProjectCheck;
+use lathe_common::reasons;
 use lathe_common::validate;
 use lathe_common::{Error, Result};
 use lathe_contract::monitor::v1::monitor_service_server::MonitorService;
@@ -46,8 +47,8 @@ fn with_metadata(stored: Stored<Monitor>) -> Monitor {
 }
 
 fn not_found(project: &str, name: &str) -> Error {
-    Error::not_found(
-        "monitor_not_found",
+    Error::of(
+        reasons::MONITOR_NOT_FOUND,
         format!("monitor '{name}' does not exist in project '{project}'"),
     )
 }

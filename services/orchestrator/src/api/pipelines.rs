@@ -4,6 +4,7 @@ use lathe_common::access;
 use lathe_common::auth::Role;
 use lathe_common::definitions::{Definitions, Stored};
 use lathe_common::projects::ProjectCheck;
+use lathe_common::reasons;
 use lathe_common::validate;
 use lathe_common::{Error, Result};
 use lathe_contract::orchestrator::v1::orchestrator_service_server::OrchestratorService;
@@ -44,8 +45,8 @@ fn with_metadata(stored: Stored<Pipeline>) -> Pipeline {
 }
 
 fn not_found(project: &str, name: &str) -> Error {
-    Error::not_found(
-        "pipeline_not_found",
+    Error::of(
+        reasons::PIPELINE_NOT_FOUND,
         format!("pipeline '{name}' does not exist in project '{project}'"),
     )
 }

@@ -1,6 +1,7 @@
 //! The checks of a run search request: its filter and order-by clauses parsed, its lists and
 //! page bounded, so that every query it becomes is one the database runs.
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result};
 use lathe_contract::registry::v1 as pb;
 
@@ -14,7 +15,7 @@ use crate::store::run_search::RunSearch;
 pub const MAX_EXPERIMENT_IDS: usize = 1_000;
 
 fn bad_filter(err: filter::FilterError) -> Error {
-    Error::invalid(err.to_string()).with_reason("invalid_filter")
+    Error::invalid(err.to_string()).with_reason(reasons::INVALID_FILTER)
 }
 
 /// Parses and bounds a request, so that every query it builds is one the database runs.
@@ -26,7 +27,7 @@ pub fn run_search(request: &pb::SearchRunsRequest) -> Result<RunSearch<'_>> {
             filter::MAX_ORDER_BY_CLAUSES,
             request.order_by.len()
         ))
-        .with_reason("invalid_filter"));
+        .with_reason(reasons::INVALID_FILTER));
     }
     let orders = request
         .order_by

@@ -6,6 +6,7 @@
 use std::collections::HashMap;
 
 use lathe_common::auth::Role;
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use serde::{Deserialize, Serialize};
@@ -234,7 +235,7 @@ pub fn require_role(policies: &[Policy], target: Stage, actor_role: Option<Role>
                 actor_role.map_or("no role", Role::as_str)
             ),
         )
-        .with_reason("role_too_low")),
+        .with_reason(reasons::ROLE_TOO_LOW)),
         _ => Ok(()),
     }
 }

@@ -1,6 +1,7 @@
 //! Validation of tracking and registry names, keys and artifact paths. Each rule starts with
 //! [`visible`], which refuses control and bidirectional characters.
 
+use lathe_common::reasons;
 use lathe_common::validate::visible;
 use lathe_common::{Error, Result};
 
@@ -15,7 +16,7 @@ pub fn display_name(field: &str, value: &str) -> Result<()> {
         return Err(Error::invalid(format!(
             "{field} '{value}' is invalid: 1 to 256 printable characters, no '/'"
         ))
-        .with_reason("invalid_name"));
+        .with_reason(reasons::INVALID_NAME));
     }
     Ok(())
 }
@@ -24,7 +25,9 @@ pub fn display_name(field: &str, value: &str) -> Result<()> {
 pub fn run_name(field: &str, value: &str) -> Result<()> {
     visible(field, value)?;
     if value.len() > 256 {
-        return Err(Error::invalid(format!("{field}: at most 256 characters")).with_reason("invalid_name"));
+        return Err(
+            Error::invalid(format!("{field}: at most 256 characters")).with_reason(reasons::INVALID_NAME)
+        );
     }
     Ok(())
 }
@@ -86,7 +89,7 @@ pub fn artifact_path(value: &str, allow_empty: bool) -> Result<String> {
         return Err(Error::invalid(format!(
             "invalid artifact path '{value}': use a relative path without '..', '.', '//' or a leading '/'"
         ))
-        .with_reason("invalid_path"));
+        .with_reason(reasons::INVALID_PATH));
     }
     Ok(trimmed.to_owned())
 }

@@ -3,6 +3,7 @@
 
 use std::collections::BTreeMap;
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result};
 use lathe_contract::registry::v1 as pb;
 
@@ -27,8 +28,9 @@ impl Models {
         .filter(|(_, v)| !v.is_empty())
         .collect();
         let [(kind, value)] = given.as_slice() else {
-            return Err(Error::invalid(
-                "set exactly one of feature_view, feature_service, training_dataset, orchestrator_run",
+            return Err(Error::of(
+                reasons::INVALID_LINEAGE_QUERY,
+                "give exactly one of feature_view, feature_service, training_dataset or orchestrator_run",
             ));
         };
         // One query for the linked versions with their models, one for their aliases.

@@ -12,6 +12,7 @@ pub mod stages;
 pub mod versions;
 
 use lathe_common::auth::Role;
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use sea_orm::{ConnectionTrait, DatabaseConnection};
@@ -64,8 +65,8 @@ impl Models {
             Some(found) => Ok(found),
             None => {
                 project::require(db, project).await?;
-                Err(Error::not_found(
-                    "model_not_found",
+                Err(Error::of(
+                    reasons::MODEL_NOT_FOUND,
                     format!("model '{name}' does not exist in project '{project}'"),
                 ))
             }
@@ -79,8 +80,8 @@ impl Models {
         number: u64,
     ) -> Result<version::Model> {
         store::versions::find(db, model.id, number).await?.ok_or_else(|| {
-            Error::not_found(
-                "model_version_not_found",
+            Error::of(
+                reasons::MODEL_VERSION_NOT_FOUND,
                 format!("model '{}' has no version {number}", model.name),
             )
         })
@@ -93,8 +94,8 @@ impl Models {
         name: &str,
     ) -> Result<alias::Model> {
         store::aliases::find(db, model.id, name).await?.ok_or_else(|| {
-            Error::not_found(
-                "alias_not_found",
+            Error::of(
+                reasons::ALIAS_NOT_FOUND,
                 format!("model '{}' has no alias '{name}'", model.name),
             )
         })
@@ -150,7 +151,7 @@ fn require_admin_for_policies(actor: &Option<pb::Actor>) -> Result<()> {
             ErrorCode::PermissionDenied,
             "changing promotion policies needs role 'admin'",
         )
-        .with_reason("role_too_low"))
+        .with_reason(reasons::ROLE_TOO_LOW))
     }
 }
 

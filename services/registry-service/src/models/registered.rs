@@ -1,6 +1,7 @@
 //! Registered models: created with their promotion policies, read, listed, changed, and
 //! deleted with their versions and files.
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result, validate};
 use lathe_contract::registry::v1 as pb;
 
@@ -29,8 +30,8 @@ impl Models {
             policies,
         };
         let created = registered_models::create(self.db(), new).await?.ok_or_else(|| {
-            Error::already_exists(
-                "model_already_exists",
+            Error::of(
+                reasons::MODEL_ALREADY_EXISTS,
                 format!(
                     "model '{}' already exists in project '{}'",
                     request.name, request.project

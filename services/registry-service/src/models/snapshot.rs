@@ -1,6 +1,7 @@
 //! A version's own copy of its run's model files, so that deleting the run or uploading over
 //! its artifacts never changes a registered version.
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
@@ -27,7 +28,7 @@ pub async fn copy_run_artifact(
                 run.id
             ),
         )
-        .with_reason("artifact_not_found"));
+        .with_reason(reasons::MODEL_FILES_MISSING));
     }
     let base = artifact_path.rsplit_once('/').map_or("", |(parent, _)| parent);
     let mut tree = Sha256::new();

@@ -3,6 +3,7 @@
 
 use std::collections::HashMap;
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result, db};
 use lathe_contract::registry::v1 as pb;
 
@@ -47,7 +48,7 @@ impl Models {
                         unmet.join("; ")
                     ),
                 )
-                .with_reason("promotion_gate_failed"));
+                .with_reason(reasons::PROMOTION_GATE_FAILED));
             }
             if request.archive_existing && matches!(target, Stage::Staging | Stage::Production) {
                 for other in versions::others_in_stage(&txn, m.id, target, v.version).await? {

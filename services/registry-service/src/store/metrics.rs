@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result, db};
 use lathe_contract::registry::v1 as pb;
 use sea_orm::sea_query::{Expr, OnConflict};
@@ -40,7 +41,7 @@ pub async fn log_batch(
                         "param '{}' was already logged as '{old}'; params cannot change (log '{}' under a new key)",
                         p.key, p.value
                     ))
-                    .with_reason("param_changed"));
+                    .with_reason(reasons::PARAM_CHANGED));
                 }
                 Some(_) => {}
                 None => fresh.push(run_param::ActiveModel {

@@ -3,6 +3,7 @@
 use std::collections::BTreeMap;
 
 use lathe_common::projects::PROJECT_DATA_SERVICES;
+use lathe_common::reasons;
 use sea_orm::entity::prelude::*;
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{IntoActiveModel, QueryOrder, QuerySelect, Set};
@@ -50,7 +51,10 @@ pub mod tombstone {
 
 /// The error of a call naming a project that does not exist.
 pub fn not_found(name: &str) -> lathe_common::Error {
-    lathe_common::Error::not_found("project_not_found", format!("project '{name}' does not exist"))
+    lathe_common::Error::of(
+        reasons::PROJECT_NOT_FOUND,
+        format!("project '{name}' does not exist"),
+    )
 }
 
 /// Fails with `project_not_found` unless the project exists. Reads call it only after they

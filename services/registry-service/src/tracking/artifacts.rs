@@ -13,6 +13,7 @@ use futures::stream::BoxStream;
 use futures::{Stream, StreamExt};
 use lathe_common::access::Caller;
 use lathe_common::auth::Role;
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use object_store::path::Path;
@@ -95,7 +96,7 @@ pub async fn upload(
             ))),
             None => Err(
                 Error::invalid("the upload ended without its commit message; nothing stored")
-                    .with_reason("upload_incomplete"),
+                    .with_reason(reasons::UPLOAD_INCOMPLETE),
             ),
         }
     }
@@ -114,7 +115,7 @@ pub async fn upload(
             "artifact '{path}': content sha256 {sha256} does not match the expected {}",
             header.expected_sha256
         ))
-        .with_reason("checksum_mismatch"));
+        .with_reason(reasons::CHECKSUM_MISMATCH));
     }
     writer.finish().await?;
     let row = artifact::Model {
@@ -139,8 +140,8 @@ pub async fn download(tracking: &Tracking, reference: pb::ArtifactRef) -> Result
     let row = artifacts::find(&tracking.db, &run.id, &path)
         .await?
         .ok_or_else(|| {
-            Error::not_found(
-                "artifact_not_found",
+            Error::of(
+                reasons::ARTIFACT_NOT_FOUND,
                 format!("run '{}' has no artifact '{path}'", run.id),
             )
         })?;

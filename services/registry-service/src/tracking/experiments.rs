@@ -1,6 +1,7 @@
 //! Experiments: created, found by id or name, listed, renamed and retagged, deleted with their
 //! runs and restored with them.
 
+use lathe_common::reasons;
 use lathe_common::{Error, Result, validate};
 use lathe_contract::registry::v1 as pb;
 
@@ -26,8 +27,8 @@ impl Tracking {
         )
         .await?
         .ok_or_else(|| {
-            Error::already_exists(
-                "experiment_already_exists",
+            Error::of(
+                reasons::EXPERIMENT_ALREADY_EXISTS,
                 format!(
                     "experiment '{}' already exists in project '{}'",
                     request.name, request.project
@@ -43,8 +44,8 @@ impl Tracking {
             match experiments::find_by_name(&self.db, &request.project, &request.name).await? {
                 Some(found) => found,
                 None => {
-                    let err = Error::not_found(
-                        "experiment_not_found",
+                    let err = Error::of(
+                        reasons::EXPERIMENT_NOT_FOUND,
                         format!(
                             "experiment '{}' does not exist in project '{}'",
                             request.name, request.project
@@ -86,8 +87,8 @@ impl Tracking {
         let updated = experiments::update(&self.db, found, request.new_name.clone(), tags)
             .await?
             .ok_or_else(|| {
-                Error::already_exists(
-                    "experiment_already_exists",
+                Error::of(
+                    reasons::EXPERIMENT_ALREADY_EXISTS,
                     format!(
                         "an experiment named '{}' already exists",
                         request.new_name.unwrap_or_default()

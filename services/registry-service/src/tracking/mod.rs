@@ -10,6 +10,7 @@ pub mod search;
 
 use std::sync::Arc;
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 use lathe_contract::registry::v1 as pb;
 use object_store::ObjectStore;
@@ -53,8 +54,8 @@ impl Tracking {
         match found.filter(|e| e.project == project) {
             Some(found) => Ok(found),
             None => {
-                let err = Error::not_found(
-                    "experiment_not_found",
+                let err = Error::of(
+                    reasons::EXPERIMENT_NOT_FOUND,
                     format!("experiment '{id}' does not exist in project '{project}'"),
                 );
                 self.missing(project, err).await
@@ -77,8 +78,8 @@ impl Tracking {
         {
             Some(found) => Ok(found),
             None => {
-                let err = Error::not_found(
-                    "run_not_found",
+                let err = Error::of(
+                    reasons::RUN_NOT_FOUND,
                     format!("run '{run_id}' does not exist in project '{project}'"),
                 );
                 self.missing(project, err).await
@@ -94,7 +95,7 @@ impl Tracking {
                 ErrorCode::FailedPrecondition,
                 format!("run '{run_id}' belongs to a deleted experiment; restore the experiment first"),
             )
-            .with_reason("run_deleted"));
+            .with_reason(reasons::RUN_DELETED));
         }
         Ok(run)
     }

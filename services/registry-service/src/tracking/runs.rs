@@ -1,6 +1,7 @@
 //! Runs: created in an active experiment, read with their params, tags and latest metrics,
 //! renamed or finished, and deleted with their files.
 
+use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result, validate};
 use lathe_contract::registry::v1 as pb;
 
@@ -22,7 +23,7 @@ impl Tracking {
                     experiment.name
                 ),
             )
-            .with_reason("experiment_deleted"));
+            .with_reason(reasons::EXPERIMENT_DELETED));
         }
         validate_tags(&request.tags)?;
         names::run_name("name", &request.name)?;
