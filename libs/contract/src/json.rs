@@ -146,6 +146,30 @@ json_enum! {
     { None => "None", Staging => "Staging", Production => "Production", Archived => "Archived" }
 }
 
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stage_s_name_is_its_json_name() {
+        for stage in registry::Stage::VALUES {
+            assert_eq!(Some(stage.name()), stage.json_name());
+            assert_eq!(
+                registry::Stage::from_json_name(&stage.name().to_uppercase()),
+                Some(*stage)
+            );
+        }
+    }
+}
+
+impl registry::Stage {
+    /// The stage's JSON name, which is also how the registry stores it.
+    pub fn name(self) -> &'static str {
+        // Every stage is named, in the order of its values (tested below).
+        Self::JSON_NAMES[self as usize]
+    }
+}
+
 json_enum! {
     /// State of a run. Accepted in any letter case.
     registry::RunStatus as "RunStatus", "run status", any_case: true,

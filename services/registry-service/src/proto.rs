@@ -6,7 +6,7 @@ use std::collections::{BTreeMap, HashMap};
 use lathe_common::{Result, validate};
 use lathe_contract::registry::v1 as pb;
 
-use crate::domain::gates::{Policy, Stage};
+use crate::domain::gates::{Policy, parse_stage};
 use crate::domain::states::{lifecycle, status_from_str};
 use crate::domain::tags::json_to_map;
 use crate::store::models::{StoredLineage, StoredSignature, audit_event, model, version};
@@ -144,7 +144,7 @@ pub fn version(
         project: m.project.clone(),
         model: m.name.clone(),
         version: u64::try_from(v.version).unwrap_or(0),
-        stage: Stage::parse(&v.stage)?.to_proto() as i32,
+        stage: parse_stage(&v.stage)?.into(),
         aliases: aliases.get(&v.version).cloned().unwrap_or_default(),
         description: v.description,
         tags: json_to_map(v.tags),

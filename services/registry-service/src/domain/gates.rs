@@ -8,60 +8,26 @@ use std::collections::HashMap;
 use lathe_common::auth::Role;
 use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
+use lathe_contract::json::JsonEnum;
 use lathe_contract::registry::v1 as pb;
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-pub enum Stage {
-    None,
-    Staging,
-    Production,
-    Archived,
+/// A version's stage: the contract's enum, stored (in versions and in policies) under its JSON
+/// name, `None`, `Staging`, `Production` or `Archived`.
+pub use pb::Stage;
+
+/// Parses a stored or user-given stage name, case-insensitively.
+pub fn parse_stage(text: &str) -> Result<Stage> {
+    Stage::from_json_name(text).ok_or_else(|| {
+        Error::invalid(format!(
+            "invalid stage '{text}': use one of None, Staging, Production, Archived"
+        ))
+    })
 }
 
-impl Stage {
-    pub const ALL: [Stage; 4] = [Stage::None, Stage::Staging, Stage::Production, Stage::Archived];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Stage::None => "None",
-            Stage::Staging => "Staging",
-            Stage::Production => "Production",
-            Stage::Archived => "Archived",
-        }
-    }
-
-    /// Parses a stored or user-given stage name, case-insensitively.
-    pub fn parse(text: &str) -> Result<Stage> {
-        match text.to_ascii_lowercase().as_str() {
-            "none" => Ok(Stage::None),
-            "staging" => Ok(Stage::Staging),
-            "production" => Ok(Stage::Production),
-            "archived" => Ok(Stage::Archived),
-            _ => Err(Error::invalid(format!(
-                "invalid stage '{text}': use one of None, Staging, Production, Archived"
-            ))),
-        }
-    }
-
-    pub fn from_proto(stage: i32) -> Result<Stage> {
-        match pb::Stage::try_from(stage) {
-            Ok(pb::Stage::None) => Ok(Stage::None),
-            Ok(pb::Stage::Staging) => Ok(Stage::Staging),
-            Ok(pb::Stage::Production) => Ok(Stage::Production),
-            Ok(pb::Stage::Archived) => Ok(Stage::Archived),
-            Err(_) => Err(Error::invalid(format!("invalid stage {stage}"))),
-        }
-    }
-
-    pub fn to_proto(self) -> pb::Stage {
-        match self {
-            Stage::None => pb::Stage::None,
-            Stage::Staging => pb::Stage::Staging,
-            Stage::Production => pb::Stage::Production,
-            Stage::Archived => pb::Stage::Archived,
-        }
-    }
+/// A stage as a message carries it.
+pub fn stage_from_proto(stage: i32) -> Result<Stage> {
+    Stage::try_from(stage).map_err(|_| Error::invalid(format!("invalid stage {stage}")))
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,7 +100,7 @@ pub struct Policy {
 
 impl Policy {
     pub fn from_proto(policy: &pb::PromotionPolicy, index: usize) -> Result<Policy> {
-        let stage = Stage::from_proto(policy.stage)?;
+        let stage = stage_from_proto(policy.stage)?;
         if policy.conditions.is_empty() {
             return Err(Error::invalid(format!(
                 "policies[{index}]: a policy needs at least one condition"
@@ -164,7 +130,7 @@ impl Policy {
                             .map_err(|e: String| Error::invalid(format!("{at}: {e}")))?,
                     )),
                     Some(pb::gate_condition::Condition::CurrentStage(stage)) => {
-                        Ok(Condition::CurrentStage(Stage::from_proto(*stage)?))
+                        Ok(Condition::CurrentStage(stage_from_proto(*stage)?))
                     }
                     None => Err(Error::invalid(format!(
                         "{at}: set one of metric, role, current_stage"
@@ -178,7 +144,7 @@ impl Policy {
     pub fn to_proto(&self) -> pb::PromotionPolicy {
         use pb::gate_condition::Condition as C;
         pb::PromotionPolicy {
-            stage: self.stage.to_proto() as i32,
+            stage: self.stage.into(),
             conditions: self
                 .conditions
                 .iter()
@@ -190,7 +156,7 @@ impl Policy {
                             value: *value,
                         }),
                         Condition::Role(role) => C::Role(role.as_str().to_owned()),
-                        Condition::CurrentStage(stage) => C::CurrentStage(stage.to_proto() as i32),
+                        Condition::CurrentStage(stage) => C::CurrentStage((*stage).into()),
                     }),
                 })
                 .collect(),
@@ -230,7 +196,7 @@ pub fn require_role(policies: &[Policy], target: Stage, actor_role: Option<Role>
             ErrorCode::PermissionDenied,
             format!(
                 "moving a version to {} needs role '{}'; the caller has {}",
-                target.as_str(),
+                target.name(),
                 needed.as_str(),
                 actor_role.map_or("no role", Role::as_str)
             ),
@@ -268,8 +234,8 @@ pub fn unmet_conditions(policies: &[Policy], transition: &Transition<'_>) -> Vec
                     if transition.current != *stage {
                         unmet.push(format!(
                             "version in {} (it is in {})",
-                            stage.as_str(),
-                            transition.current.as_str()
+                            stage.name(),
+                            transition.current.name()
                         ));
                     }
                 }

@@ -8,7 +8,7 @@ use lathe_common::{Error, ErrorCode, Result, db};
 use lathe_contract::registry::v1 as pb;
 
 use super::{Models, actor_role, actor_subject};
-use crate::domain::gates::{self, Policy, Stage, Transition};
+use crate::domain::gates::{self, Policy, Stage, Transition, parse_stage, stage_from_proto};
 use crate::store::audit::{self, AuditEntry};
 use crate::store::versions;
 
@@ -17,14 +17,14 @@ impl Models {
     /// the versions in Staging or Production before it are archived.
     pub async fn transition_stage(&self, request: pb::TransitionStageRequest) -> Result<pb::ModelVersion> {
         let request = &request;
-        let target = Stage::from_proto(request.stage)?;
+        let target = stage_from_proto(request.stage)?;
         let (m, updated, current) = db::retry_conflicts(|| async move {
             let txn = db::begin_write(self.db()).await?;
             let m = self
                 .model_for_update(&txn, &request.project, &request.model)
                 .await?;
             let v = self.version(&txn, &m, request.version).await?;
-            let current = Stage::parse(&v.stage)?;
+            let current = parse_stage(&v.stage)?;
             let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
             let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
             gates::require_role(&policies, target, actor_role(&request.actor))?;
@@ -44,7 +44,7 @@ impl Models {
                         "version {} of '{}' cannot move to {}: unmet: {}",
                         v.version,
                         m.name,
-                        target.as_str(),
+                        target.name(),
                         unmet.join("; ")
                     ),
                 )
@@ -54,14 +54,14 @@ impl Models {
                 for other in versions::others_in_stage(&txn, m.id, target, v.version).await? {
                     let number = other.version;
                     versions::set_stage(&txn, other, Stage::Archived).await?;
-                    let reason = format!("archived when version {} moved to {}", v.version, target.as_str());
+                    let reason = format!("archived when version {} moved to {}", v.version, target.name());
                     audit::record(
                         &txn,
                         AuditEntry {
                             model_id: m.id,
                             version: number,
                             action: "stage_transition",
-                            from: target.as_str().into(),
+                            from: target.name().into(),
                             to: "Archived".into(),
                             actor: actor_subject(&request.actor),
                             reason: &reason,
@@ -78,8 +78,8 @@ impl Models {
                     model_id: m.id,
                     version: number,
                     action: "stage_transition",
-                    from: current.as_str().into(),
-                    to: target.as_str().into(),
+                    from: current.name().into(),
+                    to: target.name().into(),
                     actor: actor_subject(&request.actor),
                     reason: &request.reason,
                 },
@@ -90,7 +90,7 @@ impl Models {
         })
         .await?;
         let number = updated.version;
-        tracing::info!(model = %m.name, version = number, from = current.as_str(), to = target.as_str(), "stage changed");
+        tracing::info!(model = %m.name, version = number, from = current.name(), to = target.name(), "stage changed");
         self.one_version_to_proto(&m, updated).await
     }
 }

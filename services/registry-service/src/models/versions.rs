@@ -54,7 +54,7 @@ impl Models {
         let row = version::Model {
             model_id: found.id,
             version: number,
-            stage: Stage::None.as_str().to_owned(),
+            stage: Stage::None.name().to_owned(),
             description: request.description,
             tags: map_to_json(&request.tags),
             run_id: run.id.clone(),

@@ -4,6 +4,7 @@ use std::collections::HashMap;
 
 use chrono::Utc;
 use lathe_common::{Result, db};
+use lathe_contract::json::JsonEnum;
 use sea_orm::sea_query::{Alias, Asterisk, Expr, ExprTrait, Order, Query, SelectStatement, UnionType};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction,
@@ -243,7 +244,7 @@ pub async fn others_in_stage(
 ) -> Result<Vec<version::Model>> {
     Ok(version::Entity::find()
         .filter(version::Column::ModelId.eq(model_id))
-        .filter(version::Column::Stage.eq(stage.as_str()))
+        .filter(version::Column::Stage.eq(stage.name()))
         .filter(version::Column::Version.ne(except))
         .all(txn)
         .await?)
@@ -255,7 +256,7 @@ pub async fn set_stage(
     stage: Stage,
 ) -> Result<version::Model> {
     let mut active = found.into_active_model();
-    active.stage = Set(stage.as_str().to_owned());
+    active.stage = Set(stage.name().to_owned());
     active.update_time = Set(Utc::now());
     Ok(active.update(txn).await?)
 }
@@ -271,9 +272,9 @@ fn newest_per_stage(backend: sea_orm::DbBackend, ids: Vec<i64>) -> SelectStateme
     let (m, s, w) = (Alias::new("m"), Alias::new("s"), Alias::new("w"));
     let stage_col = Alias::new("stage");
     let mut stages: Option<SelectStatement> = None;
-    for stage in Stage::ALL {
+    for stage in Stage::VALUES {
         let one = Query::select()
-            .expr_as(Expr::val(stage.as_str()), stage_col.clone())
+            .expr_as(Expr::val(stage.name()), stage_col.clone())
             .to_owned();
         stages = Some(match stages {
             None => one,
