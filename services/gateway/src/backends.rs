@@ -104,4 +104,23 @@ impl Backends {
             all,
         }
     }
+
+    // A call takes its client by `&mut`; clients are cheap handles on one shared channel, so
+    // each call works on its own copy.
+
+    pub fn registry(&self) -> RegistryServiceClient<TracedChannel> {
+        self.registry.clone()
+    }
+
+    pub fn tracking(&self) -> TrackingServiceClient<TracedChannel> {
+        self.tracking.clone()
+    }
+
+    pub fn models(&self) -> ModelRegistryServiceClient<TracedChannel> {
+        self.models.clone()
+    }
+
+    pub fn features(&self) -> FeatureServiceClient<TracedChannel> {
+        self.features.clone()
+    }
 }

@@ -312,8 +312,7 @@ pub async fn download_artifact(
 ) -> Result<HttpResponse, ApiError> {
     let (project, run_id, path) = path.into_inner();
     let mut stream = backends
-        .tracking
-        .clone()
+        .tracking()
         .download_artifact(pb::ArtifactRef {
             project,
             run_id,
@@ -373,5 +372,5 @@ pub async fn list_artifacts(
         run_id,
         path: query.into_inner().path.unwrap_or_default(),
     };
-    ok(backends.tracking.clone().list_artifacts(request).await?)
+    ok(backends.tracking().list_artifacts(request).await?)
 }

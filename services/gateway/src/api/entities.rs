@@ -33,7 +33,7 @@ pub async fn apply_entity(
         name,
         ..body.into_inner()
     };
-    ok(backends.features.clone().apply_entity(request).await?)
+    ok(backends.features().apply_entity(request).await?)
 }
 
 /// One entity.
@@ -50,8 +50,7 @@ pub async fn get_entity(
 ) -> Result<HttpResponse, ApiError> {
     let EntityPath { project, name } = path.into_inner();
     ok(backends
-        .features
-        .clone()
+        .features()
         .get_entity(pb::GetEntityRequest { project, name })
         .await?)
 }
@@ -70,7 +69,7 @@ pub async fn list_entities(
     let request = pb::ListEntitiesRequest {
         project: access.project,
     };
-    ok(backends.features.clone().list_entities(request).await?)
+    ok(backends.features().list_entities(request).await?)
 }
 
 /// Deletes an entity (editor).
@@ -87,8 +86,7 @@ pub async fn delete_entity(
 ) -> Result<HttpResponse, ApiError> {
     let EntityPath { project, name } = path.into_inner();
     backends
-        .features
-        .clone()
+        .features()
         .delete_entity(pb::DeleteEntityRequest { project, name })
         .await?;
     Ok(HttpResponse::NoContent().finish())

@@ -106,7 +106,7 @@ pub async fn apply_repository(
         project: access.project,
         ..body.into_inner()
     };
-    ok(backends.features.clone().apply_repository(request).await?)
+    ok(backends.features().apply_repository(request).await?)
 }
 
 /// The project's current definitions.
@@ -125,12 +125,7 @@ pub async fn list_definitions(
         project: access.project,
         kind: query.into_inner().kind.unwrap_or_default(),
     };
-    let answer = backends
-        .features
-        .clone()
-        .list_definitions(request)
-        .await?
-        .into_inner();
+    let answer = backends.features().list_definitions(request).await?.into_inner();
     Ok(HttpResponse::Ok().json(DefinitionList {
         definitions: answer.definitions.into_iter().map(Definition::from).collect(),
     }))
@@ -150,8 +145,7 @@ pub async fn get_definition(
 ) -> Result<HttpResponse, ApiError> {
     let DefinitionPath { project, kind, name } = path.into_inner();
     let answer = backends
-        .features
-        .clone()
+        .features()
         .get_definition(pb::GetDefinitionRequest { project, kind, name })
         .await?;
     Ok(HttpResponse::Ok().json(Definition::from(answer.into_inner())))
@@ -172,8 +166,7 @@ pub async fn definition_history(
     let DefinitionPath { project, kind, name } = path.into_inner();
     let request = pb::GetDefinitionRequest { project, kind, name };
     let answer = backends
-        .features
-        .clone()
+        .features()
         .get_definition_history(request)
         .await?
         .into_inner();
@@ -263,8 +256,7 @@ pub async fn historical_features(
         full_feature_names: query.full_feature_names,
     };
     let answer = backends
-        .features
-        .clone()
+        .features()
         .get_historical_features(request)
         .await?
         .into_inner();
@@ -411,7 +403,7 @@ pub async fn materialize(
         end: Some(validate::timestamp(body.end)),
         incremental: body.incremental,
     };
-    let mut events = backends.features.clone().materialize(request).await?.into_inner();
+    let mut events = backends.features().materialize(request).await?.into_inner();
     let streamed = http
         .headers()
         .get(actix_web::http::header::ACCEPT)
@@ -513,8 +505,7 @@ async fn online(
     let answer = match &backends.online {
         Some(direct) => direct.call(request).await?,
         None => backends
-            .features
-            .clone()
+            .features()
             .get_online_features(request)
             .await?
             .into_inner(),
@@ -631,7 +622,7 @@ async fn push(project: String, body: PushRequest, backends: &Backends) -> Result
             .collect(),
         to: to as i32,
     };
-    let answer = backends.features.clone().push(request).await?.into_inner();
+    let answer = backends.features().push(request).await?.into_inner();
     Ok(PushResult {
         rows: answer.rows,
         feature_views: answer.feature_views,

@@ -71,7 +71,7 @@ pub async fn create_model(
     }
     request.actor = access.actor();
     request.project = access.project;
-    created(backends.models.clone().create_model(request).await?)
+    created(backends.models().create_model(request).await?)
 }
 
 /// Registered models of a project.
@@ -92,7 +92,7 @@ pub async fn list_models(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    ok(backends.models.clone().list_models(request).await?)
+    ok(backends.models().list_models(request).await?)
 }
 
 /// One registered model with its policies, aliases and latest version per stage.
@@ -109,8 +109,7 @@ pub async fn get_model(
 ) -> Result<HttpResponse, ApiError> {
     let ModelPath { project, name } = path.into_inner();
     ok(backends
-        .models
-        .clone()
+        .models()
         .get_model(pb::ModelRef { project, name })
         .await?)
 }
@@ -143,7 +142,7 @@ pub async fn update_model(
         replace_policies: body.policies.is_some(),
         policies: body.policies.unwrap_or_default(),
     };
-    ok(backends.models.clone().update_model(request).await?)
+    ok(backends.models().update_model(request).await?)
 }
 
 /// Deletes a model with all its versions and their artifacts (admin).
@@ -160,8 +159,7 @@ pub async fn delete_model(
 ) -> Result<HttpResponse, ApiError> {
     let ModelPath { project, name } = path.into_inner();
     backends
-        .models
-        .clone()
+        .models()
         .delete_model(pb::ModelRef { project, name })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -189,7 +187,7 @@ pub async fn create_model_version(
     request.actor = access.actor();
     request.project = access.project;
     request.model = path.into_inner().name;
-    created(backends.models.clone().create_model_version(request).await?)
+    created(backends.models().create_model_version(request).await?)
 }
 
 /// Versions of a model.
@@ -216,7 +214,7 @@ pub async fn list_model_versions(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    ok(backends.models.clone().list_model_versions(request).await?)
+    ok(backends.models().list_model_versions(request).await?)
 }
 
 /// One version of a model.
@@ -231,19 +229,9 @@ pub async fn get_model_version(
     path: web::Path<VersionPath>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let VersionPath {
-        project,
-        name,
-        version,
-    } = path.into_inner();
     ok(backends
-        .models
-        .clone()
-        .get_model_version(pb::ModelVersionRef {
-            project,
-            model: name,
-            version,
-        })
+        .models()
+        .get_model_version(path.into_inner().reference())
         .await?)
 }
 
@@ -261,19 +249,10 @@ pub async fn update_model_version(
     body: web::Json<pb::UpdateModelVersionRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let VersionPath {
-        project,
-        name,
-        version,
-    } = path.into_inner();
-    let request = pb::UpdateModelVersionRequest {
-        project,
-        model: name,
-        version,
-        actor: access.actor(),
-        ..body.into_inner()
-    };
-    ok(backends.models.clone().update_model_version(request).await?)
+    let mut request = body.into_inner();
+    (request.project, request.model, request.version) = path.into_inner().parts();
+    request.actor = access.actor();
+    ok(backends.models().update_model_version(request).await?)
 }
 
 /// Moves a version to another stage (editor), if the model's promotion gate for that stage
@@ -294,19 +273,10 @@ pub async fn transition_stage(
     body: web::Json<pb::TransitionStageRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let VersionPath {
-        project,
-        name,
-        version,
-    } = path.into_inner();
-    let request = pb::TransitionStageRequest {
-        project,
-        model: name,
-        version,
-        actor: access.actor(),
-        ..body.into_inner()
-    };
-    ok(backends.models.clone().transition_stage(request).await?)
+    let mut request = body.into_inner();
+    (request.project, request.model, request.version) = path.into_inner().parts();
+    request.actor = access.actor();
+    ok(backends.models().transition_stage(request).await?)
 }
 
 /// Points an alias at a version, moving it if it points elsewhere (editor).
@@ -323,15 +293,10 @@ pub async fn set_alias(
     body: web::Json<pb::SetAliasRequest>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let AliasPath { project, name, alias } = path.into_inner();
-    let request = pb::SetAliasRequest {
-        project,
-        model: name,
-        alias,
-        actor: access.actor(),
-        ..body.into_inner()
-    };
-    ok(backends.models.clone().set_alias(request).await?)
+    let mut request = body.into_inner();
+    (request.project, request.model, request.alias) = path.into_inner().parts();
+    request.actor = access.actor();
+    ok(backends.models().set_alias(request).await?)
 }
 
 /// Removes an alias (editor); an optional JSON body `{"reason": "…"}` goes to the audit log.
@@ -348,22 +313,16 @@ pub async fn delete_alias(
     body: Bytes,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let AliasPath { project, name, alias } = path.into_inner();
-    let body = if body.iter().all(u8::is_ascii_whitespace) {
+    let mut request = if body.iter().all(u8::is_ascii_whitespace) {
         pb::DeleteAliasRequest::default()
     } else {
         serde_json::from_slice(&body).map_err(|e| {
             Error::invalid(format!("invalid JSON body: {e}")).with_reason(reasons::INVALID_BODY)
         })?
     };
-    let request = pb::DeleteAliasRequest {
-        project,
-        model: name,
-        alias,
-        actor: access.actor(),
-        ..body
-    };
-    backends.models.clone().delete_alias(request).await?;
+    (request.project, request.model, request.alias) = path.into_inner().parts();
+    request.actor = access.actor();
+    backends.models().delete_alias(request).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -379,15 +338,9 @@ pub async fn get_alias(
     path: web::Path<AliasPath>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let AliasPath { project, name, alias } = path.into_inner();
     ok(backends
-        .models
-        .clone()
-        .get_version_by_alias(pb::AliasRef {
-            project,
-            model: name,
-            alias,
-        })
+        .models()
+        .get_version_by_alias(path.into_inner().reference())
         .await?)
 }
 
@@ -412,7 +365,7 @@ pub async fn list_audit_events(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    ok(backends.models.clone().list_audit_events(request).await?)
+    ok(backends.models().list_audit_events(request).await?)
 }
 
 /// Model versions trained on a feature view, through a feature service, on a dataset, or by an
@@ -439,5 +392,5 @@ pub async fn find_versions_by_lineage(
         training_dataset: query.training_dataset.unwrap_or_default(),
         orchestrator_run: query.orchestrator_run.unwrap_or_default(),
     };
-    ok(backends.models.clone().find_versions_by_lineage(request).await?)
+    ok(backends.models().find_versions_by_lineage(request).await?)
 }

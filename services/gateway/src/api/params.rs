@@ -1,6 +1,7 @@
 //! The path and query parameters shared by routes: one type per resource path, so a route's
 //! OpenAPI parameters come from the type its handler extracts.
 
+use lathe_contract::registry::v1 as pb;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -34,6 +35,22 @@ pub struct VersionPath {
     pub version: u64,
 }
 
+impl VersionPath {
+    /// Project, model and version.
+    pub fn parts(self) -> (String, String, u64) {
+        (self.project, self.name, self.version)
+    }
+
+    pub fn reference(self) -> pb::ModelVersionRef {
+        let (project, model, version) = self.parts();
+        pb::ModelVersionRef {
+            project,
+            model,
+            version,
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct AliasPath {
@@ -43,11 +60,36 @@ pub struct AliasPath {
     pub alias: String,
 }
 
+impl AliasPath {
+    /// Project, model and alias.
+    pub fn parts(self) -> (String, String, String) {
+        (self.project, self.name, self.alias)
+    }
+
+    pub fn reference(self) -> pb::AliasRef {
+        let (project, model, alias) = self.parts();
+        pb::AliasRef {
+            project,
+            model,
+            alias,
+        }
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ExperimentPath {
     pub project: String,
     pub experiment_id: String,
+}
+
+impl ExperimentPath {
+    pub fn reference(self) -> pb::ExperimentRef {
+        pb::ExperimentRef {
+            project: self.project,
+            experiment_id: self.experiment_id,
+        }
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

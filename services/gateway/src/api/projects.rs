@@ -68,7 +68,7 @@ pub async fn list_projects(
         page_token: query.page_token.unwrap_or_default(),
         only,
     };
-    ok(backends.registry.clone().list_projects(request).await?)
+    ok(backends.registry().list_projects(request).await?)
 }
 
 /// Creates a project (admin).
@@ -93,8 +93,7 @@ pub async fn create_project(
         ..body.into_inner()
     };
     let created = backends
-        .registry
-        .clone()
+        .registry()
         .create_project(request.clone())
         .await
         .map_err(Error::from);
@@ -102,8 +101,7 @@ pub async fn create_project(
         Err(err) if err.reason == reasons::PROJECT_BEING_DELETED.name => {
             // The name's previous project is not purged everywhere yet: finish that first.
             let pending = backends
-                .registry
-                .clone()
+                .registry()
                 .project_purged(pb::ProjectPurgedRequest {
                     project: request.name.clone(),
                     services: Vec::new(),
@@ -114,7 +112,7 @@ pub async fn create_project(
             if purge(&backends, &request.name, pending).await.is_err() {
                 return Err(err.into());
             }
-            backends.registry.clone().create_project(request).await?
+            backends.registry().create_project(request).await?
         }
         created => created?,
     };
@@ -135,8 +133,7 @@ pub async fn get_project(
 ) -> Result<HttpResponse, ApiError> {
     claims.require_project(&name.name)?;
     let project = backends
-        .registry
-        .clone()
+        .registry()
         .get_project(pb::GetProjectRequest {
             name: name.into_inner().name,
         })
@@ -168,7 +165,7 @@ pub async fn update_project(
         replace_labels: body.labels.is_some(),
         labels: body.labels.unwrap_or_default(),
     };
-    ok(backends.registry.clone().update_project(request).await?)
+    ok(backends.registry().update_project(request).await?)
 }
 
 /// Deletes a project (admin). A project that holds anything (experiments, runs, models,
@@ -195,7 +192,7 @@ pub async fn delete_project(
 ) -> Result<HttpResponse, ApiError> {
     claims.require_project(&name.name)?;
     let name = name.into_inner().name;
-    let mut registry = backends.registry.clone();
+    let mut registry = backends.registry();
     let request = |delete| pb::ProjectDataRequest {
         project: name.clone(),
         delete,
@@ -245,7 +242,7 @@ async fn project_data(
                 project: project.to_owned(),
                 delete,
             };
-            let mut client = backends.features.clone();
+            let mut client = backends.features();
             client.project_data(request).await?.into_inner().counts
         }
         "orchestrator" => {
@@ -289,8 +286,7 @@ async fn purge(backends: &Backends, project: &str, services: Vec<String>) -> Res
     }
     if !purged.is_empty() {
         backends
-            .registry
-            .clone()
+            .registry()
             .project_purged(pb::ProjectPurgedRequest {
                 project: project.to_owned(),
                 services: purged,

@@ -133,7 +133,7 @@ pub async fn create_experiment(
         project: access.project,
         ..body.into_inner()
     };
-    created(backends.tracking.clone().create_experiment(request).await?)
+    created(backends.tracking().create_experiment(request).await?)
 }
 
 /// Experiments of a project.
@@ -155,7 +155,7 @@ pub async fn list_experiments(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    ok(backends.tracking.clone().list_experiments(request).await?)
+    ok(backends.tracking().list_experiments(request).await?)
 }
 
 /// One experiment, active or deleted.
@@ -179,7 +179,7 @@ pub async fn get_experiment(
         experiment_id,
         name: String::new(),
     };
-    ok(backends.tracking.clone().get_experiment(request).await?)
+    ok(backends.tracking().get_experiment(request).await?)
 }
 
 /// Renames an experiment or changes its tags (editor).
@@ -210,7 +210,7 @@ pub async fn update_experiment(
         set_tags: body.set_tags,
         delete_tags: body.delete_tags,
     };
-    ok(backends.tracking.clone().update_experiment(request).await?)
+    ok(backends.tracking().update_experiment(request).await?)
 }
 
 /// Soft-deletes an experiment (editor); it and its runs stay readable and can be restored.
@@ -225,17 +225,9 @@ pub async fn delete_experiment(
     path: web::Path<ExperimentPath>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let ExperimentPath {
-        project,
-        experiment_id,
-    } = path.into_inner();
     ok(backends
-        .tracking
-        .clone()
-        .delete_experiment(pb::ExperimentRef {
-            project,
-            experiment_id,
-        })
+        .tracking()
+        .delete_experiment(path.into_inner().reference())
         .await?)
 }
 
@@ -254,17 +246,9 @@ pub async fn restore_experiment(
     path: web::Path<ExperimentPath>,
     backends: web::Data<Backends>,
 ) -> Result<HttpResponse, ApiError> {
-    let ExperimentPath {
-        project,
-        experiment_id,
-    } = path.into_inner();
     ok(backends
-        .tracking
-        .clone()
-        .restore_experiment(pb::ExperimentRef {
-            project,
-            experiment_id,
-        })
+        .tracking()
+        .restore_experiment(path.into_inner().reference())
         .await?)
 }
 
@@ -293,7 +277,7 @@ pub async fn create_run(
         start_time_ms: body.start_time_ms.unwrap_or(0),
         tags: body.tags,
     };
-    created(backends.tracking.clone().create_run(request).await?)
+    created(backends.tracking().create_run(request).await?)
 }
 
 /// One run with its params, tags and latest metrics.
@@ -310,8 +294,7 @@ pub async fn get_run(
 ) -> Result<HttpResponse, ApiError> {
     let RunPath { project, run_id } = path.into_inner();
     ok(backends
-        .tracking
-        .clone()
+        .tracking()
         .get_run(pb::RunRef { project, run_id })
         .await?)
 }
@@ -341,7 +324,7 @@ pub async fn update_run(
         end_time_ms: body.end_time_ms.unwrap_or(0),
         name: body.name,
     };
-    ok(backends.tracking.clone().update_run(request).await?)
+    ok(backends.tracking().update_run(request).await?)
 }
 
 /// Deletes a run with its history and artifacts (editor).
@@ -358,8 +341,7 @@ pub async fn delete_run(
 ) -> Result<HttpResponse, ApiError> {
     let RunPath { project, run_id } = path.into_inner();
     backends
-        .tracking
-        .clone()
+        .tracking()
         .delete_run(pb::RunRef { project, run_id })
         .await?;
     Ok(HttpResponse::NoContent().finish())
@@ -402,7 +384,7 @@ pub async fn log_batch(
         params: body.params,
         tags: body.tags,
     };
-    backends.tracking.clone().log_batch(request).await?;
+    backends.tracking().log_batch(request).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -428,7 +410,7 @@ pub async fn get_metric_history(
         page_size: query.page_size.unwrap_or(0),
         page_token: query.page_token.unwrap_or_default(),
     };
-    ok(backends.tracking.clone().get_metric_history(request).await?)
+    ok(backends.tracking().get_metric_history(request).await?)
 }
 
 /// Runs matching a filter, in the requested order.
@@ -457,5 +439,5 @@ pub async fn search_runs(
         page_size: body.page_size.unwrap_or(0),
         page_token: body.page_token.unwrap_or_default(),
     };
-    ok(backends.tracking.clone().search_runs(request).await?)
+    ok(backends.tracking().search_runs(request).await?)
 }
