@@ -29,10 +29,9 @@ use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 
-use super::ok;
 use super::params::RunPath;
+use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
-use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
 
 /// Request and response header carrying the hex sha256 of an artifact's content.
@@ -76,8 +75,8 @@ pub async fn upload_artifact(
     path: web::Path<(String, String, String)>,
     request: HttpRequest,
     payload: web::Payload,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let (project, run_id, path) = path.into_inner();
     let expected_sha256 = match request.headers().get(SHA256_HEADER) {
         Some(value) => value
@@ -308,8 +307,8 @@ async fn forward_chunks(
 pub async fn download_artifact(
     _access: ProjectAccess<Viewer>,
     path: web::Path<(String, String, String)>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let (project, run_id, path) = path.into_inner();
     let mut stream = backends
         .tracking()
@@ -364,8 +363,8 @@ pub async fn list_artifacts(
     _access: ProjectAccess<Viewer>,
     path: web::Path<RunPath>,
     query: web::Query<ListArtifactsQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let RunPath { project, run_id } = path.into_inner();
     let request = pb::ListArtifactsRequest {
         project,

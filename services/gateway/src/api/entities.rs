@@ -4,11 +4,10 @@
 use actix_web::{HttpResponse, delete, get, put, web};
 use lathe_contract::features::v1 as pb;
 
-use super::ok;
 use super::params::{EntityPath, ProjectPath};
+use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
-use crate::backends::Backends;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ErrorBody;
 
 /// Creates or replaces an entity (editor). Applying the same definition again changes nothing.
 #[utoipa::path(
@@ -25,8 +24,8 @@ pub async fn apply_entity(
     _access: ProjectAccess<Editor>,
     path: web::Path<EntityPath>,
     body: web::Json<pb::ApplyEntityRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let EntityPath { project, name } = path.into_inner();
     let request = pb::ApplyEntityRequest {
         project,
@@ -46,8 +45,8 @@ pub async fn apply_entity(
 pub async fn get_entity(
     _access: ProjectAccess<Viewer>,
     path: web::Path<EntityPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let EntityPath { project, name } = path.into_inner();
     ok(backends
         .features()
@@ -62,10 +61,7 @@ pub async fn get_entity(
     responses((status = 200, body = pb::ListEntitiesResponse)),
 )]
 #[get("")]
-pub async fn list_entities(
-    access: ProjectAccess<Viewer>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn list_entities(access: ProjectAccess<Viewer>, backends: Services) -> Reply {
     let request = pb::ListEntitiesRequest {
         project: access.project,
     };
@@ -82,8 +78,8 @@ pub async fn list_entities(
 pub async fn delete_entity(
     _access: ProjectAccess<Editor>,
     path: web::Path<EntityPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let EntityPath { project, name } = path.into_inner();
     backends
         .features()

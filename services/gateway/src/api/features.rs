@@ -14,10 +14,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
-use super::ok;
 use super::online_json::{JsonValue, Timestamp, status_name};
 use super::params::{DefinitionPath, ProjectPath};
 use super::rfc3339;
+use super::{Reply, Services, ok};
 use crate::auth::{Access, Editor, ProjectAccess, Viewer};
 use crate::backends::Backends;
 use crate::error::{ApiError, ErrorBody};
@@ -96,8 +96,8 @@ pub struct KindQuery {
 pub async fn apply_repository(
     access: ProjectAccess<Viewer>,
     body: web::Json<pb::ApplyRepositoryRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     if !body.dry_run {
         access.claims.require_role(Role::Editor)?;
     }
@@ -119,8 +119,8 @@ pub async fn apply_repository(
 pub async fn list_definitions(
     access: ProjectAccess<Viewer>,
     query: web::Query<KindQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let request = pb::ListDefinitionsRequest {
         project: access.project,
         kind: query.into_inner().kind.unwrap_or_default(),
@@ -141,8 +141,8 @@ pub async fn list_definitions(
 pub async fn get_definition(
     _access: ProjectAccess<Viewer>,
     path: web::Path<DefinitionPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let DefinitionPath { project, kind, name } = path.into_inner();
     let answer = backends
         .features()
@@ -161,8 +161,8 @@ pub async fn get_definition(
 pub async fn definition_history(
     _access: ProjectAccess<Viewer>,
     path: web::Path<DefinitionPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let DefinitionPath { project, kind, name } = path.into_inner();
     let request = pb::GetDefinitionRequest { project, kind, name };
     let answer = backends
@@ -213,9 +213,9 @@ pub async fn historical_features(
     query: web::Query<HistoricalQuery>,
     request: HttpRequest,
     mut payload: web::Payload,
-    backends: web::Data<Backends>,
+    backends: Services,
     settings: web::Data<GatewaySettings>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     let csv = request
         .headers()
         .get(actix_web::http::header::CONTENT_TYPE)
@@ -388,8 +388,8 @@ pub async fn materialize(
     access: ProjectAccess<Editor>,
     http: HttpRequest,
     body: web::Json<Materialize>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let body = body.into_inner();
     if !body.incremental && body.start.is_none() {
         return Err(ApiError(Error::invalid(
@@ -537,8 +537,8 @@ async fn online(
 pub async fn online_features(
     access: ProjectAccess<Viewer>,
     body: web::Json<OnlineRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     Ok(HttpResponse::Ok().json(online(access.project, body.into_inner(), &backends).await?))
 }
 
@@ -552,9 +552,9 @@ pub async fn online_features(
 pub async fn feast_online_features(
     Access { claims, .. }: Access<Viewer>,
     body: web::Json<OnlineRequest>,
-    backends: web::Data<Backends>,
+    backends: Services,
     settings: web::Data<GatewaySettings>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     claims.require_project(&settings.feast_project)?;
     Ok(HttpResponse::Ok().json(online(settings.feast_project.clone(), body.into_inner(), &backends).await?))
 }
@@ -645,8 +645,8 @@ async fn push(project: String, body: PushRequest, backends: &Backends) -> Result
 pub async fn push_rows(
     access: ProjectAccess<Editor>,
     body: web::Json<PushRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     Ok(HttpResponse::Ok().json(push(access.project, body.into_inner(), &backends).await?))
 }
 
@@ -660,9 +660,9 @@ pub async fn push_rows(
 pub async fn feast_push(
     Access { claims, .. }: Access<Editor>,
     body: web::Json<PushRequest>,
-    backends: web::Data<Backends>,
+    backends: Services,
     settings: web::Data<GatewaySettings>,
-) -> Result<HttpResponse, ApiError> {
+) -> Reply {
     claims.require_project(&settings.feast_project)?;
     Ok(HttpResponse::Ok().json(push(settings.feast_project.clone(), body.into_inner(), &backends).await?))
 }

@@ -111,6 +111,12 @@ pub fn routes(cfg: &mut ServiceConfig) {
         );
 }
 
+/// What a handler answers: a response, or an error as the one JSON error body.
+pub type Reply = Result<actix_web::HttpResponse, crate::error::ApiError>;
+
+/// The services' gRPC clients, as a handler takes them.
+pub type Services = actix_web::web::Data<crate::backends::Backends>;
+
 /// 200 with a service's answer as the JSON body.
 pub(crate) fn ok<T: serde::Serialize>(
     answer: tonic::Response<T>,
@@ -119,8 +125,6 @@ pub(crate) fn ok<T: serde::Serialize>(
 }
 
 /// 201 with the created resource, a service's answer, as the JSON body.
-pub(crate) fn created<T: serde::Serialize>(
-    answer: tonic::Response<T>,
-) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+pub(crate) fn created<T: serde::Serialize>(answer: tonic::Response<T>) -> Reply {
     Ok(actix_web::HttpResponse::Created().json(answer.into_inner()))
 }

@@ -16,10 +16,9 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{AliasPath, ListQuery, ModelPath, ProjectPath, VersionPath};
-use super::{created, ok};
+use super::{Reply, Services, created, ok};
 use crate::auth::{Admin, Editor, ProjectAccess, Viewer};
-use crate::backends::Backends;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ErrorBody;
 
 // The REST shape of `pb::UpdateModelRequest`: `policies` present (even `[]`) replaces them,
 // where the proto says so with `replace_policies`.
@@ -63,8 +62,8 @@ pub struct LineageQuery {
 pub async fn create_model(
     access: ProjectAccess<Editor>,
     body: web::Json<pb::CreateModelRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let mut request = body.into_inner();
     if !request.policies.is_empty() {
         access.claims.require_role(Role::Admin)?;
@@ -84,8 +83,8 @@ pub async fn create_model(
 pub async fn list_models(
     access: ProjectAccess<Viewer>,
     query: web::Query<ListQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let query = query.into_inner();
     let request = pb::ListModelsRequest {
         project: access.project,
@@ -105,8 +104,8 @@ pub async fn list_models(
 pub async fn get_model(
     _access: ProjectAccess<Viewer>,
     path: web::Path<ModelPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let ModelPath { project, name } = path.into_inner();
     ok(backends
         .models()
@@ -126,8 +125,8 @@ pub async fn update_model(
     access: ProjectAccess<Editor>,
     path: web::Path<ModelPath>,
     body: web::Json<UpdateModel>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let body = body.into_inner();
     if body.policies.is_some() {
         access.claims.require_role(Role::Admin)?;
@@ -155,8 +154,8 @@ pub async fn update_model(
 pub async fn delete_model(
     _access: ProjectAccess<Admin>,
     path: web::Path<ModelPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let ModelPath { project, name } = path.into_inner();
     backends
         .models()
@@ -181,8 +180,8 @@ pub async fn create_model_version(
     access: ProjectAccess<Editor>,
     path: web::Path<ModelPath>,
     body: web::Json<pb::CreateModelVersionRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let mut request = body.into_inner();
     request.actor = access.actor();
     request.project = access.project;
@@ -204,8 +203,8 @@ pub async fn list_model_versions(
     _access: ProjectAccess<Viewer>,
     path: web::Path<ModelPath>,
     query: web::Query<ListQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let ModelPath { project, name } = path.into_inner();
     let query = query.into_inner();
     let request = pb::ListModelVersionsRequest {
@@ -227,8 +226,8 @@ pub async fn list_model_versions(
 pub async fn get_model_version(
     _access: ProjectAccess<Viewer>,
     path: web::Path<VersionPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     ok(backends
         .models()
         .get_model_version(path.into_inner().reference())
@@ -247,8 +246,8 @@ pub async fn update_model_version(
     access: ProjectAccess<Editor>,
     path: web::Path<VersionPath>,
     body: web::Json<pb::UpdateModelVersionRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let mut request = body.into_inner();
     (request.project, request.model, request.version) = path.into_inner().parts();
     request.actor = access.actor();
@@ -271,8 +270,8 @@ pub async fn transition_stage(
     access: ProjectAccess<Editor>,
     path: web::Path<VersionPath>,
     body: web::Json<pb::TransitionStageRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let mut request = body.into_inner();
     (request.project, request.model, request.version) = path.into_inner().parts();
     request.actor = access.actor();
@@ -291,8 +290,8 @@ pub async fn set_alias(
     access: ProjectAccess<Editor>,
     path: web::Path<AliasPath>,
     body: web::Json<pb::SetAliasRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let mut request = body.into_inner();
     (request.project, request.model, request.alias) = path.into_inner().parts();
     request.actor = access.actor();
@@ -311,8 +310,8 @@ pub async fn delete_alias(
     access: ProjectAccess<Editor>,
     path: web::Path<AliasPath>,
     body: Bytes,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let mut request = if body.iter().all(u8::is_ascii_whitespace) {
         pb::DeleteAliasRequest::default()
     } else {
@@ -336,8 +335,8 @@ pub async fn delete_alias(
 pub async fn get_alias(
     _access: ProjectAccess<Viewer>,
     path: web::Path<AliasPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     ok(backends
         .models()
         .get_version_by_alias(path.into_inner().reference())
@@ -355,8 +354,8 @@ pub async fn list_audit_events(
     _access: ProjectAccess<Viewer>,
     path: web::Path<ModelPath>,
     query: web::Query<ListQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let ModelPath { project, name } = path.into_inner();
     let query = query.into_inner();
     let request = pb::ListAuditEventsRequest {
@@ -382,8 +381,8 @@ pub async fn list_audit_events(
 pub async fn find_versions_by_lineage(
     access: ProjectAccess<Viewer>,
     query: web::Query<LineageQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let query = query.into_inner();
     let request = pb::FindVersionsByLineageRequest {
         project: access.project,

@@ -17,11 +17,11 @@ use lathe_contract::{features::v1 as features, monitor::v1 as monitor, orchestra
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-use super::ok;
 use super::params::{ListQuery, ProjectName};
+use super::{Reply, Services, ok};
 use crate::auth::{Access, Admin, Viewer};
 use crate::backends::Backends;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ErrorBody;
 
 // The REST shape of `pb::UpdateProjectRequest`: `labels` present (even `{}`) replaces them,
 // where the proto says so with `replace_labels`.
@@ -52,8 +52,8 @@ pub struct DeleteQuery {
 pub async fn list_projects(
     Access { claims, .. }: Access<Viewer>,
     query: web::Query<ListQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let query = query.into_inner();
     let only = if claims.all_projects() {
         Vec::new()
@@ -85,8 +85,8 @@ pub async fn list_projects(
 pub async fn create_project(
     Access { claims, .. }: Access<Admin>,
     body: web::Json<pb::CreateProjectRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     claims.require_project(&body.name)?;
     let request = pb::CreateProjectRequest {
         created_by: claims.sub.clone(),
@@ -129,8 +129,8 @@ pub async fn create_project(
 pub async fn get_project(
     Access { claims, .. }: Access<Viewer>,
     name: web::Path<ProjectName>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     claims.require_project(&name.name)?;
     let project = backends
         .registry()
@@ -155,8 +155,8 @@ pub async fn update_project(
     Access { claims, .. }: Access<Admin>,
     name: web::Path<ProjectName>,
     body: web::Json<UpdateProject>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     claims.require_project(&name.name)?;
     let body = body.into_inner();
     let request = pb::UpdateProjectRequest {
@@ -188,8 +188,8 @@ pub async fn delete_project(
     Access { claims, .. }: Access<Admin>,
     name: web::Path<ProjectName>,
     query: web::Query<DeleteQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     claims.require_project(&name.name)?;
     let name = name.into_inner().name;
     let mut registry = backends.registry();

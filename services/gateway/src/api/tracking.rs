@@ -11,10 +11,9 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{ExperimentPath, ListQuery, MetricPath, ProjectPath, RunPath};
-use super::{created, ok};
+use super::{Reply, Services, created, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
-use crate::backends::Backends;
-use crate::error::{ApiError, ErrorBody};
+use crate::error::ErrorBody;
 
 // The REST bodies below differ from their requests: optional fields where the proto uses 0
 // or "" for "not given" (a run's user, times, page size), and `name` for `new_name`.
@@ -127,8 +126,8 @@ pub struct SearchRuns {
 pub async fn create_experiment(
     access: ProjectAccess<Editor>,
     body: web::Json<pb::CreateExperimentRequest>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let request = pb::CreateExperimentRequest {
         project: access.project,
         ..body.into_inner()
@@ -146,8 +145,8 @@ pub async fn create_experiment(
 pub async fn list_experiments(
     access: ProjectAccess<Viewer>,
     query: web::Query<ListExperimentsQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let query = query.into_inner();
     let request = pb::ListExperimentsRequest {
         project: access.project,
@@ -168,8 +167,8 @@ pub async fn list_experiments(
 pub async fn get_experiment(
     _access: ProjectAccess<Viewer>,
     path: web::Path<ExperimentPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let ExperimentPath {
         project,
         experiment_id,
@@ -196,8 +195,8 @@ pub async fn update_experiment(
     _access: ProjectAccess<Editor>,
     path: web::Path<ExperimentPath>,
     body: web::Json<UpdateExperiment>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let ExperimentPath {
         project,
         experiment_id,
@@ -223,8 +222,8 @@ pub async fn update_experiment(
 pub async fn delete_experiment(
     _access: ProjectAccess<Editor>,
     path: web::Path<ExperimentPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     ok(backends
         .tracking()
         .delete_experiment(path.into_inner().reference())
@@ -244,8 +243,8 @@ pub async fn delete_experiment(
 pub async fn restore_experiment(
     _access: ProjectAccess<Editor>,
     path: web::Path<ExperimentPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     ok(backends
         .tracking()
         .restore_experiment(path.into_inner().reference())
@@ -266,8 +265,8 @@ pub async fn restore_experiment(
 pub async fn create_run(
     access: ProjectAccess<Editor>,
     body: web::Json<CreateRun>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let body = body.into_inner();
     let request = pb::CreateRunRequest {
         project: access.project,
@@ -287,11 +286,7 @@ pub async fn create_run(
     responses((status = 200, body = pb::Run), (status = 404, body = ErrorBody)),
 )]
 #[get("/{run_id}")]
-pub async fn get_run(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<RunPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+pub async fn get_run(_access: ProjectAccess<Viewer>, path: web::Path<RunPath>, backends: Services) -> Reply {
     let RunPath { project, run_id } = path.into_inner();
     ok(backends
         .tracking()
@@ -313,8 +308,8 @@ pub async fn update_run(
     _access: ProjectAccess<Editor>,
     path: web::Path<RunPath>,
     body: web::Json<UpdateRun>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let RunPath { project, run_id } = path.into_inner();
     let body = body.into_inner();
     let request = pb::UpdateRunRequest {
@@ -337,8 +332,8 @@ pub async fn update_run(
 pub async fn delete_run(
     _access: ProjectAccess<Editor>,
     path: web::Path<RunPath>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let RunPath { project, run_id } = path.into_inner();
     backends
         .tracking()
@@ -363,8 +358,8 @@ pub async fn log_batch(
     _access: ProjectAccess<Editor>,
     path: web::Path<RunPath>,
     body: web::Json<LogBatch>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let RunPath { project, run_id } = path.into_inner();
     let body = body.into_inner();
     let now_ms = Utc::now().timestamp_millis();
@@ -399,8 +394,8 @@ pub async fn get_metric_history(
     _access: ProjectAccess<Viewer>,
     path: web::Path<MetricPath>,
     query: web::Query<ListQuery>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let MetricPath { project, run_id, key } = path.into_inner();
     let query = query.into_inner();
     let request = pb::GetMetricHistoryRequest {
@@ -427,8 +422,8 @@ pub async fn get_metric_history(
 pub async fn search_runs(
     access: ProjectAccess<Viewer>,
     body: web::Json<SearchRuns>,
-    backends: web::Data<Backends>,
-) -> Result<HttpResponse, ApiError> {
+    backends: Services,
+) -> Reply {
     let body = body.into_inner();
     let request = pb::SearchRunsRequest {
         project: access.project,
