@@ -230,6 +230,15 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+impl From<sea_orm::DbErr> for Error {
+    fn from(err: sea_orm::DbErr) -> Self {
+        if is_write_conflict(&err) {
+            return write_conflict(&err);
+        }
+        Error::internal(format_args!("database: {err}"))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -4,8 +4,6 @@
 
 use std::borrow::Cow;
 
-use crate::reasons::{self, Reason};
-
 use tonic::metadata::MetadataValue;
 
 /// gRPC metadata key carrying [`Error::reason`] across service boundaries.
@@ -131,6 +129,16 @@ impl ErrorCode {
     }
 }
 
+/// A stable, machine-readable reason for an error: the `code` of the HTTP error body and the
+/// `x-lathe-reason` metadata of a gRPC status. Every one is in [`crate::reasons`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Reason {
+    pub name: &'static str,
+    pub code: ErrorCode,
+    /// What happened, for the API documentation.
+    pub meaning: &'static str,
+}
+
 /// An error a user can act on: a kind, a stable machine-readable reason and a message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{message}")]
@@ -230,30 +238,6 @@ impl From<tonic::Status> for Error {
     }
 }
 
-impl From<sea_orm::DbErr> for Error {
-    fn from(err: sea_orm::DbErr) -> Self {
-        if crate::db::is_write_conflict(&err) {
-            return crate::db::write_conflict(&err);
-        }
-        Error::internal(format_args!("database: {err}"))
-    }
-}
-
-impl From<object_store::Error> for Error {
-    #[expect(
-        clippy::wildcard_enum_match_arm,
-        reason = "object_store::Error is non-exhaustive: all but NotFound are internal"
-    )]
-    fn from(err: object_store::Error) -> Self {
-        match err {
-            object_store::Error::NotFound { path, .. } => {
-                Error::of(reasons::OBJECT_NOT_FOUND, format!("object {path} not found"))
-            }
-            other => Error::internal(format_args!("object store: {other}")),
-        }
-    }
-}
-
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 #[cfg(test)]
@@ -277,7 +261,12 @@ mod tests {
 
     #[test]
     fn reason_and_message_survive_a_status() {
-        let err = Error::of(reasons::PROJECT_NOT_FOUND, "project 'x' does not exist");
+        let missing = Reason {
+            name: "project_not_found",
+            code: ErrorCode::NotFound,
+            meaning: "",
+        };
+        let err = Error::of(missing, "project 'x' does not exist");
         let back = Error::from(tonic::Status::from(err.clone()));
         assert_eq!(back, err);
         assert_eq!(back.code.http_status(), 404);

@@ -6,15 +6,7 @@
 
 use crate::error::ErrorCode;
 
-/// A stable, machine-readable reason for an error: the `code` of the HTTP error body and the
-/// `x-lathe-reason` metadata of a gRPC status.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Reason {
-    pub name: &'static str,
-    pub code: ErrorCode,
-    /// What happened, for the API documentation.
-    pub meaning: &'static str,
-}
+pub use crate::error::Reason;
 
 macro_rules! reasons {
     ($($id:ident = $name:literal, $code:ident, $meaning:literal;)+) => {

@@ -10,6 +10,8 @@ use object_store::local::LocalFileSystem;
 use object_store::prefix::PrefixStore;
 
 use crate::config::{ConfigError, ObjectStoreSettings};
+use crate::error::Error;
+use crate::reasons;
 
 /// The URL a service uses: the configured one, else a folder in the data directory.
 pub fn resolve_url(
@@ -76,6 +78,21 @@ pub fn open(
         other => Err(bad(format!(
             "unsupported object store scheme '{other}': use file:// or s3://"
         ))),
+    }
+}
+
+impl From<object_store::Error> for Error {
+    #[expect(
+        clippy::wildcard_enum_match_arm,
+        reason = "object_store::Error is non-exhaustive: all but NotFound are internal"
+    )]
+    fn from(err: object_store::Error) -> Self {
+        match err {
+            object_store::Error::NotFound { path, .. } => {
+                Error::of(reasons::OBJECT_NOT_FOUND, format!("object {path} not found"))
+            }
+            other => Error::internal(format_args!("object store: {other}")),
+        }
     }
 }
 
