@@ -13,7 +13,6 @@ use crate::error::ErrorBody;
 #[utoipa::path(
     tag = "features",
     params(EntityPath),
-    request_body = pb::ApplyEntityRequest,
     responses(
         (status = 200, body = pb::Entity), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such project"),
         (status = 412, body = ErrorBody, description = "The change would break stored data"),

@@ -86,7 +86,6 @@ pub struct KindQuery {
 #[utoipa::path(
     tag = "features",
     params(ProjectPath),
-    request_body = pb::ApplyRepositoryRequest,
     responses(
         (status = 200, body = pb::ApplyRepositoryResponse), (status = 400, body = ErrorBody, description = "Every problem, with its file and path"), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "The change would break stored data"),
@@ -376,7 +375,6 @@ impl MaterializeEvent {
 #[utoipa::path(
     tag = "features",
     params(ProjectPath),
-    request_body = Materialize,
     responses(
         (status = 200, body = MaterializeResult, content_type = "application/json"),
         (status = 200, body = MaterializeEvent, content_type = "application/x-ndjson", description = "one event per line"),
@@ -530,7 +528,6 @@ async fn online(
 #[utoipa::path(
     tag = "features",
     params(ProjectPath),
-    request_body = OnlineRequest,
     responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[post("/api/v1/projects/{project}/features/online")]
@@ -545,7 +542,6 @@ pub async fn online_features(
 /// Feast's feature-server endpoint, for the project in `gateway.feast_project`.
 #[utoipa::path(
     tag = "features",
-    request_body = OnlineRequest,
     responses((status = 200, body = OnlineResponse), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[post("/get-online-features")]
@@ -635,7 +631,6 @@ async fn push(project: String, body: PushRequest, backends: &Backends) -> Result
 #[utoipa::path(
     tag = "features",
     params(ProjectPath),
-    request_body = PushRequest,
     responses(
         (status = 200, body = PushResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 412, body = ErrorBody),
         (status = 422, body = ErrorBody, description = "A column is missing or has the wrong type"),
@@ -653,7 +648,6 @@ pub async fn push_rows(
 /// Feast's push endpoint, for the project in `gateway.feast_project`.
 #[utoipa::path(
     tag = "features",
-    request_body = PushRequest,
     responses((status = 200, body = PushResult), (status = 422, body = ErrorBody)),
 )]
 #[post("/push")]

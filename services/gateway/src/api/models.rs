@@ -52,7 +52,6 @@ pub struct LineageQuery {
 #[utoipa::path(
     tag = "models",
     params(ProjectPath),
-    request_body = pb::CreateModelRequest,
     responses(
         (status = 201, body = pb::Model), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such project"), (status = 409, body = ErrorBody),
@@ -117,7 +116,6 @@ pub async fn get_model(
 #[utoipa::path(
     tag = "models",
     params(ModelPath),
-    request_body = UpdateModel,
     responses((status = 200, body = pb::Model), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[patch("/{name}")]
@@ -169,7 +167,6 @@ pub async fn delete_model(
 #[utoipa::path(
     tag = "models",
     params(ModelPath),
-    request_body = pb::CreateModelVersionRequest,
     responses(
         (status = 201, body = pb::ModelVersion), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such model, run or artifact"),
@@ -238,7 +235,6 @@ pub async fn get_model_version(
 #[utoipa::path(
     tag = "models",
     params(VersionPath),
-    request_body = pb::UpdateModelVersionRequest,
     responses((status = 200, body = pb::ModelVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[patch("/{name}/versions/{version}")]
@@ -259,7 +255,6 @@ pub async fn update_model_version(
 #[utoipa::path(
     tag = "models",
     params(VersionPath),
-    request_body = pb::TransitionStageRequest,
     responses(
         (status = 200, body = pb::ModelVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "A gate condition does not hold; the message lists the unmet ones"),
@@ -282,7 +277,6 @@ pub async fn transition_stage(
 #[utoipa::path(
     tag = "models",
     params(AliasPath),
-    request_body = pb::SetAliasRequest,
     responses((status = 200, body = pb::ModelVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[put("/{name}/aliases/{alias}")]

@@ -74,7 +74,6 @@ pub async fn list_projects(
 /// Creates a project (admin).
 #[utoipa::path(
     tag = "projects",
-    request_body = pb::CreateProjectRequest,
     responses(
         (status = 201, body = pb::Project),
         (status = 400, body = ErrorBody),
@@ -145,7 +144,6 @@ pub async fn get_project(
 #[utoipa::path(
     tag = "projects",
     params(ProjectName),
-    request_body = UpdateProject,
     responses(
         (status = 200, body = pb::Project), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 413, body = ErrorBody),
     ),

@@ -116,7 +116,6 @@ pub struct SearchRuns {
 #[utoipa::path(
     tag = "tracking",
     params(ProjectPath),
-    request_body = pb::CreateExperimentRequest,
     responses(
         (status = 201, body = pb::Experiment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such project"),
         (status = 409, body = ErrorBody),
@@ -185,7 +184,6 @@ pub async fn get_experiment(
 #[utoipa::path(
     tag = "tracking",
     params(ExperimentPath),
-    request_body = UpdateExperiment,
     responses(
         (status = 200, body = pb::Experiment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody), (status = 409, body = ErrorBody),
     ),
@@ -255,7 +253,6 @@ pub async fn restore_experiment(
 #[utoipa::path(
     tag = "tracking",
     params(ProjectPath),
-    request_body = CreateRun,
     responses(
         (status = 201, body = pb::Run), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such experiment"),
         (status = 412, body = ErrorBody, description = "The experiment is deleted"),
@@ -298,7 +295,6 @@ pub async fn get_run(_access: ProjectAccess<Viewer>, path: web::Path<RunPath>, b
 #[utoipa::path(
     tag = "tracking",
     params(RunPath),
-    request_body = UpdateRun,
     responses(
         (status = 200, body = pb::Run), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
     ),
@@ -346,7 +342,6 @@ pub async fn delete_run(
 #[utoipa::path(
     tag = "tracking",
     params(RunPath),
-    request_body = LogBatch,
     responses(
         (status = 204), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "A param would change value, or the run is not active"),
@@ -412,7 +407,6 @@ pub async fn get_metric_history(
 #[utoipa::path(
     tag = "tracking",
     params(ProjectPath),
-    request_body = SearchRuns,
     responses(
         (status = 200, body = pb::SearchRunsResponse),
         (status = 400, body = ErrorBody, description = "Malformed filter or order; the message names the offending token"),
