@@ -19,7 +19,6 @@ use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::download_artifact_response::Part as DownloadPart;
 use lathe_contract::registry::v1::upload_artifact_request::Part as UploadPart;
 use lathe_contract::service_names;
-use serde::Deserialize;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::GrpcMethod;
@@ -27,9 +26,9 @@ use tonic::codec::{BufferSettings, Codec, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 use tracing::Instrument;
-use utoipa::{IntoParams, ToSchema};
+use utoipa::ToSchema;
 
-use super::params::RunPath;
+use super::params::{ListArtifactsQuery, RunPath};
 use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::error::{ApiError, ErrorBody};
@@ -47,13 +46,6 @@ const UPLOAD_QUEUE: usize = 4;
 #[derive(ToSchema)]
 #[schema(value_type = String, format = Binary)]
 pub struct ArtifactContent(pub Vec<u8>);
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct ListArtifactsQuery {
-    /// Directory to list; the root when absent.
-    pub path: Option<String>,
-}
 
 /// Stores the raw request body as an artifact of a run (editor), streaming it through.
 #[utoipa::path(

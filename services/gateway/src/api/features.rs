@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::online_json::{JsonValue, Timestamp, status_name};
-use super::params::{DefinitionPath, ProjectPath};
+use super::params::{DefinitionPath, KindQuery, ProjectPath};
 use super::rfc3339;
 use super::{Reply, Services, ok};
 use crate::auth::{Access, Editor, ProjectAccess, Viewer};
@@ -73,13 +73,6 @@ pub struct DefinitionVersion {
 #[derive(Serialize, ToSchema)]
 pub struct DefinitionHistory {
     pub versions: Vec<DefinitionVersion>,
-}
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct KindQuery {
-    /// entity, data_source, feature_view or feature_service; all when absent.
-    pub kind: Option<String>,
 }
 
 /// Plans (`dry_run`) or applies a feature repository (editor).

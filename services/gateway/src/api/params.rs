@@ -1,4 +1,4 @@
-//! The path and query parameters shared by routes: one type per resource path, so a route's
+//! The path and query parameters of the routes: one type per resource path, so a route's
 //! OpenAPI parameters come from the type its handler extracts.
 
 use lathe_contract::registry::v1 as pb;
@@ -132,4 +132,18 @@ pub struct DefinitionPath {
     pub project: String,
     pub kind: String,
     pub name: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListArtifactsQuery {
+    /// Directory to list; the root when absent.
+    pub path: Option<String>,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct KindQuery {
+    /// entity, data_source, feature_view or feature_service; all when absent.
+    pub kind: Option<String>,
 }
