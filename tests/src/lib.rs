@@ -161,6 +161,18 @@ impl TestPlatform {
         self.token(Role::Admin, &["*"])
     }
 
+    /// The gateway's OpenAPI document.
+    pub async fn openapi_document(&self) -> serde_json::Value {
+        self.http
+            .get(format!("{}/api-docs/openapi.json", self.url))
+            .send()
+            .await
+            .expect("GET /api-docs/openapi.json")
+            .json()
+            .await
+            .expect("the OpenAPI document is JSON")
+    }
+
     pub fn get(&self, path: &str, token: &str) -> reqwest::RequestBuilder {
         self.http.get(format!("{}{path}", self.url)).bearer_auth(token)
     }

@@ -32,15 +32,7 @@ fn resolve<'a>(doc: &'a Value, reference: &str) -> Option<&'a Value> {
 #[tokio::test]
 async fn openapi_document_is_complete_and_every_ref_resolves() {
     let t = TestPlatform::embedded().await;
-    let doc: Value = t
-        .http
-        .get(format!("{}/api-docs/openapi.json", t.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = t.openapi_document().await;
     assert!(
         doc["openapi"].as_str().unwrap().starts_with("3.1"),
         "{}",
@@ -117,15 +109,7 @@ async fn openapi_document_is_complete_and_every_ref_resolves() {
 #[tokio::test]
 async fn openapi_document_lists_every_error_reason() {
     let t = TestPlatform::embedded().await;
-    let doc: Value = t
-        .http
-        .get(format!("{}/api-docs/openapi.json", t.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = t.openapi_document().await;
     let listed = doc["components"]["schemas"]["ErrorBody"]["properties"]["code"]["description"]
         .as_str()
         .unwrap();

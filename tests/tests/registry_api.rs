@@ -958,15 +958,7 @@ async fn registry_api_gates_stages_moves_aliases_and_records_lineage() {
 #[tokio::test]
 async fn registry_api_routes_are_documented() {
     let t = TestPlatform::embedded().await;
-    let doc: Value = t
-        .http
-        .get(format!("{}/api-docs/openapi.json", t.url))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc = t.openapi_document().await;
     let expected = [
         ("/experiments", &["get", "post"][..], "tracking"),
         (

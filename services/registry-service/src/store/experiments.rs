@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::tracking::{experiment, run};
-use super::{project, unique_violation};
+use super::{project, unless_taken};
 use crate::domain::states::ACTIVE;
 
 /// Creates an active experiment in `project` (which must exist), its artifact location under
@@ -36,10 +36,8 @@ pub async fn create(
     }
     .insert(&txn)
     .await;
-    let inserted = match inserted {
-        Ok(model) => model,
-        Err(err) if unique_violation(&err) => return Ok(None),
-        Err(err) => return Err(err.into()),
+    let Some(inserted) = unless_taken(inserted)? else {
+        return Ok(None);
     };
     let location = format!(
         "{}/experiments/{}",
@@ -104,11 +102,7 @@ pub async fn update(
     }
     model.tags = Set(tags);
     model.update_time = Set(Utc::now());
-    match model.update(db).await {
-        Ok(model) => Ok(Some(model)),
-        Err(err) if unique_violation(&err) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    unless_taken(model.update(db).await)
 }
 
 /// Moves the experiment and its runs to the lifecycle `stage`: a deleted experiment's runs are

@@ -25,3 +25,12 @@ use sea_orm::{DbErr, SqlErr};
 pub fn unique_violation(err: &DbErr) -> bool {
     matches!(err.sql_err(), Some(SqlErr::UniqueConstraintViolation(_)))
 }
+
+/// A write's row, or `None` when a unique index refused it (the name is taken).
+pub fn unless_taken<T>(written: Result<T, DbErr>) -> lathe_common::Result<Option<T>> {
+    match written {
+        Ok(row) => Ok(Some(row)),
+        Err(err) if unique_violation(&err) => Ok(None),
+        Err(err) => Err(err.into()),
+    }
+}

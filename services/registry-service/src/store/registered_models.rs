@@ -9,7 +9,7 @@ use sea_orm::{
 };
 
 use super::models::{alias, audit_event, lineage, model, version};
-use super::{cleanup, project, unique_violation};
+use super::{cleanup, project, unless_taken};
 
 /// `(SELECT id FROM registry_models WHERE project = … AND name = …)`: the id of a model by its
 /// name, as a subquery that does not depend on the outer query's rows, so PostgreSQL evaluates
@@ -93,11 +93,7 @@ pub async fn create(db: &DatabaseConnection, new: NewModel<'_>) -> Result<Option
         Ok(m) => txn.commit().await.map(|()| m),
         Err(err) => Err(err),
     };
-    match inserted {
-        Ok(m) => Ok(Some(m)),
-        Err(err) if unique_violation(&err) => Ok(None),
-        Err(err) => Err(err.into()),
-    }
+    unless_taken(inserted)
 }
 
 /// Changes the model's description and policies when given, and sets its tags.
