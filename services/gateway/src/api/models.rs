@@ -84,11 +84,11 @@ pub async fn list_models(
     query: web::Query<ListQuery>,
     backends: Services,
 ) -> Reply {
-    let query = query.into_inner();
+    let (page_size, page_token) = query.into_inner().page();
     let request = pb::ListModelsRequest {
         project: access.project,
-        page_size: query.page_size.unwrap_or(0),
-        page_token: query.page_token.unwrap_or_default(),
+        page_size,
+        page_token,
     };
     ok(backends.models().list_models(request).await?)
 }
@@ -105,7 +105,7 @@ pub async fn get_model(
     path: web::Path<ModelPath>,
     backends: Services,
 ) -> Reply {
-    let ModelPath { project, name } = path.into_inner();
+    let (project, name) = path.into_inner().parts();
     ok(backends
         .models()
         .get_model(pb::ModelRef { project, name })
@@ -154,7 +154,7 @@ pub async fn delete_model(
     path: web::Path<ModelPath>,
     backends: Services,
 ) -> Reply {
-    let ModelPath { project, name } = path.into_inner();
+    let (project, name) = path.into_inner().parts();
     backends
         .models()
         .delete_model(pb::ModelRef { project, name })
@@ -202,13 +202,13 @@ pub async fn list_model_versions(
     query: web::Query<ListQuery>,
     backends: Services,
 ) -> Reply {
-    let ModelPath { project, name } = path.into_inner();
-    let query = query.into_inner();
+    let (page_size, page_token) = query.into_inner().page();
+    let (project, model) = path.into_inner().parts();
     let request = pb::ListModelVersionsRequest {
         project,
-        model: name,
-        page_size: query.page_size.unwrap_or(0),
-        page_token: query.page_token.unwrap_or_default(),
+        model,
+        page_size,
+        page_token,
     };
     ok(backends.models().list_model_versions(request).await?)
 }
@@ -350,13 +350,13 @@ pub async fn list_audit_events(
     query: web::Query<ListQuery>,
     backends: Services,
 ) -> Reply {
-    let ModelPath { project, name } = path.into_inner();
-    let query = query.into_inner();
+    let (page_size, page_token) = query.into_inner().page();
+    let (project, model) = path.into_inner().parts();
     let request = pb::ListAuditEventsRequest {
         project,
-        model: name,
-        page_size: query.page_size.unwrap_or(0),
-        page_token: query.page_token.unwrap_or_default(),
+        model,
+        page_size,
+        page_token,
     };
     ok(backends.models().list_audit_events(request).await?)
 }

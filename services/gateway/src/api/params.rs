@@ -26,6 +26,13 @@ pub struct ModelPath {
     pub name: String,
 }
 
+impl ModelPath {
+    /// Project and model.
+    pub fn parts(self) -> (String, String) {
+        (self.project, self.name)
+    }
+}
+
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct VersionPath {
@@ -84,6 +91,11 @@ pub struct ExperimentPath {
 }
 
 impl ExperimentPath {
+    /// Project and experiment id.
+    pub fn parts(self) -> (String, String) {
+        (self.project, self.experiment_id)
+    }
+
     pub fn reference(self) -> pb::ExperimentRef {
         pb::ExperimentRef {
             project: self.project,
@@ -124,6 +136,13 @@ pub struct ListQuery {
     pub page_size: Option<u32>,
     /// `next_page_token` of the previous page.
     pub page_token: Option<String>,
+}
+
+impl ListQuery {
+    /// Page size and token as a request carries them: 0 and "" for the first default page.
+    pub fn page(self) -> (u32, String) {
+        (self.page_size.unwrap_or(0), self.page_token.unwrap_or_default())
+    }
 }
 
 #[derive(Deserialize, IntoParams)]

@@ -54,7 +54,6 @@ pub async fn list_projects(
     query: web::Query<ListQuery>,
     backends: Services,
 ) -> Reply {
-    let query = query.into_inner();
     let only = if claims.all_projects() {
         Vec::new()
     } else {
@@ -63,9 +62,10 @@ pub async fn list_projects(
     if !claims.all_projects() && only.is_empty() {
         return Ok(HttpResponse::Ok().json(pb::ListProjectsResponse::default()));
     }
+    let (page_size, page_token) = query.into_inner().page();
     let request = pb::ListProjectsRequest {
-        page_size: query.page_size.unwrap_or(0),
-        page_token: query.page_token.unwrap_or_default(),
+        page_size,
+        page_token,
         only,
     };
     ok(backends.registry().list_projects(request).await?)

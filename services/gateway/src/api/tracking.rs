@@ -168,10 +168,7 @@ pub async fn get_experiment(
     path: web::Path<ExperimentPath>,
     backends: Services,
 ) -> Reply {
-    let ExperimentPath {
-        project,
-        experiment_id,
-    } = path.into_inner();
+    let (project, experiment_id) = path.into_inner().parts();
     let request = pb::GetExperimentRequest {
         project,
         experiment_id,
@@ -195,10 +192,7 @@ pub async fn update_experiment(
     body: web::Json<UpdateExperiment>,
     backends: Services,
 ) -> Reply {
-    let ExperimentPath {
-        project,
-        experiment_id,
-    } = path.into_inner();
+    let (project, experiment_id) = path.into_inner().parts();
     let body = body.into_inner();
     let request = pb::UpdateExperimentRequest {
         project,
@@ -222,10 +216,8 @@ pub async fn delete_experiment(
     path: web::Path<ExperimentPath>,
     backends: Services,
 ) -> Reply {
-    ok(backends
-        .tracking()
-        .delete_experiment(path.into_inner().reference())
-        .await?)
+    let experiment = path.into_inner().reference();
+    ok(backends.tracking().delete_experiment(experiment).await?)
 }
 
 /// Restores a soft-deleted experiment (editor).
@@ -243,10 +235,8 @@ pub async fn restore_experiment(
     path: web::Path<ExperimentPath>,
     backends: Services,
 ) -> Reply {
-    ok(backends
-        .tracking()
-        .restore_experiment(path.into_inner().reference())
-        .await?)
+    let experiment = path.into_inner().reference();
+    ok(backends.tracking().restore_experiment(experiment).await?)
 }
 
 /// Starts a run in an experiment (editor).
@@ -392,13 +382,13 @@ pub async fn get_metric_history(
     backends: Services,
 ) -> Reply {
     let MetricPath { project, run_id, key } = path.into_inner();
-    let query = query.into_inner();
+    let (page_size, page_token) = query.into_inner().page();
     let request = pb::GetMetricHistoryRequest {
         project,
         run_id,
         key,
-        page_size: query.page_size.unwrap_or(0),
-        page_token: query.page_token.unwrap_or_default(),
+        page_size,
+        page_token,
     };
     ok(backends.tracking().get_metric_history(request).await?)
 }
