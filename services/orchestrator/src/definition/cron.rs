@@ -29,14 +29,31 @@ struct Field {
 }
 
 const FIELDS: [Field; 5] = [
-    Field { name: "minute", min: 0, max: 59, names: &[] },
-    Field { name: "hour", min: 0, max: 23, names: &[] },
-    Field { name: "day-of-month", min: 1, max: 31, names: &[] },
+    Field {
+        name: "minute",
+        min: 0,
+        max: 59,
+        names: &[],
+    },
+    Field {
+        name: "hour",
+        min: 0,
+        max: 23,
+        names: &[],
+    },
+    Field {
+        name: "day-of-month",
+        min: 1,
+        max: 31,
+        names: &[],
+    },
     Field {
         name: "month",
         min: 1,
         max: 12,
-        names: &["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"],
+        names: &[
+            "JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC",
+        ],
     },
     Field {
         name: "day-of-week",
@@ -100,11 +117,12 @@ fn parse_field(text: &str, field: &Field) -> Result<Vec<u8>, String> {
     for item in text.split(',') {
         let (range, step) = match item.split_once('/') {
             Some((range, step)) => {
-                let step: u8 = step
-                    .parse()
-                    .ok()
-                    .filter(|step| *step > 0)
-                    .ok_or_else(|| format!("{} field '{text}': step '{step}' must be a whole number above 0", field.name))?;
+                let step: u8 = step.parse().ok().filter(|step| *step > 0).ok_or_else(|| {
+                    format!(
+                        "{} field '{text}': step '{step}' must be a whole number above 0",
+                        field.name
+                    )
+                })?;
                 (range, step)
             }
             None => (item, 1),
@@ -132,7 +150,11 @@ fn parse_field(text: &str, field: &Field) -> Result<Vec<u8>, String> {
 }
 
 fn value(text: &str, field: &Field, whole: &str) -> Result<u8, String> {
-    if let Some(i) = field.names.iter().position(|name| name.eq_ignore_ascii_case(text)) {
+    if let Some(i) = field
+        .names
+        .iter()
+        .position(|name| name.eq_ignore_ascii_case(text))
+    {
         return Ok(u8::try_from(i).unwrap_or(0) + field.min);
     }
     match text.parse::<u8>() {

@@ -31,9 +31,7 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "h" => 3_600_000,
             "d" => 86_400_000,
             "" => {
-                return Err(format!(
-                    "'{text}' needs a unit after {number}: ms, s, m, h or d"
-                ));
+                return Err(format!("'{text}' needs a unit after {number}: ms, s, m, h or d"));
             }
             other => {
                 return Err(format!(

@@ -118,7 +118,11 @@ pub fn resolve(reference: &Reference, context: &Context) -> Result<Json, EvalErr
                 available: if available.is_empty() {
                     "no outputs".to_owned()
                 } else {
-                    available.keys().map(String::as_str).collect::<Vec<_>>().join(", ")
+                    available
+                        .keys()
+                        .map(String::as_str)
+                        .collect::<Vec<_>>()
+                        .join(", ")
                 },
             };
             let mut value = outputs.get(key).ok_or_else(|| missing(outputs))?;

@@ -45,7 +45,11 @@ pub enum Literal {
 pub enum Reference {
     Param(String),
     /// `tasks.ID.outputs.KEY`, with `path` reaching into a JSON object output.
-    TaskOutput { task: String, key: String, path: Vec<String> },
+    TaskOutput {
+        task: String,
+        key: String,
+        path: Vec<String>,
+    },
     RunId,
     RunLogicalDate,
 }
@@ -105,7 +109,10 @@ impl Expression {
         };
         let root = parser.or()?;
         if let Some((token, column)) = parser.tokens.get(parser.at) {
-            return Err(error(*column, format!("unexpected {token} after a complete expression")));
+            return Err(error(
+                *column,
+                format!("unexpected {token} after a complete expression"),
+            ));
         }
         Ok(Expression {
             source: source.to_owned(),
@@ -147,7 +154,9 @@ impl fmt::Display for Token {
         match self {
             Token::Number(Literal::Int(n)) => write!(f, "'{n}'"),
             Token::Number(Literal::Float(n)) => write!(f, "'{n}'"),
-            Token::Number(Literal::String(_) | Literal::Bool(_)) | Token::String(_) => f.write_str("a string"),
+            Token::Number(Literal::String(_) | Literal::Bool(_)) | Token::String(_) => {
+                f.write_str("a string")
+            }
             Token::Word(word) => write!(f, "'{word}'"),
             Token::Op(op) => write!(f, "'{}'", op.symbol()),
             Token::Open => f.write_str("'('"),
@@ -208,7 +217,10 @@ fn lex(source: &str) -> Result<Vec<(Token, usize)>, ExprError> {
                                 Some('t') => '\t',
                                 Some(&same @ ('\\' | '\'' | '"')) => same,
                                 Some(_) | None => {
-                                    return Err(error(j + 1, "unknown escape; use \\\\, \\', \\\", \\n or \\t"));
+                                    return Err(error(
+                                        j + 1,
+                                        "unknown escape; use \\\\, \\', \\\", \\n or \\t",
+                                    ));
                                 }
                             };
                             text.push(escaped);
@@ -230,7 +242,10 @@ fn lex(source: &str) -> Result<Vec<(Token, usize)>, ExprError> {
                 }
                 let text: String = chars[i..j].iter().collect();
                 let literal = if text.contains('.') {
-                    text.parse::<f64>().ok().filter(|n| n.is_finite()).map(Literal::Float)
+                    text.parse::<f64>()
+                        .ok()
+                        .filter(|n| n.is_finite())
+                        .map(Literal::Float)
                 } else {
                     text.parse::<i64>().ok().map(Literal::Int)
                 };
@@ -327,7 +342,10 @@ impl Parser {
             Token::Open => {
                 let inner = self.or()?;
                 if self.peek() != Some(&Token::Close) {
-                    return Err(error(self.column(), "expected ')' to close the '(' at column ".to_owned() + &column.to_string()));
+                    return Err(error(
+                        self.column(),
+                        "expected ')' to close the '(' at column ".to_owned() + &column.to_string(),
+                    ));
                 }
                 self.at += 1;
                 Ok(inner)
@@ -336,7 +354,9 @@ impl Parser {
                 "true" => Ok(Expr::Literal(Literal::Bool(true))),
                 "false" => Ok(Expr::Literal(Literal::Bool(false))),
                 "and" | "or" | "not" => Err(error(column, format!("expected a value, found '{word}'"))),
-                _ => reference(&word).map(Expr::Reference).map_err(|message| error(column, message)),
+                _ => reference(&word)
+                    .map(Expr::Reference)
+                    .map_err(|message| error(column, message)),
             },
             Token::Op(_) | Token::Close => Err(error(column, format!("expected a value, found {token}"))),
         }

@@ -20,7 +20,10 @@ pub(crate) fn upstream_tasks(out: &mut Collector, nodes: &[Node]) -> Option<Vec<
         if let Some(&first) = index.get(node.id.as_str()) {
             out.report(
                 &key_path(&node.path, "id"),
-                format!("duplicate task id '{}': {} has it too", node.id, nodes[first].path),
+                format!(
+                    "duplicate task id '{}': {} has it too",
+                    node.id, nodes[first].path
+                ),
             );
             sound = false;
         } else {
@@ -38,7 +41,9 @@ pub(crate) fn upstream_tasks(out: &mut Collector, nodes: &[Node]) -> Option<Vec<
                 }
                 Some(&d) => upstream_edges[i].push(d),
                 None => {
-                    let hint = closest(dep, &ids).map(|best| format!(" (did you mean '{best}'?)")).unwrap_or_default();
+                    let hint = closest(dep, &ids)
+                        .map(|best| format!(" (did you mean '{best}'?)"))
+                        .unwrap_or_default();
                     out.report(path, format!("unknown task '{dep}'{hint}"));
                     sound = false;
                 }
@@ -95,7 +100,12 @@ fn topological(upstream_edges: &[Vec<usize>]) -> Result<Vec<usize>, BTreeSet<usi
 }
 
 /// Names each distinct cycle once: `a -> b -> a`, reported at the first task of the cycle.
-fn report_cycles(out: &mut Collector, nodes: &[Node], upstream_edges: &[Vec<usize>], remaining: &BTreeSet<usize>) {
+fn report_cycles(
+    out: &mut Collector,
+    nodes: &[Node],
+    upstream_edges: &[Vec<usize>],
+    remaining: &BTreeSet<usize>,
+) {
     let mut named: BTreeSet<usize> = BTreeSet::new();
     for &start in remaining {
         // Every unordered task waits on another unordered task, so walking upstream ends in a cycle.
@@ -118,7 +128,11 @@ fn report_cycles(out: &mut Collector, nodes: &[Node], upstream_edges: &[Vec<usiz
             continue;
         }
         named.extend(cycle.iter().copied());
-        let first = cycle.iter().enumerate().min_by_key(|(_, i)| **i).map_or(0, |(p, _)| p);
+        let first = cycle
+            .iter()
+            .enumerate()
+            .min_by_key(|(_, i)| **i)
+            .map_or(0, |(p, _)| p);
         cycle.rotate_left(first);
         let mut names: Vec<&str> = cycle.iter().map(|&i| nodes[i].id.as_str()).collect();
         names.push(names[0]);

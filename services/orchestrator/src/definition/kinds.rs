@@ -20,7 +20,13 @@ pub(crate) type Uses = Vec<(String, Reference)>;
 pub(crate) fn argument_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
         "command" => &["argv", "env", "working_dir"],
-        "features.historical" => &["entities", "features", "feature_service", "full_feature_names", "output"],
+        "features.historical" => &[
+            "entities",
+            "features",
+            "feature_service",
+            "full_feature_names",
+            "output",
+        ],
         "features.materialize" => &["feature_views", "start", "end", "incremental"],
         "registry.register" => &["model", "run_id", "artifact_path", "description", "tags"],
         "registry.promote" => &["model", "version", "stage", "archive_existing", "reason"],
@@ -35,7 +41,12 @@ pub(crate) fn template(out: &mut Collector, uses: &mut Uses, path: &str, value: 
     let text = reader::scalar_text(out, path, value)?;
     match Template::parse(&text) {
         Ok(template) => {
-            uses.extend(template.references().into_iter().map(|r| (path.to_owned(), r.clone())));
+            uses.extend(
+                template
+                    .references()
+                    .into_iter()
+                    .map(|r| (path.to_owned(), r.clone())),
+            );
             Some(template)
         }
         Err(error) => {
@@ -102,7 +113,12 @@ impl Args<'_, '_, '_> {
 }
 
 /// Reads the arguments of a known kind; `None` when any is wrong (each problem reported).
-pub(crate) fn read(out: &mut Collector, uses: &mut Uses, kind: &str, fields: &Fields<'_>) -> Option<TaskKind> {
+pub(crate) fn read(
+    out: &mut Collector,
+    uses: &mut Uses,
+    kind: &str,
+    fields: &Fields<'_>,
+) -> Option<TaskKind> {
     let mut args = Args {
         out,
         uses,
@@ -113,7 +129,8 @@ pub(crate) fn read(out: &mut Collector, uses: &mut Uses, kind: &str, fields: &Fi
         "command" => {
             let argv = args.templates("argv");
             if fields.get("argv").is_none() || (argv.is_empty() && args.complete) {
-                args.out.report(&fields.path_of("argv"), "a command task needs a non-empty argv");
+                args.out
+                    .report(&fields.path_of("argv"), "a command task needs a non-empty argv");
                 args.complete = false;
             }
             TaskKind::Command(Command {
@@ -167,7 +184,9 @@ pub(crate) fn read(out: &mut Collector, uses: &mut Uses, kind: &str, fields: &Fi
             TaskKind::RegistryRegister(RegistryRegister {
                 model: model?,
                 run_id: run_id?,
-                artifact_path: args.template("artifact_path").unwrap_or_else(|| Template::literal("model")),
+                artifact_path: args
+                    .template("artifact_path")
+                    .unwrap_or_else(|| Template::literal("model")),
                 description: args.template("description"),
                 tags: args.template_map("tags"),
             })

@@ -29,13 +29,23 @@ const PIPELINE_KEYS: [&str; 8] = [
 
 /// Parses every file (name, text) and checks every pipeline in them; nothing is returned
 /// unless all of it is valid, and every problem is reported at once.
-pub fn parse_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Result<Vec<Pipeline>, Problems> {
+pub fn parse_files<'a>(
+    files: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> Result<Vec<Pipeline>, Problems> {
     let mut pipelines: Vec<Pipeline> = Vec::new();
     let mut defined_in: BTreeMap<String, String> = BTreeMap::new();
     let mut problems: Vec<Problem> = Vec::new();
     for (file, text) in files {
-        let documents: Vec<Result<Value, serde_yaml::Error>> =
-            serde_yaml::Deserializer::from_str(text).map(Value::deserialize).collect();
+        let mut documents: Vec<Result<Value, serde_yaml::Error>> = Vec::new();
+        for document in serde_yaml::Deserializer::from_str(text) {
+            let read = Value::deserialize(document);
+            let failed = read.is_err();
+            documents.push(read);
+            // After a syntax error the reader cannot find the next document (it would repeat the error).
+            if failed {
+                break;
+            }
+        }
         let numbered = documents.len() > 1;
         let mut found_any = false;
         for (i, document) in documents.iter().enumerate() {
@@ -47,7 +57,11 @@ pub fn parse_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> R
                     found_any = true;
                     for (path, pipeline) in read_document(&mut out, value) {
                         let Some(pipeline) = pipeline else { continue };
-                        let label = if file.is_empty() { "<input>".to_owned() } else { file.to_owned() };
+                        let label = if file.is_empty() {
+                            "<input>".to_owned()
+                        } else {
+                            file.to_owned()
+                        };
                         if let Some(other) = defined_in.insert(pipeline.name.clone(), label) {
                             out.report(
                                 &key_path(&path, "name"),
@@ -65,7 +79,11 @@ pub fn parse_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> R
             Collector::new(file, None).report_into(&mut problems, "", "the file holds no pipeline");
         }
     }
-    if problems.is_empty() { Ok(pipelines) } else { Err(Problems(problems)) }
+    if problems.is_empty() {
+        Ok(pipelines)
+    } else {
+        Err(Problems(problems))
+    }
 }
 
 impl Collector {
@@ -102,7 +120,8 @@ fn read_document(out: &mut Collector, value: &Value) -> Vec<(String, Option<Pipe
 fn read_pipeline(out: &mut Collector, path: &str, value: &Value) -> Option<Pipeline> {
     let before = out.problems.len();
     let fields = reader::mapping(out, path, value, &PIPELINE_KEYS)?;
-    let name = reader::required(out, &fields, "name").and_then(|v| reader::string(out, &fields.path_of("name"), v));
+    let name =
+        reader::required(out, &fields, "name").and_then(|v| reader::string(out, &fields.path_of("name"), v));
     if let Some(name) = &name
         && let Err(error) = lathe_common::validate::identifier("name", name)
     {
@@ -116,7 +135,9 @@ fn read_pipeline(out: &mut Collector, path: &str, value: &Value) -> Option<Pipel
         .get("params")
         .and_then(|v| reader::list(out, &fields.path_of("params"), v, read_param))
         .unwrap_or_default();
-    let schedule = fields.get("schedule").and_then(|v| read_schedule(out, &fields.path_of("schedule"), v));
+    let schedule = fields
+        .get("schedule")
+        .and_then(|v| read_schedule(out, &fields.path_of("schedule"), v));
     let max_active_runs = fields
         .get("max_active_runs")
         .and_then(|v| reader::count(out, &fields.path_of("max_active_runs"), v, 1))
@@ -165,11 +186,18 @@ fn read_tasks(out: &mut Collector, path: &str, value: Option<&Value>, params: &[
             })
             .collect(),
         Some(other) => {
-            out.report(path, format!("expected a list of tasks, found {}", reader::type_name(other)));
+            out.report(
+                path,
+                format!("expected a list of tasks, found {}", reader::type_name(other)),
+            );
             return None;
         }
     };
-    if read.is_empty() && value.is_some_and(|v| v.as_sequence().is_some_and(Vec::is_empty) || v.as_mapping().is_some_and(|m| m.is_empty())) {
+    if read.is_empty()
+        && value.is_some_and(|v| {
+            v.as_sequence().is_some_and(Vec::is_empty) || v.as_mapping().is_some_and(|m| m.is_empty())
+        })
+    {
         out.report(path, "a pipeline needs at least one task");
         return None;
     }
@@ -191,7 +219,8 @@ fn read_tasks(out: &mut Collector, path: &str, value: Option<&Value>, params: &[
 
 fn read_param(out: &mut Collector, path: &str, value: &Value) -> Option<Param> {
     let fields = reader::mapping(out, path, value, &["name", "type", "default", "description"])?;
-    let name = reader::required(out, &fields, "name").and_then(|v| reader::string(out, &fields.path_of("name"), v));
+    let name =
+        reader::required(out, &fields, "name").and_then(|v| reader::string(out, &fields.path_of("name"), v));
     if let Some(name) = &name
         && !is_param_name(name)
     {
@@ -205,7 +234,13 @@ fn read_param(out: &mut Collector, path: &str, value: &Value) -> Option<Param> {
         let type_name = reader::string(out, &path, v)?;
         let kind = ParamType::from_name(&type_name);
         if kind.is_none() {
-            out.report(&path, format!("unknown parameter type '{type_name}': {}", super::error::suggestion(&type_name, &ParamType::NAMES)));
+            out.report(
+                &path,
+                format!(
+                    "unknown parameter type '{type_name}': {}",
+                    super::error::suggestion(&type_name, &ParamType::NAMES)
+                ),
+            );
         }
         kind
     });
@@ -236,7 +271,8 @@ fn read_param(out: &mut Collector, path: &str, value: &Value) -> Option<Param> {
 
 fn is_param_name(name: &str) -> bool {
     let mut chars = name.chars();
-    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_') && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+    chars.next().is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 /// A YAML scalar as JSON; `None` for anything else.
@@ -248,7 +284,12 @@ fn to_json(value: &Value) -> Option<Json> {
             .as_i64()
             .map(Json::from)
             .or_else(|| number.as_u64().map(Json::from))
-            .or_else(|| number.as_f64().and_then(serde_json::Number::from_f64).map(Json::Number)),
+            .or_else(|| {
+                number
+                    .as_f64()
+                    .and_then(serde_json::Number::from_f64)
+                    .map(Json::Number)
+            }),
         Value::Null | Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => None,
     }
 }
@@ -258,7 +299,9 @@ fn read_schedule(out: &mut Collector, path: &str, value: &Value) -> Option<Sched
     let cron = reader::required(out, &fields, "cron").and_then(|v| {
         let path = fields.path_of("cron");
         let text = reader::string(out, &path, v)?;
-        CronSchedule::parse(&text).map_err(|reason| out.report(&path, format!("bad cron: {reason}"))).ok()
+        CronSchedule::parse(&text)
+            .map_err(|reason| out.report(&path, format!("bad cron: {reason}")))
+            .ok()
     });
     let time_zone = match fields.get("timezone") {
         None => Some(Tz::UTC),
@@ -268,16 +311,23 @@ fn read_schedule(out: &mut Collector, path: &str, value: &Value) -> Option<Sched
                 let zone = name.parse::<Tz>().ok();
                 if zone.is_none() {
                     let names: Vec<&str> = chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name()).collect();
-                    let hint = closest(&name, &names).map(|best| format!(" (did you mean '{best}'?)")).unwrap_or_default();
-                    out.report(&path, format!("unknown time zone '{name}'{hint}: use an IANA name like Europe/Paris or UTC"));
+                    let hint = closest(&name, &names)
+                        .map(|best| format!(" (did you mean '{best}'?)"))
+                        .unwrap_or_default();
+                    out.report(
+                        &path,
+                        format!(
+                            "unknown time zone '{name}'{hint}: use an IANA name like Europe/Paris or UTC"
+                        ),
+                    );
                 }
                 zone
             })
         }
     };
-    let catch_up = fields
-        .get("catch_up")
-        .map_or(Some(false), |v| reader::boolean(out, &fields.path_of("catch_up"), v));
+    let catch_up = fields.get("catch_up").map_or(Some(false), |v| {
+        reader::boolean(out, &fields.path_of("catch_up"), v)
+    });
     Some(Schedule {
         cron: cron?,
         time_zone: time_zone?,
@@ -293,10 +343,13 @@ fn read_trigger(out: &mut Collector, path: &str, value: &Value) -> Option<EventT
     };
     let path = fields.path_of("on_alert");
     let alert = reader::mapping(out, &path, alert, &["monitor", "cooldown"])?;
-    let monitor = reader::required(out, &alert, "monitor").and_then(|v| reader::string(out, &alert.path_of("monitor"), v));
+    let monitor = reader::required(out, &alert, "monitor")
+        .and_then(|v| reader::string(out, &alert.path_of("monitor"), v));
     let cooldown = alert
         .get("cooldown")
-        .map_or(Some(Duration::from_secs(3600)), |v| task::duration(out, &alert.path_of("cooldown"), v));
+        .map_or(Some(Duration::from_secs(3600)), |v| {
+            task::duration(out, &alert.path_of("cooldown"), v)
+        });
     Some(EventTrigger::OnAlert {
         monitor: monitor?,
         cooldown: cooldown?,

@@ -80,7 +80,12 @@ pub(crate) fn required<'v>(out: &mut Collector, fields: &Fields<'v>, key: &str) 
 pub(crate) fn string(out: &mut Collector, path: &str, value: &Value) -> Option<String> {
     match value {
         Value::String(text) => Some(text.clone()),
-        Value::Null | Value::Bool(_) | Value::Number(_) | Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => {
+        Value::Null
+        | Value::Bool(_)
+        | Value::Number(_)
+        | Value::Sequence(_)
+        | Value::Mapping(_)
+        | Value::Tagged(_) => {
             out.report(path, format!("expected a string, found {}", type_name(value)));
             None
         }
@@ -103,8 +108,16 @@ pub(crate) fn scalar_text(out: &mut Collector, path: &str, value: &Value) -> Opt
 pub(crate) fn boolean(out: &mut Collector, path: &str, value: &Value) -> Option<bool> {
     match value {
         Value::Bool(flag) => Some(*flag),
-        Value::Null | Value::String(_) | Value::Number(_) | Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => {
-            out.report(path, format!("expected true or false, found {}", type_name(value)));
+        Value::Null
+        | Value::String(_)
+        | Value::Number(_)
+        | Value::Sequence(_)
+        | Value::Mapping(_)
+        | Value::Tagged(_) => {
+            out.report(
+                path,
+                format!("expected true or false, found {}", type_name(value)),
+            );
             None
         }
     }
@@ -112,11 +125,17 @@ pub(crate) fn boolean(out: &mut Collector, path: &str, value: &Value) -> Option<
 
 /// A whole number in `min..=u32::MAX`.
 pub(crate) fn count(out: &mut Collector, path: &str, value: &Value, min: u32) -> Option<u32> {
-    let number = value.as_u64().and_then(|n| u32::try_from(n).ok()).filter(|n| *n >= min);
+    let number = value
+        .as_u64()
+        .and_then(|n| u32::try_from(n).ok())
+        .filter(|n| *n >= min);
     if number.is_none() {
         out.report(
             path,
-            format!("expected a whole number of at least {min}, found {}", describe(value)),
+            format!(
+                "expected a whole number of at least {min}, found {}",
+                describe(value)
+            ),
         );
     }
     number
@@ -179,6 +198,8 @@ pub(crate) fn describe(value: &Value) -> String {
         Value::String(text) => format!("{text:?}"),
         Value::Number(number) => number.to_string(),
         Value::Bool(flag) => flag.to_string(),
-        Value::Null | Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => type_name(value).to_owned(),
+        Value::Null | Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => {
+            type_name(value).to_owned()
+        }
     }
 }

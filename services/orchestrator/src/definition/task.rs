@@ -12,7 +12,15 @@ use super::kinds::{self, Uses};
 use super::model::{Param, Retries, Task, TaskKind, TriggerRule};
 use super::reader::{self, Fields};
 
-const TASK_KEYS: [&str; 7] = ["id", "kind", "depends_on", "retries", "timeout", "when", "trigger_rule"];
+const TASK_KEYS: [&str; 7] = [
+    "id",
+    "kind",
+    "depends_on",
+    "retries",
+    "timeout",
+    "when",
+    "trigger_rule",
+];
 
 /// A task as read, before the graph and references are checked.
 pub(crate) struct ReadTask {
@@ -31,7 +39,11 @@ pub(crate) fn read(out: &mut Collector, path: &str, value: &Value, id: Option<&s
         Some(_) | None => None,
     };
     let arguments = kind_name.and_then(kinds::argument_keys);
-    let mut known: Vec<&str> = TASK_KEYS.iter().copied().filter(|key| id.is_none() || *key != "id").collect();
+    let mut known: Vec<&str> = TASK_KEYS
+        .iter()
+        .copied()
+        .filter(|key| id.is_none() || *key != "id")
+        .collect();
     match arguments {
         Some(arguments) => known.extend_from_slice(arguments),
         // With no known kind, any kind's argument may be meant: do not call them unknown.
@@ -43,7 +55,9 @@ pub(crate) fn read(out: &mut Collector, path: &str, value: &Value, id: Option<&s
     let fields = reader::mapping(out, path, value, &known)?;
     let id = match id {
         Some(id) => Some(id.to_owned()),
-        None => reader::required(out, &fields, "id").and_then(|v| reader::string(out, &fields.path_of("id"), v)),
+        None => {
+            reader::required(out, &fields, "id").and_then(|v| reader::string(out, &fields.path_of("id"), v))
+        }
     }?;
     if !is_task_id(&id) {
         out.report(
@@ -61,14 +75,23 @@ pub(crate) fn read(out: &mut Collector, path: &str, value: &Value, id: Option<&s
             })
         })
         .unwrap_or_default();
-    let retries = fields.get("retries").map(|v| read_retries(out, &fields.path_of("retries"), v));
-    let timeout = fields.get("timeout").map(|v| duration(out, &fields.path_of("timeout"), v));
+    let retries = fields
+        .get("retries")
+        .map(|v| read_retries(out, &fields.path_of("retries"), v));
+    let timeout = fields
+        .get("timeout")
+        .map(|v| duration(out, &fields.path_of("timeout"), v));
     let when = fields.get("when").map(|v| {
         let path = fields.path_of("when");
         let text = reader::scalar_text(out, &path, v)?;
         match Expression::parse(&text) {
             Ok(expression) => {
-                uses.extend(expression.references().into_iter().map(|r| (path.clone(), r.clone())));
+                uses.extend(
+                    expression
+                        .references()
+                        .into_iter()
+                        .map(|r| (path.clone(), r.clone())),
+                );
                 Some(expression)
             }
             Err(error) => {
@@ -82,7 +105,13 @@ pub(crate) fn read(out: &mut Collector, path: &str, value: &Value, id: Option<&s
         let name = reader::string(out, &path, v)?;
         let rule = TriggerRule::from_name(&name);
         if rule.is_none() {
-            out.report(&path, format!("unknown trigger rule '{name}': {}", suggestion(&name, &TriggerRule::NAMES)));
+            out.report(
+                &path,
+                format!(
+                    "unknown trigger rule '{name}': {}",
+                    suggestion(&name, &TriggerRule::NAMES)
+                ),
+            );
         }
         rule
     });
@@ -122,7 +151,10 @@ fn read_kind(out: &mut Collector, uses: &mut Uses, fields: &Fields<'_>) -> Optio
             .min_by_key(|known| edit_distance(&name, known))
             .copied()
             .unwrap_or("command");
-        out.report(&path, format!("unknown task kind '{name}': the closest known kind is '{nearest}'"));
+        out.report(
+            &path,
+            format!("unknown task kind '{name}': the closest known kind is '{nearest}'"),
+        );
         return None;
     }
     kinds::read(out, uses, &name, fields)
@@ -136,8 +168,11 @@ fn read_retries(out: &mut Collector, path: &str, value: &Value) -> Option<Retrie
         return Some(Retries { count, ..defaults });
     }
     let fields = reader::mapping(out, path, value, &["count", "delay", "max_delay"])?;
-    let count = reader::required(out, &fields, "count").and_then(|v| reader::count(out, &fields.path_of("count"), v, 0));
-    let delay = fields.get("delay").map_or(Some(defaults.delay), |v| duration(out, &fields.path_of("delay"), v));
+    let count = reader::required(out, &fields, "count")
+        .and_then(|v| reader::count(out, &fields.path_of("count"), v, 0));
+    let delay = fields.get("delay").map_or(Some(defaults.delay), |v| {
+        duration(out, &fields.path_of("delay"), v)
+    });
     let max_delay = fields
         .get("max_delay")
         .map_or(Some(defaults.max_delay.max(delay.unwrap_or_default())), |v| {
@@ -148,19 +183,32 @@ fn read_retries(out: &mut Collector, path: &str, value: &Value) -> Option<Retrie
         out.report(&fields.path_of("max_delay"), "max_delay is shorter than delay");
         return None;
     }
-    Some(Retries { count, delay, max_delay })
+    Some(Retries {
+        count,
+        delay,
+        max_delay,
+    })
 }
 
 /// A duration written as text (`30s`, `1h30m`).
 pub(crate) fn duration(out: &mut Collector, path: &str, value: &Value) -> Option<std::time::Duration> {
     let text = match value {
         Value::Number(_) => {
-            out.report(path, format!("bad duration {}: give a unit, like 30s, 10m or 1h", reader::describe(value)));
+            out.report(
+                path,
+                format!(
+                    "bad duration {}: give a unit, like 30s, 10m or 1h",
+                    reader::describe(value)
+                ),
+            );
             return None;
         }
-        Value::Null | Value::Bool(_) | Value::String(_) | Value::Sequence(_) | Value::Mapping(_) | Value::Tagged(_) => {
-            reader::string(out, path, value)?
-        }
+        Value::Null
+        | Value::Bool(_)
+        | Value::String(_)
+        | Value::Sequence(_)
+        | Value::Mapping(_)
+        | Value::Tagged(_) => reader::string(out, path, value)?,
     };
     parse_duration(&text)
         .map_err(|reason| out.report(path, format!("bad duration: {reason}")))
@@ -168,7 +216,13 @@ pub(crate) fn duration(out: &mut Collector, path: &str, value: &Value) -> Option
 }
 
 /// Refuses references to undeclared parameters, unknown tasks and tasks that are not upstream.
-pub(crate) fn check_uses(out: &mut Collector, task: &ReadTask, params: &[Param], task_ids: &[&str], upstream: &BTreeSet<String>) {
+pub(crate) fn check_uses(
+    out: &mut Collector,
+    task: &ReadTask,
+    params: &[Param],
+    task_ids: &[&str],
+    upstream: &BTreeSet<String>,
+) {
     for (path, reference) in &task.uses {
         match reference {
             Reference::Param(name) => {
@@ -186,7 +240,13 @@ pub(crate) fn check_uses(out: &mut Collector, task: &ReadTask, params: &[Param],
                 if other == &task.id {
                     out.report(path, format!("task '{other}' cannot read its own outputs"));
                 } else if !task_ids.contains(&other.as_str()) {
-                    out.report(path, format!("{reference} names unknown task '{other}': {}", suggestion(other, task_ids)));
+                    out.report(
+                        path,
+                        format!(
+                            "{reference} names unknown task '{other}': {}",
+                            suggestion(other, task_ids)
+                        ),
+                    );
                 } else if !upstream.contains(other) {
                     out.report(
                         path,

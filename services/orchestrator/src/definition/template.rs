@@ -91,7 +91,11 @@ impl Template {
                 Part::Text(text) => rendered.push_str(text),
                 Part::Hole(expression) => match expression.evaluate(context)? {
                     Json::String(text) => rendered.push_str(&text),
-                    other @ (Json::Null | Json::Bool(_) | Json::Number(_) | Json::Array(_) | Json::Object(_)) => {
+                    other @ (Json::Null
+                    | Json::Bool(_)
+                    | Json::Number(_)
+                    | Json::Array(_)
+                    | Json::Object(_)) => {
                         rendered.push_str(&other.to_string());
                     }
                 },
