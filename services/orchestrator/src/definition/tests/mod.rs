@@ -3,6 +3,7 @@
 mod expressions;
 mod pipelines;
 mod refusals;
+mod robustness;
 mod templates;
 
 use super::{Problem, parse_files};
