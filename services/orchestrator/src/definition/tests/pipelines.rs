@@ -1,0 +1,132 @@
+//! Whole pipelines that parse clean, and the shapes a file may take.
+
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::super::{Context, EventTrigger, ParamType, Stage, TaskKind, TriggerRule, parse_files};
+
+const RETRAIN_CHURN: &str = include_str!("../../../tests/fixtures/retrain-churn.yaml");
+
+#[test]
+fn retrain_churn_parses_clean() {
+    let pipelines = parse_files([("retrain-churn.yaml", RETRAIN_CHURN)]).unwrap();
+    assert_eq!(pipelines.len(), 1);
+    let pipeline = &pipelines[0];
+    assert_eq!(pipeline.name, "retrain-churn");
+    assert_eq!(pipeline.max_active_runs, 1);
+    assert_eq!(pipeline.max_parallel_tasks, 4);
+    assert_eq!(pipeline.params[0].kind, ParamType::Float);
+    assert_eq!(pipeline.params[0].default, Some(json!(0.9)));
+    let schedule = pipeline.schedule.as_ref().unwrap();
+    assert_eq!(schedule.time_zone, chrono_tz::Europe::Paris);
+    assert_eq!(schedule.cron.hours, [3]);
+    assert_eq!(schedule.cron.minutes, [0]);
+    assert!(!schedule.catch_up);
+    assert_eq!(
+        pipeline.triggers,
+        [EventTrigger::OnAlert {
+            monitor: "churn-drift".to_owned(),
+            cooldown: Duration::from_secs(6 * 3600)
+        }]
+    );
+    let ids: Vec<&str> = pipeline.tasks.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "build_training_set",
+            "train",
+            "evaluate",
+            "register",
+            "promote",
+            "notify"
+        ]
+    );
+
+    let train = &pipeline.tasks[1];
+    assert_eq!(train.retries.count, 2);
+    assert_eq!(train.retries.delay_before(1), Duration::from_secs(60));
+    assert_eq!(train.retries.delay_before(2), Duration::from_secs(120));
+    assert_eq!(train.retries.delay_before(10), Duration::from_secs(600));
+    assert_eq!(train.timeout, Some(Duration::from_secs(7200)));
+    assert_eq!(pipeline.tasks[5].trigger_rule, TriggerRule::AllDone);
+
+    let mut context = Context {
+        run_id: "run-7".to_owned(),
+        logical_date: "2026-12-05T03:00:00+01:00".to_owned(),
+        ..Context::default()
+    };
+    context.params.insert("epochs".to_owned(), json!(20));
+    context.params.insert("min_accuracy".to_owned(), json!(0.9));
+    context.params.insert("dry_run".to_owned(), json!(false));
+    context.outputs.insert(
+        "build_training_set".to_owned(),
+        json!({"path": "s3://b/ts.parquet"}).as_object().unwrap().clone(),
+    );
+    context.outputs.insert(
+        "train".to_owned(),
+        json!({"run_id": "r1"}).as_object().unwrap().clone(),
+    );
+    context.outputs.insert(
+        "evaluate".to_owned(),
+        json!({"accuracy": 0.93}).as_object().unwrap().clone(),
+    );
+    context.outputs.insert(
+        "register".to_owned(),
+        json!({"version": 4}).as_object().unwrap().clone(),
+    );
+
+    let TaskKind::Command(command) = &train.kind else {
+        panic!("train is a command")
+    };
+    let argv: Vec<String> = command.argv.iter().map(|a| a.render(&context).unwrap()).collect();
+    assert_eq!(
+        argv,
+        [
+            "python",
+            "train.py",
+            "--training-set=s3://b/ts.parquet",
+            "--epochs=20",
+            "--run=run-7"
+        ]
+    );
+    let promote = &pipeline.tasks[4];
+    assert!(
+        promote
+            .when
+            .as_ref()
+            .unwrap()
+            .evaluate_condition(&context)
+            .unwrap()
+    );
+    let TaskKind::RegistryPromote(args) = &promote.kind else {
+        panic!("promote promotes")
+    };
+    assert_eq!(args.stage, Stage::Staging);
+    assert_eq!(args.version.render(&context).unwrap(), "4");
+
+    context.outputs.insert(
+        "evaluate".to_owned(),
+        json!({"accuracy": 0.85}).as_object().unwrap().clone(),
+    );
+    assert!(
+        !promote
+            .when
+            .as_ref()
+            .unwrap()
+            .evaluate_condition(&context)
+            .unwrap()
+    );
+}
+
+#[test]
+fn a_file_may_hold_several_documents_or_a_list_and_tasks_may_be_a_mapping() {
+    let documents = "name: a\ntasks: [{id: t, kind: command, argv: [\"true\"]}]\n---\nname: b\ntasks:\n  t:\n    kind: command\n    argv: [\"true\"]\n";
+    let listed = "pipelines:\n  - name: c\n    tasks: [{id: t, kind: monitor.check, monitor: m}]\n";
+    let pipelines = parse_files([("docs.yaml", documents), ("list.yaml", listed)]).unwrap();
+    let names: Vec<&str> = pipelines.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["a", "b", "c"]);
+    assert_eq!(pipelines[1].tasks[0].id, "t");
+    assert_eq!(pipelines[0].max_active_runs, 16);
+    assert_eq!(pipelines[0].tasks[0].trigger_rule, TriggerRule::AllSuccess);
+}
