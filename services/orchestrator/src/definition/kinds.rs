@@ -2,13 +2,14 @@
 
 use std::collections::BTreeMap;
 
+use lathe_contract::json::JsonEnum;
 use serde_yaml::Value;
 
 use super::error::{Collector, suggestion};
 use super::expr::Reference;
 use super::model::{
-    Command, FeaturesHistorical, FeaturesMaterialize, MonitorCheck, MonitorSetReference, RegistryPromote,
-    RegistryRegister, Stage, TaskKind,
+    Command, FeaturesHistorical, FeaturesMaterialize, MonitorCheck, MonitorSetReference, PROMOTION_STAGES,
+    RegistryPromote, RegistryRegister, Stage, TaskKind,
 };
 use super::reader::{self, Fields};
 use super::template::Template;
@@ -197,11 +198,12 @@ pub(crate) fn read(
             let stage = reader::required(args.out, fields, "stage").and_then(|value| {
                 let path = fields.path_of("stage");
                 let name = reader::string(args.out, &path, value)?;
-                let stage = Stage::from_name(&name);
+                let stage = Stage::from_json_name(&name).filter(|stage| PROMOTION_STAGES.contains(stage));
                 if stage.is_none() {
+                    let names = PROMOTION_STAGES.map(Stage::name);
                     args.out.report(
                         &path,
-                        format!("unknown stage '{name}': {}", suggestion(&name, &Stage::NAMES)),
+                        format!("unknown stage '{name}': {}", suggestion(&name, &names)),
                     );
                 }
                 stage

@@ -225,25 +225,11 @@ pub struct RegistryRegister {
     pub tags: BTreeMap<String, Template>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stage {
-    Staging,
-    Production,
-    Archived,
-}
+/// A version's stage: the contract's, as the registry and the REST API name it.
+pub use lathe_contract::registry::v1::Stage;
 
-impl Stage {
-    pub const NAMES: [&'static str; 3] = ["Staging", "Production", "Archived"];
-
-    pub fn from_name(name: &str) -> Option<Stage> {
-        match name {
-            "Staging" => Some(Stage::Staging),
-            "Production" => Some(Stage::Production),
-            "Archived" => Some(Stage::Archived),
-            _ => None,
-        }
-    }
-}
+/// The stages a `registry.promote` task may move a version to.
+pub const PROMOTION_STAGES: [Stage; 3] = [Stage::Staging, Stage::Production, Stage::Archived];
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegistryPromote {
