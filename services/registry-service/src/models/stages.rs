@@ -55,36 +55,27 @@ impl Models {
                     let number = other.version;
                     versions::set_stage(&txn, other, Stage::Archived).await?;
                     let reason = format!("archived when version {} moved to {}", v.version, target.name());
-                    audit::record(
-                        &txn,
-                        AuditEntry {
-                            model_id: m.id,
-                            version: number,
-                            action: "stage_transition",
-                            from: target.name().into(),
-                            to: "Archived".into(),
-                            actor: actor_subject(&request.actor),
-                            reason: &reason,
-                        },
-                    )
-                    .await?;
+                    let actor = actor_subject(&request.actor);
+                    let moved = StageMove {
+                        model_id: m.id,
+                        version: number,
+                        from: target,
+                        to: Stage::Archived,
+                    };
+                    moved.record(&txn, actor, &reason).await?;
                 }
             }
             let number = v.version;
             let updated = versions::set_stage(&txn, v, target).await?;
-            audit::record(
-                &txn,
-                AuditEntry {
-                    model_id: m.id,
-                    version: number,
-                    action: "stage_transition",
-                    from: current.name().into(),
-                    to: target.name().into(),
-                    actor: actor_subject(&request.actor),
-                    reason: &request.reason,
-                },
-            )
-            .await?;
+            let moved = StageMove {
+                model_id: m.id,
+                version: number,
+                from: current,
+                to: target,
+            };
+            moved
+                .record(&txn, actor_subject(&request.actor), &request.reason)
+                .await?;
             txn.commit().await?;
             Ok((m, updated, current))
         })
@@ -92,5 +83,28 @@ impl Models {
         let number = updated.version;
         tracing::info!(model = %m.name, version = number, from = current.name(), to = target.name(), "stage changed");
         self.one_version_to_proto(&m, updated).await
+    }
+}
+
+/// One version's move between stages, as the audit log records it.
+struct StageMove {
+    model_id: i64,
+    version: i64,
+    from: Stage,
+    to: Stage,
+}
+
+impl StageMove {
+    async fn record(self, txn: &sea_orm::DatabaseTransaction, actor: String, reason: &str) -> Result<()> {
+        let entry = AuditEntry {
+            model_id: self.model_id,
+            version: self.version,
+            action: "stage_transition",
+            from: self.from.name().into(),
+            to: self.to.name().into(),
+            actor,
+            reason,
+        };
+        audit::record(txn, entry).await
     }
 }
