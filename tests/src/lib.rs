@@ -281,3 +281,31 @@ pub async fn error_of(response: reqwest::Response) -> (u16, String, String) {
 
 /// Convenience for role-scoped tokens in tests.
 pub use lathe_common::auth::Role as TokenRole;
+
+/// A filter exactly at every limit of the filter language: the most conditions, comparing with
+/// the most values in all, the first IN lists full, padded with spaces to the most characters.
+/// A run passes it when it logged `accuracy >= 0.5` and `solver = 'lbfgs'`.
+pub fn filter_at_the_limits() -> String {
+    use lathe_registry_service::domain::filter::{
+        MAX_FILTER_CHARS, MAX_FILTER_CONDITIONS, MAX_FILTER_VALUES, MAX_IN_LIST_ITEMS,
+    };
+    let mut extra_values = MAX_FILTER_VALUES - MAX_FILTER_CONDITIONS;
+    let mut conditions = Vec::new();
+    for _ in 0..MAX_FILTER_CONDITIONS {
+        let more = extra_values.min(MAX_IN_LIST_ITEMS - 1);
+        extra_values -= more;
+        conditions.push(if more == 0 {
+            "metrics.accuracy >= 0.5".to_owned()
+        } else {
+            let items: Vec<String> = std::iter::once("'lbfgs'".to_owned())
+                .chain((0..more).map(|i| format!("'{i}'")))
+                .collect();
+            format!("params.solver IN ({})", items.join(", "))
+        });
+    }
+    assert_eq!(extra_values, 0, "the conditions hold every value");
+    let mut filter = conditions.join(" and ");
+    assert!(filter.len() <= MAX_FILTER_CHARS, "{} characters", filter.len());
+    filter.push_str(&" ".repeat(MAX_FILTER_CHARS - filter.len()));
+    filter
+}

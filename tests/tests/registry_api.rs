@@ -1075,34 +1075,6 @@ async fn model_reads_answer_alike_in_process_and_over_grpc() {
     assert!(answers.windows(2).all(|w| w[0] == w[1]), "{answers:?}");
 }
 
-/// A filter exactly at every limit of the filter language: the most conditions, comparing with
-/// the most values in all, the first IN lists full, padded with spaces to the most characters.
-/// A run passes it when it logged `accuracy >= 0.5` and `solver = 'lbfgs'`.
-fn filter_at_the_limits() -> String {
-    use lathe_registry_service::domain::filter::{
-        MAX_FILTER_CHARS, MAX_FILTER_CONDITIONS, MAX_FILTER_VALUES, MAX_IN_LIST_ITEMS,
-    };
-    let mut extra_values = MAX_FILTER_VALUES - MAX_FILTER_CONDITIONS;
-    let mut conditions = Vec::new();
-    for _ in 0..MAX_FILTER_CONDITIONS {
-        let more = extra_values.min(MAX_IN_LIST_ITEMS - 1);
-        extra_values -= more;
-        conditions.push(if more == 0 {
-            "metrics.accuracy >= 0.5".to_owned()
-        } else {
-            let items: Vec<String> = std::iter::once("'lbfgs'".to_owned())
-                .chain((0..more).map(|i| format!("'{i}'")))
-                .collect();
-            format!("params.solver IN ({})", items.join(", "))
-        });
-    }
-    assert_eq!(extra_values, 0, "the conditions hold every value");
-    let mut filter = conditions.join(" and ");
-    assert!(filter.len() <= MAX_FILTER_CHARS, "{} characters", filter.len());
-    filter.push_str(&" ".repeat(MAX_FILTER_CHARS - filter.len()));
-    filter
-}
-
 #[tokio::test]
 async fn registry_api_search_runs_a_request_at_every_limit() {
     use lathe_registry_service::api::search::MAX_EXPERIMENT_IDS;
@@ -1124,7 +1096,7 @@ async fn registry_api_search_runs_a_request_at_every_limit() {
             &tokens.viewer,
             &json!({
                 "experiment_ids": experiment_ids,
-                "filter": filter_at_the_limits(),
+                "filter": lathe_tests::filter_at_the_limits(),
                 "order_by": order_by,
             }),
         ),
