@@ -80,6 +80,18 @@ fn terminate(mut child: Child) -> std::process::ExitStatus {
     }
 }
 
+/// GETs `url` with the bearer `token` and reads the JSON answer, whatever its status.
+async fn get_json(http: &reqwest::Client, url: String, token: &str) -> serde_json::Value {
+    http.get(url)
+        .bearer_auth(token)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn wait_ready(http: &reqwest::Client, url: &str) {
     for _ in 0..200 {
         if let Ok(response) = http.get(format!("{url}/readyz")).send().await
@@ -104,15 +116,7 @@ async fn standalone_serves_and_accepts_tokens_from_token_create() {
     );
     wait_ready(&http, &url).await;
 
-    let whoami: serde_json::Value = http
-        .get(format!("{url}/api/v1/whoami"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let whoami = get_json(&http, format!("{url}/api/v1/whoami"), &token).await;
     assert_eq!(whoami["subject"], "ana");
     assert_eq!(whoami["role"], "admin");
     let created = http
@@ -604,15 +608,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_no_partial_upload() {
     let (child, url) = start_standalone(d);
     wait_ready(&http, &url).await;
     let api = format!("{url}/api/v1/projects/crash");
-    let run: serde_json::Value = http
-        .get(format!("{api}/runs/{run_id}"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let run = get_json(&http, format!("{api}/runs/{run_id}"), &token).await;
     for i in &acknowledged {
         assert_eq!(
             run["params"][format!("p{i}")],
@@ -620,15 +616,7 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_no_partial_upload() {
             "p{i} was acknowledged: {run}"
         );
     }
-    let listed: serde_json::Value = http
-        .get(format!("{api}/runs/{run_id}/artifacts"))
-        .bearer_auth(&token)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let listed = get_json(&http, format!("{api}/runs/{run_id}/artifacts"), &token).await;
     assert_eq!(listed["artifacts"], serde_json::json!([]), "{listed}");
     let deadline = Instant::now() + Duration::from_secs(20);
     while leftovers.iter().any(|f| f.exists()) {
