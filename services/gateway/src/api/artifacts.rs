@@ -28,7 +28,7 @@ use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 use tracing::Instrument;
 use utoipa::ToSchema;
 
-use super::params::{ListArtifactsQuery, RunPath};
+use super::params::{ArtifactPath, ListArtifactsQuery, RunPath};
 use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::error::{ApiError, ErrorBody};
@@ -51,8 +51,7 @@ pub struct ArtifactContent(pub Vec<u8>);
 #[utoipa::path(
     tag = "artifacts",
     params(
-        ("project" = String, Path), ("run_id" = String, Path),
-        ("path" = String, Path, description = "Relative path in the run's artifact tree; no `..`"),
+        ArtifactPath,
         ("x-lathe-sha256" = Option<String>, Header, description = "Expected hex sha256; the upload is refused unless the content matches"),
     ),
     request_body(content = ArtifactContent, content_type = "application/octet-stream"),
@@ -64,12 +63,16 @@ pub struct ArtifactContent(pub Vec<u8>);
 #[put("/{run_id}/artifacts/{path:.*}")]
 pub async fn upload_artifact(
     _access: ProjectAccess<Editor>,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<ArtifactPath>,
     request: HttpRequest,
     payload: web::Payload,
     backends: Services,
 ) -> Reply {
-    let (project, run_id, path) = path.into_inner();
+    let pb::ArtifactRef {
+        project,
+        run_id,
+        path,
+    } = path.into_inner().reference();
     let expected_sha256 = match request.headers().get(SHA256_HEADER) {
         Some(value) => value
             .to_str()
@@ -284,10 +287,7 @@ async fn forward_chunks(
 /// The content of an artifact, streamed; `Content-Length` and `x-lathe-sha256` come first.
 #[utoipa::path(
     tag = "artifacts",
-    params(
-        ("project" = String, Path), ("run_id" = String, Path),
-        ("path" = String, Path, description = "Relative path in the run's artifact tree"),
-    ),
+    params(ArtifactPath),
     responses(
         (status = 200, body = ArtifactContent, content_type = "application/octet-stream",
             headers(("x-lathe-sha256" = String, description = "Hex sha256 of the content"))),
@@ -298,17 +298,12 @@ async fn forward_chunks(
 #[get("/{run_id}/artifacts/{path:.*}")]
 pub async fn download_artifact(
     _access: ProjectAccess<Viewer>,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<ArtifactPath>,
     backends: Services,
 ) -> Reply {
-    let (project, run_id, path) = path.into_inner();
     let mut stream = backends
         .tracking()
-        .download_artifact(pb::ArtifactRef {
-            project,
-            run_id,
-            path,
-        })
+        .download_artifact(path.into_inner().reference())
         .await?
         .into_inner();
     // Errors such as a missing artifact arrive before the metadata, so they still get the

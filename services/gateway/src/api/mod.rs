@@ -12,6 +12,7 @@ pub mod online_json;
 pub mod openapi;
 pub mod params;
 pub mod projects;
+pub mod requests;
 pub mod system;
 pub mod tracking;
 pub mod whoami;

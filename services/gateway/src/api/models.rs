@@ -16,6 +16,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{AliasPath, ListQuery, ModelPath, ProjectPath, VersionPath};
+use super::requests::{Addressed, Change, Listing};
 use super::{Reply, Services, created, ok};
 use crate::auth::{Admin, Editor, ProjectAccess, Viewer};
 use crate::error::ErrorBody;
@@ -167,6 +168,7 @@ pub async fn delete_model(
 #[utoipa::path(
     tag = "models",
     params(ModelPath),
+    request_body = pb::CreateModelVersionRequest,
     responses(
         (status = 201, body = pb::ModelVersion), (status = 400, body = ErrorBody),
         (status = 404, body = ErrorBody, description = "No such model, run or artifact"),
@@ -174,16 +176,10 @@ pub async fn delete_model(
 )]
 #[post("/{name}/versions")]
 pub async fn create_model_version(
-    access: ProjectAccess<Editor>,
-    path: web::Path<ModelPath>,
-    body: web::Json<pb::CreateModelVersionRequest>,
+    change: Change<ModelPath, pb::CreateModelVersionRequest>,
     backends: Services,
 ) -> Reply {
-    let mut request = body.into_inner();
-    request.actor = access.actor();
-    request.project = access.project;
-    request.model = path.into_inner().name;
-    created(backends.models().create_model_version(request).await?)
+    created(backends.models().create_model_version(change.request).await?)
 }
 
 /// Versions of a model.
@@ -197,20 +193,10 @@ pub async fn create_model_version(
 )]
 #[get("/{name}/versions")]
 pub async fn list_model_versions(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<ModelPath>,
-    query: web::Query<ListQuery>,
+    listing: Listing<ModelPath, pb::ListModelVersionsRequest>,
     backends: Services,
 ) -> Reply {
-    let (page_size, page_token) = query.into_inner().page();
-    let (project, model) = path.into_inner().parts();
-    let request = pb::ListModelVersionsRequest {
-        project,
-        model,
-        page_size,
-        page_token,
-    };
-    ok(backends.models().list_model_versions(request).await?)
+    ok(backends.models().list_model_versions(listing.request).await?)
 }
 
 /// One version of a model.
@@ -235,19 +221,15 @@ pub async fn get_model_version(
 #[utoipa::path(
     tag = "models",
     params(VersionPath),
+    request_body = pb::UpdateModelVersionRequest,
     responses((status = 200, body = pb::ModelVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[patch("/{name}/versions/{version}")]
 pub async fn update_model_version(
-    access: ProjectAccess<Editor>,
-    path: web::Path<VersionPath>,
-    body: web::Json<pb::UpdateModelVersionRequest>,
+    change: Change<VersionPath, pb::UpdateModelVersionRequest>,
     backends: Services,
 ) -> Reply {
-    let mut request = body.into_inner();
-    (request.project, request.model, request.version) = path.into_inner().parts();
-    request.actor = access.actor();
-    ok(backends.models().update_model_version(request).await?)
+    ok(backends.models().update_model_version(change.request).await?)
 }
 
 /// Moves a version to another stage (editor), if the model's promotion gate for that stage
@@ -255,6 +237,7 @@ pub async fn update_model_version(
 #[utoipa::path(
     tag = "models",
     params(VersionPath),
+    request_body = pb::TransitionStageRequest,
     responses(
         (status = 200, body = pb::ModelVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
         (status = 412, body = ErrorBody, description = "A gate condition does not hold; the message lists the unmet ones"),
@@ -262,34 +245,22 @@ pub async fn update_model_version(
 )]
 #[post("/{name}/versions/{version}/stage")]
 pub async fn transition_stage(
-    access: ProjectAccess<Editor>,
-    path: web::Path<VersionPath>,
-    body: web::Json<pb::TransitionStageRequest>,
+    change: Change<VersionPath, pb::TransitionStageRequest>,
     backends: Services,
 ) -> Reply {
-    let mut request = body.into_inner();
-    (request.project, request.model, request.version) = path.into_inner().parts();
-    request.actor = access.actor();
-    ok(backends.models().transition_stage(request).await?)
+    ok(backends.models().transition_stage(change.request).await?)
 }
 
 /// Points an alias at a version, moving it if it points elsewhere (editor).
 #[utoipa::path(
     tag = "models",
     params(AliasPath),
+    request_body = pb::SetAliasRequest,
     responses((status = 200, body = pb::ModelVersion), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
 )]
 #[put("/{name}/aliases/{alias}")]
-pub async fn set_alias(
-    access: ProjectAccess<Editor>,
-    path: web::Path<AliasPath>,
-    body: web::Json<pb::SetAliasRequest>,
-    backends: Services,
-) -> Reply {
-    let mut request = body.into_inner();
-    (request.project, request.model, request.alias) = path.into_inner().parts();
-    request.actor = access.actor();
-    ok(backends.models().set_alias(request).await?)
+pub async fn set_alias(change: Change<AliasPath, pb::SetAliasRequest>, backends: Services) -> Reply {
+    ok(backends.models().set_alias(change.request).await?)
 }
 
 /// Removes an alias (editor); an optional JSON body `{"reason": "…"}` goes to the audit log.
@@ -313,8 +284,7 @@ pub async fn delete_alias(
             Error::invalid(format!("invalid JSON body: {e}")).with_reason(reasons::INVALID_BODY)
         })?
     };
-    (request.project, request.model, request.alias) = path.into_inner().parts();
-    request.actor = access.actor();
+    request.address(path.into_inner(), access.actor());
     backends.models().delete_alias(request).await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -345,20 +315,10 @@ pub async fn get_alias(
 )]
 #[get("/{name}/audit")]
 pub async fn list_audit_events(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<ModelPath>,
-    query: web::Query<ListQuery>,
+    listing: Listing<ModelPath, pb::ListAuditEventsRequest>,
     backends: Services,
 ) -> Reply {
-    let (page_size, page_token) = query.into_inner().page();
-    let (project, model) = path.into_inner().parts();
-    let request = pb::ListAuditEventsRequest {
-        project,
-        model,
-        page_size,
-        page_token,
-    };
-    ok(backends.models().list_audit_events(request).await?)
+    ok(backends.models().list_audit_events(listing.request).await?)
 }
 
 /// Model versions trained on a feature view, through a feature service, on a dataset, or by an

@@ -113,6 +113,25 @@ pub struct RunPath {
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
+pub struct ArtifactPath {
+    pub project: String,
+    pub run_id: String,
+    /// Relative path in the run's artifact tree; no `..`
+    pub path: String,
+}
+
+impl ArtifactPath {
+    pub fn reference(self) -> pb::ArtifactRef {
+        pb::ArtifactRef {
+            project: self.project,
+            run_id: self.run_id,
+            path: self.path,
+        }
+    }
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
 pub struct MetricPath {
     pub project: String,
     pub run_id: String,
@@ -130,6 +149,7 @@ pub struct EntityPath {
 
 /// A page of a listing.
 #[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// 1 to 1000; default 100.
