@@ -29,6 +29,7 @@ use tracing::Instrument;
 use utoipa::ToSchema;
 
 use super::params::{ArtifactPath, ListArtifactsQuery, RunPath};
+use super::requests::Target;
 use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::error::{ApiError, ErrorBody};
@@ -68,11 +69,7 @@ pub async fn upload_artifact(
     payload: web::Payload,
     backends: Services,
 ) -> Reply {
-    let pb::ArtifactRef {
-        project,
-        run_id,
-        path,
-    } = path.into_inner().reference();
+    let (project, run_id, path) = path.into_inner().parts();
     let expected_sha256 = match request.headers().get(SHA256_HEADER) {
         Some(value) => value
             .to_str()
@@ -297,13 +294,12 @@ async fn forward_chunks(
 )]
 #[get("/{run_id}/artifacts/{path:.*}")]
 pub async fn download_artifact(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<ArtifactPath>,
+    target: Target<Viewer, ArtifactPath, pb::ArtifactRef>,
     backends: Services,
 ) -> Reply {
     let mut stream = backends
         .tracking()
-        .download_artifact(path.into_inner().reference())
+        .download_artifact(target.request)
         .await?
         .into_inner();
     // Errors such as a missing artifact arrive before the metadata, so they still get the

@@ -1,10 +1,11 @@
 //! Entity definitions of a project, stored by the feature-service (which checks the project
 //! with the registry-service). Reads need `viewer`, writes `editor`, both the project in the token.
 
-use actix_web::{HttpResponse, delete, get, put, web};
+use actix_web::{HttpResponse, delete, get, put};
 use lathe_contract::features::v1 as pb;
 
 use super::params::{EntityPath, ProjectPath};
+use super::requests::{Change, Target};
 use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::error::ErrorBody;
@@ -13,25 +14,15 @@ use crate::error::ErrorBody;
 #[utoipa::path(
     tag = "features",
     params(EntityPath),
+    request_body = pb::ApplyEntityRequest,
     responses(
         (status = 200, body = pb::Entity), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such project"),
         (status = 412, body = ErrorBody, description = "The change would break stored data"),
     ),
 )]
 #[put("/{name}")]
-pub async fn apply_entity(
-    _access: ProjectAccess<Editor>,
-    path: web::Path<EntityPath>,
-    body: web::Json<pb::ApplyEntityRequest>,
-    backends: Services,
-) -> Reply {
-    let EntityPath { project, name } = path.into_inner();
-    let request = pb::ApplyEntityRequest {
-        project,
-        name,
-        ..body.into_inner()
-    };
-    ok(backends.features().apply_entity(request).await?)
+pub async fn apply_entity(change: Change<EntityPath, pb::ApplyEntityRequest>, backends: Services) -> Reply {
+    ok(backends.features().apply_entity(change.request).await?)
 }
 
 /// One entity.
@@ -42,15 +33,10 @@ pub async fn apply_entity(
 )]
 #[get("/{name}")]
 pub async fn get_entity(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<EntityPath>,
+    target: Target<Viewer, EntityPath, pb::GetEntityRequest>,
     backends: Services,
 ) -> Reply {
-    let EntityPath { project, name } = path.into_inner();
-    ok(backends
-        .features()
-        .get_entity(pb::GetEntityRequest { project, name })
-        .await?)
+    ok(backends.features().get_entity(target.request).await?)
 }
 
 /// Every entity of a project.
@@ -61,10 +47,11 @@ pub async fn get_entity(
 )]
 #[get("")]
 pub async fn list_entities(access: ProjectAccess<Viewer>, backends: Services) -> Reply {
-    let request = pb::ListEntitiesRequest {
-        project: access.project,
-    };
-    ok(backends.features().list_entities(request).await?)
+    let project = access.project;
+    ok(backends
+        .features()
+        .list_entities(pb::ListEntitiesRequest { project })
+        .await?)
 }
 
 /// Deletes an entity (editor).
@@ -75,14 +62,9 @@ pub async fn list_entities(access: ProjectAccess<Viewer>, backends: Services) ->
 )]
 #[delete("/{name}")]
 pub async fn delete_entity(
-    _access: ProjectAccess<Editor>,
-    path: web::Path<EntityPath>,
+    target: Target<Editor, EntityPath, pb::DeleteEntityRequest>,
     backends: Services,
 ) -> Reply {
-    let EntityPath { project, name } = path.into_inner();
-    backends
-        .features()
-        .delete_entity(pb::DeleteEntityRequest { project, name })
-        .await?;
+    backends.features().delete_entity(target.request).await?;
     Ok(HttpResponse::NoContent().finish())
 }

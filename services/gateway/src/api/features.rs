@@ -16,6 +16,7 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::online_json::{JsonValue, Timestamp, status_name};
 use super::params::{DefinitionPath, KindQuery, ProjectPath};
+use super::requests::Target;
 use super::rfc3339;
 use super::{Reply, Services, ok};
 use crate::auth::{Access, Editor, ProjectAccess, Viewer};
@@ -131,15 +132,10 @@ pub async fn list_definitions(
 )]
 #[get("/definitions/{kind}/{name}")]
 pub async fn get_definition(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<DefinitionPath>,
+    target: Target<Viewer, DefinitionPath, pb::GetDefinitionRequest>,
     backends: Services,
 ) -> Reply {
-    let DefinitionPath { project, kind, name } = path.into_inner();
-    let answer = backends
-        .features()
-        .get_definition(pb::GetDefinitionRequest { project, kind, name })
-        .await?;
+    let answer = backends.features().get_definition(target.request).await?;
     Ok(HttpResponse::Ok().json(Definition::from(answer.into_inner())))
 }
 
@@ -151,15 +147,12 @@ pub async fn get_definition(
 )]
 #[get("/definitions/{kind}/{name}/history")]
 pub async fn definition_history(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<DefinitionPath>,
+    target: Target<Viewer, DefinitionPath, pb::GetDefinitionRequest>,
     backends: Services,
 ) -> Reply {
-    let DefinitionPath { project, kind, name } = path.into_inner();
-    let request = pb::GetDefinitionRequest { project, kind, name };
     let answer = backends
         .features()
-        .get_definition_history(request)
+        .get_definition_history(target.request)
         .await?
         .into_inner();
     Ok(HttpResponse::Ok().json(DefinitionHistory {
@@ -208,11 +201,10 @@ pub async fn historical_features(
     backends: Services,
     settings: web::Data<GatewaySettings>,
 ) -> Reply {
-    let csv = request
-        .headers()
-        .get(actix_web::http::header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("text/csv"));
+    let format = match request.headers().get(actix_web::http::header::CONTENT_TYPE) {
+        Some(v) if v.to_str().is_ok_and(|v| v.starts_with("text/csv")) => pb::EntityFrameFormat::Csv,
+        _ => pb::EntityFrameFormat::Parquet,
+    };
     let mut frame = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk.map_err(|e| Error::invalid(format!("cannot read the entity frame: {e}")))?;
@@ -231,11 +223,7 @@ pub async fn historical_features(
     let request = pb::GetHistoricalFeaturesRequest {
         project: access.project,
         entity_frame: frame.freeze(),
-        format: if csv {
-            pb::EntityFrameFormat::Csv
-        } else {
-            pb::EntityFrameFormat::Parquet
-        } as i32,
+        format: format as i32,
         features: query
             .features
             .unwrap_or_default()
@@ -320,7 +308,7 @@ pub struct MaterializeProgress {
 
 /// One line of the `application/x-ndjson` answer: exactly one of the fields is set. Progress
 /// lines come first; the last line is `done` or `error`.
-#[derive(Serialize, ToSchema)]
+#[derive(Default, Serialize, ToSchema)]
 pub struct MaterializeEvent {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub progress: Option<MaterializeProgress>,
@@ -333,11 +321,7 @@ pub struct MaterializeEvent {
 impl MaterializeEvent {
     fn from_grpc(event: Result<pb::MaterializeEvent, tonic::Status>) -> Self {
         use pb::materialize_event::Event;
-        let mut line = MaterializeEvent {
-            progress: None,
-            done: None,
-            error: None,
-        };
+        let mut line = MaterializeEvent::default();
         match event.map(|e| e.event) {
             Ok(Some(Event::Progress(p))) => {
                 line.progress = Some(MaterializeProgress {

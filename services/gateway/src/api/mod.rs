@@ -119,9 +119,7 @@ pub type Reply = Result<actix_web::HttpResponse, crate::error::ApiError>;
 pub type Services = actix_web::web::Data<crate::backends::Backends>;
 
 /// 200 with a service's answer as the JSON body.
-pub(crate) fn ok<T: serde::Serialize>(
-    answer: tonic::Response<T>,
-) -> Result<actix_web::HttpResponse, crate::error::ApiError> {
+pub(crate) fn ok<T: serde::Serialize>(answer: tonic::Response<T>) -> Reply {
     Ok(actix_web::HttpResponse::Ok().json(answer.into_inner()))
 }
 

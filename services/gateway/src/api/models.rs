@@ -16,7 +16,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{AliasPath, ListQuery, ModelPath, ProjectPath, VersionPath};
-use super::requests::{Addressed, Change, Listing};
+use super::requests::{Addressed, Change, Listing, Target};
 use super::{Reply, Services, created, ok};
 use crate::auth::{Admin, Editor, ProjectAccess, Viewer};
 use crate::error::ErrorBody;
@@ -101,16 +101,8 @@ pub async fn list_models(
     responses((status = 200, body = pb::Model), (status = 404, body = ErrorBody)),
 )]
 #[get("/{name}")]
-pub async fn get_model(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<ModelPath>,
-    backends: Services,
-) -> Reply {
-    let (project, name) = path.into_inner().parts();
-    ok(backends
-        .models()
-        .get_model(pb::ModelRef { project, name })
-        .await?)
+pub async fn get_model(target: Target<Viewer, ModelPath, pb::ModelRef>, backends: Services) -> Reply {
+    ok(backends.models().get_model(target.request).await?)
 }
 
 /// Changes a model's description or tags (editor) or its promotion policies (admin).
@@ -150,16 +142,8 @@ pub async fn update_model(
     responses((status = 204), (status = 404, body = ErrorBody)),
 )]
 #[delete("/{name}")]
-pub async fn delete_model(
-    _access: ProjectAccess<Admin>,
-    path: web::Path<ModelPath>,
-    backends: Services,
-) -> Reply {
-    let (project, name) = path.into_inner().parts();
-    backends
-        .models()
-        .delete_model(pb::ModelRef { project, name })
-        .await?;
+pub async fn delete_model(target: Target<Admin, ModelPath, pb::ModelRef>, backends: Services) -> Reply {
+    backends.models().delete_model(target.request).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -207,14 +191,10 @@ pub async fn list_model_versions(
 )]
 #[get("/{name}/versions/{version}")]
 pub async fn get_model_version(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<VersionPath>,
+    target: Target<Viewer, VersionPath, pb::ModelVersionRef>,
     backends: Services,
 ) -> Reply {
-    ok(backends
-        .models()
-        .get_model_version(path.into_inner().reference())
-        .await?)
+    ok(backends.models().get_model_version(target.request).await?)
 }
 
 /// Changes a version's description or tags (editor); its artifact and signature never change.
@@ -296,15 +276,8 @@ pub async fn delete_alias(
     responses((status = 200, body = pb::ModelVersion), (status = 404, body = ErrorBody)),
 )]
 #[get("/{name}/aliases/{alias}")]
-pub async fn get_alias(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<AliasPath>,
-    backends: Services,
-) -> Reply {
-    ok(backends
-        .models()
-        .get_version_by_alias(path.into_inner().reference())
-        .await?)
+pub async fn get_alias(target: Target<Viewer, AliasPath, pb::AliasRef>, backends: Services) -> Reply {
+    ok(backends.models().get_version_by_alias(target.request).await?)
 }
 
 /// Every stage and alias move of a model: who, from what, to what, and why.

@@ -1,7 +1,6 @@
 //! The path and query parameters of the routes: one type per resource path, so a route's
 //! OpenAPI parameters come from the type its handler extracts.
 
-use lathe_contract::registry::v1 as pb;
 use serde::Deserialize;
 use utoipa::IntoParams;
 
@@ -26,13 +25,6 @@ pub struct ModelPath {
     pub name: String,
 }
 
-impl ModelPath {
-    /// Project and model.
-    pub fn parts(self) -> (String, String) {
-        (self.project, self.name)
-    }
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct VersionPath {
@@ -40,22 +32,6 @@ pub struct VersionPath {
     /// Model name
     pub name: String,
     pub version: u64,
-}
-
-impl VersionPath {
-    /// Project, model and version.
-    pub fn parts(self) -> (String, String, u64) {
-        (self.project, self.name, self.version)
-    }
-
-    pub fn reference(self) -> pb::ModelVersionRef {
-        let (project, model, version) = self.parts();
-        pb::ModelVersionRef {
-            project,
-            model,
-            version,
-        }
-    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -67,41 +43,11 @@ pub struct AliasPath {
     pub alias: String,
 }
 
-impl AliasPath {
-    /// Project, model and alias.
-    pub fn parts(self) -> (String, String, String) {
-        (self.project, self.name, self.alias)
-    }
-
-    pub fn reference(self) -> pb::AliasRef {
-        let (project, model, alias) = self.parts();
-        pb::AliasRef {
-            project,
-            model,
-            alias,
-        }
-    }
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct ExperimentPath {
     pub project: String,
     pub experiment_id: String,
-}
-
-impl ExperimentPath {
-    /// Project and experiment id.
-    pub fn parts(self) -> (String, String) {
-        (self.project, self.experiment_id)
-    }
-
-    pub fn reference(self) -> pb::ExperimentRef {
-        pb::ExperimentRef {
-            project: self.project,
-            experiment_id: self.experiment_id,
-        }
-    }
 }
 
 #[derive(Deserialize, IntoParams)]
@@ -120,16 +66,6 @@ pub struct ArtifactPath {
     pub path: String,
 }
 
-impl ArtifactPath {
-    pub fn reference(self) -> pb::ArtifactRef {
-        pb::ArtifactRef {
-            project: self.project,
-            run_id: self.run_id,
-            path: self.path,
-        }
-    }
-}
-
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
 pub struct MetricPath {
@@ -145,6 +81,30 @@ pub struct EntityPath {
     pub project: String,
     /// Entity name
     pub name: String,
+}
+
+// `parts()`: a path's values in the order the URL names them, which is the order of the
+// fields that `requests.rs` fills from them.
+macro_rules! parts {
+    ($($path:ident => ($($field:ident),+): $parts:ty;)+) => {$(
+        impl $path {
+            pub fn parts(self) -> $parts {
+                ($(self.$field),+)
+            }
+        }
+    )+};
+}
+
+parts! {
+    ModelPath => (project, name): (String, String);
+    VersionPath => (project, name, version): (String, String, u64);
+    AliasPath => (project, name, alias): (String, String, String);
+    ExperimentPath => (project, experiment_id): (String, String);
+    RunPath => (project, run_id): (String, String);
+    MetricPath => (project, run_id, key): (String, String, String);
+    EntityPath => (project, name): (String, String);
+    DefinitionPath => (project, kind, name): (String, String, String);
+    ArtifactPath => (project, run_id, path): (String, String, String);
 }
 
 /// A page of a listing.

@@ -131,13 +131,10 @@ pub async fn get_project(
     backends: Services,
 ) -> Reply {
     claims.require_project(&name.name)?;
-    let project = backends
-        .registry()
-        .get_project(pb::GetProjectRequest {
-            name: name.into_inner().name,
-        })
-        .await?;
-    Ok(HttpResponse::Ok().json(project.into_inner()))
+    let request = pb::GetProjectRequest {
+        name: name.into_inner().name,
+    };
+    ok(backends.registry().get_project(request).await?)
 }
 
 /// Changes a project's description or labels (admin).

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{ExperimentPath, ListQuery, MetricPath, ProjectPath, RunPath};
+use super::requests::{Change, Listing, Target};
 use super::{Reply, Services, created, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::error::ErrorBody;
@@ -116,6 +117,7 @@ pub struct SearchRuns {
 #[utoipa::path(
     tag = "tracking",
     params(ProjectPath),
+    request_body = pb::CreateExperimentRequest,
     responses(
         (status = 201, body = pb::Experiment), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody, description = "No such project"),
         (status = 409, body = ErrorBody),
@@ -123,15 +125,10 @@ pub struct SearchRuns {
 )]
 #[post("")]
 pub async fn create_experiment(
-    access: ProjectAccess<Editor>,
-    body: web::Json<pb::CreateExperimentRequest>,
+    change: Change<ProjectPath, pb::CreateExperimentRequest>,
     backends: Services,
 ) -> Reply {
-    let request = pb::CreateExperimentRequest {
-        project: access.project,
-        ..body.into_inner()
-    };
-    created(backends.tracking().create_experiment(request).await?)
+    created(backends.tracking().create_experiment(change.request).await?)
 }
 
 /// Experiments of a project.
@@ -164,17 +161,10 @@ pub async fn list_experiments(
 )]
 #[get("/{experiment_id}")]
 pub async fn get_experiment(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<ExperimentPath>,
+    target: Target<Viewer, ExperimentPath, pb::GetExperimentRequest>,
     backends: Services,
 ) -> Reply {
-    let (project, experiment_id) = path.into_inner().parts();
-    let request = pb::GetExperimentRequest {
-        project,
-        experiment_id,
-        name: String::new(),
-    };
-    ok(backends.tracking().get_experiment(request).await?)
+    ok(backends.tracking().get_experiment(target.request).await?)
 }
 
 /// Renames an experiment or changes its tags (editor).
@@ -212,12 +202,10 @@ pub async fn update_experiment(
 )]
 #[delete("/{experiment_id}")]
 pub async fn delete_experiment(
-    _access: ProjectAccess<Editor>,
-    path: web::Path<ExperimentPath>,
+    target: Target<Editor, ExperimentPath, pb::ExperimentRef>,
     backends: Services,
 ) -> Reply {
-    let experiment = path.into_inner().reference();
-    ok(backends.tracking().delete_experiment(experiment).await?)
+    ok(backends.tracking().delete_experiment(target.request).await?)
 }
 
 /// Restores a soft-deleted experiment (editor).
@@ -231,12 +219,10 @@ pub async fn delete_experiment(
 )]
 #[post("/{experiment_id}/restore")]
 pub async fn restore_experiment(
-    _access: ProjectAccess<Editor>,
-    path: web::Path<ExperimentPath>,
+    target: Target<Editor, ExperimentPath, pb::ExperimentRef>,
     backends: Services,
 ) -> Reply {
-    let experiment = path.into_inner().reference();
-    ok(backends.tracking().restore_experiment(experiment).await?)
+    ok(backends.tracking().restore_experiment(target.request).await?)
 }
 
 /// Starts a run in an experiment (editor).
@@ -273,12 +259,8 @@ pub async fn create_run(
     responses((status = 200, body = pb::Run), (status = 404, body = ErrorBody)),
 )]
 #[get("/{run_id}")]
-pub async fn get_run(_access: ProjectAccess<Viewer>, path: web::Path<RunPath>, backends: Services) -> Reply {
-    let RunPath { project, run_id } = path.into_inner();
-    ok(backends
-        .tracking()
-        .get_run(pb::RunRef { project, run_id })
-        .await?)
+pub async fn get_run(target: Target<Viewer, RunPath, pb::RunRef>, backends: Services) -> Reply {
+    ok(backends.tracking().get_run(target.request).await?)
 }
 
 /// Sets a run's status, end time or name (editor).
@@ -315,16 +297,8 @@ pub async fn update_run(
     responses((status = 204), (status = 404, body = ErrorBody)),
 )]
 #[delete("/{run_id}")]
-pub async fn delete_run(
-    _access: ProjectAccess<Editor>,
-    path: web::Path<RunPath>,
-    backends: Services,
-) -> Reply {
-    let RunPath { project, run_id } = path.into_inner();
-    backends
-        .tracking()
-        .delete_run(pb::RunRef { project, run_id })
-        .await?;
+pub async fn delete_run(target: Target<Editor, RunPath, pb::RunRef>, backends: Services) -> Reply {
+    backends.tracking().delete_run(target.request).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -376,21 +350,10 @@ pub async fn log_batch(
 )]
 #[get("/{run_id}/metrics/{key}/history")]
 pub async fn get_metric_history(
-    _access: ProjectAccess<Viewer>,
-    path: web::Path<MetricPath>,
-    query: web::Query<ListQuery>,
+    listing: Listing<MetricPath, pb::GetMetricHistoryRequest>,
     backends: Services,
 ) -> Reply {
-    let MetricPath { project, run_id, key } = path.into_inner();
-    let (page_size, page_token) = query.into_inner().page();
-    let request = pb::GetMetricHistoryRequest {
-        project,
-        run_id,
-        key,
-        page_size,
-        page_token,
-    };
-    ok(backends.tracking().get_metric_history(request).await?)
+    ok(backends.tracking().get_metric_history(listing.request).await?)
 }
 
 /// Runs matching a filter, in the requested order.
