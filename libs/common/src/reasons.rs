@@ -78,6 +78,12 @@ reasons! {
     ONLINE_STORE_UNAVAILABLE = "online_store_unavailable", Unavailable, "The online store cannot be reached.";
     // Pipelines and monitors.
     PIPELINE_NOT_FOUND = "pipeline_not_found", NotFound, "The pipeline does not exist.";
+    INVALID_PIPELINE = "invalid_pipeline", InvalidArgument, "A pipeline definition has problems; the message lists each with its file and path.";
+    INVALID_RUN_PARAMS = "invalid_run_params", InvalidArgument, "A run parameter is unknown, missing or of the wrong type.";
+    PIPELINE_RUN_NOT_FOUND = "pipeline_run_not_found", NotFound, "The pipeline run does not exist.";
+    TASK_NOT_FOUND = "task_not_found", NotFound, "The run has no task of that id.";
+    RUN_FINISHED = "run_finished", FailedPrecondition, "The run has finished; it cannot be cancelled.";
+    RUN_NOT_RERUNNABLE = "run_not_rerunnable", FailedPrecondition, "Only a failed or cancelled run can be re-run.";
     MONITOR_NOT_FOUND = "monitor_not_found", NotFound, "The monitor does not exist.";
 }
 

@@ -28,7 +28,7 @@ pub struct PlatformSettings {
     pub gateway: GatewaySettings,
     pub registry: ServiceSettings,
     pub features: lathe_feature_service::FeatureSettings,
-    pub orchestrator: ServiceSettings,
+    pub orchestrator: lathe_orchestrator::OrchestratorSettings,
     pub monitor: ServiceSettings,
     pub standalone: StandaloneSettings,
 }
@@ -80,7 +80,7 @@ impl PlatformSettings {
         for service in [
             &mut self.registry,
             &mut self.features.service,
-            &mut self.orchestrator,
+            &mut self.orchestrator.service,
             &mut self.monitor,
         ] {
             service.grpc_addr = any;
@@ -175,7 +175,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     let registry_listener = bind(settings.registry.grpc_addr, "registry.grpc_addr".into()).await?;
     let features_listener = bind(settings.features.service.grpc_addr, "features.grpc_addr".into()).await?;
     let orchestrator_listener =
-        bind(settings.orchestrator.grpc_addr, "orchestrator.grpc_addr".into()).await?;
+        bind(settings.orchestrator.service.grpc_addr, "orchestrator.grpc_addr".into()).await?;
     let monitor_listener = bind(settings.monitor.grpc_addr, "monitor.grpc_addr".into()).await?;
     let local = |l: &tokio::net::TcpListener| l.local_addr().expect("a bound listener has an address");
     let grpc_addrs = vec![
@@ -189,7 +189,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     let registry_endpoint = endpoint(grpc_addrs[0].1);
     for service in [
         &mut settings.features.service,
-        &mut settings.orchestrator,
+        &mut settings.orchestrator.service,
         &mut settings.monitor,
     ] {
         service.registry_endpoint = registry_endpoint.clone();

@@ -70,6 +70,15 @@ enum Command {
         #[command(subcommand)]
         command: commands::features::FeaturesCommand,
     },
+    /// Run a pipeline worker: claims task instances from the orchestrator's database and runs
+    /// them (the orchestrator's settings: database, object store, `orchestrator.worker.*`).
+    Worker {
+        #[arg(long)]
+        data_dir: Option<PathBuf>,
+        /// Name shown on the task instances it runs (default `worker`).
+        #[arg(long, default_value = "worker")]
+        name: String,
+    },
     /// The model registry (client of a running Lathe).
     Models {
         #[command(flatten)]
@@ -170,6 +179,23 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             };
             telemetry.shutdown();
             outcome
+        }
+        Command::Worker { data_dir, name } => {
+            let common = common_settings(&config, data_dir)?;
+            let telemetry = telemetry::init("lathe-worker", &common.telemetry)?;
+            let settings = config.section(
+                lathe_orchestrator::SECTION,
+                lathe_orchestrator::default_settings(),
+            )?;
+            let outcome = lathe_orchestrator::run_worker(
+                &settings,
+                &common,
+                &name,
+                lathe_common::service::Shutdown::on(shutdown_signal()),
+            )
+            .await;
+            telemetry.shutdown();
+            Ok(outcome?)
         }
         Command::Experiments { connection, command } => {
             commands::tracking::experiments(&commands::Api::new(&connection)?, command).await

@@ -1,4 +1,5 @@
-//! The gRPC API of the orchestrator.
+//! The orchestrator's gRPC API: thin methods that check the caller and convert, over
+//! [`crate::engine`] and [`crate::store`].
 
-pub mod dag;
+pub mod convert;
 pub mod pipelines;

@@ -1,6 +1,7 @@
-//! The orchestrator's tables.
+//! The orchestrator's tables and the reads and writes of them.
 
 pub mod migration;
-
-/// Pipeline definitions, one row per (project, pipeline).
-pub const PIPELINES_TABLE: &str = "orchestrator_pipelines";
+pub mod pipelines;
+pub mod project_data;
+pub mod run_queries;
+pub mod tables;
