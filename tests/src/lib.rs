@@ -52,6 +52,14 @@ impl TestPlatform {
     /// loopback gRPC as separate processes would (embedded mode: in-process channels, the
     /// standalone default), so the suites run through both transports.
     pub async fn on(backend: Backend) -> Option<(TestPlatform, Option<PgDatabase>)> {
+        TestPlatform::on_with(backend, |_| {}).await
+    }
+
+    /// As [`TestPlatform::on`], with the settings changed by `adjust` before the start.
+    pub async fn on_with(
+        backend: Backend,
+        adjust: impl FnOnce(&mut PlatformSettings),
+    ) -> Option<(TestPlatform, Option<PgDatabase>)> {
         let dir = tempfile::tempdir().expect("temp dir");
         let mut settings = embedded_settings(dir.path());
         let pg = match backend {
@@ -62,7 +70,7 @@ impl TestPlatform {
                 for service in [
                     &mut settings.registry,
                     &mut settings.features.service,
-                    &mut settings.orchestrator,
+                    &mut settings.orchestrator.service,
                     &mut settings.monitor,
                 ] {
                     service.database.url = Some(pg.url.clone());
@@ -82,6 +90,7 @@ impl TestPlatform {
                 Some(pg)
             }
         };
+        adjust(&mut settings);
         Some((TestPlatform::start(settings, dir).await, pg))
     }
 

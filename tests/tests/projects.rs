@@ -178,13 +178,11 @@ async fn fill(t: &TestPlatform, c: &mut Clients) -> (String, String) {
     assert_eq!(online["results"][1]["values"], json!([7]), "{online}");
 
     c.orchestrator
-        .put_pipeline(orchestrator::PutPipelineRequest {
+        .apply_pipelines(orchestrator::ApplyPipelinesRequest {
             project: PROJECT.into(),
-            name: "retrain".into(),
-            tasks: vec![orchestrator::TaskSpec {
-                id: "train".into(),
-                command: vec!["train".into()],
-                ..Default::default()
+            files: vec![orchestrator::PipelineFile {
+                path: "retrain.yaml".into(),
+                content: "{name: retrain, tasks: [{id: train, kind: command, argv: [train]}]}".into(),
             }],
             ..Default::default()
         })
@@ -268,7 +266,7 @@ async fn everything_is_project_not_found(
     }
     let pipeline = c
         .orchestrator
-        .get_pipeline(orchestrator::GetPipelineRequest {
+        .get_pipeline(orchestrator::PipelineRef {
             project: project.into(),
             name: "retrain".into(),
         })
@@ -445,13 +443,11 @@ async fn interrupted_cascade(t: &TestPlatform, c: &mut Clients) {
     const NAME: &str = "half-gone";
     t.create_project(NAME).await;
     c.orchestrator
-        .put_pipeline(orchestrator::PutPipelineRequest {
+        .apply_pipelines(orchestrator::ApplyPipelinesRequest {
             project: NAME.into(),
-            name: "retrain".into(),
-            tasks: vec![orchestrator::TaskSpec {
-                id: "train".into(),
-                command: vec!["train".into()],
-                ..Default::default()
+            files: vec![orchestrator::PipelineFile {
+                path: "retrain.yaml".into(),
+                content: "{name: retrain, tasks: [{id: train, kind: command, argv: [train]}]}".into(),
             }],
             ..Default::default()
         })

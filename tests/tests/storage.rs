@@ -13,7 +13,7 @@ use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
 use lathe_contract::monitor::v1::{DriftMetric, FeatureCheck, GetMonitorRequest, PutMonitorRequest};
 use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
 use lathe_contract::orchestrator::v1::{
-    GetPipelineRequest, ListPipelinesRequest, PutPipelineRequest, TaskSpec,
+    ApplyPipelinesRequest, ListPipelinesRequest, PipelineFile, PipelineRef,
 };
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::{CreateProjectRequest, GetProjectRequest, ListProjectsRequest};
@@ -22,15 +22,14 @@ use lathe_tests::{Backend, TestPlatform};
 use object_store::path::Path;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 
-fn task(id: &str, deps: &[&str]) -> TaskSpec {
-    TaskSpec {
-        id: id.to_owned(),
-        depends_on: deps.iter().map(|d| (*d).to_owned()).collect(),
-        command: vec!["python".to_owned(), format!("{id}.py")],
-        retries: 2,
-        timeout_seconds: 600,
-    }
-}
+const PIPELINE: &str = "
+name: retrain-churn
+schedule: {cron: '0 3 * * *', timezone: Europe/Paris}
+tasks:
+  - {id: train, kind: command, argv: [python, train.py], retries: 2, timeout: 10m}
+  - {id: evaluate, kind: command, argv: [python, evaluate.py], depends_on: [train]}
+  - {id: register, kind: command, argv: [python, register.py], depends_on: [evaluate]}
+";
 
 /// Writes through every service's gRPC API, reads back, restarts on the same stores, reads again.
 async fn every_service_round_trips(backend: Backend) {
@@ -84,18 +83,14 @@ async fn every_service_round_trips(backend: Backend) {
         2
     );
 
-    let tasks = vec![
-        task("train", &[]),
-        task("evaluate", &["train"]),
-        task("register", &["evaluate"]),
-    ];
     orchestrator
-        .put_pipeline(PutPipelineRequest {
+        .apply_pipelines(ApplyPipelinesRequest {
             project: "churn".into(),
-            name: "retrain-churn".into(),
-            description: String::new(),
-            schedule: "0 3 * * *".into(),
-            tasks: tasks.clone(),
+            files: vec![PipelineFile {
+                path: "retrain.yaml".into(),
+                content: PIPELINE.into(),
+            }],
+            ..Default::default()
         })
         .await
         .unwrap();
@@ -153,14 +148,34 @@ async fn every_service_round_trips(backend: Backend) {
     );
 
     let pipeline = orchestrator
-        .get_pipeline(GetPipelineRequest {
+        .get_pipeline(PipelineRef {
             project: "churn".into(),
             name: "retrain-churn".into(),
         })
         .await
         .unwrap()
         .into_inner();
-    assert_eq!((pipeline.tasks, pipeline.schedule.as_str()), (tasks, "0 3 * * *"));
+    let tasks: Vec<(&str, &[String])> = pipeline
+        .tasks
+        .iter()
+        .map(|t| (t.id.as_str(), t.depends_on.as_slice()))
+        .collect();
+    assert_eq!(
+        tasks,
+        [
+            ("train", &[][..]),
+            ("evaluate", &["train".to_owned()][..]),
+            ("register", &["evaluate".to_owned()][..])
+        ]
+    );
+    assert_eq!(
+        (
+            pipeline.schedule.as_str(),
+            pipeline.timezone.as_str(),
+            pipeline.version
+        ),
+        ("0 3 * * *", "Europe/Paris", 1)
+    );
     let pipelines = orchestrator
         .list_pipelines(ListPipelinesRequest {
             project: "churn".into(),

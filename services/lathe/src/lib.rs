@@ -174,8 +174,11 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     let (stop, _) = watch::channel(false);
     let registry_listener = bind(settings.registry.grpc_addr, "registry.grpc_addr".into()).await?;
     let features_listener = bind(settings.features.service.grpc_addr, "features.grpc_addr".into()).await?;
-    let orchestrator_listener =
-        bind(settings.orchestrator.service.grpc_addr, "orchestrator.grpc_addr".into()).await?;
+    let orchestrator_listener = bind(
+        settings.orchestrator.service.grpc_addr,
+        "orchestrator.grpc_addr".into(),
+    )
+    .await?;
     let monitor_listener = bind(settings.monitor.grpc_addr, "monitor.grpc_addr".into()).await?;
     let local = |l: &tokio::net::TcpListener| l.local_addr().expect("a bound listener has an address");
     let grpc_addrs = vec![

@@ -59,9 +59,14 @@ impl GrpcService for Orchestrator {
         &settings.service
     }
 
-    async fn build(settings: &OrchestratorSettings, common: &CommonSettings) -> Result<Orchestrator, StartError> {
-        let projects =
-            ProjectCheck::connect_lazy(&settings.service.registry_endpoint, "orchestrator.registry_endpoint")?;
+    async fn build(
+        settings: &OrchestratorSettings,
+        common: &CommonSettings,
+    ) -> Result<Orchestrator, StartError> {
+        let projects = ProjectCheck::connect_lazy(
+            &settings.service.registry_endpoint,
+            "orchestrator.registry_endpoint",
+        )?;
         let stores = Stores::open::<store::migration::Migrator>(SECTION, &settings.service, common).await?;
         let verifier = lathe_common::service::verifier(common)?;
         Ok(Orchestrator {
@@ -76,14 +81,14 @@ impl GrpcService for Orchestrator {
 
     fn into_server(self, shutdown: Shutdown) -> GrpcServer {
         let runs = Runs::new(Pipelines::new(self.stores.db.clone()));
-        let sweeper = tokio::spawn(
-            runs.clone()
-                .sweep(Duration::from_millis(self.settings.sweep_interval_ms.max(10)), shutdown.clone()),
-        );
+        let sweeper = tokio::spawn(runs.clone().sweep(
+            Duration::from_millis(self.settings.sweep_interval_ms.max(10)),
+            shutdown.clone(),
+        ));
         let api = api::pipelines::PipelinesApi::new(runs.clone(), self.stores.objects.clone(), self.projects);
         let routes = tonic::service::Routes::new(OrchestratorServiceServer::new(api));
-        let mut server =
-            GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes, self.verifier).with_background(sweeper);
+        let mut server = GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes, self.verifier)
+            .with_background(sweeper);
         if self.settings.worker.enabled {
             let worker = Arc::new(Worker {
                 runs,
@@ -135,7 +140,11 @@ fn task_signer(common: &CommonSettings) -> Option<Arc<Signer>> {
 
 fn worker_settings(config: &WorkerConfig, data_dir: &std::path::Path, name: &str) -> WorkerSettings {
     let host = std::env::var("HOSTNAME").unwrap_or_else(|_| "localhost".to_owned());
-    let id = format!("{name}@{host}:{}:{}", std::process::id(), uuid::Uuid::new_v4().simple());
+    let id = format!(
+        "{name}@{host}:{}:{}",
+        std::process::id(),
+        uuid::Uuid::new_v4().simple()
+    );
     WorkerSettings {
         id,
         slots: config.slots.max(1),

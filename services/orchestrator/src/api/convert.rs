@@ -100,7 +100,11 @@ fn task_instance(row: &task::Model) -> pb::TaskInstance {
         outputs_json: row.outputs.clone(),
         message: row.message.clone(),
         worker: row.worker.clone(),
-        retry_time: if state == TaskState::UpForRetry { maybe(row.retry_time) } else { None },
+        retry_time: if state == TaskState::UpForRetry {
+            maybe(row.retry_time)
+        } else {
+            None
+        },
         kind: row.kind.clone(),
     }
 }

@@ -76,7 +76,11 @@ impl OrchestratorService for PipelinesApi {
         let project = request.get_ref().project.clone();
         let caller = access::require(
             &request,
-            if request.get_ref().dry_run { Role::Viewer } else { Role::Admin },
+            if request.get_ref().dry_run {
+                Role::Viewer
+            } else {
+                Role::Admin
+            },
             &project,
         )?;
         let request = request.into_inner();
@@ -86,7 +90,11 @@ impl OrchestratorService for PipelinesApi {
         }
         self.projects.require(&request.project).await?;
         let files: Vec<(String, String)> = request.files.into_iter().map(|f| (f.path, f.content)).collect();
-        let actor = if request.actor.is_empty() { caller.subject().to_owned() } else { request.actor };
+        let actor = if request.actor.is_empty() {
+            caller.subject().to_owned()
+        } else {
+            request.actor
+        };
         let changes = self
             .runs
             .pipelines
@@ -111,10 +119,18 @@ impl OrchestratorService for PipelinesApi {
         }))
     }
 
-    async fn get_pipeline(&self, request: Request<pb::PipelineRef>) -> Result<Response<pb::Pipeline>, Status> {
+    async fn get_pipeline(
+        &self,
+        request: Request<pb::PipelineRef>,
+    ) -> Result<Response<pb::Pipeline>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
-        match self.runs.pipelines.current(&request.project, &request.name).await? {
+        match self
+            .runs
+            .pipelines
+            .current(&request.project, &request.name)
+            .await?
+        {
             Some(current) => Ok(Response::new(convert::pipeline(&current))),
             None => Err(self.missing(&request.project, &request.name).await.into()),
         }
@@ -146,7 +162,12 @@ impl OrchestratorService for PipelinesApi {
     ) -> Result<Response<pb::DeletePipelineResponse>, Status> {
         access::require(&request, Role::Admin, &request.get_ref().project)?;
         let request = request.into_inner();
-        if !self.runs.pipelines.delete(&request.project, &request.name).await? {
+        if !self
+            .runs
+            .pipelines
+            .delete(&request.project, &request.name)
+            .await?
+        {
             return Err(self.missing(&request.project, &request.name).await.into());
         }
         Ok(Response::new(pb::DeletePipelineResponse {}))
@@ -160,7 +181,11 @@ impl OrchestratorService for PipelinesApi {
         let request = request.into_inner();
         let logical_date = time_filter("logical_date", &request.logical_date)?;
         let params: BTreeMap<String, String> = request.params.into_iter().collect();
-        let actor = if request.actor.is_empty() { caller.subject().to_owned() } else { request.actor };
+        let actor = if request.actor.is_empty() {
+            caller.subject().to_owned()
+        } else {
+            request.actor
+        };
         let triggered = self
             .runs
             .trigger(
@@ -189,7 +214,9 @@ impl OrchestratorService for PipelinesApi {
     async fn get_run(&self, request: Request<pb::RunRef>) -> Result<Response<pb::PipelineRun>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
-        Ok(Response::new(self.run_answer(&request.project, &request.run_id).await?))
+        Ok(Response::new(
+            self.run_answer(&request.project, &request.run_id).await?,
+        ))
     }
 
     async fn list_runs(
@@ -222,15 +249,23 @@ impl OrchestratorService for PipelinesApi {
     async fn cancel_run(&self, request: Request<pb::RunRef>) -> Result<Response<pb::PipelineRun>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
-        self.runs.cancel(&request.project, &request.run_id, now_ms()).await?;
-        Ok(Response::new(self.run_answer(&request.project, &request.run_id).await?))
+        self.runs
+            .cancel(&request.project, &request.run_id, now_ms())
+            .await?;
+        Ok(Response::new(
+            self.run_answer(&request.project, &request.run_id).await?,
+        ))
     }
 
     async fn rerun_run(&self, request: Request<pb::RunRef>) -> Result<Response<pb::PipelineRun>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
-        self.runs.rerun(&request.project, &request.run_id, now_ms()).await?;
-        Ok(Response::new(self.run_answer(&request.project, &request.run_id).await?))
+        self.runs
+            .rerun(&request.project, &request.run_id, now_ms())
+            .await?;
+        Ok(Response::new(
+            self.run_answer(&request.project, &request.run_id).await?,
+        ))
     }
 
     async fn read_task_log(
@@ -289,7 +324,10 @@ impl OrchestratorService for PipelinesApi {
     ) -> Result<Response<pb::NotifyAlertResponse>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let request = request.into_inner();
-        let started = self.runs.on_alert(&request.project, &request.monitor, now_ms()).await?;
+        let started = self
+            .runs
+            .on_alert(&request.project, &request.monitor, now_ms())
+            .await?;
         Ok(Response::new(pb::NotifyAlertResponse {
             pipelines: started
                 .into_iter()
@@ -308,9 +346,13 @@ impl OrchestratorService for PipelinesApi {
         // Counting and purging a project's data are steps of its deletion: admins only.
         access::require(&request, Role::Admin, &request.get_ref().project)?;
         let request = request.into_inner();
-        let counts =
-            project_data::count_or_delete(self.runs.pipelines.db(), &self.objects, &request.project, request.delete)
-                .await?;
+        let counts = project_data::count_or_delete(
+            self.runs.pipelines.db(),
+            &self.objects,
+            &request.project,
+            request.delete,
+        )
+        .await?;
         Ok(Response::new(pb::ProjectDataResponse { counts }))
     }
 }

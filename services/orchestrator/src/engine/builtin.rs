@@ -6,5 +6,7 @@ use crate::definition::{Context, TaskKind};
 /// Runs a built-in task.
 pub async fn run(kind: &TaskKind, _context: &Context, _claimed: &Claimed) -> Outcome {
     let name = super::runs::kind_name(kind);
-    Outcome::Failure(format!("task kind '{name}' cannot run yet: this worker runs command tasks only"))
+    Outcome::Failure(format!(
+        "task kind '{name}' cannot run yet: this worker runs command tasks only"
+    ))
 }

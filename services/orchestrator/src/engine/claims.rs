@@ -5,8 +5,8 @@
 
 use lathe_common::{Result, db};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IntoActiveModel, QueryFilter,
-    QuerySelect, Set, Statement,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IntoActiveModel,
+    QueryFilter, QuerySelect, Set, Statement,
 };
 use serde_json::{Map, Value as Json};
 
@@ -38,7 +38,11 @@ impl Runs {
     pub async fn claim(&self, worker: &str, lease_ms: i64, now: i64) -> Result<Option<Claimed>> {
         let db = self.pipelines.db();
         let backend = db.get_database_backend();
-        let lock = if backend == DatabaseBackend::Postgres { " FOR UPDATE SKIP LOCKED" } else { "" };
+        let lock = if backend == DatabaseBackend::Postgres {
+            " FOR UPDATE SKIP LOCKED"
+        } else {
+            ""
+        };
         let sql = format!(
             "UPDATE orchestrator_task_instances SET state = 'running', try_number = try_number + 1, \
              worker = {p1}, lease_expires = {p2}, start_time = {p3}, retry_time = NULL, end_time = NULL, message = '' \
@@ -83,12 +87,17 @@ impl Runs {
     /// Records how the try ended and takes the run its next step, in one transaction. A
     /// failure with tries left is up for retry after the task's backoff. Nothing is recorded
     /// when the try is no longer this worker's.
-    pub async fn complete(&self, claimed: &Claimed, outcome: &Outcome, pipeline: &Pipeline, now: i64) -> Result<()> {
-        let retry_delay = pipeline
-            .tasks
-            .iter()
-            .find(|t| t.id == claimed.task_id)
-            .map(|t| t.retries.delay_before(u32::try_from(claimed.try_number).unwrap_or(1)));
+    pub async fn complete(
+        &self,
+        claimed: &Claimed,
+        outcome: &Outcome,
+        pipeline: &Pipeline,
+        now: i64,
+    ) -> Result<()> {
+        let retry_delay = pipeline.tasks.iter().find(|t| t.id == claimed.task_id).map(|t| {
+            t.retries
+                .delay_before(u32::try_from(claimed.try_number).unwrap_or(1))
+        });
         let db = self.pipelines.db();
         let recorded = db::retry_conflicts(|| async {
             let txn = db::begin_write(db).await?;
@@ -109,7 +118,8 @@ impl Runs {
                     row.end_time = Set(Some(now));
                 }
                 Outcome::Failure(message) if claimed.try_number < claimed.max_tries => {
-                    let delay = retry_delay.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4));
+                    let delay =
+                        retry_delay.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4));
                     row.state = Set(TaskState::UpForRetry.as_str().to_owned());
                     row.retry_time = Set(Some(now + delay));
                     row.message = Set(format!("try {} failed: {message}", claimed.try_number));
@@ -184,5 +194,9 @@ fn owned_by(claimed: &Claimed) -> sea_orm::Condition {
 }
 
 fn placeholder(backend: DatabaseBackend, n: usize) -> String {
-    if backend == DatabaseBackend::Postgres { format!("${n}") } else { "?".to_owned() }
+    if backend == DatabaseBackend::Postgres {
+        format!("${n}")
+    } else {
+        "?".to_owned()
+    }
 }

@@ -53,7 +53,10 @@ pub async fn run(
         return Outcome::Failure("argv is empty".to_owned());
     };
     if let Err(err) = tokio::fs::create_dir_all(dir.artifacts()).await {
-        return Outcome::Failure(format!("cannot create the task directory {}: {err}", dir.root.display()));
+        return Outcome::Failure(format!(
+            "cannot create the task directory {}: {err}",
+            dir.root.display()
+        ));
     }
     let mut command = Command::new(program);
     command
@@ -80,11 +83,20 @@ pub async fn run(
             return Outcome::Failure(format!("cannot start '{program}'{place}: {err}"));
         }
     };
-    let group = child.id().and_then(|id| i32::try_from(id).ok()).map(Pid::from_raw);
+    let group = child
+        .id()
+        .and_then(|id| i32::try_from(id).ok())
+        .map(Pid::from_raw);
     let (sender, mut received) = mpsc::channel::<Vec<u8>>(64);
     for stream in [
-        child.stdout.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
-        child.stderr.take().map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stdout
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
+        child
+            .stderr
+            .take()
+            .map(|s| Box::new(s) as Box<dyn tokio::io::AsyncRead + Send + Unpin>),
     ]
     .into_iter()
     .flatten()
@@ -137,7 +149,9 @@ pub async fn run(
         }
         Ended::Stopped => {
             kill_group(group, &mut child).await;
-            Outcome::Failure("stopped: the try is no longer this worker's (run cancelled or lease lost)".to_owned())
+            Outcome::Failure(
+                "stopped: the try is no longer this worker's (run cancelled or lease lost)".to_owned(),
+            )
         }
     }
 }

@@ -106,7 +106,11 @@ pub fn decide(pipeline: &Pipeline, instances: &BTreeMap<String, Instance>, facts
         let failed = states
             .values()
             .any(|s| matches!(s, TaskState::Failed | TaskState::UpstreamFailed));
-        if failed { RunState::Failed } else { RunState::Success }
+        if failed {
+            RunState::Failed
+        } else {
+            RunState::Success
+        }
     });
     Decision { moves, finished }
 }
@@ -145,7 +149,10 @@ fn next_for_pending(
         TriggerRule::OneFailed if done => Verdict::Skip,
         TriggerRule::NoneFailed if failures > 0 => Verdict::UpstreamFailed,
         TriggerRule::NoneFailed if done => Verdict::Run,
-        TriggerRule::AllDone | TriggerRule::AllFailed | TriggerRule::OneSuccess | TriggerRule::OneFailed
+        TriggerRule::AllDone
+        | TriggerRule::AllFailed
+        | TriggerRule::OneSuccess
+        | TriggerRule::OneFailed
         | TriggerRule::NoneFailed => Verdict::Wait,
     };
     let rule_name = rule_name(rule);

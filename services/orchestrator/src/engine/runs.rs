@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lathe_common::{Error, Result, db, reasons};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
+    QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Map, Value as Json};
 use tokio::sync::Notify;
@@ -120,7 +120,7 @@ impl Runs {
         })
         .await?;
         self.start_queued(new.project, new.pipeline, now).await?;
-        Ok(self.run_row(new.project, &id).await?)
+        self.run_row(new.project, &id).await
     }
 
     /// Starts the pipeline's queued runs, oldest first, while fewer than its
@@ -145,18 +145,24 @@ impl Runs {
                 .version(project, pipeline, first.pipeline_version)
                 .await?
                 .max_active_runs;
-            let mut running = active.iter().filter(|r| r.state == RunState::Running.as_str()).count();
+            let running = active
+                .iter()
+                .filter(|r| r.state == RunState::Running.as_str())
+                .count();
+            let free = usize::try_from(limit)
+                .unwrap_or(usize::MAX)
+                .saturating_sub(running);
             let mut started = Vec::new();
-            for queued in active.iter().filter(|r| r.state == RunState::Queued.as_str()) {
-                if running >= usize::try_from(limit).unwrap_or(usize::MAX) {
-                    break;
-                }
+            for queued in active
+                .iter()
+                .filter(|r| r.state == RunState::Queued.as_str())
+                .take(free)
+            {
                 let mut row = queued.clone().into_active_model();
                 row.state = Set(RunState::Running.as_str().to_owned());
                 row.start_time = Set(Some(now));
                 row.update(&txn).await?;
                 started.push(queued.id.clone());
-                running += 1;
             }
             txn.commit().await?;
             Ok(started)
@@ -318,7 +324,10 @@ impl Runs {
             if !matches!(state, RunState::Failed | RunState::Cancelled) {
                 return Err(Error::of(
                     reasons::RUN_NOT_RERUNNABLE,
-                    format!("run {run_id} is {}; only a failed or cancelled run can be re-run", row.state),
+                    format!(
+                        "run {run_id} is {}; only a failed or cancelled run can be re-run",
+                        row.state
+                    ),
                 ));
             }
             let definition = self
@@ -429,12 +438,19 @@ pub fn kind_name(kind: &crate::definition::TaskKind) -> &'static str {
 pub fn resolve_params(pipeline: &Pipeline, given: &BTreeMap<String, String>) -> Result<Map<String, Json>> {
     let mut values = Map::new();
     let mut problems = Vec::new();
-    for (name, _) in given.iter().filter(|(n, _)| !pipeline.params.iter().any(|p| &p.name == *n)) {
+    for (name, _) in given
+        .iter()
+        .filter(|(n, _)| !pipeline.params.iter().any(|p| &p.name == *n))
+    {
         let known: Vec<&str> = pipeline.params.iter().map(|p| p.name.as_str()).collect();
         problems.push(format!(
             "unknown parameter '{name}' (pipeline '{}' has: {})",
             pipeline.name,
-            if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_owned()
+            } else {
+                known.join(", ")
+            }
         ));
     }
     for param in &pipeline.params {
@@ -453,7 +469,11 @@ pub fn resolve_params(pipeline: &Pipeline, given: &BTreeMap<String, String>) -> 
             },
             (None, Some(default)) => default.clone(),
             (None, None) => {
-                problems.push(format!("parameter '{}' ({}) has no default: give it", param.name, param.kind.name()));
+                problems.push(format!(
+                    "parameter '{}' ({}) has no default: give it",
+                    param.name,
+                    param.kind.name()
+                ));
                 continue;
             }
         };

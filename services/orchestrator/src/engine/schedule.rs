@@ -51,9 +51,7 @@ fn day_matches(cron: &CronSchedule, day: NaiveDate) -> bool {
     if !cron.months.contains(&month) {
         return false;
     }
-    let dom = cron
-        .days_of_month
-        .contains(&u8::try_from(day.day()).unwrap_or(0));
+    let dom = cron.days_of_month.contains(&u8::try_from(day.day()).unwrap_or(0));
     let dow = cron
         .days_of_week
         .contains(&u8::try_from(day.weekday().num_days_from_sunday()).unwrap_or(0));

@@ -114,7 +114,10 @@ impl TaskState {
 
     /// Holds one of the run's parallel slots.
     pub fn is_active(self) -> bool {
-        matches!(self, TaskState::Queued | TaskState::Running | TaskState::UpForRetry)
+        matches!(
+            self,
+            TaskState::Queued | TaskState::Running | TaskState::UpForRetry
+        )
     }
 
     pub fn proto(self) -> pb::TaskState {

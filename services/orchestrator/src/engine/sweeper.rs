@@ -25,7 +25,9 @@ impl Runs {
             .await?;
         let mut started = Vec::new();
         for head in due {
-            let Some(missed) = head.next_fire_time else { continue };
+            let Some(missed) = head.next_fire_time else {
+                continue;
+            };
             let Some(current) = self.pipelines.current(&head.project, &head.name).await? else {
                 continue;
             };
@@ -65,7 +67,9 @@ impl Runs {
                     .await;
                 match run {
                     Ok(run) => started.push(run.id),
-                    Err(err) => tracing::warn!(pipeline = %head.name, error = %err, "a scheduled run could not start"),
+                    Err(err) => {
+                        tracing::warn!(pipeline = %head.name, error = %err, "a scheduled run could not start")
+                    }
                 }
             }
         }
@@ -74,7 +78,12 @@ impl Runs {
 
     /// Starts every pipeline of the project whose `on_alert` names `monitor`, unless its
     /// cooldown since the last run an alert started has not passed.
-    pub async fn on_alert(&self, project: &str, monitor: &str, now: i64) -> Result<Vec<(String, Option<String>)>> {
+    pub async fn on_alert(
+        &self,
+        project: &str,
+        monitor: &str,
+        now: i64,
+    ) -> Result<Vec<(String, Option<String>)>> {
         let mut answers = Vec::new();
         for current in self.pipelines.list(project).await? {
             let Some(cooldown) = current.pipeline.triggers.iter().find_map(|t| match t {

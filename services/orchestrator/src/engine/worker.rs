@@ -66,7 +66,11 @@ impl Worker {
             let woken = self.runs.queued.notified();
             tokio::pin!(woken);
             woken.as_mut().enable();
-            match self.runs.claim(&self.settings.id, lease_ms(&self.settings), now_ms()).await {
+            match self
+                .runs
+                .claim(&self.settings.id, lease_ms(&self.settings), now_ms())
+                .await
+            {
                 Ok(Some(claimed)) => {
                     let worker = self.clone();
                     tokio::spawn(async move {
@@ -139,7 +143,11 @@ impl Worker {
             .await
     }
 
-    async fn try_task(&self, claimed: &Claimed, stopped: watch::Receiver<bool>) -> Result<(Outcome, Arc<Pipeline>)> {
+    async fn try_task(
+        &self,
+        claimed: &Claimed,
+        stopped: watch::Receiver<bool>,
+    ) -> Result<(Outcome, Arc<Pipeline>)> {
         let run = self.runs.run_row(&claimed.project, &claimed.run_id).await?;
         let pipeline = self
             .runs
@@ -163,28 +171,31 @@ impl Worker {
                 context.outputs.insert(instance.task_id, outputs);
             }
         }
-        let mut log = LogWriter::new(self.runs.pipelines.db().clone(), &run.id, &task.id, claimed.try_number);
+        let mut log = LogWriter::new(
+            self.runs.pipelines.db().clone(),
+            &run.id,
+            &task.id,
+            claimed.try_number,
+        );
         let outcome = match &task.kind {
-            TaskKind::Command(spec) => {
-                match self.command_spec(spec, task, &context) {
-                    Ok(spec) => {
-                        let dir = TryDir {
-                            root: self
-                                .settings
-                                .work_dir
-                                .join(&run.id)
-                                .join(&task.id)
-                                .join(claimed.try_number.to_string()),
-                        };
-                        let env = self.task_env(claimed, &run.pipeline, &context, task);
-                        let outcome = command::run(&spec, &env, &dir, &mut log, stopped).await;
-                        self.keep_artifacts(claimed, &dir).await;
-                        let _ = tokio::fs::remove_dir_all(&dir.root).await;
-                        outcome
-                    }
-                    Err(message) => Outcome::Failure(message),
+            TaskKind::Command(spec) => match self.command_spec(spec, task, &context) {
+                Ok(spec) => {
+                    let dir = TryDir {
+                        root: self
+                            .settings
+                            .work_dir
+                            .join(&run.id)
+                            .join(&task.id)
+                            .join(claimed.try_number.to_string()),
+                    };
+                    let env = self.task_env(claimed, &run.pipeline, &context, task);
+                    let outcome = command::run(&spec, &env, &dir, &mut log, stopped).await;
+                    self.keep_artifacts(claimed, &dir).await;
+                    let _ = tokio::fs::remove_dir_all(&dir.root).await;
+                    outcome
                 }
-            }
+                Err(message) => Outcome::Failure(message),
+            },
             TaskKind::FeaturesHistorical(_)
             | TaskKind::FeaturesMaterialize(_)
             | TaskKind::RegistryRegister(_)
@@ -207,8 +218,15 @@ impl Worker {
         task: &Task,
         context: &Context,
     ) -> std::result::Result<CommandSpec, String> {
-        let render = |t: &Template| t.render(context).map_err(|e| format!("cannot render `{}`: {e}", t.source));
-        let argv = spec.argv.iter().map(render).collect::<std::result::Result<Vec<_>, _>>()?;
+        let render = |t: &Template| {
+            t.render(context)
+                .map_err(|e| format!("cannot render `{}`: {e}", t.source))
+        };
+        let argv = spec
+            .argv
+            .iter()
+            .map(render)
+            .collect::<std::result::Result<Vec<_>, _>>()?;
         let env = spec
             .env
             .iter()
@@ -229,7 +247,13 @@ impl Worker {
     }
 
     /// What a command task finds in its environment besides its own `env`.
-    fn task_env(&self, claimed: &Claimed, pipeline: &str, context: &Context, task: &Task) -> BTreeMap<String, String> {
+    fn task_env(
+        &self,
+        claimed: &Claimed,
+        pipeline: &str,
+        context: &Context,
+        task: &Task,
+    ) -> BTreeMap<String, String> {
         let mut env = BTreeMap::from([
             ("LATHE_PROJECT".to_owned(), claimed.project.clone()),
             ("LATHE_PIPELINE".to_owned(), pipeline.to_owned()),
@@ -243,7 +267,12 @@ impl Worker {
             // Short-lived: the task's timeout (or an hour) and a few minutes more.
             let ttl = task.timeout.unwrap_or(Duration::from_secs(3600)) + Duration::from_secs(300);
             let subject = format!("pipeline-run:{}", claimed.run_id);
-            match signer.sign(&subject, &[Role::Editor], std::slice::from_ref(&claimed.project), ttl) {
+            match signer.sign(
+                &subject,
+                &[Role::Editor],
+                std::slice::from_ref(&claimed.project),
+                ttl,
+            ) {
                 Ok(token) => {
                     env.insert("LATHE_TOKEN".to_owned(), token);
                 }
@@ -267,7 +296,9 @@ impl Worker {
                     pending.push(path);
                     continue;
                 }
-                let Ok(relative) = path.strip_prefix(&root) else { continue };
+                let Ok(relative) = path.strip_prefix(&root) else {
+                    continue;
+                };
                 let key = format!(
                     "runs/{}/{}/artifacts/{}",
                     claimed.run_id,

@@ -36,7 +36,11 @@ impl MigrationTrait for CreatePipelines {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(Alias::new("orchestrator_pipelines")).to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new("orchestrator_pipelines"))
+                    .to_owned(),
+            )
             .await
     }
 }
@@ -175,7 +179,11 @@ impl MigrationTrait for CreateRuns {
             manager.create_table(statement).await?;
         }
         let indexes = [
-            index("orchestrator_runs", "orchestrator_runs_by_time", &["project", "create_time"]),
+            index(
+                "orchestrator_runs",
+                "orchestrator_runs_by_time",
+                &["project", "create_time"],
+            ),
             index(
                 "orchestrator_runs",
                 "orchestrator_runs_by_pipeline",
@@ -202,7 +210,9 @@ impl MigrationTrait for CreateRuns {
             "orchestrator_pipeline_versions",
             "orchestrator_pipeline_heads",
         ] {
-            manager.drop_table(Table::drop().table(Alias::new(name)).to_owned()).await?;
+            manager
+                .drop_table(Table::drop().table(Alias::new(name)).to_owned())
+                .await?;
         }
         Ok(())
     }

@@ -77,7 +77,10 @@ impl Pipelines {
             let mut changes = Vec::new();
             for definition in &parsed {
                 let (file, source) = sources.get(&definition.name).cloned().ok_or_else(|| {
-                    Error::internal(format!("pipeline '{}' parsed but not found again", definition.name))
+                    Error::internal(format!(
+                        "pipeline '{}' parsed but not found again",
+                        definition.name
+                    ))
                 })?;
                 let head = pipeline::Entity::find_by_id((project.to_owned(), definition.name.clone()))
                     .one(&txn)
@@ -96,7 +99,10 @@ impl Pipelines {
                 let (action, version) = match (&head, current_source) {
                     (Some(head), Some(current)) if current == source => (Action::Unchanged, head.version),
                     (Some(head), _) => (Action::Update, head.version + 1),
-                    (None, _) => (Action::Create, latest_version(&txn, project, &definition.name).await? + 1),
+                    (None, _) => (
+                        Action::Create,
+                        latest_version(&txn, project, &definition.name).await? + 1,
+                    ),
                 };
                 changes.push(Change {
                     name: definition.name.clone(),
@@ -226,9 +232,16 @@ impl Pipelines {
             return Ok(found);
         }
         let mut parsed = parse_files([(row.file.as_str(), row.source.as_str())]).map_err(|problems| {
-            Error::internal(format!("stored pipeline '{}' no longer parses: {problems}", row.name))
+            Error::internal(format!(
+                "stored pipeline '{}' no longer parses: {problems}",
+                row.name
+            ))
         })?;
-        let pipeline = Arc::new(parsed.pop().ok_or_else(|| Error::internal("a stored pipeline is empty"))?);
+        let pipeline = Arc::new(
+            parsed
+                .pop()
+                .ok_or_else(|| Error::internal("a stored pipeline is empty"))?,
+        );
         if let Ok(mut cache) = self.parsed.lock() {
             cache.insert(key, pipeline.clone());
         }

@@ -5,8 +5,8 @@ use std::sync::Arc;
 
 use futures::TryStreamExt;
 use lathe_common::{Result, db};
-use object_store::{ObjectStore, ObjectStoreExt};
 use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, PaginatorTrait, QueryFilter, QuerySelect};
 
 use super::tables::{log_chunk, pipeline, pipeline_version, run, task};

@@ -1,7 +1,9 @@
 //! The run history: per pipeline, per state, per time range, newest first, paged.
 
 use lathe_common::{Error, Result, reasons};
-use sea_orm::{ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, Condition, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+};
 
 use super::tables::run;
 use crate::engine::states::RunState;
@@ -47,11 +49,18 @@ pub async fn list(db: &DatabaseConnection, query: &RunQuery) -> Result<(Vec<run:
             .page_token
             .split_once('.')
             .and_then(|(t, id)| Some((t.parse::<i64>().ok()?, id.to_owned())))
-            .ok_or_else(|| Error::of(reasons::INVALID_PAGE_TOKEN, "page_token: not a token this server issued"))?;
+            .ok_or_else(|| {
+                Error::of(
+                    reasons::INVALID_PAGE_TOKEN,
+                    "page_token: not a token this server issued",
+                )
+            })?;
         select = select.filter(
-            Condition::any()
-                .add(run::Column::CreateTime.lt(time))
-                .add(Condition::all().add(run::Column::CreateTime.eq(time)).add(run::Column::Id.lt(id))),
+            Condition::any().add(run::Column::CreateTime.lt(time)).add(
+                Condition::all()
+                    .add(run::Column::CreateTime.eq(time))
+                    .add(run::Column::Id.lt(id)),
+            ),
         );
     }
     let mut rows = select
@@ -62,7 +71,8 @@ pub async fn list(db: &DatabaseConnection, query: &RunQuery) -> Result<(Vec<run:
         .await?;
     let next = if rows.len() > size as usize {
         rows.truncate(size as usize);
-        rows.last().map_or(String::new(), |r| format!("{}.{}", r.create_time, r.id))
+        rows.last()
+            .map_or(String::new(), |r| format!("{}.{}", r.create_time, r.id))
     } else {
         String::new()
     };

@@ -1,0 +1,507 @@
+//! Pipelines that run, through the orchestrator's gRPC API, on SQLite (the in-process worker)
+//! and on PostgreSQL with S3 (the same, plus workers in other processes in `services/lathe`):
+//! outputs, conditions, skips and trigger rules; retries and re-runs; timeouts and cancel that
+//! kill the process group; logs; parameters; versions.
+
+use std::path::Path;
+use std::time::Duration;
+
+use lathe_contract::orchestrator::v1 as pb;
+use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
+use lathe_tests::{Backend, TestPlatform};
+use serde_json::Value as Json;
+
+type Client = OrchestratorServiceClient<lathe_tests::GrpcChannel>;
+
+const PROJECT: &str = "flows";
+
+async fn platform(backend: Backend) -> Option<(TestPlatform, Option<lathe_testkit::PgDatabase>)> {
+    TestPlatform::on_with(backend, |settings| {
+        let worker = &mut settings.orchestrator.worker;
+        worker.poll_ms = 50;
+        worker.heartbeat_ms = 100;
+        settings.orchestrator.sweep_interval_ms = 100;
+    })
+    .await
+}
+
+async fn apply(client: &mut Client, yaml: &str) -> Result<pb::ApplyPipelinesResponse, tonic::Status> {
+    client
+        .apply_pipelines(pb::ApplyPipelinesRequest {
+            project: PROJECT.into(),
+            files: vec![pb::PipelineFile {
+                path: "flows.yaml".into(),
+                content: yaml.into(),
+            }],
+            ..Default::default()
+        })
+        .await
+        .map(tonic::Response::into_inner)
+}
+
+async fn trigger(client: &mut Client, pipeline: &str, params: &[(&str, &str)]) -> pb::PipelineRun {
+    client
+        .trigger_run(pb::TriggerRunRequest {
+            project: PROJECT.into(),
+            pipeline: pipeline.into(),
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn get_run(client: &mut Client, run_id: &str) -> pb::PipelineRun {
+    client
+        .get_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Polls the run until `done` holds (bounded: 60 s).
+async fn wait_for(
+    client: &mut Client,
+    run_id: &str,
+    done: impl Fn(&pb::PipelineRun) -> bool,
+) -> pb::PipelineRun {
+    for _ in 0..1200 {
+        let run = get_run(client, run_id).await;
+        if done(&run) {
+            return run;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!(
+        "run {run_id} never reached the expected state: {:#?}",
+        get_run(client, run_id).await
+    );
+}
+
+fn finished(run: &pb::PipelineRun) -> bool {
+    matches!(
+        run.state(),
+        pb::RunState::Success | pb::RunState::Failed | pb::RunState::Cancelled
+    )
+}
+
+fn task<'a>(run: &'a pb::PipelineRun, id: &str) -> &'a pb::TaskInstance {
+    run.tasks
+        .iter()
+        .find(|t| t.task_id == id)
+        .unwrap_or_else(|| panic!("no task {id} in {run:#?}"))
+}
+
+fn states(run: &pb::PipelineRun) -> Vec<(&str, pb::TaskState)> {
+    run.tasks
+        .iter()
+        .map(|t| (t.task_id.as_str(), t.state()))
+        .collect()
+}
+
+async fn log_of(client: &mut Client, run_id: &str, task_id: &str) -> String {
+    let part = client
+        .read_task_log(pb::ReadTaskLogRequest {
+            project: PROJECT.into(),
+            run_id: run_id.into(),
+            task_id: task_id.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    String::from_utf8_lossy(&part.data).into_owned()
+}
+
+/// Whether the process whose id the file holds still runs (a zombie, killed and waiting for
+/// its reaper, does not).
+fn alive(pid_file: &Path) -> bool {
+    let pid = std::fs::read_to_string(pid_file).unwrap();
+    match std::fs::read_to_string(format!("/proc/{}/stat", pid.trim())) {
+        // `pid (comm) state ...`: the state follows the last ')'.
+        Ok(stat) => stat
+            .rsplit_once(')')
+            .is_some_and(|(_, rest)| !rest.trim_start().starts_with('Z')),
+        Err(_) => false,
+    }
+}
+
+const FLOW: &str = r#"
+name: flow
+params:
+  - {name: min_accuracy, type: float, default: 0.9}
+tasks:
+  - id: train
+    kind: command
+    argv: [sh, -c, 'echo "training {{ run.id }}"; printf "{\"accuracy\": 0.95, \"run\": \"%s\"}" "$LATHE_RUN_ID" > "$LATHE_OUTPUTS"']
+  - id: promote
+    kind: command
+    depends_on: [train]
+    when: tasks.train.outputs.accuracy > params.min_accuracy
+    argv: [sh, -c, 'echo "accuracy {{ tasks.train.outputs.accuracy }}" > "$LATHE_ARTIFACTS_DIR/report.txt"; echo "{\"promoted\": true}" > "$LATHE_OUTPUTS"']
+  - id: gate_high
+    kind: command
+    depends_on: [train]
+    when: tasks.train.outputs.accuracy > 0.99
+    argv: ["true"]
+  - id: after_gate
+    kind: command
+    depends_on: [gate_high]
+    argv: ["true"]
+  - id: notify
+    kind: command
+    depends_on: [after_gate, promote]
+    trigger_rule: all_done
+    argv: [sh, -c, 'echo "token for $LATHE_PROJECT: ${LATHE_TOKEN:+yes}"']
+"#;
+
+/// Outputs flow into conditions and templates; a false condition skips its task and the
+/// tasks below it, except one whose trigger rule is all_done.
+async fn outputs_conditions_and_skips(client: &mut Client) {
+    let run = trigger(client, "flow", &[]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Success, "{run:#?}");
+    assert_eq!(
+        states(&run),
+        [
+            ("train", pb::TaskState::Success),
+            ("promote", pb::TaskState::Success),
+            ("gate_high", pb::TaskState::Skipped),
+            ("after_gate", pb::TaskState::Skipped),
+            ("notify", pb::TaskState::Success),
+        ]
+    );
+    let outputs: Json = serde_json::from_str(&task(&run, "train").outputs_json).unwrap();
+    assert_eq!(outputs["accuracy"], 0.95);
+    assert_eq!(outputs["run"], run.run_id.as_str());
+    assert!(task(&run, "gate_high").message.contains("is false"), "{run:#?}");
+    assert_eq!(task(&run, "train").try_number, 1);
+    assert_eq!(run.params["min_accuracy"], "0.9");
+    let log = log_of(client, &run.run_id, "train").await;
+    assert!(log.contains(&format!("training {}", run.run_id)), "{log}");
+    let log = log_of(client, &run.run_id, "notify").await;
+    assert!(log.contains("token for flows: yes"), "{log}");
+
+    // A parameter changes the decision: above 0.95 the promotion is skipped.
+    let strict = trigger(client, "flow", &[("min_accuracy", "0.97")]).await;
+    let strict = wait_for(client, &strict.run_id, finished).await;
+    assert_eq!(
+        task(&strict, "promote").state(),
+        pb::TaskState::Skipped,
+        "{strict:#?}"
+    );
+    assert_eq!(strict.state(), pb::RunState::Success);
+}
+
+const FLAKY: &str = r#"
+name: flaky
+params:
+  - {name: dir, type: string}
+tasks:
+  - id: flaky
+    kind: command
+    retries: {count: 2, delay: 10ms}
+    argv: [sh, -c, 'n=$(cat {{ params.dir }}/count 2>/dev/null || echo 0); n=$((n+1)); echo $n > {{ params.dir }}/count; echo "try $n"; [ $n -ge 2 ]']
+  - id: needs_file
+    kind: command
+    depends_on: [flaky]
+    argv: [test, -f, '{{ params.dir }}/ready']
+  - id: after
+    kind: command
+    depends_on: [needs_file]
+    argv: ["true"]
+"#;
+
+/// A failing try with retries left is retried (with backoff) and can succeed; a run that
+/// failed runs again from its failed tasks, keeping what succeeded.
+async fn retries_and_rerun(client: &mut Client, dir: &Path) {
+    let dir = dir.to_str().unwrap();
+    let run = trigger(client, "flaky", &[("dir", dir)]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Failed, "{run:#?}");
+    assert_eq!(
+        states(&run),
+        [
+            ("flaky", pb::TaskState::Success),
+            ("needs_file", pb::TaskState::Failed),
+            ("after", pb::TaskState::UpstreamFailed),
+        ]
+    );
+    assert_eq!(task(&run, "flaky").try_number, 2);
+    assert!(
+        task(&run, "needs_file").message.contains("exited with status 1"),
+        "{run:#?}"
+    );
+    let log = log_of(client, &run.run_id, "flaky").await;
+    assert!(log.contains("try 2"), "{log}");
+
+    std::fs::write(Path::new(dir).join("ready"), "").unwrap();
+    let again = client
+        .rerun_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let again = wait_for(client, &again.run_id, finished).await;
+    assert_eq!(again.state(), pb::RunState::Success, "{again:#?}");
+    assert_eq!(
+        task(&again, "flaky").try_number,
+        2,
+        "a task that succeeded is not run again"
+    );
+    assert_eq!(task(&again, "needs_file").try_number, 2);
+    assert_eq!(task(&again, "after").state(), pb::TaskState::Success);
+
+    let refused = client
+        .rerun_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+}
+
+const SLOW: &str = r#"
+name: slow
+params:
+  - {name: dir, type: string}
+tasks:
+  - id: sleeper
+    kind: command
+    timeout: 1s
+    argv: [sh, -c, 'sleep 60 & echo $! > {{ params.dir }}/timeout-child; wait']
+"#;
+
+const LONG: &str = r#"
+name: long
+params:
+  - {name: dir, type: string}
+tasks:
+  - id: long
+    kind: command
+    argv: [sh, -c, 'sleep 60 & echo $! > {{ params.dir }}/cancel-child; wait']
+  - id: later
+    kind: command
+    depends_on: [long]
+    argv: ["true"]
+"#;
+
+/// A timeout and a cancel kill the task's whole process group, not just its shell.
+async fn timeout_and_cancel_kill_the_group(client: &mut Client, dir: &Path) {
+    let path = dir.to_str().unwrap();
+    let run = trigger(client, "slow", &[("dir", path)]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Failed, "{run:#?}");
+    assert!(
+        task(&run, "sleeper").message.contains("timed out after 1s"),
+        "{run:#?}"
+    );
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        !alive(&dir.join("timeout-child")),
+        "the timed-out task's child still runs"
+    );
+
+    let run = trigger(client, "long", &[("dir", path)]).await;
+    wait_for(client, &run.run_id, |r| {
+        task(r, "long").state() == pb::TaskState::Running && dir.join("cancel-child").exists()
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(alive(&dir.join("cancel-child")));
+    let cancelled = client
+        .cancel_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(cancelled.state(), pb::RunState::Cancelled);
+    assert_eq!(
+        states(&cancelled),
+        [("long", pb::TaskState::Failed), ("later", pb::TaskState::Skipped)]
+    );
+    let mut gone = false;
+    for _ in 0..100 {
+        if !alive(&dir.join("cancel-child")) {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(gone, "the cancelled task's child still runs");
+    let refused = client
+        .cancel_run(pb::RunRef {
+            project: PROJECT.into(),
+            run_id: run.run_id.clone(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), tonic::Code::FailedPrecondition, "{refused:?}");
+}
+
+/// Bad definitions and parameters are refused with what to fix; versions only change when
+/// the definition does, and a run keeps the version it ran.
+async fn definitions_params_and_versions(client: &mut Client) {
+    let bad = apply(
+        client,
+        "name: broken\ntasks:\n  - {id: a, kind: command, argv: [x], depends_on: [nope]}\n",
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+    assert!(bad.message().contains("flows.yaml"), "{}", bad.message());
+    assert!(bad.message().contains("depends_on"), "{}", bad.message());
+
+    let unchanged = apply(client, FLOW).await.unwrap();
+    assert_eq!(
+        unchanged.changes[0].action(),
+        pb::PipelineChangeAction::Unchanged,
+        "{unchanged:?}"
+    );
+    assert_eq!(unchanged.changes[0].version, 1);
+    let first = trigger(client, "flow", &[]).await;
+    let changed = FLOW.replace("default: 0.9", "default: 0.5");
+    let applied = apply(client, &changed).await.unwrap();
+    assert_eq!(
+        (applied.changes[0].action(), applied.changes[0].version),
+        (pb::PipelineChangeAction::Update, 2)
+    );
+    let second = trigger(client, "flow", &[]).await;
+    assert_eq!((first.pipeline_version, second.pipeline_version), (1, 2));
+    assert_eq!(second.params["min_accuracy"], "0.5");
+
+    for (params, says) in [
+        (vec![("speed", "1")], "unknown parameter 'speed'"),
+        (
+            vec![("min_accuracy", "high")],
+            "parameter 'min_accuracy' must be float",
+        ),
+    ] {
+        let refused = client
+            .trigger_run(pb::TriggerRunRequest {
+                project: PROJECT.into(),
+                pipeline: "flow".into(),
+                params: params
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                    .collect(),
+                ..Default::default()
+            })
+            .await
+            .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(refused.message().contains(says), "{}", refused.message());
+    }
+    let missing = client
+        .trigger_run(pb::TriggerRunRequest {
+            project: PROJECT.into(),
+            pipeline: "flaky".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        missing
+            .message()
+            .contains("parameter 'dir' (string) has no default"),
+        "{missing:?}"
+    );
+    let unknown = client
+        .trigger_run(pb::TriggerRunRequest {
+            project: PROJECT.into(),
+            pipeline: "nope".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(unknown.code(), tonic::Code::NotFound);
+
+    let listed = client
+        .list_runs(pb::ListRunsRequest {
+            project: PROJECT.into(),
+            pipeline: "flow".into(),
+            page_size: 2,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(listed.runs.len(), 2);
+    assert!(!listed.next_page_token.is_empty());
+    assert_eq!(listed.runs[0].run_id, second.run_id, "newest first");
+    let rest = client
+        .list_runs(pb::ListRunsRequest {
+            project: PROJECT.into(),
+            pipeline: "flow".into(),
+            page_token: listed.next_page_token,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut all: Vec<String> = listed
+        .runs
+        .iter()
+        .chain(&rest.runs)
+        .map(|r| r.run_id.clone())
+        .collect();
+    let count = all.len();
+    all.dedup();
+    assert_eq!(all.len(), count, "pages do not overlap");
+    assert_eq!(count, 4, "two runs here, two by outputs_conditions_and_skips");
+    wait_for(client, &second.run_id, finished).await;
+}
+
+async fn pipelines_run(backend: Backend) {
+    let Some((t, _pg)) = platform(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let channel = t.grpc_channel("orchestrator", &t.admin()).await;
+    let mut client: Client = OrchestratorServiceClient::new(channel);
+    for yaml in [FLOW, FLAKY, SLOW, LONG] {
+        let applied = apply(&mut client, yaml).await.unwrap();
+        assert_eq!(applied.changes[0].action(), pb::PipelineChangeAction::Create);
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let (mut a, mut b, mut c) = (client.clone(), client.clone(), client.clone());
+    tokio::join!(
+        async {
+            outputs_conditions_and_skips(&mut a).await;
+            definitions_params_and_versions(&mut a).await;
+        },
+        retries_and_rerun(&mut b, dir.path()),
+        timeout_and_cancel_kill_the_group(&mut c, dir.path()),
+    );
+    let pipelines = client
+        .list_pipelines(pb::ListPipelinesRequest {
+            project: PROJECT.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names: Vec<&str> = pipelines.pipelines.iter().map(|p| p.name.as_str()).collect();
+    assert_eq!(names, ["flaky", "flow", "long", "slow"]);
+}
+
+#[tokio::test]
+async fn pipelines_run_on_sqlite() {
+    pipelines_run(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn pipelines_run_on_postgres() {
+    pipelines_run(Backend::Production).await;
+}
