@@ -197,3 +197,147 @@ fn rule_name(rule: TriggerRule) -> &'static str {
         TriggerRule::NoneFailed => "none_failed",
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::definition::parse_files;
+
+    fn pipeline(yaml: &str) -> Pipeline {
+        parse_files([("t.yaml", yaml)]).unwrap().remove(0)
+    }
+
+    fn decide_with(pipeline: &Pipeline, states: &[(&str, TaskState)]) -> Decision {
+        let instances = states
+            .iter()
+            .map(|(id, state)| {
+                let outputs = (*state == TaskState::Success).then(Map::new);
+                (
+                    (*id).to_owned(),
+                    Instance {
+                        state: *state,
+                        outputs,
+                    },
+                )
+            })
+            .collect();
+        let params = BTreeMap::new();
+        decide(
+            pipeline,
+            &instances,
+            &RunFacts {
+                params: &params,
+                run_id: "r",
+                logical_date: "2027-01-01T00:00:00Z",
+            },
+        )
+    }
+
+    /// What task `c` (downstream of `a` and `b`) becomes, by its trigger rule.
+    fn verdict(rule: &str, a: TaskState, b: TaskState) -> Option<TaskState> {
+        let p = pipeline(&format!(
+            "name: p\ntasks:\n  - {{id: a, kind: command, argv: ['true']}}\n  - {{id: b, kind: command, argv: ['true']}}\n  \
+             - {{id: c, kind: command, argv: ['true'], depends_on: [a, b], trigger_rule: {rule}}}\n"
+        ));
+        let decision = decide_with(&p, &[("a", a), ("b", b), ("c", TaskState::Pending)]);
+        decision.moves.iter().find(|m| m.task == "c").map(|m| m.to)
+    }
+
+    #[test]
+    fn trigger_rules_decide_as_airflow_does() {
+        use TaskState::{Failed, Queued, Running, Skipped, Success, UpstreamFailed};
+        let cases = [
+            ("all_success", Success, Success, Some(Queued)),
+            ("all_success", Success, Running, None),
+            ("all_success", Failed, Running, Some(UpstreamFailed)),
+            ("all_success", Success, Skipped, Some(Skipped)),
+            ("all_done", Failed, Skipped, Some(Queued)),
+            ("all_done", Success, Running, None),
+            ("all_failed", Failed, UpstreamFailed, Some(Queued)),
+            ("all_failed", Failed, Success, Some(Skipped)),
+            ("one_success", Success, Running, Some(Queued)),
+            ("one_success", Failed, Skipped, Some(UpstreamFailed)),
+            ("one_success", Skipped, Skipped, Some(Skipped)),
+            ("one_failed", Failed, Running, Some(Queued)),
+            ("one_failed", Success, Success, Some(Skipped)),
+            ("none_failed", Success, Skipped, Some(Queued)),
+            ("none_failed", Success, Failed, Some(UpstreamFailed)),
+            ("none_failed", Success, Running, None),
+        ];
+        for (rule, a, b, expected) in cases {
+            assert_eq!(verdict(rule, a, b), expected, "{rule} with {a:?}, {b:?}");
+        }
+    }
+
+    #[test]
+    fn a_skip_travels_down_a_chain_in_one_step_and_the_run_ends() {
+        // Written bottom-up: the decision still reaches every task.
+        let p = pipeline(
+            "name: p\ntasks:\n  - {id: c, kind: command, argv: ['true'], depends_on: [b]}\n  \
+             - {id: b, kind: command, argv: ['true'], depends_on: [a]}\n  \
+             - {id: a, kind: command, argv: ['true'], when: 'run.id == \"other\"'}\n",
+        );
+        let decision = decide_with(
+            &p,
+            &[
+                ("a", TaskState::Pending),
+                ("b", TaskState::Pending),
+                ("c", TaskState::Pending),
+            ],
+        );
+        let moved: Vec<(&str, TaskState)> = decision.moves.iter().map(|m| (m.task.as_str(), m.to)).collect();
+        assert_eq!(
+            moved,
+            [
+                ("a", TaskState::Skipped),
+                ("b", TaskState::Skipped),
+                ("c", TaskState::Skipped)
+            ]
+        );
+        assert_eq!(decision.finished, Some(RunState::Success));
+    }
+
+    #[test]
+    fn queued_tasks_never_exceed_the_runs_parallel_slots() {
+        let mut yaml = "name: p\nmax_parallel_tasks: 3\ntasks:\n".to_owned();
+        for i in 0..10 {
+            yaml.push_str(&format!("  - {{id: t{i}, kind: command, argv: ['true']}}\n"));
+        }
+        let p = pipeline(&yaml);
+        let mut states: Vec<(String, TaskState)> =
+            (0..10).map(|i| (format!("t{i}"), TaskState::Pending)).collect();
+        states[0].1 = TaskState::Running;
+        let borrowed: Vec<(&str, TaskState)> = states.iter().map(|(id, s)| (id.as_str(), *s)).collect();
+        let decision = decide_with(&p, &borrowed);
+        let queued = decision
+            .moves
+            .iter()
+            .filter(|m| m.to == TaskState::Queued)
+            .count();
+        let scheduled = decision
+            .moves
+            .iter()
+            .filter(|m| m.to == TaskState::Scheduled)
+            .count();
+        assert_eq!((queued, scheduled), (2, 7));
+        assert_eq!(decision.finished, None);
+    }
+
+    #[test]
+    fn a_condition_that_cannot_be_evaluated_fails_its_task_and_the_run() {
+        let p = pipeline(
+            "name: p\ntasks:\n  - {id: a, kind: command, argv: ['true']}\n  \
+             - {id: b, kind: command, argv: ['true'], depends_on: [a], when: 'tasks.a.outputs.accuracy > 0.9'}\n",
+        );
+        let decision = decide_with(&p, &[("a", TaskState::Success), ("b", TaskState::Pending)]);
+        assert_eq!(decision.moves[0].to, TaskState::Failed);
+        assert!(
+            decision.moves[0].message.contains("cannot be evaluated"),
+            "{:?}",
+            decision.moves
+        );
+        assert_eq!(decision.finished, Some(RunState::Failed));
+    }
+}
