@@ -464,6 +464,130 @@ async fn definitions_params_and_versions(client: &mut Client) {
     wait_for(client, &second.run_id, finished).await;
 }
 
+const RELEASE: &str = r#"
+name: release
+params: [{name: run_id, type: string}]
+tasks:
+  - id: register
+    kind: registry.register
+    model: churn
+    run_id: "{{ params.run_id }}"
+    artifact_path: model
+    tags: {source: "pipeline {{ run.id }}"}
+  - id: promote
+    kind: registry.promote
+    depends_on: [register]
+    model: churn
+    version: "{{ tasks.register.outputs.version }}"
+    stage: Staging
+    reason: "run {{ run.id }}"
+"#;
+
+/// A tracking run logged with `accuracy`, with its model artifact uploaded.
+async fn tracked_run(t: &TestPlatform, accuracy: f64) -> String {
+    let api = |path: &str| format!("/api/v1/projects/{PROJECT}{path}");
+    let admin = t.admin();
+    let experiment = t
+        .post_json(
+            &api("/experiments"),
+            &admin,
+            &serde_json::json!({"name": format!("e{accuracy}")}),
+        )
+        .await;
+    let run = t
+        .post_json(
+            &api("/runs"),
+            &admin,
+            &serde_json::json!({"experiment_id": experiment["experiment_id"]}),
+        )
+        .await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let logged = t
+        .post(
+            &api(&format!("/runs/{run_id}/log-batch")),
+            &admin,
+            &serde_json::json!({"metrics": [{"key": "accuracy", "value": accuracy}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert!(logged.status().is_success());
+    let uploaded = t
+        .http
+        .put(format!(
+            "{}{}",
+            t.url,
+            api(&format!("/runs/{run_id}/artifacts/model/model.bin"))
+        ))
+        .bearer_auth(&admin)
+        .body(vec![7u8; 64])
+        .send()
+        .await
+        .unwrap();
+    assert!(uploaded.status().is_success());
+    run_id
+}
+
+/// Built-in tasks call the registry as the run: a version registered with the run in its
+/// lineage, promoted when the model's gate holds and refused, with why, when it does not.
+async fn registry_tasks(t: &TestPlatform, client: &mut Client) {
+    let policies = serde_json::json!([
+        {"stage": "Staging", "conditions": [{"metric": {"key": "accuracy", "op": ">", "value": 0.9}}]}
+    ]);
+    let model = t
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/models"),
+            &t.admin(),
+            &serde_json::json!({"name": "churn", "policies": policies}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(model.status(), 201);
+    let good = tracked_run(t, 0.95).await;
+    let run = trigger(client, "release", &[("run_id", &good)]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Success, "{run:#?}");
+    let promoted: Json = serde_json::from_str(&task(&run, "promote").outputs_json).unwrap();
+    assert_eq!(
+        (promoted["version"].as_u64(), promoted["stage"].as_str()),
+        (Some(1), Some("Staging"))
+    );
+    let version: Json = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/models/churn/versions/1"),
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["stage"], "Staging", "{version}");
+    assert_eq!(
+        version["lineage"]["orchestrator_run"],
+        run.run_id.as_str(),
+        "{version}"
+    );
+    assert_eq!(
+        version["tags"]["source"],
+        format!("pipeline {}", run.run_id),
+        "{version}"
+    );
+
+    let weak = tracked_run(t, 0.5).await;
+    let run = trigger(client, "release", &[("run_id", &weak)]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Failed, "{run:#?}");
+    assert_eq!(task(&run, "register").state(), pb::TaskState::Success);
+    let refusal = &task(&run, "promote").message;
+    assert!(
+        refusal.contains("accuracy"),
+        "the unmet condition is named: {refusal}"
+    );
+}
+
 async fn pipelines_run(backend: Backend) {
     let Some((t, _pg)) = platform(backend).await else {
         return;
@@ -471,7 +595,7 @@ async fn pipelines_run(backend: Backend) {
     t.create_project(PROJECT).await;
     let channel = t.grpc_channel("orchestrator", &t.admin()).await;
     let mut client: Client = OrchestratorServiceClient::new(channel);
-    for yaml in [FLOW, FLAKY, SLOW, LONG] {
+    for yaml in [FLOW, FLAKY, SLOW, LONG, RELEASE] {
         let applied = apply(&mut client, yaml).await.unwrap();
         assert_eq!(applied.changes[0].action(), pb::PipelineChangeAction::Create);
     }
@@ -485,6 +609,7 @@ async fn pipelines_run(backend: Backend) {
         retries_and_rerun(&mut b, dir.path()),
         timeout_and_cancel_kill_the_group(&mut c, dir.path()),
     );
+    registry_tasks(&t, &mut client).await;
     let pipelines = client
         .list_pipelines(pb::ListPipelinesRequest {
             project: PROJECT.into(),
@@ -493,7 +618,7 @@ async fn pipelines_run(backend: Backend) {
         .unwrap()
         .into_inner();
     let names: Vec<&str> = pipelines.pipelines.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["flaky", "flow", "long", "slow"]);
+    assert_eq!(names, ["flaky", "flow", "long", "release", "slow"]);
 }
 
 #[tokio::test]

@@ -199,9 +199,24 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     }
     settings.gateway.registry_endpoint = registry_endpoint;
     settings.gateway.features_endpoint = endpoint(grpc_addrs[1].1);
+    settings.orchestrator.features_endpoint = endpoint(grpc_addrs[1].1);
     settings.gateway.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
     settings.gateway.monitor_endpoint = endpoint(grpc_addrs[3].1);
 
+    let http_listener =
+        std::net::TcpListener::bind(settings.gateway.http_addr).map_err(|source| PlatformError::Bind {
+            addr: settings.gateway.http_addr,
+            key: "gateway.http_addr".into(),
+            source,
+        })?;
+    let http_addr = http_listener.local_addr().map_err(|source| PlatformError::Bind {
+        addr: settings.gateway.http_addr,
+        key: "gateway.http_addr".into(),
+        source,
+    })?;
+
+    // Command tasks call the gateway at the address it actually has.
+    settings.orchestrator.worker.gateway_url = format!("http://{http_addr}");
     let common = &settings.common;
     let started = |service: &'static str| move |source| PlatformError::Start { service, source };
     let registry = Registry::build(&settings.registry, common)
@@ -232,18 +247,6 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     } else {
         Gateway::build(settings.gateway.clone(), common)?
     };
-    let http_listener =
-        std::net::TcpListener::bind(settings.gateway.http_addr).map_err(|source| PlatformError::Bind {
-            addr: settings.gateway.http_addr,
-            key: "gateway.http_addr".into(),
-            source,
-        })?;
-    let http_addr = http_listener.local_addr().map_err(|source| PlatformError::Bind {
-        addr: settings.gateway.http_addr,
-        key: "gateway.http_addr".into(),
-        source,
-    })?;
-
     let mut tasks = JoinSet::new();
     let servers = [
         ("registry", registry, registry_listener),

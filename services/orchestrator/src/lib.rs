@@ -90,11 +90,13 @@ impl GrpcService for Orchestrator {
         let mut server = GrpcServer::new(SECTION, service_names::ORCHESTRATOR, routes, self.verifier)
             .with_background(sweeper);
         if self.settings.worker.enabled {
+            let services = builtin_services(&self.settings, &self.stores, self.signer.clone());
             let worker = Arc::new(Worker {
                 runs,
                 objects: self.stores.objects.clone(),
                 settings: worker_settings(&self.settings.worker, &self.data_dir, "standalone"),
                 signer: self.signer,
+                services,
             });
             server = server.with_background(tokio::spawn(worker.run(shutdown)));
         }
@@ -117,15 +119,46 @@ pub async fn run_worker(
     shutdown: Shutdown,
 ) -> Result<(), StartError> {
     let stores = Stores::open::<store::migration::Migrator>(SECTION, &settings.service, common).await?;
+    let signer = task_signer(common);
     let worker = Arc::new(Worker {
         runs: Runs::new(Pipelines::new(stores.db.clone())),
         objects: stores.objects.clone(),
         settings: worker_settings(&settings.worker, &common.data_dir, name),
-        signer: task_signer(common),
+        services: builtin_services(settings, &stores, signer.clone()),
+        signer,
     });
     tracing::info!(worker = %worker.settings.id, slots = worker.settings.slots, "worker started");
     worker.run(shutdown).await;
     Ok(())
+}
+
+/// The channels of built-in tasks; `None` (with a warning) when an endpoint is malformed.
+fn builtin_services(
+    settings: &OrchestratorSettings,
+    stores: &Stores,
+    signer: Option<Arc<Signer>>,
+) -> Option<engine::builtin::Services> {
+    let channels = lathe_common::grpc::channel(
+        &settings.service.registry_endpoint,
+        "orchestrator.registry_endpoint",
+    )
+    .and_then(|registry| {
+        lathe_common::grpc::channel(&settings.features_endpoint, "orchestrator.features_endpoint")
+            .map(|features| (registry, features))
+    });
+    match channels {
+        Ok((registry, features)) => Some(engine::builtin::Services {
+            registry,
+            features,
+            objects: stores.objects.clone(),
+            objects_url: stores.objects_url.clone(),
+            signer,
+        }),
+        Err(err) => {
+            tracing::warn!(error = %err, "built-in tasks cannot run");
+            None
+        }
+    }
 }
 
 fn task_signer(common: &CommonSettings) -> Option<Arc<Signer>> {

@@ -11,6 +11,9 @@ pub struct OrchestratorSettings {
     pub service: ServiceSettings,
     /// How often the sweeper takes back expired leases and fires schedules.
     pub sweep_interval_ms: u64,
+    /// gRPC endpoint of the feature-service, for `features.*` tasks (the registry's is
+    /// `registry_endpoint`).
+    pub features_endpoint: String,
     pub worker: WorkerConfig,
 }
 
@@ -39,6 +42,7 @@ impl Default for OrchestratorSettings {
         OrchestratorSettings {
             service: ServiceSettings::on_port(ports::ORCHESTRATOR),
             sweep_interval_ms: 1000,
+            features_endpoint: format!("http://127.0.0.1:{}", ports::FEATURES),
             worker: WorkerConfig {
                 enabled: true,
                 slots: 16,

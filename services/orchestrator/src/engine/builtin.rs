@@ -1,12 +1,336 @@
-//! The built-in task kinds, which call Lathe's services over gRPC.
+//! The built-in task kinds: calls to Lathe's services over gRPC, made as the run (a
+//! short-lived editor token for the run's project, signed by the worker), with the services'
+//! answers as the task's outputs. `registry.promote` goes through the registry's promotion
+//! gates like any other transition: a gate that does not hold fails the task with the unmet
+//! conditions.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use lathe_common::access::{CALLER, Caller};
+use lathe_common::auth::{Claims, Role, Signer};
+use lathe_common::grpc::TracedChannel;
+use lathe_contract::features::v1 as features;
+use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
+use lathe_contract::registry::v1 as registry;
+use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde_json::{Map, Value as Json, json};
 
 use super::claims::{Claimed, Outcome};
-use crate::definition::{Context, TaskKind};
+use crate::definition::{Context, TaskKind, Template};
+
+/// What built-in tasks reach: the services, the orchestrator's object store (entity frames
+/// in, training sets out), and the key that signs the run's token.
+#[derive(Clone)]
+pub struct Services {
+    pub registry: TracedChannel,
+    pub features: TracedChannel,
+    pub objects: Arc<dyn ObjectStore>,
+    /// The URL `objects` was opened from: outputs name training sets by it.
+    pub objects_url: String,
+    pub signer: Option<Arc<Signer>>,
+}
 
 /// Runs a built-in task.
-pub async fn run(kind: &TaskKind, _context: &Context, _claimed: &Claimed) -> Outcome {
-    let name = super::runs::kind_name(kind);
-    Outcome::Failure(format!(
-        "task kind '{name}' cannot run yet: this worker runs command tasks only"
-    ))
+pub async fn run(
+    kind: &TaskKind,
+    context: &Context,
+    claimed: &Claimed,
+    services: Option<&Services>,
+) -> Outcome {
+    let Some(services) = services else {
+        return Outcome::Failure("this worker has no service endpoints for built-in tasks".to_owned());
+    };
+    let Some(signer) = &services.signer else {
+        return Outcome::Failure("this worker has no signing key to call the services as the run".to_owned());
+    };
+    let ttl = Duration::from_secs(3600);
+    let subject = format!("pipeline-run:{}", claimed.run_id);
+    let token = match signer.sign(
+        &subject,
+        &[Role::Editor],
+        std::slice::from_ref(&claimed.project),
+        ttl,
+    ) {
+        Ok(token) => token,
+        Err(err) => return Outcome::Failure(format!("cannot sign the run's token: {err}")),
+    };
+    let now = chrono::Utc::now().timestamp();
+    let claims = Claims {
+        sub: subject,
+        roles: vec![Role::Editor],
+        projects: vec![claimed.project.clone()],
+        iss: String::new(),
+        iat: now,
+        exp: now + 3600,
+        nbf: None,
+    };
+    let call = Call {
+        services,
+        context,
+        claimed,
+    };
+    let result = CALLER.scope(Caller::new(claims, &token), call.run(kind)).await;
+    match result {
+        Ok(outputs) => Outcome::Success(outputs),
+        Err(message) => Outcome::Failure(message),
+    }
+}
+
+struct Call<'a> {
+    services: &'a Services,
+    context: &'a Context,
+    claimed: &'a Claimed,
+}
+
+type Answer = std::result::Result<Map<String, Json>, String>;
+
+fn object(value: Json) -> Map<String, Json> {
+    match value {
+        Json::Object(map) => map,
+        _ => Map::new(),
+    }
+}
+
+fn refused(status: &tonic::Status) -> String {
+    format!("{}: {}", code_name(status.code()), status.message())
+}
+
+fn code_name(code: tonic::Code) -> &'static str {
+    match code {
+        tonic::Code::NotFound => "not found",
+        tonic::Code::InvalidArgument => "invalid",
+        tonic::Code::FailedPrecondition => "refused",
+        tonic::Code::PermissionDenied => "not allowed",
+        tonic::Code::AlreadyExists => "already exists",
+        tonic::Code::Unavailable => "unavailable",
+        tonic::Code::Ok
+        | tonic::Code::Cancelled
+        | tonic::Code::Unknown
+        | tonic::Code::DeadlineExceeded
+        | tonic::Code::ResourceExhausted
+        | tonic::Code::Aborted
+        | tonic::Code::OutOfRange
+        | tonic::Code::Unimplemented
+        | tonic::Code::Internal
+        | tonic::Code::DataLoss
+        | tonic::Code::Unauthenticated => "failed",
+    }
+}
+
+impl Call<'_> {
+    fn render(&self, template: &Template) -> std::result::Result<String, String> {
+        template
+            .render(self.context)
+            .map_err(|e| format!("cannot render `{}`: {e}", template.source))
+    }
+
+    fn render_all(&self, templates: &[Template]) -> std::result::Result<Vec<String>, String> {
+        templates.iter().map(|t| self.render(t)).collect()
+    }
+
+    async fn run(&self, kind: &TaskKind) -> Answer {
+        let project = self.claimed.project.clone();
+        match kind {
+            TaskKind::Command(_) => Err("a command task is not built in".to_owned()),
+            TaskKind::RegistryRegister(spec) => {
+                let tags = spec
+                    .tags
+                    .iter()
+                    .map(|(k, v)| self.render(v).map(|v| (k.clone(), v)))
+                    .collect::<std::result::Result<_, _>>()?;
+                let request = registry::CreateModelVersionRequest {
+                    project,
+                    model: self.render(&spec.model)?,
+                    run_id: self.render(&spec.run_id)?,
+                    artifact_path: self.render(&spec.artifact_path)?,
+                    description: spec
+                        .description
+                        .as_ref()
+                        .map(|d| self.render(d))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    tags,
+                    lineage: Some(registry::Lineage {
+                        orchestrator_run: self.claimed.run_id.clone(),
+                        training_dataset: self.training_dataset(),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let version = ModelRegistryServiceClient::new(self.services.registry.clone())
+                    .create_model_version(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                Ok(object(
+                    json!({"model": version.model, "version": version.version}),
+                ))
+            }
+            TaskKind::RegistryPromote(spec) => {
+                let text = self.render(&spec.version)?;
+                let version: u64 = text
+                    .trim()
+                    .parse()
+                    .map_err(|_| format!("version: '{text}' is not a version number"))?;
+                let request = registry::TransitionStageRequest {
+                    project,
+                    model: self.render(&spec.model)?,
+                    version,
+                    stage: spec.stage as i32,
+                    archive_existing: spec.archive_existing,
+                    reason: spec
+                        .reason
+                        .as_ref()
+                        .map(|r| self.render(r))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    actor: Some(registry::Actor {
+                        subject: format!("pipeline-run:{}", self.claimed.run_id),
+                        role: Role::Editor.as_str().to_owned(),
+                    }),
+                };
+                let moved = ModelRegistryServiceClient::new(self.services.registry.clone())
+                    .transition_stage(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                Ok(object(json!({
+                    "model": moved.model,
+                    "version": moved.version,
+                    "stage": moved.stage().name(),
+                })))
+            }
+            TaskKind::FeaturesHistorical(spec) => {
+                let entities = self.render(&spec.entities)?;
+                let (frame, format) = self.read_entities(&entities).await?;
+                let request = features::GetHistoricalFeaturesRequest {
+                    project,
+                    entity_frame: frame,
+                    format: format as i32,
+                    features: self.render_all(&spec.features)?,
+                    feature_service: spec
+                        .feature_service
+                        .as_ref()
+                        .map(|s| self.render(s))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    full_feature_names: spec.full_feature_names,
+                };
+                let answer = FeatureServiceClient::new(self.services.features.clone())
+                    .max_decoding_message_size(usize::MAX)
+                    .get_historical_features(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                let output = self.render(&spec.output)?;
+                let key = format!(
+                    "runs/{}/{}/artifacts/{}",
+                    self.claimed.run_id, self.claimed.task_id, output
+                );
+                self.services
+                    .objects
+                    .put(&ObjectPath::from(key.as_str()), PutPayload::from(answer.parquet))
+                    .await
+                    .map_err(|e| format!("cannot store the training set: {e}"))?;
+                Ok(object(json!({
+                    "path": self.location(&key),
+                    "rows": answer.rows,
+                    "columns": answer.columns,
+                })))
+            }
+            TaskKind::FeaturesMaterialize(spec) => {
+                let time =
+                    |t: &Option<Template>| -> std::result::Result<Option<prost_types::Timestamp>, String> {
+                        let Some(t) = t else { return Ok(None) };
+                        let text = self.render(t)?;
+                        let parsed = chrono::DateTime::parse_from_rfc3339(text.trim())
+                            .map_err(|e| format!("'{text}' is not an RFC 3339 time: {e}"))?;
+                        Ok(Some(prost_types::Timestamp {
+                            seconds: parsed.timestamp(),
+                            nanos: i32::try_from(parsed.timestamp_subsec_nanos()).unwrap_or(0),
+                        }))
+                    };
+                let request = features::MaterializeRequest {
+                    project,
+                    feature_views: self.render_all(&spec.feature_views)?,
+                    start: time(&spec.start)?,
+                    end: time(&spec.end)?,
+                    incremental: spec.incremental,
+                };
+                let mut events = FeatureServiceClient::new(self.services.features.clone())
+                    .materialize(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                let mut views = Vec::new();
+                while let Some(event) = events.message().await.map_err(|s| refused(&s))? {
+                    if let Some(features::materialize_event::Event::Done(done)) = event.event {
+                        views = done
+                            .views
+                            .into_iter()
+                            .map(|v| json!({"feature_view": v.feature_view, "entities_written": v.entities_written, "rows_scanned": v.rows_scanned}))
+                            .collect();
+                    }
+                }
+                Ok(object(json!({ "views": views })))
+            }
+            TaskKind::MonitorSetReference(_) | TaskKind::MonitorCheck(_) => Err(format!(
+                "task kind '{}' needs the monitor's drift checks, which it does not compute yet",
+                super::runs::kind_name(kind)
+            )),
+        }
+    }
+
+    /// The training set an upstream `features.historical` task of this run built, if any.
+    fn training_dataset(&self) -> String {
+        self.context
+            .outputs
+            .values()
+            .filter_map(|o| o.get("path").and_then(Json::as_str))
+            .find(|p| p.ends_with(".parquet"))
+            .unwrap_or_default()
+            .to_owned()
+    }
+
+    /// Where an object of the orchestrator's store is, for user code: a local path for the
+    /// embedded `file://` store, else its URL.
+    fn location(&self, key: &str) -> String {
+        let base = self.services.objects_url.trim_end_matches('/');
+        match base.strip_prefix("file://") {
+            Some(dir) => format!("{dir}/{key}"),
+            None => format!("{base}/{key}"),
+        }
+    }
+
+    /// The entity frame: an absolute local path, or a key in the orchestrator's object
+    /// store; Parquet, or CSV when the name ends in `.csv`.
+    async fn read_entities(
+        &self,
+        entities: &str,
+    ) -> std::result::Result<(bytes::Bytes, features::EntityFrameFormat), String> {
+        let format = if entities.ends_with(".csv") {
+            features::EntityFrameFormat::Csv
+        } else {
+            features::EntityFrameFormat::Parquet
+        };
+        let frame = if entities.starts_with('/') {
+            tokio::fs::read(entities)
+                .await
+                .map(bytes::Bytes::from)
+                .map_err(|e| format!("cannot read the entity frame {entities}: {e}"))?
+        } else {
+            self.services
+                .objects
+                .get(&ObjectPath::from(entities))
+                .await
+                .map_err(|e| format!("cannot read the entity frame '{entities}' from the object store: {e}"))?
+                .bytes()
+                .await
+                .map_err(|e| format!("cannot read the entity frame '{entities}': {e}"))?
+        };
+        Ok((frame, format))
+    }
 }

@@ -47,6 +47,8 @@ pub struct Worker {
     pub settings: WorkerSettings,
     /// Makes the short-lived token a command task gets as `LATHE_TOKEN`.
     pub signer: Option<Arc<Signer>>,
+    /// What built-in tasks call.
+    pub services: Option<super::builtin::Services>,
 }
 
 impl Worker {
@@ -201,7 +203,9 @@ impl Worker {
             | TaskKind::RegistryRegister(_)
             | TaskKind::RegistryPromote(_)
             | TaskKind::MonitorSetReference(_)
-            | TaskKind::MonitorCheck(_) => super::builtin::run(&task.kind, &context, claimed).await,
+            | TaskKind::MonitorCheck(_) => {
+                super::builtin::run(&task.kind, &context, claimed, self.services.as_ref()).await
+            }
         };
         let summary = match &outcome {
             Outcome::Success(_) => format!("[lathe] try {} succeeded\n", claimed.try_number),
