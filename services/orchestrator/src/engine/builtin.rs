@@ -88,9 +88,10 @@ struct Call<'a> {
 type Answer = std::result::Result<Map<String, Json>, String>;
 
 fn object(value: Json) -> Map<String, Json> {
-    match value {
-        Json::Object(map) => map,
-        _ => Map::new(),
+    if let Json::Object(map) = value {
+        map
+    } else {
+        Map::new()
     }
 }
 
