@@ -65,7 +65,8 @@ impl Deployment {
             ),
             ("LATHE_ORCHESTRATOR__WORKER__LEASE_MS".into(), "1500".into()),
             ("LATHE_ORCHESTRATOR__WORKER__HEARTBEAT_MS".into(), "200".into()),
-            ("LATHE_ORCHESTRATOR__WORKER__POLL_MS".into(), "50".into()),
+            // Slow polls: wake-ups between processes come from PostgreSQL's LISTEN/NOTIFY.
+            ("LATHE_ORCHESTRATOR__WORKER__POLL_MS".into(), "2000".into()),
             ("LATHE_ORCHESTRATOR__SWEEP_INTERVAL_MS".into(), "200".into()),
         ];
         for service in ["REGISTRY", "FEATURES", "MONITOR"] {

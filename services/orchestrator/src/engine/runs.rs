@@ -8,8 +8,8 @@ use std::sync::Arc;
 use chrono::{DateTime, SecondsFormat, Utc};
 use lathe_common::{Error, Result, db, reasons};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, DatabaseTransaction, EntityTrait, IntoActiveModel, QueryFilter,
-    QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 use serde_json::{Map, Value as Json};
 use tokio::sync::Notify;
@@ -49,6 +49,9 @@ pub struct NewRun<'a> {
     pub actor: &'a str,
 }
 
+/// The PostgreSQL channel on which a step that queued tasks wakes the workers.
+const QUEUED_CHANNEL: &str = "lathe_orchestrator_queued";
+
 /// The runs of every pipeline; shared by the API, the sweeper and the in-process workers.
 #[derive(Clone)]
 pub struct Runs {
@@ -67,6 +70,34 @@ impl Runs {
 
     fn db(&self) -> &sea_orm::DatabaseConnection {
         self.pipelines.db()
+    }
+
+    /// On PostgreSQL, wakes this process's workers whenever any process queues a task
+    /// (`LISTEN`), so workers elsewhere start at once instead of at their next poll. Ends
+    /// with the returned task's abort; a lost connection is opened again.
+    pub fn listen_for_queued(&self) -> Option<tokio::task::JoinHandle<()>> {
+        if self.db().get_database_backend() != DatabaseBackend::Postgres {
+            return None;
+        }
+        let pool = self.db().get_postgres_connection_pool().clone();
+        let queued = self.queued.clone();
+        Some(tokio::spawn(async move {
+            loop {
+                let listened = async {
+                    let mut listener = sea_orm::sqlx::postgres::PgListener::connect_with(&pool).await?;
+                    listener.listen(QUEUED_CHANNEL).await?;
+                    loop {
+                        listener.recv().await?;
+                        queued.notify_waiters();
+                    }
+                };
+                let result: std::result::Result<(), sea_orm::sqlx::Error> = listened.await;
+                if let Err(err) = result {
+                    tracing::warn!(error = %err, "LISTEN for queued tasks failed; polling until it reconnects");
+                }
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            }
+        }))
     }
 
     /// Creates a run of the pipeline's current version (queued) and starts it if the
@@ -230,6 +261,13 @@ impl Runs {
             },
         );
         let mut outcome = Advanced::default();
+        if decision.moves.iter().any(|m| m.to == TaskState::Queued)
+            && txn.get_database_backend() == DatabaseBackend::Postgres
+        {
+            // Delivered at commit, to the workers of every process (`listen_for_queued`).
+            txn.execute_unprepared(&format!("NOTIFY {QUEUED_CHANNEL}"))
+                .await?;
+        }
         for step in &decision.moves {
             let mut update = task::Entity::update_many()
                 .col_expr(task::Column::State, step.to.as_str().into())

@@ -56,6 +56,8 @@ impl Worker {
     /// lease and run again elsewhere.
     pub async fn run(self: Arc<Self>, shutdown: impl std::future::Future<Output = ()>) {
         tokio::pin!(shutdown);
+        let listening = self.runs.listen_for_queued();
+        let _stop_listening = AbortOnDrop(listening);
         let slots = Arc::new(Semaphore::new(self.settings.slots.max(1)));
         loop {
             let permit = tokio::select! {
@@ -322,6 +324,16 @@ impl Worker {
                     Err(err) => tracing::warn!(error = %err, "cannot read a task artifact"),
                 }
             }
+        }
+    }
+}
+
+struct AbortOnDrop(Option<tokio::task::JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(task) = &self.0 {
+            task.abort();
         }
     }
 }
