@@ -205,3 +205,49 @@ async fn a_lease_that_expires_is_a_lost_try_and_the_task_runs_again() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn max_active_runs_queues_the_next_run_until_one_ends() {
+    on_every_backend(async |runs: &Runs| {
+        let t0 = ms(2027, 1, 1, 0, 0);
+        apply(
+            runs,
+            "name: one_at_a_time\nmax_active_runs: 1\ntasks:\n  - {id: t, kind: command, argv: ['true']}\n",
+            t0,
+        )
+        .await;
+        let params = BTreeMap::new();
+        let new = || NewRun {
+            project: PROJECT,
+            pipeline: "one_at_a_time",
+            params: &params,
+            logical_date: None,
+            trigger: Trigger::Api,
+            actor: "test",
+        };
+        let first = runs.trigger(new(), t0).await.unwrap();
+        let second = runs.trigger(new(), t0 + 1).await.unwrap();
+        assert_eq!(
+            (first.state.as_str(), second.state.as_str()),
+            ("running", "queued")
+        );
+        // The second run's task is not even pending for a worker.
+        let claimed = runs.claim("w", 10_000, t0 + 2).await.unwrap().unwrap();
+        assert_eq!(claimed.run_id, first.id);
+        assert!(runs.claim("w", 10_000, t0 + 3).await.unwrap().is_none());
+        let pipeline = runs.pipelines.version(PROJECT, "one_at_a_time", 1).await.unwrap();
+        runs.complete(
+            &claimed,
+            &lathe_orchestrator::engine::claims::Outcome::Success(Default::default()),
+            &pipeline,
+            t0 + 4,
+        )
+        .await
+        .unwrap();
+        assert_eq!(runs.run_row(PROJECT, &first.id).await.unwrap().state, "success");
+        assert_eq!(runs.run_row(PROJECT, &second.id).await.unwrap().state, "running");
+        let next = runs.claim("w", 10_000, t0 + 5).await.unwrap().unwrap();
+        assert_eq!(next.run_id, second.id);
+    })
+    .await;
+}
