@@ -246,7 +246,10 @@ const JSON: &[Json] = &[
     sent(".lathe.orchestrator.v1.TaskSummary", None)
         .examples(&[("kind", "command"), ("trigger_rule", "all_success")]),
     sent(".lathe.orchestrator.v1.Pipeline", None).examples(&[("name", "retrain-churn")]),
-    sent(".lathe.orchestrator.v1.ListPipelinesResponse", Some("PipelineList")),
+    sent(
+        ".lathe.orchestrator.v1.ListPipelinesResponse",
+        Some("PipelineList"),
+    ),
     accepted(
         ".lathe.orchestrator.v1.TriggerRunRequest",
         "TriggerPipelineRun",
