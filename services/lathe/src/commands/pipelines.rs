@@ -276,7 +276,7 @@ fn render_changes(answer: &Value) -> String {
     let changed = lines.len() - unchanged;
     let plural = if changed == 1 { "" } else { "s" };
     lines.push(match (changed, answer["applied"].as_bool().unwrap_or(false)) {
-        (0, _) => format!("no changes ({unchanged} pipelines up to date)"),
+        (0, _) => format!("no changes ({unchanged} up to date)"),
         (n, true) => format!("applied {n} change{plural} ({unchanged} unchanged)"),
         (n, false) => format!(
             "{n} change{plural} to apply ({unchanged} unchanged); run `lathe pipelines apply` to apply"
