@@ -224,6 +224,42 @@ const JSON: &[Json] = &[
     ),
     sent(".lathe.features.v1.PlannedChange", None),
     sent(".lathe.features.v1.ApplyRepositoryResponse", Some("ApplyResult")),
+    // Pipelines.
+    accepted(
+        ".lathe.orchestrator.v1.ApplyPipelinesRequest",
+        "ApplyPipelines",
+        &["project", "actor"],
+        &["files"],
+    ),
+    accepted(
+        ".lathe.orchestrator.v1.PipelineFile",
+        "PipelineFile",
+        &[],
+        &["path", "content"],
+    )
+    .examples(&[("path", "pipelines/retrain.yaml")]),
+    sent(".lathe.orchestrator.v1.PipelineChange", None).examples(&[("name", "retrain-churn")]),
+    sent(
+        ".lathe.orchestrator.v1.ApplyPipelinesResponse",
+        Some("PipelineApplyResult"),
+    ),
+    sent(".lathe.orchestrator.v1.TaskSummary", None)
+        .examples(&[("kind", "command"), ("trigger_rule", "all_success")]),
+    sent(".lathe.orchestrator.v1.Pipeline", None).examples(&[("name", "retrain-churn")]),
+    sent(
+        ".lathe.orchestrator.v1.ListPipelinesResponse",
+        Some("PipelineList"),
+    ),
+    accepted(
+        ".lathe.orchestrator.v1.TriggerRunRequest",
+        "TriggerPipelineRun",
+        &["project", "pipeline", "actor"],
+        &[],
+    )
+    .examples(&[("logical_date", "2026-01-01T03:00:00Z")]),
+    sent(".lathe.orchestrator.v1.TaskInstance", None).examples(&[("outputs_json", "{\"accuracy\": 0.95}")]),
+    sent(".lathe.orchestrator.v1.PipelineRun", None),
+    sent(".lathe.orchestrator.v1.ListRunsResponse", Some("PipelineRunList")),
 ];
 
 impl Json {

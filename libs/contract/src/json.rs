@@ -18,6 +18,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::features::v1 as features;
+use crate::orchestrator::v1 as orchestrator;
 use crate::registry::v1 as registry;
 
 /// A proto enum with names in JSON. Variants without a name (`UNSPECIFIED`) are never sent and
@@ -204,6 +205,32 @@ json_enum! {
     /// What applying a repository does to a definition.
     features::ChangeAction as "ChangeAction", "change action", any_case: false,
     { Unchanged => "unchanged", Create => "create", Update => "update", Delete => "delete" }
+}
+
+json_enum! {
+    /// What applying pipeline definitions does to a pipeline.
+    orchestrator::PipelineChangeAction as "PipelineChangeAction", "pipeline change action", any_case: false,
+    { Unchanged => "unchanged", Create => "create", Update => "update" }
+}
+
+json_enum! {
+    /// State of a pipeline run, with Airflow's names.
+    orchestrator::RunState as "PipelineRunState", "run state", any_case: false,
+    {
+        Queued => "queued", Running => "running", Success => "success", Failed => "failed",
+        Cancelled => "cancelled",
+    }
+}
+
+json_enum! {
+    /// State of a task instance, with Airflow's names; `pending` is Airflow's "none" (its
+    /// upstream tasks are not done).
+    orchestrator::TaskState as "TaskState", "task state", any_case: false,
+    {
+        Pending => "pending", Scheduled => "scheduled", Queued => "queued", Running => "running",
+        Success => "success", Failed => "failed", UpForRetry => "up_for_retry", Skipped => "skipped",
+        UpstreamFailed => "upstream_failed",
+    }
 }
 
 /// A role; each includes the rights of those before it. Tokens carry roles, and a promotion

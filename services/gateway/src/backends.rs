@@ -123,4 +123,8 @@ impl Backends {
     pub fn features(&self) -> FeatureServiceClient<TracedChannel> {
         self.features.clone()
     }
+
+    pub fn orchestrator(&self) -> OrchestratorServiceClient<TracedChannel> {
+        self.orchestrator.clone()
+    }
 }

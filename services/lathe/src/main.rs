@@ -70,6 +70,16 @@ enum Command {
         #[command(subcommand)]
         command: commands::features::FeaturesCommand,
     },
+    /// Pipelines: YAML definitions, runs, task logs (client of a running Lathe).
+    Pipelines {
+        #[command(flatten)]
+        connection: commands::Connection,
+        /// Print the API's JSON answers instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: commands::pipelines::PipelinesCommand,
+    },
     /// Run a pipeline worker: claims task instances from the orchestrator's database and runs
     /// them (the orchestrator's settings: database, object store, `orchestrator.worker.*`).
     Worker {
@@ -206,6 +216,11 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Features { connection, command } => {
             commands::features::features(&commands::Api::new(&connection)?, command).await
         }
+        Command::Pipelines {
+            connection,
+            json,
+            command,
+        } => commands::pipelines::pipelines(&commands::Api::new(&connection)?, command, json).await,
         Command::Models { connection, command } => {
             commands::models::models(&commands::Api::new(&connection)?, command).await
         }

@@ -11,6 +11,7 @@ pub mod models;
 pub mod online_json;
 pub mod openapi;
 pub mod params;
+pub mod pipelines;
 pub mod projects;
 pub mod requests;
 pub mod system;
@@ -107,6 +108,22 @@ pub fn routes(cfg: &mut ServiceConfig) {
                         .service(entities::apply_entity)
                         .service(entities::get_entity)
                         .service(entities::delete_entity),
+                )
+                .service(
+                    scope::scope("/pipelines")
+                        .service(pipelines::apply_pipelines)
+                        .service(pipelines::list_pipelines)
+                        .service(pipelines::get_pipeline)
+                        .service(pipelines::delete_pipeline)
+                        .service(pipelines::trigger_run),
+                )
+                .service(
+                    scope::scope("/pipeline-runs")
+                        .service(pipelines::list_runs)
+                        .service(pipelines::get_run)
+                        .service(pipelines::cancel_run)
+                        .service(pipelines::rerun_run)
+                        .service(pipelines::read_task_log),
                 )
                 .service(models::find_versions_by_lineage),
         );

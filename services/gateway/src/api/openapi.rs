@@ -22,6 +22,7 @@ use crate::error::{ErrorBody, URI_TOO_LONG};
         (name = "tracking", description = "Experiments, runs, metrics, params and tags"),
         (name = "artifacts", description = "Files of a run, streamed to and from object storage"),
         (name = "models", description = "Model registry: versions, stages under promotion gates, aliases, audit, lineage"),
+        (name = "pipelines", description = "Pipelines of tasks defined in YAML: versions, runs, task instances and their logs"),
     ),
 )]
 pub struct ApiDoc;

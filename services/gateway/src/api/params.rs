@@ -83,6 +83,30 @@ pub struct EntityPath {
     pub name: String,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PipelinePath {
+    pub project: String,
+    /// Pipeline name
+    pub name: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct PipelineRunPath {
+    pub project: String,
+    pub run_id: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct TaskLogPath {
+    pub project: String,
+    pub run_id: String,
+    /// Task id in the pipeline
+    pub task_id: String,
+}
+
 // `parts()`: a path's values in the order the URL names them, which is the order of the
 // fields that `requests.rs` fills from them.
 macro_rules! parts {
@@ -105,6 +129,9 @@ parts! {
     EntityPath => (project, name): (String, String);
     DefinitionPath => (project, kind, name): (String, String, String);
     ArtifactPath => (project, run_id, path): (String, String, String);
+    PipelinePath => (project, name): (String, String);
+    PipelineRunPath => (project, run_id): (String, String);
+    TaskLogPath => (project, run_id, task_id): (String, String, String);
 }
 
 /// A page of a listing.

@@ -10,12 +10,13 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use lathe_contract::features::v1 as features;
+use lathe_contract::orchestrator::v1 as orchestrator;
 use lathe_contract::registry::v1 as pb;
 use serde::de::DeserializeOwned;
 
 use super::params::{
     AliasPath, ArtifactPath, DefinitionPath, EntityPath, ExperimentPath, ListQuery, MetricPath, ModelPath,
-    ProjectPath, RunPath, VersionPath,
+    PipelinePath, PipelineRunPath, ProjectPath, RunPath, VersionPath,
 };
 use crate::auth::{Editor, Needs, ProjectAccess, Viewer};
 
@@ -153,6 +154,14 @@ impl Addressed<ProjectPath> for pb::CreateExperimentRequest {
     }
 }
 
+// The orchestrator records who acts by subject alone.
+impl Addressed<PipelinePath> for orchestrator::TriggerRunRequest {
+    fn address(&mut self, path: PipelinePath, actor: Option<pb::Actor>) {
+        (self.project, self.pipeline) = path.parts();
+        self.actor = actor.map(|actor| actor.subject).unwrap_or_default();
+    }
+}
+
 // The requests made of their path alone; other fields keep their defaults.
 macro_rules! from_path {
     ($($request:ty: $path:ty => ($($field:ident),+);)+) => {$(
@@ -177,6 +186,8 @@ from_path! {
     features::GetEntityRequest: EntityPath => (project, name);
     features::DeleteEntityRequest: EntityPath => (project, name);
     features::GetDefinitionRequest: DefinitionPath => (project, kind, name);
+    orchestrator::PipelineRef: PipelinePath => (project, name);
+    orchestrator::RunRef: PipelineRunPath => (project, run_id);
 }
 
 // The listings: the path's fields, then the page.

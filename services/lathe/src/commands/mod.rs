@@ -1,8 +1,10 @@
 //! Client subcommands: they call a running Lathe's REST API with a bearer token and print
-//! the JSON it answers, so scripts can pipe them into `jq`.
+//! the JSON it answers, so scripts can pipe them into `jq` (`pipelines` prints text, and its
+//! JSON with `--json`).
 
 pub mod features;
 pub mod models;
+pub mod pipelines;
 pub mod tracking;
 
 use std::time::Duration;

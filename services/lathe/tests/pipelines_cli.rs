@@ -1,0 +1,262 @@
+//! `lathe pipelines …` as a user runs it against `lathe standalone`: plan and apply a
+//! directory of definitions, trigger and wait for runs (the exit status says how they ended),
+//! list runs, print a task's log; the server's refusals are shown with their reason.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const LATHE: &str = env!("CARGO_BIN_EXE_lathe");
+
+const TRAIN_YAML: &str = r#"
+name: train
+description: Say hi, then evaluate
+params:
+  - {name: epochs, type: int, default: 3}
+tasks:
+  - id: hello
+    kind: command
+    argv: [sh, -c, "echo hi"]
+  - id: evaluate
+    kind: command
+    depends_on: [hello]
+    when: params.epochs > 1
+    argv: [sh, -c, "echo '{\"accuracy\": 0.95}' > \"$LATHE_OUTPUTS\""]
+"#;
+
+const FAILS_YAML: &str = r#"
+name: fails
+tasks:
+  - id: boom
+    kind: command
+    argv: [sh, -c, "exit 3"]
+"#;
+
+fn lathe(dir: &Path) -> Command {
+    let mut command = Command::new(LATHE);
+    command
+        .env_clear()
+        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
+        .env("LATHE_TELEMETRY__LOG_FILTER", "warn")
+        .current_dir(dir);
+    for service in ["REGISTRY", "FEATURES", "ORCHESTRATOR", "MONITOR"] {
+        command.env(format!("LATHE_{service}__GRPC_ADDR"), "127.0.0.1:0");
+    }
+    command
+}
+
+fn create_token(dir: &Path, role: &str) -> String {
+    let output = lathe(dir)
+        .args(["token", "create", "--data-dir"])
+        .arg(dir)
+        .args(["--subject", "ana", "--role", role])
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap().trim().to_owned()
+}
+
+/// Starts `lathe standalone` and returns it with the URL it printed.
+fn start_standalone(dir: &Path) -> (Child, String) {
+    let mut child = lathe(dir)
+        .args(["standalone", "--data-dir"])
+        .arg(dir)
+        .args(["--http-addr", "127.0.0.1:0"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(api) = line.trim().strip_prefix("API:") {
+            let url = api.trim().trim_end_matches("/api/v1/").to_owned();
+            std::thread::spawn(move || lines.for_each(drop));
+            return (child, url);
+        }
+    }
+    let status = child.wait().unwrap();
+    panic!("lathe standalone exited ({status}) without printing its URL");
+}
+
+fn terminate(mut child: Child) {
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while child.try_wait().unwrap().is_none() {
+        assert!(
+            Instant::now() < deadline,
+            "lathe did not stop within 30 s of SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+async fn wait_ready(http: &reqwest::Client, url: &str) {
+    for _ in 0..200 {
+        if let Ok(response) = http.get(format!("{url}/readyz")).send().await
+            && response.status() == 200
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{url}/readyz never answered 200");
+}
+
+/// Runs `lathe pipelines <args>` in project `churn` with `token`.
+fn pipelines(dir: &Path, url: &str, token: &str, args: &[&str]) -> Output {
+    lathe(dir)
+        .env("LATHE_URL", url)
+        .env("LATHE_TOKEN", token)
+        .env("LATHE_PROJECT", "churn")
+        .arg("pipelines")
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+/// The standard output of a command that must succeed.
+fn succeeds(output: Output) -> String {
+    assert!(
+        output.status.success(),
+        "failed: {}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8(output.stdout).unwrap()
+}
+
+/// The standard error of a command that must fail.
+fn fails(output: Output) -> String {
+    assert!(
+        !output.status.success(),
+        "succeeded: {}",
+        String::from_utf8_lossy(&output.stdout)
+    );
+    String::from_utf8(output.stderr).unwrap()
+}
+
+#[tokio::test]
+async fn pipelines_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (admin, editor) = (create_token(d, "admin"), create_token(d, "editor"));
+    std::fs::create_dir_all(d.join("flows/more")).unwrap();
+    std::fs::write(d.join("flows/train.yaml"), TRAIN_YAML).unwrap();
+    std::fs::write(d.join("flows/more/fails.yml"), FAILS_YAML).unwrap();
+    std::fs::write(d.join("flows/notes.txt"), "not a definition").unwrap();
+    let (child, url) = start_standalone(d);
+    let http = reqwest::Client::new();
+    wait_ready(&http, &url).await;
+    let created = http
+        .post(format!("{url}/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({"name": "churn"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+
+    // An editor plans; applying needs an admin.
+    let plan = succeeds(pipelines(d, &url, &editor, &["plan", "flows"]));
+    assert!(plan.contains("+ create train v1 (flows/train.yaml)"), "{plan}");
+    assert!(
+        plan.contains("+ create fails v1 (flows/more/fails.yml)"),
+        "{plan}"
+    );
+    assert!(plan.contains("2 changes to apply"), "{plan}");
+    let refused = fails(pipelines(d, &url, &editor, &["apply", "flows"]));
+    assert!(
+        refused.contains("403") && refused.contains("role_too_low"),
+        "{refused}"
+    );
+    let applied = succeeds(pipelines(d, &url, &admin, &["apply", "flows"]));
+    assert!(applied.contains("applied 2 changes"), "{applied}");
+    let again = succeeds(pipelines(d, &url, &admin, &["apply", "flows/train.yaml"]));
+    assert!(again.contains("no changes (1 up to date)"), "{again}");
+
+    let list = succeeds(pipelines(d, &url, &editor, &["list"]));
+    assert!(
+        list.lines()
+            .any(|l| l.starts_with("train ") && l.contains("Say hi")),
+        "{list}"
+    );
+    let show = succeeds(pipelines(d, &url, &editor, &["show", "train"]));
+    let evaluate = show
+        .lines()
+        .find(|l| l.starts_with("evaluate"))
+        .unwrap_or_else(|| panic!("{show}"));
+    for part in ["command", "hello", "all_success", "params.epochs > 1"] {
+        assert!(evaluate.contains(part), "{part} in: {evaluate}");
+    }
+
+    // `--wait` shows the tasks as they change and exits as the run ended.
+    let waited = succeeds(pipelines(
+        d,
+        &url,
+        &editor,
+        &["trigger", "train", "--param", "epochs=5", "--wait"],
+    ));
+    assert!(waited.contains("  hello: success"), "{waited}");
+    assert!(waited.contains("  evaluate: success"), "{waited}");
+    let last = waited.lines().last().unwrap_or_default();
+    assert!(
+        last.starts_with("run ") && last.ends_with(": success"),
+        "{waited}"
+    );
+    let run_id = last
+        .trim_start_matches("run ")
+        .trim_end_matches(": success")
+        .to_owned();
+    let failed = fails(pipelines(d, &url, &editor, &["trigger", "fails", "--wait"]));
+    assert!(failed.contains("ended failed"), "{failed}");
+    let unknown = fails(pipelines(
+        d,
+        &url,
+        &editor,
+        &["trigger", "train", "--param", "learning_rate=0.1"],
+    ));
+    assert!(unknown.contains("invalid_run_params"), "{unknown}");
+
+    let runs: serde_json::Value = serde_json::from_str(&succeeds(pipelines(
+        d,
+        &url,
+        &editor,
+        &["runs", "--pipeline", "train", "--json"],
+    )))
+    .unwrap();
+    let listed = runs["runs"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{runs:#}");
+    assert_eq!(
+        (&listed[0]["run_id"], &listed[0]["state"]),
+        (&serde_json::json!(run_id), &serde_json::json!("success"))
+    );
+    let failures = succeeds(pipelines(d, &url, &editor, &["runs", "--state", "failed"]));
+    let rows: Vec<&str> = failures.lines().skip(1).collect();
+    assert_eq!(rows.len(), 1, "{failures}");
+    assert!(
+        rows[0].contains(" fails ") && rows[0].contains(" failed "),
+        "{failures}"
+    );
+    let limited = succeeds(pipelines(d, &url, &editor, &["runs", "--limit", "1"]));
+    assert_eq!(limited.lines().count(), 2, "a header and one run: {limited}");
+
+    let log = succeeds(pipelines(d, &url, &editor, &["logs", &run_id, "hello"]));
+    assert!(log.starts_with("hi\n"), "{log}");
+    let followed = succeeds(pipelines(
+        d,
+        &url,
+        &editor,
+        &["logs", &run_id, "hello", "--follow", "--try", "1"],
+    ));
+    assert_eq!(followed, log);
+    terminate(child);
+}
