@@ -2,83 +2,11 @@
 //! `lathe standalone` on the same data directory; SIGTERM stops it gracefully; bad settings
 //! stop start-up with a message naming the key.
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-const LATHE: &str = env!("CARGO_BIN_EXE_lathe");
+mod common;
 
-fn lathe(data_dir: &std::path::Path) -> Command {
-    let mut command = Command::new(LATHE);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default());
-    command
-        .env("LATHE_TELEMETRY__LOG_FILTER", "warn")
-        .current_dir(data_dir);
-    // Ephemeral gRPC ports, so tests and other programs never collide.
-    for service in ["REGISTRY", "FEATURES", "ORCHESTRATOR", "MONITOR"] {
-        command.env(format!("LATHE_{service}__GRPC_ADDR"), "127.0.0.1:0");
-    }
-    command
-}
-
-fn create_token(data_dir: &std::path::Path, role: &str) -> String {
-    let output = lathe(data_dir)
-        .args(["token", "create", "--data-dir"])
-        .arg(data_dir)
-        .args(["--subject", "ana", "--role", role])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// Starts `lathe standalone` and returns it with the API URL it printed.
-fn start_standalone(data_dir: &std::path::Path) -> (Child, String) {
-    let mut child = lathe(data_dir)
-        .args(["standalone", "--data-dir"])
-        .arg(data_dir)
-        .args(["--http-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(api) = line.trim().strip_prefix("API:") {
-            let url = api.trim().trim_end_matches("/api/v1/").to_owned();
-            // Keep reading so the process never writes into a closed pipe.
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, url);
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!("lathe standalone exited ({status}) without printing its URL");
-}
-
-fn terminate(mut child: Child) -> std::process::ExitStatus {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            return status;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "lathe did not stop within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
+use common::{create_token, lathe, start_standalone, terminate, wait_ready};
 
 /// GETs `url` with the bearer `token` and reads the JSON answer, whatever its status.
 async fn get_json(http: &reqwest::Client, url: String, token: &str) -> serde_json::Value {
@@ -90,18 +18,6 @@ async fn get_json(http: &reqwest::Client, url: String, token: &str) -> serde_jso
         .json()
         .await
         .unwrap()
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    for _ in 0..200 {
-        if let Ok(response) = http.get(format!("{url}/readyz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url}/readyz never answered 200");
 }
 
 #[tokio::test]

@@ -2,12 +2,12 @@
 //! directory of definitions, trigger and wait for runs (the exit status says how they ended),
 //! list runs, print a task's log; the server's refusals are shown with their reason.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Output;
 
-const LATHE: &str = env!("CARGO_BIN_EXE_lathe");
+mod common;
+
+use common::{create_token, lathe, start_standalone, terminate, wait_ready};
 
 const TRAIN_YAML: &str = r#"
 name: train
@@ -32,84 +32,6 @@ tasks:
     kind: command
     argv: [sh, -c, "exit 3"]
 "#;
-
-fn lathe(dir: &Path) -> Command {
-    let mut command = Command::new(LATHE);
-    command
-        .env_clear()
-        .env("PATH", std::env::var_os("PATH").unwrap_or_default())
-        .env("LATHE_TELEMETRY__LOG_FILTER", "warn")
-        .current_dir(dir);
-    for service in ["REGISTRY", "FEATURES", "ORCHESTRATOR", "MONITOR"] {
-        command.env(format!("LATHE_{service}__GRPC_ADDR"), "127.0.0.1:0");
-    }
-    command
-}
-
-fn create_token(dir: &Path, role: &str) -> String {
-    let output = lathe(dir)
-        .args(["token", "create", "--data-dir"])
-        .arg(dir)
-        .args(["--subject", "ana", "--role", role])
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8(output.stdout).unwrap().trim().to_owned()
-}
-
-/// Starts `lathe standalone` and returns it with the URL it printed.
-fn start_standalone(dir: &Path) -> (Child, String) {
-    let mut child = lathe(dir)
-        .args(["standalone", "--data-dir"])
-        .arg(dir)
-        .args(["--http-addr", "127.0.0.1:0"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    while let Some(Ok(line)) = lines.next() {
-        if let Some(api) = line.trim().strip_prefix("API:") {
-            let url = api.trim().trim_end_matches("/api/v1/").to_owned();
-            std::thread::spawn(move || lines.for_each(drop));
-            return (child, url);
-        }
-    }
-    let status = child.wait().unwrap();
-    panic!("lathe standalone exited ({status}) without printing its URL");
-}
-
-fn terminate(mut child: Child) {
-    let killed = Command::new("kill")
-        .args(["-TERM", &child.id().to_string()])
-        .status()
-        .unwrap();
-    assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while child.try_wait().unwrap().is_none() {
-        assert!(
-            Instant::now() < deadline,
-            "lathe did not stop within 30 s of SIGTERM"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-}
-
-async fn wait_ready(http: &reqwest::Client, url: &str) {
-    for _ in 0..200 {
-        if let Ok(response) = http.get(format!("{url}/readyz")).send().await
-            && response.status() == 200
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{url}/readyz never answered 200");
-}
 
 /// Runs `lathe pipelines <args>` in project `churn` with `token`.
 fn pipelines(dir: &Path, url: &str, token: &str, args: &[&str]) -> Output {
