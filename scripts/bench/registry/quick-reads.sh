@@ -6,6 +6,7 @@
 # BENCH_PG_SSLMODE (default disable) is the database URL's sslmode, as in run.sh.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"; BIN=${BENCH_LATHE_BIN:-$ROOT/target/release/lathe}; DIR=$(mktemp -d); PORT=${PORT:-18099}
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
 [[ -n ${BENCH_LATHE_BIN:-} ]] || (cd "$ROOT" && cargo build --release -p lathe --locked)
 dropdb -h 127.0.0.1 -U postgres --if-exists lathe_quickbench; createdb -h 127.0.0.1 -U postgres lathe_quickbench
 export LATHE_TELEMETRY__LOG_FILTER=warn LATHE_REGISTRY__DATABASE__URL="postgres://postgres@127.0.0.1:5432/lathe_quickbench?sslmode=${BENCH_PG_SSLMODE:-disable}"
