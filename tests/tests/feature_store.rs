@@ -295,6 +295,87 @@ async fn historical(t: &TestPlatform) {
     assert_eq!(error_of(unknown).await.1, "feature_not_found");
 }
 
+/// A pipeline's `features.historical` task builds the same training set into the run's
+/// artifacts and names where it is.
+async fn training_set_from_a_pipeline(t: &TestPlatform) {
+    let dir = tempfile::tempdir().unwrap();
+    let frame = dir.path().join("entities.csv");
+    std::fs::write(
+        &frame,
+        format!(
+            "driver_id,event_timestamp\n1001,{}\n1002,{}\n",
+            iso(t0() + 2 * HOUR),
+            iso(t0() + 3 * HOUR)
+        ),
+    )
+    .unwrap();
+    let yaml = "name: build\nparams: [{name: frame, type: string}]\ntasks:\n  - id: training_set\n    \
+                kind: features.historical\n    entities: '{{ params.frame }}'\n    feature_service: driver_activity\n    \
+                output: training/set.parquet\n";
+    let api = |path: &str| format!("/api/v1/projects/{PROJECT}{path}");
+    let applied = t
+        .post(
+            &api("/pipelines/apply"),
+            &t.admin(),
+            &json!({"files": [{"path": "build.yaml", "content": yaml}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.status(),
+        200,
+        "{}",
+        applied.text().await.unwrap_or_default()
+    );
+    let run: Value = t
+        .post(
+            &api("/pipelines/build/runs"),
+            &t.admin(),
+            &json!({"params": {"frame": frame.to_str().unwrap()}}),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["run_id"].as_str().unwrap().to_owned();
+    let mut run = run;
+    for _ in 0..600 {
+        if matches!(run["state"].as_str(), Some("success" | "failed" | "cancelled")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        run = t
+            .get(&api(&format!("/pipeline-runs/{id}")), &t.admin())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(run["state"], "success", "{run:#}");
+    let outputs: Value = serde_json::from_str(run["tasks"][0]["outputs_json"].as_str().unwrap()).unwrap();
+    assert_eq!(outputs["rows"], 2, "{outputs}");
+    assert_eq!(
+        outputs["columns"],
+        json!(["driver_id", "event_timestamp", "conv_rate", "trips"])
+    );
+    let path = outputs["path"].as_str().unwrap();
+    assert!(
+        path.ends_with(&format!("runs/{id}/training_set/artifacts/training/set.parquet")),
+        "{path}"
+    );
+    if let Some(local) = path.strip_prefix('/') {
+        let written = read_parquet(&std::fs::read(format!("/{local}")).unwrap());
+        assert_eq!(written.num_rows(), 2);
+    } else {
+        assert!(path.starts_with("s3://"), "{path}");
+    }
+}
+
 fn iso(us: i64) -> String {
     chrono::DateTime::from_timestamp_micros(us)
         .unwrap()
@@ -414,6 +495,7 @@ async fn scenario(backend: Backend) {
     put_source(&t).await;
     repository_lifecycle(&t).await;
     historical(&t).await;
+    training_set_from_a_pipeline(&t).await;
     materialize_and_serve(&t).await;
     t.shutdown().await;
     drop(pg);
