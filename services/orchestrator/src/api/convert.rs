@@ -3,7 +3,7 @@
 use lathe_common::validate;
 use lathe_contract::orchestrator::v1 as pb;
 
-use crate::definition::{Task, TriggerRule};
+use crate::definition::Task;
 use crate::engine::runs::kind_name;
 use crate::engine::states::{RunState, TaskState};
 use crate::store::pipelines::Current;
@@ -45,23 +45,12 @@ fn task_summary(task: &Task) -> pb::TaskSummary {
         id: task.id.clone(),
         kind: kind_name(&task.kind).to_owned(),
         depends_on: task.depends_on.clone(),
-        trigger_rule: trigger_rule(task.trigger_rule).to_owned(),
+        trigger_rule: task.trigger_rule.name().to_owned(),
         when: task.when.as_ref().map_or(String::new(), |w| w.source.clone()),
         retries: task.retries.count,
         timeout_ms: task
             .timeout
             .map_or(0, |t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-    }
-}
-
-fn trigger_rule(rule: TriggerRule) -> &'static str {
-    match rule {
-        TriggerRule::AllSuccess => "all_success",
-        TriggerRule::AllDone => "all_done",
-        TriggerRule::AllFailed => "all_failed",
-        TriggerRule::OneSuccess => "one_success",
-        TriggerRule::OneFailed => "one_failed",
-        TriggerRule::NoneFailed => "none_failed",
     }
 }
 

@@ -151,6 +151,17 @@ impl TriggerRule {
         "none_failed",
     ];
 
+    pub fn name(self) -> &'static str {
+        match self {
+            TriggerRule::AllSuccess => "all_success",
+            TriggerRule::AllDone => "all_done",
+            TriggerRule::AllFailed => "all_failed",
+            TriggerRule::OneSuccess => "one_success",
+            TriggerRule::OneFailed => "one_failed",
+            TriggerRule::NoneFailed => "none_failed",
+        }
+    }
+
     pub fn from_name(name: &str) -> Option<TriggerRule> {
         match name {
             "all_success" => Some(TriggerRule::AllSuccess),

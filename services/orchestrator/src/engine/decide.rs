@@ -155,7 +155,7 @@ fn next_for_pending(
         | TriggerRule::OneFailed
         | TriggerRule::NoneFailed => Verdict::Wait,
     };
-    let rule_name = rule_name(rule);
+    let rule_name = rule.name();
     match verdict {
         Verdict::Wait => None,
         Verdict::UpstreamFailed => Some((
@@ -185,17 +185,6 @@ enum Verdict {
     Run,
     Skip,
     UpstreamFailed,
-}
-
-fn rule_name(rule: TriggerRule) -> &'static str {
-    match rule {
-        TriggerRule::AllSuccess => "all_success",
-        TriggerRule::AllDone => "all_done",
-        TriggerRule::AllFailed => "all_failed",
-        TriggerRule::OneSuccess => "one_success",
-        TriggerRule::OneFailed => "one_failed",
-        TriggerRule::NoneFailed => "none_failed",
-    }
 }
 
 #[cfg(test)]
