@@ -166,6 +166,16 @@ impl TestPlatform {
         lathe_common::storage::open(&url, settings, "registry.object_store").expect("registry object store")
     }
 
+    /// The orchestrator's object store (task logs and artifacts).
+    pub fn orchestrator_objects(&self) -> std::sync::Arc<dyn object_store::ObjectStore> {
+        let settings = &self.settings.orchestrator.service.object_store;
+        let url =
+            lathe_common::storage::resolve_url(settings, &self.settings.common.data_dir, "orchestrator")
+                .expect("orchestrator object store URL");
+        lathe_common::storage::open(&url, settings, "orchestrator.object_store")
+            .expect("orchestrator object store")
+    }
+
     pub fn admin(&self) -> String {
         self.token(Role::Admin, &["*"])
     }

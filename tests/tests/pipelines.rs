@@ -9,6 +9,8 @@ use std::time::Duration;
 use lathe_contract::orchestrator::v1 as pb;
 use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
 use lathe_tests::{Backend, TestPlatform};
+use object_store::path::Path as ObjectPath;
+use object_store::{ObjectStore, ObjectStoreExt};
 use serde_json::Value as Json;
 
 type Client = OrchestratorServiceClient<lathe_tests::GrpcChannel>;
@@ -163,8 +165,9 @@ tasks:
 "#;
 
 /// Outputs flow into conditions and templates; a false condition skips its task and the
-/// tasks below it, except one whose trigger rule is all_done.
-async fn outputs_conditions_and_skips(client: &mut Client) {
+/// tasks below it, except one whose trigger rule is all_done. What a task leaves in its
+/// artifacts directory, and its log, are kept in the object store.
+async fn outputs_conditions_and_skips(client: &mut Client, objects: &dyn ObjectStore) {
     let run = trigger(client, "flow", &[]).await;
     let run = wait_for(client, &run.run_id, finished).await;
     assert_eq!(run.state(), pb::RunState::Success, "{run:#?}");
@@ -188,6 +191,25 @@ async fn outputs_conditions_and_skips(client: &mut Client) {
     assert!(log.contains(&format!("training {}", run.run_id)), "{log}");
     let log = log_of(client, &run.run_id, "notify").await;
     assert!(log.contains("token for flows: yes"), "{log}");
+    let report = objects
+        .get(&ObjectPath::from(format!(
+            "runs/{}/promote/artifacts/report.txt",
+            run.run_id
+        )))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert_eq!(&report[..], b"accuracy 0.95\n");
+    let kept = objects
+        .get(&ObjectPath::from(format!("runs/{}/train/1/log", run.run_id)))
+        .await
+        .unwrap()
+        .bytes()
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&kept).starts_with(&format!("training {}", run.run_id)));
 
     // A parameter changes the decision: above 0.95 the promotion is skipped.
     let strict = trigger(client, "flow", &[("min_accuracy", "0.97")]).await;
@@ -600,10 +622,11 @@ async fn pipelines_run(backend: Backend) {
         assert_eq!(applied.changes[0].action(), pb::PipelineChangeAction::Create);
     }
     let dir = tempfile::tempdir().unwrap();
+    let objects = t.orchestrator_objects();
     let (mut a, mut b, mut c) = (client.clone(), client.clone(), client.clone());
     tokio::join!(
         async {
-            outputs_conditions_and_skips(&mut a).await;
+            outputs_conditions_and_skips(&mut a, objects.as_ref()).await;
             definitions_params_and_versions(&mut a).await;
         },
         retries_and_rerun(&mut b, dir.path()),
