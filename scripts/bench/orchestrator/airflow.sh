@@ -42,6 +42,9 @@
 # slots, 16 being Lathe's default max_parallel_tasks. [core] max_active_tasks_per_dag is set to
 # the same number (Airflow's default is 16), so fanout100 may run 32 tasks at once. Everything
 # else is Airflow's default (scheduler loop, heartbeats, 1 api-server worker, task logs to files).
+# The fan-out figure hangs on this choice: on this machine (2 cores, quiet), fanout100 took
+# about 10 s with 32 slots and 63 s with BENCH_AIRFLOW_PARALLELISM=2 (two workers running one
+# task at a time); chain10 is about 10-14 s either way (Airflow's per-task scheduling latency).
 #
 # Knobs (environment): BENCH_REPEATS (measured runs per DAG, default 3), BENCH_AIRFLOW_WARMUP
 # (warm-up runs per DAG, default 1), BENCH_POLL (s between polls, default 0.2),
@@ -58,6 +61,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(cd "$HERE/../../.." && pwd)
 TOOLS=$ROOT/.tools
 WORK=$TOOLS/bench-orchestrator
+LOGS=$WORK/airflow-logs
 VENV=$TOOLS/airflow-venv
 REQS=$HERE/airflow-requirements.txt
 REPEATS=${BENCH_REPEATS:-3}
@@ -77,8 +81,8 @@ log() { printf '\n== %s\n' "$*" >&2; }
 die() { printf 'airflow.sh: %s\n' "$*" >&2; exit 1; }
 
 mkdir -p "$WORK"
-rm -rf "$WORK/logs"
-mkdir -p "$WORK/logs"
+rm -rf "$LOGS"
+mkdir -p "$LOGS"
 
 PGIDS=()
 cleanup() {
@@ -98,6 +102,8 @@ cleanup() {
   dropdb -h "$PG_HOST" -U postgres --if-exists --force "$DB" 2>/dev/null
 }
 trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 
@@ -108,7 +114,7 @@ WANT=$(sha256sum "$REQS" | cut -d' ' -f1)
 if [[ -x $VENV/bin/airflow && -f $STAMP && $(cat "$STAMP") == "$WANT" ]]; then
   log "Airflow venv is up to date ($VENV)"
 else
-  log "installing airflow-requirements.txt into $VENV (log: .tools/bench-orchestrator/logs/pip.log)"
+  log "installing airflow-requirements.txt into $VENV (log: .tools/bench-orchestrator/airflow-logs/pip.log)"
   t0=$EPOCHREALTIME
   rm -rf "$VENV"
   {
@@ -116,7 +122,7 @@ else
       "$VENV/bin/pip" install -q --upgrade pip &&
       "$VENV/bin/pip" install -r "$REQS" &&
       "$VENV/bin/pip" check
-  } >"$WORK/logs/pip.log" 2>&1 || die "pip install failed: $(tail -5 "$WORK/logs/pip.log")"
+  } >"$LOGS/pip.log" 2>&1 || die "pip install failed: $(tail -5 "$LOGS/pip.log")"
   echo "$WANT" >"$STAMP"
   log "installed in $(awk -v a="$t0" -v b="$EPOCHREALTIME" 'BEGIN{printf "%.0f", b-a}') s"
 fi
@@ -162,12 +168,12 @@ export AIRFLOW__API_AUTH__JWT_SECRET AIRFLOW__API__SECRET_KEY
 log "Airflow $AIRFLOW_VERSION: database $DB, airflow db migrate"
 dropdb -h "$PG_HOST" -U postgres --if-exists --force "$DB"
 createdb -h "$PG_HOST" -U postgres "$DB"
-"$AIRFLOW" db migrate >"$WORK/logs/db-migrate.log" 2>&1 || die "airflow db migrate failed: $(tail -5 "$WORK/logs/db-migrate.log")"
+"$AIRFLOW" db migrate >"$LOGS/db-migrate.log" 2>&1 || die "airflow db migrate failed: $(tail -5 "$LOGS/db-migrate.log")"
 
 start() { # NAME ARGS...: runs `airflow ARGS` in its own session (process group)
   local name=$1
   shift
-  setsid "$AIRFLOW" "$@" >"$WORK/logs/$name.log" 2>&1 &
+  setsid "$AIRFLOW" "$@" >"$LOGS/$name.log" 2>&1 &
   PGIDS+=($!)
 }
 log "starting api-server (port $PORT), dag-processor, scheduler (LocalExecutor, parallelism $PARALLELISM)"
@@ -175,8 +181,8 @@ start api-server api-server --host 127.0.0.1 --port "$PORT"
 start dag-processor dag-processor
 start scheduler scheduler
 "$VENV/bin/python" "$HERE/airflow_bench.py" ready "$BASE" "$USER_NAME" "$PASSWORD" 180 "${DAGS[@]}" ||
-  die "Airflow did not get ready; logs in .tools/bench-orchestrator/logs: $(tail -5 "$WORK/logs/api-server.log")"
-for pg in "${PGIDS[@]}"; do kill -0 "$pg" 2>/dev/null || die "an Airflow process died; see .tools/bench-orchestrator/logs"; done
+  die "Airflow did not get ready; logs in .tools/bench-orchestrator/airflow-logs: $(tail -5 "$LOGS/api-server.log")"
+for pg in "${PGIDS[@]}"; do kill -0 "$pg" 2>/dev/null || die "an Airflow process died; see .tools/bench-orchestrator/airflow-logs"; done
 
 # ---------------------------------------------------------------- measuring
 # busy_pct: CPU busy (all cores, percent) over the next second, read from /proc/stat.

@@ -56,7 +56,7 @@ LATHE_ORCHESTRATOR__WORKER__ENABLED=false "$BIN" standalone --data-dir "$DIR" --
 PIDS+=($!)
 until curl -sf "localhost:$PORT/readyz" >/dev/null; do sleep 0.2; done
 for w in w1 w2; do
-  (cd "$DIR" && "$BIN" worker --name $w --data-dir "$DIR" >"$DIR/$w.log" 2>&1) &
+  "$BIN" worker --name $w --data-dir "$DIR" >"$DIR/$w.log" 2>&1 &
   PIDS+=($!)
 done
 T=$("$BIN" token create --data-dir "$DIR" --subject bench --role admin)
@@ -117,7 +117,7 @@ PY
 
 if [[ ${BENCH_SKIP_AIRFLOW:-0} != 1 ]]; then
   log "Airflow 3"
-  bash "$HERE/airflow.sh"
+  BENCH_REPEATS=$REPEATS bash "$HERE/airflow.sh"
 fi
 {
   echo "## Orchestrator benchmark ($(date -u +%F), $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg))"
