@@ -295,6 +295,60 @@ async fn historical(t: &TestPlatform) {
     assert_eq!(error_of(unknown).await.1, "feature_not_found");
 }
 
+/// Applies one pipeline in `project`, triggers it with `params` and waits for its end.
+async fn run_pipeline(t: &TestPlatform, project: &str, yaml: &str, params: Value) -> Value {
+    let api = |path: &str| format!("/api/v1/projects/{project}{path}");
+    let applied = t
+        .post(
+            &api("/pipelines/apply"),
+            &t.admin(),
+            &json!({"files": [{"path": "pipeline.yaml", "content": yaml}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        applied.status(),
+        200,
+        "{}",
+        applied.text().await.unwrap_or_default()
+    );
+    let name = yaml.lines().find_map(|l| l.strip_prefix("name: ")).unwrap();
+    let mut run: Value = t
+        .post(
+            &api(&format!("/pipelines/{name}/runs")),
+            &t.admin(),
+            &json!({ "params": params }),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = run["run_id"].as_str().unwrap().to_owned();
+    for _ in 0..600 {
+        if matches!(run["state"].as_str(), Some("success" | "failed" | "cancelled")) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        run = t
+            .get(&api(&format!("/pipeline-runs/{id}")), &t.admin())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+    }
+    assert_eq!(run["state"], "success", "{run:#}");
+    run
+}
+
+fn first_outputs(run: &Value) -> Value {
+    serde_json::from_str(run["tasks"][0]["outputs_json"].as_str().unwrap()).unwrap()
+}
+
 /// A pipeline's `features.historical` task builds the same training set into the run's
 /// artifacts and names where it is.
 async fn training_set_from_a_pipeline(t: &TestPlatform) {
@@ -312,58 +366,15 @@ async fn training_set_from_a_pipeline(t: &TestPlatform) {
     let yaml = "name: build\nparams: [{name: frame, type: string}]\ntasks:\n  - id: training_set\n    \
                 kind: features.historical\n    entities: '{{ params.frame }}'\n    feature_service: driver_activity\n    \
                 output: training/set.parquet\n";
-    let api = |path: &str| format!("/api/v1/projects/{PROJECT}{path}");
-    let applied = t
-        .post(
-            &api("/pipelines/apply"),
-            &t.admin(),
-            &json!({"files": [{"path": "build.yaml", "content": yaml}]}),
-        )
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(
-        applied.status(),
-        200,
-        "{}",
-        applied.text().await.unwrap_or_default()
-    );
-    let run: Value = t
-        .post(
-            &api("/pipelines/build/runs"),
-            &t.admin(),
-            &json!({"params": {"frame": frame.to_str().unwrap()}}),
-        )
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let id = run["run_id"].as_str().unwrap().to_owned();
-    let mut run = run;
-    for _ in 0..600 {
-        if matches!(run["state"].as_str(), Some("success" | "failed" | "cancelled")) {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        run = t
-            .get(&api(&format!("/pipeline-runs/{id}")), &t.admin())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-    }
-    assert_eq!(run["state"], "success", "{run:#}");
-    let outputs: Value = serde_json::from_str(run["tasks"][0]["outputs_json"].as_str().unwrap()).unwrap();
+    let run = run_pipeline(t, PROJECT, yaml, json!({"frame": frame.to_str().unwrap()})).await;
+    let outputs = first_outputs(&run);
     assert_eq!(outputs["rows"], 2, "{outputs}");
     assert_eq!(
         outputs["columns"],
         json!(["driver_id", "event_timestamp", "conv_rate", "trips"])
     );
     let path = outputs["path"].as_str().unwrap();
+    let id = run["run_id"].as_str().unwrap();
     assert!(
         path.ends_with(&format!("runs/{id}/training_set/artifacts/training/set.parquet")),
         "{path}"
@@ -374,6 +385,40 @@ async fn training_set_from_a_pipeline(t: &TestPlatform) {
     } else {
         assert!(path.starts_with("s3://"), "{path}");
     }
+}
+
+/// A pipeline's `features.materialize` task writes a window online, in a project of its own
+/// (the same repository and source), and reports what it wrote.
+async fn materialize_from_a_pipeline(t: &TestPlatform) {
+    const OTHER: &str = "rides-pipeline";
+    t.create_project(OTHER).await;
+    let applied = t
+        .post(
+            &format!("/api/v1/projects/{OTHER}/features/apply"),
+            &t.admin(),
+            &json!({"files": [{"path": "features.yaml", "content": REPO}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200);
+    let yaml = "name: refresh\nparams: [{name: start, type: string}, {name: end, type: string}]\ntasks:\n  \
+                - {id: online, kind: features.materialize, start: '{{ params.start }}', end: '{{ params.end }}'}\n";
+    let run = run_pipeline(
+        t,
+        OTHER,
+        yaml,
+        json!({"start": iso(t0()), "end": iso(t0() + 3 * HOUR)}),
+    )
+    .await;
+    let outputs = first_outputs(&run);
+    assert_eq!(
+        outputs["views"],
+        // The source is one small file: all of its 15 rows are read, the window's latest per
+        // driver written.
+        json!([{"feature_view": "driver_stats", "entities_written": 3, "rows_scanned": 15}]),
+        "{outputs}"
+    );
 }
 
 fn iso(us: i64) -> String {
@@ -496,6 +541,7 @@ async fn scenario(backend: Backend) {
     repository_lifecycle(&t).await;
     historical(&t).await;
     training_set_from_a_pipeline(&t).await;
+    materialize_from_a_pipeline(&t).await;
     materialize_and_serve(&t).await;
     t.shutdown().await;
     drop(pg);
