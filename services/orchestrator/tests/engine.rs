@@ -251,3 +251,30 @@ async fn max_active_runs_queues_the_next_run_until_one_ends() {
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_changed_schedule_fires_at_its_new_time() {
+    on_every_backend(async |runs: &Runs| {
+        let applied = ms(2027, 3, 1, 12, 0);
+        apply(runs, &nightly("moved", false), applied).await;
+        // Moved from 03:00 to 05:00 Paris time (04:00 UTC) before it first fired.
+        apply(
+            runs,
+            &nightly("moved", false).replace("0 3 * * *", "0 5 * * *"),
+            applied + 60_000,
+        )
+        .await;
+        assert!(
+            runs.fire_schedules(ms(2027, 3, 2, 2, 0))
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        assert_eq!(runs.fire_schedules(ms(2027, 3, 2, 4, 0)).await.unwrap().len(), 1);
+        assert_eq!(
+            runs_of(runs, "moved").await,
+            [(ms(2027, 3, 2, 4, 0), "schedule".to_owned())]
+        );
+    })
+    .await;
+}

@@ -127,10 +127,13 @@ impl Pipelines {
                 let next_fire_time = definition
                     .schedule
                     .as_ref()
-                    .and_then(|s| super::super::engine::schedule::next_fire(s, now));
+                    .and_then(|s| crate::engine::schedule::next_fire(s, now));
                 match head {
                     Some(head) => {
-                        let keep_schedule = head.next_fire_time.is_some() && definition.schedule.is_some();
+                        // A fire already due is kept for the sweeper; otherwise the schedule
+                        // (perhaps changed) counts from now.
+                        let keep_schedule = definition.schedule.is_some()
+                            && head.next_fire_time.is_some_and(|due| due <= now);
                         let mut head = head.into_active_model();
                         head.version = Set(version);
                         head.update_time = Set(now);
