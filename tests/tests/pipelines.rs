@@ -311,7 +311,7 @@ params:
 tasks:
   - id: long
     kind: command
-    argv: [sh, -c, 'sleep 60 & echo $! > {{ params.dir }}/cancel-child; wait']
+    argv: [sh, -c, 'echo "waiting for the child"; sleep 60 & echo $! > {{ params.dir }}/cancel-child; wait']
   - id: later
     kind: command
     depends_on: [long]
@@ -339,7 +339,16 @@ async fn timeout_and_cancel_kill_the_group(client: &mut Client, dir: &Path) {
         task(r, "long").state() == pb::TaskState::Running && dir.join("cancel-child").exists()
     })
     .await;
-    tokio::time::sleep(Duration::from_millis(100)).await;
+    // The running task's output is readable while it runs, though it writes nothing more.
+    let mut live = String::new();
+    for _ in 0..100 {
+        live = log_of(client, &run.run_id, "long").await;
+        if !live.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(live, "waiting for the child\n");
     assert!(alive(&dir.join("cancel-child")));
     let cancelled = client
         .cancel_run(pb::RunRef {

@@ -112,6 +112,8 @@ pub async fn run(
         }
     };
     tokio::pin!(deadline);
+    // Output that arrives and then pauses is still written out for readers following the log.
+    let mut flush = tokio::time::interval(Duration::from_millis(250));
     let mut output_open = true;
     let ended = loop {
         tokio::select! {
@@ -124,6 +126,11 @@ pub async fn run(
                 None => output_open = false,
             },
             status = child.wait(), if !output_open => break Ended::Exited(status),
+            _ = flush.tick() => {
+                if let Err(err) = log.flush().await {
+                    tracing::warn!(error = %err, "cannot write a task log chunk");
+                }
+            }
             () = &mut deadline => break Ended::TimedOut,
             changed = stop.changed() => {
                 if changed.is_err() || *stop.borrow() {
