@@ -302,6 +302,9 @@ tasks:
     kind: command
     timeout: 1s
     argv: [sh, -c, 'sleep 60 & echo $! > {{ params.dir }}/timeout-child; wait']
+  - id: leaves_a_child
+    kind: command
+    argv: [sh, -c, 'sleep 60 & echo $! > {{ params.dir }}/left-child; echo done']
 "#;
 
 const LONG: &str = r#"
@@ -332,6 +335,17 @@ async fn timeout_and_cancel_kill_the_group(client: &mut Client, dir: &Path) {
     assert!(
         !alive(&dir.join("timeout-child")),
         "the timed-out task's child still runs"
+    );
+    // A command that exits leaving a child behind (holding its output open) has ended: it
+    // succeeds, and the child goes with it.
+    assert_eq!(
+        task(&run, "leaves_a_child").state(),
+        pb::TaskState::Success,
+        "{run:#?}"
+    );
+    assert!(
+        !alive(&dir.join("left-child")),
+        "the finished task's child still runs"
     );
 
     let run = trigger(client, "long", &[("dir", path)]).await;

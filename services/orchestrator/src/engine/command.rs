@@ -115,7 +115,15 @@ pub async fn run(
     // Output that arrives and then pauses is still written out for readers following the log.
     let mut flush = tokio::time::interval(Duration::from_millis(250));
     let mut output_open = true;
+    // The child's exit status, once it has exited; its output is read until the pipes close,
+    // or for DRAIN more if a process it left behind holds them open.
+    let mut exited = None;
+    let drained = tokio::time::sleep(Duration::from_secs(86_400 * 365));
+    tokio::pin!(drained);
     let ended = loop {
+        if exited.is_some() && !output_open {
+            break Ended::Exited(exited.take());
+        }
         tokio::select! {
             chunk = received.recv(), if output_open => match chunk {
                 Some(chunk) => {
@@ -125,7 +133,11 @@ pub async fn run(
                 }
                 None => output_open = false,
             },
-            status = child.wait(), if !output_open => break Ended::Exited(status),
+            status = child.wait(), if exited.is_none() => {
+                exited = Some(status);
+                drained.as_mut().reset(tokio::time::Instant::now() + DRAIN);
+            }
+            () = &mut drained, if exited.is_some() => break Ended::Exited(exited.take()),
             _ = flush.tick() => {
                 if let Err(err) = log.flush().await {
                     tracing::warn!(error = %err, "cannot write a task log chunk");
@@ -139,13 +151,18 @@ pub async fn run(
             }
         }
     };
+    // Whatever the command left running in its group ends with it.
+    if matches!(ended, Ended::Exited(_)) {
+        kill_group(group, &mut child).await;
+    }
     match ended {
-        Ended::Exited(Ok(status)) if status.success() => read_outputs(&dir.outputs()).await,
-        Ended::Exited(Ok(status)) => Outcome::Failure(match status.code() {
+        Ended::Exited(None) => Outcome::Failure("the process vanished".to_owned()),
+        Ended::Exited(Some(Ok(status))) if status.success() => read_outputs(&dir.outputs()).await,
+        Ended::Exited(Some(Ok(status))) => Outcome::Failure(match status.code() {
             Some(code) => format!("exited with status {code}"),
             None => "killed by a signal".to_owned(),
         }),
-        Ended::Exited(Err(err)) => Outcome::Failure(format!("cannot wait for the process: {err}")),
+        Ended::Exited(Some(Err(err))) => Outcome::Failure(format!("cannot wait for the process: {err}")),
         Ended::TimedOut => {
             kill_group(group, &mut child).await;
             let timeout = spec.timeout.unwrap_or_default();
@@ -163,8 +180,12 @@ pub async fn run(
     }
 }
 
+/// How long output is still read after the command exited, while something it left behind
+/// holds its pipes open.
+const DRAIN: Duration = Duration::from_millis(200);
+
 enum Ended {
-    Exited(std::io::Result<std::process::ExitStatus>),
+    Exited(Option<std::io::Result<std::process::ExitStatus>>),
     TimedOut,
     Stopped,
 }
