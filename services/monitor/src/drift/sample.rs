@@ -100,8 +100,13 @@ impl Counts {
         }
     }
 
+    /// The number of categories (or bins).
     pub fn len(&self) -> usize {
         self.reference.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.reference.is_empty()
     }
 
     /// Each bin's share of its sample.
