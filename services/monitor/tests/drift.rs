@@ -1,7 +1,7 @@
 //! Every drift statistic against numpy/scipy (and Evidently's use of them), from the
 //! fixture `scripts/fixtures/drift.py` writes: relative 1e-9, absolute 1e-12 near zero.
 
-use lathe_monitor::drift::{Column, ColumnOptions, Method, column_drift};
+use lathe_monitor::drift::{Column, ColumnOptions, Method, column_drift, kolmogorov};
 use serde_json::Value;
 
 const FIXTURE: &str = include_str!("fixtures/drift.json");
@@ -137,6 +137,57 @@ fn statistics_match_scipy() {
         }
     }
     assert!(compared > 150, "only {compared} comparisons");
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn kolmogorov_distribution_matches_scipy_kstwo() {
+    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
+    let rows = fixture["kolmogorov_sf"].as_array().expect("kolmogorov_sf");
+    assert!(rows.len() > 200);
+    let failures: Vec<String> = rows
+        .iter()
+        .filter_map(|row| {
+            let (n, x, expected) = (row[0].as_u64()?, row[1].as_f64()?, row[2].as_f64()?);
+            let actual = kolmogorov::kolmogorov_sf(n, x);
+            (!close(actual, expected)).then(|| format!("n={n} x={x:e}: {actual:e} != {expected:e}"))
+        })
+        .collect();
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn ks_two_sample_matches_scipy_on_every_branch() {
+    let fixture: Value = serde_json::from_str(FIXTURE).expect("fixture is JSON");
+    let pairs = fixture["ks_pairs"].as_array().expect("ks_pairs");
+    let mut failures = Vec::new();
+    for pair in pairs {
+        let mut reference = generate(&pair["reference"]);
+        let mut current = generate(&pair["current"]);
+        reference.sort_by(f64::total_cmp);
+        current.sort_by(f64::total_cmp);
+        let result = kolmogorov::ks_two_sample(&reference, &current);
+        let (statistic, p_value) = (number(pair, "statistic"), number(pair, "p_value"));
+        if !close(result.statistic, statistic) || !close(result.p_value, p_value) {
+            failures.push(format!(
+                "n1={} n2={}: D {} vs {statistic}, p {} vs {p_value}",
+                reference.len(),
+                current.len(),
+                result.statistic,
+                result.p_value
+            ));
+        }
+    }
     assert!(
         failures.is_empty(),
         "{} mismatches:\n{}",
