@@ -231,12 +231,17 @@ pub fn kolmogorov_sf(n: u64, x: f64) -> f64 {
 fn smirnov_sf(n: u64, x: f64) -> f64 {
     let nf = n as f64;
     let last = (nf * (1.0 - x)).floor() as u64;
-    let mut ln_binomial = 0.0_f64;
+    // ln C(n, j) grows to ~n ln 2: a compensated (Kahan) running sum keeps the rounding of
+    // 10^5 additions to a large total out of the result.
+    let (mut ln_binomial, mut compensation) = (0.0_f64, 0.0_f64);
     let mut sum = 0.0_f64;
     for j in 0..=last {
         let jf = j as f64;
         if j > 0 {
-            ln_binomial += (nf - jf + 1.0).ln() - jf.ln();
+            let increment = ((nf - jf + 1.0) / jf).ln() - compensation;
+            let total = ln_binomial + increment;
+            compensation = (total - ln_binomial) - increment;
+            ln_binomial = total;
         }
         let upper = 1.0 - x - jf / nf;
         let lower = x + jf / nf;
