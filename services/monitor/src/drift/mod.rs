@@ -216,12 +216,24 @@ pub fn column_drift(reference: Column<'_>, current: Column<'_>, options: &Column
         }
         (Column::Numeric(_), Column::Categorical(_)) | (Column::Categorical(_), Column::Numeric(_)) => {
             let method = options.method.unwrap_or(Method::ChiSquare);
+            let missing = (missing_share_of(reference), missing_share_of(current));
             untestable(
                 method,
                 options,
-                (0.0, 0.0),
+                missing,
                 "the reference and current columns are of different kinds",
             )
+        }
+    }
+}
+
+fn missing_share_of(column: Column<'_>) -> f64 {
+    match column {
+        Column::Numeric(values) => {
+            missing_share(values.iter().filter(|v| !v.is_finite()).count(), values.len())
+        }
+        Column::Categorical(values) => {
+            missing_share(values.iter().filter(|v| v.is_none()).count(), values.len())
         }
     }
 }

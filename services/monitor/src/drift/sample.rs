@@ -3,8 +3,8 @@
 
 use std::collections::BTreeMap;
 
-/// Reference sizes at or below which numeric columns keep one bin per distinct value
-/// (Evidently's `get_binned_data`: binned only when the reference has more than 20).
+/// Distinct reference values up to which a numeric column keeps one bin per distinct value
+/// (Evidently's `get_binned_data` bins only above 20).
 pub const MAX_DISTINCT_UNBINNED: usize = 20;
 
 /// A numeric column without its missing values, sorted ascending.

@@ -176,3 +176,21 @@ fn dataset_drifts_at_the_configured_share() {
     assert!(!dataset_drift(&[], DEFAULT_DRIFT_SHARE).drifted);
     assert_eq!(drift.columns[0].0, "a");
 }
+
+#[test]
+fn columns_of_different_kinds_are_untestable_with_their_missing_shares() {
+    let numbers = [1.0, f64::NAN];
+    let labels = [Some("a"), Some("b"), None, None];
+    let drift = column_drift(
+        numeric(&numbers),
+        Column::Categorical(&labels),
+        &ColumnOptions::default(),
+    );
+    assert_eq!(drift.statistic, None);
+    assert!(!drift.drifted);
+    assert_eq!(
+        (drift.missing_share_reference, drift.missing_share_current),
+        (0.5, 0.5)
+    );
+    assert!(drift.note.is_some());
+}
