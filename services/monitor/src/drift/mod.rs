@@ -20,6 +20,12 @@
 //! * A dataset drifts when the share of drifted columns is at least the configured share
 //!   ([`DEFAULT_DRIFT_SHARE`] = 0.5).
 //!
+//! Where this departs from Evidently, on purpose: an empty or all-missing column is a result
+//! with a note, not an error; KS drifts when `p < threshold` like every other test
+//! (Evidently's KS alone uses `<=`); chi-square over a single category gives p = 1 (scipy
+//! gives NaN). Hellinger on numeric columns keeps Evidently's quirk of Sturges bins over the
+//! distinct pooled values.
+//!
 //! The computations are CPU-bound: call them from `spawn_blocking` or rayon, not the runtime.
 
 pub mod kolmogorov;
