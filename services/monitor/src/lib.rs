@@ -4,6 +4,7 @@
 //! server on a given listener until a given shutdown future resolves.
 
 pub mod api;
+pub mod drift;
 pub mod store;
 
 use std::sync::Arc;
