@@ -284,10 +284,14 @@ fn numeric_drift(reference: &[f64], current: &[f64], options: &ColumnOptions) ->
         missing_share(reference.missing, reference.total),
         missing_share(current.missing, current.total),
     );
-    let values = Counts::from_sorted_values(&reference.values, &current.values);
-    let method = options
-        .method
-        .unwrap_or_else(|| default_method(ColumnKind::Numeric, reference.values.len(), values.len()));
+    let method = options.method.unwrap_or_else(|| {
+        // The choice only asks whether there are at most 5 distinct values: stop at 6, and
+        // build no table of them.
+        let distinct = sample::pooled_runs(&reference.values, &current.values)
+            .take(6)
+            .count();
+        default_method(ColumnKind::Numeric, reference.values.len(), distinct)
+    });
     if reference.values.is_empty() || current.values.is_empty() {
         return untestable(method, options, missing, empty_note(reference.values.is_empty()));
     }
@@ -297,8 +301,12 @@ fn numeric_drift(reference: &[f64], current: &[f64], options: &ColumnOptions) ->
         Method::JensenShannon => statistics::jensen_shannon(&sample::binned_counts(&reference, &current)),
         Method::Wasserstein => statistics::wasserstein_normalised(&reference.values, &current.values),
         Method::Ks => kolmogorov::ks_two_sample(&reference.values, &current.values).p_value,
-        Method::ChiSquare => statistics::chi_square_p_value(&values),
-        Method::ZTest => statistics::z_test_p_value(&values),
+        Method::ChiSquare => {
+            statistics::chi_square_p_value(&Counts::from_sorted_values(&reference.values, &current.values))
+        }
+        Method::ZTest => {
+            statistics::z_test_p_value(&Counts::from_sorted_values(&reference.values, &current.values))
+        }
         Method::Hellinger => statistics::hellinger_numeric(&reference, &current),
     };
     finish(method, statistic, options, missing)

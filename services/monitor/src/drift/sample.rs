@@ -69,25 +69,7 @@ impl Counts {
 
     /// One entry per distinct value of the two sorted samples.
     pub fn from_sorted_values(reference: &[f64], current: &[f64]) -> Counts {
-        let mut pairs = Vec::new();
-        let (mut i, mut j) = (0, 0);
-        while i < reference.len() || j < current.len() {
-            let value = match (reference.get(i), current.get(j)) {
-                (Some(&a), Some(&b)) => a.min(b),
-                (Some(&a), None) => a,
-                (None, Some(&b)) => b,
-                (None, None) => break,
-            };
-            let (start_i, start_j) = (i, j);
-            while i < reference.len() && reference[i] == value {
-                i += 1;
-            }
-            while j < current.len() && current[j] == value {
-                j += 1;
-            }
-            pairs.push(((i - start_i) as u64, (j - start_j) as u64));
-        }
-        Counts::from_pairs(pairs.into_iter())
+        Counts::from_pairs(pooled_runs(reference, current))
     }
 
     fn from_pairs(pairs: impl Iterator<Item = (u64, u64)>) -> Counts {
@@ -191,6 +173,28 @@ pub fn smooth_empty_bins(shares: &mut [f64]) {
     for share in shares.iter_mut().filter(|s| **s == 0.0) {
         *share = fill;
     }
+}
+
+/// The distinct values of two sorted samples together, in order, as (count in the reference,
+/// count in the current sample): one pass, nothing allocated.
+pub fn pooled_runs<'a>(reference: &'a [f64], current: &'a [f64]) -> impl Iterator<Item = (u64, u64)> + 'a {
+    let (mut i, mut j) = (0, 0);
+    std::iter::from_fn(move || {
+        let value = match (reference.get(i), current.get(j)) {
+            (Some(&a), Some(&b)) => a.min(b),
+            (Some(&a), None) => a,
+            (None, Some(&b)) => b,
+            (None, None) => return None,
+        };
+        let (start_i, start_j) = (i, j);
+        while i < reference.len() && reference[i] == value {
+            i += 1;
+        }
+        while j < current.len() && current[j] == value {
+            j += 1;
+        }
+        Some(((i - start_i) as u64, (j - start_j) as u64))
+    })
 }
 
 #[cfg(test)]
