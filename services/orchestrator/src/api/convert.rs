@@ -4,7 +4,6 @@ use lathe_common::validate;
 use lathe_contract::orchestrator::v1 as pb;
 
 use crate::definition::Task;
-use crate::engine::runs::kind_name;
 use crate::engine::states::{RunState, TaskState};
 use crate::store::pipelines::Current;
 use crate::store::tables::{run, task};
@@ -43,7 +42,7 @@ pub fn pipeline(current: &Current) -> pb::Pipeline {
 fn task_summary(task: &Task) -> pb::TaskSummary {
     pb::TaskSummary {
         id: task.id.clone(),
-        kind: kind_name(&task.kind).to_owned(),
+        kind: task.kind.name().to_owned(),
         depends_on: task.depends_on.clone(),
         trigger_rule: task.trigger_rule.name().to_owned(),
         when: task.when.as_ref().map_or(String::new(), |w| w.source.clone()),

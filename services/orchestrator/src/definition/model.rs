@@ -197,6 +197,19 @@ impl TaskKind {
         "monitor.set_reference",
         "monitor.check",
     ];
+
+    /// The kind's name as written in definitions.
+    pub fn name(&self) -> &'static str {
+        match self {
+            TaskKind::Command(_) => "command",
+            TaskKind::FeaturesHistorical(_) => "features.historical",
+            TaskKind::FeaturesMaterialize(_) => "features.materialize",
+            TaskKind::RegistryRegister(_) => "registry.register",
+            TaskKind::RegistryPromote(_) => "registry.promote",
+            TaskKind::MonitorSetReference(_) => "monitor.set_reference",
+            TaskKind::MonitorCheck(_) => "monitor.check",
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]

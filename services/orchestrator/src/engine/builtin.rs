@@ -280,7 +280,7 @@ impl Call<'_> {
             }
             TaskKind::MonitorSetReference(_) | TaskKind::MonitorCheck(_) => Err(format!(
                 "task kind '{}' needs the monitor's drift checks, which it does not compute yet",
-                super::runs::kind_name(kind)
+                kind.name()
             )),
         }
     }

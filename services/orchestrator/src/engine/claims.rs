@@ -3,17 +3,19 @@
 //! heartbeat, finished with their outcome in the same transaction as the run's next step. A
 //! lease that expires (its worker died) makes the task eligible again, counting as a try.
 
+use std::time::Duration;
+
 use lathe_common::{Result, db};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseBackend, EntityTrait, IntoActiveModel,
-    QueryFilter, QuerySelect, Set, Statement,
+    QueryFilter, Set, Statement,
 };
 use serde_json::{Map, Value as Json};
 
-use super::runs::Runs;
+use super::runs::{Runs, lock_run};
 use super::states::TaskState;
 use crate::definition::Pipeline;
-use crate::store::tables::{run, task};
+use crate::store::tables::task;
 
 /// A task instance a worker holds.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -94,18 +96,31 @@ impl Runs {
         pipeline: &Pipeline,
         now: i64,
     ) -> Result<()> {
-        let retry_delay = pipeline.tasks.iter().find(|t| t.id == claimed.task_id).map(|t| {
-            t.retries
-                .delay_before(u32::try_from(claimed.try_number).unwrap_or(1))
-        });
+        let retry_delay =
+            pipeline
+                .tasks
+                .iter()
+                .find(|t| t.id == claimed.task_id)
+                .map_or(Duration::ZERO, |t| {
+                    t.retries
+                        .delay_before(u32::try_from(claimed.try_number).unwrap_or(1))
+                });
+        self.record(claimed, outcome, retry_delay, now).await
+    }
+
+    /// [`Runs::complete`] with the backoff before a retry given.
+    async fn record(
+        &self,
+        claimed: &Claimed,
+        outcome: &Outcome,
+        retry_delay: Duration,
+        now: i64,
+    ) -> Result<()> {
         let db = self.pipelines.db();
         let recorded = db::retry_conflicts(|| async {
             let txn = db::begin_write(db).await?;
             // The run's row first, as every step takes it: steps never interleave.
-            let _run = run::Entity::find_by_id(claimed.run_id.clone())
-                .lock_exclusive()
-                .one(&txn)
-                .await?;
+            lock_run(&txn, &claimed.run_id).await?;
             let Some(found) = task::Entity::find().filter(owned_by(claimed)).one(&txn).await? else {
                 return Ok(false);
             };
@@ -118,8 +133,7 @@ impl Runs {
                     row.end_time = Set(Some(now));
                 }
                 Outcome::Failure(message) if claimed.try_number < claimed.max_tries => {
-                    let delay =
-                        retry_delay.map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX / 4));
+                    let delay = i64::try_from(retry_delay.as_millis()).unwrap_or(i64::MAX / 4);
                     row.state = Set(TaskState::UpForRetry.as_str().to_owned());
                     row.retry_time = Set(Some(now + delay));
                     row.message = Set(format!("try {} failed: {message}", claimed.try_number));
@@ -159,23 +173,12 @@ impl Runs {
                 max_tries: instance.max_tries,
                 worker: instance.worker.clone(),
             };
-            let Ok(row) = self.run_row(&instance.project, &instance.run_id).await else {
-                continue;
-            };
-            let pipeline = self
-                .pipelines
-                .version(&row.project, &row.pipeline, row.pipeline_version)
-                .await?;
-            // No backoff: the task did not fail, its worker went away.
-            let mut immediate = (*pipeline).clone();
-            if let Some(t) = immediate.tasks.iter_mut().find(|t| t.id == instance.task_id) {
-                t.retries.delay = std::time::Duration::ZERO;
-            }
             let message = format!(
                 "worker '{}' stopped renewing its lease (killed or cut off)",
                 instance.worker
             );
-            self.complete(&claimed, &Outcome::Failure(message), &immediate, now)
+            // No backoff: the task did not fail, its worker went away.
+            self.record(&claimed, &Outcome::Failure(message), Duration::ZERO, now)
                 .await?;
             taken += 1;
         }

@@ -132,7 +132,7 @@ impl Runs {
                 run_id: Set(id.clone()),
                 task_id: Set(t.id.clone()),
                 project: Set(new.project.to_owned()),
-                kind: Set(kind_name(&t.kind).to_owned()),
+                kind: Set(t.kind.name().to_owned()),
                 state: Set(TaskState::Pending.as_str().to_owned()),
                 try_number: Set(0),
                 max_tries: Set(i32::try_from(t.retries.count).unwrap_or(i32::MAX - 1) + 1),
@@ -430,7 +430,7 @@ struct Advanced {
     ended: Option<(String, String)>,
 }
 
-async fn lock_run(txn: &DatabaseTransaction, run_id: &str) -> Result<Option<run::Model>> {
+pub(super) async fn lock_run(txn: &DatabaseTransaction, run_id: &str) -> Result<Option<run::Model>> {
     Ok(run::Entity::find_by_id(run_id.to_owned())
         .lock_exclusive()
         .one(txn)
@@ -455,20 +455,6 @@ pub fn rfc3339(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
         .unwrap_or_default()
         .to_rfc3339_opts(SecondsFormat::Millis, true)
-}
-
-/// The kind's name as written in definitions.
-pub fn kind_name(kind: &crate::definition::TaskKind) -> &'static str {
-    use crate::definition::TaskKind;
-    match kind {
-        TaskKind::Command(_) => "command",
-        TaskKind::FeaturesHistorical(_) => "features.historical",
-        TaskKind::FeaturesMaterialize(_) => "features.materialize",
-        TaskKind::RegistryRegister(_) => "registry.register",
-        TaskKind::RegistryPromote(_) => "registry.promote",
-        TaskKind::MonitorSetReference(_) => "monitor.set_reference",
-        TaskKind::MonitorCheck(_) => "monitor.check",
-    }
 }
 
 /// The run's parameter values: given ones checked against their declared types, defaults
