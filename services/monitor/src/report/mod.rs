@@ -1,7 +1,8 @@
 //! Drift reports: each column's reference and current samples over the same bins
-//! ([`distribution`]).
+//! ([`distribution`]), and the report as one self-contained HTML page ([`html::render`]).
 
 pub mod distribution;
+pub mod html;
 
 pub use distribution::distribution;
 
