@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod drift;
+pub mod quality;
 pub mod report;
 pub mod store;
 
