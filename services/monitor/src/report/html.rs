@@ -681,6 +681,28 @@ mod tests {
     }
 
     #[test]
+    fn crowded_axes_draw_every_kth_label() {
+        let bins = 40;
+        let binned = Distribution {
+            column: "wide".to_owned(),
+            kind: ColumnKind::Numeric.into(),
+            edges: (0..=bins).map(f64::from).collect(),
+            reference: vec![1; bins as usize],
+            current: vec![2; bins as usize],
+            ..Distribution::default()
+        };
+        let mut page = String::new();
+        write_chart(&mut page, &binned).unwrap();
+        let level_labels = page.matches("text-anchor=\"middle\">").count() - 1; // the axis title
+        assert!(
+            (MAX_EDGE_LABELS / 2..=MAX_EDGE_LABELS).contains(&level_labels),
+            "{level_labels} edge labels"
+        );
+        assert!(page.contains(">0<") && page.contains("bin edges"));
+        assert_eq!(page.matches("<rect class=\"reference\"").count(), 1 + 40);
+    }
+
+    #[test]
     fn a_report_without_a_window_is_an_ad_hoc_comparison() {
         let mut report = report();
         report.result.as_mut().unwrap().project.clear();

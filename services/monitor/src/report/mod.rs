@@ -1,5 +1,5 @@
 //! Drift reports: each column's reference and current samples over the same bins
-//! ([`distribution`]), and the report as one self-contained HTML page ([`html::render`]).
+//! ([`distribution()`]), and the report as one self-contained HTML page ([`html::render`]).
 
 pub mod distribution;
 pub mod html;
