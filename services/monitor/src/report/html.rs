@@ -24,7 +24,7 @@ table{border-collapse:collapse;margin:1rem 0}th,td{padding:.3rem .7rem;border-bo
 text-align:left}td.number{text-align:right;font-variant-numeric:tabular-nums}\
 .drift{color:#b42318;font-weight:600}.ok{color:#1a7f37}.untested{color:#57606a}\
 .note{color:#57606a;font-size:.9em}\
-svg.chart{display:block;max-width:100%;height:auto}svg .reference{fill:#4c78a8}svg .current{fill:#f58518}\
+svg.chart{display:block;max-width:100%;height:auto}\
 svg text{font-size:11px;fill:#1f2328}svg .axis{stroke:#57606a;stroke-width:1}svg .grid{stroke:#d0d7de}";
 
 /// The report as a self-contained HTML page titled `title` (see the module docs).
@@ -230,6 +230,9 @@ const MARGIN_BOTTOM: f64 = 84.0;
 /// every k-th one is drawn.
 const MAX_BIN_LABELS: usize = 24;
 const MAX_EDGE_LABELS: usize = 12;
+/// Bar colours, also set as attributes so a chart keeps them without the page's style.
+const REFERENCE_COLOUR: &str = "#4c78a8";
+const CURRENT_COLOUR: &str = "#f58518";
 /// Characters of a category label drawn under its bars; the full label is in the tooltip.
 const MAX_LABEL_CHARS: usize = 14;
 
@@ -257,9 +260,9 @@ fn write_chart(page: &mut String, distribution: &Distribution) -> fmt::Result {
     // Legend.
     writeln!(
         page,
-        "<rect class=\"reference\" x=\"{MARGIN_LEFT}\" y=\"8\" width=\"12\" height=\"12\"/>\
+        "<rect class=\"reference\" fill=\"{REFERENCE_COLOUR}\" x=\"{MARGIN_LEFT}\" y=\"8\" width=\"12\" height=\"12\"/>\
          <text x=\"{}\" y=\"18\">reference (n = {reference_total})</text>\
-         <rect class=\"current\" x=\"{}\" y=\"8\" width=\"12\" height=\"12\"/>\
+         <rect class=\"current\" fill=\"{CURRENT_COLOUR}\" x=\"{}\" y=\"8\" width=\"12\" height=\"12\"/>\
          <text x=\"{}\" y=\"18\">current (n = {current_total})</text>",
         MARGIN_LEFT + 16.0,
         MARGIN_LEFT + 200.0,
@@ -274,7 +277,7 @@ fn write_chart(page: &mut String, distribution: &Distribution) -> fmt::Result {
              <text x=\"{}\" y=\"{:.1}\" text-anchor=\"end\">{}</text>",
             MARGIN_LEFT - 6.0,
             y + 4.0,
-            percent(fraction * if top_share > 0.0 { top_share } else { 0.0 })
+            percent(fraction * top_share)
         )?;
     }
     writeln!(
@@ -296,14 +299,26 @@ fn write_chart(page: &mut String, distribution: &Distribution) -> fmt::Result {
     let names = bin_names(distribution, bins);
     for bin in 0..bins {
         let group_left = MARGIN_LEFT + bin as f64 * group;
-        for (class, offset, share, count) in [
-            ("reference", 0.1, reference[bin], distribution.reference[bin]),
-            ("current", 0.5, current[bin], distribution.current[bin]),
+        for (class, colour, offset, share, count) in [
+            (
+                "reference",
+                REFERENCE_COLOUR,
+                0.1,
+                reference[bin],
+                distribution.reference[bin],
+            ),
+            (
+                "current",
+                CURRENT_COLOUR,
+                0.5,
+                current[bin],
+                distribution.current[bin],
+            ),
         ] {
             let height = share / scale * plot_height;
             writeln!(
                 page,
-                "<rect class=\"{class}\" x=\"{:.2}\" y=\"{:.2}\" width=\"{bar:.2}\" height=\"{height:.2}\">\
+                "<rect class=\"{class}\" fill=\"{colour}\" x=\"{:.2}\" y=\"{:.2}\" width=\"{bar:.2}\" height=\"{height:.2}\">\
                  <title>{} {class}: {} ({count})</title></rect>",
                 group_left + offset * group,
                 bottom - height,
