@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod drift;
+pub mod quality;
+pub mod report;
 pub mod store;
 
 use std::sync::Arc;
