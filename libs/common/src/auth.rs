@@ -248,6 +248,19 @@ impl Signer {
         projects: &[String],
         ttl: std::time::Duration,
     ) -> Result<String, KeyError> {
+        self.sign_claims(subject, roles, projects, ttl)
+            .map(|(token, _)| token)
+    }
+
+    /// A signed token and the claims it carries, for a service that calls others as itself
+    /// (see `access::Caller::new`).
+    pub fn sign_claims(
+        &self,
+        subject: &str,
+        roles: &[Role],
+        projects: &[String],
+        ttl: std::time::Duration,
+    ) -> Result<(String, Claims), KeyError> {
         let now = chrono::Utc::now().timestamp();
         let claims = Claims {
             sub: subject.to_owned(),
@@ -258,7 +271,9 @@ impl Signer {
             exp: now + i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX / 2),
             nbf: None,
         };
-        jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key).map_err(KeyError::jwt)
+        let token =
+            jsonwebtoken::encode(&Header::new(self.algorithm), &claims, &self.key).map_err(KeyError::jwt)?;
+        Ok((token, claims))
     }
 }
 

@@ -284,3 +284,55 @@ mod tests {
         assert!(err.to_string().contains("registry.database.url"), "{err}");
     }
 }
+
+/// Short declarations of tables and indexes for services' migrations.
+pub mod schema {
+    use sea_orm::sea_query::{Alias, ColumnDef, Index, IndexCreateStatement, Table, TableCreateStatement};
+
+    /// A column's type.
+    #[derive(Clone, Copy, Debug)]
+    pub enum Kind {
+        Text,
+        Big,
+        Int,
+        Double,
+        Blob,
+    }
+
+    /// `CREATE TABLE IF NOT EXISTS name (columns…, PRIMARY KEY (key…))`; each column is
+    /// (name, type, nullable).
+    pub fn table(name: &str, columns: &[(&str, Kind, bool)], key: &[&str]) -> TableCreateStatement {
+        let mut table = Table::create();
+        table.table(Alias::new(name)).if_not_exists();
+        for (column, kind, nullable) in columns {
+            let mut def = ColumnDef::new(Alias::new(*column));
+            match kind {
+                Kind::Text => def.text(),
+                Kind::Big => def.big_integer(),
+                Kind::Int => def.integer(),
+                Kind::Double => def.double(),
+                Kind::Blob => def.blob(),
+            };
+            if !nullable {
+                def.not_null();
+            }
+            table.col(def);
+        }
+        let mut primary = Index::create();
+        for column in key {
+            primary.col(Alias::new(*column));
+        }
+        table.primary_key(&mut primary);
+        table.to_owned()
+    }
+
+    /// `CREATE INDEX IF NOT EXISTS name ON table (columns…)`.
+    pub fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
+        let mut index = Index::create();
+        index.name(name).table(Alias::new(table)).if_not_exists();
+        for column in columns {
+            index.col(Alias::new(*column));
+        }
+        index.to_owned()
+    }
+}

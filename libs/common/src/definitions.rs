@@ -140,6 +140,22 @@ impl<M: prost::Message + Default> Definitions<M> {
             .collect()
     }
 
+    /// Every definition of every project (for a service's background sweep), by project and
+    /// name.
+    pub async fn list_all(&self) -> Result<Vec<Stored<M>>> {
+        let select = self
+            .select()
+            .order_by(Alias::new(PROJECT), Order::Asc)
+            .order_by(Alias::new(NAME), Order::Asc)
+            .to_owned();
+        self.db
+            .query_all(&select)
+            .await?
+            .iter()
+            .map(|row| self.decode(row))
+            .collect()
+    }
+
     /// Returns whether a definition was deleted.
     pub async fn delete(&self, project: &str, name: &str) -> Result<bool> {
         let delete = Query::delete()

@@ -180,6 +180,8 @@ pub struct GrpcMetrics {
     registry: Registry,
     requests: IntCounterVec,
     latency: HistogramVec,
+    /// The service's own metrics ([`GrpcServer::with_metrics`]), exported beside these.
+    extra: std::sync::RwLock<Vec<Registry>>,
 }
 
 impl GrpcMetrics {
@@ -216,6 +218,7 @@ impl GrpcMetrics {
             registry,
             requests,
             latency,
+            extra: std::sync::RwLock::default(),
         }
     }
 
@@ -223,7 +226,11 @@ impl GrpcMetrics {
     pub fn render(&self) -> String {
         let mut buf = Vec::new();
         // Encoding into a Vec cannot fail for well-formed metrics.
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut buf);
+        let mut families = self.registry.gather();
+        if let Ok(extra) = self.extra.read() {
+            families.extend(extra.iter().flat_map(Registry::gather));
+        }
+        let _ = TextEncoder::new().encode(&families, &mut buf);
         String::from_utf8(buf).unwrap_or_default()
     }
 
@@ -406,6 +413,14 @@ impl GrpcServer {
     /// Adds a further gRPC service (already in the routes) to the health reports.
     pub fn with_health_for(mut self, grpc_name: &'static str) -> GrpcServer {
         self.grpc_names.push(grpc_name);
+        self
+    }
+
+    /// Exports the service's own metrics on its `/metrics`, beside the request metrics.
+    pub fn with_metrics(self, registry: Registry) -> GrpcServer {
+        if let Ok(mut extra) = self.metrics.extra.write() {
+            extra.push(registry);
+        }
         self
     }
 

@@ -85,6 +85,11 @@ reasons! {
     RUN_FINISHED = "run_finished", FailedPrecondition, "The run has finished; it cannot be cancelled.";
     RUN_NOT_RERUNNABLE = "run_not_rerunnable", FailedPrecondition, "Only a failed or cancelled run can be re-run.";
     MONITOR_NOT_FOUND = "monitor_not_found", NotFound, "The monitor does not exist.";
+    REFERENCE_NOT_SET = "reference_not_set", FailedPrecondition, "The monitor has no reference sample yet; set one first.";
+    LOG_SCHEMA_MISMATCH = "log_schema_mismatch", Unprocessable, "Logged rows lack a monitored column or carry values of the wrong kind; nothing was stored.";
+    WINDOW_NOT_FOUND = "window_not_found", NotFound, "The monitor has no logged rows or no checked result in that window.";
+    INVALID_DATASET = "invalid_dataset", InvalidArgument, "A dataset is not readable Parquet, or lacks a column the comparison needs.";
+    DATASET_NOT_FOUND = "dataset_not_found", NotFound, "No dataset is stored under the path.";
 }
 
 /// The reason called `name`, if it is one of [`ALL`].

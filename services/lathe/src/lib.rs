@@ -29,7 +29,7 @@ pub struct PlatformSettings {
     pub registry: ServiceSettings,
     pub features: lathe_feature_service::FeatureSettings,
     pub orchestrator: lathe_orchestrator::OrchestratorSettings,
-    pub monitor: ServiceSettings,
+    pub monitor: lathe_monitor::MonitorSettings,
     pub standalone: StandaloneSettings,
 }
 
@@ -81,7 +81,7 @@ impl PlatformSettings {
             &mut self.registry,
             &mut self.features.service,
             &mut self.orchestrator.service,
-            &mut self.monitor,
+            &mut self.monitor.service,
         ] {
             service.grpc_addr = any;
         }
@@ -179,7 +179,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
         "orchestrator.grpc_addr".into(),
     )
     .await?;
-    let monitor_listener = bind(settings.monitor.grpc_addr, "monitor.grpc_addr".into()).await?;
+    let monitor_listener = bind(settings.monitor.service.grpc_addr, "monitor.grpc_addr".into()).await?;
     let local = |l: &tokio::net::TcpListener| l.local_addr().expect("a bound listener has an address");
     let grpc_addrs = vec![
         ("registry", local(&registry_listener)),
@@ -193,13 +193,15 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     for service in [
         &mut settings.features.service,
         &mut settings.orchestrator.service,
-        &mut settings.monitor,
+        &mut settings.monitor.service,
     ] {
         service.registry_endpoint = registry_endpoint.clone();
     }
     settings.gateway.registry_endpoint = registry_endpoint;
     settings.gateway.features_endpoint = endpoint(grpc_addrs[1].1);
     settings.orchestrator.features_endpoint = endpoint(grpc_addrs[1].1);
+    settings.monitor.features_endpoint = endpoint(grpc_addrs[1].1);
+    settings.monitor.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
     settings.gateway.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
     settings.gateway.monitor_endpoint = endpoint(grpc_addrs[3].1);
 

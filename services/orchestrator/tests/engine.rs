@@ -126,22 +126,25 @@ async fn an_alert_starts_its_pipelines_at_most_once_per_cooldown() {
             t0,
         )
         .await;
-        let started = runs.on_alert(PROJECT, "drift", t0).await.unwrap();
+        let started = runs.on_alert(PROJECT, "drift", None, t0).await.unwrap();
         assert_eq!(started.len(), 1);
         assert_eq!(started[0].0, "retrain");
         assert!(started[0].1.is_some());
         // A flapping alarm within the hour starts nothing.
         for minutes in [1, 30, 59] {
             let held = runs
-                .on_alert(PROJECT, "drift", t0 + minutes * 60_000)
+                .on_alert(PROJECT, "drift", None, t0 + minutes * 60_000)
                 .await
                 .unwrap();
             assert_eq!(held, [("retrain".to_owned(), None)], "{minutes} min");
         }
-        let again = runs.on_alert(PROJECT, "drift", t0 + 60 * 60_000).await.unwrap();
+        let again = runs
+            .on_alert(PROJECT, "drift", None, t0 + 60 * 60_000)
+            .await
+            .unwrap();
         assert!(again[0].1.is_some());
         assert!(
-            runs.on_alert(PROJECT, "other-monitor", t0)
+            runs.on_alert(PROJECT, "other-monitor", None, t0)
                 .await
                 .unwrap()
                 .is_empty()
@@ -152,6 +155,46 @@ async fn an_alert_starts_its_pipelines_at_most_once_per_cooldown() {
             .map(|(_, t)| t)
             .collect();
         assert_eq!(triggers, ["alert:drift", "alert:drift"]);
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_pipeline_the_monitor_names_starts_with_the_monitors_cooldown() {
+    on_every_backend(async |runs: &Runs| {
+        let t0 = ms(2027, 1, 1, 0, 0);
+        apply(
+            runs,
+            "name: retrain\ntasks:\n  - {id: t, kind: command, argv: ['true']}\n",
+            t0,
+        )
+        .await;
+        let named = Some(("retrain", std::time::Duration::from_secs(600)));
+        let started = runs.on_alert(PROJECT, "drift", named, t0).await.unwrap();
+        assert_eq!(started.len(), 1);
+        assert!(started[0].1.is_some());
+        let held = runs
+            .on_alert(PROJECT, "drift", named, t0 + 599_000)
+            .await
+            .unwrap();
+        assert_eq!(held, [("retrain".to_owned(), None)]);
+        let again = runs
+            .on_alert(PROJECT, "drift", named, t0 + 600_000)
+            .await
+            .unwrap();
+        assert!(again[0].1.is_some());
+        // Only the monitor that names it starts it.
+        assert!(
+            runs.on_alert(PROJECT, "other", None, t0 + 3_600_000)
+                .await
+                .unwrap()
+                .is_empty()
+        );
+        let missing = Some(("nope", std::time::Duration::from_secs(600)));
+        let err = runs.on_alert(PROJECT, "drift", missing, t0).await.unwrap_err();
+        assert_eq!(err.reason, lathe_common::reasons::PIPELINE_NOT_FOUND.name);
+        assert!(err.message.contains("'nope'"), "{}", err.message);
+        assert_eq!(runs_of(runs, "retrain").await.len(), 2);
     })
     .await;
 }

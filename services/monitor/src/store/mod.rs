@@ -1,6 +1,8 @@
-//! The monitor's tables.
+//! The monitor's metadata: monitor definitions (a definitions table), and the tables of
+//! references, logged batches, labels, checked windows and alerts ([`tables`]).
 
 pub mod migration;
+pub mod tables;
 
 /// Monitor definitions, one row per (project, monitor).
 pub const MONITORS_TABLE: &str = "monitor_monitors";

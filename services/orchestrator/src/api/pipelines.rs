@@ -326,7 +326,17 @@ impl OrchestratorService for PipelinesApi {
         let request = request.into_inner();
         let started = self
             .runs
-            .on_alert(&request.project, &request.monitor, now_ms())
+            .on_alert(
+                &request.project,
+                &request.monitor,
+                (!request.pipeline.is_empty()).then(|| {
+                    (
+                        request.pipeline.as_str(),
+                        std::time::Duration::from_secs(u64::from(request.cooldown_seconds)),
+                    )
+                }),
+                now_ms(),
+            )
             .await?;
         Ok(Response::new(pb::NotifyAlertResponse {
             pipelines: started

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lathe_common::access::{CALLER, Caller};
-use lathe_common::auth::{Claims, Role, Signer};
+use lathe_common::auth::{Role, Signer};
 use lathe_common::grpc::TracedChannel;
 use lathe_contract::features::v1 as features;
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
@@ -48,24 +48,14 @@ pub async fn run(
     };
     let ttl = Duration::from_secs(3600);
     let subject = format!("pipeline-run:{}", claimed.run_id);
-    let token = match signer.sign(
+    let (token, claims) = match signer.sign_claims(
         &subject,
         &[Role::Editor],
         std::slice::from_ref(&claimed.project),
         ttl,
     ) {
-        Ok(token) => token,
+        Ok(signed) => signed,
         Err(err) => return Outcome::Failure(format!("cannot sign the run's token: {err}")),
-    };
-    let now = chrono::Utc::now().timestamp();
-    let claims = Claims {
-        sub: subject,
-        roles: vec![Role::Editor],
-        projects: vec![claimed.project.clone()],
-        iss: String::new(),
-        iat: now,
-        exp: now + 3600,
-        nbf: None,
     };
     let call = Call {
         services,

@@ -3,7 +3,8 @@
 
 use std::time::Duration;
 
-use lathe_common::Result;
+use lathe_common::reasons;
+use lathe_common::{Error, Result};
 use sea_orm::{ColumnTrait, EntityTrait, QueryFilter};
 
 use super::runs::{NewRun, Runs, Trigger, now_ms};
@@ -76,20 +77,38 @@ impl Runs {
         Ok(started)
     }
 
-    /// Starts every pipeline of the project whose `on_alert` names `monitor`, unless its
-    /// cooldown since the last run an alert started has not passed.
+    /// Starts every pipeline of the project whose `on_alert` names `monitor`, and the pipeline
+    /// the monitor itself names (`named`, with the monitor's cooldown, unless its own
+    /// `on_alert` sets one), unless its cooldown since the last run an alert started has not
+    /// passed. A named pipeline that does not exist is an error, and nothing starts.
     pub async fn on_alert(
         &self,
         project: &str,
         monitor: &str,
+        named: Option<(&str, Duration)>,
         now: i64,
     ) -> Result<Vec<(String, Option<String>)>> {
+        let pipelines = self.pipelines.list(project).await?;
+        if let Some((name, _)) = named
+            && !pipelines.iter().any(|p| p.head.name == name)
+        {
+            return Err(Error::of(
+                reasons::PIPELINE_NOT_FOUND,
+                format!(
+                    "monitor '{monitor}' names pipeline '{name}', which does not exist in project '{project}'"
+                ),
+            ));
+        }
         let mut answers = Vec::new();
-        for current in self.pipelines.list(project).await? {
-            let Some(cooldown) = current.pipeline.triggers.iter().find_map(|t| match t {
+        for current in pipelines {
+            let subscribed = current.pipeline.triggers.iter().find_map(|t| match t {
                 EventTrigger::OnAlert { monitor: m, cooldown } if m == monitor => Some(*cooldown),
                 EventTrigger::OnAlert { .. } => None,
-            }) else {
+            });
+            let named_here = named
+                .filter(|(name, _)| *name == current.head.name)
+                .map(|(_, cooldown)| cooldown);
+            let Some(cooldown) = subscribed.or(named_here) else {
                 continue;
             };
             let cooldown_ms = i64::try_from(cooldown.as_millis()).unwrap_or(i64::MAX / 4);

@@ -1,5 +1,6 @@
 //! Migrations of the orchestrator, with their own history table.
 
+use lathe_common::db::schema::{index, table};
 use sea_orm_migration::prelude::*;
 
 pub struct Migrator;
@@ -53,50 +54,10 @@ impl MigrationName for CreateRuns {
     }
 }
 
-enum Kind {
-    Text,
-    Big,
-    Int,
-    Blob,
-}
-
-fn table(name: &str, columns: &[(&str, Kind, bool)], key: &[&str]) -> TableCreateStatement {
-    let mut table = Table::create();
-    table.table(Alias::new(name)).if_not_exists();
-    for (column, kind, nullable) in columns {
-        let mut def = ColumnDef::new(Alias::new(*column));
-        match kind {
-            Kind::Text => def.text(),
-            Kind::Big => def.big_integer(),
-            Kind::Int => def.integer(),
-            Kind::Blob => def.blob(),
-        };
-        if !nullable {
-            def.not_null();
-        }
-        table.col(def);
-    }
-    let mut primary = Index::create();
-    for column in key {
-        primary.col(Alias::new(*column));
-    }
-    table.primary_key(&mut primary);
-    table.to_owned()
-}
-
-fn index(table: &str, name: &str, columns: &[&str]) -> IndexCreateStatement {
-    let mut index = Index::create();
-    index.name(name).table(Alias::new(table)).if_not_exists();
-    for column in columns {
-        index.col(Alias::new(*column));
-    }
-    index.to_owned()
-}
-
 #[async_trait::async_trait]
 impl MigrationTrait for CreateRuns {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
-        use Kind::{Big, Blob, Int, Text};
+        use lathe_common::db::schema::Kind::{Big, Blob, Int, Text};
         let tables = [
             table(
                 "orchestrator_pipeline_heads",
