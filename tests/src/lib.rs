@@ -71,7 +71,7 @@ impl TestPlatform {
                     &mut settings.registry,
                     &mut settings.features.service,
                     &mut settings.orchestrator.service,
-                    &mut settings.monitor,
+                    &mut settings.monitor.service,
                 ] {
                     service.database.url = Some(pg.url.clone());
                     service.object_store = lathe_testkit::S3Location::fresh()?.settings;

@@ -34,6 +34,9 @@ use lathe_contract::service_names;
 use engine::{Engine, Links, Tuning};
 pub use settings::MonitorSettings;
 
+/// Reference datasets and batches of logged rows travel in one message; 512 MiB bounds them.
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "monitor";
 
@@ -94,7 +97,10 @@ impl GrpcService for Monitor {
         ));
         let registry = self.engine.metrics().registry();
         let api = api::monitors::MonitorsApi::new(self.engine, self.projects);
-        let routes = tonic::service::Routes::new(MonitorServiceServer::new(api));
+        let server = MonitorServiceServer::new(api)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let routes = tonic::service::Routes::new(server);
         GrpcServer::new(SECTION, service_names::MONITOR, routes, self.verifier)
             .with_metrics(registry)
             .with_background(sweeper)

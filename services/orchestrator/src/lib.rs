@@ -143,13 +143,17 @@ fn builtin_services(
         "orchestrator.registry_endpoint",
     )
     .and_then(|registry| {
-        lathe_common::grpc::channel(&settings.features_endpoint, "orchestrator.features_endpoint")
-            .map(|features| (registry, features))
+        let features =
+            lathe_common::grpc::channel(&settings.features_endpoint, "orchestrator.features_endpoint")?;
+        let monitor =
+            lathe_common::grpc::channel(&settings.monitor_endpoint, "orchestrator.monitor_endpoint")?;
+        Ok((registry, features, monitor))
     });
     match channels {
-        Ok((registry, features)) => Some(engine::builtin::Services {
+        Ok((registry, features, monitor)) => Some(engine::builtin::Services {
             registry,
             features,
+            monitor,
             objects: stores.objects.clone(),
             objects_url: stores.objects_url.clone(),
             signer,

@@ -14,6 +14,8 @@ pub struct OrchestratorSettings {
     /// gRPC endpoint of the feature-service, for `features.*` tasks (the registry's is
     /// `registry_endpoint`).
     pub features_endpoint: String,
+    /// gRPC endpoint of the monitor, for `monitor.*` tasks.
+    pub monitor_endpoint: String,
     pub worker: WorkerConfig,
 }
 
@@ -43,6 +45,7 @@ impl Default for OrchestratorSettings {
             service: ServiceSettings::on_port(ports::ORCHESTRATOR),
             sweep_interval_ms: 1000,
             features_endpoint: format!("http://127.0.0.1:{}", ports::FEATURES),
+            monitor_endpoint: format!("http://127.0.0.1:{}", ports::MONITOR),
             worker: WorkerConfig {
                 enabled: true,
                 slots: 16,

@@ -12,6 +12,8 @@ use lathe_common::auth::{Role, Signer};
 use lathe_common::grpc::TracedChannel;
 use lathe_contract::features::v1 as features;
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
+use lathe_contract::monitor::v1 as monitor;
+use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
 use lathe_contract::registry::v1 as registry;
 use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use object_store::path::Path as ObjectPath;
@@ -27,11 +29,15 @@ use crate::definition::{Context, TaskKind, Template};
 pub struct Services {
     pub registry: TracedChannel,
     pub features: TracedChannel,
+    pub monitor: TracedChannel,
     pub objects: Arc<dyn ObjectStore>,
     /// The URL `objects` was opened from: outputs name training sets by it.
     pub objects_url: String,
     pub signer: Option<Arc<Signer>>,
 }
+
+/// Datasets travel to the monitor in one message; 512 MiB bounds them.
+const MAX_DATASET_BYTES: usize = 512 * 1024 * 1024;
 
 /// Runs a built-in task.
 pub async fn run(
@@ -268,10 +274,63 @@ impl Call<'_> {
                 }
                 Ok(object(json!({ "views": views })))
             }
-            TaskKind::MonitorSetReference(_) | TaskKind::MonitorCheck(_) => Err(format!(
-                "task kind '{}' needs the monitor's drift checks, which it does not compute yet",
-                kind.name()
-            )),
+            TaskKind::MonitorSetReference(spec) => {
+                let dataset = self.render(&spec.dataset)?;
+                let parquet = self.read_dataset(dataset.trim()).await?;
+                let request = monitor::SetReferenceRequest {
+                    project,
+                    monitor: self.render(&spec.monitor)?,
+                    source: Some(monitor::set_reference_request::Source::Parquet(parquet.to_vec())),
+                };
+                let reference = self
+                    .monitor_client()
+                    .set_reference(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                Ok(object(json!({
+                    "monitor": reference.monitor,
+                    "rows": reference.rows,
+                    "columns": reference.columns.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
+                })))
+            }
+            TaskKind::MonitorCheck(spec) => {
+                let name = self.render(&spec.monitor)?;
+                let request = monitor::CheckWindowRequest {
+                    project,
+                    monitor: name.clone(),
+                    window: None,
+                };
+                let result = self
+                    .monitor_client()
+                    .check_window(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                let drifted: Vec<&str> = result
+                    .columns
+                    .iter()
+                    .filter(|c| c.drifted)
+                    .map(|c| c.column.as_str())
+                    .collect();
+                if spec.fail_on_alert && result.drifted {
+                    return Err(format!(
+                        "monitor '{name}' found drift in {} of {} columns ({}); alert {}",
+                        result.drifted_columns,
+                        result.columns.len(),
+                        drifted.join(", "),
+                        result.alert_id
+                    ));
+                }
+                Ok(object(json!({
+                    "drifted": result.drifted,
+                    "drifted_columns": drifted,
+                    "drifted_share": result.drifted_share,
+                    "rows": result.rows,
+                    "alert_id": result.alert_id,
+                    "window_start": result.window_start.map(|t| t.seconds * 1000),
+                })))
+            }
         }
     }
 
@@ -294,6 +353,36 @@ impl Call<'_> {
             Some(dir) => format!("{dir}/{key}"),
             None => format!("{base}/{key}"),
         }
+    }
+
+    fn monitor_client(&self) -> MonitorServiceClient<TracedChannel> {
+        MonitorServiceClient::new(self.services.monitor.clone())
+            .max_encoding_message_size(MAX_DATASET_BYTES)
+            .max_decoding_message_size(MAX_DATASET_BYTES)
+    }
+
+    /// A Parquet dataset for the monitor: an absolute local path, a location as an upstream
+    /// task's output names it (the orchestrator's store URL and key), or a key in the
+    /// orchestrator's object store.
+    async fn read_dataset(&self, dataset: &str) -> std::result::Result<bytes::Bytes, String> {
+        let key = match dataset.strip_prefix(&self.location("")) {
+            Some(key) => key,
+            None if dataset.starts_with('/') => {
+                return tokio::fs::read(dataset)
+                    .await
+                    .map(bytes::Bytes::from)
+                    .map_err(|e| format!("cannot read the dataset {dataset}: {e}"));
+            }
+            None => dataset,
+        };
+        self.services
+            .objects
+            .get(&ObjectPath::from(key))
+            .await
+            .map_err(|e| format!("cannot read the dataset '{dataset}' from the object store: {e}"))?
+            .bytes()
+            .await
+            .map_err(|e| format!("cannot read the dataset '{dataset}': {e}"))
     }
 
     /// The entity frame: an absolute local path, or a key in the orchestrator's object
