@@ -11,6 +11,7 @@ mod online_reads;
 mod push;
 mod training_sets;
 mod value_conversion;
+mod view_reads;
 
 use std::sync::Arc;
 
