@@ -10,6 +10,9 @@ pub struct FeatureSettings {
     #[serde(flatten)]
     pub service: ServiceSettings,
     pub online_store: OnlineStoreSettings,
+    /// The monitor's gRPC endpoint, where feature services with `logging` send the rows they
+    /// serve (`LATHE_FEATURES__MONITOR_ENDPOINT`).
+    pub monitor_endpoint: String,
 }
 
 /// Where online feature values live.
@@ -29,6 +32,7 @@ impl Default for FeatureSettings {
                 url: None,
                 key_prefix: "lathe".to_owned(),
             },
+            monitor_endpoint: format!("http://127.0.0.1:{}", ports::MONITOR),
         }
     }
 }
