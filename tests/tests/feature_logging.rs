@@ -150,7 +150,8 @@ async fn set_up_features(t: &TestPlatform) {
 async fn create_monitor(monitors: &mut MonitorServiceClient<lathe_tests::GrpcChannel>) {
     let check = |column: &str| monitor::FeatureCheck {
         column: column.to_owned(),
-        ..Default::default()
+        metric: monitor::DriftMetric::Psi as i32,
+        threshold: 0.1,
     };
     monitors
         .put_monitor(monitor::PutMonitorRequest {

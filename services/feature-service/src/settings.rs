@@ -43,3 +43,22 @@ impl OnlineStoreSettings {
         data_dir.join("online").join("features.redb")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use lathe_common::config::Config;
+
+    use super::*;
+
+    #[test]
+    fn the_monitor_endpoint_defaults_to_the_monitors_local_port_and_can_be_set() {
+        let defaults = Config::from_toml("")
+            .section(crate::SECTION, FeatureSettings::default())
+            .unwrap();
+        assert_eq!(defaults.monitor_endpoint, "http://127.0.0.1:50054");
+        let set = Config::from_toml("[features]\nmonitor_endpoint = \"http://monitor:50054\"\n")
+            .section(crate::SECTION, FeatureSettings::default())
+            .unwrap();
+        assert_eq!(set.monitor_endpoint, "http://monitor:50054");
+    }
+}
