@@ -122,10 +122,11 @@ impl GrpcService for Features {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let routes = tonic::service::Routes::new(server);
+        // Sends logged rows until shutdown; the server waits for its last batches.
+        let log_sender = tokio::spawn(self.log_sender.run(shutdown));
         // An online read is a cache lookup and one round trip to the online store (or a
         // blocking-pool read of the embedded one): in this process, cheaper than the codec and
         // a hop between threads. The same call as the routes' GetOnlineFeatures handler.
-        let log_sender = tokio::spawn(self.log_sender.run(shutdown));
         GrpcServer::new(SECTION, service_names::FEATURES, routes, self.verifier)
             .with_background(log_sender)
             .with_direct_method(

@@ -54,7 +54,8 @@ pub struct RowLogger {
     queue: Arc<Queue>,
 }
 
-/// A logger and the sender that drains it; the sender runs once given its monitor client.
+/// The read path's logger, with the receiving end and the queued-row count that
+/// [`LogSender::new`] takes.
 pub fn queue(metrics: LoggingMetrics) -> (RowLogger, mpsc::Receiver<SampledRows>, Arc<AtomicUsize>) {
     // Every message holds a row at least, so the row bound binds before the channel's.
     let (sender, receiver) = mpsc::channel(QUEUE_ROWS);
