@@ -8,6 +8,7 @@ pub mod api;
 pub mod catalog;
 pub mod definitions;
 pub mod feature_values;
+pub mod logging;
 pub mod offline;
 pub mod online;
 pub mod project_data;
@@ -17,7 +18,7 @@ pub mod store;
 use std::sync::Arc;
 
 use lathe_common::access;
-use lathe_common::auth::{Role, Verifier};
+use lathe_common::auth::{Role, Signer, Verifier};
 use lathe_common::config::{CommonSettings, ServiceSettings};
 use lathe_common::grpc::{Direct, GrpcServer};
 use lathe_common::projects::ProjectCheck;
@@ -42,6 +43,9 @@ pub struct Features {
     projects: ProjectCheck,
     online: Arc<dyn OnlineStore>,
     verifier: Arc<Verifier>,
+    logger: logging::RowLogger,
+    log_sender: logging::LogSender,
+    logging_metrics: logging::LoggingMetrics,
 }
 
 impl GrpcService for Features {
@@ -80,21 +84,35 @@ impl GrpcService for Features {
                 )
             }
         };
+        let monitor = lathe_common::grpc::channel(&settings.monitor_endpoint, "features.monitor_endpoint")?;
+        let logging_metrics = logging::LoggingMetrics::new();
+        let (logger, queue, queued) = logging::queue(logging_metrics.clone());
+        let log_sender = logging::LogSender::new(
+            queue,
+            queued,
+            monitor,
+            logging_signer(common),
+            logging_metrics.clone(),
+        );
         Ok(Features {
             stores,
             projects,
             online,
             verifier: lathe_common::service::verifier(common)?,
+            logger,
+            log_sender,
+            logging_metrics,
         })
     }
 
-    fn into_server(self, _shutdown: Shutdown) -> GrpcServer {
+    fn into_server(self, shutdown: Shutdown) -> GrpcServer {
         let definitions = store::definitions::DefinitionStore::new(self.stores.db.clone());
         let values = feature_values::FeatureValues::new(
             definitions.clone(),
             store::materializations::Materializations::new(self.stores.db.clone()),
             self.stores.objects.clone(),
             self.online.clone(),
+            self.logger,
         );
         let online = Arc::new(values.clone());
         let projects = self.projects.clone();
@@ -104,25 +122,29 @@ impl GrpcService for Features {
             .max_decoding_message_size(MAX_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_MESSAGE_BYTES);
         let routes = tonic::service::Routes::new(server);
+        // Sends logged rows until shutdown; the server waits for its last batches.
+        let log_sender = tokio::spawn(self.log_sender.run(shutdown));
         // An online read is a cache lookup and one round trip to the online store (or a
         // blocking-pool read of the embedded one): in this process, cheaper than the codec and
         // a hop between threads. The same call as the routes' GetOnlineFeatures handler.
-        GrpcServer::new(SECTION, service_names::FEATURES, routes, self.verifier).with_direct_method(
-            service_names::FEATURES,
-            ONLINE_METHOD,
-            move |request: GetOnlineFeaturesRequest| {
-                let (online, projects) = (online.clone(), projects.clone());
-                async move {
-                    // Called on the caller's own task, which has its verified caller in scope.
-                    let request = tonic::Request::new(request);
-                    access::require(&request, Role::Viewer, &request.get_ref().project)?;
-                    let request = request.into_inner();
-                    let project = request.project.clone();
-                    let answer = online.online_features(request).await;
-                    Ok(projects.explain_miss(&project, answer).await?)
-                }
-            },
-        )
+        GrpcServer::new(SECTION, service_names::FEATURES, routes, self.verifier)
+            .with_background(log_sender)
+            .with_direct_method(
+                service_names::FEATURES,
+                ONLINE_METHOD,
+                move |request: GetOnlineFeaturesRequest| {
+                    let (online, projects) = (online.clone(), projects.clone());
+                    async move {
+                        // Called on the caller's own task, which has its verified caller in scope.
+                        let request = tonic::Request::new(request);
+                        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+                        let request = request.into_inner();
+                        let project = request.project.clone();
+                        let answer = online.online_features(request).await;
+                        Ok(projects.explain_miss(&project, answer).await?)
+                    }
+                },
+            )
     }
 }
 
@@ -144,5 +166,22 @@ impl Features {
     /// The metadata database and the object store (offline feature data).
     pub fn stores(&self) -> &Stores {
         &self.stores
+    }
+
+    /// The counters of feature logging (rows sent, dropped, failed), for `/metrics`.
+    pub fn logging_metrics(&self) -> &logging::LoggingMetrics {
+        &self.logging_metrics
+    }
+}
+
+/// Signs the tokens of feature logging's calls to the monitor; without a key (RS256 with no
+/// private key configured) logged rows cannot be sent, which is said once here.
+fn logging_signer(common: &CommonSettings) -> Option<Arc<Signer>> {
+    match Signer::from_settings(&common.auth, &common.data_dir) {
+        Ok(signer) => Some(Arc::new(signer)),
+        Err(err) => {
+            tracing::warn!(error = %err, "feature logging cannot call the monitor: no signing key");
+            None
+        }
     }
 }

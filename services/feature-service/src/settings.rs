@@ -10,6 +10,9 @@ pub struct FeatureSettings {
     #[serde(flatten)]
     pub service: ServiceSettings,
     pub online_store: OnlineStoreSettings,
+    /// The monitor's gRPC endpoint, where feature services with `logging` send the rows they
+    /// serve (`LATHE_FEATURES__MONITOR_ENDPOINT`).
+    pub monitor_endpoint: String,
 }
 
 /// Where online feature values live.
@@ -29,6 +32,7 @@ impl Default for FeatureSettings {
                 url: None,
                 key_prefix: "lathe".to_owned(),
             },
+            monitor_endpoint: format!("http://127.0.0.1:{}", ports::MONITOR),
         }
     }
 }
@@ -37,5 +41,24 @@ impl OnlineStoreSettings {
     /// The embedded store's file when no URL is configured.
     pub fn embedded_path(data_dir: &Path) -> std::path::PathBuf {
         data_dir.join("online").join("features.redb")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lathe_common::config::Config;
+
+    use super::*;
+
+    #[test]
+    fn the_monitor_endpoint_defaults_to_the_monitors_local_port_and_can_be_set() {
+        let defaults = Config::from_toml("")
+            .section(crate::SECTION, FeatureSettings::default())
+            .unwrap();
+        assert_eq!(defaults.monitor_endpoint, "http://127.0.0.1:50054");
+        let set = Config::from_toml("[features]\nmonitor_endpoint = \"http://monitor:50054\"\n")
+            .section(crate::SECTION, FeatureSettings::default())
+            .unwrap();
+        assert_eq!(set.monitor_endpoint, "http://monitor:50054");
     }
 }

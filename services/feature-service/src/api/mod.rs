@@ -188,6 +188,17 @@ impl FeatureService for FeaturesApi {
         Ok(Response::new(events))
     }
 
+    async fn read_feature_view(
+        &self,
+        request: Request<pb::ReadFeatureViewRequest>,
+    ) -> Result<Response<pb::ReadFeatureViewResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.values.read_feature_view(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
+    }
+
     async fn get_online_features(
         &self,
         request: Request<pb::GetOnlineFeaturesRequest>,

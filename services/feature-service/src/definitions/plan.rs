@@ -176,3 +176,46 @@ pub fn plan(desired: &Repository, stored: &[StoredDefinition]) -> Result<Vec<Cha
     refuse_breaking(refusals)?;
     Ok(changes)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::definitions::spec::{FeatureServiceSpec, LoggingSpec};
+
+    fn service(logging: Option<LoggingSpec>) -> Spec {
+        Spec::Service(FeatureServiceSpec {
+            name: "driver_activity".to_owned(),
+            features: vec!["driver_stats:conv_rate".to_owned()],
+            description: String::new(),
+            tags: Default::default(),
+            owner: String::new(),
+            logging,
+        })
+    }
+
+    #[test]
+    fn adding_or_changing_logging_is_a_plain_update() {
+        let now = chrono::Utc::now();
+        let stored = StoredDefinition {
+            spec: service(None),
+            version: 3,
+            origin: "f.yaml".to_owned(),
+            create_time: now,
+            update_time: now,
+        };
+        for rate in [0.1, 1.0] {
+            let declared = Declared {
+                spec: service(Some(LoggingSpec {
+                    monitor: "drift".to_owned(),
+                    sample_rate: rate,
+                })),
+                origin: "f.yaml".to_owned(),
+            };
+            let (change, refusals) = change_for(&declared, Some(&stored));
+            assert_eq!(change.action, Action::Update);
+            assert_eq!(change.detail, "changes logging");
+            assert_eq!(change.version, 4);
+            assert!(refusals.is_empty(), "{refusals:?}");
+        }
+    }
+}

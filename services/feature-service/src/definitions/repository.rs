@@ -10,7 +10,7 @@ use lathe_common::reasons;
 use lathe_common::{Error, Result};
 
 use super::model::{DATA_SOURCE, ENTITY, FEATURE_VIEW, Spec};
-use super::spec::{FeatureType, ParseError, TYPE_HELP, parse_file};
+use super::spec::{FeatureType, LoggingSpec, ParseError, TYPE_HELP, parse_file};
 
 /// A definition and the file that declared it.
 #[derive(Debug, Clone, PartialEq)]
@@ -122,6 +122,21 @@ fn check_relative_path(problems: &mut Problems, at: &str, path: &str) {
             format!(
                 "'{}' must be a path relative to the feature store's object store, without '..'",
                 quoted(path)
+            ),
+        );
+    }
+}
+
+fn check_logging(problems: &mut Problems, at: &str, logging: &LoggingSpec) {
+    check_name(problems, &format!("{at}.monitor"), &logging.monitor);
+    let rate = logging.sample_rate;
+    // Written so that NaN fails too.
+    if !(rate > 0.0 && rate <= 1.0) {
+        problems.add(
+            &format!("{at}.sample_rate"),
+            format!(
+                "{rate} is not a share of the served rows: give a number above 0 and at most 1 \
+                 (0.1 logs about one row in ten, 1 every row)"
             ),
         );
     }
@@ -254,6 +269,9 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
             check_name(&mut problems, &at, &service.name);
             if service.features.is_empty() {
                 problems.add(&at, "features: list at least one `view:feature`");
+            }
+            if let Some(logging) = &service.logging {
+                check_logging(&mut problems, &format!("{at}.logging"), logging);
             }
             declare(&mut problems, at, Spec::Service(service));
         }
@@ -420,6 +438,99 @@ feature_services:
             "'bogus' is not `view:feature`",
         ] {
             assert!(message.contains(expected), "missing «{expected}» in:\n{message}");
+        }
+    }
+
+    /// GOOD with `logging` (a YAML flow mapping, or nothing) on its feature service.
+    fn with_logging(logging: &str) -> String {
+        GOOD.replace(
+            "    features: [driver_stats:conv_rate, driver_stats:avg_daily_trips]\n",
+            &format!("    features: [driver_stats:conv_rate, driver_stats:avg_daily_trips]\n    logging: {logging}\n"),
+        )
+    }
+
+    #[test]
+    fn a_logging_block_is_kept_with_its_service() {
+        let repo = load(
+            "churn",
+            &[(
+                "f.yaml".into(),
+                with_logging("{monitor: churn-drift, sample_rate: 0.1}"),
+            )],
+        )
+        .unwrap();
+        let Some(Spec::Service(service)) = repo.get(super::super::model::FEATURE_SERVICE, "driver_activity")
+        else {
+            panic!("no service")
+        };
+        let logging = service.logging.as_ref().expect("logging kept");
+        assert_eq!(
+            (logging.monitor.as_str(), logging.sample_rate),
+            ("churn-drift", 0.1)
+        );
+        assert_eq!(
+            Spec::Service(service.clone()).to_json()["logging"],
+            serde_json::json!({"monitor": "churn-drift", "sample_rate": 0.1}),
+            "stored with the definition"
+        );
+        let without = load("churn", &[("f.yaml".into(), GOOD.into())]).unwrap();
+        let Some(Spec::Service(service)) =
+            without.get(super::super::model::FEATURE_SERVICE, "driver_activity")
+        else {
+            panic!("no service")
+        };
+        assert!(
+            Spec::Service(service.clone()).to_json().get("logging").is_none(),
+            "a service without logging stores no `logging` key, so existing definitions stay unchanged"
+        );
+    }
+
+    #[test]
+    fn bad_logging_blocks_are_reported_with_their_path() {
+        let at = "f.yaml: feature_services[0] (driver_activity).logging";
+        for (logging, expected) in [
+            (
+                "{monitor: m, sample_rate: 0}",
+                format!("{at}.sample_rate: 0 is not a share of the served rows"),
+            ),
+            (
+                "{monitor: m, sample_rate: -0.5}",
+                format!("{at}.sample_rate: -0.5 is not a share"),
+            ),
+            (
+                "{monitor: m, sample_rate: 1.5}",
+                format!("{at}.sample_rate: 1.5 is not a share"),
+            ),
+            (
+                "{monitor: m, sample_rate: .nan}",
+                format!("{at}.sample_rate: NaN is not a share"),
+            ),
+            (
+                "{monitor: '9lives', sample_rate: 0.5}",
+                format!("{at}.monitor: name '9lives' is invalid"),
+            ),
+            ("{monitor: m}", "missing field `sample_rate`".to_owned()),
+            ("{sample_rate: 0.5}", "missing field `monitor`".to_owned()),
+            (
+                "{monitor: m, sample_rate: 0.5, every: 2}",
+                "unknown field `every`".to_owned(),
+            ),
+            ("{monitor: m, sample_rate: half}", "sample_rate".to_owned()),
+        ] {
+            let err = load("churn", &[("f.yaml".into(), with_logging(logging))]).unwrap_err();
+            assert_eq!(err.code, lathe_common::ErrorCode::InvalidArgument, "{logging}");
+            assert_eq!(err.reason, reasons::INVALID_REPOSITORY.name, "{logging}");
+            assert!(
+                err.message.contains(&expected),
+                "{logging}: missing «{expected}» in\n{}",
+                err.message
+            );
+        }
+        for good in [
+            "{monitor: m, sample_rate: 1}",
+            "{monitor: m, sample_rate: 0.0001}",
+        ] {
+            load("churn", &[("f.yaml".into(), with_logging(good))]).unwrap();
         }
     }
 

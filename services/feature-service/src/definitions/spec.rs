@@ -306,6 +306,18 @@ pub struct FeatureServiceSpec {
     pub tags: BTreeMap<String, String>,
     #[serde(default)]
     pub owner: String,
+    /// Samples of the rows served online through this service, sent to a monitor.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub logging: Option<LoggingSpec>,
+}
+
+/// Where a feature service logs the rows it serves online: each row independently with
+/// probability `sample_rate` (0 < rate <= 1), to the project's monitor `monitor`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LoggingSpec {
+    pub monitor: String,
+    pub sample_rate: f64,
 }
 
 fn serialize_seconds<S: serde::Serializer>(seconds: &u64, serializer: S) -> Result<S::Ok, S::Error> {

@@ -358,7 +358,8 @@ fn report(
     }
 }
 
-fn micros(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
+/// A wire timestamp as microseconds since the epoch.
+pub(super) fn micros(ts: Option<&prost_types::Timestamp>) -> Option<i64> {
     ts.map(|t| {
         t.seconds
             .saturating_mul(1_000_000)

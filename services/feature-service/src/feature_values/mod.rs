@@ -11,6 +11,10 @@ mod online_reads;
 mod push;
 mod training_sets;
 mod value_conversion;
+mod view_reads;
+
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 
@@ -20,7 +24,8 @@ use object_store::ObjectStore;
 
 pub use self::materialization::ProgressSink;
 use crate::definitions::model::{DATA_SOURCE, ENTITY, FEATURE_SERVICE, FEATURE_VIEW, Spec};
-use crate::definitions::spec::{FeatureViewSpec, JoinKeySpec, SourceSpec};
+use crate::definitions::spec::{FeatureViewSpec, JoinKeySpec, LoggingSpec, SourceSpec};
+use crate::logging::RowLogger;
 use crate::online::OnlineStore;
 use crate::store::definitions::DefinitionStore;
 use crate::store::materializations::Materializations;
@@ -33,6 +38,13 @@ struct Wanted {
     features: Vec<String>,
 }
 
+/// What a request names, resolved: the views and features, and the feature service's logging
+/// when it names a feature service that logs.
+struct Resolved {
+    wanted: Vec<Wanted>,
+    logging: Option<LoggingSpec>,
+}
+
 /// The stores that feature values are read from and written to, with the definitions that
 /// say where a view's values are.
 #[derive(Clone)]
@@ -41,6 +53,7 @@ pub struct FeatureValues {
     materializations: Materializations,
     objects: Arc<dyn ObjectStore>,
     online: Arc<dyn OnlineStore>,
+    logger: RowLogger,
 }
 
 impl FeatureValues {
@@ -49,12 +62,14 @@ impl FeatureValues {
         materializations: Materializations,
         objects: Arc<dyn ObjectStore>,
         online: Arc<dyn OnlineStore>,
+        logger: RowLogger,
     ) -> Self {
         FeatureValues {
             definitions,
             materializations,
             objects,
             online,
+            logger,
         }
     }
 
@@ -126,7 +141,8 @@ impl FeatureValues {
     }
 
     /// Resolves `view:feature` references or a feature service into views and features.
-    async fn resolve(&self, project: &str, features: &[String], service: &str) -> Result<Vec<Wanted>> {
+    async fn resolve(&self, project: &str, features: &[String], service: &str) -> Result<Resolved> {
+        let mut logging = None;
         let references: Vec<String> = match (features.is_empty(), service.is_empty()) {
             (false, true) => features.to_vec(),
             (true, false) => match self
@@ -135,7 +151,10 @@ impl FeatureValues {
                 .await?
                 .map(|s| s.spec.clone())
             {
-                Some(Spec::Service(s)) => s.features,
+                Some(Spec::Service(s)) => {
+                    logging = s.logging;
+                    s.features
+                }
                 _ => {
                     return Err(Error::of(
                         reasons::FEATURE_SERVICE_NOT_FOUND,
@@ -178,6 +197,6 @@ impl FeatureValues {
                 }
             }
         }
-        Ok(wanted)
+        Ok(Resolved { wanted, logging })
     }
 }

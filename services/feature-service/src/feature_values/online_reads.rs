@@ -1,5 +1,6 @@
 //! Online reads: the latest values of each entity from the online store, with a status per
-//! value (present, not found, or older than the view's ttl).
+//! value (present, not found, or older than the view's ttl). A read through a feature service
+//! that logs offers a sample of its rows to the monitor's queue (see [`crate::logging`]).
 
 use chrono::Utc;
 use lathe_common::{Error, Result};
@@ -16,7 +17,7 @@ impl FeatureValues {
         &self,
         request: pb::GetOnlineFeaturesRequest,
     ) -> Result<pb::GetOnlineFeaturesResponse> {
-        let wanted = self
+        let resolved = self
             .resolve(&request.project, &request.features, &request.feature_service)
             .await?;
         let rows = request.entities.first().map_or(0, |c| c.values.len());
@@ -36,7 +37,7 @@ impl FeatureValues {
             })
             .collect();
         let now_us = Utc::now().timestamp_micros();
-        for w in wanted {
+        for w in resolved.wanted {
             let mut keys = Vec::with_capacity(rows);
             for row in 0..rows {
                 let mut parts = Vec::with_capacity(w.join_keys.len());
@@ -95,6 +96,10 @@ impl FeatureValues {
                 }
                 columns.push(column);
             }
+        }
+        if let Some(logging) = &resolved.logging {
+            self.logger
+                .offer(&request.project, logging, &columns[request.entities.len()..]);
         }
         Ok(pb::GetOnlineFeaturesResponse { columns })
     }

@@ -18,7 +18,8 @@ impl FeatureValues {
     ) -> Result<pb::GetHistoricalFeaturesResponse> {
         let wanted = self
             .resolve(&request.project, &request.features, &request.feature_service)
-            .await?;
+            .await?
+            .wanted;
         let format = match pb::EntityFrameFormat::try_from(request.format) {
             Ok(pb::EntityFrameFormat::Csv) => EntityFormat::Csv,
             Ok(pb::EntityFrameFormat::Parquet) | Err(_) => EntityFormat::Parquet,

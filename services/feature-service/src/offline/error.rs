@@ -1,7 +1,7 @@
 use arrow::datatypes::DataType;
 use arrow::error::ArrowError;
-use lathe_common::Error;
 use lathe_common::reasons;
+use lathe_common::{Error, ErrorCode};
 use parquet::errors::ParquetError;
 
 /// Why a historical retrieval failed. The user-facing variants say what to change.
@@ -98,6 +98,24 @@ pub enum OfflineError {
         found: DataType,
     },
 
+    #[error(
+        "join key `{key}` of feature view `{view}` is {found} in `{file}` but {expected} in an earlier file; \
+         rewrite the source files with integer keys throughout or string keys throughout"
+    )]
+    SourceKeyTypeMismatch {
+        view: String,
+        file: String,
+        key: String,
+        expected: DataType,
+        found: DataType,
+    },
+
+    #[error(
+        "the rows of feature view `{view}` in the range take more than {max_bytes} bytes; ask for a shorter \
+         range or fewer features"
+    )]
+    TooManyRows { view: String, max_bytes: usize },
+
     #[error("the entity frame is not valid {format}: {reason}")]
     UnreadableEntityFrame { format: &'static str, reason: String },
 
@@ -136,12 +154,14 @@ impl From<OfflineError> for Error {
             | OfflineError::KeyTypeMismatch { .. }
             | OfflineError::MissingSourceColumn { .. }
             | OfflineError::SourceTimestampType { .. }
-            | OfflineError::FeatureTypeMismatch { .. } => {
+            | OfflineError::FeatureTypeMismatch { .. }
+            | OfflineError::SourceKeyTypeMismatch { .. } => {
                 Error::invalid(err.to_string()).with_reason(reasons::INCOMPATIBLE_SOURCE)
             }
             OfflineError::DuplicateOutputColumn { .. } => {
                 Error::invalid(err.to_string()).with_reason(reasons::DUPLICATE_OUTPUT_COLUMN)
             }
+            OfflineError::TooManyRows { .. } => Error::new(ErrorCode::ResourceExhausted, err.to_string()),
             OfflineError::SourceNotFound { .. } => Error::of(reasons::SOURCE_NOT_FOUND, err.to_string()),
             OfflineError::ReadSource { .. }
             | OfflineError::Storage(_)

@@ -426,7 +426,7 @@ fn absorb_batch(
     Ok(join.absorb(&keys, &times, created.as_ref(), &features)?)
 }
 
-fn check_feature_types(
+pub(super) fn check_feature_types(
     view: &FeatureViewSource,
     file: &object_store::path::Path,
     expected: &[DataType],

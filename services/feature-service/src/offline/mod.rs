@@ -41,6 +41,7 @@ pub(crate) mod object_reader;
 mod point_in_time;
 pub(crate) mod source;
 pub(crate) mod timestamps;
+mod view_rows;
 
 #[cfg(test)]
 mod tests;
@@ -49,3 +50,4 @@ pub use entity_frame::{EVENT_TIMESTAMP, EntityFormat, read_entity_frame, write_p
 pub use error::OfflineError;
 pub use historical_features::historical_features;
 pub use source::FeatureViewSource;
+pub use view_rows::view_rows;
