@@ -107,6 +107,7 @@ async fn every_service_round_trips(backend: Backend) {
             checks: checks.clone(),
             window_seconds: 3600,
             retrain_pipeline: "retrain-churn".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

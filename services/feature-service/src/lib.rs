@@ -128,6 +128,7 @@ impl GrpcService for Features {
         // blocking-pool read of the embedded one): in this process, cheaper than the codec and
         // a hop between threads. The same call as the routes' GetOnlineFeatures handler.
         GrpcServer::new(SECTION, service_names::FEATURES, routes, self.verifier)
+            .with_metrics(self.logging_metrics.registry())
             .with_background(log_sender)
             .with_direct_method(
                 service_names::FEATURES,

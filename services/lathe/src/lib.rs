@@ -203,6 +203,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     settings.monitor.features_endpoint = endpoint(grpc_addrs[1].1);
     settings.monitor.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
     settings.orchestrator.monitor_endpoint = endpoint(grpc_addrs[3].1);
+    settings.features.monitor_endpoint = endpoint(grpc_addrs[3].1);
     settings.gateway.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
     settings.gateway.monitor_endpoint = endpoint(grpc_addrs[3].1);
 

@@ -1,8 +1,7 @@
 //! The counters of feature logging, per project and monitor. Their names carry no `lathe_`
-//! prefix: the service's registry adds it (`lathe_feature_logging_sent_rows_total`, …).
+//! prefix: their registry adds it (`lathe_feature_logging_sent_rows_total`, …).
 
-use prometheus::core::Collector;
-use prometheus::{IntCounterVec, Opts};
+use prometheus::{IntCounterVec, Opts, Registry};
 
 #[derive(Clone)]
 pub struct LoggingMetrics {
@@ -36,13 +35,15 @@ impl LoggingMetrics {
         }
     }
 
-    /// The counters, for the registry that `/metrics` renders.
-    pub fn collectors(&self) -> Vec<Box<dyn Collector>> {
-        vec![
-            Box::new(self.sent.clone()),
-            Box::new(self.dropped.clone()),
-            Box::new(self.failed.clone()),
-        ]
+    /// The counters in a registry of their own (names prefixed `lathe_`), for `/metrics`.
+    pub fn registry(&self) -> Registry {
+        let registry = Registry::new_custom(Some("lathe".to_owned()), None).expect("static prefix is valid");
+        for counter in [&self.sent, &self.dropped, &self.failed] {
+            registry
+                .register(Box::new(counter.clone()))
+                .expect("registered once");
+        }
+        registry
     }
 }
 

@@ -280,7 +280,7 @@ impl Call<'_> {
                 let request = monitor::SetReferenceRequest {
                     project,
                     monitor: self.render(&spec.monitor)?,
-                    source: Some(monitor::set_reference_request::Source::Parquet(parquet.to_vec())),
+                    source: Some(monitor::set_reference_request::Source::Parquet(parquet)),
                 };
                 let reference = self
                     .monitor_client()
