@@ -46,7 +46,7 @@ pub fn radix_sort(values: &mut [f64]) {
             key
         })
         .collect();
-    for (slot, key) in values.iter_mut().zip(sort_keys(keys, &counts)) {
+    for (slot, key) in values.iter_mut().zip(sort_keys(keys, &counts, &mut Vec::new())) {
         *slot = from_order_key(key);
     }
 }
@@ -55,6 +55,12 @@ pub fn radix_sort(values: &mut [f64]) {
 /// count digits, then the radix passes. Holds one scratch buffer of the sample's size while
 /// sorting.
 pub fn sorted_finite(raw: &[f64]) -> Vec<f64> {
+    sorted_finite_with(raw, &mut Vec::new())
+}
+
+/// [`sorted_finite`] with a scratch buffer the caller keeps for the next sample, so sorting
+/// both samples of a column allocates three buffers, not four.
+pub fn sorted_finite_with(raw: &[f64], scratch: &mut Vec<u64>) -> Vec<f64> {
     let mut counts = Box::new([[0; BUCKETS]; DIGITS]);
     let mut keys = Vec::with_capacity(raw.len());
     for &value in raw {
@@ -65,18 +71,22 @@ pub fn sorted_finite(raw: &[f64]) -> Vec<f64> {
         }
     }
     // Same size and alignment: the collect reuses the keys' buffer.
-    sort_keys(keys, &counts).into_iter().map(from_order_key).collect()
+    sort_keys(keys, &counts, scratch)
+        .into_iter()
+        .map(from_order_key)
+        .collect()
 }
 
 /// LSD radix sort of `keys` whose digits `counts` tallied; a position where every key has
 /// the same digit is skipped.
-fn sort_keys(mut keys: Vec<u64>, counts: &DigitCounts) -> Vec<u64> {
+fn sort_keys(mut keys: Vec<u64>, counts: &DigitCounts, scratch: &mut Vec<u64>) -> Vec<u64> {
     let n = keys.len();
     if n <= SMALL {
         keys.sort_unstable();
         return keys;
     }
-    let mut scratch = vec![0_u64; n];
+    // Every slot is written before it is read: the contents left from a last sort are fine.
+    scratch.resize(n, 0);
     for (position, table) in counts.iter().enumerate() {
         if table[digit(keys[0], position)] == n {
             continue;
@@ -92,7 +102,7 @@ fn sort_keys(mut keys: Vec<u64>, counts: &DigitCounts) -> Vec<u64> {
             scratch[next[bucket]] = key;
             next[bucket] += 1;
         }
-        std::mem::swap(&mut keys, &mut scratch);
+        std::mem::swap(&mut keys, scratch);
     }
     keys
 }
