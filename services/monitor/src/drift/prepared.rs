@@ -7,7 +7,7 @@ use super::sample::{
     Counts, MAX_DISTINCT_UNBINNED, count_distinct_finite_up_to, count_distinct_up_to, equal_width_histogram,
     sorted_histogram, sturges_edges,
 };
-use super::sort::sorted_finite_with;
+use super::sort::sorted_finite;
 use super::statistics::{self, EcdfGaps};
 use super::{ColumnKind, ColumnOptions, Method, default_method, kolmogorov};
 
@@ -122,11 +122,7 @@ impl<'a> NumericColumns<'a> {
     pub(super) fn sorted(&mut self) -> (&[f64], &[f64]) {
         let sorted = match self.sorted.take() {
             Some(sorted) => sorted,
-            None => {
-                let mut scratch = Vec::new();
-                let reference = sorted_finite_with(self.raw_reference, &mut scratch);
-                (reference, sorted_finite_with(self.raw_current, &mut scratch))
-            }
+            None => (sorted_finite(self.raw_reference), sorted_finite(self.raw_current)),
         };
         let (reference, current) = self.sorted.insert(sorted);
         (reference, current)

@@ -1,7 +1,8 @@
-//! Sorting f64 samples by their bits: a least-significant-digit radix sort over the
-//! total-order key of each value. Exact, in the order of `sort_unstable_by(f64::total_cmp)`
-//! (`-0.0` before `0.0`, NaN by sign and payload), and several times faster than a comparison
-//! sort on the million-value samples drift compares.
+//! Sorting f64 samples exactly, in the order of `sort_unstable_by(f64::total_cmp)` (`-0.0`
+//! before `0.0`, NaN by sign and payload), faster than a comparison sort on the
+//! million-value samples drift compares: a least-significant-digit radix sort over the
+//! total-order key of each value, and for a sample's finite values a bucketing by value
+//! with a small sort per bucket.
 
 /// Bits per radix digit: 2,048 buckets, six passes over 64-bit keys.
 const DIGIT_BITS: usize = 11;
@@ -10,6 +11,8 @@ const BUCKETS: usize = 1 << DIGIT_BITS;
 const MASK: u64 = BUCKETS as u64 - 1;
 /// Up to this many values a comparison sort of the keys beats six passes over 16 KiB tables.
 const SMALL: usize = 1_024;
+/// Values per bucket [`sorted_finite`] aims at.
+const VALUES_PER_BUCKET: usize = 32;
 
 /// The counts of every digit value at every digit position of a set of keys.
 type DigitCounts = [[usize; BUCKETS]; DIGITS];
@@ -46,21 +49,53 @@ pub fn radix_sort(values: &mut [f64]) {
             key
         })
         .collect();
-    for (slot, key) in values.iter_mut().zip(sort_keys(keys, &counts, &mut Vec::new())) {
+    for (slot, key) in values.iter_mut().zip(sort_keys(keys, &counts)) {
         *slot = from_order_key(key);
     }
 }
 
-/// The finite values of `raw` (NaN and ±inf dropped), sorted ascending: one pass to copy and
-/// count digits, then the radix passes. Holds one scratch buffer of the sample's size while
-/// sorting.
+/// The finite values of `raw` (NaN and ±inf dropped), sorted ascending, with one buffer of
+/// their size and a table of bucket bounds: a pass for the range, one to count the values per
+/// equal-width bucket of it, one to place each value's key in its bucket, then each bucket
+/// (a few dozen values, in cache) sorted on its own. The bucket of a value never decreases
+/// with the value, so the buckets in order are the sorted sample. Without a finite,
+/// non-empty range (all values equal) the radix sort does it.
 pub fn sorted_finite(raw: &[f64]) -> Vec<f64> {
-    sorted_finite_with(raw, &mut Vec::new())
+    let (mut finite, mut min, mut max) = (0_usize, f64::INFINITY, f64::NEG_INFINITY);
+    for &value in raw.iter().filter(|value| value.is_finite()) {
+        finite += 1;
+        min = min.min(value);
+        max = max.max(value);
+    }
+    let buckets = finite.div_ceil(VALUES_PER_BUCKET);
+    let scale = buckets as f64 / (max - min);
+    if finite <= SMALL || !(scale.is_finite() && scale > 0.0) {
+        return radix_sorted_finite(raw);
+    }
+    let bucket_of = |value: f64| (((value - min) * scale) as usize).min(buckets - 1);
+    let mut starts = vec![0_usize; buckets + 1];
+    for &value in raw.iter().filter(|value| value.is_finite()) {
+        starts[bucket_of(value) + 1] += 1;
+    }
+    for bucket in 1..=buckets {
+        starts[bucket] += starts[bucket - 1];
+    }
+    let mut next = starts.clone();
+    let mut keys = vec![0_u64; finite];
+    for &value in raw.iter().filter(|value| value.is_finite()) {
+        let bucket = bucket_of(value);
+        keys[next[bucket]] = order_key(value);
+        next[bucket] += 1;
+    }
+    for bounds in starts.windows(2) {
+        keys[bounds[0]..bounds[1]].sort_unstable();
+    }
+    // Same size and alignment: the collect reuses the keys' buffer.
+    keys.into_iter().map(from_order_key).collect()
 }
 
-/// [`sorted_finite`] with a scratch buffer the caller keeps for the next sample, so sorting
-/// both samples of a column allocates three buffers, not four.
-pub fn sorted_finite_with(raw: &[f64], scratch: &mut Vec<u64>) -> Vec<f64> {
+/// [`sorted_finite`] by the radix sort: one pass to copy and count digits, then the passes.
+fn radix_sorted_finite(raw: &[f64]) -> Vec<f64> {
     let mut counts = Box::new([[0; BUCKETS]; DIGITS]);
     let mut keys = Vec::with_capacity(raw.len());
     for &value in raw {
@@ -70,23 +105,18 @@ pub fn sorted_finite_with(raw: &[f64], scratch: &mut Vec<u64>) -> Vec<f64> {
             keys.push(key);
         }
     }
-    // Same size and alignment: the collect reuses the keys' buffer.
-    sort_keys(keys, &counts, scratch)
-        .into_iter()
-        .map(from_order_key)
-        .collect()
+    sort_keys(keys, &counts).into_iter().map(from_order_key).collect()
 }
 
 /// LSD radix sort of `keys` whose digits `counts` tallied; a position where every key has
 /// the same digit is skipped.
-fn sort_keys(mut keys: Vec<u64>, counts: &DigitCounts, scratch: &mut Vec<u64>) -> Vec<u64> {
+fn sort_keys(mut keys: Vec<u64>, counts: &DigitCounts) -> Vec<u64> {
     let n = keys.len();
     if n <= SMALL {
         keys.sort_unstable();
         return keys;
     }
-    // Every slot is written before it is read: the contents left from a last sort are fine.
-    scratch.resize(n, 0);
+    let mut scratch = vec![0_u64; n];
     for (position, table) in counts.iter().enumerate() {
         if table[digit(keys[0], position)] == n {
             continue;
@@ -102,7 +132,7 @@ fn sort_keys(mut keys: Vec<u64>, counts: &DigitCounts, scratch: &mut Vec<u64>) -
             scratch[next[bucket]] = key;
             next[bucket] += 1;
         }
-        std::mem::swap(&mut keys, scratch);
+        std::mem::swap(&mut keys, &mut scratch);
     }
     keys
 }
@@ -176,6 +206,25 @@ mod tests {
             radix_sort(&mut sorted);
             let bits: Vec<u64> = sorted.iter().map(|v| v.to_bits()).collect();
             prop_assert_eq!(bits, by_total_cmp(&values));
+        }
+
+        #[test]
+        fn bucketed_sorted_finite_equals_filter_then_sort(
+            values in proptest::collection::vec(
+                prop_oneof![
+                    8 => -1e3_f64..1e3,
+                    1 => prop::sample::select(vec![0.0, -0.0, 5e-324, -5e-324, 7.0, f64::NAN, f64::INFINITY]),
+                    1 => prop::sample::select(vec![1e9, -1e12, f64::MAX / 4.0]),
+                ],
+                1_025..2_500,
+            ),
+            outliers in any::<bool>(),
+        ) {
+            // With outliers most values share one bucket; without, buckets hold a few each.
+            let values: Vec<f64> = values.into_iter().filter(|v| outliers || v.abs() < 1e6).collect();
+            let finite: Vec<f64> = values.iter().copied().filter(|v| v.is_finite()).collect();
+            let bits: Vec<u64> = sorted_finite(&values).iter().map(|v| v.to_bits()).collect();
+            prop_assert_eq!(bits, by_total_cmp(&finite));
         }
 
         #[test]
