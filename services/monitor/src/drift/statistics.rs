@@ -122,9 +122,10 @@ pub fn ecdf_gaps(reference: &[f64], current: &[f64]) -> EcdfGaps {
         // ECDFs are constant on [previous, value): i and j count values <= previous.
         area += (i as f64 / n1_f - j as f64 / n2_f).abs() * (value - previous);
         // Without branches on which sample holds the value: on interleaved samples a branch
-        // would be mispredicted half the time. Runs of ties are rare and take the loops.
-        i += usize::from(a == value);
-        j += usize::from(b == value);
+        // would be mispredicted half the time. `a <= b` is `a == value` one step earlier in
+        // the chain from one index to the next. Runs of ties are rare and take the loops.
+        i += usize::from(a <= b);
+        j += usize::from(b <= a);
         while i < n1 && reference[i] == value {
             i += 1;
         }
