@@ -16,9 +16,13 @@ pub struct KsResult {
 
 /// The test on two sorted, finite, non-empty samples.
 pub fn ks_two_sample(reference: &[f64], current: &[f64]) -> KsResult {
-    let n1 = reference.len();
-    let n2 = current.len();
-    let d = ks_statistic(reference, current);
+    let d = super::statistics::ecdf_gaps(reference, current).supremum;
+    ks_from_statistic(reference.len(), current.len(), d)
+}
+
+/// The test from its statistic `d` (`sup |F1 - F2|`, e.g. from one merge that also gave the
+/// Wasserstein distance) and the two sample sizes.
+pub fn ks_from_statistic(n1: usize, n2: usize, d: f64) -> KsResult {
     if max_usize(n1, n2) <= MAX_EXACT_N
         && let Some((d, p)) = exact_p_value(n1, n2, d)
     {
@@ -41,35 +45,6 @@ pub fn ks_two_sample(reference: &[f64], current: &[f64]) -> KsResult {
 
 fn max_usize(a: usize, b: usize) -> usize {
     if a > b { a } else { b }
-}
-
-/// `sup |F1 - F2|`, the ECDFs evaluated after each distinct pooled value, with the ECDF
-/// levels formed like numpy's `linspace(0, 1, n + 1)`.
-fn ks_statistic(reference: &[f64], current: &[f64]) -> f64 {
-    let step1 = 1.0 / reference.len() as f64;
-    let step2 = 1.0 / current.len() as f64;
-    let level = |count: usize, len: usize, step: f64| if count == len { 1.0 } else { count as f64 * step };
-    let (mut i, mut j) = (0, 0);
-    let (mut max_diff, mut min_diff) = (0.0_f64, 0.0_f64);
-    while i < reference.len() || j < current.len() {
-        let value = match (reference.get(i), current.get(j)) {
-            (Some(&a), Some(&b)) => a.min(b),
-            (Some(&a), None) => a,
-            (None, Some(&b)) => b,
-            (None, None) => break,
-        };
-        while i < reference.len() && reference[i] <= value {
-            i += 1;
-        }
-        while j < current.len() && current[j] <= value {
-            j += 1;
-        }
-        let diff = level(i, reference.len(), step1) - level(j, current.len(), step2);
-        max_diff = max_diff.max(diff);
-        min_diff = min_diff.min(diff);
-    }
-    let min_s = (-min_diff).clamp(0.0, 1.0);
-    if min_s > max_diff { min_s } else { max_diff }
 }
 
 fn gcd(mut a: usize, mut b: usize) -> usize {

@@ -29,11 +29,16 @@
 //! The computations are CPU-bound: call them from `spawn_blocking` or rayon, not the runtime.
 
 pub mod kolmogorov;
+mod prepared;
 pub mod sample;
+pub mod sort;
 mod special;
 mod statistics;
 
-use sample::{Counts, NumericSample};
+use std::collections::HashMap;
+
+use prepared::NumericColumns;
+use sample::Counts;
 
 /// Reference sizes above which the defaults switch to distances (Evidently: 1,000 rows).
 pub const SMALL_REFERENCE_ROWS: usize = 1_000;
@@ -147,7 +152,7 @@ impl Method {
 }
 
 /// The kind of a column, for [`default_method`].
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ColumnKind {
     Numeric,
     Categorical,
@@ -215,20 +220,40 @@ fn missing_share(missing: usize, total: usize) -> f64 {
 /// The drift of one column between its reference and current samples. Never fails: a
 /// column that cannot be tested gets `statistic: None`, `drifted: false` and a note.
 pub fn column_drift(reference: Column<'_>, current: Column<'_>, options: &ColumnOptions) -> ColumnDrift {
+    let mut drifts = column_drifts(reference, current, std::slice::from_ref(options));
+    // One result per options entry: exactly one here.
+    drifts.swap_remove(0)
+}
+
+/// The drift of one column under several options at once (several methods or thresholds):
+/// one result per entry of `options`, in order, each the same as [`column_drift`] with that
+/// entry. The column is prepared once for all of them: missing values dropped, numeric
+/// samples sorted only if a method needs it (one sorted copy per sample), counts and the
+/// merge of the two samples shared between the methods that use them.
+pub fn column_drifts(
+    reference: Column<'_>,
+    current: Column<'_>,
+    options: &[ColumnOptions],
+) -> Vec<ColumnDrift> {
     match (reference, current) {
-        (Column::Numeric(reference), Column::Numeric(current)) => numeric_drift(reference, current, options),
+        (Column::Numeric(reference), Column::Numeric(current)) => numeric_drifts(reference, current, options),
         (Column::Categorical(reference), Column::Categorical(current)) => {
-            categorical_drift(reference, current, options)
+            categorical_drifts(reference, current, options)
         }
         (Column::Numeric(_), Column::Categorical(_)) | (Column::Categorical(_), Column::Numeric(_)) => {
-            let method = options.method.unwrap_or(Method::ChiSquare);
             let missing = (missing_share_of(reference), missing_share_of(current));
-            untestable(
-                method,
-                options,
-                missing,
-                "the reference and current columns are of different kinds",
-            )
+            options
+                .iter()
+                .map(|options| {
+                    let method = options.method.unwrap_or(Method::ChiSquare);
+                    untestable(
+                        method,
+                        options,
+                        missing,
+                        "the reference and current columns are of different kinds",
+                    )
+                })
+                .collect()
         }
     }
 }
@@ -277,46 +302,34 @@ fn empty_note(reference_empty: bool) -> &'static str {
     }
 }
 
-fn numeric_drift(reference: &[f64], current: &[f64], options: &ColumnOptions) -> ColumnDrift {
-    let reference = NumericSample::new(reference);
-    let current = NumericSample::new(current);
-    let missing = (
-        missing_share(reference.missing, reference.total),
-        missing_share(current.missing, current.total),
-    );
-    let method = options.method.unwrap_or_else(|| {
-        // The choice only asks whether there are at most 5 distinct values: stop at 6, and
-        // build no table of them.
-        let distinct = sample::pooled_runs(&reference.values, &current.values)
-            .take(6)
-            .count();
-        default_method(ColumnKind::Numeric, reference.values.len(), distinct)
-    });
-    if reference.values.is_empty() || current.values.is_empty() {
-        return untestable(method, options, missing, empty_note(reference.values.is_empty()));
+fn numeric_drifts(reference: &[f64], current: &[f64], options: &[ColumnOptions]) -> Vec<ColumnDrift> {
+    let mut columns = NumericColumns::new(reference, current);
+    let missing = columns.missing_shares();
+    let methods: Vec<Method> = options.iter().map(|options| columns.method(options)).collect();
+    if let Some(reference_empty) = columns.empty() {
+        let note = empty_note(reference_empty);
+        return methods
+            .iter()
+            .zip(options)
+            .map(|(&method, options)| untestable(method, options, missing, note))
+            .collect();
     }
-    let statistic = match method {
-        Method::Psi => statistics::psi(&sample::binned_counts(&reference, &current)),
-        Method::Kl => statistics::kl_divergence(&sample::binned_counts(&reference, &current)),
-        Method::JensenShannon => statistics::jensen_shannon(&sample::binned_counts(&reference, &current)),
-        Method::Wasserstein => statistics::wasserstein_normalised(&reference.values, &current.values),
-        Method::Ks => kolmogorov::ks_two_sample(&reference.values, &current.values).p_value,
-        Method::ChiSquare => {
-            statistics::chi_square_p_value(&Counts::from_sorted_values(&reference.values, &current.values))
-        }
-        Method::ZTest => {
-            statistics::z_test_p_value(&Counts::from_sorted_values(&reference.values, &current.values))
-        }
-        Method::Hellinger => statistics::hellinger_numeric(&reference, &current),
-    };
-    finish(method, statistic, options, missing)
+    // Sorting first when any method needs it lets the others reuse the sorted samples.
+    if methods.iter().any(|&method| columns.needs_sorted(method)) {
+        columns.sorted();
+    }
+    methods
+        .iter()
+        .zip(options)
+        .map(|(&method, options)| finish(method, columns.statistic(method), options, missing))
+        .collect()
 }
 
-fn categorical_drift(
+fn categorical_drifts(
     reference: &[Option<&str>],
     current: &[Option<&str>],
-    options: &ColumnOptions,
-) -> ColumnDrift {
+    options: &[ColumnOptions],
+) -> Vec<ColumnDrift> {
     let counts = Counts::from_categories(
         reference.iter().flatten().copied(),
         current.iter().flatten().copied(),
@@ -325,6 +338,13 @@ fn categorical_drift(
         missing_share(reference.len() - counts.reference_total as usize, reference.len()),
         missing_share(current.len() - counts.current_total as usize, current.len()),
     );
+    options
+        .iter()
+        .map(|options| categorical_drift(&counts, missing, options))
+        .collect()
+}
+
+fn categorical_drift(counts: &Counts, missing: (f64, f64), options: &ColumnOptions) -> ColumnDrift {
     let method = options.method.unwrap_or_else(|| {
         default_method(
             ColumnKind::Categorical,
@@ -337,12 +357,12 @@ fn categorical_drift(
         return untestable(method, options, missing, empty_note(counts.reference_total == 0));
     }
     let statistic = match method {
-        Method::Psi => statistics::psi(&counts),
-        Method::Kl => statistics::kl_divergence(&counts),
-        Method::JensenShannon => statistics::jensen_shannon(&counts),
-        Method::ChiSquare => statistics::chi_square_p_value(&counts),
-        Method::ZTest => statistics::z_test_p_value(&counts),
-        Method::Hellinger => statistics::hellinger_categorical(&counts),
+        Method::Psi => statistics::psi(counts),
+        Method::Kl => statistics::kl_divergence(counts),
+        Method::JensenShannon => statistics::jensen_shannon(counts),
+        Method::ChiSquare => statistics::chi_square_p_value(counts),
+        Method::ZTest => statistics::z_test_p_value(counts),
+        Method::Hellinger => statistics::hellinger_categorical(counts),
         Method::Wasserstein | Method::Ks => {
             let note = format!("{} applies to numeric columns only", method.name());
             return untestable(method, options, missing, &note);
@@ -355,13 +375,21 @@ fn categorical_drift(
 pub type DatasetColumn<'a> = (&'a str, Column<'a>, Column<'a>, ColumnOptions);
 
 /// The drift of every column and of the dataset: it drifts when at least `share` of its
-/// columns drift (columns without a statistic count as not drifted).
+/// columns drift (columns without a statistic count as not drifted). Entries over the same
+/// reference and current slices (one column asked for several methods) are prepared once.
 pub fn dataset_drift(columns: &[DatasetColumn<'_>], share: f64) -> DatasetDrift {
+    let mut drifts: Vec<Option<ColumnDrift>> = vec![None; columns.len()];
+    for group in same_samples(columns) {
+        let (_, reference, current, _) = columns[group[0]];
+        let options: Vec<ColumnOptions> = group.iter().map(|&index| columns[index].3).collect();
+        for (index, drift) in group.into_iter().zip(column_drifts(reference, current, &options)) {
+            drifts[index] = Some(drift);
+        }
+    }
     let columns: Vec<(String, ColumnDrift)> = columns
         .iter()
-        .map(|(name, reference, current, options)| {
-            ((*name).to_owned(), column_drift(*reference, *current, options))
-        })
+        .zip(drifts)
+        .map(|((name, ..), drift)| ((*name).to_owned(), drift.expect("every column is in one group")))
         .collect();
     let drifted_columns = columns.iter().filter(|(_, drift)| drift.drifted).count();
     let drifted_share = if columns.is_empty() {
@@ -378,5 +406,29 @@ pub fn dataset_drift(columns: &[DatasetColumn<'_>], share: f64) -> DatasetDrift 
     }
 }
 
+/// The indices of `columns` grouped by the slices of their samples (the same memory, so the
+/// same values), each group in order, the groups in order of first appearance.
+fn same_samples(columns: &[DatasetColumn<'_>]) -> Vec<Vec<usize>> {
+    fn identity(column: Column<'_>) -> (ColumnKind, usize, usize) {
+        match column {
+            Column::Numeric(values) => (ColumnKind::Numeric, values.as_ptr().addr(), values.len()),
+            Column::Categorical(values) => (ColumnKind::Categorical, values.as_ptr().addr(), values.len()),
+        }
+    }
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    let mut group_of = HashMap::new();
+    for (index, (_, reference, current, _)) in columns.iter().enumerate() {
+        let key = (identity(*reference), identity(*current));
+        let group = *group_of.entry(key).or_insert_with(|| {
+            groups.push(Vec::new());
+            groups.len() - 1
+        });
+        groups[group].push(index);
+    }
+    groups
+}
+
+#[cfg(test)]
+mod properties;
 #[cfg(test)]
 mod tests;

@@ -3,6 +3,8 @@
 
 use std::collections::BTreeMap;
 
+use super::sort::sorted_finite;
+
 /// Distinct reference values up to which a numeric column keeps one bin per distinct value
 /// (Evidently's `get_binned_data` bins only above 20).
 pub const MAX_DISTINCT_UNBINNED: usize = 20;
@@ -16,8 +18,7 @@ pub struct NumericSample {
 
 impl NumericSample {
     pub fn new(raw: &[f64]) -> NumericSample {
-        let mut values: Vec<f64> = raw.iter().copied().filter(|v| v.is_finite()).collect();
-        values.sort_unstable_by(f64::total_cmp);
+        let values = sorted_finite(raw);
         NumericSample {
             missing: raw.len() - values.len(),
             total: raw.len(),
@@ -32,15 +33,38 @@ impl NumericSample {
 }
 
 fn count_distinct(sorted: &[f64]) -> usize {
+    count_distinct_up_to(sorted, usize::MAX)
+}
+
+/// Distinct values of a sorted sample (`-0.0 == 0.0`), the count stopping at `limit`.
+pub fn count_distinct_up_to(sorted: &[f64], limit: usize) -> usize {
     let mut count = 0;
     let mut previous: Option<f64> = None;
     for &value in sorted {
+        if count == limit {
+            break;
+        }
         if previous != Some(value) {
             count += 1;
             previous = Some(value);
         }
     }
     count
+}
+
+/// Distinct finite values of `samples` together, in any order (`-0.0 == 0.0`), the count
+/// stopping at `limit`: a scan against the values seen so far, for a small `limit`.
+pub fn count_distinct_finite_up_to(samples: &[&[f64]], limit: usize) -> usize {
+    let mut seen: Vec<f64> = Vec::with_capacity(limit);
+    for &value in samples.iter().flat_map(|sample| sample.iter()) {
+        if seen.len() == limit {
+            break;
+        }
+        if value.is_finite() && !seen.contains(&value) {
+            seen.push(value);
+        }
+    }
+    seen.len()
 }
 
 /// Counts per category (or per distinct numeric value) in both samples, in ascending key
@@ -72,14 +96,19 @@ impl Counts {
         Counts::from_pairs(pooled_runs(reference, current))
     }
 
-    fn from_pairs(pairs: impl Iterator<Item = (u64, u64)>) -> Counts {
-        let (reference, current): (Vec<u64>, Vec<u64>) = pairs.unzip();
+    /// Counts per bin of the two samples, bin by bin.
+    pub fn from_bins(reference: Vec<u64>, current: Vec<u64>) -> Counts {
         Counts {
             reference_total: reference.iter().sum(),
             current_total: current.iter().sum(),
             reference,
             current,
         }
+    }
+
+    fn from_pairs(pairs: impl Iterator<Item = (u64, u64)>) -> Counts {
+        let (reference, current): (Vec<u64>, Vec<u64>) = pairs.unzip();
+        Counts::from_bins(reference, current)
     }
 
     /// The number of categories (or bins).
@@ -141,17 +170,62 @@ pub fn histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
     counts
 }
 
+/// [`histogram`] of a sorted sample by one binary search per edge.
+pub fn sorted_histogram(sorted: &[f64], edges: &[f64]) -> Vec<u64> {
+    let bins = edges.len() - 1;
+    // A value is in bin i < bins - 1 when e_i <= value < e_{i+1}, in the last bin when
+    // e_{bins-1} <= value <= e_bins: bounds are counts of values below each edge, the last
+    // one of values up to it.
+    let below = |edge: f64| sorted.partition_point(|&value| value < edge);
+    let mut bounds: Vec<usize> = edges[..bins].iter().map(|&edge| below(edge)).collect();
+    bounds.push(sorted.partition_point(|&value| value <= edges[bins]));
+    bounds.windows(2).map(|pair| (pair[1] - pair[0]) as u64).collect()
+}
+
+/// [`histogram`] of values in any order over equal-width `edges` (as [`sturges_edges`] makes
+/// them), by arithmetic instead of a search: each value's bin is computed from its offset,
+/// then moved by the comparisons with its edges that decide it (a value on an edge belongs to
+/// the bin on the right, the last bin is closed), as numpy's `histogram` does. Non-finite
+/// values are skipped, as missing ones.
+pub fn equal_width_histogram(values: &[f64], edges: &[f64]) -> Vec<u64> {
+    let bins = edges.len() - 1;
+    let (first, last) = (edges[0], edges[bins]);
+    let scale = bins as f64 / (last - first);
+    if !(scale.is_finite() && scale > 0.0) || edges.iter().any(|edge| !edge.is_finite()) {
+        // Edges that do not span a finite range: count as the search does.
+        let finite: Vec<f64> = values.iter().copied().filter(|value| value.is_finite()).collect();
+        return histogram(&finite, edges);
+    }
+    let mut counts = vec![0; bins];
+    for &value in values {
+        // Also false for NaN; ±inf lie outside finite edges.
+        if !(value >= first && value <= last) {
+            continue;
+        }
+        let mut bin = (((value - first) * scale) as usize).min(bins - 1);
+        while bin > 0 && value < edges[bin] {
+            bin -= 1;
+        }
+        while bin + 1 < bins && value >= edges[bin + 1] {
+            bin += 1;
+        }
+        counts[bin] += 1;
+    }
+    counts
+}
+
 /// Evidently's `get_binned_data`: Sturges bins over the pooled data when the column is
 /// numeric with more than 20 distinct reference values, else one bin per distinct value.
 pub fn binned_counts(reference: &NumericSample, current: &NumericSample) -> Counts {
-    if reference.distinct() > MAX_DISTINCT_UNBINNED {
+    if count_distinct_up_to(&reference.values, MAX_DISTINCT_UNBINNED + 1) > MAX_DISTINCT_UNBINNED {
         let min = reference.values[0].min(current.values.first().copied().unwrap_or(f64::INFINITY));
         let max = reference.values[reference.values.len() - 1]
             .max(current.values.last().copied().unwrap_or(f64::NEG_INFINITY));
         let edges = sturges_edges(min, max, reference.values.len() + current.values.len());
-        let reference = histogram(&reference.values, &edges);
-        let current = histogram(&current.values, &edges);
-        Counts::from_pairs(reference.into_iter().zip(current))
+        Counts::from_bins(
+            sorted_histogram(&reference.values, &edges),
+            sorted_histogram(&current.values, &edges),
+        )
     } else {
         Counts::from_sorted_values(&reference.values, &current.values)
     }
