@@ -477,7 +477,7 @@ mod tests {
     fn json_rows_round_trip_through_parquet() {
         let body = br#"[
             {"x": 1.5, "c": "a", "prediction_id": "p1", "timestamp": "2026-12-05T10:00:00Z"},
-            {"x": null, "c": "b", "flag": true, "timestamp": 1764928800000},
+            {"x": null, "c": "b", "flag": true, "timestamp": 1796464800000},
             {"c": null}
         ]"#;
         let frame = read_json_rows(body).unwrap();
@@ -492,8 +492,8 @@ mod tests {
             Some(&Values::Categorical(vec![None, Some("true".into()), None]))
         );
         let times = frame.times.clone().unwrap();
-        assert_eq!(times[0], Some(1_764_928_800_000));
-        assert_eq!(times[1], Some(1_764_928_800_000));
+        assert_eq!(times[0], Some(1_796_464_800_000));
+        assert_eq!(times[1], Some(1_796_464_800_000));
         assert_eq!(times[2], None);
         let back = read_parquet(Bytes::from(write_parquet(&frame).unwrap())).unwrap();
         assert_eq!(back.rows, 3);

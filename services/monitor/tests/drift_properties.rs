@@ -63,6 +63,10 @@ proptest! {
         let result = kolmogorov::ks_two_sample(&reference, &current);
         let d = naive_ks_statistic(&reference, &current);
         prop_assert!((result.statistic - d).abs() < 1e-12);
+        // Where scipy's exact computation leaves [0, 1] it falls back to the asymptotic
+        // distribution (7 against 7 at D = 1/7 gives 0.99996), and so does Lathe: no
+        // enumeration to compare with there.
+        prop_assume!(kolmogorov::exact_p_value(n1, n2, d).is_some());
         let expected = enumerated_p_value(&pooled, n1, d);
         prop_assert!((result.p_value - expected).abs() < 1e-12, "{} vs {expected}", result.p_value);
     }

@@ -55,8 +55,10 @@ fn gcd(mut a: usize, mut b: usize) -> usize {
 }
 
 /// scipy's `_attempt_exact_2kssamp`, two-sided: the statistic snapped to the lattice
-/// `h / lcm` and its exact p-value, or `None` when the computation is not trustworthy.
-fn exact_p_value(n1: usize, n2: usize, d: f64) -> Option<(f64, f64)> {
+/// `h / lcm` and its exact p-value, or `None` when the computation is not trustworthy (it
+/// leaves [0, 1], as for 7 against 7 values at D = 1/7), where scipy, and so Lathe, falls
+/// back to the asymptotic distribution.
+pub fn exact_p_value(n1: usize, n2: usize, d: f64) -> Option<(f64, f64)> {
     let g = gcd(n1, n2);
     let lcm = (n1 / g) as f64 * n2 as f64;
     let h = (d * lcm).round_ties_even();
