@@ -122,8 +122,12 @@ pub struct ReferenceBody {
 pub struct FeatureViewRange {
     /// Feature view name
     pub name: String,
-    pub start: DateTime<Utc>,
-    pub end: DateTime<Utc>,
+    /// RFC 3339
+    #[schema(value_type = String, format = DateTime)]
+    pub start: String,
+    /// RFC 3339
+    #[schema(value_type = String, format = DateTime)]
+    pub end: String,
 }
 
 impl ReferenceBody {
@@ -133,8 +137,8 @@ impl ReferenceBody {
             (Some(path), None) => Ok(Source::DatasetPath(path)),
             (None, Some(view)) => Ok(Source::FeatureView(pb::FeatureViewRange {
                 feature_view: view.name,
-                start: Some(timestamp(view.start)),
-                end: Some(timestamp(view.end)),
+                start: Some(instant("feature_view.start", &view.start)?),
+                end: Some(instant("feature_view.end", &view.end)?),
             })),
             (Some(_), Some(_)) | (None, None) => Err(Error::invalid(
                 "reference: give exactly one of dataset_path and feature_view, or send Parquet \
@@ -228,9 +232,10 @@ struct RowsEnvelope {
 
 /// Appends a batch of rows to the live windows (editor).
 ///
-/// Rows hold every checked column, the prediction column when monitored, optional `prediction_id` (string) and `timestamp` (RFC 3339 in JSON;
-/// an Arrow timestamp or milliseconds since the epoch in Arrow; the time of receipt when
-/// absent); other columns are ignored. JSON is an array of row objects or `{"rows": [...]}`;
+/// Rows hold every checked column, the prediction column when monitored, optional
+/// `prediction_id` (string) and `timestamp` (RFC 3339 in JSON; an Arrow timestamp or
+/// milliseconds since the epoch in Arrow; the time of receipt when absent); other columns are
+/// ignored. JSON is an array of row objects or `{"rows": [...]}`;
 /// Arrow is an IPC stream (`Content-Type: application/vnd.apache.arrow.stream`); up to 64 MiB.
 /// The batch is stored whole or refused whole: a column of the wrong type or missing is a 422
 /// `log_schema_mismatch` naming the column.
@@ -372,7 +377,8 @@ pub async fn log_labels(
 #[schema(as = CheckWindow)]
 pub struct CheckBody {
     /// Any instant in the window; absent: the latest window with logged rows.
-    pub window: Option<DateTime<Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
+    pub window: Option<String>,
 }
 
 /// Checks one window now, again if it was checked before (editor): drift per column,
@@ -399,7 +405,11 @@ pub async fn check_window(
     let window = if body.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        json_body::<CheckBody>(&body)?.window.map(timestamp)
+        let window = json_body::<CheckBody>(&body)?.window;
+        window
+            .as_deref()
+            .map(|text| instant("window", text))
+            .transpose()?
     };
     let request = pb::CheckWindowRequest {
         project,
@@ -763,6 +773,12 @@ mod tests {
         assert_eq!(range.end.unwrap().seconds, 1_767_225_600 + 23 * 3600);
         let neither: ReferenceBody = json_body(b"{}").unwrap();
         assert!(neither.source().is_err());
+        let late: ReferenceBody = json_body(
+            br#"{"feature_view": {"name": "trips", "start": "2026-01-01T00:00:00Z", "end": "soon"}}"#,
+        )
+        .unwrap();
+        let refused = late.source().unwrap_err();
+        assert!(refused.to_string().contains("feature_view.end"), "{refused}");
     }
 
     #[test]
