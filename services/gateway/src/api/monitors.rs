@@ -632,8 +632,10 @@ pub struct CompareQuery {
     params(ProjectPath, CompareQuery),
     request_body = CompareBody,
     responses(
-        (status = 200, body = pb::Report),
-        (status = 200, body = String, content_type = "text/html", description = "With `?format=html`"),
+        (status = 200, description = "The report; the page with `?format=html`", content(
+            (pb::Report = "application/json"),
+            (String = "text/html"),
+        )),
         (status = 400, body = ErrorBody, description = "`invalid_dataset`, or a check names no shared column"),
         (status = 404, body = ErrorBody, description = "`dataset_not_found`, or no such project"),
         (status = 413, body = ErrorBody),
@@ -914,6 +916,12 @@ mod tests {
         let log = &doc["paths"]["/api/v1/projects/{project}/monitors/{monitor}/log"]["post"];
         assert!(log["requestBody"]["content"][ARROW_STREAM].is_object(), "{log}");
         assert!(log["responses"]["422"].is_object(), "{log}");
+        let comparison = &doc["paths"]["/api/v1/projects/{project}/drift/compare"]["post"];
+        let answers = &comparison["responses"]["200"]["content"];
+        assert!(
+            answers["application/json"].is_object() && answers["text/html"].is_object(),
+            "{comparison}"
+        );
         let reference = &doc["paths"]["/api/v1/projects/{project}/monitors/{monitor}/reference"]["put"];
         assert!(
             reference["requestBody"]["content"][PARQUET].is_object(),
