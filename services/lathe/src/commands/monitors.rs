@@ -477,7 +477,7 @@ pub fn render_result(result: &Value) -> String {
     for column in result["columns"].as_array().into_iter().flatten() {
         let statistic = column["statistic"]
             .as_f64()
-            .map_or_else(|| "-".to_owned(), |s| format!("{s:.6}"));
+            .map_or_else(|| "-".to_owned(), number);
         let mut line = format!(
             "{:<24} {:<14} {:>12} {:>10}  {:<6} {:.1}% / {:.1}%",
             text_of(column, "column"),
@@ -513,6 +513,16 @@ pub fn render_result(result: &Value) -> String {
         lines.push(format!("alert {}", text_of(result, "alert_id")));
     }
     lines.join("\n")
+}
+
+/// A statistic with six decimals, or three significant digits when it is smaller than that
+/// shows (a p-value of 1e-12 is not 0).
+fn number(value: f64) -> String {
+    if value != 0.0 && value.abs() < 1e-4 {
+        format!("{value:.3e}")
+    } else {
+        format!("{value:.6}")
+    }
 }
 
 fn render_windows(answer: &Value) -> String {
@@ -625,6 +635,10 @@ mod tests {
             lines[2].contains(" - ") && lines[2].contains("all values missing"),
             "{}",
             lines[2]
+        );
+        assert_eq!(
+            (number(0.0), number(2.5e-12), number(0.05)),
+            ("0.000000".into(), "2.500e-12".into(), "0.050000".into())
         );
         assert!(lines[3].starts_with("dataset: 1 of 2 columns drifted (50%") && lines[3].ends_with("DRIFT"));
     }
