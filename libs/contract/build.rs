@@ -260,6 +260,31 @@ const JSON: &[Json] = &[
     sent(".lathe.orchestrator.v1.TaskInstance", None).examples(&[("outputs_json", "{\"accuracy\": 0.95}")]),
     sent(".lathe.orchestrator.v1.PipelineRun", None),
     sent(".lathe.orchestrator.v1.ListRunsResponse", Some("PipelineRunList")),
+    // Monitoring.
+    both(".lathe.monitor.v1.FeatureCheck", None, &["column"])
+        .examples(&[("column", "trip_distance"), ("threshold", "0.1")]),
+    both(".lathe.monitor.v1.Webhook", None, &["url"]).examples(&[("url", "https://hooks.example.com/lathe")]),
+    accepted(
+        ".lathe.monitor.v1.PutMonitorRequest",
+        "PutMonitor",
+        &["project", "name"],
+        &[],
+    )
+    .examples(&[("window_seconds", "3600"), ("retrain_pipeline", "retrain-churn")]),
+    sent(".lathe.monitor.v1.Monitor", None).examples(&[("name", "churn-drift")]),
+    sent(".lathe.monitor.v1.ListMonitorsResponse", Some("MonitorList")),
+    sent(".lathe.monitor.v1.ReferenceColumn", None),
+    sent(".lathe.monitor.v1.Reference", Some("MonitorReference")),
+    sent(".lathe.monitor.v1.LogLabelsResponse", Some("LabelResult")),
+    sent(".lathe.monitor.v1.ColumnResult", None).examples(&[("method", "wasserstein")]),
+    sent(".lathe.monitor.v1.Performance", None),
+    sent(".lathe.monitor.v1.WindowResult", None),
+    sent(".lathe.monitor.v1.ListWindowsResponse", Some("WindowList")),
+    sent(".lathe.monitor.v1.Distribution", None),
+    sent(".lathe.monitor.v1.Report", Some("DriftReport")),
+    sent(".lathe.monitor.v1.TriggeredRun", None),
+    sent(".lathe.monitor.v1.Alert", Some("DriftAlert")),
+    sent(".lathe.monitor.v1.ListAlertsResponse", Some("AlertList")),
 ];
 
 impl Json {

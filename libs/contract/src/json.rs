@@ -18,6 +18,7 @@ use utoipa::openapi::schema::{ObjectBuilder, Schema, SchemaType, Type};
 use utoipa::{PartialSchema, ToSchema};
 
 use crate::features::v1 as features;
+use crate::monitor::v1 as monitor;
 use crate::orchestrator::v1 as orchestrator;
 use crate::registry::v1 as registry;
 
@@ -231,6 +232,43 @@ json_enum! {
         Success => "success", Failed => "failed", UpForRetry => "up_for_retry", Skipped => "skipped",
         UpstreamFailed => "upstream_failed",
     }
+}
+
+json_enum! {
+    /// The statistic of a column; `default` (or omitted) picks it by column kind and reference
+    /// size (Evidently's rule): at most 1,000 reference rows, `ks` for numeric columns
+    /// (`chi_square` with at most 5 distinct values, `z_test` with at most 2), `chi_square` for
+    /// categorical ones (`z_test` when binary); more rows, `wasserstein` (normalised) for numeric
+    /// (`js_distance` with at most 5 distinct values), `js_distance` for categorical.
+    /// Distances: `psi`, `kl_divergence`, `js_distance` (natural logarithm), `wasserstein` (over
+    /// the reference standard deviation), `hellinger`; p-values: `ks`, `chi_square`, `z_test`.
+    monitor::DriftMetric as "DriftMethod", "drift method", any_case: false,
+    {
+        Unspecified => "default", Psi => "psi", KlDivergence => "kl_divergence",
+        JsDistance => "js_distance", Wasserstein => "wasserstein", Ks => "ks",
+        ChiSquare => "chi_square", ZTest => "z_test", Hellinger => "hellinger",
+    }
+}
+
+json_enum! {
+    /// What a monitored model predicts: `classification` (accuracy, precision, recall, F1 and
+    /// ROC AUC once labels exist), `regression` (MAE and RMSE), or `none` (no performance
+    /// metrics; the default).
+    monitor::ModelTask as "ModelTask", "model task", any_case: false,
+    { Unspecified => "none", Classification => "classification", Regression => "regression" }
+}
+
+json_enum! {
+    /// How a column is compared: `numeric` or `categorical` (`unknown` when it could not be told).
+    monitor::ColumnKind as "ColumnKind", "column kind", any_case: false,
+    { Unspecified => "unknown", Numeric => "numeric", Categorical => "categorical" }
+}
+
+json_enum! {
+    /// Delivery of an alert to the monitor's webhook: `none` (no webhook), `pending`,
+    /// `delivered` or `failed` (retries exhausted).
+    monitor::DeliveryState as "DeliveryState", "delivery state", any_case: false,
+    { None => "none", Pending => "pending", Delivered => "delivered", Failed => "failed" }
 }
 
 /// A role; each includes the rights of those before it. Tokens carry roles, and a promotion

@@ -99,7 +99,10 @@ impl Backends {
                 .max_decoding_message_size(FRAME_MESSAGE_BYTES)
                 .max_encoding_message_size(FRAME_MESSAGE_BYTES),
             orchestrator: OrchestratorServiceClient::new(orchestrator),
-            monitor: MonitorServiceClient::new(monitor),
+            // Logged batches, uploaded Parquet and HTML reports are larger than tonic's 4 MiB.
+            monitor: MonitorServiceClient::new(monitor)
+                .max_decoding_message_size(FRAME_MESSAGE_BYTES)
+                .max_encoding_message_size(FRAME_MESSAGE_BYTES),
             online,
             all,
         }
@@ -126,5 +129,9 @@ impl Backends {
 
     pub fn orchestrator(&self) -> OrchestratorServiceClient<TracedChannel> {
         self.orchestrator.clone()
+    }
+
+    pub fn monitor(&self) -> MonitorServiceClient<TracedChannel> {
+        self.monitor.clone()
     }
 }

@@ -80,6 +80,22 @@ enum Command {
         #[command(subcommand)]
         command: commands::pipelines::PipelinesCommand,
     },
+    /// Drift monitors: definitions, reference samples, logged rows, checked windows, reports,
+    /// alerts (client of a running Lathe).
+    Monitors {
+        #[command(flatten)]
+        connection: commands::Connection,
+        /// Print the API's JSON answers instead of text.
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        command: commands::monitors::MonitorsCommand,
+    },
+    /// Drift between local datasets, computed on this machine (no server).
+    Monitor {
+        #[command(subcommand)]
+        command: commands::monitors::MonitorCommand,
+    },
     /// Run a pipeline worker: claims task instances from the orchestrator's database and runs
     /// them (the orchestrator's settings: database, object store, `orchestrator.worker.*`).
     Worker {
@@ -221,6 +237,12 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
             json,
             command,
         } => commands::pipelines::pipelines(&commands::Api::new(&connection)?, command, json).await,
+        Command::Monitors {
+            connection,
+            json,
+            command,
+        } => commands::monitors::monitors(&commands::Api::new(&connection)?, command, json).await,
+        Command::Monitor { command } => commands::monitors::monitor(command).await,
         Command::Models { connection, command } => {
             commands::models::models(&commands::Api::new(&connection)?, command).await
         }

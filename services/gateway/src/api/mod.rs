@@ -8,6 +8,7 @@ pub mod artifacts;
 pub mod entities;
 pub mod features;
 pub mod models;
+pub mod monitors;
 pub mod online_json;
 pub mod openapi;
 pub mod params;
@@ -125,6 +126,23 @@ pub fn routes(cfg: &mut ServiceConfig) {
                         .service(pipelines::rerun_run)
                         .service(pipelines::read_task_log),
                 )
+                .service(
+                    scope::scope("/monitors")
+                        .service(monitors::list_monitors)
+                        .service(monitors::put_monitor)
+                        .service(monitors::get_monitor)
+                        .service(monitors::delete_monitor)
+                        .service(monitors::set_reference)
+                        .service(monitors::get_reference)
+                        .service(monitors::log_rows)
+                        .service(monitors::log_labels)
+                        .service(monitors::check_window)
+                        .service(monitors::list_windows)
+                        .service(monitors::get_report)
+                        .service(monitors::get_report_html),
+                )
+                .service(scope::scope("/alerts").service(monitors::list_alerts))
+                .service(scope::scope("/drift").service(monitors::compare))
                 .service(models::find_versions_by_lineage),
         );
 }

@@ -23,6 +23,7 @@ use crate::error::{ErrorBody, URI_TOO_LONG};
         (name = "artifacts", description = "Files of a run, streamed to and from object storage"),
         (name = "models", description = "Model registry: versions, stages under promotion gates, aliases, audit, lineage"),
         (name = "pipelines", description = "Pipelines of tasks defined in YAML: versions, runs, task instances and their logs"),
+        (name = "monitoring", description = "Drift monitors: reference samples, logged rows and labels, checked windows, drift reports, alerts, ad hoc comparison"),
     ),
 )]
 pub struct ApiDoc;

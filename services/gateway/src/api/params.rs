@@ -107,6 +107,24 @@ pub struct TaskLogPath {
     pub task_id: String,
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MonitorPath {
+    pub project: String,
+    /// Monitor name
+    pub monitor: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct MonitorWindowPath {
+    pub project: String,
+    /// Monitor name
+    pub monitor: String,
+    /// Any instant in the window (RFC 3339, e.g. `2026-01-01T10:15:00Z`)
+    pub window: String,
+}
+
 // `parts()`: a path's values in the order the URL names them, which is the order of the
 // fields that `requests.rs` fills from them.
 macro_rules! parts {
@@ -132,6 +150,8 @@ parts! {
     PipelinePath => (project, name): (String, String);
     PipelineRunPath => (project, run_id): (String, String);
     TaskLogPath => (project, run_id, task_id): (String, String, String);
+    MonitorPath => (project, monitor): (String, String);
+    MonitorWindowPath => (project, monitor, window): (String, String, String);
 }
 
 /// A page of a listing.

@@ -10,13 +10,14 @@ use std::pin::Pin;
 
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use lathe_contract::features::v1 as features;
+use lathe_contract::monitor::v1 as monitor;
 use lathe_contract::orchestrator::v1 as orchestrator;
 use lathe_contract::registry::v1 as pb;
 use serde::de::DeserializeOwned;
 
 use super::params::{
     AliasPath, ArtifactPath, DefinitionPath, EntityPath, ExperimentPath, ListQuery, MetricPath, ModelPath,
-    PipelinePath, PipelineRunPath, ProjectPath, RunPath, VersionPath,
+    MonitorPath, PipelinePath, PipelineRunPath, ProjectPath, RunPath, VersionPath,
 };
 use crate::auth::{Editor, Needs, ProjectAccess, Viewer};
 
@@ -146,6 +147,7 @@ addressed! {
     pb::SetAliasRequest: AliasPath => (project, model, alias) + actor;
     pb::DeleteAliasRequest: AliasPath => (project, model, alias) + actor;
     features::ApplyEntityRequest: EntityPath => (project, name);
+    monitor::PutMonitorRequest: MonitorPath => (project, name);
 }
 
 impl Addressed<ProjectPath> for pb::CreateExperimentRequest {
@@ -188,6 +190,9 @@ from_path! {
     features::GetDefinitionRequest: DefinitionPath => (project, kind, name);
     orchestrator::PipelineRef: PipelinePath => (project, name);
     orchestrator::RunRef: PipelineRunPath => (project, run_id);
+    monitor::GetMonitorRequest: MonitorPath => (project, name);
+    monitor::DeleteMonitorRequest: MonitorPath => (project, name);
+    monitor::GetReferenceRequest: MonitorPath => (project, monitor);
 }
 
 // The listings: the path's fields, then the page.

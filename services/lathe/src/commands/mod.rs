@@ -4,6 +4,7 @@
 
 pub mod features;
 pub mod models;
+pub mod monitors;
 pub mod pipelines;
 pub mod tracking;
 
