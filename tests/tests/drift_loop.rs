@@ -222,7 +222,7 @@ async fn drift_loop(backend: Backend) {
     let files = json!({"files": [{"path": "retrain.yaml", "content": RETRAIN_YAML}], "dry_run": false});
     expect_json(t.post(&api("/pipelines/apply"), &admin, &files), 200).await;
     let monitor = json!({
-        "checks": [{"column": "x"}, {"column": "segment"}],
+        "checks": [{"column": "x", "threshold": 0.3}, {"column": "segment"}],
         "window_seconds": WINDOW_MS / 1000,
         "lateness_seconds": 1,
         "webhook": {"url": hook_url, "secret": SECRET},
@@ -319,7 +319,7 @@ async fn drift_loop(backend: Backend) {
     .await;
     let runs = runs_of(&t, &editor, "retrain").await;
     assert_eq!(runs.len(), 1);
-    assert_eq!(runs[0]["id"], run.as_str());
+    assert_eq!(runs[0]["run_id"], run.as_str());
     assert!(
         runs[0]["trigger"].as_str().unwrap().contains(MONITOR),
         "{}",
@@ -344,7 +344,7 @@ async fn drift_loop(backend: Backend) {
     );
     assert!(
         exported.contains(&format!(
-            r#"lathe_drift_column_detected{{column="segment",method="jensenshannon",monitor="{MONITOR}",project="{PROJECT}"}} 1"#
+            r#"lathe_drift_column_detected{{column="segment",method="js_distance",monitor="{MONITOR}",project="{PROJECT}"}} 1"#
         )),
         "{exported}"
     );
@@ -426,7 +426,7 @@ async fn monitor_tasks(backend: Backend) {
     let files = json!({"files": [{"path": "watch.yaml", "content": yaml}], "dry_run": false});
     expect_json(t.post(&api("/pipelines/apply"), &admin, &files), 200).await;
     let run = expect_json(t.post(&api("/pipelines/watch/runs"), &editor, &json!({})), 201).await;
-    let run_id = run["id"].as_str().unwrap().to_owned();
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
     let done = eventually("the run's end", async || {
         let run = expect_json(t.get(&api(&format!("/pipeline-runs/{run_id}")), &editor), 200).await;
         matches!(run["state"].as_str(), Some("success" | "failed")).then_some(run)
@@ -438,7 +438,7 @@ async fn monitor_tasks(backend: Backend) {
         tasks
             .iter()
             .find(|task| task["task_id"] == id)
-            .map(|task| task["outputs"].clone())
+            .map(|task| serde_json::from_str::<Value>(task["outputs_json"].as_str().unwrap()).unwrap())
             .unwrap()
     };
     assert_eq!(outputs("reference")["rows"], 2000, "{done}");

@@ -31,6 +31,21 @@ pub fn method_of(metric: DriftMetric) -> Option<Method> {
     }
 }
 
+/// The API's name of a method, as results and gauges label it: `psi`, `kl_divergence`,
+/// `js_distance`, `wasserstein`, `ks`, `chi_square`, `z_test`, `hellinger`.
+pub fn method_name(method: Method) -> &'static str {
+    match method {
+        Method::Psi => "psi",
+        Method::Kl => "kl_divergence",
+        Method::JensenShannon => "js_distance",
+        Method::Wasserstein => "wasserstein",
+        Method::Ks => "ks",
+        Method::ChiSquare => "chi_square",
+        Method::ZTest => "z_test",
+        Method::Hellinger => "hellinger",
+    }
+}
+
 /// The method named `name`: Evidently's stattest name (`kl_div`, `jensenshannon`,
 /// `chisquare`, `z`…) or the API's (`kl_divergence`, `js_distance`, `chi_square`, `z_test`…).
 pub fn parse_method(name: &str) -> Option<Method> {
@@ -98,7 +113,7 @@ pub fn compare_frames(
                 let side = if r.is_none() { "reference" } else { "current data" };
                 untestable.push(ColumnResult {
                     column: check.column.clone(),
-                    method: check.method.map(Method::name).unwrap_or_default().to_owned(),
+                    method: check.method.map(method_name).unwrap_or_default().to_owned(),
                     statistic: None,
                     threshold: check.threshold.unwrap_or(0.0),
                     drifted: false,
@@ -139,7 +154,7 @@ pub fn compare_frames(
         .iter()
         .map(|(name, column)| ColumnResult {
             column: name.clone(),
-            method: column.method.name().to_owned(),
+            method: method_name(column.method).to_owned(),
             statistic: column.statistic,
             threshold: column.threshold,
             drifted: column.drifted,
@@ -199,6 +214,9 @@ mod tests {
         assert_eq!(parse_method("z_test"), Some(Method::ZTest));
         assert_eq!(parse_method("wasserstein"), Some(Method::Wasserstein));
         assert_eq!(parse_method("median"), None);
+        for method in Method::ALL {
+            assert_eq!(parse_method(method_name(method)), Some(method));
+        }
     }
 
     #[test]

@@ -339,7 +339,7 @@ impl Engine {
 }
 
 fn is_p_value(method: &str) -> bool {
-    crate::drift::Method::from_name(method).is_some_and(crate::drift::Method::is_p_value)
+    crate::compare::parse_method(method).is_some_and(crate::drift::Method::is_p_value)
 }
 
 fn decode(row: &alert::Model) -> Result<Alert> {
