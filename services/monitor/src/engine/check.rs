@@ -113,6 +113,16 @@ impl Engine {
         let result = result.clone();
         self.store_window(&result, &report, window_start, window_end, now)
             .await?;
+        // The gauges show this window now, not at the next sweep.
+        match self.monitors.list_all().await {
+            Ok(all) => {
+                let all: Vec<Monitor> = all.into_iter().map(|stored| stored.spec).collect();
+                if let Err(err) = self.refresh_metrics(&all).await {
+                    tracing::warn!(error = %err, "drift gauges not refreshed");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "drift gauges not refreshed"),
+        }
         tracing::info!(
             project,
             monitor = name,
