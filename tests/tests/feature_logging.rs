@@ -1,7 +1,7 @@
 //! Feature logging end to end, on the embedded stores and on PostgreSQL + S3 + Redis: a feature
 //! service with `logging: {monitor, sample_rate: 1}` sends every row it serves online to the
-//! monitor, where a window check counts them. Needs the monitor's `LogRows` and `CheckWindow`,
-//! and the standalone composition's `features.monitor_endpoint` wired to the monitor's address.
+//! monitor, where a window check counts them; then the monitor's reference is set from the
+//! feature view over a time range (the feature-service's `ReadFeatureView`).
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -249,6 +249,56 @@ async fn scenario(backend: Backend) {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     assert_eq!(rows, expected, "every served row is logged once at sample rate 1");
+
+    // The reference from the feature view itself, over the source's two hours, through REST.
+    let range =
+        json!({"feature_view": {"name": "driver_stats", "start": iso(t0()), "end": iso(t0() + 2 * HOUR)}});
+    let reference: Value = t
+        .put(
+            &format!("/api/v1/projects/{PROJECT}/monitors/{MONITOR}/reference"),
+            &t.admin(),
+            &range,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reference["rows"], 6, "{reference}");
+    let columns: Vec<&str> = reference["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        columns.contains(&"conv_rate") && columns.contains(&"trips"),
+        "{reference}"
+    );
+    assert!(
+        reference["source"]
+            .as_str()
+            .unwrap()
+            .starts_with("feature view driver_stats"),
+        "{reference}"
+    );
+    // Half the range holds the first hour's three rows.
+    let first_hour =
+        json!({"feature_view": {"name": "driver_stats", "start": iso(t0()), "end": iso(t0() + HOUR)}});
+    let reference: Value = t
+        .put(
+            &format!("/api/v1/projects/{PROJECT}/monitors/{MONITOR}/reference"),
+            &t.admin(),
+            &first_hour,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(reference["rows"], 3, "{reference}");
     t.shutdown().await;
     drop(pg);
 }

@@ -125,7 +125,7 @@ pub fn compare_frames(
         }
     }
     // Categorical columns are borrowed as `Option<&str>`; their buffers must outlive the call.
-    let buffers: Vec<(Option<Vec<Option<&str>>>, Option<Vec<Option<&str>>>)> = testable
+    let buffers: Vec<(Borrowed<'_>, Borrowed<'_>)> = testable
         .iter()
         .map(|(_, r, c)| (borrowed(r), borrowed(c)))
         .collect();
@@ -180,7 +180,10 @@ pub fn compare_frames(
     })
 }
 
-fn borrowed(values: &Values) -> Option<Vec<Option<&str>>> {
+/// A categorical column's values borrowed as the statistics take them; `None` for numbers.
+type Borrowed<'a> = Option<Vec<Option<&'a str>>>;
+
+fn borrowed(values: &Values) -> Borrowed<'_> {
     match values {
         Values::Numeric(_) => None,
         Values::Categorical(texts) => Some(categories(texts)),

@@ -4,7 +4,6 @@
 
 use std::collections::HashSet;
 
-use bytes::Bytes;
 use lathe_common::access;
 use lathe_common::auth::Role;
 use lathe_common::definitions::Stored;
@@ -193,7 +192,7 @@ impl MonitorsApi {
     async fn dataset(&self, field: &str, dataset: Option<Dataset>) -> Result<crate::data::Frame> {
         match dataset.and_then(|d| d.source) {
             Some(dataset::Source::Path(path)) => self.engine.read_dataset(&path).await,
-            Some(dataset::Source::Parquet(bytes)) => crate::engine::parse_parquet(Bytes::from(bytes)).await,
+            Some(dataset::Source::Parquet(bytes)) => crate::engine::parse_parquet(bytes).await,
             None => Err(Error::invalid(format!(
                 "{field}: give a dataset path on the object store or Parquet bytes"
             ))),
@@ -313,9 +312,7 @@ impl MonitorService for MonitorsApi {
         self.existing(&request.project, &request.monitor).await?;
         let source = match request.source {
             Some(set_reference_request::Source::DatasetPath(path)) => ReferenceSource::Path(path),
-            Some(set_reference_request::Source::Parquet(bytes)) => {
-                ReferenceSource::Parquet(Bytes::from(bytes))
-            }
+            Some(set_reference_request::Source::Parquet(bytes)) => ReferenceSource::Parquet(bytes),
             Some(set_reference_request::Source::FeatureView(range)) => {
                 validate::identifier("feature_view.feature_view", &range.feature_view)?;
                 let start = time_of("feature_view.start", range.start.as_ref())?;
@@ -365,13 +362,7 @@ impl MonitorService for MonitorsApi {
         let format = request.format();
         let response = self
             .engine
-            .log_rows(
-                &request.project,
-                &request.monitor,
-                Bytes::from(request.data),
-                format,
-                now(),
-            )
+            .log_rows(&request.project, &request.monitor, request.data, format, now())
             .await?;
         Ok(Response::new(response))
     }

@@ -203,7 +203,7 @@ impl Engine {
                 .map_err(|e| Error::new(lathe_common::ErrorCode::Unavailable, e))?
         };
         let response = answer.map_err(Error::from)?.into_inner();
-        parse_parquet(Bytes::from(response.parquet)).await
+        parse_parquet(response.parquet).await
     }
 
     /// The monitor's reference row and description, if set.
