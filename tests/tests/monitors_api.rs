@@ -363,6 +363,10 @@ async fn monitors_end_to_end(backend: Backend) {
     assert_eq!(distance["drifted"], true);
     assert_eq!(result["drifted"], true);
     assert_eq!(result["performance"]["labelled_rows"], 3);
+    // Predictions 0, 1, 0 against labels 0, 1, 1.
+    let accuracy = result["performance"]["accuracy"].as_f64().unwrap();
+    assert!((accuracy - 2.0 / 3.0).abs() < 1e-12, "{result}");
+    assert_eq!(result["performance"]["recall"], 0.5, "{result}");
     let alert_id = result["alert_id"].as_str().unwrap().to_owned();
     assert!(
         !alert_id.is_empty(),
