@@ -53,7 +53,19 @@ impl Engine {
                 },
             ));
         };
-        self.check(&monitor, found.window_start, now).await
+        let result = self.check(&monitor, found.window_start, now).await?;
+        // The gauges show this window now, not at the next sweep (which refreshes them after
+        // its own checks).
+        match self.monitors.list_all().await {
+            Ok(all) => {
+                let all: Vec<Monitor> = all.into_iter().map(|stored| stored.spec).collect();
+                if let Err(err) = self.refresh_metrics(&all).await {
+                    tracing::warn!(error = %err, "drift gauges not refreshed");
+                }
+            }
+            Err(err) => tracing::warn!(error = %err, "drift gauges not refreshed"),
+        }
+        Ok(result)
     }
 
     /// Checks one window and stores its result (replacing an earlier one); raises an alert
@@ -113,16 +125,6 @@ impl Engine {
         let result = result.clone();
         self.store_window(&result, &report, window_start, window_end, now)
             .await?;
-        // The gauges show this window now, not at the next sweep.
-        match self.monitors.list_all().await {
-            Ok(all) => {
-                let all: Vec<Monitor> = all.into_iter().map(|stored| stored.spec).collect();
-                if let Err(err) = self.refresh_metrics(&all).await {
-                    tracing::warn!(error = %err, "drift gauges not refreshed");
-                }
-            }
-            Err(err) => tracing::warn!(error = %err, "drift gauges not refreshed"),
-        }
         tracing::info!(
             project,
             monitor = name,
