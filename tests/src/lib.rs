@@ -328,3 +328,13 @@ pub fn filter_at_the_limits() -> String {
     filter.push_str(&" ".repeat(MAX_FILTER_CHARS - filter.len()));
     filter
 }
+
+/// A record batch as the bytes of one Parquet file (the writer's defaults).
+pub fn parquet_bytes(batch: &arrow::array::RecordBatch) -> Vec<u8> {
+    let mut out = Vec::new();
+    let mut writer =
+        parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).expect("a Parquet writer");
+    writer.write(batch).expect("the batch is written");
+    writer.close().expect("the file is finished");
+    out
+}

@@ -373,11 +373,7 @@ fn parquet_of_x(values: &[f64]) -> Vec<u8> {
     let column: arrow::array::ArrayRef =
         std::sync::Arc::new(arrow::array::Float64Array::from(values.to_vec()));
     let batch = arrow::array::RecordBatch::try_from_iter([("x", column)]).unwrap();
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    out
+    lathe_tests::parquet_bytes(&batch)
 }
 
 #[tokio::test]

@@ -159,11 +159,7 @@ fn reference_parquet() -> Vec<u8> {
         ("segment", Arc::new(StringArray::from(segments(2000, false)))),
     ])
     .unwrap();
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    out
+    lathe_tests::parquet_bytes(&batch)
 }
 
 /// 300 rows in the window starting at `start`: like the reference, or shifted by three

@@ -56,14 +56,6 @@ fn iso(us: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
 }
 
-fn parquet(batch: &RecordBatch) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
-    writer.write(batch).unwrap();
-    writer.close().unwrap();
-    out
-}
-
 /// The three drivers at T0 and T0+1h.
 fn source() -> Vec<u8> {
     let (mut drivers, mut times, mut rates, mut trips) = (vec![], vec![], vec![], vec![]);
@@ -91,7 +83,7 @@ fn source() -> Vec<u8> {
         ],
     )
     .unwrap();
-    parquet(&batch)
+    lathe_tests::parquet_bytes(&batch)
 }
 
 /// A reference sample of the two logged features.
@@ -109,7 +101,7 @@ fn reference() -> Vec<u8> {
         ],
     )
     .unwrap();
-    parquet(&batch)
+    lathe_tests::parquet_bytes(&batch)
 }
 
 async fn set_up_features(t: &TestPlatform) {

@@ -67,7 +67,7 @@ fn source_parquet() -> Vec<u8> {
         Field::new("trips", DataType::Int64, true),
     ]));
     let batch = RecordBatch::try_new(
-        schema.clone(),
+        schema,
         vec![
             Arc::new(Int64Array::from(drivers)),
             Arc::new(TimestampMicrosecondArray::from(times).with_timezone("UTC")),
@@ -77,11 +77,7 @@ fn source_parquet() -> Vec<u8> {
         ],
     )
     .unwrap();
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    out
+    lathe_tests::parquet_bytes(&batch)
 }
 
 async fn put_source(t: &TestPlatform) {

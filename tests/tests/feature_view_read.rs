@@ -60,7 +60,7 @@ fn source_parquet(hours: std::ops::Range<i64>) -> Vec<u8> {
         Field::new("trips", DataType::Int64, true),
     ]));
     let batch = RecordBatch::try_new(
-        schema.clone(),
+        schema,
         vec![
             Arc::new(Int64Array::from(drivers)),
             Arc::new(TimestampMicrosecondArray::from(times.clone()).with_timezone("UTC")),
@@ -70,11 +70,7 @@ fn source_parquet(hours: std::ops::Range<i64>) -> Vec<u8> {
         ],
     )
     .unwrap();
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, schema, None).unwrap();
-    writer.write(&batch).unwrap();
-    writer.close().unwrap();
-    out
+    lathe_tests::parquet_bytes(&batch)
 }
 
 /// The source as two files under the view's prefix: hours 0..3, then 3..5.

@@ -91,14 +91,6 @@ fn batch(rows: usize, offset: f64, cities: &[&str], id_prefix: &str) -> RecordBa
     .unwrap()
 }
 
-fn parquet_of(batch: &RecordBatch) -> Vec<u8> {
-    let mut out = Vec::new();
-    let mut writer = parquet::arrow::ArrowWriter::try_new(&mut out, batch.schema(), None).unwrap();
-    writer.write(batch).unwrap();
-    writer.close().unwrap();
-    out
-}
-
 fn arrow_stream_of(batch: &RecordBatch) -> Vec<u8> {
     let mut out = Vec::new();
     let mut writer = arrow::ipc::writer::StreamWriter::try_new(&mut out, &batch.schema()).unwrap();
@@ -237,7 +229,7 @@ async fn monitors_end_to_end(backend: Backend) {
             &api("/monitors/trips/reference"),
             &editor,
             PARQUET,
-            parquet_of(&reference),
+            lathe_tests::parquet_bytes(&reference),
         ),
         200,
     )
@@ -483,7 +475,9 @@ async fn monitors_end_to_end(backend: Backend) {
     assert_eq!(all["alerts"].as_array().unwrap().len(), 1, "{all}");
 
     // Ad hoc: two uploaded datasets, as JSON and as the page; a missing dataset is a 404.
-    let encode = |batch: &RecordBatch| base64::engine::general_purpose::STANDARD.encode(parquet_of(batch));
+    let encode = |batch: &RecordBatch| {
+        base64::engine::general_purpose::STANDARD.encode(lathe_tests::parquet_bytes(batch))
+    };
     let same = encode(&batch(200, 0.0, &["a", "b", "c"], "x-"));
     let moved = encode(&batch(200, 1000.0, &["c"], "y-"));
     let body = json!({
