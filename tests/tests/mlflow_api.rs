@@ -868,6 +868,36 @@ async fn model_registry(backend: Backend) {
         "the unmet condition is named: {message}"
     );
 
+    // search_registered_models: the client appends its prompt clause to every filter.
+    let search = |filter: &str, page_token: Option<&str>| {
+        let mut query = vec![
+            (
+                "filter",
+                format!("{filter} AND tag.`mlflow.prompt.is_prompt` != 'true'"),
+            ),
+            ("max_results", "1".to_owned()),
+        ];
+        if let Some(token) = page_token {
+            query.push(("page_token", token.to_owned()));
+        }
+        t.get(&mlflow("/registered-models/search"), &viewer).query(&query)
+    };
+    let first = ok(search("name LIKE '%'", None)).await;
+    assert_eq!(first["registered_models"][0]["name"], "churn-clf", "{first}");
+    let token = first["next_page_token"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second = ok(search("name LIKE '%'", Some(&token))).await;
+    assert_eq!(second["registered_models"][0]["name"], "gated", "{second}");
+    assert!(second.get("next_page_token").is_none(), "{second}");
+    let owned = ok(search("tags.owner = 'ada'", None)).await;
+    assert_eq!(
+        owned["registered_models"].as_array().map(Vec::len),
+        Some(1),
+        "{owned}"
+    );
+
     // delete_registered_model: a DELETE with a JSON body; Lathe's roles apply (admins delete).
     let delete = |token: &str| {
         t.http

@@ -133,11 +133,11 @@ fn field_of(word: &str) -> Result<Field, MlflowError> {
             "creation_time" => Ok(Field::CreationTime),
             "last_update_time" => Ok(Field::LastUpdateTime),
             _ => Err(MlflowError::invalid(format!(
-                "Invalid attribute key '{key}' in an experiment filter; use name, creation_time, last_update_time or tags.<key>"
+                "Invalid attribute key '{key}' in this filter; use name, creation_time, last_update_time or tags.<key>"
             ))),
         },
         _ => Err(MlflowError::invalid(format!(
-            "Invalid entity '{word}' in an experiment filter; use name, creation_time, last_update_time or tags.<key>"
+            "Invalid entity '{word}' in this filter; use name, creation_time, last_update_time or tags.<key>"
         ))),
     }
 }
@@ -210,22 +210,55 @@ impl ExperimentFilter {
         Ok(ExperimentFilter(conditions))
     }
 
-    pub fn matches(&self, experiment: &Experiment) -> bool {
-        self.0.iter().all(|condition| condition.holds(experiment))
+    /// Whether `item` meets every condition; a condition on a tag the item lacks does not hold.
+    pub fn matches(&self, item: &impl Searched) -> bool {
+        self.0.iter().all(|condition| condition.holds(item, false))
+    }
+
+    /// As [`ExperimentFilter::matches`], except that `tags.k != 'v'` holds when the tag is
+    /// missing: MLflow's client appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every
+    /// registered-model search, which must keep the models without that tag.
+    pub fn matches_missing_tags_unequal(&self, item: &impl Searched) -> bool {
+        self.0.iter().all(|condition| condition.holds(item, true))
+    }
+}
+
+/// What a filter reads of an experiment or a registered model.
+pub trait Searched {
+    fn name(&self) -> &str;
+    fn tag(&self, key: &str) -> Option<&str>;
+    fn creation_time(&self) -> i64;
+    fn last_update_time(&self) -> i64;
+}
+
+impl Searched for Experiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+    fn creation_time(&self) -> i64 {
+        self.creation_time
+    }
+    fn last_update_time(&self) -> i64 {
+        self.last_update_time
     }
 }
 
 impl Condition {
-    fn holds(&self, e: &Experiment) -> bool {
+    fn holds(&self, item: &impl Searched, missing_tag_unequal: bool) -> bool {
         match (&self.field, &self.value) {
-            (Field::Name, Value::Text(v)) => compare_text(&e.name, self.op, v),
-            (Field::Tag(key), Value::Text(v)) => e
-                .tags
-                .iter()
-                .find(|tag| &tag.key == key)
-                .is_some_and(|tag| compare_text(&tag.value, self.op, v)),
-            (Field::CreationTime, Value::Number(n)) => compare_number(e.creation_time, self.op, *n),
-            (Field::LastUpdateTime, Value::Number(n)) => compare_number(e.last_update_time, self.op, *n),
+            (Field::Name, Value::Text(v)) => compare_text(item.name(), self.op, v),
+            (Field::Tag(key), Value::Text(v)) => match item.tag(key) {
+                Some(value) => compare_text(value, self.op, v),
+                None => missing_tag_unequal && self.op == Op::Ne,
+            },
+            (Field::CreationTime, Value::Number(n)) => compare_number(item.creation_time(), self.op, *n),
+            (Field::LastUpdateTime, Value::Number(n)) => compare_number(item.last_update_time(), self.op, *n),
             (Field::Name | Field::Tag(_), Value::Number(_))
             | (Field::CreationTime | Field::LastUpdateTime, Value::Text(_)) => false,
         }

@@ -81,6 +81,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 ))
                 .service(at("/registered-models/get", web::get().to(models::get_model)))
                 .service(at(
+                    "/registered-models/search",
+                    web::get().to(models::search_models),
+                ))
+                .service(at(
                     "/registered-models/update",
                     web::patch().to(models::update_model),
                 ))

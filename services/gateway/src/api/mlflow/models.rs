@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entities::{key_values, millis};
 use super::error::MlflowError;
+use super::experiment_search::{ExperimentFilter, Searched, offset_of, page_token};
 use super::experiments::tag_map;
 use super::request::{KeyValue, Mlflow, QueryFields, answer, empty, json_body, required};
 use crate::api::Services;
@@ -151,6 +152,24 @@ impl From<pb::Model> for RegisteredModel {
             aliases,
             name: m.name,
         }
+    }
+}
+
+impl Searched for RegisteredModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+    fn creation_time(&self) -> i64 {
+        self.creation_timestamp
+    }
+    fn last_update_time(&self) -> i64 {
+        self.last_updated_timestamp
     }
 }
 
@@ -583,4 +602,113 @@ pub async fn delete_alias(
     };
     backends.models().delete_alias(request).await?;
     empty()
+}
+
+/// MLflow's default and largest page of `registered-models/search`.
+const DEFAULT_MODEL_RESULTS: i64 = 100;
+const MAX_MODEL_RESULTS: i64 = 1000;
+
+#[derive(Serialize)]
+struct ModelSearchAnswer {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    registered_models: Vec<RegisteredModel>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    next_page_token: String,
+}
+
+/// Registered models matching MLflow's filter (`name = 'm'`, `name LIKE 'churn%'`,
+/// `tags.k = 'v'`, joined by AND), ordered by `name` (default), `timestamp` or
+/// `last_updated_timestamp`, in offset pages as MLflow issues them. The registry lists the
+/// project's models and the gateway filters them.
+pub async fn search_models(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let max_results = query.int("max_results")?.unwrap_or(DEFAULT_MODEL_RESULTS);
+    if !(1..=MAX_MODEL_RESULTS).contains(&max_results) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {max_results} for parameter 'max_results': it must be between 1 and {MAX_MODEL_RESULTS}"
+        )));
+    }
+    let filter = ExperimentFilter::parse(query.get("filter").unwrap_or(""))?;
+    let orders = query
+        .all("order_by")
+        .iter()
+        .map(|clause| model_order(clause))
+        .collect::<Result<Vec<_>, _>>()?;
+    let offset = offset_of(query.get("page_token"))?;
+    let mut matching = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListModelsRequest {
+            project: access.project.clone(),
+            page_size: 1000,
+            page_token: token,
+        };
+        let page = backends.models().list_models(request).await?.into_inner();
+        matching.extend(
+            page.models
+                .into_iter()
+                .map(RegisteredModel::from)
+                .filter(|model| filter.matches_missing_tags_unequal(model)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    matching.sort_by(|a, b| {
+        orders
+            .iter()
+            .map(|(key, descending)| {
+                let ordering = match key {
+                    ModelOrder::Name => a.name.cmp(&b.name),
+                    ModelOrder::Created => a.creation_timestamp.cmp(&b.creation_timestamp),
+                    ModelOrder::Updated => a.last_updated_timestamp.cmp(&b.last_updated_timestamp),
+                };
+                if *descending { ordering.reverse() } else { ordering }
+            })
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or_else(|| a.name.cmp(&b.name))
+    });
+    let size = usize::try_from(max_results).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(size);
+    let next_page_token = if end < matching.len() {
+        page_token(end)
+    } else {
+        String::new()
+    };
+    answer(&ModelSearchAnswer {
+        registered_models: matching.into_iter().skip(offset).take(size).collect(),
+        next_page_token,
+    })
+}
+
+enum ModelOrder {
+    Name,
+    Created,
+    Updated,
+}
+
+fn model_order(clause: &str) -> Result<(ModelOrder, bool), MlflowError> {
+    let mut words = clause.split_whitespace();
+    let key = match words.next().unwrap_or("") {
+        "name" => ModelOrder::Name,
+        "timestamp" | "creation_timestamp" => ModelOrder::Created,
+        "last_updated_timestamp" => ModelOrder::Updated,
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}': registered models sort by name, timestamp or last_updated_timestamp, not '{other}'"
+            )));
+        }
+    };
+    let descending = match words.next() {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("asc") => false,
+        Some(d) if d.eq_ignore_ascii_case("desc") => true,
+        Some(_) => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}'"
+            )));
+        }
+    };
+    Ok((key, descending))
 }
