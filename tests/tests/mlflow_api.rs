@@ -898,6 +898,38 @@ async fn model_registry(backend: Backend) {
         "{owned}"
     );
 
+    // search_model_versions: by model (newest first) in pages, by run across models.
+    let versions = |filter: String, page_token: Option<&str>| {
+        let mut query = vec![("filter", filter), ("max_results", "1".to_owned())];
+        if let Some(token) = page_token {
+            query.push(("page_token", token.to_owned()));
+        }
+        t.get(&mlflow("/model-versions/search"), &viewer).query(&query)
+    };
+    let newest = ok(versions("name = 'churn-clf'".to_owned(), None)).await;
+    assert_eq!(newest["model_versions"][0]["version"], "2", "{newest}");
+    let token = newest["next_page_token"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let older = ok(versions("name = 'churn-clf'".to_owned(), Some(&token))).await;
+    assert_eq!(older["model_versions"][0]["version"], "1", "{older}");
+    assert!(older.get("next_page_token").is_none(), "{older}");
+    let by_run = ok(t
+        .get(&mlflow("/model-versions/search"), &viewer)
+        .query(&[("filter", format!("run_id = '{first_run}'"))]))
+    .await;
+    let found: Vec<(&str, &str)> = by_run["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(found, [("churn-clf", "1"), ("gated", "1")]);
+    let (status, code, message) = mlflow_error(versions("source_path = 'x'".to_owned(), None)).await;
+    assert_eq!((status, code.as_str()), (400, "INVALID_PARAMETER_VALUE"));
+    assert!(message.contains("source_path"), "{message}");
+
     // delete_registered_model: a DELETE with a JSON body; Lathe's roles apply (admins delete).
     let delete = |token: &str| {
         t.http

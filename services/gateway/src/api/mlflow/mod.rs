@@ -112,6 +112,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 ))
                 .service(at("/model-versions/get", web::get().to(models::get_version)))
                 .service(at(
+                    "/model-versions/search",
+                    web::get().to(models::search_versions),
+                ))
+                .service(at(
                     "/model-versions/update",
                     web::patch().to(models::update_version),
                 ))

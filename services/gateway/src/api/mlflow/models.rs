@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entities::{key_values, millis};
 use super::error::MlflowError;
-use super::experiment_search::{ExperimentFilter, Searched, offset_of, page_token};
+use super::experiment_search::{ExperimentFilter, Searched, Subject, offset_of, page_token};
 use super::experiments::tag_map;
 use super::request::{KeyValue, Mlflow, QueryFields, answer, empty, json_body, required};
 use crate::api::Services;
@@ -106,6 +106,30 @@ impl From<pb::ModelVersion> for ModelVersion {
             user_id: v.created_by,
             name: v.model,
         }
+    }
+}
+
+impl Searched for ModelVersion {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+    fn creation_time(&self) -> i64 {
+        self.creation_timestamp
+    }
+    fn last_update_time(&self) -> i64 {
+        self.last_updated_timestamp
+    }
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn version_number(&self) -> i64 {
+        self.version.parse().unwrap_or(0)
     }
 }
 
@@ -697,6 +721,159 @@ fn model_order(clause: &str) -> Result<(ModelOrder, bool), MlflowError> {
         other => {
             return Err(MlflowError::invalid(format!(
                 "Invalid order_by clause '{clause}': registered models sort by name, timestamp or last_updated_timestamp, not '{other}'"
+            )));
+        }
+    };
+    let descending = match words.next() {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("asc") => false,
+        Some(d) if d.eq_ignore_ascii_case("desc") => true,
+        Some(_) => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}'"
+            )));
+        }
+    };
+    Ok((key, descending))
+}
+
+/// MLflow's default and largest page of `model-versions/search`.
+const DEFAULT_VERSION_RESULTS: i64 = 10_000;
+const MAX_VERSION_RESULTS: i64 = 200_000;
+
+#[derive(Serialize)]
+struct VersionSearchAnswer {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    model_versions: Vec<ModelVersion>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    next_page_token: String,
+}
+
+/// Every version of `model`, all pages; none when the model does not exist.
+async fn versions_of(
+    backends: &Services,
+    project: &str,
+    model: &str,
+) -> Result<Vec<ModelVersion>, MlflowError> {
+    let mut versions = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListModelVersionsRequest {
+            project: project.to_owned(),
+            model: model.to_owned(),
+            page_size: 1000,
+            page_token: token,
+        };
+        let page = match backends.models().list_model_versions(request).await {
+            Ok(page) => page.into_inner(),
+            Err(status) => {
+                let err = MlflowError::from(status);
+                return if err.status == 404 { Ok(versions) } else { Err(err) };
+            }
+        };
+        versions.extend(page.versions.into_iter().map(ModelVersion::from));
+        if page.next_page_token.is_empty() {
+            return Ok(versions);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// Model versions matching MLflow's filter (`name = 'm'`, `run_id = '…'`,
+/// `version_number > 1`, `tags.k = 'v'`, `LIKE`, joined by AND), ordered by `name`,
+/// `version_number`, `creation_timestamp` or `last_updated_timestamp` (default: name, then the
+/// newest version first), in offset pages. With `name = 'm'` only that model's versions are
+/// read; otherwise every model's.
+pub async fn search_versions(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let max_results = query.int("max_results")?.unwrap_or(DEFAULT_VERSION_RESULTS);
+    if !(1..=MAX_VERSION_RESULTS).contains(&max_results) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {max_results} for parameter 'max_results': it must be between 1 and {MAX_VERSION_RESULTS}"
+        )));
+    }
+    let filter = ExperimentFilter::parse_for(query.get("filter").unwrap_or(""), Subject::ModelVersions)?;
+    let orders = query
+        .all("order_by")
+        .iter()
+        .map(|clause| version_order(clause))
+        .collect::<Result<Vec<_>, _>>()?;
+    let offset = offset_of(query.get("page_token"))?;
+    let models = match filter.exact_name() {
+        Some(name) => vec![name.to_owned()],
+        None => {
+            let mut names = Vec::new();
+            let mut token = String::new();
+            loop {
+                let request = pb::ListModelsRequest {
+                    project: access.project.clone(),
+                    page_size: 1000,
+                    page_token: token,
+                };
+                let page = backends.models().list_models(request).await?.into_inner();
+                names.extend(page.models.into_iter().map(|model| model.name));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            names
+        }
+    };
+    let mut matching = Vec::new();
+    for model in &models {
+        let versions = versions_of(&backends, &access.project, model).await?;
+        matching.extend(versions.into_iter().filter(|version| filter.matches(version)));
+    }
+    matching.sort_by(|a, b| {
+        orders
+            .iter()
+            .map(|(key, descending)| {
+                let ordering = match key {
+                    VersionOrder::Name => a.name.cmp(&b.name),
+                    VersionOrder::Version => a.version_number().cmp(&b.version_number()),
+                    VersionOrder::Created => a.creation_timestamp.cmp(&b.creation_timestamp),
+                    VersionOrder::Updated => a.last_updated_timestamp.cmp(&b.last_updated_timestamp),
+                };
+                if *descending { ordering.reverse() } else { ordering }
+            })
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or_else(|| {
+                a.name
+                    .cmp(&b.name)
+                    .then_with(|| b.version_number().cmp(&a.version_number()))
+            })
+    });
+    let size = usize::try_from(max_results).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(size);
+    let next_page_token = if end < matching.len() {
+        page_token(end)
+    } else {
+        String::new()
+    };
+    answer(&VersionSearchAnswer {
+        model_versions: matching.into_iter().skip(offset).take(size).collect(),
+        next_page_token,
+    })
+}
+
+enum VersionOrder {
+    Name,
+    Version,
+    Created,
+    Updated,
+}
+
+fn version_order(clause: &str) -> Result<(VersionOrder, bool), MlflowError> {
+    let mut words = clause.split_whitespace();
+    let key = match words.next().unwrap_or("") {
+        "name" => VersionOrder::Name,
+        "version_number" => VersionOrder::Version,
+        "creation_timestamp" | "timestamp" => VersionOrder::Created,
+        "last_updated_timestamp" => VersionOrder::Updated,
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}': model versions sort by name, version_number, creation_timestamp or last_updated_timestamp, not '{other}'"
             )));
         }
     };
