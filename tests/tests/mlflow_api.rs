@@ -898,6 +898,45 @@ async fn model_registry(backend: Backend) {
         "{owned}"
     );
 
+    // get_latest_versions: the highest version per requested stage (POST first, as the client).
+    let latest = ok(t.post(
+        &mlflow("/registered-models/get-latest-versions"),
+        &viewer,
+        &json!({"name": "churn-clf", "stages": ["Staging"]}),
+    ))
+    .await;
+    let found: Vec<(&str, &str)> = latest["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap(),
+                v["current_stage"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("1", "Staging")]);
+    let every_stage = ok(get(
+        &t,
+        &mlflow("/registered-models/get-latest-versions"),
+        &viewer,
+        &[("name", "churn-clf")],
+    ))
+    .await;
+    assert_eq!(
+        every_stage["model_versions"].as_array().map(Vec::len),
+        Some(2),
+        "{every_stage}"
+    );
+    let (status, code, _) = mlflow_error(t.post(
+        &mlflow("/registered-models/get-latest-versions"),
+        &viewer,
+        &json!({"name": "nope-x"}),
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (404, "RESOURCE_DOES_NOT_EXIST"));
+
     // search_model_versions: by model (newest first) in pages, by run across models.
     let versions = |filter: String, page_token: Option<&str>| {
         let mut query = vec![("filter", filter), ("max_results", "1".to_owned())];

@@ -84,6 +84,11 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                     "/registered-models/search",
                     web::get().to(models::search_models),
                 ))
+                .service(
+                    web::resource("/registered-models/get-latest-versions")
+                        .route(web::post().to(models::latest_versions_post))
+                        .route(web::get().to(models::latest_versions_get)),
+                )
                 .service(at(
                     "/registered-models/update",
                     web::patch().to(models::update_model),

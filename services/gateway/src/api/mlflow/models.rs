@@ -889,3 +889,71 @@ fn version_order(clause: &str) -> Result<(VersionOrder, bool), MlflowError> {
     };
     Ok((key, descending))
 }
+
+#[derive(Deserialize, Default)]
+struct LatestVersions {
+    name: Option<String>,
+    #[serde(default)]
+    stages: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct LatestVersionsAnswer {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    model_versions: Vec<ModelVersion>,
+}
+
+pub async fn latest_versions_post(
+    access: Mlflow<Viewer>,
+    req: HttpRequest,
+    body: web::Bytes,
+    backends: Services,
+) -> Reply {
+    let body: LatestVersions = json_body(&req, &body)?;
+    latest_versions(access, body, backends).await
+}
+
+pub async fn latest_versions_get(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let body = LatestVersions {
+        name: query.get("name").map(str::to_owned),
+        stages: query.all("stages"),
+    };
+    latest_versions(access, body, backends).await
+}
+
+/// For each requested stage (every stage when none is), the model's highest version in it.
+async fn latest_versions(access: Mlflow<Viewer>, body: LatestVersions, backends: Services) -> Reply {
+    let name = required(body.name, "name")?;
+    let stages = if body.stages.is_empty() {
+        vec![
+            pb::Stage::None,
+            pb::Stage::Staging,
+            pb::Stage::Production,
+            pb::Stage::Archived,
+        ]
+    } else {
+        body.stages
+            .iter()
+            .map(|stage| parse_stage(stage))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    // The model must exist: MLflow answers 404 for an unknown one.
+    let model = pb::ModelRef {
+        project: access.project.clone(),
+        name: name.clone(),
+    };
+    backends.models().get_model(model).await?;
+    let mut versions = versions_of(&backends, &access.project, &name).await?;
+    versions.sort_by_key(|version| std::cmp::Reverse(version.version_number()));
+    let mut latest = Vec::new();
+    for stage in stages {
+        let stage = stage_name(stage.into());
+        if let Some(index) = versions.iter().position(|version| version.current_stage == stage) {
+            latest.push(versions.remove(index));
+        }
+    }
+    answer(&LatestVersionsAnswer {
+        model_versions: latest,
+    })
+}
