@@ -957,3 +957,57 @@ async fn latest_versions(access: Mlflow<Viewer>, body: LatestVersions, backends:
         model_versions: latest,
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_source_names_a_run_and_a_path_in_its_artifacts() {
+        assert_eq!(
+            run_source("runs:/abc/model", None).unwrap(),
+            ("abc".to_owned(), "model".to_owned())
+        );
+        assert_eq!(
+            run_source("mlflow-artifacts:/6/abc/artifacts/sk_model/", Some("abc")).unwrap(),
+            ("abc".to_owned(), "sk_model".to_owned())
+        );
+        for (source, run_id) in [
+            ("models:/m-0123", None),
+            ("s3://bucket/model", None),
+            ("runs:/abc", None),
+            ("runs:/abc/model", Some("other")),
+            ("mlflow-artifacts:/6/abc/artifacts/../x", None),
+        ] {
+            let err = run_source(source, run_id).unwrap_err();
+            assert_eq!(
+                (err.code, err.status),
+                ("INVALID_PARAMETER_VALUE", 400),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn aliases_follow_mlflows_rules() {
+        for good in ["champion", "challenger-2", "v1a", "A_b"] {
+            assert!(check_alias(good).is_ok(), "{good}");
+        }
+        for reserved in ["latest", "LATEST", "v1", "V42"] {
+            assert!(
+                check_alias(reserved).unwrap_err().message.contains("is reserved"),
+                "{reserved}"
+            );
+        }
+        assert!(check_alias("has space").is_err());
+        assert!(check_alias(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn stages_match_case_insensitively() {
+        assert_eq!(parse_stage("staging").unwrap(), pb::Stage::Staging);
+        assert_eq!(parse_stage("None").unwrap(), pb::Stage::None);
+        assert_eq!(stage_name(pb::Stage::Production.into()), "Production");
+        assert!(parse_stage("NotAStage").is_err());
+    }
+}
