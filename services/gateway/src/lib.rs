@@ -144,6 +144,12 @@ impl Gateway {
                     AppConfig::__priv_test_new(false, addr.to_string(), addr)
                 }));
             fn_service(|io: TcpStream| async move {
+                // actix-server accepts sockets as they are, and actix-http sets TCP_NODELAY only
+                // in its own `tcp()` acceptors, which this one replaces. Without it Nagle's
+                // algorithm may hold a small write back until the client's delayed ACK (the
+                // ~40 ms stall MLflow's own server shows on reused connections). Best effort: a
+                // socket that refuses it still serves.
+                let _ = io.set_nodelay(true);
                 let peer = io.peer_addr().ok();
                 Ok::<_, DispatchError>((RequestLineGuard::new(io), peer))
             })

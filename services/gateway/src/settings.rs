@@ -22,6 +22,9 @@ pub struct GatewaySettings {
     pub frame_limit_bytes: usize,
     /// Project served by the Feast-compatible `POST /get-online-features`.
     pub feast_project: String,
+    /// Project of the MLflow-compatible API (`/api/2.0/mlflow/...`) when the caller's token
+    /// does not name exactly one project.
+    pub mlflow_project: String,
 }
 
 impl Default for GatewaySettings {
@@ -38,6 +41,7 @@ impl Default for GatewaySettings {
             workers: 0,
             frame_limit_bytes: 256 * 1024 * 1024,
             feast_project: "default".to_owned(),
+            mlflow_project: "default".to_owned(),
         }
     }
 }

@@ -7,6 +7,7 @@
 pub mod artifacts;
 pub mod entities;
 pub mod features;
+pub mod mlflow;
 pub mod models;
 pub mod monitors;
 pub mod online_json;
@@ -144,7 +145,9 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(scope::scope("/alerts").service(monitors::list_alerts))
                 .service(scope::scope("/drift").service(monitors::compare))
                 .service(models::find_versions_by_lineage),
-        );
+        )
+        // MLflow's REST API, outside the OpenAPI document (its contract is MLflow's).
+        .map(mlflow::routes);
 }
 
 /// What a handler answers: a response, or an error as the one JSON error body.
