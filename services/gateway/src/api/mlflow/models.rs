@@ -706,6 +706,7 @@ pub async fn search_models(access: Mlflow<Viewer>, req: HttpRequest, backends: S
     })
 }
 
+#[derive(Clone, Copy)]
 enum ModelOrder {
     Name,
     Created,
@@ -713,16 +714,27 @@ enum ModelOrder {
 }
 
 fn model_order(clause: &str) -> Result<(ModelOrder, bool), MlflowError> {
+    order_clause(
+        clause,
+        &[
+            ("name", ModelOrder::Name),
+            ("timestamp", ModelOrder::Created),
+            ("creation_timestamp", ModelOrder::Created),
+            ("last_updated_timestamp", ModelOrder::Updated),
+        ],
+        "registered models sort by name, timestamp or last_updated_timestamp",
+    )
+}
+
+/// An `order_by` clause, `key [ASC|DESC]`: the key's order (one of `keys`) and whether it
+/// descends; `sorts_by` says what the keys are when the clause names another.
+fn order_clause<K: Copy>(clause: &str, keys: &[(&str, K)], sorts_by: &str) -> Result<(K, bool), MlflowError> {
     let mut words = clause.split_whitespace();
-    let key = match words.next().unwrap_or("") {
-        "name" => ModelOrder::Name,
-        "timestamp" | "creation_timestamp" => ModelOrder::Created,
-        "last_updated_timestamp" => ModelOrder::Updated,
-        other => {
-            return Err(MlflowError::invalid(format!(
-                "Invalid order_by clause '{clause}': registered models sort by name, timestamp or last_updated_timestamp, not '{other}'"
-            )));
-        }
+    let name = words.next().unwrap_or("");
+    let Some(key) = keys.iter().find(|(k, _)| *k == name).map(|(_, key)| *key) else {
+        return Err(MlflowError::invalid(format!(
+            "Invalid order_by clause '{clause}': {sorts_by}, not '{name}'"
+        )));
     };
     let descending = match words.next() {
         None => false,
@@ -857,6 +869,7 @@ pub async fn search_versions(access: Mlflow<Viewer>, req: HttpRequest, backends:
     })
 }
 
+#[derive(Clone, Copy)]
 enum VersionOrder {
     Name,
     Version,
@@ -865,29 +878,17 @@ enum VersionOrder {
 }
 
 fn version_order(clause: &str) -> Result<(VersionOrder, bool), MlflowError> {
-    let mut words = clause.split_whitespace();
-    let key = match words.next().unwrap_or("") {
-        "name" => VersionOrder::Name,
-        "version_number" => VersionOrder::Version,
-        "creation_timestamp" | "timestamp" => VersionOrder::Created,
-        "last_updated_timestamp" => VersionOrder::Updated,
-        other => {
-            return Err(MlflowError::invalid(format!(
-                "Invalid order_by clause '{clause}': model versions sort by name, version_number, creation_timestamp or last_updated_timestamp, not '{other}'"
-            )));
-        }
-    };
-    let descending = match words.next() {
-        None => false,
-        Some(d) if d.eq_ignore_ascii_case("asc") => false,
-        Some(d) if d.eq_ignore_ascii_case("desc") => true,
-        Some(_) => {
-            return Err(MlflowError::invalid(format!(
-                "Invalid order_by clause '{clause}'"
-            )));
-        }
-    };
-    Ok((key, descending))
+    order_clause(
+        clause,
+        &[
+            ("name", VersionOrder::Name),
+            ("version_number", VersionOrder::Version),
+            ("creation_timestamp", VersionOrder::Created),
+            ("timestamp", VersionOrder::Created),
+            ("last_updated_timestamp", VersionOrder::Updated),
+        ],
+        "model versions sort by name, version_number, creation_timestamp or last_updated_timestamp",
+    )
 }
 
 #[derive(Deserialize, Default)]
