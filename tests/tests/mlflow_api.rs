@@ -584,6 +584,322 @@ async fn errors(t: &TestPlatform, editor: &str, viewer: &str, run_id: &str) {
     assert_eq!((status, code.as_str()), (404, "ENDPOINT_NOT_FOUND"));
 }
 
+/// A finished run with `accuracy` logged and its model files under `model/`, through MLflow.
+async fn trained_run(
+    t: &TestPlatform,
+    token: &str,
+    experiment_id: &str,
+    name: &str,
+    accuracy: f64,
+) -> String {
+    let run_id = create_run(t, token, experiment_id, name).await["info"]["run_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    ok(t.post(
+        &mlflow("/runs/log-batch"),
+        token,
+        &json!({"run_id": run_id, "metrics": [{"key": "accuracy", "value": accuracy, "timestamp": 1_767_225_601_000_i64, "step": 0}]}),
+    ))
+    .await;
+    let upload = t
+        .http
+        .put(format!(
+            "{}{}",
+            t.url,
+            artifacts(&format!("/{experiment_id}/{run_id}/artifacts/model/model.pkl"))
+        ))
+        .bearer_auth(token)
+        .header("Content-Type", "application/octet-stream")
+        .body(b"weights".to_vec())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(upload.status().as_u16(), 200);
+    ok(t.post(
+        &mlflow("/runs/update"),
+        token,
+        &json!({"run_id": run_id, "status": "FINISHED", "end_time": 1_767_225_700_000_i64}),
+    ))
+    .await;
+    run_id
+}
+
+/// Registered models, versions, stages and aliases through MLflow's calls, with the registry's
+/// gates applied and MLflow's error codes.
+async fn model_registry(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let editor = t.token(TokenRole::Editor, &[PROJECT]);
+    let viewer = t.token(TokenRole::Viewer, &[PROJECT]);
+    let experiment_id = ok(t.post(
+        &mlflow("/experiments/create"),
+        &editor,
+        &json!({"name": "registry"}),
+    ))
+    .await["experiment_id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let first_run = trained_run(&t, &editor, &experiment_id, "first", 0.93).await;
+    let second_run = trained_run(&t, &editor, &experiment_id, "second", 0.95).await;
+
+    // register_model: create (a taken name is 400 RESOURCE_ALREADY_EXISTS), then versions.
+    let created = ok(t.post(
+        &mlflow("/registered-models/create"),
+        &editor,
+        &json!({"name": "churn-clf", "tags": [{"key": "team", "value": "growth"}], "description": "who leaves"}),
+    ))
+    .await;
+    assert_eq!(created["registered_model"]["name"], "churn-clf");
+    assert_eq!(created["registered_model"]["description"], "who leaves");
+    let (status, code, _) = mlflow_error(t.post(
+        &mlflow("/registered-models/create"),
+        &editor,
+        &json!({"name": "churn-clf"}),
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (400, "RESOURCE_ALREADY_EXISTS"));
+    let (status, code, _) = mlflow_error(get(
+        &t,
+        &mlflow("/registered-models/get"),
+        &viewer,
+        &[("name", "nope-x")],
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (404, "RESOURCE_DOES_NOT_EXIST"));
+
+    let v1 = ok(t.post(
+        &mlflow("/model-versions/create"),
+        &editor,
+        &json!({"name": "churn-clf", "source": format!("runs:/{first_run}/model"), "run_id": first_run}),
+    ))
+    .await["model_version"]
+        .clone();
+    assert_eq!(
+        (
+            v1["version"].as_str(),
+            v1["status"].as_str(),
+            v1["current_stage"].as_str()
+        ),
+        (Some("1"), Some("READY"), Some("None"))
+    );
+    assert_eq!(v1["run_id"], first_run.as_str());
+    let v2 = ok(t.post(
+        &mlflow("/model-versions/create"),
+        &editor,
+        &json!({"name": "churn-clf", "source": format!("mlflow-artifacts:/{experiment_id}/{second_run}/artifacts/model"), "run_id": second_run}),
+    ))
+    .await["model_version"]
+        .clone();
+    assert_eq!(v2["version"], "2");
+    let (status, code, _) = mlflow_error(t.post(
+        &mlflow("/model-versions/create"),
+        &editor,
+        &json!({"name": "churn-clf", "source": "s3://bucket/model"}),
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (400, "INVALID_PARAMETER_VALUE"));
+    let (status, code, _) = mlflow_error(get(
+        &t,
+        &mlflow("/model-versions/get"),
+        &viewer,
+        &[("name", "churn-clf"), ("version", "99")],
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (404, "RESOURCE_DOES_NOT_EXIST"));
+
+    // Aliases: set, move, an unset one is 400, reserved names are refused, delete.
+    let alias = |version: &str| json!({"name": "churn-clf", "alias": "champion", "version": version});
+    ok(t.post(&mlflow("/registered-models/alias"), &editor, &alias("1"))).await;
+    let by_alias = ok(get(
+        &t,
+        &mlflow("/registered-models/alias"),
+        &viewer,
+        &[("name", "churn-clf"), ("alias", "champion")],
+    ))
+    .await;
+    assert_eq!(
+        (
+            by_alias["model_version"]["version"].as_str(),
+            &by_alias["model_version"]["aliases"]
+        ),
+        (Some("1"), &json!(["champion"]))
+    );
+    ok(t.post(&mlflow("/registered-models/alias"), &editor, &alias("2"))).await;
+    let moved = ok(get(
+        &t,
+        &mlflow("/registered-models/alias"),
+        &viewer,
+        &[("name", "churn-clf"), ("alias", "champion")],
+    ))
+    .await;
+    assert_eq!(moved["model_version"]["version"], "2");
+    let (status, code, message) = mlflow_error(get(
+        &t,
+        &mlflow("/registered-models/alias"),
+        &viewer,
+        &[("name", "churn-clf"), ("alias", "challenger")],
+    ))
+    .await;
+    assert_eq!(
+        (status, code.as_str(), message.as_str()),
+        (
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Registered model alias challenger not found."
+        )
+    );
+    let (status, code, message) = mlflow_error(t.post(
+        &mlflow("/registered-models/alias"),
+        &editor,
+        &json!({"name": "churn-clf", "alias": "v1", "version": "1"}),
+    ))
+    .await;
+    assert_eq!(
+        (status, code.as_str(), message.as_str()),
+        (
+            400,
+            "INVALID_PARAMETER_VALUE",
+            "Version alias name 'v1' is reserved."
+        )
+    );
+
+    // Stages, matched case-insensitively; a bad one is MLflow's message.
+    let staged = ok(t.post(
+        &mlflow("/model-versions/transition-stage"),
+        &editor,
+        &json!({"name": "churn-clf", "version": "1", "stage": "staging", "archive_existing_versions": false}),
+    ))
+    .await;
+    assert_eq!(staged["model_version"]["current_stage"], "Staging");
+    let (status, code, message) = mlflow_error(t.post(
+        &mlflow("/model-versions/transition-stage"),
+        &editor,
+        &json!({"name": "churn-clf", "version": "1", "stage": "NotAStage"}),
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (400, "INVALID_PARAMETER_VALUE"));
+    assert_eq!(
+        message,
+        "Invalid Model Version stage: NotAStage. Value must be one of None, Staging, Production, Archived."
+    );
+
+    // Descriptions and tags.
+    let updated = ok(t
+        .http
+        .patch(format!("{}{}", t.url, mlflow("/registered-models/update")))
+        .bearer_auth(&editor)
+        .json(&json!({"name": "churn-clf", "description": "churn classifier"})))
+    .await;
+    assert_eq!(updated["registered_model"]["description"], "churn classifier");
+    ok(t.post(
+        &mlflow("/registered-models/set-tag"),
+        &editor,
+        &json!({"name": "churn-clf", "key": "owner", "value": "ada"}),
+    ))
+    .await;
+    ok(t.http
+        .delete(format!("{}{}", t.url, mlflow("/registered-models/delete-tag")))
+        .bearer_auth(&editor)
+        .json(&json!({"name": "churn-clf", "key": "team"})))
+    .await;
+    ok(t.post(
+        &mlflow("/model-versions/set-tag"),
+        &editor,
+        &json!({"name": "churn-clf", "version": "2", "key": "validated", "value": "yes"}),
+    ))
+    .await;
+    let v2 = ok(get(
+        &t,
+        &mlflow("/model-versions/get"),
+        &viewer,
+        &[("name", "churn-clf"), ("version", "2")],
+    ))
+    .await;
+    assert_eq!(
+        v2["model_version"]["tags"],
+        json!([{"key": "validated", "value": "yes"}])
+    );
+    assert_eq!(v2["model_version"]["aliases"], json!(["champion"]));
+    let model = ok(get(
+        &t,
+        &mlflow("/registered-models/get"),
+        &viewer,
+        &[("name", "churn-clf")],
+    ))
+    .await["registered_model"]
+        .clone();
+    assert_eq!(model["tags"], json!([{"key": "owner", "value": "ada"}]));
+    assert_eq!(model["aliases"], json!([{"alias": "champion", "version": "2"}]));
+
+    // One data model: Lathe's API shows what MLflow registered.
+    let lathe = ok(t.get(&format!("/api/v1/projects/{PROJECT}/models/churn-clf"), &viewer)).await;
+    assert_eq!(lathe["description"], "churn classifier");
+
+    // A gate set through Lathe applies to MLflow's transition-stage, its condition in the message.
+    let gated = t
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/models"),
+            &t.admin(),
+            &json!({"name": "gated", "policies": [{"stage": "Staging", "conditions": [{"metric": {"key": "accuracy", "op": ">", "value": 0.99}}]}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(gated.status().as_u16(), 201);
+    ok(t.post(
+        &mlflow("/model-versions/create"),
+        &editor,
+        &json!({"name": "gated", "source": format!("runs:/{first_run}/model")}),
+    ))
+    .await;
+    let (status, code, message) = mlflow_error(t.post(
+        &mlflow("/model-versions/transition-stage"),
+        &editor,
+        &json!({"name": "gated", "version": "1", "stage": "Staging"}),
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (400, "INVALID_PARAMETER_VALUE"));
+    assert!(
+        message.contains("accuracy"),
+        "the unmet condition is named: {message}"
+    );
+
+    // delete_registered_model: a DELETE with a JSON body; Lathe's roles apply (admins delete).
+    let delete = |token: &str| {
+        t.http
+            .delete(format!("{}{}", t.url, mlflow("/registered-models/delete")))
+            .bearer_auth(token)
+            .json(&json!({"name": "churn-clf"}))
+    };
+    let (status, code, _) = mlflow_error(delete(&editor)).await;
+    assert_eq!((status, code.as_str()), (403, "PERMISSION_DENIED"));
+    ok(delete(&t.token(TokenRole::Admin, &[PROJECT]))).await;
+    let (status, code, _) = mlflow_error(get(
+        &t,
+        &mlflow("/registered-models/get"),
+        &viewer,
+        &[("name", "churn-clf")],
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (404, "RESOURCE_DOES_NOT_EXIST"));
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn mlflow_model_registry_on_sqlite_and_local_files() {
+    model_registry(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn mlflow_model_registry_on_postgres_and_s3() {
+    model_registry(Backend::Production).await;
+}
+
 #[tokio::test]
 async fn mlflow_workflow_over_raw_http_on_sqlite_and_local_files() {
     workflow(Backend::Embedded).await;

@@ -1,6 +1,6 @@
 //! MLflow's REST API, so that the `mlflow` client works against Lathe with only
 //! `MLFLOW_TRACKING_URI` and `MLFLOW_TRACKING_TOKEN` set: `/api/2.0/mlflow/...` (experiments,
-//! runs, metric history), the artifact proxy `/api/2.0/mlflow-artifacts/artifacts/...`,
+//! runs, metric history, registered models, versions, stages and aliases), the artifact proxy `/api/2.0/mlflow-artifacts/artifacts/...`,
 //! `/api/3.0/mlflow/server-info`, `/health` and `/version`, each mapped onto the
 //! registry-service's gRPC API, so that what MLflow logs is what `/api/v1` shows.
 //!
@@ -14,6 +14,7 @@ pub mod entities;
 pub mod error;
 pub mod experiment_search;
 pub mod experiments;
+pub mod models;
 pub mod request;
 pub mod runs;
 pub mod server;
@@ -74,6 +75,54 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 .service(at("/runs/set-tag", web::post().to(runs::set_tag)))
                 .service(at("/runs/search", web::post().to(runs::search)))
                 .service(at("/metrics/get-history", web::get().to(runs::metric_history)))
+                .service(at(
+                    "/registered-models/create",
+                    web::post().to(models::create_model),
+                ))
+                .service(at("/registered-models/get", web::get().to(models::get_model)))
+                .service(at(
+                    "/registered-models/update",
+                    web::patch().to(models::update_model),
+                ))
+                .service(at(
+                    "/registered-models/delete",
+                    web::delete().to(models::delete_model),
+                ))
+                .service(at(
+                    "/registered-models/set-tag",
+                    web::post().to(models::set_model_tag),
+                ))
+                .service(at(
+                    "/registered-models/delete-tag",
+                    web::delete().to(models::delete_model_tag),
+                ))
+                .service(
+                    web::resource("/registered-models/alias")
+                        .route(web::get().to(models::get_alias))
+                        .route(web::post().to(models::set_alias))
+                        .route(web::delete().to(models::delete_alias)),
+                )
+                .service(at(
+                    "/model-versions/create",
+                    web::post().to(models::create_version),
+                ))
+                .service(at("/model-versions/get", web::get().to(models::get_version)))
+                .service(at(
+                    "/model-versions/update",
+                    web::patch().to(models::update_version),
+                ))
+                .service(at(
+                    "/model-versions/transition-stage",
+                    web::post().to(models::transition_stage),
+                ))
+                .service(at(
+                    "/model-versions/set-tag",
+                    web::post().to(models::set_version_tag),
+                ))
+                .service(at(
+                    "/model-versions/delete-tag",
+                    web::delete().to(models::delete_version_tag),
+                ))
                 .default_service(web::to(server::endpoint_not_found)),
         )
 }
