@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -36,6 +37,9 @@ from mlflow.entities import Metric, Param, RunTag, ViewType
 from mlflow.exceptions import MlflowException
 
 STAGES = ("tracking", "artifacts", "models")
+
+# Stages and get_latest_versions are deprecated but still what many teams use; say it once, here.
+warnings.filterwarnings("ignore", message=".*Model registry stages will be removed", category=FutureWarning)
 
 # One suffix per invocation, so repeated runs against one gateway do not collide on names.
 SUFFIX = uuid.uuid4().hex[:8]
@@ -323,24 +327,46 @@ def models(client):
     mlflow.set_experiment(EXPERIMENT)
     name = f"churn-model-{SUFFIX}"
     x, y = make_classification(n_samples=200, n_features=6, random_state=7)
+    fitted = [(c, LogisticRegression(C=float(c), max_iter=500).fit(x, y)) for c in ["0.1", "1.0", "10.0"]]
     trained, runs = {}, {}
-    for c in ["0.1", "1.0", "10.0"]:
-        model = LogisticRegression(C=float(c), max_iter=500).fit(x, y)
-        with mlflow.start_run(run_name=f"sk-C{c}") as active:
-            mlflow.log_param("C", c)
-            mlflow.log_metric("acc", float(model.score(x, y)))
-            info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2])
-            check(info.model_uri.startswith("models:/m-"), "log_model gives a logged model URI", info.model_uri)
-        version = mlflow.register_model(info.model_uri, name)
-        trained[version.version] = model
-        runs[version.version] = active.info.run_id
+
+    # MLflow 3: log_model makes a logged model (models:/m-...), register_model versions it.
+    if wanted("log_model"):
+        with section("log_model"):
+            for c, model in fitted:
+                with mlflow.start_run(run_name=f"sk-C{c}") as active:
+                    mlflow.log_param("C", c)
+                    mlflow.log_metric("acc", float(model.score(x, y)))
+                    info = mlflow.sklearn.log_model(model, name="model", input_example=x[:2])
+                    check(info.model_uri.startswith("models:/m-"), "log_model gives a logged model URI",
+                          info.model_uri)
+                version = mlflow.register_model(info.model_uri, name)
+                trained[version.version] = model
+                runs[version.version] = active.info.run_id
+    if not trained:
+        # Without logged models: the model saved among the run's artifacts, versioned from
+        # runs:/<run>/model, as with MLflow 2.
+        client.create_registered_model(name, tags={"team": "retention"}, description="churn classifier")
+        for c, model in fitted:
+            with mlflow.start_run(run_name=f"sk-C{c}") as active, tempfile.TemporaryDirectory() as tmp:
+                mlflow.log_param("C", c)
+                mlflow.log_metric("acc", float(model.score(x, y)))
+                mlflow.sklearn.save_model(model, f"{tmp}/model", input_example=x[:2])
+                mlflow.log_artifacts(f"{tmp}/model", artifact_path="model")
+            run_id = active.info.run_id
+            version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
+            trained[version.version] = model
+            runs[version.version] = run_id
     check_equal(sorted(trained), ["1", "2", "3"], "three registered versions, numbered 1 to 3")
     check_equal(client.get_model_version(name, "2").status, "READY", "a version is READY")
+    check_equal(client.get_model_version(name, "3").run_id, runs["3"], "a version names its run")
 
     expect_error("RESOURCE_ALREADY_EXISTS", "create_registered_model with a taken name",
                  client.create_registered_model, name)
     expect_error("RESOURCE_DOES_NOT_EXIST", "get_model_version of an unknown version",
                  client.get_model_version, name, "99")
+    expect_error("RESOURCE_DOES_NOT_EXIST", "get_registered_model of an unknown name",
+                 client.get_registered_model, f"nope-{SUFFIX}")
 
     with section("aliases"):
         client.set_registered_model_alias(name, "champion", "1")
@@ -349,61 +375,88 @@ def models(client):
         check_equal(client.get_model_version_by_alias(name, "champion").version, "2", "the alias moved to version 2")
         check_equal(client.get_model_version(name, "1").aliases, [], "version 1 lost the alias")
         check_equal(client.get_model_version(name, "2").aliases, ["champion"], "version 2 holds it")
-        expect_error("INVALID_PARAMETER_VALUE", "get_model_version_by_alias of an unset alias",
-                     client.get_model_version_by_alias, name, "challenger")
-        expect_error("INVALID_PARAMETER_VALUE", "a reserved alias name", client.set_registered_model_alias,
-                     name, "v1", "1")
+        check_equal(client.get_registered_model(name).aliases, {"champion": "2"}, "the model lists its alias")
+    expect_error("INVALID_PARAMETER_VALUE", "get_model_version_by_alias of an unset alias",
+                 client.get_model_version_by_alias, name, "challenger")
+    expect_error("INVALID_PARAMETER_VALUE", "a reserved alias name", client.set_registered_model_alias,
+                 name, "v1", "1")
 
     with section("stages"):
         client.transition_model_version_stage(name, "2", "Staging")
         check_equal(client.get_model_version(name, "2").current_stage, "Staging", "version 2 in Staging")
         client.transition_model_version_stage(name, "2", "Production")
         client.transition_model_version_stage(name, "3", "Production", archive_existing_versions=True)
+        check_equal(client.get_model_version(name, "3").current_stage, "Production", "version 3 in Production")
         check_equal(client.get_model_version(name, "2").current_stage, "Archived",
                     "archive_existing_versions archived version 2")
-        latest = client.get_latest_versions(name, stages=["Production"])
-        check_equal([v.version for v in latest], ["3"], "get_latest_versions in Production")
-        expect_error("INVALID_PARAMETER_VALUE", "transition to an unknown stage",
-                     client.transition_model_version_stage, name, "1", "NotAStage")
+    expect_error("INVALID_PARAMETER_VALUE", "transition to an unknown stage",
+                 client.transition_model_version_stage, name, "1", "NotAStage")
+    if wanted("get_latest_versions"):
+        with section("get_latest_versions"):
+            latest = client.get_latest_versions(name, stages=["Production"])
+            check_equal([v.version for v in latest], ["3"], "get_latest_versions in Production")
 
-    with section("search_model_versions"):
+    with section("tags and descriptions"):
         client.set_model_version_tag(name, "1", "validated", "true")
-        tagged = client.search_model_versions(f"name = '{name}' and tags.validated = 'true'")
-        check_equal([v.version for v in tagged], ["1"], "search_model_versions by tag")
-        by_run = client.search_model_versions(f"name = '{name}' and run_id = '{runs['3']}'")
-        check_equal([v.version for v in by_run], ["3"], "search_model_versions by run_id")
-        pages, token = [], None
-        for _ in range(5):
-            page = client.search_model_versions(f"name = '{name}'", max_results=2,
-                                                order_by=["version_number DESC"], page_token=token)
-            pages.append([v.version for v in page])
-            token = page.token
-            if not token:
-                break
-        check_equal(pages[0], ["3", "2"], "the first page of two versions, newest first")
-        check_equal([v for p in pages for v in p], ["3", "2", "1"], "paging through the versions")
+        check_equal(client.get_model_version(name, "1").tags, {"validated": "true"}, "set_model_version_tag")
+        client.set_registered_model_tag(name, "owner", "growth")
+        client.delete_registered_model_tag(name, "team")
+        check_equal(client.get_registered_model(name).tags, {"owner": "growth"},
+                    "set and delete registered model tags")
+        client.update_model_version(name, "3", description="C = 10")
+        check_equal(client.get_model_version(name, "3").description, "C = 10", "update_model_version")
+        client.update_registered_model(name, description="churn classifier, v2")
+        check_equal(client.get_registered_model(name).description, "churn classifier, v2",
+                    "update_registered_model")
 
-    with section("load by alias"):
-        loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
-        check(np.array_equal(np.asarray(loaded.predict(x)), trained["2"].predict(x)),
-              "models:/name@champion predicts as the in-memory model")
-        sk = mlflow.sklearn.load_model(f"models:/{name}/3")
-        check(np.array_equal(sk.predict_proba(x), trained["3"].predict_proba(x)),
-              "mlflow.sklearn.load_model of version 3 gives the same probabilities")
+    if wanted("search_model_versions"):
+        with section("search_model_versions"):
+            tagged = client.search_model_versions(f"name = '{name}' and tags.validated = 'true'")
+            check_equal([v.version for v in tagged], ["1"], "search_model_versions by tag")
+            by_run = client.search_model_versions(f"name = '{name}' and run_id = '{runs['3']}'")
+            check_equal([v.version for v in by_run], ["3"], "search_model_versions by run_id")
+            pages, token = [], None
+            for _ in range(5):
+                page = client.search_model_versions(f"name = '{name}'", max_results=2,
+                                                    order_by=["version_number DESC"], page_token=token)
+                pages.append([v.version for v in page])
+                token = page.token
+                if not token:
+                    break
+            check_equal(pages[0], ["3", "2"], "the first page of two versions, newest first")
+            check_equal([v for p in pages for v in p], ["3", "2", "1"], "paging through the versions")
 
-    client.delete_model_version(name, "1")
-    remaining = sorted(v.version for v in client.search_model_versions(f"name = '{name}'"))
-    check_equal(remaining, ["2", "3"], "the remaining versions keep their numbers")
+    if wanted("load by alias"):
+        with section("load by alias"):
+            loaded = mlflow.pyfunc.load_model(f"models:/{name}@champion")
+            check(np.array_equal(np.asarray(loaded.predict(x)), trained["2"].predict(x)),
+                  "models:/name@champion predicts as the in-memory model")
+            sk = mlflow.sklearn.load_model(f"models:/{name}/3")
+            check(np.array_equal(sk.predict_proba(x), trained["3"].predict_proba(x)),
+                  "mlflow.sklearn.load_model of version 3 gives the same probabilities")
 
-    renamed = f"{name}-renamed"
-    client.rename_registered_model(name, renamed)
-    check_equal(client.get_registered_model(renamed).name, renamed, "rename_registered_model")
-    check_equal(client.get_model_version(renamed, "3").current_stage, "Production", "the versions moved along")
-    expect_error("RESOURCE_DOES_NOT_EXIST", "the old name is gone", client.get_registered_model, name)
-    client.delete_registered_model(renamed)
-    check_equal(client.search_model_versions(f"name = '{renamed}'"), [], "delete took the versions too")
-    expect_error("RESOURCE_DOES_NOT_EXIST", "get_registered_model after delete", client.get_registered_model,
-                 renamed)
+    if wanted("delete_model_version"):
+        with section("delete_model_version"):
+            client.delete_model_version(name, "1")
+            expect_error("RESOURCE_DOES_NOT_EXIST", "get_model_version of the deleted version",
+                         client.get_model_version, name, "1")
+            check_equal(client.get_model_version(name, "3").version, "3", "the other versions keep their numbers")
+
+    if wanted("rename_registered_model"):
+        with section("rename_registered_model"):
+            renamed = f"{name}-renamed"
+            client.rename_registered_model(name, renamed)
+            check_equal(client.get_registered_model(renamed).name, renamed, "rename_registered_model")
+            check_equal(client.get_model_version(renamed, "3").current_stage, "Production",
+                        "the versions moved along")
+            expect_error("RESOURCE_DOES_NOT_EXIST", "the old name is gone", client.get_registered_model, name)
+            name = renamed
+
+    with section("delete_registered_model"):
+        client.delete_registered_model(name)
+        expect_error("RESOURCE_DOES_NOT_EXIST", "get_registered_model after delete",
+                     client.get_registered_model, name)
+        expect_error("RESOURCE_DOES_NOT_EXIST", "its versions went too", client.get_model_version, name, "3")
 
 
 def main():
