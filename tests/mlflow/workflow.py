@@ -40,6 +40,8 @@ STAGES = ("tracking", "artifacts", "models")
 
 # Stages and get_latest_versions are deprecated but still what many teams use; say it once, here.
 warnings.filterwarnings("ignore", message=".*Model registry stages will be removed", category=FutureWarning)
+# scikit-learn's own deprecations inside MLflow's autolog metrics are not ours to fix.
+warnings.filterwarnings("ignore", category=FutureWarning, module="sklearn")
 
 # One suffix per invocation, so repeated runs against one gateway do not collide on names.
 SUFFIX = uuid.uuid4().hex[:8]
@@ -221,6 +223,43 @@ def tracking(client):
                   active_ids)
             only_deleted = client.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)
             check_equal([r.info.run_id for r in only_deleted], [deleted], "ViewType.DELETED_ONLY finds it")
+
+    with section("nested runs and a failed run"):
+        with mlflow.start_run(run_name="sweep") as parent:
+            with mlflow.start_run(run_name="trial", nested=True) as child:
+                mlflow.log_metric("acc", 0.6)
+        children = client.search_runs([exp_id], f"tags.mlflow.parentRunId = '{parent.info.run_id}'")
+        check_equal([r.info.run_id for r in children], [child.info.run_id], "a nested run names its parent")
+        failed = client.create_run(exp_id, run_name="diverged")
+        client.set_terminated(failed.info.run_id, "FAILED")
+        check_equal(client.get_run(failed.info.run_id).info.status, "FAILED", "set_terminated FAILED")
+        found = client.search_runs([exp_id], "attributes.status = 'FAILED'")
+        check_equal([r.info.run_id for r in found], [failed.info.run_id], "search_runs by attributes.status")
+
+    with section("sklearn autolog"):
+        from sklearn.datasets import make_classification
+        from sklearn.linear_model import LogisticRegression
+
+        x, y = make_classification(n_samples=100, n_features=5, random_state=3)
+        # Models and datasets left out: they need logged models and runs/log-inputs.
+        mlflow.sklearn.autolog(log_models=False, log_datasets=False, silent=True)
+        try:
+            with mlflow.start_run(run_name="autolog") as auto:
+                LogisticRegression(C=0.25, max_iter=300).fit(x, y)
+        finally:
+            mlflow.sklearn.autolog(disable=True)
+        logged = client.get_run(auto.info.run_id).data
+        check_equal(logged.params.get("C"), "0.25", "autolog logs the estimator's params")
+        check("training_accuracy_score" in logged.metrics, "autolog logs training metrics", sorted(logged.metrics))
+
+    # A diverging loss: MLflow stores NaN and infinities as metric values.
+    if wanted("log_metric NaN and infinity"):
+        with section("log_metric NaN and infinity"):
+            client.log_metric(run_id, "diverged_loss", float("nan"), step=3)
+            client.log_metric(run_id, "diverged_loss", float("inf"), step=4)
+            history = sorted(client.get_metric_history(run_id, "diverged_loss"), key=lambda m: m.step)
+            check(len(history) == 2 and history[0].value != history[0].value and history[1].value == float("inf"),
+                  "NaN and infinity come back", [(m.step, m.value) for m in history])
 
     expect_error("RESOURCE_DOES_NOT_EXIST", "get_run of an unknown id", client.get_run, uuid.uuid4().hex)
     expect_error("RESOURCE_DOES_NOT_EXIST", "get_experiment of an unknown id", client.get_experiment,
