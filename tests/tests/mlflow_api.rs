@@ -868,6 +868,107 @@ async fn model_registry(backend: Backend) {
         "the unmet condition is named: {message}"
     );
 
+    // search_registered_models: the client appends its prompt clause to every filter.
+    let search = |filter: &str, page_token: Option<&str>| {
+        let mut query = vec![
+            (
+                "filter",
+                format!("{filter} AND tag.`mlflow.prompt.is_prompt` != 'true'"),
+            ),
+            ("max_results", "1".to_owned()),
+        ];
+        if let Some(token) = page_token {
+            query.push(("page_token", token.to_owned()));
+        }
+        t.get(&mlflow("/registered-models/search"), &viewer).query(&query)
+    };
+    let first = ok(search("name LIKE '%'", None)).await;
+    assert_eq!(first["registered_models"][0]["name"], "churn-clf", "{first}");
+    let token = first["next_page_token"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let second = ok(search("name LIKE '%'", Some(&token))).await;
+    assert_eq!(second["registered_models"][0]["name"], "gated", "{second}");
+    assert!(second.get("next_page_token").is_none(), "{second}");
+    let owned = ok(search("tags.owner = 'ada'", None)).await;
+    assert_eq!(
+        owned["registered_models"].as_array().map(Vec::len),
+        Some(1),
+        "{owned}"
+    );
+
+    // get_latest_versions: the highest version per requested stage (POST first, as the client).
+    let latest = ok(t.post(
+        &mlflow("/registered-models/get-latest-versions"),
+        &viewer,
+        &json!({"name": "churn-clf", "stages": ["Staging"]}),
+    ))
+    .await;
+    let found: Vec<(&str, &str)> = latest["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| {
+            (
+                v["version"].as_str().unwrap(),
+                v["current_stage"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(found, [("1", "Staging")]);
+    let every_stage = ok(get(
+        &t,
+        &mlflow("/registered-models/get-latest-versions"),
+        &viewer,
+        &[("name", "churn-clf")],
+    ))
+    .await;
+    assert_eq!(
+        every_stage["model_versions"].as_array().map(Vec::len),
+        Some(2),
+        "{every_stage}"
+    );
+    let (status, code, _) = mlflow_error(t.post(
+        &mlflow("/registered-models/get-latest-versions"),
+        &viewer,
+        &json!({"name": "nope-x"}),
+    ))
+    .await;
+    assert_eq!((status, code.as_str()), (404, "RESOURCE_DOES_NOT_EXIST"));
+
+    // search_model_versions: by model (newest first) in pages, by run across models.
+    let versions = |filter: String, page_token: Option<&str>| {
+        let mut query = vec![("filter", filter), ("max_results", "1".to_owned())];
+        if let Some(token) = page_token {
+            query.push(("page_token", token.to_owned()));
+        }
+        t.get(&mlflow("/model-versions/search"), &viewer).query(&query)
+    };
+    let newest = ok(versions("name = 'churn-clf'".to_owned(), None)).await;
+    assert_eq!(newest["model_versions"][0]["version"], "2", "{newest}");
+    let token = newest["next_page_token"]
+        .as_str()
+        .expect("a second page")
+        .to_owned();
+    let older = ok(versions("name = 'churn-clf'".to_owned(), Some(&token))).await;
+    assert_eq!(older["model_versions"][0]["version"], "1", "{older}");
+    assert!(older.get("next_page_token").is_none(), "{older}");
+    let by_run = ok(t
+        .get(&mlflow("/model-versions/search"), &viewer)
+        .query(&[("filter", format!("run_id = '{first_run}'"))]))
+    .await;
+    let found: Vec<(&str, &str)> = by_run["model_versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| (v["name"].as_str().unwrap(), v["version"].as_str().unwrap()))
+        .collect();
+    assert_eq!(found, [("churn-clf", "1"), ("gated", "1")]);
+    let (status, code, message) = mlflow_error(versions("source_path = 'x'".to_owned(), None)).await;
+    assert_eq!((status, code.as_str()), (400, "INVALID_PARAMETER_VALUE"));
+    assert!(message.contains("source_path"), "{message}");
+
     // delete_registered_model: a DELETE with a JSON body; Lathe's roles apply (admins delete).
     let delete = |token: &str| {
         t.http

@@ -16,7 +16,17 @@ enum Field {
     Name,
     CreationTime,
     LastUpdateTime,
+    RunId,
+    VersionNumber,
     Tag(String),
+}
+
+/// What a filter searches: experiments and registered models have names, times and tags;
+/// model versions names, run ids, version numbers and tags.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Subject {
+    Experiments,
+    ModelVersions,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -124,20 +134,24 @@ fn tokens(input: &str) -> Result<Vec<Token>, MlflowError> {
     Ok(out)
 }
 
-fn field_of(word: &str) -> Result<Field, MlflowError> {
+fn field_of(word: &str, subject: Subject) -> Result<Field, MlflowError> {
     let (prefix, key) = word.split_once('.').unwrap_or(("attributes", word));
-    match prefix.to_ascii_lowercase().as_str() {
-        "tags" | "tag" if !key.is_empty() => Ok(Field::Tag(key.to_owned())),
-        "attributes" | "attribute" => match key {
-            "name" => Ok(Field::Name),
-            "creation_time" => Ok(Field::CreationTime),
-            "last_update_time" => Ok(Field::LastUpdateTime),
-            _ => Err(MlflowError::invalid(format!(
-                "Invalid attribute key '{key}' in an experiment filter; use name, creation_time, last_update_time or tags.<key>"
-            ))),
-        },
+    let names = match subject {
+        Subject::Experiments => "name, creation_time, last_update_time or tags.<key>",
+        Subject::ModelVersions => "name, run_id, version_number or tags.<key>",
+    };
+    match (prefix.to_ascii_lowercase().as_str(), key, subject) {
+        ("tags" | "tag", _, _) if !key.is_empty() => Ok(Field::Tag(key.to_owned())),
+        ("attributes" | "attribute", "name", _) => Ok(Field::Name),
+        ("attributes" | "attribute", "creation_time", Subject::Experiments) => Ok(Field::CreationTime),
+        ("attributes" | "attribute", "last_update_time", Subject::Experiments) => Ok(Field::LastUpdateTime),
+        ("attributes" | "attribute", "run_id", Subject::ModelVersions) => Ok(Field::RunId),
+        ("attributes" | "attribute", "version_number", Subject::ModelVersions) => Ok(Field::VersionNumber),
+        ("attributes" | "attribute", _, _) => Err(MlflowError::invalid(format!(
+            "Invalid attribute key '{key}' in this filter; use {names}"
+        ))),
         _ => Err(MlflowError::invalid(format!(
-            "Invalid entity '{word}' in an experiment filter; use name, creation_time, last_update_time or tags.<key>"
+            "Invalid entity '{word}' in this filter; use {names}"
         ))),
     }
 }
@@ -145,6 +159,11 @@ fn field_of(word: &str) -> Result<Field, MlflowError> {
 impl ExperimentFilter {
     /// Parses MLflow's experiment filter; empty is no condition.
     pub fn parse(input: &str) -> Result<ExperimentFilter, MlflowError> {
+        ExperimentFilter::parse_for(input, Subject::Experiments)
+    }
+
+    /// Parses a filter over `subject`'s fields.
+    pub fn parse_for(input: &str, subject: Subject) -> Result<ExperimentFilter, MlflowError> {
         let tokens = tokens(input)?;
         let mut conditions = Vec::new();
         let mut rest = tokens.as_slice();
@@ -154,7 +173,7 @@ impl ExperimentFilter {
                     "Invalid filter '{input}': expected <field> <operator> <value>"
                 )));
             };
-            let field = field_of(word)?;
+            let field = field_of(word, subject)?;
             let op = match op {
                 Token::Compare("=") => Op::Eq,
                 Token::Compare("!=") => Op::Ne,
@@ -170,7 +189,10 @@ impl ExperimentFilter {
                     )));
                 }
             };
-            let numeric = matches!(field, Field::CreationTime | Field::LastUpdateTime);
+            let numeric = matches!(
+                field,
+                Field::CreationTime | Field::LastUpdateTime | Field::VersionNumber
+            );
             let value = match (value, numeric) {
                 (Token::Number(n), true) => Value::Number(*n),
                 (Token::Text(s), false) => Value::Text(s.clone()),
@@ -210,24 +232,78 @@ impl ExperimentFilter {
         Ok(ExperimentFilter(conditions))
     }
 
-    pub fn matches(&self, experiment: &Experiment) -> bool {
-        self.0.iter().all(|condition| condition.holds(experiment))
+    /// Whether `item` meets every condition; a condition on a tag the item lacks does not hold.
+    /// The model an exact `name = '…'` condition names, if any.
+    pub fn exact_name(&self) -> Option<&str> {
+        self.0.iter().find_map(|condition| {
+            if let (Field::Name, Op::Eq, Value::Text(name)) =
+                (&condition.field, condition.op, &condition.value)
+            {
+                Some(name.as_str())
+            } else {
+                None
+            }
+        })
+    }
+
+    pub fn matches(&self, item: &impl Searched) -> bool {
+        self.0.iter().all(|condition| condition.holds(item, false))
+    }
+
+    /// As [`ExperimentFilter::matches`], except that `tags.k != 'v'` holds when the tag is
+    /// missing: MLflow's client appends ``tag.`mlflow.prompt.is_prompt` != 'true'`` to every
+    /// registered-model search, which must keep the models without that tag.
+    pub fn matches_missing_tags_unequal(&self, item: &impl Searched) -> bool {
+        self.0.iter().all(|condition| condition.holds(item, true))
+    }
+}
+
+/// What a filter reads of an experiment or a registered model.
+pub trait Searched {
+    fn name(&self) -> &str;
+    fn tag(&self, key: &str) -> Option<&str>;
+    fn creation_time(&self) -> i64;
+    fn last_update_time(&self) -> i64;
+    fn run_id(&self) -> &str {
+        ""
+    }
+    fn version_number(&self) -> i64 {
+        0
+    }
+}
+
+impl Searched for Experiment {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+    fn creation_time(&self) -> i64 {
+        self.creation_time
+    }
+    fn last_update_time(&self) -> i64 {
+        self.last_update_time
     }
 }
 
 impl Condition {
-    fn holds(&self, e: &Experiment) -> bool {
+    fn holds(&self, item: &impl Searched, missing_tag_unequal: bool) -> bool {
         match (&self.field, &self.value) {
-            (Field::Name, Value::Text(v)) => compare_text(&e.name, self.op, v),
-            (Field::Tag(key), Value::Text(v)) => e
-                .tags
-                .iter()
-                .find(|tag| &tag.key == key)
-                .is_some_and(|tag| compare_text(&tag.value, self.op, v)),
-            (Field::CreationTime, Value::Number(n)) => compare_number(e.creation_time, self.op, *n),
-            (Field::LastUpdateTime, Value::Number(n)) => compare_number(e.last_update_time, self.op, *n),
-            (Field::Name | Field::Tag(_), Value::Number(_))
-            | (Field::CreationTime | Field::LastUpdateTime, Value::Text(_)) => false,
+            (Field::Name, Value::Text(v)) => compare_text(item.name(), self.op, v),
+            (Field::Tag(key), Value::Text(v)) => match item.tag(key) {
+                Some(value) => compare_text(value, self.op, v),
+                None => missing_tag_unequal && self.op == Op::Ne,
+            },
+            (Field::CreationTime, Value::Number(n)) => compare_number(item.creation_time(), self.op, *n),
+            (Field::LastUpdateTime, Value::Number(n)) => compare_number(item.last_update_time(), self.op, *n),
+            (Field::RunId, Value::Text(v)) => compare_text(item.run_id(), self.op, v),
+            (Field::VersionNumber, Value::Number(n)) => compare_number(item.version_number(), self.op, *n),
+            (Field::Name | Field::Tag(_) | Field::RunId, Value::Number(_))
+            | (Field::CreationTime | Field::LastUpdateTime | Field::VersionNumber, Value::Text(_)) => false,
         }
     }
 }

@@ -81,6 +81,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 ))
                 .service(at("/registered-models/get", web::get().to(models::get_model)))
                 .service(at(
+                    "/registered-models/search",
+                    web::get().to(models::search_models),
+                ))
+                .service(
+                    web::resource("/registered-models/get-latest-versions")
+                        .route(web::post().to(models::latest_versions_post))
+                        .route(web::get().to(models::latest_versions_get)),
+                )
+                .service(at(
                     "/registered-models/update",
                     web::patch().to(models::update_model),
                 ))
@@ -107,6 +116,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                     web::post().to(models::create_version),
                 ))
                 .service(at("/model-versions/get", web::get().to(models::get_version)))
+                .service(at(
+                    "/model-versions/search",
+                    web::get().to(models::search_versions),
+                ))
                 .service(at(
                     "/model-versions/update",
                     web::patch().to(models::update_version),

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::entities::{key_values, millis};
 use super::error::MlflowError;
+use super::experiment_search::{ExperimentFilter, Searched, Subject, offset_of, page_token};
 use super::experiments::tag_map;
 use super::request::{KeyValue, Mlflow, QueryFields, answer, empty, json_body, required};
 use crate::api::Services;
@@ -108,6 +109,30 @@ impl From<pb::ModelVersion> for ModelVersion {
     }
 }
 
+impl Searched for ModelVersion {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+    fn creation_time(&self) -> i64 {
+        self.creation_timestamp
+    }
+    fn last_update_time(&self) -> i64 {
+        self.last_updated_timestamp
+    }
+    fn run_id(&self) -> &str {
+        &self.run_id
+    }
+    fn version_number(&self) -> i64 {
+        self.version.parse().unwrap_or(0)
+    }
+}
+
 #[derive(Serialize)]
 struct AliasEntry {
     alias: String,
@@ -151,6 +176,24 @@ impl From<pb::Model> for RegisteredModel {
             aliases,
             name: m.name,
         }
+    }
+}
+
+impl Searched for RegisteredModel {
+    fn name(&self) -> &str {
+        &self.name
+    }
+    fn tag(&self, key: &str) -> Option<&str> {
+        self.tags
+            .iter()
+            .find(|tag| tag.key == key)
+            .map(|tag| tag.value.as_str())
+    }
+    fn creation_time(&self) -> i64 {
+        self.creation_timestamp
+    }
+    fn last_update_time(&self) -> i64 {
+        self.last_updated_timestamp
     }
 }
 
@@ -583,4 +626,388 @@ pub async fn delete_alias(
     };
     backends.models().delete_alias(request).await?;
     empty()
+}
+
+/// MLflow's default and largest page of `registered-models/search`.
+const DEFAULT_MODEL_RESULTS: i64 = 100;
+const MAX_MODEL_RESULTS: i64 = 1000;
+
+#[derive(Serialize)]
+struct ModelSearchAnswer {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    registered_models: Vec<RegisteredModel>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    next_page_token: String,
+}
+
+/// Registered models matching MLflow's filter (`name = 'm'`, `name LIKE 'churn%'`,
+/// `tags.k = 'v'`, joined by AND), ordered by `name` (default), `timestamp` or
+/// `last_updated_timestamp`, in offset pages as MLflow issues them. The registry lists the
+/// project's models and the gateway filters them.
+pub async fn search_models(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let max_results = query.int("max_results")?.unwrap_or(DEFAULT_MODEL_RESULTS);
+    if !(1..=MAX_MODEL_RESULTS).contains(&max_results) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {max_results} for parameter 'max_results': it must be between 1 and {MAX_MODEL_RESULTS}"
+        )));
+    }
+    let filter = ExperimentFilter::parse(query.get("filter").unwrap_or(""))?;
+    let orders = query
+        .all("order_by")
+        .iter()
+        .map(|clause| model_order(clause))
+        .collect::<Result<Vec<_>, _>>()?;
+    let offset = offset_of(query.get("page_token"))?;
+    let mut matching = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListModelsRequest {
+            project: access.project.clone(),
+            page_size: 1000,
+            page_token: token,
+        };
+        let page = backends.models().list_models(request).await?.into_inner();
+        matching.extend(
+            page.models
+                .into_iter()
+                .map(RegisteredModel::from)
+                .filter(|model| filter.matches_missing_tags_unequal(model)),
+        );
+        if page.next_page_token.is_empty() {
+            break;
+        }
+        token = page.next_page_token;
+    }
+    matching.sort_by(|a, b| {
+        orders
+            .iter()
+            .map(|(key, descending)| {
+                let ordering = match key {
+                    ModelOrder::Name => a.name.cmp(&b.name),
+                    ModelOrder::Created => a.creation_timestamp.cmp(&b.creation_timestamp),
+                    ModelOrder::Updated => a.last_updated_timestamp.cmp(&b.last_updated_timestamp),
+                };
+                if *descending { ordering.reverse() } else { ordering }
+            })
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or_else(|| a.name.cmp(&b.name))
+    });
+    let size = usize::try_from(max_results).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(size);
+    let next_page_token = if end < matching.len() {
+        page_token(end)
+    } else {
+        String::new()
+    };
+    answer(&ModelSearchAnswer {
+        registered_models: matching.into_iter().skip(offset).take(size).collect(),
+        next_page_token,
+    })
+}
+
+enum ModelOrder {
+    Name,
+    Created,
+    Updated,
+}
+
+fn model_order(clause: &str) -> Result<(ModelOrder, bool), MlflowError> {
+    let mut words = clause.split_whitespace();
+    let key = match words.next().unwrap_or("") {
+        "name" => ModelOrder::Name,
+        "timestamp" | "creation_timestamp" => ModelOrder::Created,
+        "last_updated_timestamp" => ModelOrder::Updated,
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}': registered models sort by name, timestamp or last_updated_timestamp, not '{other}'"
+            )));
+        }
+    };
+    let descending = match words.next() {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("asc") => false,
+        Some(d) if d.eq_ignore_ascii_case("desc") => true,
+        Some(_) => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}'"
+            )));
+        }
+    };
+    Ok((key, descending))
+}
+
+/// MLflow's default and largest page of `model-versions/search`.
+const DEFAULT_VERSION_RESULTS: i64 = 10_000;
+const MAX_VERSION_RESULTS: i64 = 200_000;
+
+#[derive(Serialize)]
+struct VersionSearchAnswer {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    model_versions: Vec<ModelVersion>,
+    #[serde(skip_serializing_if = "String::is_empty")]
+    next_page_token: String,
+}
+
+/// Every version of `model`, all pages; none when the model does not exist.
+async fn versions_of(
+    backends: &Services,
+    project: &str,
+    model: &str,
+) -> Result<Vec<ModelVersion>, MlflowError> {
+    let mut versions = Vec::new();
+    let mut token = String::new();
+    loop {
+        let request = pb::ListModelVersionsRequest {
+            project: project.to_owned(),
+            model: model.to_owned(),
+            page_size: 1000,
+            page_token: token,
+        };
+        let page = match backends.models().list_model_versions(request).await {
+            Ok(page) => page.into_inner(),
+            Err(status) => {
+                let err = MlflowError::from(status);
+                return if err.status == 404 { Ok(versions) } else { Err(err) };
+            }
+        };
+        versions.extend(page.versions.into_iter().map(ModelVersion::from));
+        if page.next_page_token.is_empty() {
+            return Ok(versions);
+        }
+        token = page.next_page_token;
+    }
+}
+
+/// Model versions matching MLflow's filter (`name = 'm'`, `run_id = '…'`,
+/// `version_number > 1`, `tags.k = 'v'`, `LIKE`, joined by AND), ordered by `name`,
+/// `version_number`, `creation_timestamp` or `last_updated_timestamp` (default: name, then the
+/// newest version first), in offset pages. With `name = 'm'` only that model's versions are
+/// read; otherwise every model's.
+pub async fn search_versions(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let max_results = query.int("max_results")?.unwrap_or(DEFAULT_VERSION_RESULTS);
+    if !(1..=MAX_VERSION_RESULTS).contains(&max_results) {
+        return Err(MlflowError::invalid(format!(
+            "Invalid value {max_results} for parameter 'max_results': it must be between 1 and {MAX_VERSION_RESULTS}"
+        )));
+    }
+    let filter = ExperimentFilter::parse_for(query.get("filter").unwrap_or(""), Subject::ModelVersions)?;
+    let orders = query
+        .all("order_by")
+        .iter()
+        .map(|clause| version_order(clause))
+        .collect::<Result<Vec<_>, _>>()?;
+    let offset = offset_of(query.get("page_token"))?;
+    let models = match filter.exact_name() {
+        Some(name) => vec![name.to_owned()],
+        None => {
+            let mut names = Vec::new();
+            let mut token = String::new();
+            loop {
+                let request = pb::ListModelsRequest {
+                    project: access.project.clone(),
+                    page_size: 1000,
+                    page_token: token,
+                };
+                let page = backends.models().list_models(request).await?.into_inner();
+                names.extend(page.models.into_iter().map(|model| model.name));
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                token = page.next_page_token;
+            }
+            names
+        }
+    };
+    let mut matching = Vec::new();
+    for model in &models {
+        let versions = versions_of(&backends, &access.project, model).await?;
+        matching.extend(versions.into_iter().filter(|version| filter.matches(version)));
+    }
+    matching.sort_by(|a, b| {
+        orders
+            .iter()
+            .map(|(key, descending)| {
+                let ordering = match key {
+                    VersionOrder::Name => a.name.cmp(&b.name),
+                    VersionOrder::Version => a.version_number().cmp(&b.version_number()),
+                    VersionOrder::Created => a.creation_timestamp.cmp(&b.creation_timestamp),
+                    VersionOrder::Updated => a.last_updated_timestamp.cmp(&b.last_updated_timestamp),
+                };
+                if *descending { ordering.reverse() } else { ordering }
+            })
+            .find(|ordering| ordering.is_ne())
+            .unwrap_or_else(|| {
+                a.name
+                    .cmp(&b.name)
+                    .then_with(|| b.version_number().cmp(&a.version_number()))
+            })
+    });
+    let size = usize::try_from(max_results).unwrap_or(usize::MAX);
+    let end = offset.saturating_add(size);
+    let next_page_token = if end < matching.len() {
+        page_token(end)
+    } else {
+        String::new()
+    };
+    answer(&VersionSearchAnswer {
+        model_versions: matching.into_iter().skip(offset).take(size).collect(),
+        next_page_token,
+    })
+}
+
+enum VersionOrder {
+    Name,
+    Version,
+    Created,
+    Updated,
+}
+
+fn version_order(clause: &str) -> Result<(VersionOrder, bool), MlflowError> {
+    let mut words = clause.split_whitespace();
+    let key = match words.next().unwrap_or("") {
+        "name" => VersionOrder::Name,
+        "version_number" => VersionOrder::Version,
+        "creation_timestamp" | "timestamp" => VersionOrder::Created,
+        "last_updated_timestamp" => VersionOrder::Updated,
+        other => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}': model versions sort by name, version_number, creation_timestamp or last_updated_timestamp, not '{other}'"
+            )));
+        }
+    };
+    let descending = match words.next() {
+        None => false,
+        Some(d) if d.eq_ignore_ascii_case("asc") => false,
+        Some(d) if d.eq_ignore_ascii_case("desc") => true,
+        Some(_) => {
+            return Err(MlflowError::invalid(format!(
+                "Invalid order_by clause '{clause}'"
+            )));
+        }
+    };
+    Ok((key, descending))
+}
+
+#[derive(Deserialize, Default)]
+struct LatestVersions {
+    name: Option<String>,
+    #[serde(default)]
+    stages: Vec<String>,
+}
+
+#[derive(Serialize)]
+struct LatestVersionsAnswer {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    model_versions: Vec<ModelVersion>,
+}
+
+pub async fn latest_versions_post(
+    access: Mlflow<Viewer>,
+    req: HttpRequest,
+    body: web::Bytes,
+    backends: Services,
+) -> Reply {
+    let body: LatestVersions = json_body(&req, &body)?;
+    latest_versions(access, body, backends).await
+}
+
+pub async fn latest_versions_get(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let body = LatestVersions {
+        name: query.get("name").map(str::to_owned),
+        stages: query.all("stages"),
+    };
+    latest_versions(access, body, backends).await
+}
+
+/// For each requested stage (every stage when none is), the model's highest version in it.
+async fn latest_versions(access: Mlflow<Viewer>, body: LatestVersions, backends: Services) -> Reply {
+    let name = required(body.name, "name")?;
+    let stages = if body.stages.is_empty() {
+        vec![
+            pb::Stage::None,
+            pb::Stage::Staging,
+            pb::Stage::Production,
+            pb::Stage::Archived,
+        ]
+    } else {
+        body.stages
+            .iter()
+            .map(|stage| parse_stage(stage))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    // The model must exist: MLflow answers 404 for an unknown one.
+    let model = pb::ModelRef {
+        project: access.project.clone(),
+        name: name.clone(),
+    };
+    backends.models().get_model(model).await?;
+    let mut versions = versions_of(&backends, &access.project, &name).await?;
+    versions.sort_by_key(|version| std::cmp::Reverse(version.version_number()));
+    let mut latest = Vec::new();
+    for stage in stages {
+        let stage = stage_name(stage.into());
+        if let Some(index) = versions.iter().position(|version| version.current_stage == stage) {
+            latest.push(versions.remove(index));
+        }
+    }
+    answer(&LatestVersionsAnswer {
+        model_versions: latest,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_source_names_a_run_and_a_path_in_its_artifacts() {
+        assert_eq!(
+            run_source("runs:/abc/model", None).unwrap(),
+            ("abc".to_owned(), "model".to_owned())
+        );
+        assert_eq!(
+            run_source("mlflow-artifacts:/6/abc/artifacts/sk_model/", Some("abc")).unwrap(),
+            ("abc".to_owned(), "sk_model".to_owned())
+        );
+        for (source, run_id) in [
+            ("models:/m-0123", None),
+            ("s3://bucket/model", None),
+            ("runs:/abc", None),
+            ("runs:/abc/model", Some("other")),
+            ("mlflow-artifacts:/6/abc/artifacts/../x", None),
+        ] {
+            let err = run_source(source, run_id).unwrap_err();
+            assert_eq!(
+                (err.code, err.status),
+                ("INVALID_PARAMETER_VALUE", 400),
+                "{source}"
+            );
+        }
+    }
+
+    #[test]
+    fn aliases_follow_mlflows_rules() {
+        for good in ["champion", "challenger-2", "v1a", "A_b"] {
+            assert!(check_alias(good).is_ok(), "{good}");
+        }
+        for reserved in ["latest", "LATEST", "v1", "V42"] {
+            assert!(
+                check_alias(reserved).unwrap_err().message.contains("is reserved"),
+                "{reserved}"
+            );
+        }
+        assert!(check_alias("has space").is_err());
+        assert!(check_alias(&"a".repeat(256)).is_err());
+    }
+
+    #[test]
+    fn stages_match_case_insensitively() {
+        assert_eq!(parse_stage("staging").unwrap(), pb::Stage::Staging);
+        assert_eq!(parse_stage("None").unwrap(), pb::Stage::None);
+        assert_eq!(stage_name(pb::Stage::Production.into()), "Production");
+        assert!(parse_stage("NotAStage").is_err());
+    }
 }
