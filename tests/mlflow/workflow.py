@@ -213,6 +213,13 @@ def tracking(client):
         tagged = client.search_experiments(filter_string=f"tags.team = 'growth' and name LIKE '{EXPERIMENT}%'")
         check_equal([e.name for e in tagged], [f"{EXPERIMENT}-other"], "search_experiments by tag")
 
+    if wanted("delete_experiment_tag"):
+        with section("delete_experiment_tag"):
+            client.set_experiment_tag(exp_id, "stage", "dev")
+            client.delete_experiment_tag(exp_id, "stage")
+            check("stage" not in client.get_experiment(exp_id).tags, "delete_experiment_tag",
+                  client.get_experiment(exp_id).tags)
+
     if wanted("delete_run"):
         with section("delete_run"):
             deleted = others["lr-C0.5-c"]
@@ -396,6 +403,10 @@ def models(client):
             version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
             trained[version.version] = model
             runs[version.version] = run_id
+        if wanted("model version source"):
+            with section("model version source"):
+                check_equal(client.get_model_version(name, "3").source, f"runs:/{runs['3']}/model",
+                            "a version keeps the source it was created from")
     check_equal(sorted(trained), ["1", "2", "3"], "three registered versions, numbered 1 to 3")
     check_equal(client.get_model_version(name, "2").status, "READY", "a version is READY")
     check_equal(client.get_model_version(name, "3").run_id, runs["3"], "a version names its run")
@@ -417,6 +428,10 @@ def models(client):
         check_equal(client.get_registered_model(name).aliases, {"champion": "2"}, "the model lists its alias")
     expect_error("INVALID_PARAMETER_VALUE", "get_model_version_by_alias of an unset alias",
                  client.get_model_version_by_alias, name, "challenger")
+    if wanted("delete an unset alias"):
+        with section("delete an unset alias"):
+            client.delete_registered_model_alias(name, "challenger")
+            check(True, "deleting an alias that is not set is a no-op, as in MLflow")
     expect_error("INVALID_PARAMETER_VALUE", "a reserved alias name", client.set_registered_model_alias,
                  name, "v1", "1")
 
@@ -464,6 +479,14 @@ def models(client):
                     break
             check_equal(pages[0], ["3", "2"], "the first page of two versions, newest first")
             check_equal([v for p in pages for v in p], ["3", "2", "1"], "paging through the versions")
+
+    if wanted("search_model_versions IN and source_path"):
+        with section("search_model_versions IN and source_path"):
+            found = client.search_model_versions(f"name = '{name}' and run_id IN ('{runs['1']}', '{runs['2']}')")
+            check_equal(sorted(v.version for v in found), ["1", "2"], "search_model_versions with run_id IN")
+            source = client.get_model_version(name, "2").source
+            found = client.search_model_versions(f"name = '{name}' and source_path = '{source}'")
+            check_equal([v.version for v in found], ["2"], "search_model_versions by source_path")
 
     if wanted("load by alias"):
         with section("load by alias"):
