@@ -580,8 +580,17 @@ async fn errors(t: &TestPlatform, editor: &str, viewer: &str, run_id: &str) {
     }
 
     // A call this server does not have: 404 ENDPOINT_NOT_FOUND, which the client understands.
-    let (status, code, _) = mlflow_error(t.post(&mlflow("/logged-models/search"), viewer, &json!({}))).await;
+    let (status, code, _) = mlflow_error(t.post(&mlflow("/logged-models"), viewer, &json!({}))).await;
     assert_eq!((status, code.as_str()), (404, "ENDPOINT_NOT_FOUND"));
+    // No logged models exist, so their search finds none (the client asks on every listing).
+    let none = t.post(
+        &mlflow("/logged-models/search"),
+        viewer,
+        &json!({"experiment_ids": ["0"]}),
+    );
+    let none = none.send().await.unwrap();
+    assert_eq!(none.status(), 200);
+    assert_eq!(none.text().await.unwrap(), "{}");
 }
 
 /// A finished run with `accuracy` logged and its model files under `model/`, through MLflow.

@@ -62,9 +62,15 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                     "/experiments/set-experiment-tag",
                     web::post().to(experiments::set_tag),
                 ))
+                // MLflow's client sends POST; its server takes DELETE too.
+                .service(
+                    web::resource("/experiments/delete-experiment-tag")
+                        .route(web::post().to(experiments::delete_tag))
+                        .route(web::delete().to(experiments::delete_tag)),
+                )
                 .service(at(
-                    "/experiments/delete-experiment-tag",
-                    web::delete().to(experiments::delete_tag),
+                    "/logged-models/search",
+                    web::post().to(server::search_logged_models),
                 ))
                 .service(at("/runs/create", web::post().to(runs::create)))
                 .service(at("/runs/get", web::get().to(runs::get)))

@@ -624,8 +624,18 @@ pub async fn delete_alias(
         alias: required(body.alias, "alias")?,
         reason: String::new(),
     };
-    backends.models().delete_alias(request).await?;
-    empty()
+    match backends.models().delete_alias(request).await {
+        Ok(_) => empty(),
+        // MLflow answers `{}` for an alias that is not set: deleting it is already done.
+        Err(status) => {
+            let error = lathe_common::Error::from(status);
+            if error.reason == lathe_common::reasons::ALIAS_NOT_FOUND.name {
+                empty()
+            } else {
+                Err(error.into())
+            }
+        }
+    }
 }
 
 /// MLflow's default and largest page of `registered-models/search`.
