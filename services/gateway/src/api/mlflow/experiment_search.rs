@@ -277,10 +277,7 @@ impl Searched for Experiment {
         &self.name
     }
     fn tag(&self, key: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|tag| tag.key == key)
-            .map(|tag| tag.value.as_str())
+        super::request::value_of(&self.tags, key)
     }
     fn creation_time(&self) -> i64 {
         self.creation_time

@@ -114,10 +114,7 @@ impl Searched for ModelVersion {
         &self.name
     }
     fn tag(&self, key: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|tag| tag.key == key)
-            .map(|tag| tag.value.as_str())
+        super::request::value_of(&self.tags, key)
     }
     fn creation_time(&self) -> i64 {
         self.creation_timestamp
@@ -184,10 +181,7 @@ impl Searched for RegisteredModel {
         &self.name
     }
     fn tag(&self, key: &str) -> Option<&str> {
-        self.tags
-            .iter()
-            .find(|tag| tag.key == key)
-            .map(|tag| tag.value.as_str())
+        super::request::value_of(&self.tags, key)
     }
     fn creation_time(&self) -> i64 {
         self.creation_timestamp

@@ -194,3 +194,11 @@ pub struct KeyValue {
     #[serde(default)]
     pub value: String,
 }
+
+/// The value of the entry `key` among `entries`, if any.
+pub fn value_of<'a>(entries: &'a [KeyValue], key: &str) -> Option<&'a str> {
+    entries
+        .iter()
+        .find(|entry| entry.key == key)
+        .map(|entry| entry.value.as_str())
+}
