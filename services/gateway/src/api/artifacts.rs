@@ -81,13 +81,30 @@ pub async fn upload_artifact(
             .to_owned(),
         None => String::new(),
     };
-    let header = pb::UploadArtifactRequest {
-        part: Some(UploadPart::Header(pb::UploadArtifactHeader {
+    let artifact = stream_upload(
+        &backends,
+        pb::UploadArtifactHeader {
             project,
             run_id,
             path,
             expected_sha256,
-        })),
+        },
+        payload,
+    )
+    .await?;
+    Ok(HttpResponse::Created().json(artifact))
+}
+
+/// Streams an HTTP body to the registry as the artifact `header` names (Lathe's upload route
+/// and MLflow's artifact proxy): stored only when the whole body arrived and the service
+/// committed it.
+pub async fn stream_upload(
+    backends: &Services,
+    header: pb::UploadArtifactHeader,
+    payload: web::Payload,
+) -> Result<pb::Artifact, ApiError> {
+    let header = pb::UploadArtifactRequest {
+        part: Some(UploadPart::Header(header)),
     };
     let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
     sender
@@ -111,10 +128,9 @@ pub async fn upload_artifact(
         Either::Left((Err(err), _)) => return Err(err),
         Either::Right((result, _pump)) => result,
     };
-    let artifact = result
+    Ok(result
         .map_err(|err| Error::internal(format_args!("artifact upload task failed: {err}")))??
-        .into_inner();
-    Ok(HttpResponse::Created().json(artifact))
+        .into_inner())
 }
 
 /// gRPC path of `TrackingService.UploadArtifact`.

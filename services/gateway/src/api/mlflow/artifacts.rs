@@ -1,20 +1,15 @@
 //! MLflow's artifact proxy (`/api/2.0/mlflow-artifacts/artifacts/...`) on the registry's run
 //! artifacts. A run's `artifact_uri` is `mlflow-artifacts:/<experiment>/<run>/artifacts`, so the
 //! client's paths are `<experiment>/<run>/artifacts/<path in the run's tree>`. Uploads and
-//! downloads stream through in chunks of at most 1 MiB, whatever the file's size.
+//! downloads stream through in chunks of at most 1 MiB, whatever the file's size; an upload goes
+//! through the same code as Lathe's own upload route (`api::artifacts::stream_upload`).
 
 use actix_web::body::SizedStream;
-use actix_web::web::{Bytes, BytesMut};
 use actix_web::{HttpRequest, HttpResponse, web};
 use futures::StreamExt;
-use lathe_common::access;
 use lathe_contract::registry::v1 as pb;
 use lathe_contract::registry::v1::download_artifact_response::Part as DownloadPart;
-use lathe_contract::registry::v1::upload_artifact_request::Part as UploadPart;
 use serde::Serialize;
-use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
-use tracing::Instrument;
 
 use super::error::MlflowError;
 use super::request::{Mlflow, QueryFields, answer, empty};
@@ -22,12 +17,6 @@ use crate::api::Services;
 use crate::auth::{Editor, Viewer};
 
 type Reply = Result<HttpResponse, MlflowError>;
-
-/// Largest data chunk sent to the registry-service in one gRPC message.
-const CHUNK_BYTES: usize = 1024 * 1024;
-
-/// Messages in flight between the HTTP body and the gRPC stream; bounds an upload's memory.
-const UPLOAD_QUEUE: usize = 4;
 
 /// Where a proxy path points: a run, and a path in its artifact tree (empty for the root).
 #[derive(Debug, PartialEq)]
@@ -78,66 +67,14 @@ pub async fn upload(
     backends: Services,
 ) -> Reply {
     let (_, location) = file_location(&req)?;
-    let header = pb::UploadArtifactRequest {
-        part: Some(UploadPart::Header(pb::UploadArtifactHeader {
-            project: access.project,
-            run_id: location.run_id,
-            path: location.path,
-            expected_sha256: String::new(),
-        })),
+    let header = pb::UploadArtifactHeader {
+        project: access.project,
+        run_id: location.run_id,
+        path: location.path,
+        expected_sha256: String::new(),
     };
-    let (sender, receiver) = mpsc::channel(UPLOAD_QUEUE);
-    sender
-        .send(header)
-        .await
-        .map_err(|_| lathe_common::Error::internal("the upload queue closed before its header"))?;
-    let mut tracking = backends.tracking();
-    // The call runs on its own task, as the HTTP payload is not Send. It stores nothing unless
-    // the stream ends with a commit, which only a body read to its end sends.
-    let call = tokio::spawn(access::carry_caller(
-        async move { tracking.upload_artifact(ReceiverStream::new(receiver)).await }
-            .instrument(tracing::Span::current()),
-    ));
-    if let Some(size) = forward_body(payload, &sender).await? {
-        let commit = pb::UploadArtifactRequest {
-            part: Some(UploadPart::Commit(pb::UploadArtifactCommit { size })),
-        };
-        // A closed queue means the call is over; its answer says why.
-        let _ = sender.send(commit).await;
-    }
-    drop(sender);
-    call.await
-        .map_err(|err| lathe_common::Error::internal(format_args!("artifact upload task failed: {err}")))??;
+    crate::api::artifacts::stream_upload(&backends, header, payload).await?;
     Ok(HttpResponse::Ok().finish())
-}
-
-/// Sends the body in chunks of at most [`CHUNK_BYTES`] and returns its size; `None` when the
-/// call ended first (its answer says why).
-async fn forward_body(
-    mut payload: web::Payload,
-    sender: &mpsc::Sender<pb::UploadArtifactRequest>,
-) -> Result<Option<u64>, MlflowError> {
-    let chunk = |data: Bytes| pb::UploadArtifactRequest {
-        part: Some(UploadPart::Chunk(data)),
-    };
-    let mut size: u64 = 0;
-    let mut pending = BytesMut::new();
-    while let Some(item) = payload.next().await {
-        let bytes =
-            item.map_err(|err| MlflowError::invalid(format!("cannot read the request body: {err}")))?;
-        size += bytes.len() as u64;
-        pending.extend_from_slice(&bytes);
-        while pending.len() >= CHUNK_BYTES {
-            let data = pending.split_to(CHUNK_BYTES).freeze();
-            if sender.send(chunk(data)).await.is_err() {
-                return Ok(None);
-            }
-        }
-    }
-    if !pending.is_empty() && sender.send(chunk(pending.freeze())).await.is_err() {
-        return Ok(None);
-    }
-    Ok(Some(size))
 }
 
 /// A missing artifact in MLflow's words.
