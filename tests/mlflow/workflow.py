@@ -230,6 +230,19 @@ def tracking(client):
                   active_ids)
             only_deleted = client.search_runs([exp_id], run_view_type=ViewType.DELETED_ONLY)
             check_equal([r.info.run_id for r in only_deleted], [deleted], "ViewType.DELETED_ONLY finds it")
+            expect_error("INVALID_PARAMETER_VALUE", "log_metric to a deleted run", client.log_metric,
+                         deleted, "acc", 0.1)
+            client.restore_run(deleted)
+            check_equal(client.get_run(deleted).info.lifecycle_stage, "active", "restore_run")
+            client.log_metric(deleted, "acc", 0.1)
+
+    if wanted("delete_tag"):
+        with section("delete_tag"):
+            client.set_tag(run_id, "scratch", "yes")
+            client.delete_tag(run_id, "scratch")
+            check("scratch" not in client.get_run(run_id).data.tags, "delete_tag removes the run's tag")
+            expect_error("RESOURCE_DOES_NOT_EXIST", "delete_tag of a tag the run lacks", client.delete_tag,
+                         run_id, "scratch")
 
     with section("nested runs and a failed run"):
         with mlflow.start_run(run_name="sweep") as parent:
@@ -267,6 +280,10 @@ def tracking(client):
             history = sorted(client.get_metric_history(run_id, "diverged_loss"), key=lambda m: m.step)
             check(len(history) == 2 and history[0].value != history[0].value and history[1].value == float("inf"),
                   "NaN and infinity come back", [(m.step, m.value) for m in history])
+            check_equal(client.get_run(run_id).data.metrics["diverged_loss"], float("inf"),
+                        "the latest value is the infinity of step 4")
+            found = client.search_runs([exp_id], "metrics.diverged_loss > 1000")
+            check_equal([r.info.run_id for r in found], [run_id], "search_runs compares an infinity")
 
     expect_error("RESOURCE_DOES_NOT_EXIST", "get_run of an unknown id", client.get_run, uuid.uuid4().hex)
     expect_error("RESOURCE_DOES_NOT_EXIST", "get_experiment of an unknown id", client.get_experiment,

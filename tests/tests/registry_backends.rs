@@ -81,6 +81,7 @@ async fn log(
         metrics,
         params,
         tags: vec![],
+        delete_tags: vec![],
     };
     c.tracking.log_batch(request).await.map(|_| ())
 }
@@ -274,6 +275,7 @@ async fn tracking_and_search(c: &mut Clients) -> (String, Vec<String>) {
             metrics: vec![],
             params: vec![],
             tags: vec![param("team", "growth")],
+            delete_tags: vec![],
         })
         .await
         .unwrap();
@@ -1087,6 +1089,7 @@ async fn concurrent_batches(c: &mut Clients, exp: &str) {
                 metrics,
                 params: vec![],
                 tags,
+                delete_tags: vec![],
             };
             tracking.log_batch(request).await.map(|_| ())
         }));

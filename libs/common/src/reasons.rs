@@ -47,6 +47,7 @@ reasons! {
     EXPERIMENT_DELETED = "experiment_deleted", FailedPrecondition, "The experiment is deleted; restore it first.";
     RUN_NOT_FOUND = "run_not_found", NotFound, "The run does not exist in the project.";
     RUN_DELETED = "run_deleted", FailedPrecondition, "The run is deleted.";
+    RUN_TAG_NOT_FOUND = "run_tag_not_found", NotFound, "The run has no tag of that key.";
     PARAM_CHANGED = "param_changed", InvalidArgument, "A logged param cannot change its value.";
     INVALID_FILTER = "invalid_filter", InvalidArgument, "The search filter or order is malformed or over a limit.";
     ARTIFACT_NOT_FOUND = "artifact_not_found", NotFound, "The run has no artifact at that path.";

@@ -88,6 +88,9 @@ pub struct LogBatch {
     pub params: Vec<pb::Param>,
     #[serde(default)]
     pub tags: Vec<pb::Param>,
+    /// Tag keys to remove (after `tags` are set); each must exist, else nothing is applied.
+    #[serde(default)]
+    pub delete_tags: Vec<String>,
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -302,7 +305,7 @@ pub async fn delete_run(target: Target<Editor, RunPath, pb::RunRef>, backends: S
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// Logs metrics, params and tags of a run in one atomic batch (editor).
+/// Logs metrics, params and tags of a run, and deletes tags, in one atomic batch (editor).
 #[utoipa::path(
     tag = "tracking",
     params(RunPath),
@@ -337,6 +340,7 @@ pub async fn log_batch(
             .collect(),
         params: body.params,
         tags: body.tags,
+        delete_tags: body.delete_tags,
     };
     backends.tracking().log_batch(request).await?;
     Ok(HttpResponse::NoContent().finish())

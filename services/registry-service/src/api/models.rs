@@ -66,6 +66,27 @@ impl ModelRegistryService for ModelsApi {
         Ok(Response::new(self.models.update_model(request).await?))
     }
 
+    async fn rename_model(
+        &self,
+        request: Request<pb::RenameModelRequest>,
+    ) -> Result<Response<pb::Model>, Status> {
+        let caller = access::require(&request, Role::Editor, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        request.actor = actor_of(&caller);
+        Ok(Response::new(self.models.rename_model(request).await?))
+    }
+
+    async fn delete_model_version(
+        &self,
+        request: Request<pb::DeleteModelVersionRequest>,
+    ) -> Result<Response<pb::DeleteModelVersionResponse>, Status> {
+        let caller = access::require(&request, Role::Admin, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        request.actor = actor_of(&caller);
+        self.models.delete_model_version(request).await?;
+        Ok(Response::new(pb::DeleteModelVersionResponse {}))
+    }
+
     async fn delete_model(
         &self,
         request: Request<pb::ModelRef>,

@@ -111,6 +111,20 @@ impl TrackingService for TrackingApi {
         Ok(Response::new(pb::DeleteRunResponse {}))
     }
 
+    async fn archive_run(&self, request: Request<pb::RunRef>) -> Result<Response<pb::Run>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
+        Ok(Response::new(
+            self.tracking.archive_run(request.into_inner()).await?,
+        ))
+    }
+
+    async fn restore_run(&self, request: Request<pb::RunRef>) -> Result<Response<pb::Run>, Status> {
+        access::require(&request, Role::Editor, &request.get_ref().project)?;
+        Ok(Response::new(
+            self.tracking.restore_run(request.into_inner()).await?,
+        ))
+    }
+
     async fn log_batch(
         &self,
         request: Request<pb::LogBatchRequest>,

@@ -7,6 +7,7 @@ pub mod aliases;
 pub mod audit;
 pub mod lineage;
 pub mod registered;
+pub mod removal;
 pub mod snapshot;
 pub mod stages;
 pub mod versions;

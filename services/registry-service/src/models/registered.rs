@@ -5,7 +5,7 @@ use lathe_common::reasons;
 use lathe_common::{Error, Result, validate};
 use lathe_contract::registry::v1 as pb;
 
-use super::{Models, parse_policies, require_admin_for_policies};
+use super::{Models, actor_subject, parse_policies, require_admin_for_policies};
 use crate::domain::names;
 use crate::domain::tags::{edit_tags, map_to_json, validate_tags};
 use crate::paging::{decode_token, finish_page, page_size};
@@ -73,6 +73,30 @@ impl Models {
         let updated =
             registered_models::update(self.db(), found, request.description, policies, tags).await?;
         self.model_to_proto(updated).await
+    }
+
+    /// Gives the model a new name; its versions, aliases, gates and history keep their rows
+    /// (they hang on its id), and the audit log records the rename.
+    pub async fn rename_model(&self, request: pb::RenameModelRequest) -> Result<pb::Model> {
+        names::display_name("new_name", &request.new_name)?;
+        let found = self.model(self.db(), &request.project, &request.name).await?;
+        if request.new_name == found.name {
+            return self.model_to_proto(found).await;
+        }
+        let renamed =
+            registered_models::rename(self.db(), found, &request.new_name, actor_subject(&request.actor))
+                .await?
+                .ok_or_else(|| {
+                    Error::of(
+                        reasons::MODEL_ALREADY_EXISTS,
+                        format!(
+                            "model '{}' already exists in project '{}'",
+                            request.new_name, request.project
+                        ),
+                    )
+                })?;
+        tracing::info!(project = %request.project, from = %request.name, to = %request.new_name, "model renamed");
+        self.model_to_proto(renamed).await
     }
 
     /// Deletes the model's rows now and its versions' files in the background.

@@ -16,7 +16,7 @@ use super::tracking::{latest_metric, metric_history, run_param, run_tag};
 use super::unique_violation;
 
 /// The rows of one log-batch, written in `txn`: new params (a changed one is refused), tags
-/// (last value wins), metric history and each key's latest value.
+/// (last value wins) and deleted tags, metric history and each key's latest value.
 pub async fn log_batch(
     txn: &DatabaseTransaction,
     run_id: &str,
@@ -89,13 +89,28 @@ pub async fn log_batch(
         .await?;
     }
 
+    for key in &request.delete_tags {
+        let deleted = run_tag::Entity::delete_many()
+            .filter(run_tag::Column::RunId.eq(run_id))
+            .filter(run_tag::Column::Key.eq(key.as_str()))
+            .exec(txn)
+            .await?;
+        if deleted.rows_affected == 0 {
+            return Err(Error::of(
+                reasons::RUN_TAG_NOT_FOUND,
+                format!("run '{run_id}' has no tag '{key}' to delete"),
+            ));
+        }
+    }
+
     if !metrics.is_empty() {
         metric_history::Entity::insert_many(metrics.iter().map(|m| metric_history::ActiveModel {
             run_id: Set(run_id.to_owned()),
             key: Set(m.key.clone()),
             step: Set(m.step),
             timestamp: Set(m.timestamp_ms),
-            value: Set(m.value),
+            value: Set(stored_value(m.value)),
+            is_nan: Set(m.value.is_nan()),
             ..Default::default()
         }))
         .exec(txn)
@@ -119,7 +134,8 @@ pub async fn log_batch(
             key: Set(m.key.clone()),
             step: Set(m.step),
             timestamp: Set(m.timestamp_ms),
-            value: Set(m.value),
+            value: Set(stored_value(m.value)),
+            is_nan: Set(m.value.is_nan()),
         }))
         .on_conflict(
             OnConflict::columns([latest_metric::Column::RunId, latest_metric::Column::Key])
@@ -127,6 +143,7 @@ pub async fn log_batch(
                     latest_metric::Column::Step,
                     latest_metric::Column::Timestamp,
                     latest_metric::Column::Value,
+                    latest_metric::Column::IsNan,
                 ])
                 .action_and_where(newer)
                 .to_owned(),
@@ -153,16 +170,34 @@ pub async fn history_page(
     if let Some(after) = after {
         query = query.filter(metric_history::Column::Id.gt(after));
     }
-    Ok(query.limit(limit + 1).all(db).await?)
+    let mut rows = query.limit(limit + 1).all(db).await?;
+    for row in &mut rows {
+        row.value = value_of(row.value, row.is_nan);
+    }
+    Ok(rows)
 }
 
-/// The run's latest value of each metric, by key.
+/// How a metric value is stored: NaN as 0 with the row's `is_nan` set, as SQLite reads a
+/// stored NaN back as NULL; the infinities are stored as they are.
+fn stored_value(value: f64) -> f64 {
+    if value.is_nan() { 0.0 } else { value }
+}
+
+/// The value a stored metric row holds.
+pub fn value_of(stored: f64, is_nan: bool) -> f64 {
+    if is_nan { f64::NAN } else { stored }
+}
+
+/// The run's latest value of each metric whose latest value is a finite number, by key: what a
+/// version snapshots (stored as JSON, which has no NaN or infinity; a gate on such a metric
+/// finds it missing, and fails).
 pub async fn latest_of_run(db: &DatabaseConnection, run_id: &str) -> Result<BTreeMap<String, f64>> {
     Ok(latest_metric::Entity::find()
         .filter(latest_metric::Column::RunId.eq(run_id))
         .all(db)
         .await?
         .into_iter()
+        .filter(|m| !m.is_nan && m.value.is_finite())
         .map(|m| (m.key, m.value))
         .collect())
 }

@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTrackingAndModels),
             Box::new(StageIndexLeadsWithStage),
             Box::new(CreateProjectTombstones),
+            Box::new(AddMetricNanFlags),
         ]
     }
 
@@ -440,5 +441,53 @@ impl MigrationTrait for CreateProjectTombstones {
                     .to_owned(),
             )
             .await
+    }
+}
+
+/// `is_nan` on the metric tables: MLflow logs NaN losses, and SQLite reads a stored NaN back as
+/// NULL, so a NaN is stored as 0 with the flag set.
+struct AddMetricNanFlags;
+
+impl MigrationName for AddMetricNanFlags {
+    fn name(&self) -> &str {
+        "m20261205_000005_add_metric_nan_flags"
+    }
+}
+
+const METRIC_TABLES: [&str; 2] = ["registry_metric_history", "registry_latest_metrics"];
+
+#[async_trait::async_trait]
+impl MigrationTrait for AddMetricNanFlags {
+    async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in METRIC_TABLES {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(name))
+                        .add_column(
+                            ColumnDef::new(Alias::new("is_nan"))
+                                .boolean()
+                                .not_null()
+                                .default(false),
+                        )
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
+    }
+
+    async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
+        for name in METRIC_TABLES {
+            manager
+                .alter_table(
+                    Table::alter()
+                        .table(Alias::new(name))
+                        .drop_column(Alias::new("is_nan"))
+                        .to_owned(),
+                )
+                .await?;
+        }
+        Ok(())
     }
 }

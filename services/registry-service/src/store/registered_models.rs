@@ -4,10 +4,11 @@ use chrono::Utc;
 use lathe_common::{Error, Result, db};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, Query};
 use sea_orm::{
-    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, EntityTrait, IntoActiveModel,
-    QueryFilter, QueryOrder, QuerySelect, Set,
+    ActiveModelTrait, ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    IntoActiveModel, QueryFilter, QueryOrder, QuerySelect, Set,
 };
 
+use super::audit::{self, AuditEntry};
 use super::models::{alias, audit_event, lineage, model, version};
 use super::{cleanup, project, unless_taken};
 
@@ -116,6 +117,37 @@ pub async fn update(
     Ok(active.update(db).await?)
 }
 
+/// Renames the model and records it in its audit log, in one transaction; `None` when the
+/// project has a model of the new name.
+pub async fn rename(
+    db: &DatabaseConnection,
+    found: model::Model,
+    new_name: &str,
+    actor: String,
+) -> Result<Option<model::Model>> {
+    let txn = db::begin_write(db).await?;
+    let (id, old_name) = (found.id, found.name.clone());
+    let mut active = found.into_active_model();
+    active.name = Set(new_name.to_owned());
+    active.update_time = Set(Utc::now());
+    let renamed = match active.update(&txn).await {
+        Ok(renamed) => renamed,
+        Err(err) => return unless_taken(Err(err)),
+    };
+    let entry = AuditEntry {
+        model_id: id,
+        version: 0,
+        action: "model_renamed",
+        from: old_name,
+        to: new_name.to_owned(),
+        actor,
+        reason: "",
+    };
+    audit::record(&txn, entry).await?;
+    txn.commit().await?;
+    Ok(Some(renamed))
+}
+
 /// Deletes the model's rows and schedules the removal of its versions' files. The caller
 /// wakes the cleanup task after.
 pub async fn delete(db: &DatabaseConnection, id: i64) -> Result<()> {
@@ -139,6 +171,26 @@ pub async fn delete(db: &DatabaseConnection, id: i64) -> Result<()> {
     model::Entity::delete_by_id(id).exec(&txn).await?;
     cleanup::schedule(&txn, format!("models/{id}/")).await?;
     txn.commit().await?;
+    Ok(())
+}
+
+/// Deletes one version's rows (its aliases and lineage with it) in `txn`, and schedules the
+/// removal of its files; the caller wakes the cleanup task after the commit.
+pub async fn delete_version(txn: &DatabaseTransaction, model_id: i64, number: i64) -> Result<()> {
+    alias::Entity::delete_many()
+        .filter(alias::Column::ModelId.eq(model_id))
+        .filter(alias::Column::Version.eq(number))
+        .exec(txn)
+        .await?;
+    lineage::Entity::delete_many()
+        .filter(lineage::Column::ModelId.eq(model_id))
+        .filter(lineage::Column::Version.eq(number))
+        .exec(txn)
+        .await?;
+    version::Entity::delete_by_id((model_id, number))
+        .exec(txn)
+        .await?;
+    cleanup::schedule(txn, format!("models/{model_id}/versions/{number}/")).await?;
     Ok(())
 }
 

@@ -6,6 +6,7 @@ use lathe_common::{Error, Result};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoTableRef, Query, SelectStatement, TableRef, UnionType};
 use sea_orm::{DatabaseConnection, FromQueryResult};
 
+use super::metrics;
 use super::tracking::{latest_metric, run_param, run_tag};
 
 /// What [`read`] returns, by run id.
@@ -41,7 +42,7 @@ pub async fn read(db: &DatabaseConnection, ids: &[String]) -> Result<RunDetails>
                     .or_default()
                     .insert(detail.key, text);
             }
-            (DETAIL_METRIC, _, Some(value)) => {
+            (DETAIL_METRIC, nan, Some(value)) => {
                 details
                     .metrics
                     .entry(detail.run_id.clone())
@@ -49,7 +50,8 @@ pub async fn read(db: &DatabaseConnection, ids: &[String]) -> Result<RunDetails>
                     .push(latest_metric::Model {
                         run_id: detail.run_id,
                         key: detail.key,
-                        value,
+                        value: metrics::value_of(value, nan.is_some()),
+                        is_nan: nan.is_some(),
                         timestamp: detail.timestamp.unwrap_or(0),
                         step: detail.step.unwrap_or(0),
                     });
@@ -75,7 +77,7 @@ struct RunDetail {
     run_id: String,
     kind: i32,
     key: String,
-    /// A param's or tag's value.
+    /// A param's or tag's value; for a metric, set when its value is NaN.
     text: Option<String>,
     /// A metric's value, step and time.
     value: Option<f64>,
@@ -96,8 +98,9 @@ fn details_query(ids: &[String]) -> SelectStatement {
             .expr_as(Expr::val(kind), Alias::new("kind"))
             .column(Alias::new("key"));
         if kind == DETAIL_METRIC {
+            // `text` marks a NaN (stored as 0 with `is_nan` set).
             select
-                .expr_as(null("TEXT"), Alias::new("text"))
+                .expr_as(Expr::cust("CASE WHEN is_nan THEN 'NaN' END"), Alias::new("text"))
                 .column(Alias::new("value"))
                 .column(Alias::new("step"))
                 .column(Alias::new("timestamp"));

@@ -13,6 +13,7 @@ use super::tracking::run;
 use crate::domain::filter::{self, Attribute, Clause, Field, Op, OrderBy, Value};
 
 const RUNS: &str = "registry_runs";
+const METRICS: &str = "registry_latest_metrics";
 
 /// What one search page selects, checked and parsed from the request.
 pub struct RunSearch<'a> {
@@ -93,19 +94,24 @@ fn compare(left: Expr, op: &Op, value: &Value) -> Result<SimpleExpr> {
 /// and on tables not yet analyzed (a fresh database, a bulk load before autovacuum) it picked
 /// a nested loop that rescans every matching metric row per run, quadratic in the runs
 /// (28 ms for 500). The scalar subquery is always one primary-key probe per run.
+/// A NaN metric (stored as 0, flagged) reads as NULL there too: like NaN itself, it satisfies
+/// no comparison.
 fn value_of(table: &str, key: &str, op: &Op, value: &Value) -> Result<SimpleExpr> {
     let t = Alias::new("t");
     let mut sub = Query::select();
     sub.column((t.clone(), Alias::new("value")))
         .from_as(Alias::new(table), t.clone())
         .and_where(Expr::col((t.clone(), Alias::new("run_id"))).equals((Alias::new(RUNS), Alias::new("id"))))
-        .and_where(Expr::col((t, Alias::new("key"))).eq(key));
+        .and_where(Expr::col((t.clone(), Alias::new("key"))).eq(key));
+    if table == METRICS {
+        sub.and_where(Expr::col((t, Alias::new("is_nan"))).eq(false));
+    }
     compare(Expr::SubQuery(None, Box::new(sub.into())), op, value)
 }
 
 fn clause_condition(clause: &Clause) -> Result<SimpleExpr> {
     match &clause.field {
-        Field::Metric(key) => value_of("registry_latest_metrics", key, &clause.op, &clause.value),
+        Field::Metric(key) => value_of(METRICS, key, &clause.op, &clause.value),
         Field::Param(key) => value_of("registry_run_params", key, &clause.op, &clause.value),
         Field::Tag(key) => value_of("registry_run_tags", key, &clause.op, &clause.value),
         Field::Attribute(attribute) => {
@@ -119,22 +125,25 @@ fn add_order(select: &mut SelectStatement, index: usize, order: &OrderBy) {
     let direction = if order.descending { Order::Desc } else { Order::Asc };
     let joined = |select: &mut SelectStatement, table: &str, key: &str| {
         let alias = Alias::new(format!("o{index}"));
+        let mut on = Cond::all()
+            .add(
+                Expr::col((alias.clone(), Alias::new("run_id"))).equals((Alias::new(RUNS), Alias::new("id"))),
+            )
+            .add(Expr::col((alias.clone(), Alias::new("key"))).eq(key.to_owned()));
+        if table == METRICS {
+            // A NaN sorts with the missing values, last.
+            on = on.add(Expr::col((alias.clone(), Alias::new("is_nan"))).eq(false));
+        }
         select.join_as(
             JoinType::LeftJoin,
             Alias::new(table),
             alias.clone(),
-            Cond::all()
-                .add(
-                    Expr::col((alias.clone(), Alias::new("run_id")))
-                        .equals((Alias::new(RUNS), Alias::new("id"))),
-                )
-                .add(Expr::col((alias.clone(), Alias::new("key"))).eq(key.to_owned()))
-                .into_condition(),
+            on.into_condition(),
         );
         Expr::col((alias, Alias::new("value")))
     };
     let expr = match &order.field {
-        Field::Metric(key) => joined(select, "registry_latest_metrics", key),
+        Field::Metric(key) => joined(select, METRICS, key),
         Field::Param(key) => joined(select, "registry_run_params", key),
         Field::Tag(key) => joined(select, "registry_run_tags", key),
         Field::Attribute(attribute) => runs_col(attribute_column(attribute)),

@@ -52,6 +52,16 @@ pub async fn update(db: &DatabaseConnection, found: run::Model, change: RunChang
     Ok(model.update(db).await?)
 }
 
+/// Moves the run to the lifecycle `stage` (active or deleted).
+pub async fn set_stage(db: &DatabaseConnection, found: run::Model, stage: &str) -> Result<run::Model> {
+    if found.lifecycle_stage == stage {
+        return Ok(found);
+    }
+    let mut model = found.into_active_model();
+    model.lifecycle_stage = Set(stage.to_owned());
+    Ok(model.update(db).await?)
+}
+
 /// Deletes the run's rows and schedules the removal of its objects under `prefix`. The
 /// caller wakes the cleanup task after.
 pub async fn delete(db: &DatabaseConnection, id: &str, prefix: String) -> Result<()> {

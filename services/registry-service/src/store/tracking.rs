@@ -106,7 +106,9 @@ pub mod metric_history {
         pub key: String,
         pub step: i64,
         pub timestamp: i64,
+        /// 0 when `is_nan`: SQLite cannot store a NaN (it reads back as NULL).
         pub value: f64,
+        pub is_nan: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
@@ -129,7 +131,9 @@ pub mod latest_metric {
         pub key: String,
         pub step: i64,
         pub timestamp: i64,
+        /// 0 when `is_nan`: SQLite cannot store a NaN (it reads back as NULL).
         pub value: f64,
+        pub is_nan: bool,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -60,7 +60,7 @@ impl Tracking {
 fn validate_batch(request: &pb::LogBatchRequest) -> Result<()> {
     if request.metrics.len() > MAX_BATCH_METRICS
         || request.params.len() > MAX_BATCH_PARAMS
-        || request.tags.len() > MAX_BATCH_TAGS
+        || request.tags.len() + request.delete_tags.len() > MAX_BATCH_TAGS
     {
         return Err(Error::invalid(format!(
             "a batch holds at most {MAX_BATCH_METRICS} metrics, {MAX_BATCH_PARAMS} params and {MAX_BATCH_TAGS} tags"
@@ -68,12 +68,6 @@ fn validate_batch(request: &pb::LogBatchRequest) -> Result<()> {
     }
     for (i, m) in request.metrics.iter().enumerate() {
         names::key(&format!("metrics[{i}].key"), &m.key)?;
-        if !m.value.is_finite() {
-            return Err(Error::invalid(format!(
-                "metrics[{i}].value: '{}' must be a finite number",
-                m.key
-            )));
-        }
     }
     let mut seen = HashSet::new();
     for (i, p) in request.params.iter().enumerate() {
@@ -90,6 +84,9 @@ fn validate_batch(request: &pb::LogBatchRequest) -> Result<()> {
                 p.key
             )));
         }
+    }
+    for (i, key) in request.delete_tags.iter().enumerate() {
+        names::key(&format!("delete_tags[{i}]"), key)?;
     }
     for (i, t) in request.tags.iter().enumerate() {
         names::key(&format!("tags[{i}].key"), &t.key)?;

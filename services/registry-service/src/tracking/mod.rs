@@ -87,13 +87,15 @@ impl Tracking {
         }
     }
 
-    /// The run, refusing writes to runs of deleted experiments.
+    /// The run, refusing writes to deleted runs (deleted alone, or with their experiment).
     pub(crate) async fn writable_run(&self, project: &str, run_id: &str) -> Result<run::Model> {
         let run = self.run(project, run_id).await?;
         if run.lifecycle_stage != ACTIVE {
             return Err(Error::new(
                 ErrorCode::FailedPrecondition,
-                format!("run '{run_id}' belongs to a deleted experiment; restore the experiment first"),
+                format!(
+                    "run '{run_id}' is deleted (alone or with its experiment); restore it before writing to it"
+                ),
             )
             .with_reason(reasons::RUN_DELETED));
         }

@@ -1,5 +1,6 @@
 //! Runs: created in an active experiment, read with their params, tags and latest metrics,
-//! renamed or finished, and deleted with their files.
+//! renamed or finished, soft-deleted and restored (MLflow's delete), and deleted with their
+//! files.
 
 use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result, validate};
@@ -7,7 +8,7 @@ use lathe_contract::registry::v1 as pb;
 
 use super::{Tracking, now_ms};
 use crate::domain::names;
-use crate::domain::states::{ACTIVE, status_name};
+use crate::domain::states::{ACTIVE, DELETED, status_name};
 use crate::domain::tags::validate_tags;
 use crate::store::runs::{self, RunChange};
 use crate::store::tracking::run;
@@ -114,5 +115,36 @@ impl Tracking {
         self.cleanup.wake();
         tracing::info!(project = %reference.project, run = %found.id, "run deleted");
         Ok(())
+    }
+}
+
+impl Tracking {
+    /// Soft-deletes the run: it keeps its data, reads as deleted and refuses writes. Deleting
+    /// a deleted run changes nothing.
+    pub async fn archive_run(&self, reference: pb::RunRef) -> Result<pb::Run> {
+        let found = self.run(&reference.project, &reference.run_id).await?;
+        let updated = runs::set_stage(&self.db, found, DELETED).await?;
+        tracing::info!(project = %reference.project, run = %updated.id, "run soft-deleted");
+        self.hydrate_one(updated, "run vanished").await
+    }
+
+    /// Restores a soft-deleted run of an active experiment.
+    pub async fn restore_run(&self, reference: pb::RunRef) -> Result<pb::Run> {
+        let found = self.run(&reference.project, &reference.run_id).await?;
+        let experiment = self
+            .experiment(&reference.project, &found.experiment_id.to_string())
+            .await?;
+        if experiment.lifecycle_stage != ACTIVE {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "run '{}' belongs to the deleted experiment '{}'; restore the experiment, which restores its runs",
+                    found.id, experiment.name
+                ),
+            )
+            .with_reason(reasons::EXPERIMENT_DELETED));
+        }
+        let updated = runs::set_stage(&self.db, found, ACTIVE).await?;
+        self.hydrate_one(updated, "run vanished").await
     }
 }

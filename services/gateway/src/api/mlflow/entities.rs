@@ -80,6 +80,7 @@ impl From<pb::Experiment> for Experiment {
 #[derive(Debug, Serialize)]
 pub struct Metric {
     pub key: String,
+    #[serde(serialize_with = "proto_double")]
     pub value: f64,
     pub timestamp: i64,
     pub step: i64,
@@ -93,6 +94,18 @@ impl From<pb::Metric> for Metric {
             timestamp: m.timestamp_ms,
             step: m.step,
         }
+    }
+}
+
+/// A double as protobuf's JSON writes it, which is how MLflow answers: a number, or the text
+/// `NaN`, `Infinity` or `-Infinity` (JSON has no number for them; the client parses the text).
+fn proto_double<S: serde::Serializer>(value: &f64, serializer: S) -> Result<S::Ok, S::Error> {
+    if value.is_nan() {
+        serializer.serialize_str("NaN")
+    } else if value.is_infinite() {
+        serializer.serialize_str(if *value > 0.0 { "Infinity" } else { "-Infinity" })
+    } else {
+        serializer.serialize_f64(*value)
     }
 }
 

@@ -18,6 +18,7 @@ enum Field {
     LastUpdateTime,
     RunId,
     VersionNumber,
+    SourcePath,
     Tag(String),
 }
 
@@ -39,12 +40,16 @@ enum Op {
     Ge,
     Like,
     ILike,
+    In,
+    NotIn,
 }
 
 #[derive(Debug, Clone, PartialEq)]
 enum Value {
     Text(String),
     Number(i64),
+    /// The quoted strings of `IN ('a', 'b')`, never empty.
+    List(Vec<String>),
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,6 +69,8 @@ enum Token {
     Text(String),
     Number(i64),
     Compare(&'static str),
+    /// `(`, `,` or `)` of a list.
+    Punct(char),
 }
 
 fn tokens(input: &str) -> Result<Vec<Token>, MlflowError> {
@@ -92,6 +99,9 @@ fn tokens(input: &str) -> Result<Vec<Token>, MlflowError> {
                 _ => out.push(Token::Word(key)),
             }
             i += end + 2;
+        } else if matches!(c, '(' | ',' | ')') {
+            out.push(Token::Punct(c));
+            i += 1;
         } else if matches!(c, '=' | '!' | '<' | '>') {
             let two: String = chars[i..(i + 2).min(chars.len())].iter().collect();
             let op = match two.as_str() {
@@ -124,7 +134,10 @@ fn tokens(input: &str) -> Result<Vec<Token>, MlflowError> {
             let start = i;
             while i < chars.len()
                 && !chars[i].is_whitespace()
-                && !matches!(chars[i], '=' | '!' | '<' | '>' | '\'' | '"' | '`')
+                && !matches!(
+                    chars[i],
+                    '=' | '!' | '<' | '>' | '\'' | '"' | '`' | '(' | ',' | ')'
+                )
             {
                 i += 1;
             }
@@ -138,7 +151,7 @@ fn field_of(word: &str, subject: Subject) -> Result<Field, MlflowError> {
     let (prefix, key) = word.split_once('.').unwrap_or(("attributes", word));
     let names = match subject {
         Subject::Experiments => "name, creation_time, last_update_time or tags.<key>",
-        Subject::ModelVersions => "name, run_id, version_number or tags.<key>",
+        Subject::ModelVersions => "name, run_id, version_number, source_path or tags.<key>",
     };
     match (prefix.to_ascii_lowercase().as_str(), key, subject) {
         ("tags" | "tag", _, _) if !key.is_empty() => Ok(Field::Tag(key.to_owned())),
@@ -147,12 +160,39 @@ fn field_of(word: &str, subject: Subject) -> Result<Field, MlflowError> {
         ("attributes" | "attribute", "last_update_time", Subject::Experiments) => Ok(Field::LastUpdateTime),
         ("attributes" | "attribute", "run_id", Subject::ModelVersions) => Ok(Field::RunId),
         ("attributes" | "attribute", "version_number", Subject::ModelVersions) => Ok(Field::VersionNumber),
+        ("attributes" | "attribute", "source_path", Subject::ModelVersions) => Ok(Field::SourcePath),
         ("attributes" | "attribute", _, _) => Err(MlflowError::invalid(format!(
             "Invalid attribute key '{key}' in this filter; use {names}"
         ))),
         _ => Err(MlflowError::invalid(format!(
             "Invalid entity '{word}' in this filter; use {names}"
         ))),
+    }
+}
+
+/// The list after IN: `('a', 'b', …)`, and the tokens after it.
+fn list<'t>(input: &str, tokens: &'t [Token]) -> Result<(Value, &'t [Token]), MlflowError> {
+    let malformed = || {
+        MlflowError::invalid(format!(
+            "Invalid filter '{input}': IN takes a list of quoted strings, as ('a', 'b')"
+        ))
+    };
+    let [Token::Punct('('), after_open @ ..] = tokens else {
+        return Err(malformed());
+    };
+    let mut rest = after_open;
+    let mut items = Vec::new();
+    loop {
+        let [Token::Text(item), Token::Punct(next), more @ ..] = rest else {
+            return Err(malformed());
+        };
+        items.push(item.clone());
+        rest = more;
+        match next {
+            ',' => {}
+            ')' => return Ok((Value::List(items), rest)),
+            _ => return Err(malformed()),
+        }
     }
 }
 
@@ -168,22 +208,28 @@ impl ExperimentFilter {
         let mut conditions = Vec::new();
         let mut rest = tokens.as_slice();
         while !rest.is_empty() {
-            let [Token::Word(word), op, value, tail @ ..] = rest else {
+            let [Token::Word(word), after_field @ ..] = rest else {
                 return Err(MlflowError::invalid(format!(
                     "Invalid filter '{input}': expected <field> <operator> <value>"
                 )));
             };
             let field = field_of(word, subject)?;
-            let op = match op {
-                Token::Compare("=") => Op::Eq,
-                Token::Compare("!=") => Op::Ne,
-                Token::Compare("<") => Op::Lt,
-                Token::Compare("<=") => Op::Le,
-                Token::Compare(">") => Op::Gt,
-                Token::Compare(">=") => Op::Ge,
-                Token::Word(w) if w.eq_ignore_ascii_case("like") => Op::Like,
-                Token::Word(w) if w.eq_ignore_ascii_case("ilike") => Op::ILike,
-                Token::Compare(_) | Token::Word(_) | Token::Text(_) | Token::Number(_) => {
+            let (op, after_op) = match after_field {
+                [Token::Compare("="), more @ ..] => (Op::Eq, more),
+                [Token::Compare("!="), more @ ..] => (Op::Ne, more),
+                [Token::Compare("<"), more @ ..] => (Op::Lt, more),
+                [Token::Compare("<="), more @ ..] => (Op::Le, more),
+                [Token::Compare(">"), more @ ..] => (Op::Gt, more),
+                [Token::Compare(">="), more @ ..] => (Op::Ge, more),
+                [Token::Word(w), more @ ..] if w.eq_ignore_ascii_case("like") => (Op::Like, more),
+                [Token::Word(w), more @ ..] if w.eq_ignore_ascii_case("ilike") => (Op::ILike, more),
+                [Token::Word(w), more @ ..] if w.eq_ignore_ascii_case("in") => (Op::In, more),
+                [Token::Word(not), Token::Word(w), more @ ..]
+                    if not.eq_ignore_ascii_case("not") && w.eq_ignore_ascii_case("in") =>
+                {
+                    (Op::NotIn, more)
+                }
+                _ => {
                     return Err(MlflowError::invalid(format!(
                         "Invalid filter '{input}': unsupported operator after '{word}'"
                     )));
@@ -193,26 +239,48 @@ impl ExperimentFilter {
                 field,
                 Field::CreationTime | Field::LastUpdateTime | Field::VersionNumber
             );
-            let value = match (value, numeric) {
-                (Token::Number(n), true) => Value::Number(*n),
-                (Token::Text(s), false) => Value::Text(s.clone()),
-                (Token::Word(_) | Token::Compare(_) | Token::Text(_) | Token::Number(_), _) => {
+            let (value, tail) = if matches!(op, Op::In | Op::NotIn) {
+                if !matches!(field, Field::Name | Field::RunId) || subject != Subject::ModelVersions {
                     return Err(MlflowError::invalid(format!(
-                        "Invalid filter '{input}': '{word}' compares with {}",
-                        if numeric { "a number" } else { "a quoted string" }
+                        "Invalid filter '{input}': IN and NOT IN compare only a model version's name or run_id"
                     )));
                 }
-            };
-            let allowed = if numeric {
-                matches!(op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+                list(input, after_op)?
             } else {
-                matches!(op, Op::Eq | Op::Ne | Op::Like | Op::ILike)
+                let Some((value, tail)) = after_op.split_first() else {
+                    return Err(MlflowError::invalid(format!(
+                        "Invalid filter '{input}': expected a value after '{word}'s operator"
+                    )));
+                };
+                let value = match (value, numeric) {
+                    (Token::Number(n), true) => Value::Number(*n),
+                    (Token::Text(s), false) => Value::Text(s.clone()),
+                    (
+                        Token::Word(_)
+                        | Token::Compare(_)
+                        | Token::Text(_)
+                        | Token::Number(_)
+                        | Token::Punct(_),
+                        _,
+                    ) => {
+                        return Err(MlflowError::invalid(format!(
+                            "Invalid filter '{input}': '{word}' compares with {}",
+                            if numeric { "a number" } else { "a quoted string" }
+                        )));
+                    }
+                };
+                let allowed = if numeric {
+                    matches!(op, Op::Eq | Op::Ne | Op::Lt | Op::Le | Op::Gt | Op::Ge)
+                } else {
+                    matches!(op, Op::Eq | Op::Ne | Op::Like | Op::ILike)
+                };
+                if !allowed {
+                    return Err(MlflowError::invalid(format!(
+                        "Invalid filter '{input}': this operator is not supported for '{word}'"
+                    )));
+                }
+                (value, tail)
             };
-            if !allowed {
-                return Err(MlflowError::invalid(format!(
-                    "Invalid filter '{input}': this operator is not supported for '{word}'"
-                )));
-            }
             conditions.push(Condition { field, op, value });
             rest = match tail {
                 [] => tail,
@@ -270,6 +338,9 @@ pub trait Searched {
     fn version_number(&self) -> i64 {
         0
     }
+    fn source(&self) -> &str {
+        ""
+    }
 }
 
 impl Searched for Experiment {
@@ -298,9 +369,24 @@ impl Condition {
             (Field::CreationTime, Value::Number(n)) => compare_number(item.creation_time(), self.op, *n),
             (Field::LastUpdateTime, Value::Number(n)) => compare_number(item.last_update_time(), self.op, *n),
             (Field::RunId, Value::Text(v)) => compare_text(item.run_id(), self.op, v),
+            (Field::SourcePath, Value::Text(v)) => compare_text(item.source(), self.op, v),
             (Field::VersionNumber, Value::Number(n)) => compare_number(item.version_number(), self.op, *n),
-            (Field::Name | Field::Tag(_) | Field::RunId, Value::Number(_))
-            | (Field::CreationTime | Field::LastUpdateTime | Field::VersionNumber, Value::Text(_)) => false,
+            (Field::Name, Value::List(items)) => {
+                (self.op == Op::In) == items.iter().any(|i| i == item.name())
+            }
+            (Field::RunId, Value::List(items)) => {
+                (self.op == Op::In) == items.iter().any(|i| i == item.run_id())
+            }
+            (Field::Name | Field::Tag(_) | Field::RunId | Field::SourcePath, Value::Number(_))
+            | (Field::CreationTime | Field::LastUpdateTime | Field::VersionNumber, Value::Text(_))
+            | (
+                Field::Tag(_)
+                | Field::SourcePath
+                | Field::CreationTime
+                | Field::LastUpdateTime
+                | Field::VersionNumber,
+                Value::List(_),
+            ) => false,
         }
     }
 }
@@ -311,7 +397,7 @@ fn compare_text(have: &str, op: Op, want: &str) -> bool {
         Op::Ne => have != want,
         Op::Like => like(have, want),
         Op::ILike => like(&have.to_lowercase(), &want.to_lowercase()),
-        Op::Lt | Op::Le | Op::Gt | Op::Ge => false,
+        Op::Lt | Op::Le | Op::Gt | Op::Ge | Op::In | Op::NotIn => false,
     }
 }
 
@@ -323,7 +409,7 @@ fn compare_number(have: i64, op: Op, want: i64) -> bool {
         Op::Le => have <= want,
         Op::Gt => have > want,
         Op::Ge => have >= want,
-        Op::Like | Op::ILike => false,
+        Op::Like | Op::ILike | Op::In | Op::NotIn => false,
     }
 }
 
@@ -508,6 +594,66 @@ mod tests {
             assert_eq!(err.code, "INVALID_PARAMETER_VALUE");
             assert!(err.message.contains(named), "{filter}: {}", err.message);
         }
+    }
+
+    /// A model version as the version filter reads it.
+    struct Version {
+        name: &'static str,
+        run_id: &'static str,
+        source: &'static str,
+    }
+
+    impl Searched for Version {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn tag(&self, _key: &str) -> Option<&str> {
+            None
+        }
+        fn creation_time(&self) -> i64 {
+            0
+        }
+        fn last_update_time(&self) -> i64 {
+            0
+        }
+        fn run_id(&self) -> &str {
+            self.run_id
+        }
+        fn source(&self) -> &str {
+            self.source
+        }
+    }
+
+    #[test]
+    fn versions_filter_by_lists_and_source_path() {
+        let v = Version {
+            name: "churn",
+            run_id: "r2",
+            source: "runs:/r2/model",
+        };
+        let holds = |filter: &str| {
+            ExperimentFilter::parse_for(filter, Subject::ModelVersions)
+                .unwrap()
+                .matches(&v)
+        };
+        assert!(holds("name = 'churn' and run_id IN ('r1', 'r2')"));
+        assert!(!holds("run_id IN ('r1')"));
+        assert!(holds("run_id NOT IN ('r1','r3')"));
+        assert!(!holds("name not in ('churn')"));
+        assert!(holds("source_path = 'runs:/r2/model'"));
+        assert!(holds("source_path LIKE 'runs:/%'"));
+        for (filter, named) in [
+            ("run_id IN ()", "IN takes a list"),
+            ("run_id IN ('a' 'b')", "IN takes a list"),
+            ("run_id IN 'a'", "IN takes a list"),
+            ("tags.k IN ('a')", "IN and NOT IN"),
+            ("version_number IN ('1')", "IN and NOT IN"),
+        ] {
+            let err = ExperimentFilter::parse_for(filter, Subject::ModelVersions).unwrap_err();
+            assert!(err.message.contains(named), "{filter}: {}", err.message);
+        }
+        let err = ExperimentFilter::parse("name IN ('a')").unwrap_err();
+        assert!(err.message.contains("IN and NOT IN"), "{}", err.message);
     }
 
     #[test]

@@ -80,6 +80,9 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 .service(at("/runs/log-batch", web::post().to(runs::log_batch)))
                 .service(at("/runs/set-tag", web::post().to(runs::set_tag)))
                 .service(at("/runs/search", web::post().to(runs::search)))
+                .service(at("/runs/delete", web::post().to(runs::delete)))
+                .service(at("/runs/restore", web::post().to(runs::restore)))
+                .service(at("/runs/delete-tag", web::post().to(runs::delete_tag)))
                 .service(at("/metrics/get-history", web::get().to(runs::metric_history)))
                 .service(at(
                     "/registered-models/create",
@@ -98,6 +101,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 .service(at(
                     "/registered-models/update",
                     web::patch().to(models::update_model),
+                ))
+                .service(at(
+                    "/registered-models/rename",
+                    web::post().to(models::rename_model),
                 ))
                 .service(at(
                     "/registered-models/delete",
@@ -137,6 +144,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                 .service(at(
                     "/model-versions/set-tag",
                     web::post().to(models::set_version_tag),
+                ))
+                .service(at(
+                    "/model-versions/delete",
+                    web::delete().to(models::delete_version),
                 ))
                 .service(at(
                     "/model-versions/delete-tag",

@@ -128,6 +128,9 @@ impl Searched for ModelVersion {
     fn version_number(&self) -> i64 {
         self.version.parse().unwrap_or(0)
     }
+    fn source(&self) -> &str {
+        &self.source
+    }
 }
 
 #[derive(Serialize)]
@@ -246,6 +249,7 @@ pub async fn get_model(access: Mlflow<Viewer>, req: HttpRequest, backends: Servi
 #[derive(Deserialize)]
 struct ModelFields {
     name: Option<String>,
+    new_name: Option<String>,
     description: Option<String>,
     key: Option<String>,
     value: Option<String>,
@@ -308,6 +312,26 @@ pub async fn delete_model_tag(
     request.actor = access.actor();
     backends.models().update_model(request).await?;
     empty()
+}
+
+/// Renames a model; its versions, aliases and gates move with it.
+pub async fn rename_model(
+    access: Mlflow<Editor>,
+    req: HttpRequest,
+    body: web::Bytes,
+    backends: Services,
+) -> Reply {
+    let body: ModelFields = json_body(&req, &body)?;
+    let request = pb::RenameModelRequest {
+        name: required(body.name, "name")?,
+        new_name: required(body.new_name, "new_name")?,
+        actor: access.actor(),
+        project: access.project,
+    };
+    let model = backends.models().rename_model(request).await?.into_inner();
+    answer(&ModelAnswer {
+        registered_model: model.into(),
+    })
 }
 
 /// Deletes a model with its versions (admin, as on Lathe's own API).
@@ -447,6 +471,24 @@ fn version_update(access: &Mlflow<Editor>, model: String, version: u64) -> pb::U
         delete_tags: Vec::new(),
         actor: access.actor(),
     }
+}
+
+/// Deletes one version (admin, as deleting a model); the others keep their numbers.
+pub async fn delete_version(
+    access: Mlflow<Admin>,
+    req: HttpRequest,
+    body: web::Bytes,
+    backends: Services,
+) -> Reply {
+    let body: VersionFields = json_body(&req, &body)?;
+    let request = pb::DeleteModelVersionRequest {
+        model: required(body.name, "name")?,
+        version: parse_version(body.version)?,
+        actor: access.actor(),
+        project: access.project,
+    };
+    backends.models().delete_model_version(request).await?;
+    empty()
 }
 
 pub async fn update_version(

@@ -173,6 +173,7 @@ async fn log(
         metrics,
         params,
         tags,
+        delete_tags: Vec::new(),
     };
     backends.tracking().log_batch(request).await?;
     Ok(())
@@ -402,6 +403,57 @@ pub async fn log_batch(
         params_of(body.tags),
     )
     .await?;
+    empty()
+}
+
+#[derive(Deserialize)]
+struct RunFields {
+    run_id: Option<String>,
+    run_uuid: Option<String>,
+    key: Option<String>,
+}
+
+/// MLflow's run delete: soft, the run stays readable with `lifecycle_stage: deleted`.
+pub async fn delete(access: Mlflow<Editor>, req: HttpRequest, body: web::Bytes, backends: Services) -> Reply {
+    let body: RunFields = json_body(&req, &body)?;
+    let request = pb::RunRef {
+        project: access.project,
+        run_id: run_id_of(body.run_id, body.run_uuid)?,
+    };
+    backends.tracking().archive_run(request).await?;
+    empty()
+}
+
+pub async fn restore(
+    access: Mlflow<Editor>,
+    req: HttpRequest,
+    body: web::Bytes,
+    backends: Services,
+) -> Reply {
+    let body: RunFields = json_body(&req, &body)?;
+    let request = pb::RunRef {
+        project: access.project,
+        run_id: run_id_of(body.run_id, body.run_uuid)?,
+    };
+    backends.tracking().restore_run(request).await?;
+    empty()
+}
+
+/// Removes one tag; a tag the run does not have is RESOURCE_DOES_NOT_EXIST, as in MLflow.
+pub async fn delete_tag(
+    access: Mlflow<Editor>,
+    req: HttpRequest,
+    body: web::Bytes,
+    backends: Services,
+) -> Reply {
+    let body: RunFields = json_body(&req, &body)?;
+    let request = pb::LogBatchRequest {
+        project: access.project,
+        run_id: run_id_of(body.run_id, body.run_uuid)?,
+        delete_tags: vec![required(body.key, "key")?],
+        ..Default::default()
+    };
+    backends.tracking().log_batch(request).await?;
     empty()
 }
 
