@@ -2,11 +2,15 @@
 //! table from Lathe's [`ErrorCode`]s to MLflow's codes and statuses. The MLflow client branches on
 //! `error_code` and retries every 5xx for minutes, so a client error must never become a 5xx.
 
+use actix_web::body::{EitherBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::http::StatusCode;
-use actix_web::{HttpResponse, ResponseError};
+use actix_web::middleware::Next;
+use actix_web::{HttpResponse, ResponseError, web};
 use lathe_common::{Error, ErrorCode};
 use serde::Serialize;
 
+use crate::GatewaySettings;
 use crate::error::ApiError;
 
 /// An error answered in MLflow's shape.
@@ -114,6 +118,46 @@ impl ResponseError for MlflowError {
             message: &self.message,
         })
     }
+}
+
+/// Middleware of the MLflow scopes: an error that a handler did not answer itself (its body
+/// refused by actix before the handler ran, as one over `gateway.body_limit_bytes`) is answered
+/// in MLflow's shape too, so the client shows a message, never a page it cannot parse. A body
+/// over the limit is 400 INVALID_PARAMETER_VALUE naming the limit, by the table above.
+pub async fn mlflow_shaped(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<EitherBody<impl MessageBody + 'static>>, actix_web::Error> {
+    let response = next.call(req).await?;
+    let foreign = response
+        .response()
+        .error()
+        .is_some_and(|err| err.as_error::<MlflowError>().is_none());
+    if !foreign {
+        return Ok(response.map_into_left_body());
+    }
+    let status = response.status();
+    let described = response
+        .response()
+        .error()
+        .map(ToString::to_string)
+        .unwrap_or_default();
+    let err = if status == StatusCode::PAYLOAD_TOO_LARGE {
+        let limit = response
+            .request()
+            .app_data::<web::Data<GatewaySettings>>()
+            .map_or(0, |settings| settings.body_limit_bytes);
+        MlflowError::invalid(format!(
+            "The request body is over this server's limit of {limit} bytes; send less per request \
+             (log-batch: at most 1000 metrics, 100 params and 100 tags)"
+        ))
+    } else if status.is_server_error() {
+        MlflowError::from(Error::internal(described))
+    } else {
+        MlflowError::invalid(described)
+    };
+    let (request, _) = response.into_parts();
+    Ok(ServiceResponse::new(request, err.error_response()).map_into_right_body())
 }
 
 #[cfg(test)]

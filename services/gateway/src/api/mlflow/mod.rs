@@ -19,6 +19,7 @@ pub mod request;
 pub mod runs;
 pub mod server;
 
+use actix_web::middleware::from_fn;
 use actix_web::{Resource, Route, web};
 
 /// A path of the scope with its one method.
@@ -34,6 +35,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
         .route("/api/3.0/mlflow/server-info", web::get().to(server::server_info))
         .service(
             web::scope("/api/2.0/mlflow-artifacts")
+                .wrap(from_fn(error::mlflow_shaped))
                 .route("/artifacts", web::get().to(artifacts::list))
                 .service(
                     web::resource("/artifacts/{path:.*}")
@@ -44,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
         )
         .service(
             web::scope("/api/2.0/mlflow")
+                .wrap(from_fn(error::mlflow_shaped))
                 .service(at("/experiments/create", web::post().to(experiments::create)))
                 .service(at("/experiments/get", web::get().to(experiments::get)))
                 .service(at(
