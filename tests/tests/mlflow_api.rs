@@ -582,7 +582,11 @@ async fn errors(t: &TestPlatform, editor: &str, viewer: &str, run_id: &str) {
     // A body over the gateway's limit (1 MiB) is refused in MLflow's shape, naming the limit.
     let huge = json!({"run_id": run_id, "params": [param(0, "v".repeat(1_100_000))]});
     let (status, code, message) = mlflow_error(t.post(&mlflow("/runs/log-batch"), editor, &huge)).await;
-    assert_eq!((status, code.as_str()), (400, "INVALID_PARAMETER_VALUE"), "{message}");
+    assert_eq!(
+        (status, code.as_str()),
+        (400, "INVALID_PARAMETER_VALUE"),
+        "{message}"
+    );
     assert!(message.contains("1048576 bytes"), "{message}");
 
     // A call this server does not have: 404 ENDPOINT_NOT_FOUND, which the client understands.
@@ -980,8 +984,16 @@ async fn model_registry(backend: Backend) {
         .map(|v| (v["name"].as_str().unwrap(), v["version"].as_str().unwrap()))
         .collect();
     assert_eq!(found, [("churn-clf", "1"), ("gated", "1")]);
-    let in_list = ok(versions(format!("run_id IN ('{first_run}', 'other') and name NOT IN ('gated')"), None)).await;
-    assert_eq!(in_list["model_versions"].as_array().map(Vec::len), Some(1), "{in_list}");
+    let in_list = ok(versions(
+        format!("run_id IN ('{first_run}', 'other') and name NOT IN ('gated')"),
+        None,
+    ))
+    .await;
+    assert_eq!(
+        in_list["model_versions"].as_array().map(Vec::len),
+        Some(1),
+        "{in_list}"
+    );
     assert_eq!(in_list["model_versions"][0]["name"], "churn-clf", "{in_list}");
     let none = ok(versions("source_path = 'nowhere'".to_owned(), None)).await;
     assert_eq!(none, json!({}));
