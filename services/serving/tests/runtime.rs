@@ -42,7 +42,9 @@ fn label(value: &Value) -> Label {
     match value {
         Value::Number(number) => Label::Int(number.as_i64().expect("integer label")),
         Value::String(text) => Label::Text(text.clone()),
-        other => panic!("unexpected label {other}"),
+        other @ (Value::Null | Value::Bool(_) | Value::Array(_) | Value::Object(_)) => {
+            panic!("unexpected label {other}")
+        }
     }
 }
 

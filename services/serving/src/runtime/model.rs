@@ -90,7 +90,7 @@ impl Model {
 
     /// Scores `rows`: feature values row after row, [`Model::inputs`] per row.
     pub fn predict(&self, rows: &[f32]) -> Result<Predictions, PredictError> {
-        if rows.len() % self.features != 0 {
+        if !rows.len().is_multiple_of(self.features) {
             return Err(PredictError::RowWidth {
                 values: rows.len(),
                 features: self.features,
@@ -228,7 +228,7 @@ fn output_kind(model: &TypedModel, classes: Option<Vec<Label>>) -> Result<ModelK
 }
 
 fn second_dim(fact: &TypedFact) -> Option<usize> {
-    fact.shape.iter().nth(1).and_then(|dim| dim.to_usize().ok())
+    fact.shape.get(1).and_then(|dim| dim.to_usize().ok())
 }
 
 fn labels(tensor: &Tensor) -> TractResult<Vec<Label>> {

@@ -560,3 +560,107 @@ impl<'a> Attributes<'a> {
         )
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use tract_onnx::pb::{AttributeProto, NodeProto};
+
+    use super::TreeEnsemble;
+    use crate::runtime::{LoadError, Predictions};
+
+    fn ints(name: &str, values: &[i64]) -> AttributeProto {
+        AttributeProto {
+            name: name.to_owned(),
+            ints: values.to_vec(),
+            ..AttributeProto::default()
+        }
+    }
+
+    fn floats(name: &str, values: &[f32]) -> AttributeProto {
+        AttributeProto {
+            name: name.to_owned(),
+            floats: values.to_vec(),
+            ..AttributeProto::default()
+        }
+    }
+
+    fn strings(name: &str, values: &[&str]) -> AttributeProto {
+        AttributeProto {
+            name: name.to_owned(),
+            strings: values.iter().map(|value| value.as_bytes().to_vec()).collect(),
+            ..AttributeProto::default()
+        }
+    }
+
+    /// One stump on feature 0: `x <= 0.5` (or missing, when `missing_goes_true`) scores 10,
+    /// otherwise 20; `true_child` lets a test point the root at itself.
+    fn stump(missing_goes_true: bool, true_child: i64) -> NodeProto {
+        NodeProto {
+            op_type: "TreeEnsembleRegressor".to_owned(),
+            domain: "ai.onnx.ml".to_owned(),
+            attribute: vec![
+                ints("nodes_nodeids", &[0, 1, 2]),
+                ints("nodes_treeids", &[0, 0, 0]),
+                ints("nodes_featureids", &[0, 0, 0]),
+                ints("nodes_truenodeids", &[true_child, 0, 0]),
+                ints("nodes_falsenodeids", &[2, 0, 0]),
+                floats("nodes_values", &[0.5, 0.0, 0.0]),
+                strings("nodes_modes", &["BRANCH_LEQ", "LEAF", "LEAF"]),
+                ints(
+                    "nodes_missing_value_tracks_true",
+                    &[i64::from(missing_goes_true), 0, 0],
+                ),
+                ints("target_treeids", &[0, 0]),
+                ints("target_nodeids", &[1, 2]),
+                ints("target_ids", &[0, 0]),
+                floats("target_weights", &[10.0, 20.0]),
+                AttributeProto {
+                    name: "n_targets".to_owned(),
+                    i: 1,
+                    ..AttributeProto::default()
+                },
+            ],
+            ..NodeProto::default()
+        }
+    }
+
+    fn values(trees: &TreeEnsemble, rows: &[f32]) -> Vec<f32> {
+        match trees.predict(rows, 1) {
+            Predictions::Values(values) => values,
+            Predictions::Classes(_) => panic!("a regressor"),
+        }
+    }
+
+    #[test]
+    fn a_missing_value_follows_the_branch_the_model_says() {
+        let tracks_true = TreeEnsemble::from_node(&stump(true, 1), 1).expect("valid");
+        assert_eq!(
+            values(&tracks_true, &[0.0, 0.5, 1.0, f32::NAN]),
+            [10.0, 10.0, 20.0, 10.0]
+        );
+        let tracks_false = TreeEnsemble::from_node(&stump(false, 1), 1).expect("valid");
+        assert_eq!(values(&tracks_false, &[f32::NAN]), [20.0]);
+    }
+
+    #[test]
+    fn a_tree_with_a_cycle_is_refused_at_load() {
+        let error = TreeEnsemble::from_node(&stump(false, 0), 1).expect_err("node 0 -> node 0");
+        assert!(
+            matches!(&error, LoadError::InvalidTreeEnsemble { reason, .. } if reason.contains("cycle")),
+            "{error}"
+        );
+    }
+
+    #[test]
+    fn a_split_on_a_feature_the_input_lacks_is_refused_at_load() {
+        let mut node = stump(false, 1);
+        node.attribute[2] = ints("nodes_featureids", &[4, 0, 0]);
+        let error = TreeEnsemble::from_node(&node, 1).expect_err("feature 4 of 1");
+        assert!(
+            error
+                .to_string()
+                .contains("splits on feature 4 but the input has 1"),
+            "{error}"
+        );
+    }
+}
