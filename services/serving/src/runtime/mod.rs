@@ -28,15 +28,17 @@
 //! target_opset={"": 17, "ai.onnx.ml": 3})`. A classifier exported with skl2onnx's default
 //! `ZipMap` (probabilities as a sequence of maps) is accepted too: a `ZipMap` that produces a
 //! graph output is dropped at load and its input, the `[rows, classes]` probability tensor,
-//! served instead — the same numbers without the maps.
+//! served instead — the same numbers without the maps. The tests compare every answer with
+//! scikit-learn's own (`scripts/serving/make-fixtures.py`: scikit-learn 1.7.2, skl2onnx 1.20).
 //!
 //! # Refused at load, with the reason
 //! Bytes that are not an ONNX model, an operator neither engine has (e.g. `SVMClassifier`),
 //! trees mixed with other operators, tree attributes we do not implement (double-precision
-//! `*_as_tensor`, `PROBIT`), more than one input, a non-float input, an undeclared or mismatching number of features, and outputs
-//! that are neither `(label, probabilities)` nor one value per row. [`LoadError`] says which
-//! and what to change. A model that loads has already run once (a warm-up on zeros), so a
-//! model that fails to run fails at load, and the first request is not slower than the rest.
+//! `*_as_tensor`, `PROBIT`), more than one input, a non-float input, an undeclared or
+//! mismatching number of features, and outputs that are neither `(label, probabilities)` nor
+//! one value per row. [`LoadError`] says which and what to change. A model that loads has
+//! already run once (a warm-up on zeros), so a model that fails to run fails at load, and the
+//! first request is not slower than the rest.
 //!
 //! Loading is CPU work (parsing, optimisation, warm-up): call it off the async runtime.
 

@@ -1,4 +1,4 @@
-//! A loaded model: tract's optimised plan, with what serving needs to know of it.
+//! A loaded model: tract's optimised plan or our tree ensemble, and what it predicts.
 
 use std::fmt;
 use std::sync::Arc;
