@@ -285,6 +285,20 @@ const JSON: &[Json] = &[
     sent(".lathe.monitor.v1.TriggeredRun", None),
     sent(".lathe.monitor.v1.Alert", Some("DriftAlert")),
     sent(".lathe.monitor.v1.ListAlertsResponse", Some("AlertList")),
+    // Serving.
+    both(".lathe.serving.v1.Challenger", None, &["alias", "mode"]).examples(&[("alias", "challenger")]),
+    accepted(
+        ".lathe.serving.v1.DeployRequest",
+        "CreateDeployment",
+        &["project"],
+        &["model"],
+    )
+    .examples(&[("model", "churn"), ("alias", "champion")]),
+    sent(".lathe.serving.v1.ServedVersion", None),
+    sent(".lathe.serving.v1.Deployment", None).examples(&[("name", "churn")]),
+    sent(".lathe.serving.v1.ListDeploymentsResponse", Some("DeploymentList")),
+    sent(".lathe.serving.v1.Prediction", None),
+    sent(".lathe.serving.v1.PredictResponse", Some("Predictions")),
 ];
 
 impl Json {

@@ -447,6 +447,7 @@ pub mod ports {
     pub const FEATURES: u16 = 50052;
     pub const ORCHESTRATOR: u16 = 50053;
     pub const MONITOR: u16 = 50054;
+    pub const SERVING: u16 = 50055;
 }
 
 #[cfg(test)]

@@ -34,6 +34,12 @@ pub mod monitor {
     }
 }
 
+pub mod serving {
+    pub mod v1 {
+        tonic::include_proto!("lathe.serving.v1");
+    }
+}
+
 /// Fully qualified gRPC service names, as used by health checks and reflection.
 pub mod service_names {
     pub const REGISTRY: &str = "lathe.registry.v1.RegistryService";
@@ -42,6 +48,7 @@ pub mod service_names {
     pub const FEATURES: &str = "lathe.features.v1.FeatureService";
     pub const ORCHESTRATOR: &str = "lathe.orchestrator.v1.OrchestratorService";
     pub const MONITOR: &str = "lathe.monitor.v1.MonitorService";
+    pub const SERVING: &str = "lathe.serving.v1.ServingService";
 }
 
 #[cfg(test)]
@@ -70,6 +77,7 @@ mod tests {
             service_names::FEATURES,
             service_names::ORCHESTRATOR,
             service_names::MONITOR,
+            service_names::SERVING,
         ] {
             assert!(
                 services.iter().any(|s| s == name),
