@@ -13,6 +13,7 @@ impl MigratorTrait for Migrator {
             Box::new(CreateTrackingAndModels),
             Box::new(StageIndexLeadsWithStage),
             Box::new(CreateProjectTombstones),
+            Box::new(super::migration_logged::CreateLoggedModels),
         ]
     }
 
