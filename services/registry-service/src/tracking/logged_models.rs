@@ -180,8 +180,8 @@ impl Tracking {
         Ok(self.logged_model_to_proto(updated))
     }
 
-    /// The project's logged models in the given experiments that the filter keeps, in the
-    /// requested order, a page at a time (the token is an offset). A `name = '…'` condition is
+    /// The project's logged models in the given experiments (every one when none is given) that
+    /// the filter keeps, in the requested order, a page at a time (the token is an offset). A `name = '…'` condition is
     /// answered by the database; the others are checked on the experiments' logged models.
     pub async fn search_logged_models(
         &self,
@@ -199,12 +199,14 @@ impl Tracking {
             .map_err(invalid)?;
         let limit = page_size(request.page_size)?;
         let offset = decode_token(&request.page_token)?.unwrap_or(0).max(0);
-        let mut experiments = Vec::with_capacity(request.experiment_ids.len());
-        for id in &request.experiment_ids {
-            experiments.push(self.experiment(&request.project, id).await?.id);
-        }
-        if request.experiment_ids.is_empty() {
-            crate::store::project::require(&self.db, &request.project).await?;
+        // As in MLflow, an experiment that does not exist holds no logged models.
+        let experiments: Vec<i64> = request
+            .experiment_ids
+            .iter()
+            .filter_map(|id| id.parse().ok())
+            .collect();
+        if experiments.is_empty() && !request.experiment_ids.is_empty() {
+            return Ok(pb::SearchLoggedModelsResponse::default());
         }
         let by_name = clauses
             .iter()

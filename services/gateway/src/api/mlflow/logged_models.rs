@@ -44,7 +44,10 @@ fn parse_status(status: &serde_json::Value) -> Result<pb::LoggedModelStatus, Mlf
             Some(3) => "LOGGED_MODEL_UPLOAD_FAILED",
             _ => "",
         },
-        _ => "",
+        serde_json::Value::Null
+        | serde_json::Value::Bool(_)
+        | serde_json::Value::Array(_)
+        | serde_json::Value::Object(_) => "",
     };
     match status {
         "LOGGED_MODEL_READY" | "READY" => Ok(pb::LoggedModelStatus::Ready),
