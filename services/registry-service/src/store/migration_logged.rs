@@ -9,7 +9,7 @@ pub struct CreateLoggedModels;
 
 impl MigrationName for CreateLoggedModels {
     fn name(&self) -> &str {
-        "m20261205_000005_create_logged_models"
+        "m20261205_000006_create_logged_models"
     }
 }
 
