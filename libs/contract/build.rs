@@ -129,6 +129,7 @@ const JSON: &[Json] = &[
     )
     .examples(&[("name", "churn-baseline")]),
     sent(".lathe.registry.v1.Run", None),
+    sent(".lathe.registry.v1.RunModelOutput", None),
     sent(".lathe.registry.v1.SearchRunsResponse", Some("RunList")),
     sent(".lathe.registry.v1.Metric", None).examples(&[("key", "accuracy")]),
     sent(
@@ -170,7 +171,7 @@ const JSON: &[Json] = &[
     accepted(
         ".lathe.registry.v1.CreateModelVersionRequest",
         "CreateModelVersion",
-        &["project", "model", "actor"],
+        &["project", "model", "actor", "logged_model_id", "source"],
         &["run_id", "artifact_path"],
     )
     .examples(&[("artifact_path", "model")]),

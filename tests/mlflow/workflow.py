@@ -394,6 +394,7 @@ def models(client):
     trained, runs = {}, {}
 
     # MLflow 3: log_model makes a logged model (models:/m-...), register_model versions it.
+    sources = {}
     if wanted("log_model"):
         with section("log_model"):
             for c, model in fitted:
@@ -406,6 +407,12 @@ def models(client):
                 version = mlflow.register_model(info.model_uri, name)
                 trained[version.version] = model
                 runs[version.version] = active.info.run_id
+                sources[version.version] = info.model_uri
+            logged = client.get_logged_model(info.model_id)
+            check_equal(str(logged.status), "READY", "the logged model is finalized")
+            check_equal(logged.source_run_id, runs["3"], "the logged model names its run")
+            outputs = client.get_run(runs["3"]).outputs.model_outputs
+            check_equal([o.model_id for o in outputs], [info.model_id], "the run lists its logged model")
     if not trained:
         # Without logged models: the model saved among the run's artifacts, versioned from
         # runs:/<run>/model, as with MLflow 2.
@@ -420,10 +427,11 @@ def models(client):
             version = client.create_model_version(name, f"runs:/{run_id}/model", run_id=run_id)
             trained[version.version] = model
             runs[version.version] = run_id
-        if wanted("model version source"):
-            with section("model version source"):
-                check_equal(client.get_model_version(name, "3").source, f"runs:/{runs['3']}/model",
-                            "a version keeps the source it was created from")
+            sources[version.version] = f"runs:/{run_id}/model"
+    if wanted("model version source"):
+        with section("model version source"):
+            check_equal(client.get_model_version(name, "3").source, sources["3"],
+                        "a version keeps the source it was created from")
     check_equal(sorted(trained), ["1", "2", "3"], "three registered versions, numbered 1 to 3")
     check_equal(client.get_model_version(name, "2").status, "READY", "a version is READY")
     check_equal(client.get_model_version(name, "3").run_id, runs["3"], "a version names its run")

@@ -590,9 +590,9 @@ async fn errors(t: &TestPlatform, editor: &str, viewer: &str, run_id: &str) {
     assert!(message.contains("1048576 bytes"), "{message}");
 
     // A call this server does not have: 404 ENDPOINT_NOT_FOUND, which the client understands.
-    let (status, code, _) = mlflow_error(t.post(&mlflow("/logged-models"), viewer, &json!({}))).await;
+    let (status, code, _) = mlflow_error(t.post(&mlflow("/datasets/create"), viewer, &json!({}))).await;
     assert_eq!((status, code.as_str()), (404, "ENDPOINT_NOT_FOUND"));
-    // No logged models exist, so their search finds none (the client asks on every listing).
+    // No logged models exist there, so their search finds none (the client asks on every listing).
     let none = t.post(
         &mlflow("/logged-models/search"),
         viewer,

@@ -22,16 +22,9 @@ const PROJECT: &str = "mlflow-client";
 /// The workflow's stages, all of which run. `LATHE_TEST_MLFLOW_STAGES` (a comma list) picks others.
 const STAGES: &str = "tracking,artifacts,models";
 
-/// Sections of those stages left out because the gateway lacks what they need (`docs/mlflow.md`,
-/// "Not yet supported"):
-/// - `log_model`: `POST logged-models` (MLflow 3's `log_model`); the stage then versions
-///   models saved among the run's artifacts (`runs:/<run>/model`), as with MLflow 2;
-/// - `model version source`: a version's `source` is the registry's copy (a `file://` or `s3://`
-///   URL), not the `runs:/<run>/model` it was created from;
-/// - `load by alias`: `model-versions/get-download-uri`.
-///
-/// `LATHE_TEST_MLFLOW_SKIP` overrides the list (empty: run everything).
-const SKIPPED: &str = "log_model,model version source,load by alias";
+/// Sections of those stages left out (`LATHE_TEST_MLFLOW_SKIP`, a comma list of section names;
+/// empty runs everything): none; every section of the workflow passes against Lathe.
+const SKIPPED: &str = "";
 
 fn stages() -> String {
     std::env::var("LATHE_TEST_MLFLOW_STAGES").unwrap_or_else(|_| STAGES.to_owned())

@@ -53,6 +53,7 @@ reasons! {
     ARTIFACT_NOT_FOUND = "artifact_not_found", NotFound, "The run has no artifact at that path.";
     CHECKSUM_MISMATCH = "checksum_mismatch", InvalidArgument, "The uploaded content does not match the expected sha256.";
     UPLOAD_INCOMPLETE = "upload_incomplete", InvalidArgument, "The upload ended before its commit; nothing was stored.";
+    LOGGED_MODEL_NOT_FOUND = "logged_model_not_found", NotFound, "The logged model does not exist in the project.";
     // Models.
     MODEL_NOT_FOUND = "model_not_found", NotFound, "The registered model does not exist.";
     MODEL_ALREADY_EXISTS = "model_already_exists", AlreadyExists, "A model of that name is registered in the project.";

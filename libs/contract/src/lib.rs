@@ -45,6 +45,7 @@ pub mod service_names {
     pub const REGISTRY: &str = "lathe.registry.v1.RegistryService";
     pub const TRACKING: &str = "lathe.registry.v1.TrackingService";
     pub const MODEL_REGISTRY: &str = "lathe.registry.v1.ModelRegistryService";
+    pub const LOGGED_MODELS: &str = "lathe.registry.v1.LoggedModelService";
     pub const FEATURES: &str = "lathe.features.v1.FeatureService";
     pub const ORCHESTRATOR: &str = "lathe.orchestrator.v1.OrchestratorService";
     pub const MONITOR: &str = "lathe.monitor.v1.MonitorService";
@@ -74,6 +75,7 @@ mod tests {
             service_names::REGISTRY,
             service_names::TRACKING,
             service_names::MODEL_REGISTRY,
+            service_names::LOGGED_MODELS,
             service_names::FEATURES,
             service_names::ORCHESTRATOR,
             service_names::MONITOR,

@@ -8,6 +8,7 @@ use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
 use lathe_contract::features::v1::{GetOnlineFeaturesRequest, GetOnlineFeaturesResponse};
 use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
 use lathe_contract::orchestrator::v1::orchestrator_service_client::OrchestratorServiceClient;
+use lathe_contract::registry::v1::logged_model_service_client::LoggedModelServiceClient;
 use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
@@ -36,6 +37,8 @@ pub struct Backends {
     pub tracking: TrackingServiceClient<TracedChannel>,
     /// Registered models and versions; served by the registry-service.
     pub models: ModelRegistryServiceClient<TracedChannel>,
+    /// MLflow 3's logged models, and the files of model versions; served by the registry-service.
+    pub logged_models: LoggedModelServiceClient<TracedChannel>,
     pub features: FeatureServiceClient<TracedChannel>,
     pub orchestrator: OrchestratorServiceClient<TracedChannel>,
     pub monitor: MonitorServiceClient<TracedChannel>,
@@ -93,6 +96,7 @@ impl Backends {
         Backends {
             tracking: TrackingServiceClient::new(registry.clone()),
             models: ModelRegistryServiceClient::new(registry.clone()),
+            logged_models: LoggedModelServiceClient::new(registry.clone()),
             registry: RegistryServiceClient::new(registry.clone()),
             registry_channel: registry,
             features: FeatureServiceClient::new(features)
@@ -121,6 +125,10 @@ impl Backends {
 
     pub fn models(&self) -> ModelRegistryServiceClient<TracedChannel> {
         self.models.clone()
+    }
+
+    pub fn logged_models(&self) -> LoggedModelServiceClient<TracedChannel> {
+        self.logged_models.clone()
     }
 
     pub fn features(&self) -> FeatureServiceClient<TracedChannel> {

@@ -19,6 +19,7 @@ use lathe_common::config::{CommonSettings, ServiceSettings, ports};
 use lathe_common::grpc::GrpcServer;
 pub use lathe_common::service::{GrpcService, StartError};
 use lathe_common::service::{Shutdown, Stores};
+use lathe_contract::registry::v1::logged_model_service_server::LoggedModelServiceServer;
 use lathe_contract::registry::v1::model_registry_service_server::ModelRegistryServiceServer;
 use lathe_contract::registry::v1::registry_service_server::RegistryServiceServer;
 use lathe_contract::registry::v1::tracking_service_server::TrackingServiceServer;
@@ -77,6 +78,7 @@ impl GrpcService for Registry {
             cleanup,
         );
         let models = models::Models::new(tracking.clone());
+        let logged_models = api::logged_models::LoggedModelsApi::new(tracking.clone());
         let routes = tonic::service::Routes::new(RegistryServiceServer::new(
             api::projects::ProjectsApi::new(projects),
         ))
@@ -85,10 +87,12 @@ impl GrpcService for Registry {
         )))
         .add_service(ModelRegistryServiceServer::new(api::models::ModelsApi::new(
             models,
-        )));
+        )))
+        .add_service(LoggedModelServiceServer::new(logged_models));
         GrpcServer::new(SECTION, service_names::REGISTRY, routes, self.verifier)
             .with_health_for(service_names::TRACKING)
             .with_health_for(service_names::MODEL_REGISTRY)
+            .with_health_for(service_names::LOGGED_MODELS)
             .with_background(worker)
             .with_background(upload_sweep)
     }

@@ -1,5 +1,5 @@
 //! The wire messages assembled from stored rows: projects, experiments, runs, metrics,
-//! artifacts, models, versions and audit events.
+//! artifacts, models, versions, logged models and audit events.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -9,6 +9,7 @@ use lathe_contract::registry::v1 as pb;
 use crate::domain::gates::{Policy, parse_stage};
 use crate::domain::states::{lifecycle, status_from_str};
 use crate::domain::tags::json_to_map;
+use crate::store::logged_models::logged_model;
 use crate::store::models::{StoredLineage, StoredSignature, audit_event, model, version};
 use crate::store::project;
 use crate::store::run_details::RunDetails;
@@ -51,7 +52,19 @@ pub fn runs(runs: Vec<run::Model>, mut details: RunDetails) -> Vec<pb::Run> {
                 .map(latest_metric)
                 .collect();
             latest_metrics.sort_unstable_by(|a, b| a.key.cmp(&b.key));
+            let mut model_outputs: Vec<pb::RunModelOutput> = details
+                .outputs
+                .remove(&r.id)
+                .unwrap_or_default()
+                .into_iter()
+                .map(|o| pb::RunModelOutput {
+                    model_id: o.model_id,
+                    step: o.step,
+                })
+                .collect();
+            model_outputs.sort_unstable_by(|a, b| (a.step, &a.model_id).cmp(&(b.step, &b.model_id)));
             pb::Run {
+                model_outputs,
                 params: details.params.remove(&r.id).unwrap_or_default(),
                 tags: details.tags.remove(&r.id).unwrap_or_default(),
                 latest_metrics,
@@ -165,7 +178,38 @@ pub fn version(
         created_by: v.created_by,
         create_time: Some(validate::timestamp(v.create_time)),
         update_time: Some(validate::timestamp(v.update_time)),
+        source: v.source,
+        logged_model_id: v.logged_model_id,
     })
+}
+
+/// A logged model; `artifact_uri` is where its files live in the registry's store.
+pub fn logged_model(m: logged_model::Model, artifact_uri: String) -> pb::LoggedModel {
+    pb::LoggedModel {
+        project: m.project,
+        model_id: m.id,
+        experiment_id: m.experiment_id.to_string(),
+        name: m.name,
+        source_run_id: m.source_run_id,
+        status: logged_model_status(&m.status) as i32,
+        status_message: m.status_message,
+        model_type: m.model_type,
+        params: json_to_map(m.params),
+        tags: json_to_map(m.tags),
+        artifact_uri,
+        create_time_ms: m.create_time,
+        update_time_ms: m.update_time,
+    }
+}
+
+/// The wire status of a stored one (PENDING, READY or FAILED).
+pub fn logged_model_status(stored: &str) -> pb::LoggedModelStatus {
+    match stored {
+        "PENDING" => pb::LoggedModelStatus::Pending,
+        "READY" => pb::LoggedModelStatus::Ready,
+        "FAILED" => pb::LoggedModelStatus::Failed,
+        _ => pb::LoggedModelStatus::Unspecified,
+    }
 }
 
 /// A version of `m` with exactly the aliases `names`.

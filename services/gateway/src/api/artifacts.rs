@@ -103,6 +103,38 @@ pub async fn stream_upload(
     header: pb::UploadArtifactHeader,
     payload: web::Payload,
 ) -> Result<pb::Artifact, ApiError> {
+    stream_upload_to(backends, RUN_UPLOAD, header, payload).await
+}
+
+/// A client-streaming upload method: `TrackingService.UploadArtifact`, or one whose messages
+/// have the same wire layout (`LoggedModelService.UploadLoggedModelArtifact`, whose header's
+/// field 2 is the logged model's id where a run's upload has the run's).
+#[derive(Clone, Copy)]
+pub struct UploadMethod {
+    service: &'static str,
+    method: &'static str,
+    path: &'static str,
+}
+
+pub const RUN_UPLOAD: UploadMethod = UploadMethod {
+    service: service_names::TRACKING,
+    method: "UploadArtifact",
+    path: UPLOAD_ARTIFACT_PATH,
+};
+
+pub const LOGGED_MODEL_UPLOAD: UploadMethod = UploadMethod {
+    service: service_names::LOGGED_MODELS,
+    method: "UploadLoggedModelArtifact",
+    path: "/lathe.registry.v1.LoggedModelService/UploadLoggedModelArtifact",
+};
+
+/// [`stream_upload`] to `method`.
+pub async fn stream_upload_to(
+    backends: &Services,
+    method: UploadMethod,
+    header: pb::UploadArtifactHeader,
+    payload: web::Payload,
+) -> Result<pb::Artifact, ApiError> {
     let header = pb::UploadArtifactRequest {
         part: Some(UploadPart::Header(header)),
     };
@@ -118,7 +150,7 @@ pub async fn stream_upload(
     // The call runs on its own task: were it dropped with this handler (client gone), hyper
     // would reset the stream with CANCEL, which the service's tonic reads as a clean end.
     let mut call = tokio::spawn(access::carry_caller(
-        upload_call(backends.registry_channel.clone(), outgoing).instrument(tracing::Span::current()),
+        upload_call(backends.registry_channel.clone(), method, outgoing).instrument(tracing::Span::current()),
     ));
     // The HTTP payload is not Send, so it is read here while the task drains the queue.
     let pump = pump_body(payload, sender);
@@ -139,6 +171,7 @@ const UPLOAD_ARTIFACT_PATH: &str = "/lathe.registry.v1.TrackingService/UploadArt
 /// Calls `UploadArtifact` with [`UploadCodec`], so that an aborted upload fails the stream.
 async fn upload_call(
     channel: TracedChannel,
+    method: UploadMethod,
     outgoing: UploadStream,
 ) -> Result<tonic::Response<pb::Artifact>, tonic::Status> {
     let mut grpc = tonic::client::Grpc::new(channel);
@@ -148,10 +181,10 @@ async fn upload_call(
     let mut request = tonic::Request::new(outgoing);
     request
         .extensions_mut()
-        .insert(GrpcMethod::new(service_names::TRACKING, "UploadArtifact"));
+        .insert(GrpcMethod::new(method.service, method.method));
     grpc.client_streaming(
         request,
-        PathAndQuery::from_static(UPLOAD_ARTIFACT_PATH),
+        PathAndQuery::from_static(method.path),
         UploadCodec::default(),
     )
     .await

@@ -2,6 +2,7 @@
 //! the request apart, and hands it to the work in [`crate::projects`], [`crate::tracking`] or
 //! [`crate::models`]; errors become statuses with their reasons.
 
+pub mod logged_models;
 pub mod models;
 pub mod projects;
 pub mod search;

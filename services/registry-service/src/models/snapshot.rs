@@ -1,5 +1,6 @@
-//! A version's own copy of its run's model files, so that deleting the run or uploading over
-//! its artifacts never changes a registered version.
+//! A version's own copy of its model files — a run's artifact, or a logged model's tree — so that
+//! deleting the run or the logged model, or uploading over their files, never changes a
+//! registered version.
 
 use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
@@ -8,25 +9,34 @@ use object_store::path::Path;
 use sha2::{Digest, Sha256};
 
 use crate::store::artifacts;
-use crate::store::tracking::run;
 use crate::tracking::Tracking;
+use crate::tracking::artifacts::Owner;
 
-/// Copies a run's artifact (a file or a directory) into `target_prefix` and returns the
-/// copy's URI and the sha256 of its tree (each file's path and sha256, a line each).
-pub async fn copy_run_artifact(
+/// Copies an artifact (a file or a directory; the whole tree for an empty path) of a run or
+/// logged model into `target_prefix` and returns the copy's URI and the sha256 of its tree
+/// (each file's path and sha256, a line each).
+pub async fn copy_artifact(
     tracking: &Tracking,
-    run: &run::Model,
+    owner: &Owner,
     artifact_path: &str,
     target_prefix: &str,
 ) -> Result<(String, String)> {
-    let files = artifacts::file_or_tree(&tracking.db, &run.id, artifact_path).await?;
+    let files = if artifact_path.is_empty() {
+        artifacts::under(&tracking.db, owner.id(), "").await?
+    } else {
+        artifacts::file_or_tree(&tracking.db, owner.id(), artifact_path).await?
+    };
     if files.is_empty() {
+        let (what, at) = match owner {
+            Owner::Run(run) => (
+                "run",
+                format!("'{}' has no artifact at '{artifact_path}'", run.id),
+            ),
+            Owner::LoggedModel(model) => ("logged model", format!("'{}' has no files", model.id)),
+        };
         return Err(Error::new(
             ErrorCode::FailedPrecondition,
-            format!(
-                "run '{}' has no artifact at '{artifact_path}'; upload the model files first",
-                run.id
-            ),
+            format!("{what} {at}; upload the model files first"),
         )
         .with_reason(reasons::MODEL_FILES_MISSING));
     }
@@ -38,7 +48,7 @@ pub async fn copy_run_artifact(
             .strip_prefix(base)
             .unwrap_or(&file.path)
             .trim_start_matches('/');
-        let from = Path::from(format!("{}/artifacts/{}", Tracking::run_prefix(run), file.path));
+        let from = owner.location(&file.path);
         let to = Path::from(format!("{target_prefix}/{relative}"));
         tracking.objects.copy(&from, &to).await?;
         tree.update(format!("{relative} {}\n", file.sha256).as_bytes());

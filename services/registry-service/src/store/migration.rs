@@ -14,6 +14,7 @@ impl MigratorTrait for Migrator {
             Box::new(StageIndexLeadsWithStage),
             Box::new(CreateProjectTombstones),
             Box::new(AddMetricNanFlags),
+            Box::new(super::migration_logged::CreateLoggedModels),
         ]
     }
 

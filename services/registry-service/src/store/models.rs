@@ -51,6 +51,10 @@ pub mod version {
         pub created_by: String,
         pub create_time: DateTimeUtc,
         pub update_time: DateTimeUtc,
+        /// What the version was created from, as given (`runs:/…`, `models:/m-…`).
+        pub source: String,
+        /// The logged model it was registered from; empty for one from a run's artifact.
+        pub logged_model_id: String,
     }
 
     #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

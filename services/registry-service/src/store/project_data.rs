@@ -72,6 +72,7 @@ pub async fn delete(txn: &DatabaseTransaction, project: &str) -> Result<()> {
     delete_by_run!(metric_history);
     delete_by_run!(latest_metric);
     delete_by_run!(artifact);
+    super::logged_models::delete_project(txn, project).await?;
     run::Entity::delete_many()
         .filter(run::Column::Project.eq(project))
         .exec(txn)

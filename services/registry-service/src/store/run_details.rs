@@ -1,4 +1,4 @@
-//! The params, tags and latest metrics of a page of runs, read in one query.
+//! The params, tags, latest metrics and model outputs of a page of runs, read in one query.
 
 use std::collections::HashMap;
 
@@ -6,6 +6,7 @@ use lathe_common::{Error, Result};
 use sea_orm::sea_query::{Alias, Expr, ExprTrait, IntoTableRef, Query, SelectStatement, TableRef, UnionType};
 use sea_orm::{DatabaseConnection, FromQueryResult};
 
+use super::logged_models::run_output;
 use super::metrics;
 use super::tracking::{latest_metric, run_param, run_tag};
 
@@ -16,9 +17,11 @@ pub struct RunDetails {
     pub tags: HashMap<String, HashMap<String, String>>,
     /// Each run's latest metrics, in no particular order.
     pub metrics: HashMap<String, Vec<latest_metric::Model>>,
+    /// The logged models each run produced, in no particular order.
+    pub outputs: HashMap<String, Vec<run_output::Model>>,
 }
 
-/// The params, tags and latest metrics of the runs `ids`, in one query (see
+/// The params, tags, latest metrics and model outputs of the runs `ids`, in one query (see
 /// [`details_query`]) whatever the number of runs.
 pub async fn read(db: &DatabaseConnection, ids: &[String]) -> Result<RunDetails> {
     let mut details = RunDetails::default();
@@ -56,6 +59,17 @@ pub async fn read(db: &DatabaseConnection, ids: &[String]) -> Result<RunDetails>
                         step: detail.step.unwrap_or(0),
                     });
             }
+            (DETAIL_OUTPUT, ..) => {
+                details
+                    .outputs
+                    .entry(detail.run_id.clone())
+                    .or_default()
+                    .push(run_output::Model {
+                        run_id: detail.run_id,
+                        model_id: detail.key,
+                        step: detail.step.unwrap_or(0),
+                    });
+            }
             (kind, ..) => {
                 return Err(Error::internal(format!(
                     "run detail of kind {kind} for run {} has no value",
@@ -70,8 +84,9 @@ pub async fn read(db: &DatabaseConnection, ids: &[String]) -> Result<RunDetails>
 const DETAIL_PARAM: i32 = 0;
 const DETAIL_TAG: i32 = 1;
 const DETAIL_METRIC: i32 = 2;
+const DETAIL_OUTPUT: i32 = 3;
 
-/// One param, tag or latest metric of a run, as [`details_query`] returns it.
+/// One param, tag, latest metric or model output of a run, as [`details_query`] returns it.
 #[derive(FromQueryResult)]
 struct RunDetail {
     run_id: String,
@@ -85,8 +100,8 @@ struct RunDetail {
     timestamp: Option<i64>,
 }
 
-/// The params, tags and latest metrics of the runs `ids` as one `UNION ALL`: one round trip
-/// instead of three for a page of runs. The NULLs are typed, because PostgreSQL resolves the
+/// The params, tags, latest metrics and model outputs of the runs `ids` as one `UNION ALL`: one
+/// round trip instead of four for a page of runs. The NULLs are typed, because PostgreSQL resolves the
 /// type of an untyped NULL column of a union's first branches to text before it sees the
 /// metrics' numbers.
 fn details_query(ids: &[String]) -> SelectStatement {
@@ -126,5 +141,18 @@ fn details_query(ids: &[String]) -> SelectStatement {
             UnionType::All,
             branch(latest_metric::Entity.into_table_ref(), DETAIL_METRIC),
         );
+    // A model output: its model id in `key`, its step in `step`.
+    let mut outputs = Query::select();
+    outputs
+        .column(Alias::new("run_id"))
+        .expr_as(Expr::val(DETAIL_OUTPUT), Alias::new("kind"))
+        .expr_as(Expr::col(Alias::new("model_id")), Alias::new("key"))
+        .expr_as(null("TEXT"), Alias::new("text"))
+        .expr_as(null("DOUBLE PRECISION"), Alias::new("value"))
+        .column(Alias::new("step"))
+        .expr_as(null("BIGINT"), Alias::new("timestamp"))
+        .from(run_output::Entity)
+        .and_where(Expr::col(Alias::new("run_id")).is_in(ids.iter().cloned()));
+    query.union(UnionType::All, outputs);
     query
 }

@@ -4,6 +4,7 @@
 
 pub mod artifacts;
 pub mod experiments;
+pub mod logged_models;
 pub mod metrics;
 pub mod runs;
 pub mod search;

@@ -167,11 +167,26 @@ pub struct RunData {
 #[derive(Debug, Serialize)]
 pub struct RunInputs {}
 
+/// A logged model the run produced, at a step.
+#[derive(Debug, Serialize)]
+pub struct ModelOutput {
+    pub model_id: String,
+    pub step: i64,
+}
+
+/// The logged models the run produced (`runs/outputs`).
+#[derive(Debug, Serialize)]
+pub struct RunOutputs {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_outputs: Vec<ModelOutput>,
+}
+
 #[derive(Debug, Serialize)]
 pub struct Run {
     pub info: RunInfo,
     pub data: RunData,
     pub inputs: RunInputs,
+    pub outputs: RunOutputs,
 }
 
 /// A run's info, without its data.
@@ -203,6 +218,16 @@ impl From<pb::Run> for Run {
                 tags: key_values(run.tags),
             },
             inputs: RunInputs {},
+            outputs: RunOutputs {
+                model_outputs: run
+                    .model_outputs
+                    .into_iter()
+                    .map(|o| ModelOutput {
+                        model_id: o.model_id,
+                        step: o.step,
+                    })
+                    .collect(),
+            },
         }
     }
 }
@@ -232,6 +257,10 @@ mod tests {
                 timestamp_ms: 1_700_000_000_200,
                 step: 3,
             }],
+            model_outputs: vec![pb::RunModelOutput {
+                model_id: "m-1".to_owned(),
+                step: 0,
+            }],
         };
         let json = serde_json::to_value(Run::from(run)).unwrap();
         assert_eq!(
@@ -247,6 +276,7 @@ mod tests {
                     "params": [{"key": "C", "value": "0.5"}],
                 },
                 "inputs": {},
+                "outputs": {"model_outputs": [{"model_id": "m-1", "step": 0}]},
             })
         );
     }

@@ -1,6 +1,6 @@
 //! MLflow's REST API, so that the `mlflow` client works against Lathe with only
 //! `MLFLOW_TRACKING_URI` and `MLFLOW_TRACKING_TOKEN` set: `/api/2.0/mlflow/...` (experiments,
-//! runs, metric history, registered models, versions, stages and aliases), the artifact proxy `/api/2.0/mlflow-artifacts/artifacts/...`,
+//! runs, metric history, logged models, registered models, versions, stages and aliases), the artifact proxy `/api/2.0/mlflow-artifacts/artifacts/...`,
 //! `/api/3.0/mlflow/server-info`, `/health` and `/version`, each mapped onto the
 //! registry-service's gRPC API, so that what MLflow logs is what `/api/v1` shows.
 //!
@@ -14,6 +14,7 @@ pub mod entities;
 pub mod error;
 pub mod experiment_search;
 pub mod experiments;
+pub mod logged_models;
 pub mod models;
 pub mod request;
 pub mod runs;
@@ -71,10 +72,23 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                         .route(web::post().to(experiments::delete_tag))
                         .route(web::delete().to(experiments::delete_tag)),
                 )
+                .service(at("/logged-models", web::post().to(logged_models::create)))
+                .service(at("/logged-models/search", web::post().to(logged_models::search)))
+                .service(
+                    web::resource("/logged-models/{model_id}")
+                        .route(web::get().to(logged_models::get))
+                        .route(web::patch().to(logged_models::finalize))
+                        .route(web::delete().to(logged_models::delete)),
+                )
                 .service(at(
-                    "/logged-models/search",
-                    web::post().to(server::search_logged_models),
+                    "/logged-models/{model_id}/tags",
+                    web::patch().to(logged_models::set_tags),
                 ))
+                .service(at(
+                    "/logged-models/{model_id}/tags/{key:.*}",
+                    web::delete().to(logged_models::delete_tag),
+                ))
+                .service(at("/runs/outputs", web::post().to(logged_models::log_outputs)))
                 .service(at("/runs/create", web::post().to(runs::create)))
                 .service(at("/runs/get", web::get().to(runs::get)))
                 .service(at("/runs/update", web::post().to(runs::update)))
@@ -132,6 +146,10 @@ pub fn routes(cfg: &mut web::ServiceConfig) -> &mut web::ServiceConfig {
                     web::post().to(models::create_version),
                 ))
                 .service(at("/model-versions/get", web::get().to(models::get_version)))
+                .service(at(
+                    "/model-versions/get-download-uri",
+                    web::get().to(models::get_download_uri),
+                ))
                 .service(at(
                     "/model-versions/search",
                     web::get().to(models::search_versions),

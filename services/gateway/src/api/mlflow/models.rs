@@ -74,7 +74,7 @@ pub struct ModelVersion {
     current_stage: &'static str,
     #[serde(skip_serializing_if = "String::is_empty")]
     description: String,
-    /// The version's own copy of its files in the registry's store.
+    /// What the version was created from, as given (`models:/m-…`, `runs:/<run>/<path>`).
     source: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     run_id: String,
@@ -85,6 +85,9 @@ pub struct ModelVersion {
     aliases: Vec<String>,
     #[serde(skip_serializing_if = "String::is_empty")]
     user_id: String,
+    /// The logged model it was registered from.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    model_id: String,
 }
 
 impl From<pb::ModelVersion> for ModelVersion {
@@ -97,7 +100,13 @@ impl From<pb::ModelVersion> for ModelVersion {
             last_updated_timestamp: millis(v.update_time.as_ref()),
             current_stage: stage_name(v.stage),
             description: v.description,
-            source: v.artifact_uri,
+            // Versions registered before sources were kept answer where their copy lives.
+            source: if v.source.is_empty() {
+                v.artifact_uri
+            } else {
+                v.source
+            },
+            model_id: v.logged_model_id,
             run_id: v.run_id,
             // A version exists only once its files are copied: always ready.
             status: "READY",
@@ -355,40 +364,106 @@ struct CreateVersion {
     name: Option<String>,
     source: Option<String>,
     run_id: Option<String>,
+    model_id: Option<String>,
     #[serde(default)]
     tags: Vec<KeyValue>,
     description: Option<String>,
 }
 
-/// The run and the path in its artifact tree that a version's `source` names:
-/// `runs:/<run_id>/<path>`, or `mlflow-artifacts:/<exp>/<run_id>/artifacts/<path>`.
-fn run_source(source: &str, run_id: Option<&str>) -> Result<(String, String), MlflowError> {
+/// What a version's `source` names: a run's artifact, or a logged model's files.
+#[derive(Debug, PartialEq)]
+enum VersionSource {
+    /// A run, and a path in its artifact tree.
+    Run {
+        run_id: String,
+        path: String,
+    },
+    LoggedModel {
+        model_id: String,
+    },
+}
+
+/// Reads a version's `source`: `runs:/<run_id>/<path>`,
+/// `mlflow-artifacts:/<exp>/<run_id>/artifacts/<path>`, `models:/m-<id>` or
+/// `mlflow-artifacts:/<exp>/models/m-<id>/artifacts` (a logged model's root).
+fn version_source(
+    source: &str,
+    run_id: Option<&str>,
+    model_id: Option<&str>,
+) -> Result<VersionSource, MlflowError> {
     let unsupported = || {
         MlflowError::invalid(format!(
-            "Unsupported model version source '{source}': Lathe registers a version from a run's artifacts, \
-             named runs:/<run_id>/<path> or mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>"
+            "Unsupported model version source '{source}': Lathe registers a version from a logged model \
+             (models:/m-<id>) or from a run's artifacts, named runs:/<run_id>/<path> or \
+             mlflow-artifacts:/<experiment_id>/<run_id>/artifacts/<path>"
         ))
     };
-    let (source_run, path) = if let Some(rest) = source.strip_prefix("runs:/") {
+    let parsed = if let Some(rest) = source.strip_prefix("runs:/") {
         let (run, path) = rest.split_once('/').unwrap_or((rest, ""));
-        (run.to_owned(), path.to_owned())
+        VersionSource::Run {
+            run_id: run.to_owned(),
+            path: path.to_owned(),
+        }
+    } else if let Some(id) = source.strip_prefix("models:/") {
+        let id = id.trim_end_matches('/');
+        if !id.starts_with("m-") || id.contains('/') {
+            return Err(unsupported());
+        }
+        VersionSource::LoggedModel {
+            model_id: id.to_owned(),
+        }
     } else if let Some(rest) = source.strip_prefix("mlflow-artifacts:/") {
         let location = super::artifacts::locate(rest)?.ok_or_else(unsupported)?;
-        (location.run_id, location.path)
+        match location.tree {
+            super::artifacts::Tree::Run { run_id, .. } => VersionSource::Run {
+                run_id,
+                path: location.path,
+            },
+            super::artifacts::Tree::LoggedModel { model_id, .. } if location.path.is_empty() => {
+                VersionSource::LoggedModel { model_id }
+            }
+            super::artifacts::Tree::LoggedModel { .. } | super::artifacts::Tree::Version { .. } => {
+                return Err(unsupported());
+            }
+        }
     } else {
         return Err(unsupported());
     };
-    if source_run.is_empty() || path.trim_matches('/').is_empty() {
-        return Err(unsupported());
+    match parsed {
+        VersionSource::Run {
+            run_id: source_run,
+            path,
+        } => {
+            if source_run.is_empty() || path.trim_matches('/').is_empty() {
+                return Err(unsupported());
+            }
+            if let Some(run_id) = run_id.filter(|id| !id.is_empty() && *id != source_run) {
+                return Err(MlflowError::invalid(format!(
+                    "The source '{source}' names run '{source_run}', not the run_id '{run_id}'"
+                )));
+            }
+            Ok(VersionSource::Run {
+                run_id: source_run,
+                path: path.trim_matches('/').to_owned(),
+            })
+        }
+        VersionSource::LoggedModel {
+            model_id: source_model,
+        } => {
+            if let Some(model_id) = model_id.filter(|id| !id.is_empty() && *id != source_model) {
+                return Err(MlflowError::invalid(format!(
+                    "The source '{source}' names logged model '{source_model}', not the model_id '{model_id}'"
+                )));
+            }
+            Ok(VersionSource::LoggedModel {
+                model_id: source_model,
+            })
+        }
     }
-    if let Some(run_id) = run_id.filter(|id| !id.is_empty() && *id != source_run) {
-        return Err(MlflowError::invalid(format!(
-            "The source '{source}' names run '{source_run}', not the run_id '{run_id}'"
-        )));
-    }
-    Ok((source_run, path.trim_matches('/').to_owned()))
 }
 
+/// `POST /model-versions/create`: the registry copies the source's files into the version,
+/// which keeps `source` as given. A logged model's version names the logged model's run.
 pub async fn create_version(
     access: Mlflow<Editor>,
     req: HttpRequest,
@@ -397,7 +472,11 @@ pub async fn create_version(
 ) -> Reply {
     let body: CreateVersion = json_body(&req, &body)?;
     let source = required(body.source, "source")?;
-    let (run_id, artifact_path) = run_source(&source, body.run_id.as_deref())?;
+    let (run_id, artifact_path, logged_model_id) =
+        match version_source(&source, body.run_id.as_deref(), body.model_id.as_deref())? {
+            VersionSource::Run { run_id, path } => (run_id, path, String::new()),
+            VersionSource::LoggedModel { model_id } => (String::new(), String::new(), model_id),
+        };
     let request = pb::CreateModelVersionRequest {
         actor: access.actor(),
         project: access.project,
@@ -408,6 +487,8 @@ pub async fn create_version(
         tags: tag_map(body.tags),
         signature: None,
         lineage: None,
+        logged_model_id,
+        source,
     };
     let version = backends
         .models()
@@ -417,6 +498,36 @@ pub async fn create_version(
     answer(&VersionAnswer {
         model_version: version.into(),
     })
+}
+
+#[derive(Serialize)]
+struct DownloadUriAnswer {
+    artifact_uri: String,
+}
+
+/// `GET /model-versions/get-download-uri`: where the version's own, immutable copy of its files
+/// is on the artifact proxy. MLflow answers the source's location (a logged model's, a run's
+/// `runs:/` URI); Lathe copies the files into the version when it is created, so the copy is
+/// what a load reads, whatever happened to the run or logged model since. A version from a
+/// run's directory `…/model` holds `model/…`, so its URI ends in that directory.
+pub async fn get_download_uri(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
+    let query = QueryFields::of(&req)?;
+    let request = pb::ModelVersionRef {
+        project: access.project,
+        model: query.require("name")?.to_owned(),
+        version: parse_version(query.get("version").map(str::to_owned))?,
+    };
+    let version = backends.models().get_model_version(request).await?.into_inner();
+    let root = super::artifacts::version_artifacts_root(&version.model, version.version);
+    let top = match version_source(&version.source, None, None) {
+        Ok(VersionSource::Run { path, .. }) => path.rsplit('/').next().map(str::to_owned),
+        Ok(VersionSource::LoggedModel { .. }) | Err(_) => None,
+    };
+    let artifact_uri = match top {
+        Some(top) => format!("mlflow-artifacts:/{root}/{top}"),
+        None => format!("mlflow-artifacts:/{root}"),
+    };
+    answer(&DownloadUriAnswer { artifact_uri })
 }
 
 pub async fn get_version(access: Mlflow<Viewer>, req: HttpRequest, backends: Services) -> Reply {
@@ -1010,23 +1121,40 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_version_source_names_a_run_and_a_path_in_its_artifacts() {
+    fn a_version_source_names_a_run_path_or_a_logged_model() {
+        let run = |run_id: &str, path: &str| VersionSource::Run {
+            run_id: run_id.to_owned(),
+            path: path.to_owned(),
+        };
         assert_eq!(
-            run_source("runs:/abc/model", None).unwrap(),
-            ("abc".to_owned(), "model".to_owned())
+            version_source("runs:/abc/model", None, None).unwrap(),
+            run("abc", "model")
         );
         assert_eq!(
-            run_source("mlflow-artifacts:/6/abc/artifacts/sk_model/", Some("abc")).unwrap(),
-            ("abc".to_owned(), "sk_model".to_owned())
+            version_source("mlflow-artifacts:/6/abc/artifacts/sk_model/", Some("abc"), None).unwrap(),
+            run("abc", "sk_model")
         );
-        for (source, run_id) in [
-            ("models:/m-0123", None),
-            ("s3://bucket/model", None),
-            ("runs:/abc", None),
-            ("runs:/abc/model", Some("other")),
-            ("mlflow-artifacts:/6/abc/artifacts/../x", None),
+        let logged = VersionSource::LoggedModel {
+            model_id: "m-0123".to_owned(),
+        };
+        assert_eq!(
+            version_source("models:/m-0123", None, Some("m-0123")).unwrap(),
+            logged
+        );
+        assert_eq!(
+            version_source("mlflow-artifacts:/6/models/m-0123/artifacts", None, None).unwrap(),
+            logged
+        );
+        for (source, run_id, model_id) in [
+            ("models:/churn/1", None, None),
+            ("models:/m-0123", None, Some("m-other")),
+            ("s3://bucket/model", None, None),
+            ("runs:/abc", None, None),
+            ("runs:/abc/model", Some("other"), None),
+            ("mlflow-artifacts:/6/abc/artifacts/../x", None, None),
+            ("mlflow-artifacts:/6/models/m-0123/artifacts/MLmodel", None, None),
         ] {
-            let err = run_source(source, run_id).unwrap_err();
+            let err = version_source(source, run_id, model_id).unwrap_err();
             assert_eq!(
                 (err.code, err.status),
                 ("INVALID_PARAMETER_VALUE", 400),

@@ -5,8 +5,8 @@ use actix_web::{HttpRequest, HttpResponse};
 use serde::Serialize;
 
 use super::error::{ENDPOINT_NOT_FOUND, MlflowError};
-use super::request::{Mlflow, answer, empty};
-use crate::auth::{self, Viewer};
+use super::request::answer;
+use crate::auth;
 
 /// The MLflow release whose REST API this surface follows; `GET /version` answers it, because
 /// clients read that version as the API they may use, not as the product behind it.
@@ -42,13 +42,6 @@ pub async fn server_info(req: HttpRequest) -> Result<HttpResponse, MlflowError> 
         multipart_uploads_enabled: false,
         multipart_downloads_enabled: false,
     })
-}
-
-/// `POST /logged-models/search`: Lathe keeps no MLflow 3 logged models (yet), so no search
-/// finds one. MLflow's client asks this on every artifact listing below a run's root (is the
-/// path a logged model?); `{}` is MLflow's own answer when none matches.
-pub async fn search_logged_models(_access: Mlflow<Viewer>) -> Result<HttpResponse, MlflowError> {
-    empty()
 }
 
 /// Any other call under MLflow's paths: 404 ENDPOINT_NOT_FOUND, the code MLflow's client reads

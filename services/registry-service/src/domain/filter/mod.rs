@@ -6,6 +6,7 @@
 //! and its 1-based character position, so a user can find the mistake in what they typed.
 
 mod lexer;
+pub mod logged_models;
 mod syntax;
 #[cfg(test)]
 mod tests;
