@@ -126,6 +126,7 @@ async fn scenario(backend: Backend) {
             }],
             params: vec![],
             tags: vec![],
+            delete_tags: vec![],
         })
         .await
         .unwrap();
