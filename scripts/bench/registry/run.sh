@@ -1,21 +1,31 @@
 #!/usr/bin/env bash
-# Registry benchmark: Lathe's gateway vs an MLflow tracking server, side by side, on one
-# PostgreSQL, all traffic on loopback. One command, idempotent:
+# Registry benchmark: Lathe's gateway, through its own API and through its MLflow-compatible
+# API, vs an MLflow tracking server, side by side, on one PostgreSQL, all traffic on loopback.
+# One command, idempotent:
 #
 #     scripts/bench/registry/run.sh
 #
 # What it does, in order (details and results: docs/benchmarks.md, "Registry"):
-#   1. installs wrk (Debian package) if missing and MLflow + psycopg2-binary (PyPI) into
-#      .tools/mlflow-venv; builds `cargo build --release -p lathe`;
+#   1. installs wrk (Debian package) if missing and MLflow 3.17.2 (the release docs/mlflow.md
+#      follows) + psycopg2-binary (PyPI) into .tools/mlflow-venv; builds
+#      `cargo build --release -p lathe` (into $CARGO_TARGET_DIR when set);
 #   2. Lathe: fresh database lathe_bench_registry, `lathe standalone`, seeds RUNS runs (metrics,
 #      a param, a 4 KiB artifact each) and one model, then measures with wrk at concurrency 8:
 #      reads at 100 versions, reads at 2,000 versions, list models (page of 100: 99 more
 #      models are seeded, one version each), search runs (page of 100), log-batch (100
-#      metrics), create-version; then a 50 MiB artifact upload and download with curl;
-#   3. MLflow: the same against `mlflow server` on a fresh database mlflow_bench;
+#      metrics), create-version; then a 50 MiB artifact upload and download with curl.
+#      Each operation is measured twice on the same gateway and data, one right after the
+#      other, with the same admin token: once on Lathe's own routes (`/api/v1/projects/...`,
+#      column "Lathe /api/v1") and once on the MLflow routes the MLflow client would call
+#      (`/api/2.0/mlflow/...`, `/api/2.0/mlflow-artifacts/...`, column "Lathe MLflow API";
+#      the gateway's `mlflow_project` is set to the bench project). An MLflow route that Lathe
+#      does not serve yet (404 ENDPOINT_NOT_FOUND) is reported as "not served", not dropped;
+#   3. MLflow: the same MLflow calls against `mlflow server` on a fresh database mlflow_bench;
 #   4. the physical reference: cp and dd (fsync) of the same 50 MiB file on the same disk;
-#   5. prints the Markdown tables (also written to .tools/bench-registry/results.md), stops
-#      both servers and drops both databases.
+#   5. prints the Markdown tables (also written to .tools/bench-registry/results.md): the three
+#      columns per operation, then issue 18's targets per operation ("Lathe MLflow API" over
+#      MLflow: at least 30x the requests per second and a p50 at least 10x lower, at the same
+#      concurrency); stops both servers and drops both databases.
 #
 # Knobs (environment): BENCH_DURATION (s per measured phase, default 10), BENCH_WARMUP (s,
 # default 2), BENCH_RUNS (default 500), BENCH_VERSIONS_LOW / BENCH_VERSIONS (100 / 2000),
@@ -39,6 +49,8 @@ HIGH=${BENCH_VERSIONS:-2000}
 LIST_MODELS=100
 CONNS=8
 THREADS=${BENCH_THREADS:-2}
+QUIET_WAIT=${BENCH_QUIET_WAIT:-120}
+MLFLOW_PIN=3.17.2
 ARTIFACT_MIB=50
 PG_HOST=127.0.0.1
 PG_URL=postgres://postgres@127.0.0.1:5432
@@ -59,6 +71,8 @@ RESULTS=$WORK/results.tsv # system, operation, versions, requests, seconds, p50_
 : >"$RESULTS"
 ARTIFACTS=$WORK/artifacts.tsv # system, direction, seconds...
 : >"$ARTIFACTS"
+UNSERVED=$WORK/unserved.tsv # system, operation, versions, what the route answered
+: >"$UNSERVED"
 NOTES=$WORK/notes.txt
 : >"$NOTES"
 
@@ -100,9 +114,11 @@ MLFLOW_STATUS=ok
 MLFLOW=$TOOLS/mlflow-venv/bin/mlflow
 if [[ ${BENCH_SKIP_MLFLOW:-0} == 1 ]]; then
   MLFLOW_STATUS="skipped (BENCH_SKIP_MLFLOW=1)"
-elif [[ ! -x $MLFLOW ]]; then
-  if ! { python3 -m venv "$TOOLS/mlflow-venv" &&
-    "$TOOLS/mlflow-venv/bin/pip" install -q mlflow psycopg2-binary; } >"$WORK/logs/pip.log" 2>&1; then
+elif ! "$TOOLS/mlflow-venv/bin/python" -c 'import mlflow, psycopg2' 2>/dev/null; then
+  # The venv may come from scripts/mlflow/install-venv.sh (mlflow and scikit-learn, no
+  # psycopg2): add what the server needs, at the same pin.
+  if ! { { [[ -x $TOOLS/mlflow-venv/bin/pip ]] || python3 -m venv "$TOOLS/mlflow-venv"; } &&
+    "$TOOLS/mlflow-venv/bin/pip" install -q "mlflow==$MLFLOW_PIN" psycopg2-binary; } >"$WORK/logs/pip.log" 2>&1; then
     MLFLOW_STATUS="could not be installed (see .tools/bench-registry/logs/pip.log)"
   fi
 fi
@@ -113,7 +129,7 @@ if [[ -n ${BENCH_LATHE_BIN:-} ]]; then
 else
   log "cargo build --release -p lathe"
   (cd "$ROOT" && cargo build --release -p lathe)
-  LATHE=$ROOT/target/release/lathe
+  LATHE=${CARGO_TARGET_DIR:-$ROOT/target}/release/lathe
 fi
 
 # ---------------------------------------------------------------- measuring
@@ -132,7 +148,7 @@ busy_pct() {
 wait_quiet() {
   local busy waited=0
   busy=$(busy_pct)
-  while ((busy >= 25 && waited < ${BENCH_QUIET_WAIT:-120})); do
+  while ((busy >= 25 && waited < QUIET_WAIT)); do
     sleep 4
     waited=$((waited + 5))
     busy=$(busy_pct)
@@ -164,15 +180,38 @@ measure() {
   printf '  %-28s %6s versions: %s background_cpu=%s%%\n' "$system $op" "$versions" "${line#RESULT }" "$busy" >&2
 }
 
-# check METHOD URL [BODY] [HEADER]: one request first, so a phase never measures error pages.
-check() {
+# status METHOD URL [BODY] [HEADER]: one request; prints the HTTP status, the body goes to
+# $WORK/check.out.
+status() {
   local method=$1 url=$2 body=${3:-} header=${4:-}
   local args=(-s -o "$WORK/check.out" -w '%{http_code}' -X "$method")
   [[ -n $header ]] && args+=(-H "$header")
   [[ -n $body ]] && args+=(-H 'Content-Type: application/json' --data-binary "@$body")
+  curl "${args[@]}" "$url"
+}
+
+# check METHOD URL [BODY] [HEADER]: one request first, so a phase never measures error pages.
+check() {
   local code
-  code=$(curl "${args[@]}" "$url")
-  [[ $code == 2?? ]] || die "$method $url answered $code: $(head -c 400 "$WORK/check.out")"
+  code=$(status "$@")
+  [[ $code == 2?? ]] || die "$1 $2 answered $code: $(head -c 400 "$WORK/check.out")"
+}
+
+# served SYSTEM OPERATION VERSIONS METHOD URL [BODY] [HEADER]: check, except that an MLflow
+# route the server does not serve (404 ENDPOINT_NOT_FOUND) is recorded in $UNSERVED and
+# returns 1, so the report says "not served" instead of leaving the row out.
+served() {
+  local system=$1 op=$2 versions=$3
+  shift 3
+  local code
+  code=$(status "$@")
+  [[ $code == 2?? ]] && return 0
+  if [[ $code == 404 ]] && grep -q ENDPOINT_NOT_FOUND "$WORK/check.out"; then
+    printf '%s\t%s\t%s\t%s %s: 404 ENDPOINT_NOT_FOUND\n' "$system" "$op" "$versions" "$1" "/${2#http://*/}" >>"$UNSERVED"
+    printf '  %-28s %6s versions: not served (%s %s: 404 ENDPOINT_NOT_FOUND)\n' "$system $op" "$versions" "$1" "$2" >&2
+    return 1
+  fi
+  die "$1 $2 answered $code: $(head -c 400 "$WORK/check.out")"
 }
 
 # note_count TEXT KEY: notes how many items the last check's JSON answer holds under KEY.
@@ -202,6 +241,15 @@ log "making a ${ARTIFACT_MIB} MiB file from /dev/urandom"
 dd if=/dev/urandom of="$BLOB" bs=1M count="$ARTIFACT_MIB" status=none
 BLOB_SHA=$(sha256sum "$BLOB" | cut -d' ' -f1)
 
+# MLflow's log-batch body, sent to Lathe's MLflow API and to MLflow alike.
+python3 -c '
+import json
+print(json.dumps({"run_id": "RUN", "metrics": [{"key": f"m{i}", "value": 0.5, "step": "STEP", "timestamp": "TS"} for i in range(100)]}).replace("RUN", "{run}").replace("\"STEP\"", "{step}").replace("\"TS\"", "{ts}"))
+' >"$WORK/mlflow-log-batch.json"
+printf '{"name":"%s"}' "$MODEL" >"$WORK/mlflow-latest.json"
+# The first page of the model's versions, as MLflow's client asks for it.
+MLFLOW_LIST_VERSIONS="model-versions/search?filter=name%3D%27$MODEL%27&max_results=100"
+
 # ---------------------------------------------------------------- Lathe
 bench_lathe() {
   log "Lathe: database, standalone"
@@ -214,6 +262,8 @@ bench_lathe() {
   export LATHE_TELEMETRY__LOG_FILTER=warn
   export LATHE_REGISTRY__GRPC_ADDR=127.0.0.1:0 LATHE_FEATURES__GRPC_ADDR=127.0.0.1:0
   export LATHE_ORCHESTRATOR__GRPC_ADDR=127.0.0.1:0 LATHE_MONITOR__GRPC_ADDR=127.0.0.1:0
+  # The admin token covers every project: the MLflow API works in this one.
+  export LATHE_GATEWAY__MLFLOW_PROJECT=$PROJECT
   "$LATHE" standalone --data-dir "$data" --http-addr "127.0.0.1:$port" >"$WORK/logs/lathe.log" 2>&1 &
   LATHE_PID=$!
   local base=http://127.0.0.1:$port
@@ -221,8 +271,11 @@ bench_lathe() {
   local token
   token=$("$LATHE" token create --data-dir "$data" --subject bench --role admin)
   local auth="Authorization: Bearer $token"
-  local p=/api/v1/projects/$PROJECT
+  local p=/api/v1/projects/$PROJECT a=/api/2.0/mlflow
   local runs=$WORK/lathe-runs.txt
+  # measure_mlflow_api OPERATION VERSIONS METHOD PATH BODY N RUNS: the same operation through
+  # Lathe's MLflow API (checked by the caller with `served`).
+  measure_mlflow_api() { measure lathe-mlflow "$1" "$2" "$base" "$3" "$4" "$5" "$6" "$7" "$auth"; }
 
   log "Lathe: seeding $RUNS runs and $LOW versions"
   local exp
@@ -237,7 +290,7 @@ bench_lathe() {
     printf '{"version":%s}' "$3" >"$WORK/alias.json"
     check PUT "$base$p/models/$MODEL/aliases/champion" "$WORK/alias.json" "$auth"
   }
-  lathe_reads() { # VERSIONS
+  lathe_reads() { # VERSIONS: each read on /api/v1, then the same through the MLflow API
     local n=$1
     check GET "$base$p/models/$MODEL/versions/$n" "" "$auth"
     check GET "$base$p/models/$MODEL/aliases/champion" "" "$auth"
@@ -245,9 +298,25 @@ bench_lathe() {
     check GET "$base$p/models/$MODEL/versions?page_size=100" "" "$auth"
     note_count "lathe list-versions at $n versions, first page" versions
     measure lathe get-version "$n" "$base" GET "$p/models/$MODEL/versions/{v}" - "$n" - "$auth"
+    if served lathe-mlflow get-version "$n" GET "$base$a/model-versions/get?name=$MODEL&version=$n" "" "$auth"; then
+      measure_mlflow_api get-version "$n" GET "$a/model-versions/get?name=$MODEL&version={v}" - "$n" -
+    fi
     measure lathe get-by-alias "$n" "$base" GET "$p/models/$MODEL/aliases/champion" - 1 - "$auth"
+    if served lathe-mlflow get-by-alias "$n" GET "$base$a/registered-models/alias?name=$MODEL&alias=champion" "" "$auth"; then
+      measure_mlflow_api get-by-alias "$n" GET "$a/registered-models/alias?name=$MODEL&alias=champion" - 1 -
+    fi
     measure lathe get-model "$n" "$base" GET "$p/models/$MODEL" - 1 - "$auth"
+    if served lathe-mlflow get-model "$n" GET "$base$a/registered-models/get?name=$MODEL" "" "$auth"; then
+      measure_mlflow_api get-model "$n" GET "$a/registered-models/get?name=$MODEL" - 1 -
+    fi
+    if served lathe-mlflow get-latest-versions "$n" POST "$base$a/registered-models/get-latest-versions" "$WORK/mlflow-latest.json" "$auth"; then
+      measure_mlflow_api get-latest-versions "$n" POST "$a/registered-models/get-latest-versions" "$WORK/mlflow-latest.json" 1 -
+    fi
     measure lathe list-versions "$n" "$base" GET "$p/models/$MODEL/versions?page_size=100" - 1 - "$auth"
+    if served lathe-mlflow list-versions "$n" GET "$base$a/$MLFLOW_LIST_VERSIONS" "" "$auth"; then
+      note_count "lathe-mlflow list-versions at $n versions, first page" model_versions
+      measure_mlflow_api list-versions "$n" GET "$a/$MLFLOW_LIST_VERSIONS" - 1 -
+    fi
   }
   lathe_marks $((LOW / 10)) $((LOW / 5)) $((LOW / 2))
   log "Lathe: reads at $LOW versions"
@@ -265,6 +334,10 @@ bench_lathe() {
   note_count "lathe list-models, first page" models
   echo "lathe list-models, one request alone: $(curl_time GET "$base$p/models?page_size=100" - /dev/null "$auth") s" >>"$NOTES"
   measure lathe list-models "$HIGH" "$base" GET "$p/models?page_size=100" - 1 - "$auth"
+  if served lathe-mlflow list-models "$HIGH" GET "$base$a/registered-models/search?max_results=100" "" "$auth"; then
+    note_count "lathe-mlflow list-models, first page" registered_models
+    measure_mlflow_api list-models "$HIGH" GET "$a/registered-models/search?max_results=100" - 1 -
+  fi
 
   log "Lathe: search, log-batch, create-version (at $HIGH+ versions)"
   printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"page_size":100}' \
@@ -272,17 +345,35 @@ bench_lathe() {
   check POST "$base$p/runs/search" "$WORK/lathe-search.json" "$auth"
   note_count "lathe search-runs, first page" runs
   measure lathe search-runs "$HIGH" "$base" POST "$p/runs/search" "$WORK/lathe-search.json" 1 - "$auth"
+  printf '{"experiment_ids":["%s"],"filter":"metrics.accuracy > 0.5","order_by":["metrics.accuracy DESC"],"max_results":100}' \
+    "$exp" >"$WORK/lathe-mlflow-search.json"
+  if served lathe-mlflow search-runs "$HIGH" POST "$base$a/runs/search" "$WORK/lathe-mlflow-search.json" "$auth"; then
+    note_count "lathe-mlflow search-runs, first page" runs
+    measure_mlflow_api search-runs "$HIGH" POST "$a/runs/search" "$WORK/lathe-mlflow-search.json" 1 -
+  fi
   python3 -c '
 import json
 print(json.dumps({"metrics": [{"key": f"m{i}", "value": 0.5, "step": "STEP", "timestamp_ms": "TS"} for i in range(100)], "params": [], "tags": []}).replace("\"STEP\"", "{step}").replace("\"TS\"", "{ts}"))
 ' >"$WORK/lathe-log-batch.json"
   measure lathe log-batch "$HIGH" "$base" POST "$p/runs/{run}/log-batch" "$WORK/lathe-log-batch.json" 1 "$runs" "$auth"
+  local run
+  run=$(head -1 "$runs")
+  sed "s/{run}/$run/; s/{step}/0/g; s/{ts}/$(date +%s000)/g" "$WORK/mlflow-log-batch.json" >"$WORK/check-log-batch.json"
+  if served lathe-mlflow log-batch "$HIGH" POST "$base$a/runs/log-batch" "$WORK/check-log-batch.json" "$auth"; then
+    measure_mlflow_api log-batch "$HIGH" POST "$a/runs/log-batch" "$WORK/mlflow-log-batch.json" 1 "$runs"
+  fi
   printf '{"run_id":"{run}","artifact_path":"model"}' >"$WORK/lathe-create.json"
   measure lathe create-version "$HIGH" "$base" POST "$p/models/$MODEL/versions" "$WORK/lathe-create.json" 1 "$runs" "$auth"
+  # The source a client's `register_model("runs:/<run>/model", ...)` sends: Lathe copies the
+  # run's 4 KiB artifact into the version, as on /api/v1.
+  printf '{"name":"%s","source":"runs:/{run}/model","run_id":"{run}"}' "$MODEL" >"$WORK/lathe-mlflow-create.json"
+  sed "s/{run}/$run/g" "$WORK/lathe-mlflow-create.json" >"$WORK/check-create.json"
+  if served lathe-mlflow create-version "$HIGH" POST "$base$a/model-versions/create" "$WORK/check-create.json" "$auth"; then
+    measure_mlflow_api create-version "$HIGH" POST "$a/model-versions/create" "$WORK/lathe-mlflow-create.json" 1 "$runs"
+  fi
 
   log "Lathe: ${ARTIFACT_MIB} MiB artifact"
-  local run i secs
-  run=$(head -1 "$runs")
+  local i secs
   for i in 1 2 3; do
     secs=$(curl_time PUT "$base$p/runs/$run/artifacts/blob/blob-$i.bin" "$BLOB" - "$auth")
     record_transfer lathe upload "$secs"
@@ -292,6 +383,21 @@ print(json.dumps({"metrics": [{"key": f"m{i}", "value": 0.5, "step": "STEP", "ti
   done
   curl -s -o /dev/null -D "$WORK/headers.txt" -H "$auth" "$base$p/runs/$run/artifacts/blob/blob-1.bin"
   grep -qi "x-lathe-sha256: $BLOB_SHA" "$WORK/headers.txt" || echo "lathe download: x-lathe-sha256 header missing or different" >>"$NOTES"
+
+  log "Lathe: ${ARTIFACT_MIB} MiB artifact through the MLflow artifact proxy"
+  local proxy=$base/api/2.0/mlflow-artifacts/artifacts/$exp/$run/artifacts
+  head -c 4096 /dev/urandom >"$WORK/small.bin"
+  # A PUT's body is raw bytes: `served` sends it as a file with curl's --data-binary.
+  if served lathe-mlflow upload "$HIGH" PUT "$proxy/probe/small.bin" "$WORK/small.bin" "$auth" &&
+    served lathe-mlflow download "$HIGH" GET "$proxy/probe/small.bin" "" "$auth"; then
+    for i in 1 2 3; do
+      secs=$(curl_time PUT "$proxy/blob/mlflow-blob-$i.bin" "$BLOB" - "$auth")
+      record_transfer lathe-mlflow upload "$secs"
+      secs=$(curl_time GET "$proxy/blob/mlflow-blob-$i.bin" - "$WORK/down.bin" "$auth")
+      record_transfer lathe-mlflow download "$secs"
+      [[ $(sha256sum "$WORK/down.bin" | cut -d' ' -f1) == "$BLOB_SHA" ]] || die "Lathe MLflow-proxy download $i differs from the upload"
+    done
+  fi
 
   kill "$LATHE_PID" && wait "$LATHE_PID" 2>/dev/null || true
   LATHE_PID=""
@@ -333,8 +439,7 @@ bench_mlflow() {
     printf '{"name":"%s","alias":"champion","version":"%s"}' "$MODEL" "$3" >"$WORK/alias.json"
     check POST "$base$a/registered-models/alias" "$WORK/alias.json"
   }
-  printf '{"name":"%s"}' "$MODEL" >"$WORK/mlflow-latest.json"
-  local search_path="$a/model-versions/search?filter=name%3D%27$MODEL%27&max_results=100"
+  local search_path="$a/$MLFLOW_LIST_VERSIONS"
   mlflow_reads() { # VERSIONS
     local n=$1
     check GET "$base$a/model-versions/get?name=$MODEL&version=$n"
@@ -377,10 +482,6 @@ bench_mlflow() {
   check POST "$base$a/runs/search" "$WORK/mlflow-search.json"
   note_count "mlflow search-runs, first page" runs
   measure mlflow search-runs "$HIGH" "$base" POST "$a/runs/search" "$WORK/mlflow-search.json" 1 -
-  python3 -c '
-import json
-print(json.dumps({"run_id": "RUN", "metrics": [{"key": f"m{i}", "value": 0.5, "step": "STEP", "timestamp": "TS"} for i in range(100)]}).replace("RUN", "{run}").replace("\"STEP\"", "{step}").replace("\"TS\"", "{ts}"))
-' >"$WORK/mlflow-log-batch.json"
   measure mlflow log-batch "$HIGH" "$base" POST "$a/runs/log-batch" "$WORK/mlflow-log-batch.json" 1 "$runs"
   printf '{"name":"%s","source":"s3://bench/m"}' "$MODEL" >"$WORK/mlflow-create.json"
   measure mlflow create-version "$HIGH" "$base" POST "$a/model-versions/create" "$WORK/mlflow-create.json" 1 -
@@ -430,4 +531,4 @@ python3 "$HERE/report.py" "$RESULTS" "$ARTIFACTS" "$NOTES" \
   --started "$START" --lathe "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- services libs || echo '+dirty')" \
   --mlflow "${MLFLOW_VERSION:-n/a}" --mlflow-status "$MLFLOW_STATUS" --mib "$ARTIFACT_MIB" \
   --duration "$DURATION" --warmup "$WARMUP" --runs "$RUNS" --low "$LOW" --high "$HIGH" \
-  --threads "$THREADS" --conns "$CONNS" | tee "$WORK/results.md"
+  --threads "$THREADS" --conns "$CONNS" --quiet-wait "$QUIET_WAIT" --unserved "$UNSERVED" | tee "$WORK/results.md"
