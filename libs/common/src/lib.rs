@@ -8,6 +8,7 @@ pub mod db;
 pub mod error;
 pub mod grpc;
 pub mod reasons;
+pub mod row_log;
 pub mod storage;
 pub mod telemetry;
 pub mod validate;

@@ -85,7 +85,7 @@ impl GrpcService for Features {
             }
         };
         let monitor = lathe_common::grpc::channel(&settings.monitor_endpoint, "features.monitor_endpoint")?;
-        let logging_metrics = logging::LoggingMetrics::new();
+        let logging_metrics = logging::metrics();
         let (logger, queue, queued) = logging::queue(logging_metrics.clone());
         let log_sender = logging::LogSender::new(
             queue,
@@ -93,6 +93,7 @@ impl GrpcService for Features {
             monitor,
             logging_signer(common),
             logging_metrics.clone(),
+            logging::SUBJECT,
         );
         Ok(Features {
             stores,

@@ -122,7 +122,7 @@ async fn fixture() -> Fixture {
         })
         .collect();
     online.write("p", "stats", rows).await.unwrap();
-    let metrics = LoggingMetrics::new();
+    let metrics = logging::metrics();
     let (logger, queue, _) = logging::queue(metrics.clone());
     let values = FeatureValues::new(
         definitions,

@@ -2,72 +2,43 @@
 //! it serves online and sends them to that monitor (`MonitorService/LogRows`, JSON), so that
 //! feature drift needs no change in the clients.
 //!
-//! The read path only samples, turns the kept rows into JSON and offers them to a bounded
-//! queue ([`RowLogger::offer`], which never waits): when the queue holds [`QUEUE_ROWS`] rows,
-//! further rows are dropped and counted. A background [`LogSender`] batches the rows per
-//! project and monitor and sends a batch when it reaches [`FLUSH_ROWS`] rows or every
-//! [`FLUSH_EVERY`]; a failed call is logged and counted, and never reaches an online caller.
+//! The queue, the batching sender and the sampling are [`lathe_common::row_log`]'s, shared
+//! with the serving service; what is the feature service's own is which rows are logged (the
+//! answer's feature columns, join keys left out) and their JSON form ([`logged_rows`]).
 
-mod metrics;
 mod rows;
-pub mod sampling;
-mod sender;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::sync::atomic::AtomicUsize;
 
+use lathe_common::row_log::{self, RowQueue, sampling};
+pub use lathe_common::row_log::{LogSender, LoggingMetrics, SampledRows};
 use lathe_contract::features::v1 as pb;
 use tokio::sync::mpsc;
 
-pub use self::metrics::LoggingMetrics;
 pub use self::rows::{TIMESTAMP, json_value, logged_rows};
-pub use self::sender::LogSender;
 use crate::definitions::spec::LoggingSpec;
 
-/// Sampled rows waiting for the sender, at most; past it rows are dropped.
-pub const QUEUE_ROWS: usize = 10_000;
-/// A batch is sent once it holds this many rows…
-pub const FLUSH_ROWS: usize = 1_000;
-/// …or at the latest this long after the previous flush.
-pub const FLUSH_EVERY: Duration = Duration::from_secs(1);
+/// The subject of the tokens feature logging signs: who logged the rows, in the monitor's logs.
+pub const SUBJECT: &str = "service:feature-service";
 
-/// Rows sampled from one online read, bound for one monitor.
-#[derive(Debug)]
-pub struct SampledRows {
-    pub project: String,
-    pub monitor: String,
-    pub rows: Vec<serde_json::Value>,
-}
-
-/// What the loggers share: the rows in the queue (the channel counts messages, and one read
-/// may sample many rows) and the counters.
-struct Queue {
-    queued: Arc<AtomicUsize>,
-    metrics: LoggingMetrics,
+/// The counters of feature logging: `lathe_feature_logging_{sent,dropped,failed}_rows_total`,
+/// the names the Grafana dashboards query.
+pub fn metrics() -> LoggingMetrics {
+    LoggingMetrics::new("feature_logging", "served feature rows")
 }
 
 /// The read path's side of feature logging: cheap to clone, never blocks.
 #[derive(Clone)]
 pub struct RowLogger {
-    sender: mpsc::Sender<SampledRows>,
-    queue: Arc<Queue>,
+    queue: RowQueue,
 }
 
 /// The read path's logger, with the receiving end and the queued-row count that
 /// [`LogSender::new`] takes.
 pub fn queue(metrics: LoggingMetrics) -> (RowLogger, mpsc::Receiver<SampledRows>, Arc<AtomicUsize>) {
-    // Every message holds a row at least, so the row bound binds before the channel's.
-    let (sender, receiver) = mpsc::channel(QUEUE_ROWS);
-    let queued = Arc::new(AtomicUsize::new(0));
-    let logger = RowLogger {
-        sender,
-        queue: Arc::new(Queue {
-            queued: queued.clone(),
-            metrics,
-        }),
-    };
-    (logger, receiver, queued)
+    let (queue, receiver, queued) = row_log::queue(metrics);
+    (RowLogger { queue }, receiver, queued)
 }
 
 impl RowLogger {
@@ -79,35 +50,16 @@ impl RowLogger {
         if picked.is_empty() {
             return;
         }
-        let n = picked.len();
-        let queue = &self.queue;
-        if queue.queued.fetch_add(n, Ordering::Relaxed) + n > QUEUE_ROWS {
-            queue.queued.fetch_sub(n, Ordering::Relaxed);
-            self.dropped(project, &logging.monitor, n);
-            return;
-        }
-        let sampled = SampledRows {
-            project: project.to_owned(),
-            monitor: logging.monitor.clone(),
-            rows: logged_rows(features, &picked, chrono::Utc::now()),
-        };
-        if self.sender.try_send(sampled).is_err() {
-            queue.queued.fetch_sub(n, Ordering::Relaxed);
-            self.dropped(project, &logging.monitor, n);
-        }
-    }
-
-    fn dropped(&self, project: &str, monitor: &str, rows: usize) {
-        self.queue
-            .metrics
-            .dropped
-            .with_label_values(&[project, monitor])
-            .inc_by(rows as u64);
+        let rows = logged_rows(features, &picked, chrono::Utc::now());
+        self.queue.offer(project, &logging.monitor, rows);
     }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::atomic::Ordering;
+
+    use lathe_common::row_log::QUEUE_ROWS;
     use lathe_contract::features::v1::value::Kind;
 
     use super::*;
@@ -133,7 +85,7 @@ mod tests {
 
     #[test]
     fn rate_one_queues_every_served_row() {
-        let metrics = LoggingMetrics::new();
+        let metrics = metrics();
         let (logger, mut receiver, queued) = queue(metrics.clone());
         logger.offer("p", &every_row("m"), &[column("trips", 3)]);
         let sampled = receiver.try_recv().unwrap();
@@ -150,23 +102,60 @@ mod tests {
     }
 
     #[test]
-    fn a_full_queue_drops_and_counts_without_waiting() {
-        let metrics = LoggingMetrics::new();
-        let (logger, receiver, queued) = queue(metrics.clone());
-        // Nobody drains: the first QUEUE_ROWS rows fit, the rest are dropped at once.
-        let started = std::time::Instant::now();
+    fn rate_zero_and_an_empty_answer_queue_nothing() {
+        let metrics = metrics();
+        let (logger, mut receiver, queued) = queue(metrics.clone());
+        let never = LoggingSpec {
+            monitor: "m".to_owned(),
+            sample_rate: 0.0,
+        };
+        logger.offer("p", &never, &[column("trips", 50)]);
+        logger.offer("p", &every_row("m"), &[column("trips", 0)]);
+        logger.offer("p", &every_row("m"), &[]);
+        assert!(receiver.try_recv().is_err());
+        assert_eq!(queued.load(Ordering::Relaxed), 0);
+    }
+
+    #[test]
+    fn a_full_queue_drops_and_counts_the_served_rows() {
+        let metrics = metrics();
+        let (logger, _receiver, queued) = queue(metrics.clone());
         for _ in 0..(QUEUE_ROWS / 100 + 5) {
             logger.offer("p", &every_row("m"), &[column("trips", 100)]);
         }
-        assert!(started.elapsed() < Duration::from_secs(5));
         assert_eq!(queued.load(Ordering::Relaxed), QUEUE_ROWS);
         assert_eq!(metrics.dropped.with_label_values(&["p", "m"]).get(), 500);
-        // A sender that is gone drops too.
-        drop(receiver);
-        let (project, monitor) = ("p", "other");
-        let (logger, receiver, _) = queue(metrics.clone());
-        drop(receiver);
-        logger.offer(project, &every_row(monitor), &[column("trips", 2)]);
-        assert_eq!(metrics.dropped.with_label_values(&[project, monitor]).get(), 2);
+    }
+
+    #[test]
+    fn the_counters_keep_the_names_the_dashboards_query() {
+        let metrics = metrics();
+        for counter in [&metrics.sent, &metrics.dropped, &metrics.failed] {
+            counter.with_label_values(&["p", "m"]).inc();
+        }
+        let described: Vec<(String, String)> = metrics
+            .registry()
+            .gather()
+            .iter()
+            .map(|f| (f.name().to_owned(), f.help().to_owned()))
+            .collect();
+        assert_eq!(
+            described,
+            [
+                (
+                    "lathe_feature_logging_dropped_rows_total",
+                    "Served feature rows sampled but dropped because the logging queue was full"
+                ),
+                (
+                    "lathe_feature_logging_failed_rows_total",
+                    "Served feature rows sampled but refused by, or not delivered to, the monitor"
+                ),
+                (
+                    "lathe_feature_logging_sent_rows_total",
+                    "Served feature rows sampled and accepted by the monitor, by project and monitor"
+                ),
+            ]
+            .map(|(name, help)| (name.to_owned(), help.to_owned()))
+        );
     }
 }

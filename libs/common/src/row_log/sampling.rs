@@ -1,6 +1,6 @@
-//! Which served rows a feature service logs: each row independently with probability
-//! `sample_rate`, drawn from a small xorshift generator (statistical quality is all sampling
-//! needs; no cryptographic strength, and no shared state between threads).
+//! Which served rows a service logs: each row independently with probability `sample_rate`,
+//! drawn from a small xorshift generator (statistical quality is all sampling needs; no
+//! cryptographic strength, and no shared state between threads).
 
 use std::cell::Cell;
 use std::hash::{BuildHasher, Hasher};

@@ -1,4 +1,4 @@
-//! The background half of feature logging: takes sampled rows off the queue, batches them per
+//! The background half of row logging: takes sampled rows off the queue, batches them per
 //! project and monitor, and sends each batch with `MonitorService/LogRows` as a service
 //! identity holding the editor role on that project only.
 
@@ -8,17 +8,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use lathe_common::auth::{Role, Signer};
-use lathe_common::grpc::TracedChannel;
 use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
 use lathe_contract::monitor::v1::{LogFormat, LogRowsRequest};
 use tokio::sync::mpsc;
 use tokio::time::MissedTickBehavior;
 
 use super::{FLUSH_EVERY, FLUSH_ROWS, LoggingMetrics, SampledRows};
+use crate::auth::{Role, Signer};
+use crate::grpc::TracedChannel;
 
-/// The subject of the tokens the sender signs: who logged the rows, in the monitor's logs.
-pub const SUBJECT: &str = "service:feature-service";
 /// Life of a signed token; one is signed per call.
 const TOKEN_TTL: Duration = Duration::from_secs(300);
 /// A `LogRows` call that takes longer fails (and its rows are counted as failed).
@@ -37,15 +35,20 @@ pub struct LogSender {
     /// every batch fails and is counted.
     signer: Option<Arc<Signer>>,
     metrics: LoggingMetrics,
+    /// The subject of the tokens it signs: who logged the rows, in the monitor's logs.
+    subject: &'static str,
 }
 
 impl LogSender {
+    /// A sender of the rows of [`queue`](super::queue)'s `receiver` (`queued` counting them) to
+    /// the monitor at `monitor`, signing its tokens as `subject` (`service:feature-service`).
     pub fn new(
         receiver: mpsc::Receiver<SampledRows>,
         queued: Arc<AtomicUsize>,
         monitor: TracedChannel,
         signer: Option<Arc<Signer>>,
         metrics: LoggingMetrics,
+        subject: &'static str,
     ) -> LogSender {
         LogSender {
             receiver,
@@ -53,6 +56,7 @@ impl LogSender {
             client: MonitorServiceClient::new(monitor),
             signer,
             metrics,
+            subject,
         }
     }
 
@@ -81,7 +85,10 @@ impl LogSender {
             self.flush(&mut pending).await;
         };
         if tokio::time::timeout(DRAIN_TIMEOUT, drain).await.is_err() {
-            tracing::warn!("feature logging stopped before its last rows were sent");
+            tracing::warn!(
+                subject = self.subject,
+                "stopped before the last logged rows were sent"
+            );
         }
     }
 
@@ -113,7 +120,14 @@ impl LogSender {
             Ok(()) => self.metrics.sent.with_label_values(&labels).inc_by(count),
             Err(reason) => {
                 self.metrics.failed.with_label_values(&labels).inc_by(count);
-                tracing::warn!(project, monitor, rows = count, error = %reason, "logging served feature rows failed");
+                tracing::warn!(
+                    subject = self.subject,
+                    project,
+                    monitor,
+                    rows = count,
+                    error = %reason,
+                    "sending logged rows failed"
+                );
             }
         }
     }
@@ -122,9 +136,9 @@ impl LogSender {
         let signer = self
             .signer
             .as_ref()
-            .ok_or("the feature-service has no key to sign the monitor's token with")?;
+            .ok_or("no key to sign the monitor's token with")?;
         let token = signer
-            .sign(SUBJECT, &[Role::Editor], &[project.to_owned()], TOKEN_TTL)
+            .sign(self.subject, &[Role::Editor], &[project.to_owned()], TOKEN_TTL)
             .map_err(|err| format!("cannot sign the monitor's token: {err}"))?;
         let data = serde_json::to_vec(rows).map_err(|err| err.to_string())?;
         let mut request = tonic::Request::new(LogRowsRequest {
@@ -151,16 +165,14 @@ impl LogSender {
 mod tests {
     use std::sync::Mutex;
 
-    use lathe_common::auth::Verifier;
-    use lathe_common::config::{AuthSettings, Secret};
-    use lathe_contract::features::v1 as pb;
     use lathe_contract::monitor::v1 as m;
     use lathe_contract::monitor::v1::monitor_service_server::{MonitorService, MonitorServiceServer};
     use tonic::{Request, Response, Status};
 
     use super::*;
-    use crate::definitions::spec::LoggingSpec;
-    use crate::logging::queue;
+    use crate::auth::Verifier;
+    use crate::config::{AuthSettings, Secret};
+    use crate::row_log::queue;
 
     /// A stand-in monitor: records each `LogRows` call (its bearer token and rows), refuses
     /// calls for the monitor `refusing`, and has no other method.
@@ -278,28 +290,20 @@ mod tests {
         format!("http://{addr}")
     }
 
-    fn column(rows: usize) -> Vec<pb::FeatureColumn> {
-        vec![pb::FeatureColumn {
-            name: "trips".to_owned(),
-            values: (0..rows)
-                .map(|i| pb::Value {
-                    kind: Some(pb::value::Kind::Int64Value(i as i64)),
-                })
-                .collect(),
-            ..Default::default()
-        }]
+    /// The subject the senders under test sign as.
+    const SUBJECT: &str = "service:row-log-test";
+
+    fn rows(n: usize) -> Vec<serde_json::Value> {
+        (0..n).map(|i| serde_json::json!({"trips": i})).collect()
     }
 
-    fn every_row(monitor: &str) -> LoggingSpec {
-        LoggingSpec {
-            monitor: monitor.to_owned(),
-            sample_rate: 1.0,
-        }
+    fn metrics() -> LoggingMetrics {
+        LoggingMetrics::new("test_logging", "test rows")
     }
 
     fn auth() -> AuthSettings {
         AuthSettings {
-            jwt_secret: Some(Secret::new("feature-logging-test-secret-0123456789")),
+            jwt_secret: Some(Secret::new("row-log-test-secret-0123456789-abcdef")),
             ..AuthSettings::default()
         }
     }
@@ -311,10 +315,10 @@ mod tests {
         let signer = Arc::new(Signer::from_settings(&auth, dir.path()).unwrap());
         let recorder = Recorder::default();
         let endpoint = serve(recorder.clone()).await;
-        let metrics = LoggingMetrics::new();
-        let (logger, receiver, queued) = queue(metrics.clone());
-        let channel = lathe_common::grpc::channel(&endpoint, "test.monitor_endpoint").unwrap();
-        let sender = LogSender::new(receiver, queued, channel, Some(signer), metrics.clone());
+        let metrics = metrics();
+        let (queue, receiver, queued) = queue(metrics.clone());
+        let channel = crate::grpc::channel(&endpoint, "test.monitor_endpoint").unwrap();
+        let sender = LogSender::new(receiver, queued, channel, Some(signer), metrics.clone(), SUBJECT);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let running = tokio::spawn(sender.run(async {
             let _ = stopped.await;
@@ -322,9 +326,9 @@ mod tests {
 
         // 1,500 rows: a full batch at once, the other 500 at the next flush.
         for _ in 0..3 {
-            logger.offer("p", &every_row("drift"), &column(500));
+            queue.offer("p", "drift", rows(500));
         }
-        logger.offer("p", &every_row("refusing"), &column(7));
+        queue.offer("p", "refusing", rows(7));
         let started = std::time::Instant::now();
         while metrics.sent.with_label_values(&["p", "drift"]).get() < 1_500 {
             assert!(started.elapsed() < Duration::from_secs(10), "rows never all sent");
@@ -349,9 +353,11 @@ mod tests {
             assert_eq!(claims.roles, [Role::Editor]);
             assert_eq!(claims.projects, ["p"]);
         }
+        // The rows go out as they were offered, in order.
         let first: Vec<serde_json::Value> = serde_json::from_slice(&calls[0].1.data).unwrap();
-        assert_eq!(first[0]["trips"], 0);
-        assert!(first[0]["timestamp"].is_string());
+        let second: Vec<serde_json::Value> = serde_json::from_slice(&calls[1].1.data).unwrap();
+        let offered: Vec<serde_json::Value> = rows(500).into_iter().cycle().take(1_500).collect();
+        assert_eq!([first, second].concat(), offered);
 
         // The refused batch is counted, not retried, and nothing else notices.
         while metrics.failed.with_label_values(&["p", "refusing"]).get() < 7 {
@@ -364,7 +370,7 @@ mod tests {
         assert_eq!(metrics.dropped.with_label_values(&["p", "drift"]).get(), 0);
 
         // Rows queued just before the stop still go out.
-        logger.offer("p", &every_row("drift"), &column(3));
+        queue.offer("p", "drift", rows(3));
         let _ = stop.send(());
         running.await.unwrap();
         assert_eq!(metrics.sent.with_label_values(&["p", "drift"]).get(), 1_503);
@@ -372,15 +378,15 @@ mod tests {
 
     #[tokio::test]
     async fn an_unreachable_monitor_costs_counted_rows_only() {
-        let metrics = LoggingMetrics::new();
-        let (logger, receiver, queued) = queue(metrics.clone());
+        let metrics = metrics();
+        let (queue, receiver, queued) = queue(metrics.clone());
         // Nothing listens on port 9 of loopback.
-        let channel = lathe_common::grpc::channel("http://127.0.0.1:9", "test.monitor_endpoint").unwrap();
+        let channel = crate::grpc::channel("http://127.0.0.1:9", "test.monitor_endpoint").unwrap();
         let dir = tempfile::tempdir().unwrap();
         let signer = Arc::new(Signer::from_settings(&auth(), dir.path()).unwrap());
-        let sender = LogSender::new(receiver, queued, channel, Some(signer), metrics.clone());
+        let sender = LogSender::new(receiver, queued, channel, Some(signer), metrics.clone(), SUBJECT);
         let running = tokio::spawn(sender.run(std::future::pending::<()>()));
-        logger.offer("p", &every_row("drift"), &column(4));
+        queue.offer("p", "drift", rows(4));
         let started = std::time::Instant::now();
         while metrics.failed.with_label_values(&["p", "drift"]).get() < 4 {
             assert!(
@@ -389,6 +395,31 @@ mod tests {
             );
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
+        running.abort();
+    }
+
+    #[tokio::test]
+    async fn without_a_signing_key_every_row_is_counted_as_failed() {
+        let recorder = Recorder::default();
+        let endpoint = serve(recorder.clone()).await;
+        let metrics = metrics();
+        let (queue, receiver, queued) = queue(metrics.clone());
+        let channel = crate::grpc::channel(&endpoint, "test.monitor_endpoint").unwrap();
+        let sender = LogSender::new(receiver, queued, channel, None, metrics.clone(), SUBJECT);
+        let running = tokio::spawn(sender.run(std::future::pending::<()>()));
+        queue.offer("p", "drift", rows(5));
+        let started = std::time::Instant::now();
+        while metrics.failed.with_label_values(&["p", "drift"]).get() < 5 {
+            assert!(
+                started.elapsed() < Duration::from_secs(10),
+                "the failure was never counted"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(
+            recorder.calls.lock().unwrap().is_empty(),
+            "no unsigned call reaches the monitor"
+        );
         running.abort();
     }
 }
