@@ -72,6 +72,7 @@ impl TestPlatform {
                     &mut settings.features.service,
                     &mut settings.orchestrator.service,
                     &mut settings.monitor.service,
+                    &mut settings.serving.service,
                 ] {
                     service.database.url = Some(pg.url.clone());
                     service.object_store = lathe_testkit::S3Location::fresh()?.settings;

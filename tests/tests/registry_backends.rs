@@ -556,6 +556,7 @@ async fn registry(c: &mut Clients, runs: &[String]) {
         signature: Some(pb::Signature {
             inputs: vec!["driver_stats:conv_rate".into()],
             output: "churn".into(),
+            ..Default::default()
         }),
         lineage: Some(pb::Lineage {
             feature_views: vec!["driver_stats".into()],

@@ -18,6 +18,7 @@ use lathe_gateway::{Gateway, GatewaySettings};
 use lathe_monitor::Monitor;
 use lathe_orchestrator::Orchestrator;
 use lathe_registry_service::Registry;
+use lathe_serving::Serving;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 
@@ -30,6 +31,7 @@ pub struct PlatformSettings {
     pub features: lathe_feature_service::FeatureSettings,
     pub orchestrator: lathe_orchestrator::OrchestratorSettings,
     pub monitor: lathe_monitor::MonitorSettings,
+    pub serving: lathe_serving::ServingSettings,
     pub standalone: StandaloneSettings,
 }
 
@@ -56,6 +58,7 @@ impl PlatformSettings {
             Features::SECTION,
             Orchestrator::SECTION,
             Monitor::SECTION,
+            Serving::SECTION,
             "standalone",
             "telemetry",
             "auth",
@@ -69,6 +72,7 @@ impl PlatformSettings {
             features: config.section(Features::SECTION, Features::default_settings())?,
             orchestrator: config.section(Orchestrator::SECTION, Orchestrator::default_settings())?,
             monitor: config.section(Monitor::SECTION, Monitor::default_settings())?,
+            serving: config.section(Serving::SECTION, Serving::default_settings())?,
             standalone: config.section("standalone", StandaloneSettings::default())?,
         })
     }
@@ -82,6 +86,7 @@ impl PlatformSettings {
             &mut self.features.service,
             &mut self.orchestrator.service,
             &mut self.monitor.service,
+            &mut self.serving.service,
         ] {
             service.grpc_addr = any;
         }
@@ -180,12 +185,14 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     )
     .await?;
     let monitor_listener = bind(settings.monitor.service.grpc_addr, "monitor.grpc_addr".into()).await?;
+    let serving_listener = bind(settings.serving.service.grpc_addr, "serving.grpc_addr".into()).await?;
     let local = |l: &tokio::net::TcpListener| l.local_addr().expect("a bound listener has an address");
     let grpc_addrs = vec![
         ("registry", local(&registry_listener)),
         ("features", local(&features_listener)),
         ("orchestrator", local(&orchestrator_listener)),
         ("monitor", local(&monitor_listener)),
+        ("serving", local(&serving_listener)),
     ];
 
     // Wire every client to the addresses actually bound.
@@ -194,6 +201,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
         &mut settings.features.service,
         &mut settings.orchestrator.service,
         &mut settings.monitor.service,
+        &mut settings.serving.service,
     ] {
         service.registry_endpoint = registry_endpoint.clone();
     }
@@ -206,6 +214,9 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     settings.features.monitor_endpoint = endpoint(grpc_addrs[3].1);
     settings.gateway.orchestrator_endpoint = endpoint(grpc_addrs[2].1);
     settings.gateway.monitor_endpoint = endpoint(grpc_addrs[3].1);
+    settings.serving.features_endpoint = endpoint(grpc_addrs[1].1);
+    settings.serving.monitor_endpoint = endpoint(grpc_addrs[3].1);
+    settings.gateway.serving_endpoint = endpoint(grpc_addrs[4].1);
 
     let http_listener =
         std::net::TcpListener::bind(settings.gateway.http_addr).map_err(|source| PlatformError::Bind {
@@ -239,12 +250,22 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
         .await
         .map_err(started("monitor"))?
         .into_server(Shutdown::on(stop_signal(&stop)));
+    let mut serving = Serving::build(&settings.serving, common)
+        .await
+        .map_err(started("serving"))?;
+    if settings.standalone.in_process
+        && let Some(direct) = lathe_feature_service::online_reads(&features)
+    {
+        serving = serving.with_online_reads(direct);
+    }
+    let serving = serving.into_server(Shutdown::on(stop_signal(&stop)));
     let gateway = if settings.standalone.in_process {
         let channels = Channels {
             registry: registry.in_process(),
             features: features.in_process(),
             orchestrator: orchestrator.in_process(),
             monitor: monitor.in_process(),
+            serving: serving.in_process(),
             online: lathe_feature_service::online_reads(&features),
         };
         Gateway::with_channels(settings.gateway.clone(), common, channels)?
@@ -257,6 +278,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
         ("features", features, features_listener),
         ("orchestrator", orchestrator, orchestrator_listener),
         ("monitor", monitor, monitor_listener),
+        ("serving", serving, serving_listener),
     ];
     for (name, server, listener) in servers {
         let shutdown = stop_signal(&stop);

@@ -121,6 +121,7 @@ enum ServiceName {
     Registry,
     Orchestrator,
     Monitor,
+    Serving,
 }
 
 #[derive(Subcommand)]
@@ -202,6 +203,9 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
                 ServiceName::Monitor => {
                     run_standalone_service::<lathe_monitor::Monitor>(&config, &common).await
                 }
+                ServiceName::Serving => {
+                    run_standalone_service::<lathe_serving::Serving>(&config, &common).await
+                }
             };
             telemetry.shutdown();
             outcome
@@ -277,6 +281,7 @@ fn process_name(service: ServiceName) -> &'static str {
         ServiceName::Registry => "lathe-registry-service",
         ServiceName::Orchestrator => "lathe-orchestrator",
         ServiceName::Monitor => "lathe-monitor",
+        ServiceName::Serving => "lathe-serving",
     }
 }
 

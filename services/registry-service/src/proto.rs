@@ -168,6 +168,7 @@ pub fn version(
         signature: Some(pb::Signature {
             inputs: signature.inputs,
             output: signature.output,
+            defaults: signature.defaults.into_iter().collect(),
         }),
         lineage: Some(pb::Lineage {
             feature_views: lineage.feature_views,

@@ -59,6 +59,13 @@ impl Models {
                 )));
             }
         }
+        for (input, value) in &signature.defaults {
+            if !signature.inputs.contains(input) || !value.is_finite() {
+                return Err(Error::invalid(format!(
+                    "signature.defaults['{input}']: a default is a finite number for one of the signature's inputs"
+                )));
+            }
+        }
         let lineage_in = request.lineage.unwrap_or_default();
 
         let number = registered_models::next_version_number(self.db(), found.id).await?;
@@ -91,6 +98,7 @@ impl Models {
             signature: serde_json::to_value(StoredSignature {
                 inputs: signature.inputs,
                 output: signature.output,
+                defaults: signature.defaults.into_iter().collect(),
             })
             .unwrap_or_default(),
             lineage: serde_json::to_value(StoredLineage {

@@ -157,6 +157,9 @@ pub mod pending_deletion {
 pub struct StoredSignature {
     pub inputs: Vec<String>,
     pub output: String,
+    /// Serving's value for an input the online store lacks, by input.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub defaults: std::collections::BTreeMap<String, f64>,
 }
 
 /// A version's `lineage` column: what it was trained on (indexed in `registry_lineage`).

@@ -1096,19 +1096,19 @@ async fn latest_versions(access: Mlflow<Viewer>, body: LatestVersions, backends:
             .map(|stage| parse_stage(stage))
             .collect::<Result<Vec<_>, _>>()?
     };
-    // The model must exist: MLflow answers 404 for an unknown one.
+    // The registry keeps each stage's newest version with the model (an unknown model is
+    // 404, as in MLflow): one read, however many versions the model has.
     let model = pb::ModelRef {
         project: access.project.clone(),
-        name: name.clone(),
+        name,
     };
-    backends.models().get_model(model).await?;
-    let mut versions = versions_of(&backends, &access.project, &name).await?;
-    versions.sort_by_key(|version| std::cmp::Reverse(version.version_number()));
+    let model = backends.models().get_model(model).await?.into_inner();
+    let mut newest: Vec<ModelVersion> = model.latest_versions.into_iter().map(ModelVersion::from).collect();
     let mut latest = Vec::new();
     for stage in stages {
         let stage = stage_name(stage.into());
-        if let Some(index) = versions.iter().position(|version| version.current_stage == stage) {
-            latest.push(versions.remove(index));
+        if let Some(index) = newest.iter().position(|version| version.current_stage == stage) {
+            latest.push(newest.remove(index));
         }
     }
     answer(&LatestVersionsAnswer {

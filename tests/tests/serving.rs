@@ -1,0 +1,583 @@
+//! Serving end to end, on the embedded stores and on PostgreSQL + Redis + S3: scikit-learn
+//! models exported to ONNX (`services/serving/tests/fixtures`, with scikit-learn's own answers)
+//! registered as versions, deployed behind an alias, answering predictions from features read
+//! online, through gRPC and REST; the alias moved under load with no failed request; a canary
+//! split; a shadow challenger and every prediction logged to the monitor; batch scoring equal
+//! to online scoring; missing features and unservable versions refused with the reason.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use arrow::array::{Array, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+use lathe_common::storage;
+use lathe_contract::features::v1 as features;
+use lathe_contract::monitor::v1 as monitor;
+use lathe_contract::monitor::v1::monitor_service_client::MonitorServiceClient;
+use lathe_contract::registry::v1 as registry;
+use lathe_contract::registry::v1::model_registry_service_client::ModelRegistryServiceClient;
+use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
+use lathe_contract::serving::v1 as pb;
+use lathe_contract::serving::v1::serving_service_client::ServingServiceClient;
+use lathe_tests::{Backend, GrpcChannel, TestPlatform};
+use object_store::ObjectStoreExt;
+use object_store::path::Path;
+use serde_json::{Value, json};
+use tonic::Code;
+
+const PROJECT: &str = "serve";
+const MODEL: &str = "churn";
+const INPUTS: [&str; 3] = ["driver_stats:f0", "driver_stats:f1", "driver_stats:f2"];
+/// Drivers 1000.. hold the fixture's rows as their features.
+const DRIVERS: usize = 20;
+const HOUR: i64 = 3_600_000_000;
+
+const REPO: &str = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: int64}]
+sources:
+  - name: driver_stats_source
+    file: {path: data/driver_stats.parquet}
+feature_views:
+  - name: driver_stats
+    entities: [driver]
+    source: driver_stats_source
+    ttl: 30d
+    schema:
+      - {name: f0, type: float32}
+      - {name: f1, type: float32}
+      - {name: f2, type: float32}
+"#;
+
+#[derive(serde::Deserialize)]
+struct Expected {
+    rows: Vec<Vec<f32>>,
+    models: HashMap<String, Sklearn>,
+}
+
+#[derive(serde::Deserialize)]
+struct Sklearn {
+    #[serde(default)]
+    labels: Vec<Value>,
+    #[serde(default)]
+    probabilities: Vec<Vec<f64>>,
+}
+
+fn fixture(name: &str) -> Vec<u8> {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/serving/tests/fixtures").join(name);
+    std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
+}
+
+fn expected() -> Expected {
+    serde_json::from_slice(&fixture("expected.json")).expect("expected.json")
+}
+
+fn driver(i: usize) -> i64 {
+    1000 + i as i64
+}
+
+fn t0() -> i64 {
+    let now = chrono::Utc::now().timestamp_micros();
+    now - now.rem_euclid(HOUR) - HOUR
+}
+
+fn iso(us: i64) -> String {
+    chrono::DateTime::from_timestamp_micros(us)
+        .unwrap()
+        .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+}
+
+/// One row per driver at T0: the fixture's rows as f0, f1, f2.
+fn source(rows: &[Vec<f32>]) -> Vec<u8> {
+    let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
+    let column = |j: usize| Arc::new(Float32Array::from_iter_values(rows[..DRIVERS].iter().map(|r| r[j])));
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, false),
+            Field::new("event_timestamp", ts, false),
+            Field::new("f0", DataType::Float32, true),
+            Field::new("f1", DataType::Float32, true),
+            Field::new("f2", DataType::Float32, true),
+        ])),
+        vec![
+            Arc::new(Int64Array::from_iter_values((0..DRIVERS).map(driver))),
+            Arc::new(TimestampMicrosecondArray::from(vec![t0(); DRIVERS]).with_timezone("UTC")),
+            column(0),
+            column(1),
+            column(2),
+        ],
+    )
+    .unwrap();
+    lathe_tests::parquet_bytes(&batch)
+}
+
+async fn set_up_features(t: &TestPlatform, rows: &[Vec<f32>]) {
+    let settings = &t.settings.features.service.object_store;
+    let url = storage::resolve_url(settings, &t.settings.common.data_dir, "features").unwrap();
+    let store = storage::open(&url, settings, "features.object_store").unwrap();
+    store
+        .put(&Path::from("data/driver_stats.parquet"), source(rows).into())
+        .await
+        .unwrap();
+    let body = json!({ "files": [{ "path": "features.yaml", "content": REPO }] });
+    let applied = t
+        .post(&format!("/api/v1/projects/{PROJECT}/features/apply"), &t.admin(), &body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap_or_default());
+    let window = json!({ "start": iso(t0()), "end": iso(t0() + HOUR) });
+    let materialized: Value = t
+        .post_json(&format!("/api/v1/projects/{PROJECT}/features/materialize"), &t.admin(), &window)
+        .await;
+    assert_eq!(materialized["views"][0]["entities_written"], DRIVERS, "{materialized}");
+}
+
+/// A run whose `model/` holds `file` (as `model.onnx`, or under another name).
+async fn run_with(tracking: &mut TrackingServiceClient<GrpcChannel>, experiment: &str, path: &str, data: Vec<u8>) -> String {
+    let run = tracking
+        .create_run(registry::CreateRunRequest {
+            project: PROJECT.into(),
+            experiment_id: experiment.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .run_id;
+    let size = data.len() as u64;
+    let parts = [
+        registry::upload_artifact_request::Part::Header(registry::UploadArtifactHeader {
+            project: PROJECT.into(),
+            run_id: run.clone(),
+            path: path.into(),
+            expected_sha256: String::new(),
+        }),
+        registry::upload_artifact_request::Part::Chunk(data.into()),
+        registry::upload_artifact_request::Part::Commit(registry::UploadArtifactCommit { size }),
+    ];
+    let messages = parts.map(|part| registry::UploadArtifactRequest { part: Some(part) });
+    tracking.upload_artifact(futures::stream::iter(messages)).await.unwrap();
+    run
+}
+
+/// Versions 1 (logistic regression), 2 (gradient boosting) and 3 (no ONNX file); `champion`
+/// on 1, `broken` on 3.
+async fn register(t: &TestPlatform) -> ModelRegistryServiceClient<GrpcChannel> {
+    let channel = t.grpc_channel("registry", &t.admin()).await;
+    let mut tracking = TrackingServiceClient::new(channel.clone());
+    let mut models = ModelRegistryServiceClient::new(channel);
+    let experiment = tracking
+        .create_experiment(registry::CreateExperimentRequest {
+            project: PROJECT.into(),
+            name: "churn".into(),
+            tags: HashMap::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .experiment_id;
+    models
+        .create_model(registry::CreateModelRequest {
+            project: PROJECT.into(),
+            name: MODEL.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    for (path, file) in [
+        ("model/model.onnx", fixture("logreg.onnx")),
+        ("model/model.onnx", fixture("gbc.onnx")),
+        ("model/model.pkl", b"not onnx".to_vec()),
+    ] {
+        let run = run_with(&mut tracking, &experiment, path, file).await;
+        models
+            .create_model_version(registry::CreateModelVersionRequest {
+                project: PROJECT.into(),
+                model: MODEL.into(),
+                run_id: run,
+                artifact_path: "model".into(),
+                signature: Some(registry::Signature {
+                    inputs: INPUTS.map(str::to_owned).to_vec(),
+                    output: "churned".into(),
+                    defaults: HashMap::from([(INPUTS[2].to_owned(), 0.0)]),
+                }),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+    }
+    set_alias(&mut models, "champion", 1).await;
+    set_alias(&mut models, "broken", 3).await;
+    models
+}
+
+async fn set_alias(models: &mut ModelRegistryServiceClient<GrpcChannel>, alias: &str, version: u64) {
+    models
+        .set_alias(registry::SetAliasRequest {
+            project: PROJECT.into(),
+            model: MODEL.into(),
+            alias: alias.into(),
+            version,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}
+
+fn entities(drivers: &[i64]) -> Vec<features::EntityColumn> {
+    vec![features::EntityColumn {
+        name: "driver_id".into(),
+        values: drivers
+            .iter()
+            .map(|d| features::Value {
+                kind: Some(features::value::Kind::Int64Value(*d)),
+            })
+            .collect(),
+    }]
+}
+
+fn predict_request(deployment: &str, drivers: &[i64]) -> pb::PredictRequest {
+    pb::PredictRequest {
+        project: PROJECT.into(),
+        deployment: deployment.into(),
+        entities: entities(drivers),
+        request_features: vec![],
+        include_features: true,
+    }
+}
+
+/// Each prediction against scikit-learn's own for the fixture row it was given.
+fn assert_as_sklearn(answer: &pb::PredictResponse, sklearn: &Sklearn, rows: &[Vec<f32>], first: usize) {
+    assert_eq!(answer.classes, ["0", "1"]);
+    assert_eq!(answer.inputs, INPUTS);
+    for (k, p) in answer.predictions.iter().enumerate() {
+        let i = first + k;
+        assert_eq!(p.label, sklearn.labels[i].to_string(), "row {i}");
+        for (ours, theirs) in p.probabilities.iter().zip(&sklearn.probabilities[i]) {
+            assert!((ours - theirs).abs() < 1e-5, "row {i}: {:?} vs {:?}", p.probabilities, sklearn.probabilities[i]);
+        }
+        let used: Vec<f32> = p.features.iter().map(|&f| f as f32).collect();
+        assert_eq!(used, rows[i], "row {i}: the online values used");
+    }
+}
+
+async fn deploy(serving: &mut ServingServiceClient<GrpcChannel>, request: pb::DeployRequest) -> pb::Deployment {
+    serving
+        .deploy(pb::DeployRequest {
+            project: PROJECT.into(),
+            model: MODEL.into(),
+            ..request
+        })
+        .await
+        .unwrap_or_else(|status| panic!("deploy: {status:?}"))
+        .into_inner()
+}
+
+/// Rows the monitor holds in the window of now.
+async fn logged_rows(monitors: &mut MonitorServiceClient<GrpcChannel>, name: &str, at: SystemTime) -> u64 {
+    let checked = monitors
+        .check_window(monitor::CheckWindowRequest {
+            project: PROJECT.into(),
+            monitor: name.into(),
+            window: Some(at.into()),
+        })
+        .await;
+    checked.map(|r| r.into_inner().rows).unwrap_or(0)
+}
+
+async fn scenario(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let expected = expected();
+    let rows = &expected.rows;
+    set_up_features(&t, rows).await;
+    let mut models = register(&t).await;
+    let editor = t.token(lathe_tests::TokenRole::Editor, &[PROJECT]);
+    let mut serving = ServingServiceClient::new(t.grpc_channel("serving", &editor).await);
+
+    // Deploy: the alias's version is loaded before the answer.
+    let deployment = deploy(&mut serving, pb::DeployRequest::default()).await;
+    assert_eq!(deployment.name, MODEL);
+    assert_eq!(deployment.alias, "champion");
+    let served = deployment.serving.expect("a version is served");
+    assert_eq!((served.version, served.inputs.as_slice(), served.classes.as_slice()), (1, &INPUTS.map(str::to_owned)[..], &["0".to_owned(), "1".to_owned()][..]));
+
+    // gRPC: the online features of 20 drivers, scored as scikit-learn scores them.
+    let drivers: Vec<i64> = (0..DRIVERS).map(driver).collect();
+    let answer = serving.predict(predict_request(MODEL, &drivers)).await.unwrap().into_inner();
+    assert_eq!(answer.predictions.len(), DRIVERS);
+    assert!(answer.predictions.iter().all(|p| p.version == 1));
+    assert_as_sklearn(&answer, &expected.models["logreg"], rows, 0);
+    let ids: std::collections::HashSet<&str> = answer.predictions.iter().map(|p| p.prediction_id.as_str()).collect();
+    assert_eq!(ids.len(), DRIVERS, "prediction ids are unique");
+
+    // REST: the same answer.
+    let viewer = t.token(lathe_tests::TokenRole::Viewer, &[PROJECT]);
+    let rest: Value = t
+        .post_json(
+            &format!("/api/v1/projects/{PROJECT}/predict/{MODEL}"),
+            &viewer,
+            &json!({"entities": {"driver_id": [driver(3), driver(4)]}}),
+        )
+        .await;
+    assert_eq!(rest["predictions"][0]["version"], 1, "{rest}");
+    assert_eq!(rest["predictions"][1]["label"], expected.models["logreg"].labels[4].to_string(), "{rest}");
+
+    // A driver the store lacks: f2 has a default, f0 and f1 do not: 422 naming them; given
+    // with the request, the prediction goes through.
+    let missing = t
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/predict/{MODEL}"),
+            &viewer,
+            &json!({"entities": {"driver_id": [9999]}}),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = lathe_tests::error_of(missing).await;
+    assert_eq!(status, 422, "{message}");
+    assert!(message.contains("driver_stats:f0 for driver_id=9999") && message.contains("driver_stats:f1"), "{message}");
+    assert!(!message.contains("driver_stats:f2"), "f2 has a default: {message}");
+    let mut given = predict_request(MODEL, &[9999]);
+    given.request_features = vec![
+        pb::RequestFeature { name: INPUTS[0].into(), values: vec![0.5] },
+        pb::RequestFeature { name: INPUTS[1].into(), values: vec![-0.5] },
+    ];
+    let answer = serving.predict(given).await.unwrap().into_inner();
+    assert_eq!(answer.predictions[0].features, [0.5, -0.5, 0.0]);
+
+    // A version without model.onnx cannot be deployed, and says why.
+    let refused = serving
+        .deploy(pb::DeployRequest {
+            project: PROJECT.into(),
+            name: "broken".into(),
+            model: MODEL.into(),
+            alias: "broken".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::FailedPrecondition, "{refused:?}");
+    assert!(refused.message().contains("model.onnx"), "{}", refused.message());
+
+    // Batch scoring: the historical features as of T0 + 30 min, the same model code: the same
+    // answers as online.
+    let frame = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("driver_id", DataType::Int64, false),
+            Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+        ])),
+        vec![
+            Arc::new(Int64Array::from(drivers.clone())),
+            Arc::new(TimestampMicrosecondArray::from(vec![t0() + HOUR / 2; DRIVERS]).with_timezone("UTC")),
+        ],
+    )
+    .unwrap();
+    let batch = serving
+        .batch_predict(pb::BatchPredictRequest {
+            project: PROJECT.into(),
+            deployment: MODEL.into(),
+            entity_frame: lathe_tests::parquet_bytes(&frame).into(),
+            format: features::EntityFrameFormat::Parquet as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!((batch.rows, batch.version), (DRIVERS as u64, 1));
+    let online = serving.predict(predict_request(MODEL, &drivers)).await.unwrap().into_inner();
+    let scored = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(batch.parquet))
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    let batch_drivers = scored.column_by_name("driver_id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+    let labels = scored.column_by_name("label").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
+    let p1 = scored.column_by_name("probability_1").unwrap().as_any().downcast_ref::<Float64Array>().unwrap().clone();
+    for row in 0..scored.num_rows() {
+        let i = (batch_drivers.value(row) - 1000) as usize;
+        assert_eq!(labels.value(row), online.predictions[i].label, "driver {}", driver(i));
+        assert_eq!(p1.value(row), online.predictions[i].probabilities[1], "driver {}: batch = online", driver(i));
+    }
+    assert_eq!(labels.len(), DRIVERS);
+
+    // The alias moves under load: the new version is loaded and swapped in; no request fails.
+    let failures = Arc::new(AtomicU64::new(0));
+    let answered = Arc::new(AtomicU64::new(0));
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut load = Vec::new();
+    for _ in 0..4 {
+        let mut client = serving.clone();
+        let (failures, answered, stop) = (failures.clone(), answered.clone(), stop.clone());
+        let drivers = drivers.clone();
+        load.push(tokio::spawn(async move {
+            let mut newest = 0;
+            while !stop.load(Ordering::Relaxed) {
+                match client.predict(predict_request(MODEL, &drivers[..5])).await {
+                    Ok(answer) => {
+                        answered.fetch_add(1, Ordering::Relaxed);
+                        newest = newest.max(answer.into_inner().predictions[0].version);
+                    }
+                    Err(status) => {
+                        failures.fetch_add(1, Ordering::Relaxed);
+                        eprintln!("predict failed during the switch: {status:?}");
+                    }
+                }
+            }
+            newest
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    set_alias(&mut models, "champion", 2).await;
+    let started = std::time::Instant::now();
+    loop {
+        let now = serving.predict(predict_request(MODEL, &drivers[..1])).await.unwrap().into_inner();
+        if now.predictions[0].version == 2 {
+            break;
+        }
+        assert!(started.elapsed() < Duration::from_secs(30), "the deployment never followed the alias");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    stop.store(true, Ordering::Relaxed);
+    for task in load {
+        assert_eq!(task.await.unwrap(), 2, "every load task saw the new version");
+    }
+    assert_eq!(failures.load(Ordering::Relaxed), 0, "no request failed during the switch");
+    assert!(answered.load(Ordering::Relaxed) > 20);
+    let answer = serving.predict(predict_request(MODEL, &drivers)).await.unwrap().into_inner();
+    assert!(answer.predictions.iter().all(|p| p.version == 2));
+    assert_as_sklearn(&answer, &expected.models["gbc"], rows, 0);
+
+    // Canary: the challenger (version 1) answers 20% of 2,000 requests, within ±5 points.
+    set_alias(&mut models, "challenger", 1).await;
+    let canary = deploy(
+        &mut serving,
+        pb::DeployRequest {
+            name: "canary".into(),
+            challenger: Some(pb::Challenger {
+                alias: "challenger".into(),
+                mode: pb::ChallengerMode::Canary as i32,
+                traffic_percent: 20,
+            }),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(canary.challenger_serving.map(|s| s.version), Some(1));
+    let mut by_challenger = 0;
+    for _ in 0..2000 {
+        let answer = serving.predict(predict_request("canary", &drivers[..1])).await.unwrap().into_inner();
+        if answer.predictions[0].version == 1 {
+            by_challenger += 1;
+        }
+    }
+    assert!((300..=500).contains(&by_challenger), "{by_challenger} of 2000 answered by the 20% canary");
+
+    // Shadow, logged: every prediction of the champion and of its shadow reaches the monitor.
+    let mut monitors = MonitorServiceClient::new(t.grpc_channel("monitor", &t.admin()).await);
+    let check = |column: &str| monitor::FeatureCheck {
+        column: column.to_owned(),
+        metric: monitor::DriftMetric::Psi as i32,
+        threshold: 0.1,
+    };
+    monitors
+        .put_monitor(monitor::PutMonitorRequest {
+            project: PROJECT.into(),
+            name: "predictions".into(),
+            checks: vec![check("f0"), check("f1"), check("f2")],
+            window_seconds: 3600,
+            paused: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let reference = RecordBatch::try_new(
+        Arc::new(Schema::new(
+            ["f0", "f1", "f2"].map(|name| Field::new(name, DataType::Float32, false)).to_vec(),
+        )),
+        (0..3)
+            .map(|j| Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r[j]))) as _)
+            .collect(),
+    )
+    .unwrap();
+    monitors
+        .set_reference(monitor::SetReferenceRequest {
+            project: PROJECT.into(),
+            monitor: "predictions".into(),
+            source: Some(monitor::set_reference_request::Source::Parquet(
+                lathe_tests::parquet_bytes(&reference).into(),
+            )),
+        })
+        .await
+        .unwrap();
+    let shadowed = deploy(
+        &mut serving,
+        pb::DeployRequest {
+            name: "shadowed".into(),
+            challenger: Some(pb::Challenger {
+                alias: "challenger".into(),
+                mode: pb::ChallengerMode::Shadow as i32,
+                traffic_percent: 0,
+            }),
+            monitor: "predictions".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    assert_eq!(shadowed.sample_rate, 1.0);
+    let at = SystemTime::now();
+    for _ in 0..3 {
+        let answer = serving.predict(predict_request("shadowed", &drivers)).await.unwrap().into_inner();
+        assert!(answer.predictions.iter().all(|p| p.version == 2), "the shadow's answers are not returned");
+    }
+    let logged = 2 * 3 * DRIVERS as u64;
+    let mut rows_seen = 0;
+    for _ in 0..60 {
+        rows_seen = logged_rows(&mut monitors, "predictions", at).await;
+        if rows_seen >= logged {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    assert_eq!(rows_seen, logged, "every prediction, the champion's and the shadow's, is logged once");
+
+    // Listing, undeploy.
+    let listed = serving
+        .list_deployments(pb::ListDeploymentsRequest { project: PROJECT.into() })
+        .await
+        .unwrap()
+        .into_inner();
+    let mut names: Vec<(String, Option<u64>)> = listed
+        .deployments
+        .iter()
+        .map(|d| (d.name.clone(), d.serving.as_ref().map(|s| s.version)))
+        .collect();
+    names.sort();
+    assert_eq!(names, [("canary".into(), Some(2)), (MODEL.into(), Some(2)), ("shadowed".into(), Some(2))]);
+    serving
+        .undeploy(pb::DeploymentRef { project: PROJECT.into(), name: "canary".into() })
+        .await
+        .unwrap();
+    let gone = serving.predict(predict_request("canary", &drivers[..1])).await.unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound);
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serving_on_embedded_stores() {
+    scenario(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn serving_on_postgres_redis_and_s3() {
+    scenario(Backend::Production).await;
+}
