@@ -21,6 +21,7 @@ use crate::features::v1 as features;
 use crate::monitor::v1 as monitor;
 use crate::orchestrator::v1 as orchestrator;
 use crate::registry::v1 as registry;
+use crate::serving::v1 as serving;
 
 /// A proto enum with names in JSON. Variants without a name (`UNSPECIFIED`) are never sent and
 /// never accepted.
@@ -269,6 +270,13 @@ json_enum! {
     /// `delivered` or `failed` (retries exhausted).
     monitor::DeliveryState as "DeliveryState", "delivery state", any_case: false,
     { None => "none", Pending => "pending", Delivered => "delivered", Failed => "failed" }
+}
+
+json_enum! {
+    /// How a challenger takes part: `canary` (it answers `traffic_percent` of the requests) or
+    /// `shadow` (it scores every request; its answers are logged, never returned).
+    serving::ChallengerMode as "ChallengerMode", "challenger mode", any_case: false,
+    { Canary => "canary", Shadow => "shadow" }
 }
 
 /// A role; each includes the rights of those before it. Tokens carry roles, and a promotion
