@@ -245,6 +245,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
             features: features.in_process(),
             orchestrator: orchestrator.in_process(),
             monitor: monitor.in_process(),
+            serving: None,
             online: lathe_feature_service::online_reads(&features),
         };
         Gateway::with_channels(settings.gateway.clone(), common, channels)?
