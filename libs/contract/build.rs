@@ -297,7 +297,10 @@ const JSON: &[Json] = &[
     .examples(&[("model", "churn"), ("alias", "champion")]),
     sent(".lathe.serving.v1.ServedVersion", None),
     sent(".lathe.serving.v1.Deployment", None).examples(&[("name", "churn")]),
-    sent(".lathe.serving.v1.ListDeploymentsResponse", Some("DeploymentList")),
+    sent(
+        ".lathe.serving.v1.ListDeploymentsResponse",
+        Some("DeploymentList"),
+    ),
     sent(".lathe.serving.v1.Prediction", None),
     sent(".lathe.serving.v1.PredictResponse", Some("Predictions")),
 ];

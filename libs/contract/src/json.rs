@@ -19,9 +19,9 @@ use utoipa::{PartialSchema, ToSchema};
 
 use crate::features::v1 as features;
 use crate::monitor::v1 as monitor;
-use crate::serving::v1 as serving;
 use crate::orchestrator::v1 as orchestrator;
 use crate::registry::v1 as registry;
+use crate::serving::v1 as serving;
 
 /// A proto enum with names in JSON. Variants without a name (`UNSPECIFIED`) are never sent and
 /// never accepted.

@@ -13,6 +13,7 @@ use lathe_contract::registry::v1::model_registry_service_client::ModelRegistrySe
 use lathe_contract::registry::v1::registry_service_client::RegistryServiceClient;
 use lathe_contract::registry::v1::tracking_service_client::TrackingServiceClient;
 use lathe_contract::service_names;
+use lathe_contract::serving::v1::serving_service_client::ServingServiceClient;
 use tonic_health::pb::health_client::HealthClient;
 
 use crate::settings::GatewaySettings;
@@ -42,6 +43,7 @@ pub struct Backends {
     pub features: FeatureServiceClient<TracedChannel>,
     pub orchestrator: OrchestratorServiceClient<TracedChannel>,
     pub monitor: MonitorServiceClient<TracedChannel>,
+    pub serving: ServingServiceClient<TracedChannel>,
     /// Online reads straight into a feature-service in this process, when there is one.
     pub online: Option<OnlineReads>,
     pub all: Vec<Backend>,
@@ -56,6 +58,9 @@ pub struct Channels {
     pub features: TracedChannel,
     pub orchestrator: TracedChannel,
     pub monitor: TracedChannel,
+    /// The serving service in this process; when `None`, a network channel to
+    /// `gateway.serving_endpoint` (serving may run apart from the rest, as it scales on model CPU).
+    pub serving: Option<TracedChannel>,
     /// Online reads without the feature-service's channel, when it runs in this process.
     pub online: Option<OnlineReads>,
 }
@@ -68,20 +73,31 @@ impl Channels {
             features: channel(&settings.features_endpoint, "gateway.features_endpoint")?,
             orchestrator: channel(&settings.orchestrator_endpoint, "gateway.orchestrator_endpoint")?,
             monitor: channel(&settings.monitor_endpoint, "gateway.monitor_endpoint")?,
+            serving: Some(serving_channel(settings)?),
             online: None,
         })
     }
 }
 
+fn serving_channel(settings: &GatewaySettings) -> Result<TracedChannel, ConfigError> {
+    channel(&settings.serving_endpoint, "gateway.serving_endpoint")
+}
+
 impl Backends {
-    pub fn new(channels: Channels) -> Backends {
+    /// Clients on `channels`; `settings` gives the endpoint of a service without a channel.
+    pub fn new(channels: Channels, settings: &GatewaySettings) -> Result<Backends, ConfigError> {
         let Channels {
             registry,
             features,
             orchestrator,
             monitor,
+            serving,
             online,
         } = channels;
+        let serving = match serving {
+            Some(in_process) => in_process,
+            None => serving_channel(settings)?,
+        };
         let backend = |name, grpc_service, channel: &TracedChannel| Backend {
             name,
             grpc_service,
@@ -92,8 +108,9 @@ impl Backends {
             backend("features", service_names::FEATURES, &features),
             backend("orchestrator", service_names::ORCHESTRATOR, &orchestrator),
             backend("monitor", service_names::MONITOR, &monitor),
+            backend("serving", service_names::SERVING, &serving),
         ];
-        Backends {
+        Ok(Backends {
             tracking: TrackingServiceClient::new(registry.clone()),
             models: ModelRegistryServiceClient::new(registry.clone()),
             logged_models: LoggedModelServiceClient::new(registry.clone()),
@@ -107,9 +124,13 @@ impl Backends {
             monitor: MonitorServiceClient::new(monitor)
                 .max_decoding_message_size(FRAME_MESSAGE_BYTES)
                 .max_encoding_message_size(FRAME_MESSAGE_BYTES),
+            // Batch scoring sends an entity frame and answers a scored Parquet file.
+            serving: ServingServiceClient::new(serving)
+                .max_decoding_message_size(FRAME_MESSAGE_BYTES)
+                .max_encoding_message_size(FRAME_MESSAGE_BYTES),
             online,
             all,
-        }
+        })
     }
 
     // A call takes its client by `&mut`; clients are cheap handles on one shared channel, so
@@ -141,5 +162,9 @@ impl Backends {
 
     pub fn monitor(&self) -> MonitorServiceClient<TracedChannel> {
         self.monitor.clone()
+    }
+
+    pub fn serving(&self) -> ServingServiceClient<TracedChannel> {
+        self.serving.clone()
     }
 }

@@ -74,7 +74,7 @@ impl Gateway {
     ) -> Result<Gateway, StartError> {
         settings.validate()?;
         let verifier = Arc::new(Verifier::from_settings(&common.auth, &common.data_dir)?);
-        let backends = Backends::new(channels);
+        let backends = Backends::new(channels, &settings)?;
         Ok(Gateway {
             settings,
             verifier,

@@ -14,6 +14,8 @@ pub struct GatewaySettings {
     pub features_endpoint: String,
     pub orchestrator_endpoint: String,
     pub monitor_endpoint: String,
+    /// The serving service: deployments and predictions.
+    pub serving_endpoint: String,
     /// How long `/readyz` waits for each backend's health answer.
     pub readiness_timeout_ms: u64,
     /// HTTP worker threads; 0 means one per core.
@@ -37,6 +39,7 @@ impl Default for GatewaySettings {
             features_endpoint: local(ports::FEATURES),
             orchestrator_endpoint: local(ports::ORCHESTRATOR),
             monitor_endpoint: local(ports::MONITOR),
+            serving_endpoint: local(ports::SERVING),
             readiness_timeout_ms: 2000,
             workers: 0,
             frame_limit_bytes: 256 * 1024 * 1024,
@@ -61,5 +64,25 @@ impl GatewaySettings {
             ));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use lathe_common::config::Config;
+
+    use super::*;
+
+    #[test]
+    fn the_serving_endpoint_defaults_to_the_serving_port_and_can_be_set() {
+        let defaults = Config::from_toml("")
+            .section(crate::SECTION, GatewaySettings::default())
+            .unwrap();
+        assert_eq!(defaults.serving_endpoint, "http://127.0.0.1:50055");
+        defaults.validate().unwrap();
+        let set = Config::from_toml("[gateway]\nserving_endpoint = \"http://serving:50055\"\n")
+            .section(crate::SECTION, GatewaySettings::default())
+            .unwrap();
+        assert_eq!(set.serving_endpoint, "http://serving:50055");
     }
 }

@@ -265,7 +265,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
             features: features.in_process(),
             orchestrator: orchestrator.in_process(),
             monitor: monitor.in_process(),
-            serving: serving.in_process(),
+            serving: Some(serving.in_process()),
             online: lathe_feature_service::online_reads(&features),
         };
         Gateway::with_channels(settings.gateway.clone(), common, channels)?

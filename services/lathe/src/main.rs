@@ -112,6 +112,40 @@ enum Command {
         #[command(subcommand)]
         command: commands::models::ModelsCommand,
     },
+    /// Deploy a model behind an alias, or replace a deployment (client of a running Lathe).
+    Deploy {
+        #[command(flatten)]
+        connection: commands::Connection,
+        /// Print the API's JSON answer instead of text.
+        #[arg(long)]
+        json: bool,
+        #[command(flatten)]
+        args: commands::serving::DeployArgs,
+    },
+    /// Stop serving a deployment (client of a running Lathe).
+    Undeploy {
+        #[command(flatten)]
+        connection: commands::Connection,
+        name: String,
+    },
+    /// The project's deployments with the version each serves, or one deployment (client of a
+    /// running Lathe).
+    Deployments {
+        #[command(flatten)]
+        connection: commands::Connection,
+        /// Print the API's JSON answer instead of text.
+        #[arg(long)]
+        json: bool,
+        name: Option<String>,
+    },
+    /// Predict with a deployment: score an entity file into Parquet, or one entity online
+    /// (client of a running Lathe).
+    Predict {
+        #[command(flatten)]
+        connection: commands::Connection,
+        #[command(flatten)]
+        args: commands::serving::PredictArgs,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -249,6 +283,22 @@ async fn run(cli: Cli) -> Result<(), BoxError> {
         Command::Monitor { command } => commands::monitors::monitor(command).await,
         Command::Models { connection, command } => {
             commands::models::models(&commands::Api::new(&connection)?, command).await
+        }
+        Command::Deploy {
+            connection,
+            json,
+            args,
+        } => commands::serving::deploy(&commands::Api::new(&connection)?, args, json).await,
+        Command::Undeploy { connection, name } => {
+            commands::serving::undeploy(&commands::Api::new(&connection)?, name).await
+        }
+        Command::Deployments {
+            connection,
+            json,
+            name,
+        } => commands::serving::deployments(&commands::Api::new(&connection)?, name, json).await,
+        Command::Predict { connection, args } => {
+            commands::serving::predict(&commands::Api::new(&connection)?, args).await
         }
         Command::Token {
             command:

@@ -197,32 +197,15 @@ pub async fn historical_features(
     access: ProjectAccess<Viewer>,
     query: web::Query<HistoricalQuery>,
     request: HttpRequest,
-    mut payload: web::Payload,
+    payload: web::Payload,
     backends: Services,
     settings: web::Data<GatewaySettings>,
 ) -> Reply {
-    let format = match request.headers().get(actix_web::http::header::CONTENT_TYPE) {
-        Some(v) if v.to_str().is_ok_and(|v| v.starts_with("text/csv")) => pb::EntityFrameFormat::Csv,
-        _ => pb::EntityFrameFormat::Parquet,
-    };
-    let mut frame = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk.map_err(|e| Error::invalid(format!("cannot read the entity frame: {e}")))?;
-        if frame.len() + chunk.len() > settings.frame_limit_bytes {
-            return Err(ApiError(Error::new(
-                ErrorCode::PayloadTooLarge,
-                format!(
-                    "the entity frame is larger than {} bytes; split it",
-                    settings.frame_limit_bytes
-                ),
-            )));
-        }
-        frame.extend_from_slice(&chunk);
-    }
+    let (entity_frame, format) = entity_frame(&request, payload, settings.frame_limit_bytes).await?;
     let query = query.into_inner();
     let request = pb::GetHistoricalFeaturesRequest {
         project: access.project,
-        entity_frame: frame.freeze(),
+        entity_frame,
         format: format as i32,
         features: query
             .features
@@ -244,6 +227,31 @@ pub async fn historical_features(
         .content_type("application/vnd.apache.parquet")
         .insert_header(("x-lathe-rows", answer.rows.to_string()))
         .body(answer.parquet))
+}
+
+/// An entity frame sent as the body, with its format: CSV with `Content-Type: text/csv`,
+/// Parquet otherwise; refused with 413 past `limit` bytes.
+pub(crate) async fn entity_frame(
+    request: &HttpRequest,
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<(web::Bytes, pb::EntityFrameFormat), ApiError> {
+    let format = match request.headers().get(actix_web::http::header::CONTENT_TYPE) {
+        Some(v) if v.to_str().is_ok_and(|v| v.starts_with("text/csv")) => pb::EntityFrameFormat::Csv,
+        _ => pb::EntityFrameFormat::Parquet,
+    };
+    let mut frame = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| Error::invalid(format!("cannot read the entity frame: {e}")))?;
+        if frame.len() + chunk.len() > limit {
+            return Err(ApiError(Error::new(
+                ErrorCode::PayloadTooLarge,
+                format!("the entity frame is larger than {limit} bytes; split it"),
+            )));
+        }
+        frame.extend_from_slice(&chunk);
+    }
+    Ok((frame.freeze(), format))
 }
 
 #[derive(Deserialize, ToSchema)]
@@ -445,7 +453,7 @@ pub struct OnlineResponse {
 }
 
 /// An entity key value: a scalar (numbers, strings, booleans), converted as pushed values are.
-fn json_to_value(name: &str, json: &Json) -> Result<pb::Value, Error> {
+pub(crate) fn json_to_value(name: &str, json: &Json) -> Result<pb::Value, Error> {
     if matches!(json, Json::Array(_) | Json::Object(_)) {
         return Err(Error::invalid(format!(
             "entities.{name}: join key values must be numbers, strings or booleans"

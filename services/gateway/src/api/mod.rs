@@ -16,6 +16,7 @@ pub mod params;
 pub mod pipelines;
 pub mod projects;
 pub mod requests;
+pub mod serving;
 pub mod system;
 pub mod tracking;
 pub mod whoami;
@@ -36,6 +37,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
     // project's other routes sit in scopes, see below.
     cfg.service(features::feast_online_features)
         .service(features::online_features)
+        .service(serving::predict)
         .service(features::feast_push)
         .service(features::push_rows)
         .service(system::healthz)
@@ -142,6 +144,14 @@ pub fn routes(cfg: &mut ServiceConfig) {
                         .service(monitors::get_report)
                         .service(monitors::get_report_html),
                 )
+                .service(
+                    scope::scope("/deployments")
+                        .service(serving::list_deployments)
+                        .service(serving::deploy)
+                        .service(serving::get_deployment)
+                        .service(serving::undeploy),
+                )
+                .service(scope::scope("/predict").service(serving::batch_predict))
                 .service(scope::scope("/alerts").service(monitors::list_alerts))
                 .service(scope::scope("/drift").service(monitors::compare))
                 .service(models::find_versions_by_lineage),

@@ -11,7 +11,7 @@ use crate::error::{ErrorBody, URI_TOO_LONG};
 
 #[derive(OpenApi)]
 #[openapi(
-    info(title = "Lathe API", description = "Features, models, pipelines and monitoring behind one gateway."),
+    info(title = "Lathe API", description = "Features, models, pipelines, monitoring and serving behind one gateway."),
     components(schemas(ErrorBody)),
     modifiers(&BearerAuth),
     tags(
@@ -24,6 +24,7 @@ use crate::error::{ErrorBody, URI_TOO_LONG};
         (name = "models", description = "Model registry: versions, stages under promotion gates, aliases, audit, lineage"),
         (name = "pipelines", description = "Pipelines of tasks defined in YAML: versions, runs, task instances and their logs"),
         (name = "monitoring", description = "Drift monitors: reference samples, logged rows and labels, checked windows, drift reports, alerts, ad hoc comparison"),
+        (name = "serving", description = "Deployments of a model behind an alias (canary or shadow challengers), online predictions, batch scoring"),
     ),
 )]
 pub struct ApiDoc;

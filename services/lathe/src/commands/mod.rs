@@ -6,6 +6,7 @@ pub mod features;
 pub mod models;
 pub mod monitors;
 pub mod pipelines;
+pub mod serving;
 pub mod tracking;
 
 use std::time::Duration;
