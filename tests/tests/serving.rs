@@ -10,7 +10,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use arrow::array::{Array, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray};
+use arrow::array::{
+    Array, Float32Array, Float64Array, Int64Array, RecordBatch, StringArray, TimestampMicrosecondArray,
+};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use lathe_common::storage;
 use lathe_contract::features::v1 as features;
@@ -67,7 +69,9 @@ struct Sklearn {
 }
 
 fn fixture(name: &str) -> Vec<u8> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../services/serving/tests/fixtures").join(name);
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../services/serving/tests/fixtures")
+        .join(name);
     std::fs::read(&path).unwrap_or_else(|err| panic!("{}: {err}", path.display()))
 }
 
@@ -93,7 +97,11 @@ fn iso(us: i64) -> String {
 /// One row per driver at T0: the fixture's rows as f0, f1, f2.
 fn source(rows: &[Vec<f32>]) -> Vec<u8> {
     let ts = DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()));
-    let column = |j: usize| Arc::new(Float32Array::from_iter_values(rows[..DRIVERS].iter().map(|r| r[j])));
+    let column = |j: usize| {
+        Arc::new(Float32Array::from_iter_values(
+            rows[..DRIVERS].iter().map(|r| r[j]),
+        ))
+    };
     let batch = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("driver_id", DataType::Int64, false),
@@ -124,20 +132,41 @@ async fn set_up_features(t: &TestPlatform, rows: &[Vec<f32>]) {
         .unwrap();
     let body = json!({ "files": [{ "path": "features.yaml", "content": REPO }] });
     let applied = t
-        .post(&format!("/api/v1/projects/{PROJECT}/features/apply"), &t.admin(), &body)
+        .post(
+            &format!("/api/v1/projects/{PROJECT}/features/apply"),
+            &t.admin(),
+            &body,
+        )
         .send()
         .await
         .unwrap();
-    assert_eq!(applied.status(), 200, "{}", applied.text().await.unwrap_or_default());
+    assert_eq!(
+        applied.status(),
+        200,
+        "{}",
+        applied.text().await.unwrap_or_default()
+    );
     let window = json!({ "start": iso(t0()), "end": iso(t0() + HOUR) });
     let materialized: Value = t
-        .post_json(&format!("/api/v1/projects/{PROJECT}/features/materialize"), &t.admin(), &window)
+        .post_json(
+            &format!("/api/v1/projects/{PROJECT}/features/materialize"),
+            &t.admin(),
+            &window,
+        )
         .await;
-    assert_eq!(materialized["views"][0]["entities_written"], DRIVERS, "{materialized}");
+    assert_eq!(
+        materialized["views"][0]["entities_written"], DRIVERS,
+        "{materialized}"
+    );
 }
 
 /// A run whose `model/` holds `file` (as `model.onnx`, or under another name).
-async fn run_with(tracking: &mut TrackingServiceClient<GrpcChannel>, experiment: &str, path: &str, data: Vec<u8>) -> String {
+async fn run_with(
+    tracking: &mut TrackingServiceClient<GrpcChannel>,
+    experiment: &str,
+    path: &str,
+    data: Vec<u8>,
+) -> String {
     let run = tracking
         .create_run(registry::CreateRunRequest {
             project: PROJECT.into(),
@@ -160,7 +189,10 @@ async fn run_with(tracking: &mut TrackingServiceClient<GrpcChannel>, experiment:
         registry::upload_artifact_request::Part::Commit(registry::UploadArtifactCommit { size }),
     ];
     let messages = parts.map(|part| registry::UploadArtifactRequest { part: Some(part) });
-    tracking.upload_artifact(futures::stream::iter(messages)).await.unwrap();
+    tracking
+        .upload_artifact(futures::stream::iter(messages))
+        .await
+        .unwrap();
     run
 }
 
@@ -258,14 +290,22 @@ fn assert_as_sklearn(answer: &pb::PredictResponse, sklearn: &Sklearn, rows: &[Ve
         let i = first + k;
         assert_eq!(p.label, sklearn.labels[i].to_string(), "row {i}");
         for (ours, theirs) in p.probabilities.iter().zip(&sklearn.probabilities[i]) {
-            assert!((ours - theirs).abs() < 1e-5, "row {i}: {:?} vs {:?}", p.probabilities, sklearn.probabilities[i]);
+            assert!(
+                (ours - theirs).abs() < 1e-5,
+                "row {i}: {:?} vs {:?}",
+                p.probabilities,
+                sklearn.probabilities[i]
+            );
         }
         let used: Vec<f32> = p.features.iter().map(|&f| f as f32).collect();
         assert_eq!(used, rows[i], "row {i}: the online values used");
     }
 }
 
-async fn deploy(serving: &mut ServingServiceClient<GrpcChannel>, request: pb::DeployRequest) -> pb::Deployment {
+async fn deploy(
+    serving: &mut ServingServiceClient<GrpcChannel>,
+    request: pb::DeployRequest,
+) -> pb::Deployment {
     serving
         .deploy(pb::DeployRequest {
             project: PROJECT.into(),
@@ -306,15 +346,34 @@ async fn scenario(backend: Backend) {
     assert_eq!(deployment.name, MODEL);
     assert_eq!(deployment.alias, "champion");
     let served = deployment.serving.expect("a version is served");
-    assert_eq!((served.version, served.inputs.as_slice(), served.classes.as_slice()), (1, &INPUTS.map(str::to_owned)[..], &["0".to_owned(), "1".to_owned()][..]));
+    assert_eq!(
+        (
+            served.version,
+            served.inputs.as_slice(),
+            served.classes.as_slice()
+        ),
+        (
+            1,
+            &INPUTS.map(str::to_owned)[..],
+            &["0".to_owned(), "1".to_owned()][..]
+        )
+    );
 
     // gRPC: the online features of 20 drivers, scored as scikit-learn scores them.
     let drivers: Vec<i64> = (0..DRIVERS).map(driver).collect();
-    let answer = serving.predict(predict_request(MODEL, &drivers)).await.unwrap().into_inner();
+    let answer = serving
+        .predict(predict_request(MODEL, &drivers))
+        .await
+        .unwrap()
+        .into_inner();
     assert_eq!(answer.predictions.len(), DRIVERS);
     assert!(answer.predictions.iter().all(|p| p.version == 1));
     assert_as_sklearn(&answer, &expected.models["logreg"], rows, 0);
-    let ids: std::collections::HashSet<&str> = answer.predictions.iter().map(|p| p.prediction_id.as_str()).collect();
+    let ids: std::collections::HashSet<&str> = answer
+        .predictions
+        .iter()
+        .map(|p| p.prediction_id.as_str())
+        .collect();
     assert_eq!(ids.len(), DRIVERS, "prediction ids are unique");
 
     // REST: the same answer.
@@ -327,7 +386,11 @@ async fn scenario(backend: Backend) {
         )
         .await;
     assert_eq!(rest["predictions"][0]["version"], 1, "{rest}");
-    assert_eq!(rest["predictions"][1]["label"], expected.models["logreg"].labels[4].to_string(), "{rest}");
+    assert_eq!(
+        rest["predictions"][1]["label"],
+        expected.models["logreg"].labels[4].to_string(),
+        "{rest}"
+    );
 
     // A driver the store lacks: f2 has a default, f0 and f1 do not: 422 naming them; given
     // with the request, the prediction goes through.
@@ -342,12 +405,24 @@ async fn scenario(backend: Backend) {
         .unwrap();
     let (status, _, message) = lathe_tests::error_of(missing).await;
     assert_eq!(status, 422, "{message}");
-    assert!(message.contains("driver_stats:f0 for driver_id=9999") && message.contains("driver_stats:f1"), "{message}");
-    assert!(!message.contains("driver_stats:f2"), "f2 has a default: {message}");
+    assert!(
+        message.contains("driver_stats:f0 for driver_id=9999") && message.contains("driver_stats:f1"),
+        "{message}"
+    );
+    assert!(
+        !message.contains("driver_stats:f2"),
+        "f2 has a default: {message}"
+    );
     let mut given = predict_request(MODEL, &[9999]);
     given.request_features = vec![
-        pb::RequestFeature { name: INPUTS[0].into(), values: vec![0.5] },
-        pb::RequestFeature { name: INPUTS[1].into(), values: vec![-0.5] },
+        pb::RequestFeature {
+            name: INPUTS[0].into(),
+            values: vec![0.5],
+        },
+        pb::RequestFeature {
+            name: INPUTS[1].into(),
+            values: vec![-0.5],
+        },
     ];
     let answer = serving.predict(given).await.unwrap().into_inner();
     assert_eq!(answer.predictions[0].features, [0.5, -0.5, 0.0]);
@@ -371,7 +446,11 @@ async fn scenario(backend: Backend) {
     let frame = RecordBatch::try_new(
         Arc::new(Schema::new(vec![
             Field::new("driver_id", DataType::Int64, false),
-            Field::new("event_timestamp", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), false),
+            Field::new(
+                "event_timestamp",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                false,
+            ),
         ])),
         vec![
             Arc::new(Int64Array::from(drivers.clone())),
@@ -390,21 +469,53 @@ async fn scenario(backend: Backend) {
         .unwrap()
         .into_inner();
     assert_eq!((batch.rows, batch.version), (DRIVERS as u64, 1));
-    let online = serving.predict(predict_request(MODEL, &drivers)).await.unwrap().into_inner();
-    let scored = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes::Bytes::from(batch.parquet))
+    let online = serving
+        .predict(predict_request(MODEL, &drivers))
+        .await
+        .unwrap()
+        .into_inner();
+    let scored = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(batch.parquet)
         .unwrap()
         .build()
         .unwrap()
         .next()
         .unwrap()
         .unwrap();
-    let batch_drivers = scored.column_by_name("driver_id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
-    let labels = scored.column_by_name("label").unwrap().as_any().downcast_ref::<StringArray>().unwrap().clone();
-    let p1 = scored.column_by_name("probability_1").unwrap().as_any().downcast_ref::<Float64Array>().unwrap().clone();
+    let batch_drivers = scored
+        .column_by_name("driver_id")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Int64Array>()
+        .unwrap()
+        .clone();
+    let labels = scored
+        .column_by_name("label")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<StringArray>()
+        .unwrap()
+        .clone();
+    let p1 = scored
+        .column_by_name("probability_1")
+        .unwrap()
+        .as_any()
+        .downcast_ref::<Float64Array>()
+        .unwrap()
+        .clone();
     for row in 0..scored.num_rows() {
         let i = (batch_drivers.value(row) - 1000) as usize;
-        assert_eq!(labels.value(row), online.predictions[i].label, "driver {}", driver(i));
-        assert_eq!(p1.value(row), online.predictions[i].probabilities[1], "driver {}: batch = online", driver(i));
+        assert_eq!(
+            labels.value(row),
+            online.predictions[i].label,
+            "driver {}",
+            driver(i)
+        );
+        assert_eq!(
+            p1.value(row),
+            online.predictions[i].probabilities[1],
+            "driver {}: batch = online",
+            driver(i)
+        );
     }
     assert_eq!(labels.len(), DRIVERS);
 
@@ -438,11 +549,18 @@ async fn scenario(backend: Backend) {
     set_alias(&mut models, "champion", 2).await;
     let started = std::time::Instant::now();
     loop {
-        let now = serving.predict(predict_request(MODEL, &drivers[..1])).await.unwrap().into_inner();
+        let now = serving
+            .predict(predict_request(MODEL, &drivers[..1]))
+            .await
+            .unwrap()
+            .into_inner();
         if now.predictions[0].version == 2 {
             break;
         }
-        assert!(started.elapsed() < Duration::from_secs(30), "the deployment never followed the alias");
+        assert!(
+            started.elapsed() < Duration::from_secs(30),
+            "the deployment never followed the alias"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -450,9 +568,17 @@ async fn scenario(backend: Backend) {
     for task in load {
         assert_eq!(task.await.unwrap(), 2, "every load task saw the new version");
     }
-    assert_eq!(failures.load(Ordering::Relaxed), 0, "no request failed during the switch");
+    assert_eq!(
+        failures.load(Ordering::Relaxed),
+        0,
+        "no request failed during the switch"
+    );
     assert!(answered.load(Ordering::Relaxed) > 20);
-    let answer = serving.predict(predict_request(MODEL, &drivers)).await.unwrap().into_inner();
+    let answer = serving
+        .predict(predict_request(MODEL, &drivers))
+        .await
+        .unwrap()
+        .into_inner();
     assert!(answer.predictions.iter().all(|p| p.version == 2));
     assert_as_sklearn(&answer, &expected.models["gbc"], rows, 0);
 
@@ -474,12 +600,19 @@ async fn scenario(backend: Backend) {
     assert_eq!(canary.challenger_serving.map(|s| s.version), Some(1));
     let mut by_challenger = 0;
     for _ in 0..2000 {
-        let answer = serving.predict(predict_request("canary", &drivers[..1])).await.unwrap().into_inner();
+        let answer = serving
+            .predict(predict_request("canary", &drivers[..1]))
+            .await
+            .unwrap()
+            .into_inner();
         if answer.predictions[0].version == 1 {
             by_challenger += 1;
         }
     }
-    assert!((300..=500).contains(&by_challenger), "{by_challenger} of 2000 answered by the 20% canary");
+    assert!(
+        (300..=500).contains(&by_challenger),
+        "{by_challenger} of 2000 answered by the 20% canary"
+    );
 
     // Shadow, logged: every prediction of the champion and of its shadow reaches the monitor.
     let mut monitors = MonitorServiceClient::new(t.grpc_channel("monitor", &t.admin()).await);
@@ -501,7 +634,9 @@ async fn scenario(backend: Backend) {
         .unwrap();
     let reference = RecordBatch::try_new(
         Arc::new(Schema::new(
-            ["f0", "f1", "f2"].map(|name| Field::new(name, DataType::Float32, false)).to_vec(),
+            ["f0", "f1", "f2"]
+                .map(|name| Field::new(name, DataType::Float32, false))
+                .to_vec(),
         )),
         (0..3)
             .map(|j| Arc::new(Float32Array::from_iter_values(rows.iter().map(|r| r[j]))) as _)
@@ -535,8 +670,15 @@ async fn scenario(backend: Backend) {
     assert_eq!(shadowed.sample_rate, 1.0);
     let at = SystemTime::now();
     for _ in 0..3 {
-        let answer = serving.predict(predict_request("shadowed", &drivers)).await.unwrap().into_inner();
-        assert!(answer.predictions.iter().all(|p| p.version == 2), "the shadow's answers are not returned");
+        let answer = serving
+            .predict(predict_request("shadowed", &drivers))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(
+            answer.predictions.iter().all(|p| p.version == 2),
+            "the shadow's answers are not returned"
+        );
     }
     let logged = 2 * 3 * DRIVERS as u64;
     let mut rows_seen = 0;
@@ -547,11 +689,16 @@ async fn scenario(backend: Backend) {
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    assert_eq!(rows_seen, logged, "every prediction, the champion's and the shadow's, is logged once");
+    assert_eq!(
+        rows_seen, logged,
+        "every prediction, the champion's and the shadow's, is logged once"
+    );
 
     // Listing, undeploy.
     let listed = serving
-        .list_deployments(pb::ListDeploymentsRequest { project: PROJECT.into() })
+        .list_deployments(pb::ListDeploymentsRequest {
+            project: PROJECT.into(),
+        })
         .await
         .unwrap()
         .into_inner();
@@ -561,12 +708,25 @@ async fn scenario(backend: Backend) {
         .map(|d| (d.name.clone(), d.serving.as_ref().map(|s| s.version)))
         .collect();
     names.sort();
-    assert_eq!(names, [("canary".into(), Some(2)), (MODEL.into(), Some(2)), ("shadowed".into(), Some(2))]);
+    assert_eq!(
+        names,
+        [
+            ("canary".into(), Some(2)),
+            (MODEL.into(), Some(2)),
+            ("shadowed".into(), Some(2))
+        ]
+    );
     serving
-        .undeploy(pb::DeploymentRef { project: PROJECT.into(), name: "canary".into() })
+        .undeploy(pb::DeploymentRef {
+            project: PROJECT.into(),
+            name: "canary".into(),
+        })
         .await
         .unwrap();
-    let gone = serving.predict(predict_request("canary", &drivers[..1])).await.unwrap_err();
+    let gone = serving
+        .predict(predict_request("canary", &drivers[..1]))
+        .await
+        .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
     t.shutdown().await;
     drop(pg);

@@ -35,7 +35,10 @@ impl ServingService for ServingApi {
         Ok(Response::new(self.predictor.deployments.deploy(request).await?))
     }
 
-    async fn get_deployment(&self, request: Request<pb::DeploymentRef>) -> Result<Response<pb::Deployment>, Status> {
+    async fn get_deployment(
+        &self,
+        request: Request<pb::DeploymentRef>,
+    ) -> Result<Response<pb::Deployment>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let pb::DeploymentRef { project, name } = request.into_inner();
         let found = self.predictor.deployments.get(&project, &name).await;
@@ -55,7 +58,10 @@ impl ServingService for ServingApi {
         Ok(Response::new(pb::ListDeploymentsResponse { deployments }))
     }
 
-    async fn undeploy(&self, request: Request<pb::DeploymentRef>) -> Result<Response<pb::UndeployResponse>, Status> {
+    async fn undeploy(
+        &self,
+        request: Request<pb::DeploymentRef>,
+    ) -> Result<Response<pb::UndeployResponse>, Status> {
         access::require(&request, Role::Editor, &request.get_ref().project)?;
         let pb::DeploymentRef { project, name } = request.into_inner();
         let removed = self.predictor.deployments.undeploy(&project, &name).await;
@@ -63,7 +69,10 @@ impl ServingService for ServingApi {
         Ok(Response::new(pb::UndeployResponse {}))
     }
 
-    async fn predict(&self, request: Request<pb::PredictRequest>) -> Result<Response<pb::PredictResponse>, Status> {
+    async fn predict(
+        &self,
+        request: Request<pb::PredictRequest>,
+    ) -> Result<Response<pb::PredictResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let project = request.project.clone();

@@ -51,9 +51,10 @@ impl BatchScorer {
             .map_err(Error::from)?
             .into_inner();
         let frame = read_parquet(training.parquet)?;
-        let scored = tokio::task::spawn_blocking(move || score_frame(&version, &frame).map(|b| (b, version.version)))
-            .await
-            .map_err(|err| Error::internal(format!("batch scoring stopped: {err}")))??;
+        let scored =
+            tokio::task::spawn_blocking(move || score_frame(&version, &frame).map(|b| (b, version.version)))
+                .await
+                .map_err(|err| Error::internal(format!("batch scoring stopped: {err}")))??;
         let (batch, version) = scored;
         Ok(pb::BatchPredictResponse {
             rows: batch.num_rows() as u64,
@@ -81,7 +82,10 @@ pub fn score_frame(version: &Loaded, frame: &RecordBatch) -> Result<RecordBatch>
             .column_by_name(&name)
             .ok_or_else(|| Error::internal(format!("the training frame has no column '{name}'")))?;
         let numbers = cast(column, &DataType::Float64).map_err(|err| {
-            Error::new(ErrorCode::Unprocessable, format!("input '{input}' is not numeric: {err}"))
+            Error::new(
+                ErrorCode::Unprocessable,
+                format!("input '{input}' is not numeric: {err}"),
+            )
         })?;
         let numbers = numbers
             .as_any()
@@ -119,7 +123,12 @@ pub fn score_frame(version: &Loaded, frame: &RecordBatch) -> Result<RecordBatch>
         .model
         .predict(&matrix)
         .map_err(|err| Error::internal(format!("version {} failed to predict: {err}", version.version)))?;
-    let mut fields: Vec<Field> = frame.schema().fields().iter().map(|f| f.as_ref().clone()).collect();
+    let mut fields: Vec<Field> = frame
+        .schema()
+        .fields()
+        .iter()
+        .map(|f| f.as_ref().clone())
+        .collect();
     let mut columns: Vec<ArrayRef> = frame.columns().to_vec();
     match predicted {
         Predictions::Classes(classes) => {
@@ -128,7 +137,11 @@ pub fn score_frame(version: &Loaded, frame: &RecordBatch) -> Result<RecordBatch>
                 classes.iter().map(|c| c.label.to_string()),
             )));
             for (k, class) in version.classes.iter().enumerate() {
-                fields.push(Field::new(format!("probability_{class}"), DataType::Float64, false));
+                fields.push(Field::new(
+                    format!("probability_{class}"),
+                    DataType::Float64,
+                    false,
+                ));
                 columns.push(Arc::new(Float64Array::from_iter_values(
                     classes.iter().map(|c| f64::from(c.probabilities[k])),
                 )));
@@ -153,7 +166,8 @@ fn read_parquet(bytes: Bytes) -> Result<RecordBatch> {
     let batches = reader
         .collect::<std::result::Result<Vec<_>, _>>()
         .map_err(|err| Error::internal(format!("the training frame cannot be decoded: {err}")))?;
-    concat_batches(&schema, &batches).map_err(|err| Error::internal(format!("cannot join the frame's batches: {err}")))
+    concat_batches(&schema, &batches)
+        .map_err(|err| Error::internal(format!("cannot join the frame's batches: {err}")))
 }
 
 fn write_parquet(batch: &RecordBatch) -> Result<Vec<u8>> {

@@ -175,7 +175,12 @@ impl Deployments {
         Ok(())
     }
 
-    async fn load_alias(&self, spec: &pb::DeployRequest, alias: &str, token: Option<&str>) -> Result<Arc<Loaded>> {
+    async fn load_alias(
+        &self,
+        spec: &pb::DeployRequest,
+        alias: &str,
+        token: Option<&str>,
+    ) -> Result<Arc<Loaded>> {
         let version = self
             .registry
             .version_of(&spec.project, &spec.model, alias, token)
@@ -239,7 +244,10 @@ impl Deployments {
         let mut errors = Vec::new();
         let slots = [
             (Some(spec.alias.as_str()), &live.champion),
-            (spec.challenger.as_ref().map(|c| c.alias.as_str()), &live.challenger),
+            (
+                spec.challenger.as_ref().map(|c| c.alias.as_str()),
+                &live.challenger,
+            ),
         ];
         for (alias, slot) in slots {
             let Some(alias) = alias else { continue };

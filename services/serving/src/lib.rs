@@ -29,8 +29,8 @@ pub use lathe_common::service::{GrpcService, StartError};
 use lathe_common::service::{Shutdown, Stores};
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
 use lathe_contract::features::v1::{GetOnlineFeaturesRequest, GetOnlineFeaturesResponse};
-use lathe_contract::serving::v1::serving_service_server::ServingServiceServer;
 use lathe_contract::service_names;
+use lathe_contract::serving::v1::serving_service_server::ServingServiceServer;
 pub use settings::ServingSettings;
 
 use crate::batch::BatchScorer;
@@ -87,7 +87,14 @@ impl GrpcService for Serving {
         let deployments = Deployments::new(stores.db.clone(), Registry::new(registry), signer.clone());
         let log_metrics = LoggingMetrics::new("prediction_logging", "predictions");
         let (log, receiver, queued) = row_log::queue(log_metrics.clone());
-        let log_sender = LogSender::new(receiver, queued, monitor, signer, log_metrics.clone(), LOG_SUBJECT);
+        let log_sender = LogSender::new(
+            receiver,
+            queued,
+            monitor,
+            signer,
+            log_metrics.clone(),
+            LOG_SUBJECT,
+        );
         let features = FeatureServiceClient::new(features);
         Ok(Serving {
             stores,
@@ -133,7 +140,10 @@ impl Serving {
 
     /// Reads online features straight from the feature-service's handler in this process
     /// (standalone), instead of over gRPC.
-    pub fn with_online_reads(mut self, direct: Direct<GetOnlineFeaturesRequest, GetOnlineFeaturesResponse>) -> Serving {
+    pub fn with_online_reads(
+        mut self,
+        direct: Direct<GetOnlineFeaturesRequest, GetOnlineFeaturesResponse>,
+    ) -> Serving {
         self.online = OnlineReads::Direct(direct);
         self
     }

@@ -104,7 +104,11 @@ impl Registry {
 
     /// The path of the version's `model.onnx`: at the root of its files, or in a directory
     /// at the root (`model/model.onnx`).
-    async fn model_file(&self, version: &registry::ModelVersion, token: Option<&str>) -> Result<Option<String>> {
+    async fn model_file(
+        &self,
+        version: &registry::ModelVersion,
+        token: Option<&str>,
+    ) -> Result<Option<String>> {
         let root = self.list(version, "", token).await?;
         if root.iter().any(|a| !a.is_dir && a.path == MODEL_FILE) {
             return Ok(Some(MODEL_FILE.to_owned()));
@@ -130,7 +134,12 @@ impl Registry {
         Ok(listed.map_err(Error::from)?.into_inner().artifacts)
     }
 
-    async fn download(&self, version: &registry::ModelVersion, path: &str, token: Option<&str>) -> Result<Vec<u8>> {
+    async fn download(
+        &self,
+        version: &registry::ModelVersion,
+        path: &str,
+        token: Option<&str>,
+    ) -> Result<Vec<u8>> {
         use registry::download_artifact_response::Part;
         let request = authorized(file_ref(version, path), token)?;
         let mut stream = self

@@ -29,10 +29,17 @@ pub enum OnlineReads {
 }
 
 impl OnlineReads {
-    async fn read(&self, request: features::GetOnlineFeaturesRequest) -> Result<features::GetOnlineFeaturesResponse> {
+    async fn read(
+        &self,
+        request: features::GetOnlineFeaturesRequest,
+    ) -> Result<features::GetOnlineFeaturesResponse> {
         let answer = match self {
             OnlineReads::Direct(direct) => direct.call(request).await,
-            OnlineReads::Remote(client) => client.clone().get_online_features(request).await.map(|r| r.into_inner()),
+            OnlineReads::Remote(client) => client
+                .clone()
+                .get_online_features(request)
+                .await
+                .map(|r| r.into_inner()),
         };
         answer.map_err(Error::from)
     }
@@ -62,7 +69,13 @@ impl Predictor {
         let (answering, shadow) = pick(&live, champion);
         let mut wanted: Vec<&str> = answering.inputs.iter().map(String::as_str).collect();
         if let Some(shadow) = &shadow {
-            wanted.extend(shadow.inputs.iter().map(String::as_str).filter(|i| !answering.inputs.iter().any(|a| a == i)));
+            wanted.extend(
+                shadow
+                    .inputs
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|i| !answering.inputs.iter().any(|a| a == i)),
+            );
         }
         let mut defaults = answering.defaults.clone();
         if let Some(shadow) = &shadow {
@@ -72,14 +85,18 @@ impl Predictor {
         }
         let values = self.inputs(&request, &wanted, &defaults, rows).await?;
         let answered = run(&answering, &values, rows)?;
-        let ids: Vec<String> = (0..rows).map(|_| uuid::Uuid::new_v4().simple().to_string()).collect();
+        let ids: Vec<String> = (0..rows)
+            .map(|_| uuid::Uuid::new_v4().simple().to_string())
+            .collect();
         let spec = &live.spec;
         if !spec.monitor.is_empty() {
             self.log_predictions(&live, &request, &answering, &values, &answered, &ids);
             if let Some(shadow) = &shadow {
                 match run(shadow, &values, rows) {
                     Ok(scored) => self.log_predictions(&live, &request, shadow, &values, &scored, &ids),
-                    Err(err) => tracing::warn!(deployment = %spec.name, error = %err, "the shadow version failed"),
+                    Err(err) => {
+                        tracing::warn!(deployment = %spec.name, error = %err, "the shadow version failed")
+                    }
                 }
             }
         }
@@ -100,7 +117,10 @@ impl Predictor {
                     Predictions::Values(v) => p.value = f64::from(v[row]),
                 }
                 if request.include_features {
-                    p.features = matrix[row * width..(row + 1) * width].iter().map(|&x| f64::from(x)).collect();
+                    p.features = matrix[row * width..(row + 1) * width]
+                        .iter()
+                        .map(|&x| f64::from(x))
+                        .collect();
                 }
                 p
             })
@@ -130,7 +150,10 @@ impl Predictor {
                     given.values.len()
                 )));
             }
-            values.insert(given.name.clone(), given.values.iter().map(|&v| v as f32).collect());
+            values.insert(
+                given.name.clone(),
+                given.values.iter().map(|&v| v as f32).collect(),
+            );
         }
         let from_store: Vec<String> = wanted
             .iter()
@@ -212,14 +235,19 @@ impl Predictor {
                     }
                 }
                 for input in &version.inputs {
-                    let name = input.split_once(':').map_or(input.as_str(), |(_, feature)| feature);
+                    let name = input
+                        .split_once(':')
+                        .map_or(input.as_str(), |(_, feature)| feature);
                     if let Some(v) = values.get(input).and_then(|v| v.get(row)) {
                         object.insert(name.to_owned(), serde_json::json!(f64::from(*v)));
                     }
                 }
                 match answered {
                     Predictions::Classes(classes) => {
-                        object.insert("prediction".into(), serde_json::json!(classes[row].label.to_string()));
+                        object.insert(
+                            "prediction".into(),
+                            serde_json::json!(classes[row].label.to_string()),
+                        );
                     }
                     Predictions::Values(v) => {
                         object.insert("prediction".into(), serde_json::json!(f64::from(v[row])));
@@ -263,7 +291,13 @@ fn matrix(inputs: &[String], values: &HashMap<String, Vec<f32>>, rows: usize) ->
     let mut out = Vec::with_capacity(rows * inputs.len());
     for row in 0..rows {
         for input in inputs {
-            out.push(values.get(input).and_then(|v| v.get(row)).copied().unwrap_or(f32::NAN));
+            out.push(
+                values
+                    .get(input)
+                    .and_then(|v| v.get(row))
+                    .copied()
+                    .unwrap_or(f32::NAN),
+            );
         }
     }
     out
@@ -280,7 +314,9 @@ fn run(version: &Loaded, values: &HashMap<String, Vec<f32>>, rows: usize) -> Res
 /// The number of entities: every key column holds one value per entity.
 fn entity_rows(entities: &[features::EntityColumn]) -> Result<usize> {
     let Some(first) = entities.first() else {
-        return Err(Error::invalid("entities: give the join keys of at least one entity"));
+        return Err(Error::invalid(
+            "entities: give the join keys of at least one entity",
+        ));
     };
     let rows = first.values.len();
     if rows == 0 || rows > MAX_ENTITIES {
@@ -320,7 +356,9 @@ fn key_json(value: &features::Value) -> serde_json::Value {
         Some(Kind::BoolValue(v)) => serde_json::json!(v),
         Some(Kind::FloatValue(v)) => serde_json::json!(v),
         Some(Kind::DoubleValue(v)) => serde_json::json!(v),
-        Some(Kind::BytesValue(_) | Kind::TimestampUs(_) | Kind::ListValue(_)) | None => serde_json::Value::Null,
+        Some(Kind::BytesValue(_) | Kind::TimestampUs(_) | Kind::ListValue(_)) | None => {
+            serde_json::Value::Null
+        }
     }
 }
 
@@ -328,7 +366,13 @@ fn key_json(value: &features::Value) -> serde_json::Value {
 fn entity_label(entities: &[features::EntityColumn], row: usize) -> String {
     entities
         .iter()
-        .map(|c| format!("{}={}", c.name, c.values.get(row).map(key_json).unwrap_or_default()))
+        .map(|c| {
+            format!(
+                "{}={}",
+                c.name,
+                c.values.get(row).map(key_json).unwrap_or_default()
+            )
+        })
         .collect::<Vec<_>>()
         .join(",")
 }

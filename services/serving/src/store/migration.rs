@@ -33,7 +33,11 @@ impl MigrationTrait for CreateDeployments {
 
     async fn down(&self, manager: &SchemaManager) -> Result<(), DbErr> {
         manager
-            .drop_table(Table::drop().table(Alias::new(super::DEPLOYMENTS_TABLE)).to_owned())
+            .drop_table(
+                Table::drop()
+                    .table(Alias::new(super::DEPLOYMENTS_TABLE))
+                    .to_owned(),
+            )
             .await
     }
 }

@@ -1103,7 +1103,11 @@ async fn latest_versions(access: Mlflow<Viewer>, body: LatestVersions, backends:
         name,
     };
     let model = backends.models().get_model(model).await?.into_inner();
-    let mut newest: Vec<ModelVersion> = model.latest_versions.into_iter().map(ModelVersion::from).collect();
+    let mut newest: Vec<ModelVersion> = model
+        .latest_versions
+        .into_iter()
+        .map(ModelVersion::from)
+        .collect();
     let mut latest = Vec::new();
     for stage in stages {
         let stage = stage_name(stage.into());
