@@ -93,6 +93,7 @@ fn compose_variables_are_settings_lathe_reads() {
             "features": settings.features,
             "orchestrator": settings.orchestrator,
             "monitor": settings.monitor,
+            "serving": settings.serving,
         });
         // Each variable must land on a real setting with its value: a typo would be ignored silently.
         for (key, value) in &vars {

@@ -887,7 +887,7 @@ async fn registry_api_gates_stages_moves_aliases_and_records_lineage() {
     assert_eq!(version["lineage"], lineage);
     assert_eq!(
         version["signature"],
-        json!({ "inputs": ["customer_stats:tenure_days"], "output": "churned" })
+        json!({ "inputs": ["customer_stats:tenure_days"], "output": "churned", "defaults": {} })
     );
     for query in [
         "feature_view=billing_events",

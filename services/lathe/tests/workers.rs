@@ -69,7 +69,7 @@ impl Deployment {
             ("LATHE_ORCHESTRATOR__WORKER__POLL_MS".into(), "2000".into()),
             ("LATHE_ORCHESTRATOR__SWEEP_INTERVAL_MS".into(), "200".into()),
         ];
-        for service in ["REGISTRY", "FEATURES", "MONITOR"] {
+        for service in ["REGISTRY", "FEATURES", "MONITOR", "SERVING"] {
             env.push((format!("LATHE_{service}__GRPC_ADDR"), "127.0.0.1:0".into()));
         }
         let grpc_port = free_port();

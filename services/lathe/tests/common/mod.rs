@@ -19,7 +19,7 @@ pub fn lathe(data_dir: &std::path::Path) -> Command {
         .env("LATHE_TELEMETRY__LOG_FILTER", "warn")
         .current_dir(data_dir);
     // Ephemeral gRPC ports, so tests and other programs never collide.
-    for service in ["REGISTRY", "FEATURES", "ORCHESTRATOR", "MONITOR"] {
+    for service in ["REGISTRY", "FEATURES", "ORCHESTRATOR", "MONITOR", "SERVING"] {
         command.env(format!("LATHE_{service}__GRPC_ADDR"), "127.0.0.1:0");
     }
     command

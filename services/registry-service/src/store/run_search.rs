@@ -223,10 +223,11 @@ mod tests {
             .join()
             .expect("the SQL is written");
         for statement in sql {
-            assert_eq!(statement.sql.matches(" AND ").count(), 2 * 20_000 + 2);
+            assert_eq!(statement.sql.matches(" AND ").count(), 3 * 20_000 + 2);
+            // Each metric clause binds its key, that it is not NaN, and its value.
             assert_eq!(
                 statement.values.map_or(0, |values| values.0.len()),
-                6 + 2 * 20_000
+                6 + 3 * 20_000
             );
         }
     }
