@@ -314,6 +314,11 @@ impl ExperimentFilter {
         })
     }
 
+    /// Whether the filter is one `name = '…'` condition and nothing else.
+    pub fn is_exact_name_only(&self) -> bool {
+        self.0.len() == 1 && self.exact_name().is_some()
+    }
+
     pub fn matches(&self, item: &impl Searched) -> bool {
         self.0.iter().all(|condition| condition.holds(item, false))
     }

@@ -918,11 +918,13 @@ struct VersionSearchAnswer {
     next_page_token: String,
 }
 
-/// Every version of `model`, all pages; none when the model does not exist.
+/// The versions of `model`, newest first (the registry's order), all of them or the `wanted`
+/// newest; none when the model does not exist.
 async fn versions_of(
     backends: &Services,
     project: &str,
     model: &str,
+    wanted: Option<usize>,
 ) -> Result<Vec<ModelVersion>, MlflowError> {
     let mut versions = Vec::new();
     let mut token = String::new();
@@ -930,7 +932,7 @@ async fn versions_of(
         let request = pb::ListModelVersionsRequest {
             project: project.to_owned(),
             model: model.to_owned(),
-            page_size: 1000,
+            page_size: wanted.map_or(1000, |n| n.saturating_sub(versions.len()).clamp(1, 1000) as u32),
             page_token: token,
         };
         let page = match backends.models().list_model_versions(request).await {
@@ -941,7 +943,7 @@ async fn versions_of(
             }
         };
         versions.extend(page.versions.into_iter().map(ModelVersion::from));
-        if page.next_page_token.is_empty() {
+        if page.next_page_token.is_empty() || wanted.is_some_and(|n| versions.len() >= n) {
             return Ok(versions);
         }
         token = page.next_page_token;
@@ -989,9 +991,23 @@ pub async fn search_versions(access: Mlflow<Viewer>, req: HttpRequest, backends:
             names
         }
     };
+    // One model, no other condition, newest first (the default, or by version descending):
+    // the registry's order already, so only the versions up to the page's end are read.
+    let newest_first = match orders.as_slice() {
+        [] | [(VersionOrder::Version, true)] => true,
+        [
+            (VersionOrder::Name | VersionOrder::Version | VersionOrder::Created | VersionOrder::Updated, _),
+            ..,
+        ] => false,
+    };
+    let wanted = (filter.is_exact_name_only() && newest_first).then(|| {
+        offset
+            .saturating_add(usize::try_from(max_results).unwrap_or(usize::MAX))
+            .saturating_add(1)
+    });
     let mut matching = Vec::new();
     for model in &models {
-        let versions = versions_of(&backends, &access.project, model).await?;
+        let versions = versions_of(&backends, &access.project, model, wanted).await?;
         matching.extend(versions.into_iter().filter(|version| filter.matches(version)));
     }
     matching.sort_by(|a, b| {
