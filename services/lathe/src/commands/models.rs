@@ -40,6 +40,17 @@ pub enum ModelsCommand {
         training_dataset: Option<String>,
         #[arg(long)]
         orchestrator_run: Option<String>,
+        /// The signature's inputs, the features the model takes (`view:feature`), in the
+        /// model's input order; repeatable. Serving needs them.
+        #[arg(long = "input")]
+        inputs: Vec<String>,
+        /// The signature's output (what the model predicts).
+        #[arg(long, default_value = "")]
+        output: String,
+        /// A signature default, `view:feature=NUMBER`: what serving uses when the online store
+        /// lacks that input; repeatable.
+        #[arg(long = "default", value_parser = input_default)]
+        defaults: Vec<(String, f64)>,
     },
     /// Move a version to a stage (None, Staging, Production, Archived); gates are checked by the server.
     Promote {
@@ -96,11 +107,19 @@ pub async fn models(api: &Api, command: ModelsCommand) -> Result<(), BoxError> {
             feature_service,
             training_dataset,
             orchestrator_run,
+            inputs,
+            output,
+            defaults,
         } => {
+            let defaults: serde_json::Map<String, serde_json::Value> = defaults
+                .into_iter()
+                .map(|(input, value)| (input, json!(value)))
+                .collect();
             let body = json!({
                 "run_id": run,
                 "artifact_path": artifact_path,
                 "description": description,
+                "signature": { "inputs": inputs, "output": output, "defaults": defaults },
                 "lineage": {
                     "feature_views": feature_views,
                     "feature_service": feature_service,
@@ -142,4 +161,15 @@ pub async fn models(api: &Api, command: ModelsCommand) -> Result<(), BoxError> {
         ModelsCommand::Delete { name } => api.delete(&format!("/models/{}", segment(&name))).await?,
     };
     print(&answer)
+}
+
+/// `view:feature=NUMBER`, as `--default` takes it.
+fn input_default(text: &str) -> Result<(String, f64), String> {
+    let (input, value) = text
+        .rsplit_once('=')
+        .ok_or_else(|| format!("'{text}': write the default as view:feature=NUMBER"))?;
+    let value: f64 = value
+        .parse()
+        .map_err(|_| format!("'{text}': the default after '=' must be a number"))?;
+    Ok((input.to_owned(), value))
 }
