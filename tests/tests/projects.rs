@@ -462,7 +462,10 @@ async fn interrupted_cascade(t: &TestPlatform, c: &mut Clients) {
         .await
         .unwrap()
         .into_inner();
-    assert_eq!(deleted.pending_services, ["features", "orchestrator", "monitor"]);
+    assert_eq!(
+        deleted.pending_services,
+        ["features", "orchestrator", "monitor", "serving"]
+    );
     let refused = c
         .registry
         .create_project(registry::CreateProjectRequest {

@@ -728,6 +728,47 @@ async fn scenario(backend: Backend) {
         .await
         .unwrap_err();
     assert_eq!(gone.code(), Code::NotFound);
+
+    // A project with deployments is deleted only with its data; a new project of the same
+    // name serves nothing of the old one.
+    let project_url = |cascade: &str| format!("{}/api/v1/projects/{PROJECT}{cascade}", t.url);
+    let refused = t
+        .http
+        .delete(project_url(""))
+        .bearer_auth(t.admin())
+        .send()
+        .await
+        .unwrap();
+    let (status, _, message) = lathe_tests::error_of(refused).await;
+    assert_eq!(status, 409, "{message}");
+    assert!(message.contains("deployments"), "{message}");
+    let deleted = t
+        .http
+        .delete(project_url("?cascade=true"))
+        .bearer_auth(t.admin())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        deleted.status(),
+        204,
+        "{}",
+        deleted.text().await.unwrap_or_default()
+    );
+    t.create_project(PROJECT).await;
+    let listed = serving
+        .list_deployments(pb::ListDeploymentsRequest {
+            project: PROJECT.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(listed.deployments.is_empty(), "{:?}", listed.deployments);
+    let gone = serving
+        .predict(predict_request(MODEL, &drivers[..1]))
+        .await
+        .unwrap_err();
+    assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
     t.shutdown().await;
     drop(pg);
 }

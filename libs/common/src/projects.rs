@@ -11,7 +11,7 @@ use crate::reasons;
 
 /// The services besides the registry that keep data in projects, by settings section: a
 /// project's deletion purges each of them (their `ProjectData` call) before the name is free.
-pub const PROJECT_DATA_SERVICES: [&str; 3] = ["features", "orchestrator", "monitor"];
+pub const PROJECT_DATA_SERVICES: [&str; 4] = ["features", "orchestrator", "monitor", "serving"];
 
 /// The refusal (409 `project_not_empty`) to delete a project that still holds something,
 /// saying what, per kind (`counts` leaves out or holds zeros for kinds it has none of).

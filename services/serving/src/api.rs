@@ -80,6 +80,18 @@ impl ServingService for ServingApi {
         Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
     }
 
+    async fn project_data(
+        &self,
+        request: Request<pb::ProjectDataRequest>,
+    ) -> Result<Response<pb::ProjectDataResponse>, Status> {
+        // The gateway's project-deletion cascade, for the project's admin.
+        access::require(&request, Role::Admin, &request.get_ref().project)?;
+        let pb::ProjectDataRequest { project, delete } = request.into_inner();
+        let n = self.predictor.deployments.project_data(&project, delete).await?;
+        let counts = std::collections::HashMap::from([("deployments".to_owned(), n)]);
+        Ok(Response::new(pb::ProjectDataResponse { counts }))
+    }
+
     async fn batch_predict(
         &self,
         request: Request<pb::BatchPredictRequest>,

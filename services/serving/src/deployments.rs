@@ -163,6 +163,19 @@ impl Deployments {
             .collect())
     }
 
+    /// How many deployments the project has; with `delete`, removes them all (and stops
+    /// serving them here at once; other replicas drop them at their next refresh).
+    pub async fn project_data(&self, project: &str, delete: bool) -> Result<u64> {
+        let n = self
+            .definitions
+            .project_data(project, delete, "deployments")
+            .await?;
+        if delete {
+            self.live.write().expect("lock").retain(|(p, _), _| p != project);
+        }
+        Ok(n)
+    }
+
     pub async fn undeploy(&self, project: &str, name: &str) -> Result<()> {
         if !self.definitions.delete(project, name).await? {
             return Err(not_found(project, name));

@@ -13,7 +13,10 @@ use actix_web::{HttpResponse, delete, get, patch, post, web};
 use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode};
 use lathe_contract::registry::v1 as pb;
-use lathe_contract::{features::v1 as features, monitor::v1 as monitor, orchestrator::v1 as orchestrator};
+use lathe_contract::{
+    features::v1 as features, monitor::v1 as monitor, orchestrator::v1 as orchestrator,
+    serving::v1 as serving,
+};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
@@ -254,6 +257,14 @@ async fn project_data(
                 delete,
             };
             let mut client = backends.monitor.clone();
+            client.project_data(request).await?.into_inner().counts
+        }
+        "serving" => {
+            let request = serving::ProjectDataRequest {
+                project: project.to_owned(),
+                delete,
+            };
+            let mut client = backends.serving();
             client.project_data(request).await?.into_inner().counts
         }
         other => {
