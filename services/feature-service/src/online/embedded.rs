@@ -31,7 +31,7 @@ impl EmbeddedOnlineStore {
         let path = path.as_ref().to_path_buf();
         let opened = path.clone();
         let db = blocking(&path, move || {
-            let db = Database::create(&opened)?;
+            let db = create_when_free(&opened)?;
             // Creating the table up front lets readers assume it exists.
             let txn = db.begin_write()?;
             txn.open_table(ROWS)?;
@@ -44,6 +44,24 @@ impl EmbeddedOnlineStore {
             db: Arc::new(db),
             path: Arc::new(path),
         })
+    }
+}
+
+/// How long opening waits for another holder of the file to let go of it.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Opens (or creates) the file, waiting up to [`LOCK_WAIT`] while another instance still
+/// holds it: a service restarting in the same process, or a previous process still stopping,
+/// releases it within moments. Past that the lock error stands (two live instances on one file).
+fn create_when_free(path: &Path) -> Result<Database, redb::DatabaseError> {
+    let started = std::time::Instant::now();
+    loop {
+        match Database::create(path) {
+            Err(redb::DatabaseError::DatabaseAlreadyOpen) if started.elapsed() < LOCK_WAIT => {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            other => return other,
+        }
     }
 }
 
