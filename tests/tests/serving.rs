@@ -518,6 +518,34 @@ async fn scenario(backend: Backend) {
         );
     }
     assert_eq!(labels.len(), DRIVERS);
+    // The same through REST, as `lathe predict --entities` sends it.
+    let rest = t
+        .http
+        .post(format!(
+            "{}/api/v1/projects/{PROJECT}/predict/{MODEL}/batch",
+            t.url
+        ))
+        .bearer_auth(&viewer)
+        .header("content-type", "application/vnd.apache.parquet")
+        .body(lathe_tests::parquet_bytes(&frame))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(rest.status(), 200);
+    assert_eq!(rest.headers()["x-lathe-rows"], DRIVERS.to_string().as_str());
+    assert_eq!(rest.headers()["x-lathe-version"], "1");
+    let body = rest.bytes().await.unwrap();
+    let rest_scored = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(body)
+        .unwrap()
+        .build()
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        rest_scored.column_by_name("label"),
+        scored.column_by_name("label")
+    );
 
     // The alias moves under load: the new version is loaded and swapped in; no request fails.
     let failures = Arc::new(AtomicU64::new(0));

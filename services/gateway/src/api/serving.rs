@@ -23,7 +23,7 @@ use crate::error::ErrorBody;
 use crate::settings::GatewaySettings;
 
 /// Content type of a Parquet answer.
-const PARQUET: &str = "application/vnd.apache.parquet";
+use super::monitors::PARQUET;
 
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Path)]
