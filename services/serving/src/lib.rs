@@ -40,6 +40,9 @@ use crate::predict::{OnlineReads, Predictor};
 
 /// The section of the configuration this service reads.
 pub const SECTION: &str = "serving";
+/// Batch scoring's entity frames and scored files travel in one message; 512 MiB bounds them.
+pub const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+
 /// Subject of the tokens prediction logging signs for the monitor.
 pub const LOG_SUBJECT: &str = "service:serving";
 
@@ -95,7 +98,9 @@ impl GrpcService for Serving {
             log_metrics.clone(),
             LOG_SUBJECT,
         );
-        let features = FeatureServiceClient::new(features);
+        let features = FeatureServiceClient::new(features)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
         Ok(Serving {
             stores,
             projects,
@@ -124,7 +129,10 @@ impl GrpcService for Serving {
             features: self.features,
         };
         let api = api::ServingApi::new(predictor, batch, self.projects);
-        let routes = tonic::service::Routes::new(ServingServiceServer::new(api));
+        let server = ServingServiceServer::new(api)
+            .max_decoding_message_size(MAX_MESSAGE_BYTES)
+            .max_encoding_message_size(MAX_MESSAGE_BYTES);
+        let routes = tonic::service::Routes::new(server);
         GrpcServer::new(SECTION, service_names::SERVING, routes, self.verifier)
             .with_metrics(self.log_metrics.registry())
             .with_background(watcher)
