@@ -36,7 +36,7 @@
 #
 # Knobs (environment): BENCH_DURATION (s per phase, default 10), BENCH_WARMUP (s, default 2),
 # BENCH_CONNS (concurrent requests, default 8; wrk runs 2 threads), BENCH_ENTITIES,
-# BENCH_REDIS_DB (default 12), BENCH_GLUE_WORKERS, BENCH_LATHE_BIN, BENCH_SKIP_GLUE=1,
+# BENCH_REDIS_DB (default 12), BENCH_GLUE_WORKERS, BENCH_LATHE_BIN, BENCH_SKIP_GLUE=1, BENCH_SKIP_LATHE=1,
 # BENCH_QUIET_WAIT (s to wait before each phase for other processes to use under 25% CPU,
 # default 60). A phase with any answer other than a 200 (or a socket error) is INVALID.
 set -euo pipefail
@@ -140,7 +140,9 @@ export FEAST_USAGE=False MLFLOW_TRACKING_URI=file://$WORK/mlruns
 # The commit the binary comes from: taken before building (others may commit during the run).
 COMMIT="$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- services libs proto || echo '+dirty')"
 LATHE_COMMIT="commit \`$COMMIT\`, \`cargo build --release -p lathe\`"
-if [[ -n ${BENCH_LATHE_BIN:-} ]]; then
+if [[ ${BENCH_SKIP_LATHE:-0} == 1 ]]; then
+  LATHE_COMMIT="skipped (BENCH_SKIP_LATHE=1)"
+elif [[ -n ${BENCH_LATHE_BIN:-} ]]; then
   LATHE=$BENCH_LATHE_BIN
   LATHE_COMMIT="\`$BENCH_LATHE_BIN\` (BENCH_LATHE_BIN; the tree was at \`$COMMIT\` when the run started)"
 else
@@ -148,7 +150,7 @@ else
   (cd "$ROOT" && cargo build --release -p lathe)
   LATHE=${CARGO_TARGET_DIR:-$ROOT/target}/release/lathe
 fi
-[[ -x $LATHE ]] || die "no Lathe binary at $LATHE"
+[[ ${BENCH_SKIP_LATHE:-0} == 1 || -x $LATHE ]] || die "no Lathe binary at $LATHE"
 
 # ---------------------------------------------------------------- measuring
 HZ=$(getconf CLK_TCK)
@@ -427,7 +429,7 @@ bench_glue() {
 
 START=$(date -u '+%Y-%m-%d %H:%M UTC')
 T_START=$(now)
-bench_lathe
+if [[ ${BENCH_SKIP_LATHE:-0} != 1 ]]; then bench_lathe; fi
 if [[ ${BENCH_SKIP_GLUE:-0} != 1 ]]; then bench_glue; fi
 echo "Redis keys deleted at the end: $(delete_keys)" >>"$NOTES"
 
