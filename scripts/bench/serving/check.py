@@ -31,8 +31,8 @@ def main():
         answer = json.load(open(sys.argv[3]))
         names = answer["metadata"]["feature_names"]
         cols = {n: r["values"] for n, r in zip(names, answer["results"])}
-        got = [[cols[f"stats__{c}"][i] if f"stats__{c}" in cols else cols.get(c, cols.get(f"stats:{c}"))[i]
-                for c in ("f0", "f1", "f2")] for i in range(len(features))]
+        # Feast's naming, which Lathe follows: bare feature names without full_feature_names.
+        got = [[cols[c][i] for c in ("f0", "f1", "f2")] for i in range(len(features))]
         for i, (g, e) in enumerate(zip(got, features)):
             if not close(g, e, 1e-6):
                 problems.append(f"entity {expected['ids'][i]}: {g} vs {e}")

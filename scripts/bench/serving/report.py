@@ -110,6 +110,19 @@ def main():
                 met_p50.append(x <= 1.5)
             w(f"| {model} | {n} | {f[0]} | {f[1]} | {f[2]} | {p} | {ratio} | {ok} |")
     w("")
+    w("The same two calls one request at a time (wrk -t1 -c1), so no request waits behind another: "
+      "the latency of the call itself.")
+    w("")
+    w("| model | entities | online read p50 | p99 | predict p50 | p99 | predict p50 ÷ online p50 |")
+    w("|---|---|---|---|---|---|---|")
+    for model in ("logreg", "gbc"):
+        for n in (1, 100):
+            online, pred = find("lathe", "online-c1", "", n), find("lathe", "predict-c1", model, n)
+            o = (ms(online["p50_us"]), ms(online["p99_us"])) if valid(online) else ("—", "—")
+            p = (ms(pred["p50_us"]), ms(pred["p99_us"])) if valid(pred) else ("—", "—")
+            ratio = f"×{pred['p50_us'] / online['p50_us']:.2f}" if valid(online) and valid(pred) else "—"
+            w(f"| {model} | {n} | {o[0]} | {o[1]} | {p[0]} | {p[1]} | {ratio} |")
+    w("")
     w(f"Targets met: requests per CPU-second ≥ ×20 the glue's in {sum(met_cpu)} of {len(met_cpu)} rows; "
       f"predict p50 ≤ ×1.5 the online read's in {sum(met_p50)} of {len(met_p50)} rows.")
     w("")

@@ -19,7 +19,8 @@
 #      both models registered as versions 1 and 2 of model `bench` (artifact `model/model.onnx`,
 #      signature `stats:f0,stats:f1,stats:f2`, aliases `logreg` and `gbc`) and deployed as
 #      `logreg` and `gbc`; wrk measures the online read alone (`POST …/features/online`) and
-#      predict (`POST …/predict/{deployment}`) for 1 and 100 entities;
+#      predict (`POST …/predict/{deployment}`) for 1 and 100 entities, at BENCH_CONNS and
+#      then one request at a time (wrk -t1 -c1: the call's latency without queueing);
 #   4. the glue: a Feast repository on the same Parquet file and the same Redis db (Feast's
 #      keys end with its project, `bench_serving`), materialized; `feast serve` and `mlflow
 #      models serve` (BENCH_GLUE_WORKERS workers each, default 2); glue.py does Feast's online
@@ -214,7 +215,9 @@ EOF
 measure_wrk() {
   local system=$1 op=$2 model=$3 n=$4 base=$5 path=$6 kind=$7 groups=$8 header=${9:-}
   local slug="$system-$op-${model:-none}-$n"
-  local args=(-t"$THREADS" -c"$CONNS" --timeout 30s --latency -s "$HERE/request.lua")
+  local conns=${PHASE_CONNS:-$CONNS} threads=$THREADS
+  ((conns < threads)) && threads=$conns
+  local args=(-t"$threads" -c"$conns" --timeout 30s --latency -s "$HERE/request.lua")
   [[ -n $header ]] && args+=(-H "$header")
   local busy c0 c1 line
   busy=$(wait_quiet)
@@ -368,6 +371,14 @@ EOF
     measure_wrk lathe online "" "$n" "$base" "/api/v1/projects/$PROJECT/features/online" online "$groups" "$auth"
     for model in "${MODELS[@]}"; do
       measure_wrk lathe predict "$model" "$n" "$base" "/api/v1/projects/$PROJECT/predict/$model" predict "$groups" "$auth"
+    done
+  done
+  # The same calls one at a time (wrk -t1 -c1): the latency of a call without queueing.
+  log "Lathe: one request at a time (wrk -t1 -c1)"
+  for n in "${SIZES[@]}"; do
+    PHASE_CONNS=1 measure_wrk lathe online-c1 "" "$n" "$base" "/api/v1/projects/$PROJECT/features/online" online "$groups" "$auth"
+    for model in "${MODELS[@]}"; do
+      PHASE_CONNS=1 measure_wrk lathe predict-c1 "$model" "$n" "$base" "/api/v1/projects/$PROJECT/predict/$model" predict "$groups" "$auth"
     done
   done
   kill "$LATHE_PID" 2>/dev/null || true
