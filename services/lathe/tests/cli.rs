@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 mod common;
 
-use common::{create_token, lathe, start_standalone, terminate, wait_ready};
+use common::{create_token, lathe, standalone_with_project, start_standalone, terminate, wait_ready};
 
 /// GETs `url` with the bearer `token` and reads the JSON answer, whatever its status.
 async fn get_json(http: &reqwest::Client, url: String, token: &str) -> serde_json::Value {
@@ -125,18 +125,7 @@ fn client(dir: &std::path::Path, url: &str, token: &str, args: &[&str]) -> Resul
 #[tokio::test]
 async fn tracking_and_registry_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = create_token(dir.path(), "admin");
-    let (child, url) = start_standalone(dir.path());
-    let http = reqwest::Client::new();
-    wait_ready(&http, &url).await;
-    let created = http
-        .post(format!("{url}/api/v1/projects"))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"name": "churn"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    let (child, url, admin) = standalone_with_project(dir.path(), "churn").await;
     let d = dir.path();
     let run_cli = |args: &[&str]| client(d, &url, &admin, args);
 

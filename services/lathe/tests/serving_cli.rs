@@ -7,7 +7,7 @@
 
 mod common;
 
-use common::{create_token, lathe, start_standalone, terminate, wait_ready};
+use common::{lathe, standalone_with_project, terminate};
 
 const INPUTS: [&str; 3] = ["driver_stats:f0", "driver_stats:f1", "driver_stats:f2"];
 
@@ -40,18 +40,7 @@ fn json(text: &str) -> serde_json::Value {
 #[tokio::test]
 async fn deploy_predict_and_undeploy_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
-    let admin = create_token(dir.path(), "admin");
-    let (child, url) = start_standalone(dir.path());
-    let http = reqwest::Client::new();
-    wait_ready(&http, &url).await;
-    let created = http
-        .post(format!("{url}/api/v1/projects"))
-        .bearer_auth(&admin)
-        .json(&serde_json::json!({"name": "churn"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(created.status(), 201);
+    let (child, url, admin) = standalone_with_project(dir.path(), "churn").await;
     let d = dir.path();
     let cli = |args: &[&str]| client(d, &url, &admin, args);
 

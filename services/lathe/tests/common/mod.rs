@@ -93,3 +93,25 @@ pub async fn wait_ready(http: &reqwest::Client, url: &str) {
     }
     panic!("{url}/readyz never answered 200");
 }
+
+/// `lathe standalone` on `data_dir`, ready, with the project `project` created by an admin:
+/// the process, the URL and the admin's token.
+#[allow(
+    dead_code,
+    reason = "each test binary compiles this module; not all of them use every helper"
+)]
+pub async fn standalone_with_project(data_dir: &std::path::Path, project: &str) -> (Child, String, String) {
+    let admin = create_token(data_dir, "admin");
+    let (child, url) = start_standalone(data_dir);
+    let http = reqwest::Client::new();
+    wait_ready(&http, &url).await;
+    let created = http
+        .post(format!("{url}/api/v1/projects"))
+        .bearer_auth(&admin)
+        .json(&serde_json::json!({ "name": project }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    (child, url, admin)
+}
