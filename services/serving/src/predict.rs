@@ -84,7 +84,9 @@ impl Predictor {
             }
         }
         let values = self.inputs(&request, &wanted, &defaults, rows).await?;
-        let answered = run(&answering, &values, rows)?;
+        // The answering version's rows, built once: scored, and answered with include_features.
+        let scored = matrix(&answering.inputs, &values, rows);
+        let answered = run(&answering, &scored)?;
         let ids: Vec<String> = (0..rows)
             .map(|_| uuid::Uuid::new_v4().simple().to_string())
             .collect();
@@ -92,7 +94,7 @@ impl Predictor {
         if !spec.monitor.is_empty() {
             self.log_predictions(&live, &request, &answering, &values, &answered, &ids);
             if let Some(shadow) = &shadow {
-                match run(shadow, &values, rows) {
+                match run(shadow, &matrix(&shadow.inputs, &values, rows)) {
                     Ok(scored) => self.log_predictions(&live, &request, shadow, &values, &scored, &ids),
                     Err(err) => {
                         tracing::warn!(deployment = %spec.name, error = %err, "the shadow version failed")
@@ -100,7 +102,6 @@ impl Predictor {
                 }
             }
         }
-        let matrix = matrix(&answering.inputs, &values, rows);
         let width = answering.inputs.len();
         let predictions = (0..rows)
             .map(|row| {
@@ -117,7 +118,7 @@ impl Predictor {
                     Predictions::Values(v) => p.value = f64::from(v[row]),
                 }
                 if request.include_features {
-                    p.features = matrix[row * width..(row + 1) * width]
+                    p.features = scored[row * width..(row + 1) * width]
                         .iter()
                         .map(|&x| f64::from(x))
                         .collect();
@@ -303,11 +304,10 @@ fn matrix(inputs: &[String], values: &HashMap<String, Vec<f32>>, rows: usize) ->
     out
 }
 
-fn run(version: &Loaded, values: &HashMap<String, Vec<f32>>, rows: usize) -> Result<Predictions> {
-    let matrix = matrix(&version.inputs, values, rows);
+fn run(version: &Loaded, matrix: &[f32]) -> Result<Predictions> {
     version
         .model
-        .predict(&matrix)
+        .predict(matrix)
         .map_err(|err| Error::internal(format!("version {} failed to predict: {err}", version.version)))
 }
 
