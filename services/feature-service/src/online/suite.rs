@@ -798,9 +798,10 @@ async fn concurrent_state_updates_lose_no_update(store: Arc<dyn OnlineStore>) {
     for task in tasks {
         task.await.unwrap();
     }
-    let read = store.read_states("p", "v", &keys).await.unwrap();
-    let total = (TASKS * UPDATES).to_le_bytes().to_vec();
-    assert_eq!(read, vec![Some(total.clone()), Some(total.clone()), Some(total)]);
+    let counters: Vec<u64> = (store.read_states("p", "v", &keys).await.unwrap().into_iter())
+        .map(|state| u64::from_le_bytes(state.unwrap().try_into().unwrap()))
+        .collect();
+    assert_eq!(counters, vec![TASKS * UPDATES; keys.len()]);
 }
 
 async fn an_error_from_a_state_update_fails_the_call(store: Arc<dyn OnlineStore>) {
@@ -891,6 +892,62 @@ async fn online_redis_survives_a_flushed_script_cache() {
         read_one(&*fixture.store(), "p", "v", &key(1), &["f"]).await,
         Some(written)
     );
+}
+
+/// A state update whose entity another client changes between the read and the write
+/// `interfere_times` times (all when `None`); returns what the call answered and how many times
+/// the update ran.
+async fn update_state_under_interference(
+    fixture: &RedisFixture,
+    interfere_times: Option<usize>,
+) -> (Result<usize, OnlineError>, usize) {
+    let client = redis::Client::open(fixture.url.as_str()).unwrap();
+    let interferer = Mutex::new(client.get_connection().unwrap());
+    let state_key = format!("{}:p:v:user_id=1", fixture.prefix);
+    let calls = Arc::new(Mutex::new(0));
+    let counted = calls.clone();
+    let update: StateUpdate = Arc::new(move |_index, stored| {
+        let mut calls = counted.lock().unwrap();
+        *calls += 1;
+        if interfere_times.is_none_or(|times| *calls <= times) {
+            redis::cmd("SET")
+                .arg(&state_key)
+                .arg(format!("other {calls}"))
+                .exec(&mut *interferer.lock().unwrap())
+                .unwrap();
+        }
+        Ok(Some([stored.unwrap_or_default(), b"+"].concat()))
+    });
+    let answer = fixture.store().update_states("p", "v", &[key(1)], update).await;
+    let calls = *calls.lock().unwrap();
+    (answer, calls)
+}
+
+#[tokio::test]
+async fn online_redis_state_updates_are_redone_from_what_another_writer_stored() {
+    let Some(fixture) = RedisFixture::open().await else {
+        return;
+    };
+    let (answer, calls) = update_state_under_interference(&fixture, Some(3)).await;
+    assert_eq!(answer.unwrap(), 1);
+    assert_eq!(calls, 4);
+    let read = fixture.store().read_states("p", "v", &[key(1)]).await.unwrap();
+    assert_eq!(read, vec![Some(b"other 3+".to_vec())]);
+}
+
+#[tokio::test]
+async fn online_redis_state_updates_give_up_when_states_keep_changing() {
+    let Some(fixture) = RedisFixture::open().await else {
+        return;
+    };
+    let (answer, calls) = update_state_under_interference(&fixture, None).await;
+    let err = answer.unwrap_err();
+    assert!(matches!(err, OnlineError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("kept changing"), "{err}");
+    assert_eq!(calls, 50);
+    // The last write was the other client's.
+    let read = fixture.store().read_states("p", "v", &[key(1)]).await.unwrap();
+    assert_eq!(read, vec![Some(b"other 50".to_vec())]);
 }
 
 /// Throughput of a bulk materialization into Redis: `cargo nextest run --workspace
