@@ -2,7 +2,10 @@
 //!
 //! Layout: a single table `online_rows`; the key is `u32 BE length | project | u32 BE length |
 //! view | entity key` (the entity key in its canonical text form), so the rows of a view are
-//! one contiguous key range; the value is the row in the binary encoding of `codec.rs`.
+//! one contiguous key range; the value is the row in the binary encoding of `codec.rs` for a
+//! plain view, or the entity's opaque state, as given, for an aggregated view (a view is never
+//! both, so `delete_view` clears either). An `update_states` call is one write transaction:
+//! redb runs one writer at a time, which makes each read-modify-write atomic.
 
 use std::cmp::Ordering;
 use std::path::{Path, PathBuf};
@@ -14,7 +17,7 @@ use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
 use super::codec::{decode_projected_row, decode_row_version, encode_row};
 use super::error::OnlineError;
 use super::model::{EntityKey, FeatureRow, version_cmp};
-use super::{OnlineStore, check_feature_names};
+use super::{OnlineStore, StateUpdate, check_feature_names};
 
 const ROWS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("online_rows");
 
@@ -132,6 +135,62 @@ impl OnlineStore for EmbeddedOnlineStore {
                     }
                 })
                 .collect()
+        })
+        .await
+    }
+
+    async fn read_states(
+        &self,
+        project: &str,
+        view: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, OnlineError> {
+        let prefix = view_prefix(project, view);
+        let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let db = self.db.clone();
+        blocking(&self.path, move || {
+            let txn = db.begin_read()?;
+            let table = txn.open_table(ROWS)?;
+            let mut key = prefix.clone();
+            keys.iter()
+                .map(|entity| {
+                    key.truncate(prefix.len());
+                    key.extend_from_slice(entity.as_bytes());
+                    Ok(table.get(key.as_slice())?.map(|guard| guard.value().to_vec()))
+                })
+                .collect()
+        })
+        .await
+    }
+
+    async fn update_states(
+        &self,
+        project: &str,
+        view: &str,
+        keys: &[EntityKey],
+        update: StateUpdate,
+    ) -> Result<usize, OnlineError> {
+        let prefix = view_prefix(project, view);
+        let keys: Vec<String> = keys.iter().map(ToString::to_string).collect();
+        let db = self.db.clone();
+        blocking(&self.path, move || {
+            let txn = db.begin_write()?;
+            let mut written = 0;
+            {
+                let mut table = txn.open_table(ROWS)?;
+                let mut key = prefix.clone();
+                for (index, entity) in keys.iter().enumerate() {
+                    key.truncate(prefix.len());
+                    key.extend_from_slice(entity.as_bytes());
+                    let stored = table.get(key.as_slice())?.map(|guard| guard.value().to_vec());
+                    if let Some(state) = update(index, stored.as_deref())? {
+                        table.insert(key.as_slice(), state.as_slice())?;
+                        written += 1;
+                    }
+                }
+            }
+            txn.commit()?;
+            Ok(written)
         })
         .await
     }

@@ -4,6 +4,12 @@
 //! implement it: [`EmbeddedOnlineStore`] (redb, a single file, the default with no
 //! configuration) and [`RedisOnlineStore`] (a shared Redis, for several serving replicas).
 //! Both pass the same test suite (`suite.rs`).
+//!
+//! A view is either plain or aggregated. A plain view keeps a versioned row of feature values
+//! per entity ([`OnlineStore::write`], [`OnlineStore::read`]); an aggregated view keeps an
+//! opaque state per entity instead (its window tiles), changed by read-modify-write
+//! ([`OnlineStore::update_states`], [`OnlineStore::read_states`]). Rows and states share one key
+//! space, an entity's key within its view, so [`OnlineStore::delete_view`] removes either.
 
 mod codec;
 mod embedded;
@@ -13,12 +19,19 @@ mod redis;
 #[cfg(test)]
 mod suite;
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 pub use self::embedded::EmbeddedOnlineStore;
 pub use self::error::{OnlineError, redact_url};
 pub use self::model::{EntityKey, FeatureRow, RESERVED_FEATURE_NAMES, Value};
 pub use self::redis::RedisOnlineStore;
+
+/// Computes the state to store for one entity of an update from its stored state:
+/// `(index into keys, stored state or None)` → the new state, or `None` to leave it as it is.
+pub type StateUpdate =
+    Arc<dyn Fn(usize, Option<&[u8]>) -> Result<Option<Vec<u8>>, OnlineError> + Send + Sync>;
 
 /// The latest feature values of each (project, feature view, entity).
 ///
@@ -51,7 +64,31 @@ pub trait OnlineStore: Send + Sync {
         features: &[String],
     ) -> Result<Vec<Option<FeatureRow>>, OnlineError>;
 
-    /// Removes everything of a view (used when a view is deleted).
+    /// The stored states of many entities of an aggregated view, in the order of `keys`
+    /// (`None`: no state).
+    async fn read_states(
+        &self,
+        project: &str,
+        view: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, OnlineError>;
+
+    /// Read-modify-write of each entity's state: `update` maps what is stored to what to store.
+    /// Atomic per entity, also between concurrent callers and between processes sharing the
+    /// backend: no update is lost (`update` may be called more than once for an entity when
+    /// another writer got there first; it must be a pure function of its arguments). An entity
+    /// listed twice is updated twice, one update seeing the other's result. Returns how many
+    /// states were written (an entity listed twice may count twice). An error from `update` fails the call (states already written
+    /// by the call may stay written, as with `write`).
+    async fn update_states(
+        &self,
+        project: &str,
+        view: &str,
+        keys: &[EntityKey],
+        update: StateUpdate,
+    ) -> Result<usize, OnlineError>;
+
+    /// Removes everything of a view, rows or states (used when a view is deleted).
     async fn delete_view(&self, project: &str, view: &str) -> Result<(), OnlineError>;
 }
 

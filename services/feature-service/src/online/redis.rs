@@ -8,9 +8,11 @@
 //!
 //! where `project` and `view` have `%` and `:` percent-escaped (so `:` separates exactly four
 //! parts and `{key_prefix}:{project}:{view}:*` matches exactly the view's rows) and the entity
-//! key is its canonical text form (see [`EntityKey`]). The value is the whole row in the
-//! binary row encoding of `codec.rs`, the one the embedded store uses too: format byte, event
-//! time, created flag and time, then the features by name.
+//! key is its canonical text form (see [`EntityKey`]). For a plain view the value is the whole
+//! row in the binary row encoding of `codec.rs`, the one the embedded store uses too: format
+//! byte, event time, created flag and time, then the features by name. For an aggregated view
+//! it is the entity's opaque state, as given. A view is never both, so deleting a view clears
+//! either.
 //!
 //! Every write goes through a Lua script (EVALSHA, 200 entities per call, 1,000 per pipelined
 //! round trip) that, per entity, creates a missing row or reads the stored row's version from
@@ -26,8 +28,17 @@
 //! round trip each) and no hand-off to another thread (see `read_connection`). Deleting a view
 //! SCANs its pattern and UNLINKs what it finds. Versions are compared as
 //! Lua numbers (doubles): exact for times within ±2^53 µs of 1970, i.e. until the year 2255.
+//!
+//! States are read like rows (MGET on the shared reader connection). An update of states is
+//! an optimistic transaction per 200 entities, on a pooled connection of its own: `WATCH` and
+//! `MGET` the entities, compute their new states here, then `MULTI`, a `SET` per changed state,
+//! `EXEC`. When another writer changed one of them in between, `EXEC` answers nil and sets
+//! nothing; the transaction is then redone from the read, after a short growing pause, up to
+//! 50 times. The update runs here rather than in a script so that its logic stays in Rust.
 
+use std::collections::HashMap;
 use std::fmt::Write as _;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::ThreadId;
@@ -42,7 +53,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::codec::{decode_projected_row, encode_row};
 use super::error::{OnlineError, redact_url};
 use super::model::{EntityKey, FeatureRow, write_escaped};
-use super::{OnlineStore, check_feature_names};
+use super::{OnlineStore, StateUpdate, check_feature_names};
 
 /// Entities per pipelined round trip.
 const CHUNK: usize = 1_000;
@@ -58,6 +69,18 @@ const NEW_GROUP: usize = 100;
 /// Entities per script call: one call runs atomically, so this bounds how long a write
 /// holds up the server (a few hundred microseconds) while sparing the per-call overhead.
 const SCRIPT_KEYS: usize = 200;
+
+/// Entities per optimistic transaction of `update_states`: one `WATCH`, `MGET` and `EXEC` each.
+/// A write by anyone to any of them between the read and the `EXEC` redoes all of them, which
+/// argues for few; each transaction costs three round trips, which argues for many.
+const STATE_KEYS: usize = 200;
+
+/// Attempts at one transaction of `update_states` before giving up on entities that keep
+/// changing under it.
+const STATE_ATTEMPTS: u32 = 50;
+
+/// The longest pause between two attempts of a transaction of `update_states`.
+const STATE_BACKOFF_MAX: Duration = Duration::from_millis(50);
 
 /// KEYS = row keys; ARGV = their encoded rows, in the same order. Per key, stores the row
 /// unless the stored one is newer. Returns how many rows were stored. `SET … NX GET` (Redis
@@ -298,6 +321,26 @@ impl RedisOnlineStore {
         keys: &[EntityKey],
         features: &[String],
     ) -> Result<Vec<Option<FeatureRow>>, OnlineError> {
+        let replies = self.read_values(view_key, keys).await?;
+        replies
+            .into_iter()
+            .zip(keys)
+            .map(|(reply, entity)| {
+                reply
+                    .map(|bytes| decode_projected_row(&bytes, features))
+                    .transpose()
+                    .map_err(|err| in_entity(err, entity))
+            })
+            .collect()
+    }
+
+    /// The stored values of one round trip's entities, in their order (`None`: no key), by one
+    /// MGET on this thread's reader connection.
+    async fn read_values(
+        &self,
+        view_key: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, OnlineError> {
         let mut command = redis::cmd("MGET");
         let mut key = String::with_capacity(view_key.len() + 32);
         for entity in keys {
@@ -313,24 +356,111 @@ impl RedisOnlineStore {
                 return Err(self.redis_error(err));
             }
         };
-        if replies.len() != keys.len() {
-            return Err(OnlineError::Corrupted(format!(
-                "{} values for {} keys",
-                replies.len(),
-                keys.len()
-            )));
-        }
-        replies
-            .into_iter()
-            .zip(keys)
-            .map(|(reply, entity)| {
-                reply
-                    .map(|bytes| decode_projected_row(&bytes, features))
-                    .transpose()
-                    .map_err(|err| in_entity(err, entity))
-            })
-            .collect()
+        check_reply_count(&replies, keys.len())?;
+        Ok(replies)
     }
+
+    /// Updates the states of up to [`STATE_KEYS`] entities in one optimistic transaction, redone
+    /// while another writer changes one of them between its read and its write. `first` is the
+    /// index of `keys[0]` in the call, for `update`.
+    async fn update_state_chunk(
+        &self,
+        view_key: &str,
+        first: usize,
+        keys: &[EntityKey],
+        update: &StateUpdate,
+    ) -> Result<usize, OnlineError> {
+        let state_keys: Vec<String> = keys.iter().map(|entity| format!("{view_key}{entity}")).collect();
+        // An entity listed twice has one slot, its first position: its second update sees the
+        // first one's result, and its state is set once.
+        let mut slots = HashMap::with_capacity(state_keys.len());
+        let slot_of: Vec<usize> = (state_keys.iter().enumerate())
+            .map(|(position, key)| *slots.entry(key.as_str()).or_insert(position))
+            .collect();
+        let mut conn = self.connection().await?;
+        for attempt in 0..STATE_ATTEMPTS {
+            if attempt > 0 {
+                tokio::time::sleep(backoff(attempt)).await;
+            }
+            let (stored,): (Vec<Option<Vec<u8>>>,) = redis::pipe()
+                .cmd("WATCH")
+                .arg(&state_keys)
+                .ignore()
+                .cmd("MGET")
+                .arg(&state_keys)
+                .query_async(&mut conn)
+                .await
+                .map_err(|err| self.redis_error(err))?;
+            check_reply_count(&stored, state_keys.len())?;
+            // Per slot, the state to set when an update changed it.
+            let mut new_states: Vec<Option<Vec<u8>>> = vec![None; state_keys.len()];
+            let mut written = 0;
+            for (position, &slot) in slot_of.iter().enumerate() {
+                let current = new_states[slot].as_deref().or(stored[slot].as_deref());
+                match update(first + position, current) {
+                    Ok(Some(state)) => {
+                        new_states[slot] = Some(state);
+                        written += 1;
+                    }
+                    Ok(None) => {}
+                    Err(err) => {
+                        // The update's error is the one to report; recycling the connection
+                        // into the pool unwatches too.
+                        let _ = redis::cmd("UNWATCH").exec_async(&mut conn).await;
+                        return Err(err);
+                    }
+                }
+            }
+            if written == 0 {
+                redis::cmd("UNWATCH")
+                    .exec_async(&mut conn)
+                    .await
+                    .map_err(|err| self.redis_error(err))?;
+                return Ok(0);
+            }
+            let mut transaction = redis::pipe();
+            transaction.atomic();
+            for (key, state) in state_keys.iter().zip(&new_states) {
+                if let Some(state) = state {
+                    transaction.cmd("SET").arg(key).arg(state.as_slice()).ignore();
+                }
+            }
+            // EXEC answers nil, and sets nothing, when a watched key changed since WATCH.
+            let committed: Option<()> = transaction
+                .query_async(&mut conn)
+                .await
+                .map_err(|err| self.redis_error(err))?;
+            if committed.is_some() {
+                return Ok(written);
+            }
+        }
+        Err(self.unavailable(format!(
+            "entity states kept changing under the update ({} entities from {}): gave up after \
+             {STATE_ATTEMPTS} attempts",
+            keys.len(),
+            keys[0]
+        )))
+    }
+}
+
+/// Fails when a multi-key reply does not have one value per key.
+fn check_reply_count<T>(replies: &[T], keys: usize) -> Result<(), OnlineError> {
+    if replies.len() == keys {
+        return Ok(());
+    }
+    Err(OnlineError::Corrupted(format!(
+        "{} values for {keys} keys",
+        replies.len()
+    )))
+}
+
+/// The pause before attempt `attempt` (from 1) of a contended transaction: its ceiling doubles
+/// from 2 ms up to [`STATE_BACKOFF_MAX`], and a random part of it keeps writers that collided
+/// from colliding again in step.
+fn backoff(attempt: u32) -> Duration {
+    let ceiling = Duration::from_millis(1 << attempt.min(6)).min(STATE_BACKOFF_MAX);
+    let random = RandomState::new().hash_one(attempt) % 1_024;
+    ceiling / 2 + ceiling.mul_f64(random as f64 / 2_048.0)
 }
 
 #[async_trait]
@@ -378,6 +508,41 @@ impl OnlineStore for RedisOnlineStore {
             .try_collect()
             .await?;
         Ok(chunks.into_iter().flatten().collect())
+    }
+
+    async fn read_states(
+        &self,
+        project: &str,
+        view: &str,
+        keys: &[EntityKey],
+    ) -> Result<Vec<Option<Vec<u8>>>, OnlineError> {
+        let view_key = self.view_key_prefix(project, view);
+        let chunks: Vec<_> = keys
+            .chunks(CHUNK)
+            .map(|chunk| self.read_values(&view_key, chunk))
+            .collect();
+        let chunks: Vec<Vec<Option<Vec<u8>>>> = futures::stream::iter(chunks)
+            .buffered(IN_FLIGHT)
+            .try_collect()
+            .await?;
+        Ok(chunks.into_iter().flatten().collect())
+    }
+
+    async fn update_states(
+        &self,
+        project: &str,
+        view: &str,
+        keys: &[EntityKey],
+        update: StateUpdate,
+    ) -> Result<usize, OnlineError> {
+        let view_key = self.view_key_prefix(project, view);
+        let chunks: Vec<_> = (keys.chunks(STATE_KEYS).enumerate())
+            .map(|(n, chunk)| self.update_state_chunk(&view_key, n * STATE_KEYS, chunk, &update))
+            .collect();
+        futures::stream::iter(chunks)
+            .buffer_unordered(IN_FLIGHT)
+            .try_fold(0, |total, written| async move { Ok(total + written) })
+            .await
     }
 
     async fn delete_view(&self, project: &str, view: &str) -> Result<(), OnlineError> {

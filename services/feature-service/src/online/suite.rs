@@ -2,7 +2,7 @@
 //! `metastore_test_suite!`): each test below is generic over the store, and
 //! `online_store_test_suite!` instantiates all of them for one fixture type.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
 use deadpool_redis::redis;
 
@@ -30,7 +30,13 @@ macro_rules! online_store_test_suite {
             a_bulk_write_over_stored_rows_keeps_the_newer_ones,
             a_bulk_write_of_new_entities_keeps_the_newer_stored_ones_among_them,
             concurrent_writers_end_with_the_newest_row,
-            reserved_feature_names_are_rejected
+            reserved_feature_names_are_rejected,
+            states_round_trip_and_updates_see_the_stored_state,
+            many_states_update_and_read_in_order,
+            an_entity_listed_twice_has_its_state_updated_twice,
+            states_of_projects_and_views_are_isolated_and_deleted_with_the_view,
+            concurrent_state_updates_lose_no_update,
+            an_error_from_a_state_update_fails_the_call
         );
     };
     (@module $backend:ident, $fixture:ty; $($test:ident),* $(,)?) => {
@@ -167,6 +173,28 @@ async fn read_one(
         .unwrap();
     assert_eq!(rows.len(), 1);
     rows.pop().unwrap()
+}
+
+/// An update that sets the state of `keys[i]` to `states[i]` (`None`: leaves it).
+fn set_states(states: Vec<Option<&[u8]>>) -> StateUpdate {
+    let states: Vec<Option<Vec<u8>>> = states
+        .into_iter()
+        .map(|state| state.map(<[u8]>::to_vec))
+        .collect();
+    Arc::new(move |index, _stored| Ok(states[index].clone()))
+}
+
+/// An update that adds one to the counter (a little-endian u64, missing: 0) in each state.
+fn increment() -> StateUpdate {
+    Arc::new(|_index, stored| {
+        let count = stored.map_or(Ok(0), |bytes| {
+            let bytes: [u8; 8] = bytes
+                .try_into()
+                .map_err(|_| OnlineError::Corrupted(format!("{} bytes for a counter", bytes.len())))?;
+            Ok(u64::from_le_bytes(bytes))
+        })?;
+        Ok(Some((count + 1).to_le_bytes().to_vec()))
+    })
 }
 
 // ---- the suite ----
@@ -618,6 +646,182 @@ async fn reserved_feature_names_are_rejected(store: Arc<dyn OnlineStore>) {
     assert_eq!(read_one(&*store, "p", "v", &key(1), &[]).await, None);
 }
 
+async fn states_round_trip_and_updates_see_the_stored_state(store: Arc<dyn OnlineStore>) {
+    let written = store
+        .update_states(
+            "p",
+            "v",
+            &[key(1), key(2), key(3)],
+            set_states(vec![Some(b"one"), None, Some(b"")]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(written, 2, "an update answering None is not counted");
+    // An empty state is a state, not a missing one.
+    let read = store
+        .read_states("p", "v", &[key(3), key(4), key(1), key(2)])
+        .await
+        .unwrap();
+    assert_eq!(read, vec![Some(vec![]), None, Some(b"one".to_vec()), None]);
+
+    // The update sees what is stored; answering None leaves a stored state as it is.
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let recorded = seen.clone();
+    let append: StateUpdate = Arc::new(move |index, stored| {
+        recorded.lock().unwrap().push((index, stored.map(<[u8]>::to_vec)));
+        Ok((index == 0).then(|| [stored.unwrap_or_default(), b"+two"].concat()))
+    });
+    let written = store
+        .update_states("p", "v", &[key(1), key(3), key(4)], append)
+        .await
+        .unwrap();
+    assert_eq!(written, 1);
+    let mut seen = seen.lock().unwrap().clone();
+    seen.sort();
+    assert_eq!(
+        seen,
+        vec![(0, Some(b"one".to_vec())), (1, Some(vec![])), (2, None)]
+    );
+    let read = store
+        .read_states("p", "v", &[key(1), key(3), key(4)])
+        .await
+        .unwrap();
+    assert_eq!(read, vec![Some(b"one+two".to_vec()), Some(vec![]), None]);
+
+    assert_eq!(store.read_states("p", "v", &[]).await.unwrap(), vec![]);
+    assert_eq!(store.update_states("p", "v", &[], increment()).await.unwrap(), 0);
+}
+
+async fn many_states_update_and_read_in_order(store: Arc<dyn OnlineStore>) {
+    // Several transactions' and round trips' worth (Redis: 200 entities per update transaction,
+    // 1,000 per read), with the index each update is given checked against its entity.
+    const N: i64 = 2_500;
+    let keys: Vec<EntityKey> = (0..N).map(key).collect();
+    let expected_keys = keys.clone();
+    let state_of = |id: i64| format!("state of {id}").into_bytes();
+    let update: StateUpdate = Arc::new(move |index, stored| {
+        assert_eq!(stored, None, "entity {}", expected_keys[index]);
+        Ok(Some(format!("state of {index}").into_bytes()))
+    });
+    assert_eq!(
+        store.update_states("p", "v", &keys, update).await.unwrap(),
+        N as usize
+    );
+    // Reversed, with a missing entity after every present one: order must follow the request.
+    let requested: Vec<EntityKey> = (0..N).rev().flat_map(|id| [key(id), key(N + id)]).collect();
+    let read = store.read_states("p", "v", &requested).await.unwrap();
+    assert_eq!(read.len(), requested.len());
+    for (i, got) in read.into_iter().enumerate() {
+        let id = N - 1 - (i / 2) as i64;
+        let expected = (i % 2 == 0).then(|| state_of(id));
+        assert_eq!(got, expected, "request {i}");
+    }
+}
+
+async fn an_entity_listed_twice_has_its_state_updated_twice(store: Arc<dyn OnlineStore>) {
+    let keys = [key(1), key(2), key(1)];
+    assert_eq!(
+        store.update_states("p", "v", &keys, increment()).await.unwrap(),
+        3
+    );
+    let read = store.read_states("p", "v", &[key(1), key(2)]).await.unwrap();
+    assert_eq!(
+        read,
+        vec![
+            Some(2u64.to_le_bytes().to_vec()),
+            Some(1u64.to_le_bytes().to_vec())
+        ]
+    );
+}
+
+async fn states_of_projects_and_views_are_isolated_and_deleted_with_the_view(store: Arc<dyn OnlineStore>) {
+    // The last two look alike if names were joined with ':' unescaped.
+    let places = [
+        ("p1", "v1"),
+        ("p1", "v2"),
+        ("p2", "v1"),
+        ("a:b", "c"),
+        ("a", "b:c"),
+    ];
+    for (i, (project, view)) in places.iter().enumerate() {
+        let state = format!("state {i}").into_bytes();
+        let written = store
+            .update_states(project, view, &[key(1)], set_states(vec![Some(&state)]))
+            .await
+            .unwrap();
+        assert_eq!(written, 1);
+    }
+    let state_at = |project: &'static str, view: &'static str| {
+        let store = store.clone();
+        async move {
+            let mut states = store.read_states(project, view, &[key(1)]).await.unwrap();
+            assert_eq!(states.len(), 1);
+            states.pop().unwrap()
+        }
+    };
+    for (i, &(project, view)) in places.iter().enumerate() {
+        let expected = format!("state {i}").into_bytes();
+        assert_eq!(state_at(project, view).await, Some(expected), "{project}/{view}");
+    }
+
+    store.delete_view("p1", "v1").await.unwrap();
+    assert_eq!(state_at("p1", "v1").await, None);
+    for (i, &(project, view)) in places.iter().enumerate().skip(1) {
+        let expected = format!("state {i}").into_bytes();
+        assert_eq!(state_at(project, view).await, Some(expected), "{project}/{view}");
+    }
+    // A deleted view starts over: its next update sees no state.
+    store
+        .update_states("p1", "v1", &[key(1)], increment())
+        .await
+        .unwrap();
+    assert_eq!(state_at("p1", "v1").await, Some(1u64.to_le_bytes().to_vec()));
+}
+
+async fn concurrent_state_updates_lose_no_update(store: Arc<dyn OnlineStore>) {
+    const TASKS: u64 = 8;
+    const UPDATES: u64 = 50;
+    // Every task increments the same counters, one call at a time, racing the others.
+    let keys = [key(1), key(2), key(3)];
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|_| {
+            let store = store.clone();
+            let keys = keys.clone();
+            tokio::spawn(async move {
+                for _ in 0..UPDATES {
+                    let written = store.update_states("p", "v", &keys, increment()).await.unwrap();
+                    assert_eq!(written, keys.len());
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+    let counters: Vec<u64> = (store.read_states("p", "v", &keys).await.unwrap().into_iter())
+        .map(|state| u64::from_le_bytes(state.unwrap().try_into().unwrap()))
+        .collect();
+    assert_eq!(counters, vec![TASKS * UPDATES; keys.len()]);
+}
+
+async fn an_error_from_a_state_update_fails_the_call(store: Arc<dyn OnlineStore>) {
+    let refuse_the_second: StateUpdate = Arc::new(|index, _stored| match index {
+        1 => Err(OnlineError::InvalidArgument("entity 2 refused".into())),
+        _ => Ok(Some(b"state".to_vec())),
+    });
+    let err = store
+        .update_states("p", "v", &[key(1), key(2), key(3)], refuse_the_second)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, OnlineError::InvalidArgument(message) if message == "entity 2 refused"),
+        "{err:?}"
+    );
+    // Whatever the failed call wrote, the refused entity has no state.
+    let read = store.read_states("p", "v", &[key(2)]).await.unwrap();
+    assert_eq!(read, vec![None]);
+}
+
 // ---- backend-specific ----
 
 #[tokio::test]
@@ -688,6 +892,62 @@ async fn online_redis_survives_a_flushed_script_cache() {
         read_one(&*fixture.store(), "p", "v", &key(1), &["f"]).await,
         Some(written)
     );
+}
+
+/// A state update whose entity another client changes between the read and the write
+/// `interfere_times` times (all when `None`); returns what the call answered and how many times
+/// the update ran.
+async fn update_state_under_interference(
+    fixture: &RedisFixture,
+    interfere_times: Option<usize>,
+) -> (Result<usize, OnlineError>, usize) {
+    let client = redis::Client::open(fixture.url.as_str()).unwrap();
+    let interferer = Mutex::new(client.get_connection().unwrap());
+    let state_key = format!("{}:p:v:user_id=1", fixture.prefix);
+    let calls = Arc::new(Mutex::new(0));
+    let counted = calls.clone();
+    let update: StateUpdate = Arc::new(move |_index, stored| {
+        let mut calls = counted.lock().unwrap();
+        *calls += 1;
+        if interfere_times.is_none_or(|times| *calls <= times) {
+            redis::cmd("SET")
+                .arg(&state_key)
+                .arg(format!("other {calls}"))
+                .exec(&mut *interferer.lock().unwrap())
+                .unwrap();
+        }
+        Ok(Some([stored.unwrap_or_default(), b"+"].concat()))
+    });
+    let answer = fixture.store().update_states("p", "v", &[key(1)], update).await;
+    let calls = *calls.lock().unwrap();
+    (answer, calls)
+}
+
+#[tokio::test]
+async fn online_redis_state_updates_are_redone_from_what_another_writer_stored() {
+    let Some(fixture) = RedisFixture::open().await else {
+        return;
+    };
+    let (answer, calls) = update_state_under_interference(&fixture, Some(3)).await;
+    assert_eq!(answer.unwrap(), 1);
+    assert_eq!(calls, 4);
+    let read = fixture.store().read_states("p", "v", &[key(1)]).await.unwrap();
+    assert_eq!(read, vec![Some(b"other 3+".to_vec())]);
+}
+
+#[tokio::test]
+async fn online_redis_state_updates_give_up_when_states_keep_changing() {
+    let Some(fixture) = RedisFixture::open().await else {
+        return;
+    };
+    let (answer, calls) = update_state_under_interference(&fixture, None).await;
+    let err = answer.unwrap_err();
+    assert!(matches!(err, OnlineError::Unavailable { .. }), "{err:?}");
+    assert!(err.to_string().contains("kept changing"), "{err}");
+    assert_eq!(calls, 50);
+    // The last write was the other client's.
+    let read = fixture.store().read_states("p", "v", &[key(1)]).await.unwrap();
+    assert_eq!(read, vec![Some(b"other 50".to_vec())]);
 }
 
 /// Throughput of a bulk materialization into Redis: `cargo nextest run --workspace
