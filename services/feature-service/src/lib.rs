@@ -4,6 +4,7 @@
 //! [`Features::build`] connects and migrates its stores; [`Features::serve`] runs the gRPC
 //! server on a given listener until a given shutdown future resolves.
 
+pub mod aggregation;
 pub mod api;
 pub mod catalog;
 pub mod definitions;
@@ -116,6 +117,10 @@ impl GrpcService for Features {
             self.logger,
         );
         let online = Arc::new(values.clone());
+        let metrics = self.logging_metrics.registry();
+        metrics
+            .register(Box::new(values.late_events_counter()))
+            .expect("the late events counter is registered once");
         let projects = self.projects.clone();
         let catalog = catalog::Catalog::new(definitions, self.projects.clone());
         let api = api::FeaturesApi::new(catalog, values, self.projects);
@@ -129,7 +134,7 @@ impl GrpcService for Features {
         // blocking-pool read of the embedded one): in this process, cheaper than the codec and
         // a hop between threads. The same call as the routes' GetOnlineFeatures handler.
         GrpcServer::new(SECTION, service_names::FEATURES, routes, self.verifier)
-            .with_metrics(self.logging_metrics.registry())
+            .with_metrics(metrics)
             .with_background(log_sender)
             .with_direct_method(
                 service_names::FEATURES,

@@ -74,6 +74,25 @@ fn breaking(old: &Spec, new: &Spec) -> Vec<String> {
                     ));
                 }
             }
+            if a.aggregations != b.aggregations {
+                let render = |view: &super::spec::FeatureViewSpec| {
+                    if view.aggregations.is_empty() {
+                        "none".to_owned()
+                    } else {
+                        view.aggregations
+                            .iter()
+                            .map(|a| a.output_name())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    }
+                };
+                reasons.push(format!(
+                    "feature view '{}': aggregations would change from [{}] to [{}]; the online state holds the old ones' tiles — delete the view and apply it again (or add a view with a new name)",
+                    a.name,
+                    render(a),
+                    render(b)
+                ));
+            }
             if a.entities != b.entities {
                 reasons.push(format!(
                     "feature view '{}': entities would change from [{}] to [{}]; stored rows are keyed by the old join keys — create a new feature view instead",
@@ -191,6 +210,51 @@ mod tests {
             owner: String::new(),
             logging,
         })
+    }
+
+    #[test]
+    fn changing_aggregations_is_refused_and_lateness_is_not() {
+        let repo = |aggregations: &str, lateness: &str| {
+            let doc = format!(
+                "entities:\n  - name: d\n    join_keys: [{{name: id, type: int64}}]\nsources:\n  - name: s\n    file: {{path: s/}}\nfeature_views:\n  - name: v\n    entities: [d]\n    source: s\n{lateness}    aggregations: [{aggregations}]\n"
+            );
+            crate::definitions::repository::load("p", &[("f.yaml".into(), doc)]).unwrap()
+        };
+        let stored = |repo: &Repository| -> Vec<StoredDefinition> {
+            let now = chrono::Utc::now();
+            repo.definitions
+                .values()
+                .map(|declared| StoredDefinition {
+                    spec: declared.spec.clone(),
+                    version: 1,
+                    origin: "f.yaml".to_owned(),
+                    create_time: now,
+                    update_time: now,
+                })
+                .collect()
+        };
+        let before = stored(&repo("{column: fare, function: sum, window: 1h}", ""));
+        let err = plan(&repo("{column: fare, function: sum, window: 2h}", ""), &before).unwrap_err();
+        assert_eq!(err.reason, reasons::BREAKING_CHANGE.name);
+        assert!(
+            err.message
+                .contains("aggregations would change from [fare_sum_1h] to [fare_sum_2h]"),
+            "{}",
+            err.message
+        );
+        let changes = plan(
+            &repo(
+                "{column: fare, function: sum, window: 1h}",
+                "    allowed_lateness: 5m\n",
+            ),
+            &before,
+        )
+        .unwrap();
+        let view = changes.iter().find(|c| c.kind == "feature_view").unwrap();
+        assert_eq!(
+            (view.action, view.detail.as_str()),
+            (Action::Update, "changes allowed_lateness")
+        );
     }
 
     #[test]

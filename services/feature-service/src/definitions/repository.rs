@@ -10,7 +10,9 @@ use lathe_common::reasons;
 use lathe_common::{Error, Result};
 
 use super::model::{DATA_SOURCE, ENTITY, FEATURE_VIEW, Spec};
-use super::spec::{FeatureType, LoggingSpec, ParseError, TYPE_HELP, parse_file};
+use super::spec::{
+    FeatureType, FeatureViewSpec, FieldSpec, LoggingSpec, ParseError, TYPE_HELP, parse_file, window_label,
+};
 
 /// A definition and the file that declared it.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,8 +249,18 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
                     "entities: a feature view needs at least one entity to join on",
                 );
             }
-            if view.schema.is_empty() {
-                problems.add(&at, "schema: declare at least one feature");
+            if !view.aggregations.is_empty() {
+                derive_aggregated_schema(&mut problems, &at, &mut view);
+            } else if view.schema.is_empty() {
+                problems.add(
+                    &at,
+                    "schema: declare at least one feature (or `aggregations` over the source's events)",
+                );
+            } else if view.allowed_lateness.is_some() {
+                problems.add(
+                    &at,
+                    "allowed_lateness: only a view with `aggregations` has late events",
+                );
             }
             let mut seen = BTreeSet::new();
             for (f, field) in view.schema.iter_mut().enumerate() {
@@ -288,6 +300,48 @@ pub fn load(project: &str, files: &[(String, String)]) -> Result<Repository> {
         Err(Error::invalid(problem_list(&header, &problems.listed, count))
             .with_reason(reasons::INVALID_REPOSITORY))
     }
+}
+
+/// An aggregated view's features are its aggregations' outputs: checks them and fills the
+/// view's `schema` with them (a `schema` of its own or a ttl is refused: the windows bound
+/// each value).
+fn derive_aggregated_schema(problems: &mut Problems, at: &str, view: &mut FeatureViewSpec) {
+    if !view.schema.is_empty() {
+        problems.add(
+            at,
+            "schema: an aggregated view's features are its aggregations (named like `fare_sum_1h`); remove `schema`",
+        );
+    }
+    if view.ttl_seconds != 0 {
+        problems.add(
+            at,
+            "ttl: an aggregated view's windows already bound its values; remove `ttl`",
+        );
+    }
+    let mut seen = BTreeSet::new();
+    let mut schema = Vec::with_capacity(view.aggregations.len());
+    for (a, aggregation) in view.aggregations.iter().enumerate() {
+        let agg_at = format!("{at}.aggregations[{a}]");
+        check_name(problems, &format!("{agg_at}.column"), &aggregation.column);
+        if aggregation.window == 0 {
+            problems.add(&agg_at, "window: give a window longer than zero, e.g. 1h or 7d");
+        }
+        let name = aggregation.output_name();
+        if !seen.insert(name.clone()) {
+            problems.add(&agg_at, format!("'{}' appears twice", quoted(&name)));
+        }
+        schema.push(FieldSpec {
+            name,
+            dtype: aggregation.function.output_type().name().to_owned(),
+            description: format!(
+                "{} of {} over the last {}",
+                aggregation.function.name(),
+                aggregation.column,
+                window_label(aggregation.window)
+            ),
+        });
+    }
+    view.schema = schema;
 }
 
 /// References between definitions must resolve within the desired state.
@@ -532,6 +586,79 @@ feature_services:
         ] {
             load("churn", &[("f.yaml".into(), with_logging(good))]).unwrap();
         }
+    }
+
+    const AGGREGATED: &str = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: int64}]
+sources:
+  - name: trips
+    file: {path: trips/}
+feature_views:
+  - name: driver_trips
+    entities: [driver]
+    source: trips
+    aggregations:
+      - {column: fare, function: sum, window: 1h}
+      - {column: trip_id, function: count, window: 1d}
+feature_services:
+  - name: trips_model
+    features: [driver_trips:fare_sum_1h, driver_trips:trip_id_count_1d]
+"#;
+
+    #[test]
+    fn an_aggregated_view_gets_its_schema_from_its_aggregations() {
+        let repo = load("churn", &[("f.yaml".into(), AGGREGATED.into())]).unwrap();
+        let Some(Spec::View(view)) = repo.get(FEATURE_VIEW, "driver_trips") else {
+            panic!("the view is declared");
+        };
+        let schema: Vec<(&str, &str)> = view
+            .schema
+            .iter()
+            .map(|f| (f.name.as_str(), f.dtype.as_str()))
+            .collect();
+        assert_eq!(
+            schema,
+            [("fare_sum_1h", "float64"), ("trip_id_count_1d", "int64")]
+        );
+
+        let at = "f.yaml: feature_views[0] (driver_trips)";
+        for (change, expected) in [
+            (
+                "    ttl: 1d\n",
+                format!("{at}: ttl: an aggregated view's windows already bound its values"),
+            ),
+            (
+                "    schema: [{name: fare, type: float64}]\n",
+                format!("{at}: schema: an aggregated view's features are its aggregations"),
+            ),
+            (
+                "      - {column: fare, function: sum, window: 60m}\n",
+                format!("{at}.aggregations[2]: 'fare_sum_1h' appears twice"),
+            ),
+            (
+                "      - {column: fare, function: max, window: 0}\n",
+                format!("{at}.aggregations[2]: window: give a window longer than zero"),
+            ),
+        ] {
+            let doc = if change.starts_with("      -") {
+                AGGREGATED.replace("feature_services:", &format!("{change}feature_services:"))
+            } else {
+                AGGREGATED.replace("    aggregations:", &format!("{change}    aggregations:"))
+            };
+            let err = load("churn", &[("f.yaml".into(), doc)]).unwrap_err().message;
+            assert!(err.contains(&expected), "{expected}\n in\n{err}");
+        }
+        let plain_lateness = GOOD.replace("    ttl: 1d\n", "    ttl: 1d\n    allowed_lateness: 1h\n");
+        assert_ne!(plain_lateness, GOOD, "the plain view has a ttl line to follow");
+        let err = load("churn", &[("f.yaml".into(), plain_lateness)])
+            .unwrap_err()
+            .message;
+        assert!(
+            err.contains("allowed_lateness: only a view with `aggregations`"),
+            "{err}"
+        );
     }
 
     #[test]

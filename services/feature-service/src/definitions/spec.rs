@@ -270,6 +270,7 @@ pub struct FieldSpec {
 pub struct FeatureViewSpec {
     pub name: String,
     pub entities: Vec<String>,
+    #[serde(default)]
     pub schema: Vec<FieldSpec>,
     /// How long a value stays valid; 0 means forever. YAML takes seconds or `30s`, `15m`, `2h`, `1d`, `1w`.
     #[serde(
@@ -288,6 +289,114 @@ pub struct FeatureViewSpec {
     pub owner: String,
     #[serde(default)]
     pub description: String,
+    /// Window aggregations over the source's events; when present they are the view's
+    /// features (its `schema` is derived from them, see [`crate::aggregation`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub aggregations: Vec<AggregationSpec>,
+    /// How far behind the present a pushed event may be and still reach the online state of
+    /// an aggregated view (default: its longest window); later ones are counted, not applied.
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "optional_duration_seconds"
+    )]
+    pub allowed_lateness: Option<u64>,
+}
+
+/// One window aggregation of a feature view: `function` of `column` over the `window` that
+/// ends at the lookup time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AggregationSpec {
+    pub column: String,
+    pub function: AggregateFunction,
+    /// Seconds; YAML takes `1h`, `7d` and the like.
+    #[serde(deserialize_with = "duration_seconds", serialize_with = "serialize_seconds")]
+    pub window: u64,
+}
+
+/// What an aggregation computes over the values of its window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum AggregateFunction {
+    Count,
+    Sum,
+    Mean,
+    Min,
+    Max,
+    Stddev,
+    Last,
+    ApproxCountDistinct,
+}
+
+impl AggregateFunction {
+    pub const ALL: [AggregateFunction; 8] = [
+        AggregateFunction::Count,
+        AggregateFunction::Sum,
+        AggregateFunction::Mean,
+        AggregateFunction::Min,
+        AggregateFunction::Max,
+        AggregateFunction::Stddev,
+        AggregateFunction::Last,
+        AggregateFunction::ApproxCountDistinct,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            AggregateFunction::Count => "count",
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Mean => "mean",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+            AggregateFunction::Stddev => "stddev",
+            AggregateFunction::Last => "last",
+            AggregateFunction::ApproxCountDistinct => "approx_count_distinct",
+        }
+    }
+
+    /// Whether it reads its column as numbers (count and distinct count take any scalar).
+    pub fn numeric(self) -> bool {
+        !matches!(
+            self,
+            AggregateFunction::Count | AggregateFunction::ApproxCountDistinct
+        )
+    }
+
+    /// The type of its result: counts are int64, everything else float64.
+    pub fn output_type(self) -> Scalar {
+        if self.numeric() {
+            Scalar::Float64
+        } else {
+            Scalar::Int64
+        }
+    }
+}
+
+impl AggregationSpec {
+    /// `{column}_{function}_{window}`, the window in its largest whole unit: `fare_sum_1h`,
+    /// `trip_id_count_7d`, `rating_last_90m`.
+    pub fn output_name(&self) -> String {
+        format!(
+            "{}_{}_{}",
+            self.column,
+            self.function.name(),
+            window_label(self.window)
+        )
+    }
+}
+
+/// A window as the shortest text in one unit: `7d`, `36h`, `90m`, `45s`.
+pub fn window_label(seconds: u64) -> String {
+    for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
+        if seconds >= size && seconds % size == 0 {
+            return format!("{}{unit}", seconds / size);
+        }
+    }
+    format!("{seconds}s")
+}
+
+fn optional_duration_seconds<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<u64>, D::Error> {
+    duration_seconds(deserializer).map(Some)
 }
 
 fn default_true() -> bool {
@@ -508,5 +617,39 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("entitys"), "{err}");
+    }
+
+    #[test]
+    fn aggregations_parse_and_name_their_outputs() {
+        let file: RepositoryFile = serde_yaml::from_str(
+            "feature_views:\n  - name: trips\n    entities: [driver]\n    source: events\n    allowed_lateness: 10m\n    aggregations:\n      - {column: fare, function: sum, window: 1h}\n      - {column: trip_id, function: approx_count_distinct, window: 7d}\n      - {column: rating, function: last, window: 5400}\n",
+        )
+        .unwrap();
+        let view = &file.feature_views[0];
+        assert_eq!(view.allowed_lateness, Some(600));
+        let names: Vec<String> = view
+            .aggregations
+            .iter()
+            .map(AggregationSpec::output_name)
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "fare_sum_1h",
+                "trip_id_approx_count_distinct_7d",
+                "rating_last_90m"
+            ]
+        );
+        assert_eq!(window_label(45), "45s");
+        assert_eq!(window_label(129_600), "36h");
+        let err = serde_yaml::from_str::<RepositoryFile>(
+            "feature_views:\n  - name: t\n    entities: [d]\n    source: s\n    aggregations: [{column: fare, function: median, window: 1h}]\n",
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("median") && err.contains("approx_count_distinct"),
+            "{err}"
+        );
     }
 }

@@ -21,6 +21,7 @@ use parquet::arrow::{ParquetRecordBatchStreamBuilder, ProjectionMask};
 
 use super::FeatureValues;
 use super::value_conversion::arrow_value;
+use crate::aggregation;
 use crate::definitions::model::{FEATURE_VIEW, Spec};
 use crate::definitions::spec::{FeatureViewSpec, SourceSpec};
 use crate::offline::keys::{Key, KeyNumbers};
@@ -62,11 +63,45 @@ impl LatestRows {
 }
 
 /// One batch's join keys, as [`LatestRows`] looks them up.
-enum BatchKeys<'a> {
+pub(super) enum BatchKeys<'a> {
     /// One integer key column (already widened to `i64`).
     Integers(&'a Int64Array),
     /// Any other key columns, row-encoded.
     Rows(Rows),
+}
+
+impl<'a> BatchKeys<'a> {
+    /// Encodes the (comparable) key columns of a batch.
+    pub(super) fn new(encodable: &'a [ArrayRef]) -> Result<BatchKeys<'a>> {
+        // A single integer key is looked up as itself, any other keys by their row encoding.
+        let integers = match encodable {
+            [single] => single.as_primitive_opt::<Int64Type>(),
+            _ => None,
+        };
+        Ok(match integers {
+            Some(integers) => BatchKeys::Integers(integers),
+            None => {
+                let converter = RowConverter::new(
+                    encodable
+                        .iter()
+                        .map(|c| SortField::new(c.data_type().clone()))
+                        .collect(),
+                )
+                .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+                let rows = converter
+                    .convert_columns(encodable)
+                    .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
+                BatchKeys::Rows(rows)
+            }
+        })
+    }
+
+    pub(super) fn key(&self, row: usize) -> Key<'_> {
+        match self {
+            BatchKeys::Integers(integers) => Key::Integer(integers.value(row)),
+            BatchKeys::Rows(rows) => Key::Bytes(rows.row(row).data()),
+        }
+    }
 }
 
 /// Write calls in flight at once, so encoding the next chunk overlaps the store's work.
@@ -80,10 +115,10 @@ const REPORT_EVERY: Duration = Duration::from_millis(250);
 pub type ProgressSink<'a> = &'a (dyn Fn(pb::MaterializeProgress) + Send + Sync);
 
 /// Throttled progress of one view.
-struct Reporter<'a> {
+pub(super) struct Reporter<'a> {
     sink: ProgressSink<'a>,
     last: Instant,
-    progress: pb::MaterializeProgress,
+    pub progress: pb::MaterializeProgress,
 }
 
 impl<'a> Reporter<'a> {
@@ -99,13 +134,13 @@ impl<'a> Reporter<'a> {
     }
 
     /// Reports unless the last report is too recent.
-    fn tick(&mut self) {
+    pub(super) fn tick(&mut self) {
         if self.last.elapsed() >= REPORT_EVERY {
             self.send();
         }
     }
 
-    fn send(&mut self) {
+    pub(super) fn send(&mut self) {
         (self.sink)(self.progress.clone());
         self.last = Instant::now();
     }
@@ -122,12 +157,12 @@ struct Latest {
 }
 
 /// What a view reads from its source, resolved once per materialization.
-struct Scan<'a> {
-    view: &'a FeatureViewSpec,
-    source: &'a SourceSpec,
-    path: &'a str,
-    join_keys: &'a [String],
-    features: Vec<String>,
+pub(super) struct Scan<'a> {
+    pub view: &'a FeatureViewSpec,
+    pub source: &'a SourceSpec,
+    pub path: &'a str,
+    pub join_keys: &'a [String],
+    pub features: Vec<String>,
 }
 
 impl FeatureValues {
@@ -137,6 +172,18 @@ impl FeatureValues {
         &self,
         request: pb::MaterializeRequest,
         progress: ProgressSink<'_>,
+    ) -> Result<pb::MaterializeResponse> {
+        self.materialize_at(request, progress, chrono::Utc::now().timestamp_micros())
+            .await
+    }
+
+    /// [`materialize`](Self::materialize) with the present at `now_us` (which source events of
+    /// an aggregated view are still to come, and which tiles no window needs any more).
+    pub(super) async fn materialize_at(
+        &self,
+        request: pb::MaterializeRequest,
+        progress: ProgressSink<'_>,
+        now_us: i64,
     ) -> Result<pb::MaterializeResponse> {
         let end_us = micros(request.end.as_ref())
             .ok_or_else(|| Error::invalid("end: give the end of the interval"))?;
@@ -182,19 +229,43 @@ impl FeatureValues {
                     ),
                 ));
             };
+            let aggregations = aggregation::of_view(&view, None);
             let scan = Scan {
                 view: &view,
                 source: &source,
                 path: &file.path,
                 join_keys: &join_keys,
-                features: view.schema.iter().map(|f| f.name.clone()).collect(),
+                features: if aggregations.is_empty() {
+                    view.schema.iter().map(|f| f.name.clone()).collect()
+                } else {
+                    aggregation::input_columns(&aggregations)
+                },
             };
             let mut reporter = Reporter::new(progress, &name);
-            let latest = self.latest_in(&scan, &gaps, &mut reporter).await?;
+            let entities = if aggregations.is_empty() {
+                let latest = self.latest_in(&scan, &gaps, &mut reporter).await?;
+                self.write_latest(&request.project, &scan, latest, &mut reporter)
+                    .await?
+            } else if gaps.is_empty() {
+                0
+            } else {
+                // An aggregated view's state is rebuilt as of the end, whatever the start.
+                let folded = self
+                    .fold_window(&scan, &aggregations, end_us, now_us, &mut reporter)
+                    .await?;
+                reporter.progress.entities_total = folded.len() as u64;
+                let mut written = 0;
+                for chunk in folded.chunks(WRITE_CHUNK) {
+                    written += self
+                        .write_aggregates(&request.project, &view, chunk.to_vec(), end_us, now_us)
+                        .await?;
+                    reporter.progress.entities_written = written;
+                    reporter.tick();
+                }
+                reporter.send();
+                written
+            };
             let rows_scanned = reporter.progress.rows_scanned;
-            let entities = self
-                .write_latest(&request.project, &scan, latest, &mut reporter)
-                .await?;
             for gap in &gaps {
                 self.materializations
                     .record(&request.project, &name, *gap, entities)
@@ -219,6 +290,23 @@ impl FeatureValues {
             // Nothing to scan: the report write_latest sends at its end is the only one.
             return Ok(latest);
         }
+        self.scan_batches(scan, reporter, |batch| {
+            merge_latest(batch, scan, intervals, &mut latest)
+        })
+        .await?;
+        reporter.progress.entities_total = latest.len() as u64;
+        reporter.send();
+        Ok(latest)
+    }
+
+    /// Streams the source's files, projected to the join keys, the time columns and
+    /// `scan.features`, one batch at a time into `each`, counting rows in the progress.
+    pub(super) async fn scan_batches(
+        &self,
+        scan: &Scan<'_>,
+        reporter: &mut Reporter<'_>,
+        mut each: impl FnMut(&RecordBatch) -> Result<()>,
+    ) -> Result<()> {
         let lookup = FeatureViewSource {
             name: scan.view.name.clone(),
             location: Path::from(scan.path),
@@ -227,6 +315,7 @@ impl FeatureValues {
             created_timestamp_field: scan.source.created_timestamp_field.clone(),
             ttl: Duration::ZERO,
             features: Vec::new(),
+            aggregations: Vec::new(),
         };
         let files = offline::source::source_files(self.objects.as_ref(), &lookup).await?;
         // Open every footer first: their row counts are the total that progress counts toward.
@@ -270,14 +359,12 @@ impl FeatureValues {
                 .await
                 .map_err(|e| Error::invalid(format!("source file {}: {e}", file.location)))?
             {
-                merge_latest(&batch, scan, intervals, &mut latest)?;
+                each(&batch)?;
                 reporter.progress.rows_scanned += batch.num_rows() as u64;
                 reporter.tick();
             }
         }
-        reporter.progress.entities_total = latest.len() as u64;
-        reporter.send();
-        Ok(latest)
+        Ok(())
     }
 
     /// Writes the rows to the online store, a chunk at a time with a few chunks in flight;
@@ -397,7 +484,7 @@ pub fn subtract(start: i64, end: i64, done: &[(i64, i64)]) -> Vec<(i64, i64)> {
     clippy::wildcard_enum_match_arm,
     reason = "arrow's DataType is foreign and large: the types not listed are kept as they are"
 )]
-fn comparable(column: &ArrayRef) -> Result<ArrayRef> {
+pub(super) fn comparable(column: &ArrayRef) -> Result<ArrayRef> {
     let target = match column.data_type() {
         DataType::Int8
         | DataType::Int16
@@ -438,27 +525,7 @@ fn merge_latest(
     let keys: Vec<&ArrayRef> = scan.join_keys.iter().map(|k| column(k)).collect::<Result<_>>()?;
     let values: Vec<&ArrayRef> = scan.features.iter().map(|f| column(f)).collect::<Result<_>>()?;
     let encodable: Vec<ArrayRef> = keys.iter().map(|k| comparable(k)).collect::<Result<_>>()?;
-    // A single integer key is looked up as itself, any other keys by their row encoding.
-    let integers = match encodable.as_slice() {
-        [single] => single.as_primitive_opt::<Int64Type>(),
-        _ => None,
-    };
-    let encoded = match integers {
-        Some(integers) => BatchKeys::Integers(integers),
-        None => {
-            let converter = RowConverter::new(
-                encodable
-                    .iter()
-                    .map(|c| SortField::new(c.data_type().clone()))
-                    .collect(),
-            )
-            .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
-            let rows = converter
-                .convert_columns(&encodable)
-                .map_err(|e| Error::invalid(format!("join keys: {e}")))?;
-            BatchKeys::Rows(rows)
-        }
-    };
+    let encoded = BatchKeys::new(&encodable)?;
     for row in 0..batch.num_rows() {
         if event.is_null(row) || keys.iter().any(|k| k.is_null(row)) {
             continue;
@@ -470,10 +537,7 @@ fn merge_latest(
         let created_ts = created
             .as_ref()
             .and_then(|c| (!c.is_null(row)).then(|| c.value(row)));
-        let key = match &encoded {
-            BatchKeys::Integers(integers) => Key::Integer(integers.value(row)),
-            BatchKeys::Rows(rows) => Key::Bytes(rows.row(row).data()),
-        };
+        let key = encoded.key(row);
         match latest.get_mut(key) {
             Some(kept) => {
                 if (ts, created_ts) >= (kept.event_ts_us, kept.created_ts_us) {

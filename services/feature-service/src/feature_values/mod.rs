@@ -6,6 +6,7 @@
 //! this one resolves what a request names (`view:feature` references or a feature service)
 //! into views, their sources and join keys.
 
+mod aggregates;
 mod materialization;
 mod online_reads;
 mod push;
@@ -14,6 +15,8 @@ mod value_conversion;
 mod view_reads;
 
 #[cfg(test)]
+mod aggregation_tests;
+#[cfg(test)]
 mod tests;
 
 use std::sync::Arc;
@@ -21,6 +24,7 @@ use std::sync::Arc;
 use lathe_common::reasons;
 use lathe_common::{Error, Result};
 use object_store::ObjectStore;
+use prometheus::{IntCounterVec, Opts};
 
 pub use self::materialization::ProgressSink;
 use crate::definitions::model::{DATA_SOURCE, ENTITY, FEATURE_SERVICE, FEATURE_VIEW, Spec};
@@ -54,6 +58,9 @@ pub struct FeatureValues {
     objects: Arc<dyn ObjectStore>,
     online: Arc<dyn OnlineStore>,
     logger: RowLogger,
+    /// `lathe_aggregation_late_events_total{project, view}`: pushed events older than an
+    /// aggregated view's allowed lateness.
+    late_events: IntCounterVec,
 }
 
 impl FeatureValues {
@@ -70,7 +77,20 @@ impl FeatureValues {
             objects,
             online,
             logger,
+            late_events: IntCounterVec::new(
+                Opts::new(
+                    "aggregation_late_events_total",
+                    "Pushed events older than an aggregated view's allowed lateness, not applied online",
+                ),
+                &["project", "view"],
+            )
+            .expect("a valid static metric"),
         }
+    }
+
+    /// The counter of late events, for the service's metrics registry.
+    pub fn late_events_counter(&self) -> IntCounterVec {
+        self.late_events.clone()
     }
 
     pub fn online_store(&self) -> &Arc<dyn OnlineStore> {

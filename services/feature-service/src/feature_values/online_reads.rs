@@ -17,6 +17,17 @@ impl FeatureValues {
         &self,
         request: pb::GetOnlineFeaturesRequest,
     ) -> Result<pb::GetOnlineFeaturesResponse> {
+        self.online_features_at(request, Utc::now().timestamp_micros())
+            .await
+    }
+
+    /// [`online_features`](Self::online_features) as of `now_us`: what decides which values are
+    /// too old, and the windows of aggregated views.
+    pub(super) async fn online_features_at(
+        &self,
+        request: pb::GetOnlineFeaturesRequest,
+        now_us: i64,
+    ) -> Result<pb::GetOnlineFeaturesResponse> {
         let resolved = self
             .resolve(&request.project, &request.features, &request.feature_service)
             .await?;
@@ -36,7 +47,6 @@ impl FeatureValues {
                 event_timestamps_us: vec![0; rows],
             })
             .collect();
-        let now_us = Utc::now().timestamp_micros();
         for w in resolved.wanted {
             let mut keys = Vec::with_capacity(rows);
             for row in 0..rows {
@@ -52,10 +62,14 @@ impl FeatureValues {
                 }
                 keys.push(EntityKey::new(parts)?);
             }
-            let found = self
-                .online
-                .read(&request.project, &w.view.name, &keys, &w.features)
-                .await?;
+            let found = if w.view.aggregations.is_empty() {
+                self.online
+                    .read(&request.project, &w.view.name, &keys, &w.features)
+                    .await?
+            } else {
+                self.read_aggregates(&request.project, &w.view, &keys, &w.features, now_us)
+                    .await?
+            };
             let max_age_us = i64::try_from(w.view.ttl_seconds)
                 .unwrap_or(i64::MAX / 1_000_000)
                 .saturating_mul(1_000_000);

@@ -16,9 +16,11 @@ use object_store::ObjectStoreExt;
 use object_store::path::Path;
 
 use super::FeatureValues;
+use super::aggregates::{Event, row_data};
 use super::value_conversion::value_from_proto;
+use crate::aggregation::{self, Aggregation};
 use crate::definitions::model::{DATA_SOURCE, FEATURE_VIEW, Spec};
-use crate::definitions::spec::{FeatureType, Scalar, SourceSpec};
+use crate::definitions::spec::{FeatureType, FeatureViewSpec, Scalar, SourceSpec};
 use crate::online::{EntityKey, FeatureRow, Value};
 
 fn unprocessable(message: String) -> Error {
@@ -112,6 +114,12 @@ impl FeatureValues {
     /// Checks the pushed columns against every view that reads the push source, then writes
     /// them where the request says.
     pub async fn push(&self, request: pb::PushRequest) -> Result<pb::PushResponse> {
+        self.push_at(request, chrono::Utc::now().timestamp_micros()).await
+    }
+
+    /// [`push`](Self::push) with the present at `now_us` (what decides which events of an
+    /// aggregated view are late, or still to come).
+    pub(super) async fn push_at(&self, request: pb::PushRequest, now_us: i64) -> Result<pb::PushResponse> {
         let project = &request.project;
         let source = match self
             .definitions
@@ -183,14 +191,17 @@ impl FeatureValues {
             ));
         }
         let mut offline_fields: Vec<(String, FeatureType, Vec<Value>)> = Vec::new();
+        let mut aggregated: Vec<(&FeatureViewSpec, Vec<Event>)> = Vec::new();
         for view in &views {
             let join_keys = self.join_keys(project, view).await?;
+            let aggregations = aggregation::of_view(view, None);
+            let fields: Vec<(&String, &String)> = if aggregations.is_empty() {
+                view.schema.iter().map(|f| (&f.name, &f.dtype)).collect()
+            } else {
+                Vec::new()
+            };
             let mut checked: Vec<(String, Vec<Value>)> = Vec::new();
-            for (name, dtype) in join_keys
-                .iter()
-                .map(|k| (&k.name, &k.dtype))
-                .chain(view.schema.iter().map(|f| (&f.name, &f.dtype)))
-            {
+            for (name, dtype) in join_keys.iter().map(|k| (&k.name, &k.dtype)).chain(fields) {
                 let declared =
                     FeatureType::parse(dtype).ok_or_else(|| Error::internal("stored type unreadable"))?;
                 let values = column(name, &format!("needed by feature view '{}'", view.name))?
@@ -206,6 +217,18 @@ impl FeatureValues {
                     offline_fields.push((name.clone(), declared, values.clone()));
                 }
                 checked.push((name.clone(), values));
+            }
+            if !aggregations.is_empty() {
+                let events = aggregated_events(
+                    view,
+                    &aggregations,
+                    &checked,
+                    &event_ts,
+                    &column,
+                    &mut offline_fields,
+                )?;
+                aggregated.push((view, events));
+                continue;
             }
             let (keys, features) = checked.split_at(join_keys.len());
             let mut target = Target {
@@ -237,17 +260,24 @@ impl FeatureValues {
                 .push_offline(project, &source, &event_ts, &offline_fields)
                 .await?;
         }
+        let mut late_events = 0;
+        let mut reached: Vec<String> = targets.iter().map(|t| t.view.clone()).collect();
+        reached.extend(aggregated.iter().map(|(view, _)| view.name.clone()));
         if matches!(to, pb::PushTarget::Online | pb::PushTarget::OnlineAndOffline) {
             for target in &targets {
                 self.online
                     .write(project, &target.view, target.rows.clone())
                     .await?;
             }
+            for (view, events) in aggregated {
+                late_events += self.push_aggregates(project, view, events, now_us).await?;
+            }
         }
         Ok(pb::PushResponse {
             rows: rows as u64,
-            feature_views: targets.into_iter().map(|t| t.view).collect(),
+            feature_views: reached,
             offline_file,
+            late_events,
         })
     }
 
@@ -321,6 +351,88 @@ impl FeatureValues {
         self.objects.put(&Path::from(path.as_str()), bytes.into()).await?;
         Ok(path)
     }
+}
+
+/// The events a push gives an aggregated view: its join keys (`checked`, conformed) with each
+/// row's time and datums. The columns its aggregations read join the offline fields, typed by
+/// their values when no plain view of the source declares them.
+fn aggregated_events<'c>(
+    view: &FeatureViewSpec,
+    aggregations: &[Aggregation],
+    checked: &[(String, Vec<Value>)],
+    event_ts: &[i64],
+    column: &impl Fn(&str, &str) -> Result<&'c pb::EntityColumn>,
+    offline_fields: &mut Vec<(String, FeatureType, Vec<Value>)>,
+) -> Result<Vec<Event>> {
+    let mut inputs: Vec<(String, Vec<Value>)> = Vec::new();
+    for name in aggregation::input_columns(aggregations) {
+        let needed_by = format!("aggregated by feature view '{}'", view.name);
+        let values: Vec<Value> = column(&name, &needed_by)?
+            .values
+            .iter()
+            .map(value_from_proto)
+            .collect();
+        if !offline_fields.iter().any(|(n, _, _)| *n == name) {
+            let numeric = aggregations
+                .iter()
+                .any(|a| a.column == name && a.function.numeric());
+            let declared = inferred_type(&values, numeric);
+            let conformed = values
+                .iter()
+                .enumerate()
+                .map(|(row, v)| {
+                    conform(v.clone(), declared)
+                        .map_err(|why| unprocessable(format!("column '{name}' row {row}: {why}")))
+                })
+                .collect::<Result<Vec<_>>>()?;
+            offline_fields.push((name.clone(), declared, conformed));
+        }
+        inputs.push((name, values));
+    }
+    let mut events = Vec::with_capacity(event_ts.len());
+    for (row, time) in event_ts.iter().enumerate() {
+        let key = EntityKey::new(checked.iter().map(|(n, v)| (n.clone(), v[row].clone())))
+            .map_err(|e| unprocessable(format!("row {row}: {e}")))?;
+        let data = row_data(aggregations, |name| {
+            inputs
+                .iter()
+                .find(|(n, _)| n == name)
+                .map_or(Value::Null, |(_, values)| values[row].clone())
+        })
+        .map_err(|why| unprocessable(format!("row {row}: {why}")))?;
+        events.push(Event {
+            key,
+            time: *time,
+            data,
+        });
+    }
+    Ok(events)
+}
+
+/// The offline type of a column only aggregated views read: from its values (integers and
+/// floats together make float64); without values, float64 for a numeric aggregation, else int64.
+fn inferred_type(values: &[Value], numeric: bool) -> FeatureType {
+    let mut scalar: Option<Scalar> = None;
+    for value in values {
+        let this = match value {
+            Value::Null | Value::List(_) => continue,
+            Value::Int32(_) | Value::Int64(_) => Scalar::Int64,
+            Value::Float32(_) | Value::Float64(_) => Scalar::Float64,
+            Value::Bool(_) => Scalar::Bool,
+            Value::String(_) => Scalar::String,
+            Value::Bytes(_) => Scalar::Bytes,
+            Value::Timestamp(_) => Scalar::Timestamp,
+        };
+        scalar = Some(match (scalar, this) {
+            (None, this) => this,
+            (Some(Scalar::Int64), Scalar::Float64) | (Some(Scalar::Float64), Scalar::Int64) => {
+                Scalar::Float64
+            }
+            (Some(held), _) => held,
+        });
+    }
+    let scalar = scalar.unwrap_or(if numeric { Scalar::Float64 } else { Scalar::Int64 });
+    FeatureType { scalar, list: false }
 }
 
 fn arrow_column(name: &str, declared: FeatureType, values: &[Value]) -> Result<(Field, ArrayRef)> {

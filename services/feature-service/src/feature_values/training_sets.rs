@@ -8,6 +8,7 @@ use lathe_contract::features::v1 as pb;
 use object_store::path::Path;
 
 use super::FeatureValues;
+use crate::aggregation;
 use crate::offline::{self, EntityFormat, FeatureViewSource};
 
 impl FeatureValues {
@@ -36,6 +37,12 @@ impl FeatureValues {
                     format!("feature view '{}' reads a push source with no batch source; it has no offline data", w.view.name),
                 )
             })?;
+            let aggregations = aggregation::of_view(&w.view, Some(&w.features));
+            let features = if aggregations.is_empty() {
+                w.features
+            } else {
+                aggregation::input_columns(&aggregations)
+            };
             views.push(FeatureViewSource {
                 name: w.view.name.clone(),
                 location: Path::from(offline.file.as_ref().map_or("", |f| f.path.as_str())),
@@ -43,7 +50,8 @@ impl FeatureValues {
                 timestamp_field: offline.timestamp_field.clone(),
                 created_timestamp_field: offline.created_timestamp_field.clone(),
                 ttl: Duration::from_secs(w.view.ttl_seconds),
-                features: w.features,
+                features,
+                aggregations,
             });
         }
         let joined =

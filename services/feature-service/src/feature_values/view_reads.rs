@@ -29,6 +29,16 @@ impl FeatureValues {
             ));
         }
         let (view, source, join_keys) = self.view(&request.project, &request.feature_view).await?;
+        if !view.aggregations.is_empty() {
+            return Err(Error::new(
+                ErrorCode::FailedPrecondition,
+                format!(
+                    "feature view '{}' is aggregated: its values exist only as of a lookup time; read its \
+                     source's events, or build a training set (historical retrieval) of it",
+                    view.name
+                ),
+            ));
+        }
         let features = if request.features.is_empty() {
             view.schema.iter().map(|f| f.name.clone()).collect()
         } else {
@@ -64,6 +74,7 @@ impl FeatureValues {
             created_timestamp_field: offline.created_timestamp_field.clone(),
             ttl: std::time::Duration::from_secs(view.ttl_seconds),
             features,
+            aggregations: Vec::new(),
         };
         let rows =
             offline::view_rows(self.objects.clone(), &location, start_us, end_us, MAX_ROW_BYTES).await?;

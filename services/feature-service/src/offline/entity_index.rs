@@ -45,6 +45,11 @@ impl EntityIndex {
         }
     }
 
+    /// How many distinct keys there are; groups are numbered `0..groups()`.
+    pub(super) fn groups(&self) -> u32 {
+        (self.offsets.len().saturating_sub(1)) as u32
+    }
+
     pub(super) fn group_of(&self, key: Key<'_>) -> Option<u32> {
         self.groups.get(key)
     }

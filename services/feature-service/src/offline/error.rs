@@ -111,6 +111,16 @@ pub enum OfflineError {
     },
 
     #[error(
+        "column `{column}` of feature view `{view}`'s source cannot be aggregated: {reason}; change the \
+         aggregation's function or the column's type"
+    )]
+    AggregationColumnType {
+        view: String,
+        column: String,
+        reason: String,
+    },
+
+    #[error(
         "the rows of feature view `{view}` in the range take more than {max_bytes} bytes; ask for a shorter \
          range or fewer features"
     )]
@@ -155,7 +165,8 @@ impl From<OfflineError> for Error {
             | OfflineError::MissingSourceColumn { .. }
             | OfflineError::SourceTimestampType { .. }
             | OfflineError::FeatureTypeMismatch { .. }
-            | OfflineError::SourceKeyTypeMismatch { .. } => {
+            | OfflineError::SourceKeyTypeMismatch { .. }
+            | OfflineError::AggregationColumnType { .. } => {
                 Error::invalid(err.to_string()).with_reason(reasons::INCOMPATIBLE_SOURCE)
             }
             OfflineError::DuplicateOutputColumn { .. } => {

@@ -23,13 +23,14 @@ use super::error::OfflineError;
 use super::kept_values::KeptValues;
 use super::keys::{KeyEncoder, KeyKind};
 use super::object_reader::ObjectReader;
-use super::point_in_time::{Joined, ViewJoin, merge};
+use super::point_in_time::{ViewJoin, merge};
 use super::source::{FeatureViewSource, FileLayout, source_files};
 use super::timestamps::{epoch_micros, lookback_micros};
+use super::window_join::aggregate_view;
 
 /// Sizes that trade speed for memory; tests shrink them to exercise batch and chunk boundaries.
 #[derive(Debug, Clone, Copy)]
-pub(super) struct Tuning {
+pub(crate) struct Tuning {
     /// Source rows decoded at a time.
     pub batch_rows: usize,
     /// Kept values are compacted once this many (or the entity row count, if larger) pile up.
@@ -86,7 +87,11 @@ pub(super) async fn retrieve(
         let (store, entities, times) = (Arc::clone(&store), entities.clone(), Arc::clone(&times));
         let (view, handle, abandoned) = (view.clone(), handle.clone(), Arc::clone(&abandoned.0));
         let join = tokio::task::spawn_blocking(move || {
-            join_view(&handle, store, &view, &entities, &times, tuning, &abandoned)
+            if view.aggregations.is_empty() {
+                join_view(&handle, store, &view, &entities, &times, tuning, &abandoned)
+            } else {
+                aggregate_view(&handle, store, &view, &entities, &times, tuning, &abandoned)
+            }
         });
         async move { join.await? }
     });
@@ -125,8 +130,8 @@ fn output_names(
     let schema = entities.schema();
     let entity_names = schema.fields().iter().map(|field| field.name().clone());
     let feature_names = views.iter().flat_map(|view| {
-        view.features
-            .iter()
+        view.outputs()
+            .into_iter()
             .map(move |feature| view.output_name(feature, full_feature_names))
     });
     let names: Vec<String> = entity_names.chain(feature_names).collect();
@@ -140,7 +145,10 @@ fn output_names(
 }
 
 /// The entity frame's types of a view's join keys, each of which must be an integer or a string.
-fn entity_key_types(entities: &RecordBatch, view: &FeatureViewSource) -> Result<Vec<DataType>, OfflineError> {
+pub(super) fn entity_key_types(
+    entities: &RecordBatch,
+    view: &FeatureViewSource,
+) -> Result<Vec<DataType>, OfflineError> {
     view.join_keys
         .iter()
         .map(|key| {
@@ -187,7 +195,7 @@ fn entity_times(entities: &RecordBatch) -> Result<Vec<i64>, OfflineError> {
 
 /// One Parquet file of a view's source, its footer read once: the columns to read and the row
 /// groups whose times may matter.
-struct SourceFile {
+pub(super) struct SourceFile {
     meta: ObjectMeta,
     metadata: ArrowReaderMetadata,
     projection: ProjectionMask,
@@ -195,7 +203,7 @@ struct SourceFile {
 }
 
 /// Row groups of one file that one worker reads, in file order.
-struct Share {
+pub(super) struct Share {
     file: usize,
     row_groups: Vec<usize>,
 }
@@ -228,13 +236,50 @@ fn join_view(
     let (files, feature_types) = open_source(handle, &store, view, &key_types, window)?;
     let shares = split(&files, tuning.workers);
 
+    let joined = read_shares(
+        handle,
+        &store,
+        view,
+        &files,
+        &shares,
+        tuning,
+        abandoned,
+        || {
+            let kept = KeptValues::new(feature_types.clone(), times.len(), tuning.min_compaction_rows);
+            ViewJoin::new(&index, &encoder, lookback, times.len(), kept)
+        },
+        |join, batch| absorb_batch(join, view, batch),
+        |join| Ok(join.finish()?),
+    )?;
+    match joined {
+        Some(parts) => Ok(merge(parts)?),
+        None => Ok(Vec::new()),
+    }
+}
+
+/// Reads each share of a view's row groups on its own thread (the first on this one), feeding
+/// every record batch to that share's accumulator, made by `start` and closed by `finish` on
+/// the same thread. Returns the results in share order, or `None` when the request was
+/// abandoned; the first error stops the others at their next batch.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn read_shares<A, B: Send>(
+    handle: &Handle,
+    store: &Arc<dyn ObjectStore>,
+    view: &FeatureViewSource,
+    files: &[SourceFile],
+    shares: &[Vec<Share>],
+    tuning: Tuning,
+    abandoned: &AtomicBool,
+    start: impl Fn() -> A + Sync,
+    absorb: impl Fn(&mut A, &RecordBatch) -> Result<(), OfflineError> + Sync,
+    finish: impl Fn(A) -> Result<B, OfflineError> + Sync,
+) -> Result<Option<Vec<B>>, OfflineError> {
     let failed = AtomicBool::new(false);
-    let join_share = |share: &[Share]| -> Result<Option<Joined>, OfflineError> {
-        let kept = KeptValues::new(feature_types.clone(), times.len(), tuning.min_compaction_rows);
-        let mut join = ViewJoin::new(&index, &encoder, lookback, times.len(), kept);
+    let read_share = |share: &[Share]| -> Result<Option<B>, OfflineError> {
+        let mut accumulator = start();
         for part in share {
             let file = &files[part.file];
-            let reader = ObjectReader::new(Arc::clone(&store), &file.meta);
+            let reader = ObjectReader::new(Arc::clone(store), &file.meta);
             let mut batches =
                 ParquetRecordBatchStreamBuilder::new_with_metadata(reader, file.metadata.clone())
                     .with_projection(file.projection.clone())
@@ -250,38 +295,35 @@ fn join_view(
                     // Nobody waits for this result any more.
                     return Ok(None);
                 }
-                absorb_batch(&mut join, view, &batch)?;
+                absorb(&mut accumulator, &batch)?;
             }
         }
-        Ok(Some(join.finish()?))
+        Ok(Some(finish(accumulator)?))
     };
-    let join_or_flag = |share: &[Share]| {
-        let joined = join_share(share);
-        if joined.is_err() {
+    let read_or_flag = |share: &[Share]| {
+        let read = read_share(share);
+        if read.is_err() {
             failed.store(true, Ordering::Relaxed);
         }
-        joined
+        read
     };
-    let joined: Vec<Option<Joined>> = std::thread::scope(|scope| {
+    let read: Vec<Option<B>> = std::thread::scope(|scope| {
         let (mine, theirs) = shares.split_first().expect("split makes at least one share");
         let helpers: Vec<_> = theirs
             .iter()
-            .map(|share| scope.spawn(|| join_or_flag(share)))
+            .map(|share| scope.spawn(|| read_or_flag(share)))
             .collect();
-        let mut joined = vec![join_or_flag(mine)];
+        let mut read = vec![read_or_flag(mine)];
         for helper in helpers {
-            joined.push(
+            read.push(
                 helper
                     .join()
                     .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
             );
         }
-        joined.into_iter().collect::<Result<_, _>>()
+        read.into_iter().collect::<Result<_, _>>()
     })?;
-    match joined.into_iter().collect::<Option<Vec<Joined>>>() {
-        Some(parts) => Ok(merge(parts)?),
-        None => Ok(Vec::new()),
-    }
+    Ok(read.into_iter().collect())
 }
 
 fn read_error(view: &FeatureViewSource, file: &ObjectMeta) -> impl FnOnce(ParquetError) -> OfflineError {
@@ -292,7 +334,7 @@ fn read_error(view: &FeatureViewSource, file: &ObjectMeta) -> impl FnOnce(Parque
 /// Reads the footer of every file of the view's source, checks that each has the view's
 /// columns with the types of the first, and picks the row groups that may hold candidates.
 /// Returns the files and the feature types.
-fn open_source(
+pub(super) fn open_source(
     handle: &Handle,
     store: &Arc<dyn ObjectStore>,
     view: &FeatureViewSource,
@@ -330,7 +372,7 @@ fn open_source(
 /// Cuts the row groups to read, in file order, into at most `workers` consecutive shares of
 /// about equal row counts (a row group is never cut). There is always at least one share,
 /// empty when there is nothing to read.
-fn split(files: &[SourceFile], workers: usize) -> Vec<Vec<Share>> {
+pub(super) fn split(files: &[SourceFile], workers: usize) -> Vec<Vec<Share>> {
     let groups: Vec<(usize, usize, u64)> = files
         .iter()
         .enumerate()
@@ -367,7 +409,7 @@ fn split(files: &[SourceFile], workers: usize) -> Vec<Vec<Share>> {
 
 /// The event times a candidate can have: from the earliest entity time minus the ttl to the
 /// latest entity time (`None` without entity rows).
-fn candidate_window(times: &[i64], lookback: Option<i64>) -> Option<(i64, i64)> {
+pub(super) fn candidate_window(times: &[i64], lookback: Option<i64>) -> Option<(i64, i64)> {
     let earliest = *times.iter().min()?;
     let latest = *times.iter().max()?;
     Some((earliest.saturating_sub(lookback.unwrap_or(i64::MAX)), latest))

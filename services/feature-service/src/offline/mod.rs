@@ -42,6 +42,7 @@ mod point_in_time;
 pub(crate) mod source;
 pub(crate) mod timestamps;
 mod view_rows;
+mod window_join;
 
 #[cfg(test)]
 mod tests;

@@ -5,9 +5,10 @@ use object_store::{ObjectMeta, ObjectStore, ObjectStoreExt};
 
 use super::error::OfflineError;
 use super::keys::KeyKind;
+use crate::aggregation::Aggregation;
 
 /// One feature view to join onto an entity frame: where its rows live and which columns to take.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct FeatureViewSource {
     /// The feature view's name; prefixes the output columns with full feature names.
     pub name: String,
@@ -21,11 +22,23 @@ pub struct FeatureViewSource {
     pub created_timestamp_field: Option<String>,
     /// How far back from an entity row's time a source row may lie; zero means no limit.
     pub ttl: std::time::Duration,
-    /// The source columns to return.
+    /// The source columns to return (of an aggregated view: the columns its aggregations read).
     pub features: Vec<String>,
+    /// Window aggregations over the source's events; when there are any, they are what the
+    /// view returns, computed as of each entity row's time (see [`crate::aggregation`]).
+    pub aggregations: Vec<Aggregation>,
 }
 
 impl FeatureViewSource {
+    /// The names of what the view returns: its aggregations' outputs, or its features.
+    pub fn outputs(&self) -> Vec<&str> {
+        if self.aggregations.is_empty() {
+            self.features.iter().map(String::as_str).collect()
+        } else {
+            self.aggregations.iter().map(|a| a.output.as_str()).collect()
+        }
+    }
+
     /// The output column for `feature`: `view__feature` with full feature names, else `feature`.
     pub fn output_name(&self, feature: &str, full_feature_names: bool) -> String {
         if full_feature_names {

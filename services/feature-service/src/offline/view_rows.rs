@@ -217,6 +217,7 @@ mod tests {
             created_timestamp_field: Some("created".to_owned()),
             ttl: Duration::ZERO,
             features: features.iter().map(|f| (*f).to_owned()).collect(),
+            aggregations: Vec::new(),
         }
     }
 

@@ -559,6 +559,9 @@ pub struct PushResult {
     pub feature_views: Vec<String>,
     /// The Parquet file written for offline pushes.
     pub offline_file: Option<String>,
+    /// Events older than an aggregated view's allowed lateness: not applied online (still
+    /// written offline when pushed there).
+    pub late_events: u64,
 }
 
 fn push_value(json: &Json) -> pb::Value {
@@ -608,6 +611,7 @@ async fn push(project: String, body: PushRequest, backends: &Backends) -> Result
         rows: answer.rows,
         feature_views: answer.feature_views,
         offline_file: (!answer.offline_file.is_empty()).then_some(answer.offline_file),
+        late_events: answer.late_events,
     })
 }
 

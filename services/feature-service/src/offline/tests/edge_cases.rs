@@ -393,6 +393,7 @@ async fn two_views() -> (Arc<dyn ObjectStore>, RecordBatch, [FeatureViewSource; 
         created_timestamp_field: None,
         ttl: Duration::ZERO,
         features: vec!["tier".into(), "conv_rate".into()],
+        aggregations: Vec::new(),
     };
     (store, entities, [stats_view("stats.parquet"), profiles_view])
 }

@@ -1,6 +1,7 @@
 //! Tests of historical retrieval: hand-made edge cases, a property test against a naive scan,
 //! and an ignored timing run.
 
+mod aggregation_oracle;
 mod edge_cases;
 mod errors;
 mod oracle;
@@ -91,6 +92,7 @@ fn stats_view(location: &str) -> FeatureViewSource {
         created_timestamp_field: Some("created".into()),
         ttl: std::time::Duration::ZERO,
         features: vec!["conv_rate".into()],
+        aggregations: Vec::new(),
     }
 }
 

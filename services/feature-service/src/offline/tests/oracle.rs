@@ -240,6 +240,7 @@ fn views(case: &Case) -> [FeatureViewSource; 2] {
             created_timestamp_field: Some("created".into()),
             ttl: Duration::from_secs(case.ttl_by_driver),
             features: vec!["trips".into(), "name".into()],
+            aggregations: Vec::new(),
         },
         FeatureViewSource {
             name: "by_driver_and_city".into(),
@@ -249,6 +250,7 @@ fn views(case: &Case) -> [FeatureViewSource; 2] {
             created_timestamp_field: None,
             ttl: Duration::from_secs(case.ttl_by_driver_and_city),
             features: vec!["rate".into()],
+            aggregations: Vec::new(),
         },
     ]
 }

@@ -111,6 +111,7 @@ async fn offline_timing_100k_entity_rows_against_1m_source_rows() {
             created_timestamp_field: Some("created".into()),
             ttl,
             features: vec!["conv_rate".into(), "acc_rate".into(), "avg_daily_trips".into()],
+            aggregations: Vec::new(),
         };
         let started = Instant::now();
         let out = historical_features(Arc::clone(&store), entities.clone(), &[view], false)
