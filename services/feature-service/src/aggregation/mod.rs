@@ -68,7 +68,7 @@ pub struct Aggregation {
 pub fn tile_seconds(window: u64) -> u64 {
     [86_400, 3_600, 300, 60, 1]
         .into_iter()
-        .find(|&tile| tile <= window / 24 && window % tile == 0)
+        .find(|&tile| tile <= window / 24 && window.is_multiple_of(tile))
         .unwrap_or(1)
 }
 

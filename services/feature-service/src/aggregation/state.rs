@@ -67,10 +67,8 @@ impl State {
             }),
             (State::Min(min), Datum::Number(x)) => *min = Some(min.map_or(x, |m| m.min(x))),
             (State::Max(max), Datum::Number(x)) => *max = Some(max.map_or(x, |m| m.max(x))),
-            (State::Last(last), Datum::Number(x)) => {
-                if last.is_none_or(|held| later(time, x, held)) {
-                    *last = Some((time, x));
-                }
+            (State::Last(last), Datum::Number(x)) if last.is_none_or(|held| later(time, x, held)) => {
+                *last = Some((time, x));
             }
             (State::Distinct(sketch), Datum::Hash(hash)) => sketch.insert(hash),
             _ => {}
@@ -113,10 +111,8 @@ impl State {
             }
             (State::Min(a), State::Min(Some(b))) => *a = Some(a.map_or(*b, |a| a.min(*b))),
             (State::Max(a), State::Max(Some(b))) => *a = Some(a.map_or(*b, |a| a.max(*b))),
-            (State::Last(a), State::Last(Some((time, x)))) => {
-                if a.is_none_or(|held| later(*time, *x, held)) {
-                    *a = Some((*time, *x));
-                }
+            (State::Last(a), State::Last(Some((time, x)))) if a.is_none_or(|held| later(*time, *x, held)) => {
+                *a = Some((*time, *x));
             }
             (State::Distinct(a), State::Distinct(b)) => a.merge(b),
             _ => {}
@@ -132,10 +128,13 @@ impl State {
             State::Sum {
                 sum, compensation, ..
             } => Value::Float64(sum + compensation),
-            State::Moments { n, mean, m2 } => match function {
-                AggregateFunction::Stddev => Value::Float64((m2.max(0.0) / *n as f64).sqrt()),
-                _ => Value::Float64(*mean),
-            },
+            State::Moments { n, mean, m2 } => {
+                if function == AggregateFunction::Stddev {
+                    Value::Float64((m2.max(0.0) / *n as f64).sqrt())
+                } else {
+                    Value::Float64(*mean)
+                }
+            }
             State::Min(v) | State::Max(v) => v.map_or(Value::Null, Value::Float64),
             State::Last(v) => v.map_or(Value::Null, |(_, x)| Value::Float64(x)),
             State::Distinct(sketch) => Value::Int64(sketch.estimate()),
@@ -239,10 +238,10 @@ mod tests {
     fn aggregation_states_round_trip_and_merge_in_any_order() {
         let values = [3.5, -1.0, 1e10, 2.25, 1e-3, -7.0];
         for function in AggregateFunction::ALL {
-            let datum = |x: f64| match function {
-                AggregateFunction::Count => Datum::Present,
-                AggregateFunction::ApproxCountDistinct => Datum::Hash(super::super::datum::hash_float(x)),
-                _ => Datum::Number(x),
+            let datum = |x: f64| {
+                super::super::datum::from_value(function, &Value::Float64(x))
+                    .unwrap()
+                    .unwrap()
             };
             let mut whole = State::new(function);
             let (mut left, mut right) = (State::new(function), State::new(function));

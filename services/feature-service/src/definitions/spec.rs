@@ -388,7 +388,7 @@ impl AggregationSpec {
 /// A window as the shortest text in one unit: `7d`, `36h`, `90m`, `45s`.
 pub fn window_label(seconds: u64) -> String {
     for (unit, size) in [("d", 86_400), ("h", 3_600), ("m", 60)] {
-        if seconds >= size && seconds % size == 0 {
+        if seconds >= size && seconds.is_multiple_of(size) {
             return format!("{}{unit}", seconds / size);
         }
     }

@@ -24,10 +24,13 @@ pub(super) struct Event {
     pub data: Vec<Option<Datum>>,
 }
 
+/// One entity's events: each one's time and datums.
+type EntityEvents = Vec<(i64, Vec<Option<Datum>>)>;
+
 /// The events of each entity, in order of first appearance.
-fn by_entity(events: Vec<Event>) -> (Vec<EntityKey>, Vec<Vec<(i64, Vec<Option<Datum>>)>>) {
+fn by_entity(events: Vec<Event>) -> (Vec<EntityKey>, Vec<EntityEvents>) {
     let mut keys: Vec<EntityKey> = Vec::new();
-    let mut groups: Vec<Vec<(i64, Vec<Option<Datum>>)>> = Vec::new();
+    let mut groups: Vec<EntityEvents> = Vec::new();
     let mut at: HashMap<String, usize> = HashMap::new();
     for event in events {
         let slot = *at.entry(event.key.to_string()).or_insert_with(|| {
