@@ -221,15 +221,28 @@ impl FeatureValues {
                     .count(),
             )
             .unwrap_or(0);
+            let aggregations = aggregation::of_view(&view, None);
+            // An aggregated view over a push source rebuilds its tiles from the batch source.
+            let source = match (&source.file, aggregations.is_empty()) {
+                (None, false) => self
+                    .offline_source(&request.project, &source)
+                    .await?
+                    .unwrap_or(source),
+                _ => source,
+            };
             let Some(file) = source.file.clone() else {
                 return Err(Error::new(
                     ErrorCode::FailedPrecondition,
                     format!(
-                        "feature view '{name}' reads a push source; pushed rows reach the online store directly"
+                        "feature view '{name}' reads a push source{}; pushed rows reach the online store directly",
+                        if aggregations.is_empty() {
+                            ""
+                        } else {
+                            " without a batch source"
+                        }
                     ),
                 ));
             };
-            let aggregations = aggregation::of_view(&view, None);
             let scan = Scan {
                 view: &view,
                 source: &source,
