@@ -17,8 +17,8 @@
   (short windows empty, the 7 d one draining), ~1% exactly at one of the driver's event
   times (the upper window end is inclusive), ~1% exactly on a minute or an hour (a tile
   start), ~0.5% exact copies of another row (duplicates are kept, one output row each).
-- driver_plain.parquet: one row per driver (time within the day before END) with four float64
-  features, for the plain online view the aggregated one is compared with.
+- driver_plain.parquet: one row per driver (time within the day before the last event) with
+  four float64 features, for the plain online view the aggregated one is compared with.
 - meta.json: the parameters and counts, for the report.
 """
 
@@ -123,9 +123,11 @@ def main():
     })
     pq.write_table(entities, os.path.join(args.out, "entities.parquet"))
 
-    # ---- plain per-driver table for the online comparison
+    # ---- plain per-driver table for the online comparison: within the day before the last
+    # event, so one materialization window [first event, last event] holds both views.
+    last_us = int(event_us.max()) if n else end_us
     k = args.drivers
-    plain_us = end_us - rng.integers(0, DAY_US, k, dtype=np.int64)
+    plain_us = last_us - rng.integers(0, DAY_US, k, dtype=np.int64)
     plain = pa.table({
         "driver_id": pa.array(drivers),
         "event_timestamp": ts_array(plain_us),
@@ -136,7 +138,6 @@ def main():
     })
     pq.write_table(plain, os.path.join(args.out, "driver_plain.parquet"))
 
-    last_us = int(event_us.max()) if n else end_us
     meta = {
         "seed": SEED, "events": n, "drivers": args.drivers, "days": args.days, "files": len(bounds) - 1,
         "fare_nulls": int(fare_null.sum()), "trip_id_nulls": int(trip_null.sum()),
