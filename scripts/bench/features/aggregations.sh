@@ -96,7 +96,8 @@ now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.4f", b-a}'; }
 json_str() { "$PY" -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 # status_kib PID FIELD: a /proc/PID/status field (VmRSS, VmHWM) in KiB.
-status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status"; }
+# 0 when the process is gone (the row then fails on its own).
+status_kib() { awk -v f="$2:" '$1 == f {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 # The CPU that processes outside this benchmark used while a row ran, in percent of all
 # cores, as in run.sh: all busy time minus this script's process tree and Redis.
