@@ -159,7 +159,7 @@ def compare(reference, other):
         out["examples"] = [{name: (ref.column(name)[int(i)].as_py(), oth.column(name)[int(i)].as_py())
                             for *_, name in AGGREGATIONS if name in oth.column_names} | {"position": int(i)}
                            for i in first]
-        problems.append(f"{int(mismatched.sum())} rows with a differing aggregation")
+        problems.append(f"rows with a differing aggregation: {int(mismatched.sum())}")
     out["problems"] = problems
     out["ok"] = not problems
     return out
