@@ -17,15 +17,18 @@ narrower windows taken with FILTER clauses; output in entity-frame order. Both s
 carry a time bucket of the widest window's length, joined for equality: a window touches at
 most two buckets, so the hash join pairs each event with the rows of its driver near it in
 time instead of all of them, and the range predicates then drop the few extra pairs. The
-bucket changes no result. Tried on 10M events x 100k rows, 2 cores, DuckDB 2.0.1 (seconds per run):
-  - range join without the bucket: 5.1-5.7 s;
-  - one join per window, joined back on row_id: 6.5-7.4 s;
+bucket changes no result. Tried on 10M events x 100k rows, DuckDB 2.0.1, 2 shared cores with
+other builds running (seconds per run; the first three interleaved, 4 rounds):
+  - this query (bucket of 7 d): 3.3-3.6 s; 1.5-1.8 s with the machine quiet; buckets of 1 d,
+    2 d and 3.5 d were the same or slower;
+  - the same range join without the bucket: 5.2-5.9 s;
   - window functions over the union of events and entity rows (RANGE frames with per-row
-    offsets, which DuckDB allows): 6.8 s and 4x the memory;
-  - this query (bucket of 7 d; 1 d, 2 d and 3.5 d were the same or slower): 2.7-3.1 s.
+    offsets, which DuckDB allows): 6.6-6.8 s, and about 4x the memory;
+  - one join per window, joined back on row_id: 6.5-7.4 s.
 
 Runs in one process and one connection WARMUP + REPEATS times; each run reads the Parquet
-files and writes OUT (COPY ... TO). Prints one JSON line: the seconds of every timed run, the
+files and writes OUT (COPY ... TO); with REPEATS 0 it runs once, untimed, to compute a
+reference (aggregations.sh does so for the online check). Prints one JSON line: the seconds of every timed run, the
 warm-up, the row count, DuckDB's threads and version, and the process's peak RSS (MiB, from
 getrusage: the Python interpreter plus DuckDB).
 """
