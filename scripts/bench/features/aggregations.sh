@@ -277,7 +277,11 @@ lathe_materialize() {
   if "$LATHE" features materialize --start "$FIRST" --end "$LAST" --view "$1" \
     >"$WORK/logs/lathe-materialize-$1.json" 2>"$WORK/logs/lathe-materialize-$1.log"; then
     t1=$(now)
-    record lathe "materialize-$1" "$busy" "{\"seconds\":$(elapsed "$t0" "$t1"),\"answer\":$("$PY" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' "$WORK/logs/lathe-materialize-$1.json" 2>/dev/null || echo null)}"
+    # The CLI's summary, on one line; null if it printed none.
+    local answer
+    answer=$("$PY" -c 'import json,sys; print(json.dumps(json.load(open(sys.argv[1]))))' \
+      "$WORK/logs/lathe-materialize-$1.json" 2>/dev/null || echo null)
+    record lathe "materialize-$1" "$busy" "{\"seconds\":$(elapsed "$t0" "$t1"),\"answer\":$answer}"
     printf '  lathe materialize %s: %s s\n' "$1" "$(elapsed "$t0" "$t1")" >&2
     return 0
   fi
