@@ -208,19 +208,6 @@ ids = sorted({1 + (i * 9973) % n for i in range(99)} | {n})
 print(json.dumps({"features": sys.argv[2].split(","), "entities": {"driver_id": ids}}))
 ' "$DRIVERS" "$features" >"$WORK/online-sample-$view.json"
 done
-# What the aggregated view's online answer must hold: the aggregations at the materialization's
-# end (the last event), computed by DuckDB for the sample ids.
-"$PY" -c '
-import json, sys, datetime as dt, pyarrow as pa, pyarrow.parquet as pq
-ids = json.load(open(sys.argv[1]))["entities"]["driver_id"]
-at = dt.datetime.fromisoformat(sys.argv[2].replace("Z", "+00:00"))
-pq.write_table(pa.table({"row_id": pa.array(range(len(ids)), pa.int64()), "driver_id": pa.array(ids, pa.int64()),
-                         "event_timestamp": pa.array([at] * len(ids), pa.timestamp("us", tz="UTC"))}), sys.argv[3])
-' "$WORK/online-sample-agg.json" "$LAST" "$WORK/online-sample-agg-entities.parquet"
-"$PY" "$HERE/agg_duckdb.py" "$WORK/data/trips" "$WORK/online-sample-agg-entities.parquet" \
-  "$WORK/out/online-sample-agg-expected.parquet" --warmup 0 --repeats 0 >"$WORK/logs/online-expected.json" 2>&1 ||
-  die "DuckDB failed on the online sample: $(tail -3 "$WORK/logs/online-expected.json")"
-
 # ---------------------------------------------------------------- DuckDB
 bench_duckdb() {
   log "DuckDB range join, 1 warm-up + $REPEATS"
@@ -321,12 +308,30 @@ measure_online() {
   printf '  lathe online %s: %s\n' "$view" "${line#RESULT }" >&2
 }
 
-# online_sample VIEW URL TOKEN: saves one answer to the view's check body, checked later.
+# online_sample VIEW URL TOKEN: saves one answer to the view's check body, checked later, and
+# the time it was read at (an aggregated view's windows end at the read).
 online_sample() {
   if ! "$PY" "$HERE/check.py" online-fetch "$2" "$WORK/online-sample-$1.json" "$WORK/out/lathe-online-sample-$1.json" "$3" \
     2>"$WORK/logs/lathe-online-sample-$1.log"; then
     echo "Lathe's online sample request for the $1 view failed: $(tail -1 "$WORK/logs/lathe-online-sample-$1.log")" >>"$NOTES"
   fi
+  date -u +%Y-%m-%dT%H:%M:%S.%6NZ >"$WORK/online-sample-$1.time"
+}
+
+# online_expected: what the aggregated view's online answer must hold, the aggregations at the
+# moment it was read (windows end at the read; the server answered within milliseconds of it,
+# so only a read that straddles a minute edge could differ), computed by DuckDB for the sample ids.
+online_expected() {
+  "$PY" -c '
+import json, sys, datetime as dt, pyarrow as pa, pyarrow.parquet as pq
+ids = json.load(open(sys.argv[1]))["entities"]["driver_id"]
+at = dt.datetime.fromisoformat(sys.argv[2].replace("Z", "+00:00"))
+pq.write_table(pa.table({"row_id": pa.array(range(len(ids)), pa.int64()), "driver_id": pa.array(ids, pa.int64()),
+                         "event_timestamp": pa.array([at] * len(ids), pa.timestamp("us", tz="UTC"))}), sys.argv[3])
+' "$WORK/online-sample-agg.json" "$(cat "$WORK/online-sample-agg.time")" "$WORK/online-sample-agg-entities.parquet"
+  "$PY" "$HERE/agg_duckdb.py" "$WORK/data/trips" "$WORK/online-sample-agg-entities.parquet" \
+    "$WORK/out/online-sample-agg-expected.parquet" --warmup 0 --repeats 0 >"$WORK/logs/online-expected.json" 2>&1 ||
+    die "DuckDB failed on the online sample: $(tail -3 "$WORK/logs/online-expected.json")"
 }
 
 # write_repository DIR WITH_AGGREGATIONS: the feature repository, with or without driver_trips.
@@ -468,6 +473,7 @@ if [[ -f $WORK/out/lathe-online-sample-plain.json ]]; then
     "$WORK/out/lathe-online-sample-plain.json" "$WORK/online-sample-plain.json")"
 fi
 if [[ -f $WORK/out/lathe-online-sample-agg.json ]]; then
+  online_expected
   record_check online-agg "$("$PY" "$HERE/agg_check.py" online-agg "$WORK/out/lathe-online-sample-agg.json" \
     "$WORK/out/online-sample-agg-expected.parquet" "$WORK/online-sample-agg.json")"
 fi

@@ -400,6 +400,135 @@ async fn feature_repository_from_the_command_line() {
     assert!(terminate(child).success());
 }
 
+/// Trips of drivers 1 and 2 every 10 minutes from 2026-01-01T00:00Z for two hours, the fare
+/// of trip `k` being `k` (driver 1 takes the even trips).
+fn write_trips(path: &std::path::Path) {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
+
+    let t0 = 1_767_225_600_000_000i64;
+    let minute = 60_000_000i64;
+    let trips: Vec<i64> = (0..12).collect();
+    let batch = RecordBatch::try_from_iter([
+        (
+            "driver_id",
+            Arc::new(Int64Array::from_iter_values(trips.iter().map(|k| 1 + k % 2))) as arrow::array::ArrayRef,
+        ),
+        (
+            "event_timestamp",
+            Arc::new(TimestampMicrosecondArray::from_iter_values(
+                trips.iter().map(|k| t0 + k * 10 * minute),
+            )),
+        ),
+        (
+            "trip_id",
+            Arc::new(Int64Array::from_iter_values(trips.iter().copied())),
+        ),
+        (
+            "fare",
+            Arc::new(Float64Array::from_iter_values(trips.iter().map(|k| *k as f64))),
+        ),
+    ])
+    .unwrap();
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    let file = std::fs::File::create(path).unwrap();
+    let mut writer = parquet::arrow::ArrowWriter::try_new(file, batch.schema(), None).unwrap();
+    writer.write(&batch).unwrap();
+    writer.close().unwrap();
+}
+
+#[tokio::test]
+async fn aggregated_features_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    write_trips(&d.join("objects/features/trips/part-0.parquet"));
+    let repo = d.join("repo");
+    std::fs::create_dir_all(&repo).unwrap();
+    std::fs::write(
+        repo.join("trips.yaml"),
+        "entities:\n  - name: driver\n    join_keys: [{name: driver_id, type: int64}]\nsources:\n  - name: trips\n    file: {path: trips/}\nfeature_views:\n  - name: driver_trips\n    entities: [driver]\n    source: trips\n    aggregations:\n      - {column: fare, function: sum, window: 1h}\n      - {column: trip_id, function: count, window: 1d}\n",
+    )
+    .unwrap();
+    let (child, url, admin) = standalone_with_project(d, "churn").await;
+    let run_text = |args: &[&str]| {
+        let output = lathe(d)
+            .env("LATHE_URL", &url)
+            .env("LATHE_TOKEN", &admin)
+            .env("LATHE_PROJECT", "churn")
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            output.status.success(),
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        )
+    };
+    let repo_arg = repo.to_str().unwrap();
+    let (ok, applied, err) = run_text(&["features", "apply", repo_arg]);
+    assert!(ok && applied.contains("applied 3 changes"), "{applied}{err}");
+
+    // At 01:05 the hour's window (minute tiles) starts at 00:06: driver 1's trips at 00:20,
+    // 00:40 and 01:00 (fares 2 + 4 + 6); the day's window counts its four trips so far.
+    let entities = d.join("entities.csv");
+    std::fs::write(
+        &entities,
+        "driver_id,event_timestamp\n1,2026-01-01T01:05:00Z\n2,2026-01-01T00:00:00Z\n",
+    )
+    .unwrap();
+    let out = d.join("training.parquet");
+    let (ok, wrote, err) = run_text(&[
+        "features",
+        "historical",
+        "--entities",
+        entities.to_str().unwrap(),
+        "--features",
+        "driver_trips:fare_sum_1h,driver_trips:trip_id_count_1d",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(ok && wrote.contains("wrote 2 rows"), "{wrote}{err}");
+    let file = std::fs::File::open(&out).unwrap();
+    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .next()
+        .unwrap();
+    let sums = batch.column_by_name("fare_sum_1h").unwrap();
+    let sums = sums
+        .as_any()
+        .downcast_ref::<arrow::array::Float64Array>()
+        .unwrap();
+    let counts = batch.column_by_name("trip_id_count_1d").unwrap();
+    let counts = counts
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .unwrap();
+    assert_eq!((sums.value(0), counts.value(0)), (12.0, 4));
+    assert!(
+        arrow::array::Array::is_null(sums, 1),
+        "driver 2's first trip is at 00:10"
+    );
+    assert_eq!(counts.value(1), 0);
+
+    let (ok, materialized, err) = run_text(&[
+        "features",
+        "materialize",
+        "--start",
+        "2026-01-01T00:00:00Z",
+        "--end",
+        "2026-01-01T02:00:00Z",
+    ]);
+    assert!(
+        ok && materialized.contains("\"entities_written\": 2"),
+        "{materialized}{err}"
+    );
+    assert!(terminate(child).success());
+}
+
 /// The files under `dir` whose name holds `#`: the staging files of multipart uploads that
 /// have not finished, as the local object store writes them.
 fn staging_files(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
