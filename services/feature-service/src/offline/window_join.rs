@@ -1,26 +1,23 @@
 //! The offline side of window aggregations ([`aggregate_view`]): each aggregation of a view
-//! computed as of each entity row's time, with the tiles and windows of
-//! [`crate::aggregation`], so that it equals what an online read at that time gives.
+//! computed as of each entity row's time, over the windows of [`crate::aggregation`], so that
+//! it equals what an online read at that time gives.
 //!
 //! # Work and memory
 //!
-//! The source is streamed once, its row groups split between workers as for a plain view. An
-//! event counts only if some entity row of its key needs it: the earliest entity row at or
-//! after the event (one binary search in the key's sorted times) is the one whose window
-//! reaches furthest back. A needed event is folded into the state of its tile, kept per (key,
-//! tile); and when it lies in the tile of some entity row's own time (the tile cut at that
-//! time), it is also kept as (time, datum) for that cut. Memory is therefore bounded by the
-//! tiles the entity rows' windows cover, plus the events of their last tiles — not by the
-//! source, and not by the events of whole windows. At the end the workers' tiles merge, and
-//! each entity row combines the full tiles of its window with the cut part of its own tile:
-//! at most `window / tile` merges per row and aggregation (24 to 168 with the tile rule).
+//! The source is streamed once, its row groups split between workers as for a plain view, and
+//! each event goes straight into the state of every entity row whose window holds it: the
+//! entity rows of its key are sorted by time, so they are the ones from the first at or after
+//! the event up to the first whose window starts after it (window starts only move forward
+//! with time), one binary search and a short walk per aggregation. Nothing of the source is
+//! kept: memory is one state per entity row and aggregation per worker (tens of bytes; a
+//! distinct count's sketch grows with its values up to 4 KiB), whatever the source's size. The
+//! work is one step per (event, entity row) pair a window joins, the pairs a range join would
+//! produce, without producing them. The workers' states then merge row by row.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
 use arrow::array::{Array, ArrayRef, Float64Builder, Int64Builder, RecordBatch};
-use foldhash::fast::RandomState;
 use object_store::ObjectStore;
 use tokio::runtime::Handle;
 
@@ -32,33 +29,28 @@ use super::historical_features::{
 use super::keys::{KeyEncoder, KeyKind};
 use super::source::FeatureViewSource;
 use super::timestamps::epoch_micros;
-use crate::aggregation::{Aggregation, ColumnData, Datum, State};
+use crate::aggregation::{Aggregation, ColumnData, State};
 use crate::online::Value;
 
-/// Per aggregation: the state of each needed (key group, tile), and the events kept for cuts.
-struct Tiles {
-    states: Vec<HashMap<(u32, i64), State, RandomState>>,
-    cuts: Vec<Vec<(u32, i64, i64, Datum)>>,
-}
+/// Per aggregation, the state of every entity row so far.
+struct RowStates(Vec<Vec<State>>);
 
-impl Tiles {
-    fn new(aggregations: usize) -> Tiles {
-        Tiles {
-            states: (0..aggregations).map(|_| HashMap::default()).collect(),
-            cuts: vec![Vec::new(); aggregations],
-        }
+impl RowStates {
+    fn new(aggregations: &[Aggregation], rows: usize) -> RowStates {
+        RowStates(
+            aggregations
+                .iter()
+                .map(|a| vec![State::new(a.function); rows])
+                .collect(),
+        )
     }
 
-    /// Takes in another worker's tiles.
-    fn merge(&mut self, other: Tiles, aggregations: &[Aggregation]) {
-        for (a, (states, cuts)) in other.states.into_iter().zip(other.cuts).enumerate() {
-            for (at, state) in states {
-                self.states[a]
-                    .entry(at)
-                    .or_insert_with(|| State::new(aggregations[a].function))
-                    .merge(&state);
+    /// Takes in another worker's states, row by row.
+    fn merge(&mut self, other: &RowStates) {
+        for (mine, theirs) in self.0.iter_mut().zip(&other.0) {
+            for (mine, theirs) in mine.iter_mut().zip(theirs) {
+                mine.merge(theirs);
             }
-            self.cuts[a].extend(cuts);
         }
     }
 }
@@ -98,7 +90,7 @@ pub(super) fn aggregate_view(
         })
         .collect();
 
-    let absorb = |tiles: &mut Tiles, batch: &RecordBatch| -> Result<(), OfflineError> {
+    let absorb = |states: &mut RowStates, batch: &RecordBatch| -> Result<(), OfflineError> {
         let column = |name: &str| batch.column_by_name(name).expect("a checked column");
         let keys: Vec<&ArrayRef> = view.join_keys.iter().map(|key| column(key)).collect();
         let keys = encoder.encode(&keys)?;
@@ -124,24 +116,20 @@ pub(super) fn aggregate_view(
                 continue;
             };
             let time = event_times.value(row);
-            let entity_times = index.group(group).times;
-            // The earliest entity row at or after the event has the window reaching furthest back.
-            let first = entity_times.partition_point(|&t| t < time);
-            let Some(&earliest) = entity_times.get(first) else {
+            let members = index.group(group);
+            // The entity rows at or after the event, by ascending time.
+            let first = members.times.partition_point(|&t| t < time);
+            if first == members.times.len() {
                 continue;
-            };
+            }
             for (a, aggregation) in aggregations.iter().enumerate() {
-                if aggregation.window_start(earliest) > time {
-                    continue;
-                }
                 let Some(datum) = data[a].get(row) else { continue };
-                let tile = aggregation.tile_of(time);
-                tiles.states[a]
-                    .entry((group, tile))
-                    .or_insert_with(|| State::new(aggregation.function))
-                    .add(time, datum);
-                if aggregation.tile_of(earliest) == tile {
-                    tiles.cuts[a].push((group, tile, time, datum));
+                let states = &mut states.0[a];
+                for (&entity_row, &entity_time) in members.rows[first..].iter().zip(&members.times[first..]) {
+                    if aggregation.window_start(entity_time) > time {
+                        break;
+                    }
+                    states[entity_row as usize].add(time, datum);
                 }
             }
         }
@@ -155,84 +143,59 @@ pub(super) fn aggregate_view(
         &shares,
         tuning,
         abandoned,
-        || Tiles::new(aggregations.len()),
+        || RowStates::new(aggregations, times.len()),
         absorb,
         Ok,
     )?;
     let Some(parts) = parts else {
         return Ok(Vec::new());
     };
-    let mut tiles = Tiles::new(aggregations.len());
+    let mut parts = parts.into_iter();
+    let mut states = parts
+        .next()
+        .unwrap_or_else(|| RowStates::new(aggregations, times.len()));
     for part in parts {
-        tiles.merge(part, aggregations);
+        states.merge(&part);
+    }
+    let mut keyed = vec![false; times.len()];
+    for group in 0..index.groups() {
+        for &row in index.group(group).rows {
+            keyed[row as usize] = true;
+        }
     }
     Ok(aggregations
         .iter()
-        .enumerate()
-        .map(|(a, aggregation)| {
-            let states = std::mem::take(&mut tiles.states[a]);
-            let cuts = std::mem::take(&mut tiles.cuts[a]);
-            window_values(aggregation, &index, times.len(), states, cuts)
-        })
+        .zip(&states.0)
+        .map(|(aggregation, states)| column_of(aggregation, states, &keyed))
         .collect())
 }
 
-/// One aggregation's value for every entity row: its window's full tiles merged, plus its own
-/// tile's events up to its time. Rows without a key (never in the index) are null.
-fn window_values(
-    aggregation: &Aggregation,
-    index: &EntityIndex,
-    rows: usize,
-    states: HashMap<(u32, i64), State, RandomState>,
-    mut cuts: Vec<(u32, i64, i64, Datum)>,
-) -> ArrayRef {
-    let mut states: Vec<((u32, i64), State)> = states.into_iter().collect();
-    states.sort_unstable_by_key(|(at, _)| *at);
-    cuts.sort_unstable_by_key(|&(group, tile, time, _)| (group, tile, time));
-    let mut values: Vec<Option<Value>> = vec![None; rows];
-    let (mut state_from, mut cut_from) = (0, 0);
-    for group in 0..index.groups() {
-        let state_end = state_from + states[state_from..].partition_point(|((g, _), _)| *g == group);
-        let cut_end = cut_from + cuts[cut_from..].partition_point(|(g, ..)| *g == group);
-        let group_states = &states[state_from..state_end];
-        let group_cuts = &cuts[cut_from..cut_end];
-        let members = index.group(group);
-        for (&row, &time) in members.rows.iter().zip(members.times) {
-            let (first, own) = (aggregation.first_tile(time), aggregation.tile_of(time));
-            let mut state = State::new(aggregation.function);
-            let from = group_states.partition_point(|((_, tile), _)| *tile < first);
-            for (_, tile_state) in group_states[from..]
-                .iter()
-                .take_while(|((_, tile), _)| *tile < own)
-            {
-                state.merge(tile_state);
-            }
-            let cut = group_cuts.partition_point(|(_, tile, ..)| *tile < own);
-            for &(_, _, event, datum) in group_cuts[cut..]
-                .iter()
-                .take_while(|(_, tile, event, _)| *tile == own && *event <= time)
-            {
-                state.add(event, datum);
-            }
-            values[row as usize] = Some(state.finish(aggregation.function));
+/// One aggregation's values as a column: a row without a key (never in the index) is null.
+fn column_of(aggregation: &Aggregation, states: &[State], keyed: &[bool]) -> ArrayRef {
+    let values = states.iter().zip(keyed).map(|(state, keyed)| {
+        if *keyed {
+            state.finish(aggregation.function)
+        } else {
+            Value::Null
         }
-        (state_from, cut_from) = (state_end, cut_end);
-    }
+    });
     if aggregation.function.numeric() {
-        let mut column = Float64Builder::with_capacity(rows);
+        let mut column = Float64Builder::with_capacity(states.len());
         for value in values {
-            column.append_option(match value {
-                Some(Value::Float64(x)) => Some(x),
-                _ => None,
+            column.append_option(if let Value::Float64(x) = value {
+                Some(x)
+            } else {
+                None
             });
         }
         Arc::new(column.finish())
     } else {
-        let mut column = Int64Builder::with_capacity(rows);
+        let mut column = Int64Builder::with_capacity(states.len());
         for value in values {
-            column.append_option(match value {
-                Some(Value::Int64(n)) => Some(n),
-                _ => None,
+            column.append_option(if let Value::Int64(n) = value {
+                Some(n)
+            } else {
+                None
             });
         }
         Arc::new(column.finish())
