@@ -8,6 +8,8 @@ use lathe_contract::features::v1 as pb;
 
 use super::FeatureValues;
 use super::value_conversion::{value_from_proto, value_to_proto};
+use crate::aggregation::{self, KeyState};
+use crate::definitions::spec::FeatureViewSpec;
 use crate::online::{EntityKey, Value};
 
 impl FeatureValues {
@@ -62,13 +64,19 @@ impl FeatureValues {
                 }
                 keys.push(EntityKey::new(parts)?);
             }
-            let found = if w.view.aggregations.is_empty() {
-                self.online
+            // What an entity the store has nothing for reads as: null, or for an aggregated
+            // view its empty windows (counts are 0, as in a training set).
+            let (found, not_found) = if w.view.aggregations.is_empty() {
+                let found = self
+                    .online
                     .read(&request.project, &w.view.name, &keys, &w.features)
-                    .await?
+                    .await?;
+                (found, vec![pb::Value::default(); w.features.len()])
             } else {
-                self.read_aggregates(&request.project, &w.view, &keys, &w.features, now_us)
-                    .await?
+                let found = self
+                    .read_aggregates(&request.project, &w.view, &keys, &w.features, now_us)
+                    .await?;
+                (found, empty_aggregates(&w.view, &w.features))
             };
             let max_age_us = i64::try_from(w.view.ttl_seconds)
                 .unwrap_or(i64::MAX / 1_000_000)
@@ -86,7 +94,7 @@ impl FeatureValues {
                 for row in &found {
                     match row {
                         None => {
-                            column.values.push(pb::Value::default());
+                            column.values.push(not_found[f].clone());
                             column.statuses.push(pb::FeatureStatus::NotFound as i32);
                             column.event_timestamps_us.push(0);
                         }
@@ -117,4 +125,14 @@ impl FeatureValues {
         }
         Ok(pb::GetOnlineFeaturesResponse { columns })
     }
+}
+
+/// The values of `features` of an aggregated view over windows without events.
+fn empty_aggregates(view: &FeatureViewSpec, features: &[String]) -> Vec<pb::Value> {
+    let aggregations = aggregation::of_view(view, Some(features));
+    KeyState::new(&aggregations)
+        .values_at(&aggregations, 0)
+        .iter()
+        .map(value_to_proto)
+        .collect()
 }
