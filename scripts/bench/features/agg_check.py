@@ -16,7 +16,7 @@ output fails here), and per aggregation NULL positions identical, counts exact, 
 a relative 1e-9. Prints one JSON line per output, with "ok".
 
 online-agg: checks an online answer (Feast format) of the aggregated view against EXPECTED,
-DuckDB's output for the same ids at one time (the materialization's end).
+DuckDB's output for the same ids at one time (the moment the sample was read).
 
 online-plain: checks an online answer of the plain view against driver_plain.parquet.
 

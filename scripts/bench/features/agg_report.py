@@ -151,7 +151,7 @@ def main():
             check = "no sample answer"
         else:
             want = ("the source rows" if view == "plain"
-                    else f"DuckDB's aggregations at the materialization's end ({meta['last']})")
+                    else "DuckDB's aggregations at the moment the sample was read")
             check = (f"{'OK' if c['ok'] else 'INVALID'}: sample of {c['entities']} ids × {c['features']} features vs "
                      f"{want}: {c['value_mismatches']} wrong values"
                      + (f" (e.g. {json.dumps(c['examples'][:2])})" if c["examples"] else ""))

@@ -3,12 +3,12 @@
 # aggregation in plain DuckDB, on the same data, one after the other; then online reads of the
 # aggregated view vs a plain one. One command, idempotent:
 #
-#     BENCH_LATHE_BIN=target/release/lathe scripts/bench/features/aggregations.sh
+#     scripts/bench/features/aggregations.sh
 #
 # What it does, in order:
 #   1. installs wrk (Debian) if missing, and duckdb, pyarrow, pandas, numpy (PyPI) into
 #      .tools/feast-venv if they are missing there (the venv run.sh uses; Feast is not needed);
-#      builds nothing: Lathe is the binary BENCH_LATHE_BIN (default target/release/lathe);
+#      builds `cargo build --release -p lathe` unless BENCH_LATHE_BIN names a binary;
 #   2. agg_gen.py writes the data (fixed seed) to .tools/bench-agg/data: trips/ (10M events of
 #      10,000 drivers over 30 days, shuffled, 8 Parquet files), entities.parquet (100,000 entity
 #      rows, ~5% with every window empty), driver_plain.parquet (one row per driver);
@@ -17,15 +17,16 @@
 #   4. Lathe (`lathe standalone`, online store on Redis): applies driver_trips (aggregated) and
 #      driver_plain (4 float features); times `lathe features historical` of the four
 #      aggregations (1 warm-up + BENCH_REPEATS) and reads the server's peak RSS (VmHWM, reset
-#      just before the runs); materializes both views up to the last event; measures online
-#      reads, 1 entity x 4 features, of the plain view then the aggregated one with wrk
-#      (online.lua, the same endpoint and connections as run.sh);
+#      just before the runs); materializes both views up to the last event (the data ends at
+#      the current hour); measures online reads, 1 entity x 4 features, of the plain view then
+#      the aggregated one with wrk (online.lua, the same endpoint and connections as run.sh);
 #   5. checks DuckDB against a brute force, Lathe against DuckDB (agg_check.py), the checker
-#      itself on corrupted copies, one online answer of each view; prints the Markdown table
-#      (also written to .tools/bench-agg/results.md); stops the server, flushes the Redis db.
+#      itself on corrupted copies, one online answer of each view (the aggregated one against
+#      DuckDB at the moment it was read: its windows end at the read); prints the Markdown
+#      table (also written to .tools/bench-agg/results.md); stops the server, flushes the db.
 #
-# Until Lathe accepts `aggregations`, the Lathe rows say why they did not run (the apply error)
-# and the plain view is still applied alone, so its online row is measured.
+# If `lathe features apply` refuses the aggregated view, the Lathe rows say why (the apply
+# error) and the plain view is still applied alone, so its online row is measured.
 #
 # Knobs (environment): BENCH_LATHE_BIN, BENCH_REPEATS (timed historical runs after one warm-up,
 # default 5), BENCH_DURATION (s per online row, default 10), BENCH_WARMUP (s of wrk warm-up,
@@ -50,7 +51,13 @@ DB=${BENCH_REDIS_DB:-13}
 EVENTS=${BENCH_AGG_EVENTS:-10000000}
 ENTITY_ROWS=${BENCH_AGG_ENTITY_ROWS:-100000}
 DRIVERS=${BENCH_AGG_DRIVERS:-10000}
-LATHE=${BENCH_LATHE_BIN:-$ROOT/target/release/lathe}
+if [[ -n ${BENCH_LATHE_BIN:-} ]]; then
+  LATHE=$BENCH_LATHE_BIN
+else
+  echo "== cargo build --release -p lathe" >&2
+  (cd "$ROOT" && cargo build --release -p lathe)
+  LATHE=${CARGO_TARGET_DIR:-$ROOT/target}/release/lathe
+fi
 CONNS=8
 THREADS=${BENCH_THREADS:-2}
 PROJECT=bench
