@@ -82,11 +82,7 @@ fn events_parquet(events: &[(i64, i64, i64, Option<f64>)]) -> Vec<u8> {
 
 /// The four aggregates of `driver` at `time`, by the documented windows (1 h: minute tiles;
 /// 1 d: hour tiles): count, sum over 1 h, mean and max over 1 d.
-fn by_hand(
-    events: &[(i64, i64, i64, Option<f64>)],
-    driver: i64,
-    time: i64,
-) -> (Option<f64>, i64, Option<f64>, Option<f64>) {
+fn by_hand(events: &[(i64, i64, i64, Option<f64>)], driver: i64, time: i64) -> Aggregates {
     let start = |tile: i64, window: i64| time.div_euclid(tile) * tile - window + tile;
     let within = |tile, window| {
         events
@@ -119,8 +115,11 @@ fn read_parquet(bytes: &[u8]) -> RecordBatch {
     arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
 }
 
+/// fare sum over 1 h, trip count over 1 d, fare mean and max over 1 d.
+type Aggregates = (Option<f64>, i64, Option<f64>, Option<f64>);
+
 /// The four aggregates of each row of a training set.
-fn aggregates(frame: &RecordBatch) -> Vec<(Option<f64>, i64, Option<f64>, Option<f64>)> {
+fn aggregates(frame: &RecordBatch) -> Vec<Aggregates> {
     let float = |name: &str, row: usize| {
         let column = frame.column_by_name(name).unwrap().as_primitive::<Float64Type>();
         column.is_valid(row).then(|| column.value(row))
