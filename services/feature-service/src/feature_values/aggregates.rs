@@ -4,9 +4,8 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use lathe_common::{Error, Result};
-
 use arrow::array::{Array, ArrayRef};
+use lathe_common::{Error, Result};
 
 use super::FeatureValues;
 use super::materialization::{BatchKeys, Reporter, Scan, comparable};
@@ -16,8 +15,8 @@ use crate::definitions::spec::FeatureViewSpec;
 use crate::offline::{self, keys::KeyNumbers};
 use crate::online::{EntityKey, FeatureRow, OnlineError, StateUpdate, Value};
 
-/// One pushed or materialized event of an aggregated view: its entity, time and one datum per
-/// aggregation of the view (in the view's order).
+/// One pushed event of an aggregated view: its entity, time and one datum per aggregation of
+/// the view (in the view's order).
 pub(super) struct Event {
     pub key: EntityKey,
     pub time: i64,
@@ -51,7 +50,7 @@ fn decode(aggregations: &[Aggregation], stored: Option<&[u8]>) -> std::result::R
 }
 
 /// A view's allowed lateness in microseconds: as declared, or its longest window.
-pub(super) fn allowed_lateness(view: &FeatureViewSpec, aggregations: &[Aggregation]) -> i64 {
+fn allowed_lateness(view: &FeatureViewSpec, aggregations: &[Aggregation]) -> i64 {
     view.allowed_lateness.map_or_else(
         || aggregation::longest_window(aggregations),
         |seconds| {
