@@ -148,6 +148,29 @@ enum Command {
     },
 }
 
+impl Command {
+    /// The connection of a client command (one that calls a running Lathe's API).
+    fn connection_mut(&mut self) -> Option<&mut commands::Connection> {
+        match self {
+            Command::Experiments { connection, .. }
+            | Command::Runs { connection, .. }
+            | Command::Features { connection, .. }
+            | Command::Pipelines { connection, .. }
+            | Command::Monitors { connection, .. }
+            | Command::Models { connection, .. }
+            | Command::Deploy { connection, .. }
+            | Command::Undeploy { connection, .. }
+            | Command::Deployments { connection, .. }
+            | Command::Predict { connection, .. } => Some(connection),
+            Command::Standalone { .. }
+            | Command::Serve { .. }
+            | Command::Token { .. }
+            | Command::Monitor { .. }
+            | Command::Worker { .. } => None,
+        }
+    }
+}
+
 #[derive(Clone, Copy, ValueEnum)]
 enum ServiceName {
     Gateway,
@@ -206,8 +229,12 @@ fn common_settings(config: &Config, data_dir: Option<PathBuf>) -> Result<CommonS
     Ok(common)
 }
 
-async fn run(cli: Cli) -> Result<(), BoxError> {
+async fn run(mut cli: Cli) -> Result<(), BoxError> {
     let config = Config::load(cli.config.as_deref())?;
+    if let Some(connection) = cli.command.connection_mut() {
+        let common = config.common()?;
+        commands::local::sign_when_beside_standalone(connection, &common.data_dir, &common.auth)?;
+    }
     match cli.command {
         Command::Standalone { data_dir, http_addr } => {
             let mut settings = lathe::PlatformSettings::from_config(&config)?;
@@ -359,11 +386,15 @@ async fn standalone(settings: lathe::PlatformSettings) -> Result<(), BoxError> {
     );
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     drop(out);
-    tokio::select! {
+    // Client commands run beside this standalone find its URL here and sign their own token.
+    let marker = commands::local::Marker::write(&data_dir, &url);
+    let outcome = tokio::select! {
         () = shutdown_signal() => {
             platform.shutdown().await;
             Ok(())
         }
         err = platform.wait_for_failure() => Err(err.into()),
-    }
+    };
+    drop(marker);
+    outcome
 }

@@ -659,3 +659,40 @@ async fn sigkill_loses_no_acknowledged_write_and_leaves_no_partial_upload() {
     }
     terminate(child);
 }
+
+#[tokio::test]
+async fn a_client_beside_its_standalone_signs_its_own_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, url, _) = standalone_with_project(d, "churn").await;
+    let marker = d.join("standalone.url");
+    assert_eq!(std::fs::read_to_string(&marker).unwrap().trim(), url);
+    let run = |url: &str| {
+        lathe(d)
+            .env("LATHE_URL", url)
+            .env("LATHE_DATA_DIR", d)
+            .env("LATHE_PROJECT", "churn")
+            .args(["models", "list"])
+            .output()
+            .unwrap()
+    };
+    let output = run(&url);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    assert_eq!(
+        stderr
+            .matches("no token given; signed a 5-minute admin token")
+            .count(),
+        1,
+        "{stderr}"
+    );
+    // Another URL, even on this machine, is not the standalone's: a token stays required.
+    let elsewhere = url.replace("127.0.0.1", "localhost");
+    let output = run(&elsewhere);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success() && stderr.contains("no token"), "{stderr}");
+    assert!(terminate(child).success());
+    assert!(!marker.exists(), "the marker goes with the standalone");
+    let output = run(&url);
+    assert!(String::from_utf8_lossy(&output.stderr).contains("no token"));
+}

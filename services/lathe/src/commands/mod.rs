@@ -3,6 +3,7 @@
 //! JSON with `--json`).
 
 pub mod features;
+pub mod local;
 pub mod models;
 pub mod monitors;
 pub mod pipelines;
@@ -45,10 +46,11 @@ pub struct Api {
 
 impl Api {
     pub fn new(connection: &Connection) -> Result<Api, BoxError> {
-        let token = connection
-            .token
-            .clone()
-            .ok_or("no token: pass --token or set LATHE_TOKEN (see `lathe token create`)")?;
+        let token = connection.token.clone().ok_or(
+            "no token: pass --token or set LATHE_TOKEN (see `lathe token create`); a command \
+                 calling the `lathe standalone` of this machine signs its own when run where the \
+                 standalone's data directory is found (the same --config, or the same directory)",
+        )?;
         let project = connection
             .project
             .clone()
