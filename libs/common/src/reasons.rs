@@ -73,6 +73,7 @@ reasons! {
     FEATURE_NOT_FOUND = "feature_not_found", NotFound, "The feature view has no such feature.";
     PUSH_SOURCE_NOT_FOUND = "push_source_not_found", NotFound, "The push source does not exist.";
     PUSH_SCHEMA_MISMATCH = "push_schema_mismatch", Unprocessable, "Pushed rows do not match the push source's schema.";
+    INGEST_SCHEMA_MISMATCH = "ingest_schema_mismatch", Unprocessable, "An ingested file does not have the columns or types the feature views reading its source need.";
     SOURCE_NOT_FOUND = "source_not_found", NotFound, "A source's offline data is missing.";
     INCOMPATIBLE_SOURCE = "incompatible_source", InvalidArgument, "A source's data does not have the columns or types its definition declares.";
     INVALID_ENTITY_FRAME = "invalid_entity_frame", InvalidArgument, "The entity rows of a training-set request are malformed.";

@@ -442,7 +442,8 @@ fn write_trips(path: &std::path::Path) {
 async fn aggregated_features_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    write_trips(&d.join("objects/features/trips/part-0.parquet"));
+    // The events come in through `lathe features ingest`, checked against the view.
+    write_trips(&d.join("trips.parquet"));
     let repo = d.join("repo");
     std::fs::create_dir_all(&repo).unwrap();
     std::fs::write(
@@ -468,6 +469,12 @@ async fn aggregated_features_from_the_command_line() {
     let repo_arg = repo.to_str().unwrap();
     let (ok, applied, err) = run_text(&["features", "apply", repo_arg]);
     assert!(ok && applied.contains("applied 3 changes"), "{applied}{err}");
+    let trips = d.join("trips.parquet");
+    let (ok, ingested, err) = run_text(&["features", "ingest", trips.to_str().unwrap(), "--source", "trips"]);
+    assert!(
+        ok && ingested.contains("\"rows\": 12") && ingested.contains("\"driver_trips\""),
+        "{ingested}{err}"
+    );
 
     // At 01:05 the hour's window (minute tiles) starts at 00:06: driver 1's trips at 00:20,
     // 00:40 and 01:00 (fares 2 + 4 + 6); the day's window counts its four trips so far.
@@ -690,7 +697,10 @@ async fn a_client_beside_its_standalone_signs_its_own_token() {
     let elsewhere = url.replace("127.0.0.1", "localhost");
     let output = run(&elsewhere);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(!output.status.success() && stderr.contains("no token"), "{stderr}");
+    assert!(
+        !output.status.success() && stderr.contains("no token"),
+        "{stderr}"
+    );
     assert!(terminate(child).success());
     assert!(!marker.exists(), "the marker goes with the standalone");
     let output = run(&url);

@@ -10,6 +10,7 @@ use lathe_common::auth::Role;
 use lathe_common::projects::ProjectCheck;
 use lathe_contract::features::v1 as pb;
 use lathe_contract::features::v1::feature_service_server::FeatureService;
+use tokio::io::AsyncWriteExt;
 use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
@@ -207,6 +208,54 @@ impl FeatureService for FeaturesApi {
         let request = request.into_inner();
         let project = request.project.clone();
         let answer = self.values.online_features(request).await;
+        Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
+    }
+
+    async fn ingest_file(
+        &self,
+        mut request: Request<tonic::Streaming<pb::IngestFileRequest>>,
+    ) -> Result<Response<pb::IngestFileResponse>, Status> {
+        let first = request
+            .get_mut()
+            .message()
+            .await?
+            .ok_or_else(|| Status::invalid_argument("the ingest stream is empty: send a header first"))?;
+        let header = first.header.clone().ok_or_else(|| {
+            Status::invalid_argument("the first message of an ingest must carry the header")
+        })?;
+        access::require(&request, Role::Editor, &header.project)?;
+        let project = header.project.clone();
+        let target = self.values.ingest_target(&header).await;
+        self.projects.explain_miss(&project, target).await?;
+        // Spooled to a temporary file: the checks need the whole file (a Parquet footer is at
+        // its end), and memory must not.
+        let spool = tempfile::tempfile().map_err(|e| Status::internal(format!("temporary file: {e}")))?;
+        let mut spool = tokio::fs::File::from_std(spool);
+        let mut message = Some(first);
+        let mut committed = false;
+        while let Some(part) = message {
+            if !part.chunk.is_empty() {
+                spool
+                    .write_all(&part.chunk)
+                    .await
+                    .map_err(|e| Status::internal(format!("temporary file: {e}")))?;
+            }
+            if part.commit {
+                committed = true;
+                break;
+            }
+            message = request.get_mut().message().await?;
+        }
+        if !committed {
+            return Err(Status::aborted(
+                "the file ended before its commit: nothing was written",
+            ));
+        }
+        spool
+            .flush()
+            .await
+            .map_err(|e| Status::internal(format!("temporary file: {e}")))?;
+        let answer = self.values.ingest(header, spool.into_std().await).await;
         Ok(Response::new(self.projects.explain_miss(&project, answer).await?))
     }
 

@@ -7,6 +7,7 @@
 //! into views, their sources and join keys.
 
 mod aggregates;
+mod ingest;
 mod materialization;
 mod online_reads;
 mod push;

@@ -634,6 +634,111 @@ pub async fn push_rows(
     Ok(HttpResponse::Ok().json(push(access.project, body.into_inner(), &backends).await?))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[into_params(parameter_in = Path)]
+pub struct SourcePath {
+    pub project: String,
+    /// A file source whose path is a folder.
+    pub source: String,
+}
+
+/// What an ingest wrote.
+#[derive(Serialize, ToSchema)]
+pub struct IngestResult {
+    /// The new Parquet file, on the feature service's object store.
+    pub path: String,
+    pub rows: u64,
+    pub columns: Vec<String>,
+    /// The feature views whose columns the file was checked against.
+    pub feature_views: Vec<String>,
+}
+
+/// Messages of an ingest in flight to the feature service at once.
+const INGEST_QUEUE: usize = 8;
+
+/// Writes a file (Parquet, or CSV with `Content-Type: text/csv`) as a new Parquet file under a
+/// file source's folder (editor), streamed through to the feature service. Its columns are
+/// checked first against every feature view that reads the source: a missing column or a wrong
+/// type is a 422 naming the column, and nothing is written; so is a body that breaks off.
+#[utoipa::path(
+    tag = "features",
+    params(SourcePath),
+    request_body(content = Vec<u8>, content_type = "application/vnd.apache.parquet", description = "The file (or text/csv)"),
+    responses(
+        (status = 201, body = IngestResult), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+        (status = 412, body = ErrorBody, description = "The source is a push source or a single file"),
+        (status = 422, body = ErrorBody, description = "A column is missing or has the wrong type"),
+    ),
+)]
+#[post("/sources/{source}/ingest")]
+pub async fn ingest_file(
+    access: ProjectAccess<Editor>,
+    path: web::Path<SourcePath>,
+    request: HttpRequest,
+    mut payload: web::Payload,
+    backends: Services,
+) -> Reply {
+    let format = match request.headers().get(actix_web::http::header::CONTENT_TYPE) {
+        Some(v) if v.to_str().is_ok_and(|v| v.starts_with("text/csv")) => pb::EntityFrameFormat::Csv,
+        _ => pb::EntityFrameFormat::Parquet,
+    };
+    let header = pb::IngestFileHeader {
+        project: access.project,
+        source: path.into_inner().source,
+        format: format as i32,
+    };
+    let (sender, receiver) = tokio::sync::mpsc::channel(INGEST_QUEUE);
+    let first = pb::IngestFileRequest {
+        header: Some(header),
+        ..Default::default()
+    };
+    sender
+        .send(first)
+        .await
+        .map_err(|_| Error::internal("the ingest queue closed before its header"))?;
+    let mut client = backends.features();
+    // The call runs on its own task while this one reads the (not Send) HTTP body into its queue.
+    let call = tokio::spawn(lathe_common::access::carry_caller(async move {
+        client
+            .ingest_file(tokio_stream::wrappers::ReceiverStream::new(receiver))
+            .await
+    }));
+    let mut complete = true;
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|err| {
+            Error::invalid(format!("cannot read the request body: {err}"))
+                .with_reason(lathe_common::reasons::INVALID_BODY)
+        })?;
+        let message = pb::IngestFileRequest {
+            chunk: chunk.to_vec().into(),
+            ..Default::default()
+        };
+        if sender.send(message).await.is_err() {
+            // The call is over already: its answer says why.
+            complete = false;
+            break;
+        }
+    }
+    if complete {
+        let commit = pb::IngestFileRequest {
+            commit: true,
+            ..Default::default()
+        };
+        let _ = sender.send(commit).await;
+    }
+    drop(sender);
+    let answer = call
+        .await
+        .map_err(|err| Error::internal(format_args!("ingest task failed: {err}")))??
+        .into_inner();
+    Ok(HttpResponse::Created().json(IngestResult {
+        path: answer.path,
+        rows: answer.rows,
+        columns: answer.columns,
+        feature_views: answer.feature_views,
+    }))
+}
+
 /// Feast's push endpoint, for the project in `gateway.feast_project`.
 #[utoipa::path(
     tag = "features",

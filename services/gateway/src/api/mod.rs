@@ -104,7 +104,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
                         .service(features::get_definition)
                         .service(features::definition_history)
                         .service(features::historical_features)
-                        .service(features::materialize),
+                        .service(features::materialize)
+                        .service(features::ingest_file),
                 )
                 .service(
                     scope::scope("/entities")

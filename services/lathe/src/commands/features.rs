@@ -45,6 +45,14 @@ pub enum FeaturesCommand {
         #[arg(long = "view")]
         views: Vec<String>,
     },
+    /// Write FILE (Parquet, or CSV by its `.csv` extension) under a file source's folder, after
+    /// the server checks its columns against every feature view that reads the source.
+    Ingest {
+        file: PathBuf,
+        /// The file source (its path must be a folder).
+        #[arg(long)]
+        source: String,
+    },
     /// Materialize each view from where its last run stopped up to END.
     MaterializeIncremental {
         #[arg(long)]
@@ -163,6 +171,7 @@ pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxErro
             let body = json!({ "start": start, "end": end, "feature_views": views });
             return materialize(api, body).await;
         }
+        FeaturesCommand::Ingest { file, source } => return ingest(api, &file, &source).await,
         FeaturesCommand::MaterializeIncremental { end, views } => {
             let body = json!({ "incremental": true, "end": end, "feature_views": views });
             return materialize(api, body).await;
@@ -281,6 +290,33 @@ impl Progress {
 
 fn percent(done: u64, total: u64) -> u64 {
     done.saturating_mul(100).checked_div(total).unwrap_or(100)
+}
+
+/// Streams `file` to the source's ingest route and prints what was written.
+async fn ingest(api: &Api, file: &Path, source: &str) -> Result<(), BoxError> {
+    let opened = tokio::fs::File::open(file)
+        .await
+        .map_err(|e| format!("{}: {e}", file.display()))?;
+    let csv = file.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv"));
+    let request = api
+        .request(
+            reqwest::Method::POST,
+            &format!("/features/sources/{source}/ingest"),
+        )
+        .header(
+            reqwest::header::CONTENT_TYPE,
+            if csv {
+                "text/csv"
+            } else {
+                "application/vnd.apache.parquet"
+            },
+        )
+        .body(reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::new(
+            opened,
+        )));
+    let answer = api.send(request).await?;
+    println!("{}", serde_json::to_string_pretty(&answer)?);
+    Ok(())
 }
 
 async fn historical(
