@@ -136,6 +136,35 @@ impl Deployment {
         String::from_utf8(output.stdout).unwrap().trim().to_owned()
     }
 
+    /// A deployment whose standalone is up and ready. Its ports are picked free but only taken
+    /// when the standalone binds them, so another process may get there first: then the
+    /// standalone exits at once, and the next attempt picks other ports.
+    async fn started(pg: &PgDatabase, s3: &S3Location) -> (Deployment, Child) {
+        for _ in 0..5 {
+            let deployment = Deployment::new(pg, s3);
+            let mut standalone = deployment.standalone();
+            if deployment.ready_unless_exited(&mut standalone).await {
+                return (deployment, standalone);
+            }
+        }
+        panic!("lathe standalone could not bind its ports in five attempts");
+    }
+
+    /// Waits for the standalone to be ready; `false` when it exited first.
+    async fn ready_unless_exited(&self, standalone: &mut Child) -> bool {
+        let url = format!("http://127.0.0.1:{}/readyz", self.http_port);
+        for _ in 0..300 {
+            if standalone.try_wait().unwrap().is_some() {
+                return false;
+            }
+            if reqwest::get(&url).await.is_ok_and(|r| r.status().is_success()) {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("lathe standalone never became ready");
+    }
+
     async fn wait_ready(&self) {
         let url = format!("http://127.0.0.1:{}/readyz", self.http_port);
         for _ in 0..300 {
@@ -280,9 +309,7 @@ async fn workers_in_other_processes_share_the_work_and_survive_kills() {
         return;
     };
     let Some(s3) = S3Location::fresh() else { return };
-    let deployment = Deployment::new(&pg, &s3);
-    let mut standalone = deployment.standalone();
-    deployment.wait_ready().await;
+    let (deployment, mut standalone) = Deployment::started(&pg, &s3).await;
     let token = deployment.token();
     deployment.create_project(&token).await;
     let mut client = deployment.client(&token).await;
