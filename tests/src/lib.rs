@@ -197,6 +197,22 @@ impl TestPlatform {
         self.http.get(format!("{}{path}", self.url)).bearer_auth(token)
     }
 
+    /// POSTs a CSV entity frame to `project`'s training-set route (`query`: `features=…` or
+    /// `feature_service=…`) as an admin.
+    pub async fn historical_csv(&self, project: &str, query: &str, csv: String) -> reqwest::Response {
+        self.http
+            .post(format!(
+                "{}/api/v1/projects/{project}/features/historical?{query}",
+                self.url
+            ))
+            .bearer_auth(self.admin())
+            .header("content-type", "text/csv")
+            .body(csv)
+            .send()
+            .await
+            .expect("POST …/features/historical")
+    }
+
     pub fn post(&self, path: &str, token: &str, body: &serde_json::Value) -> reqwest::RequestBuilder {
         self.http
             .post(format!("{}{path}", self.url))
@@ -328,6 +344,21 @@ pub fn filter_at_the_limits() -> String {
     assert!(filter.len() <= MAX_FILTER_CHARS, "{} characters", filter.len());
     filter.push_str(&" ".repeat(MAX_FILTER_CHARS - filter.len()));
     filter
+}
+
+/// A Parquet answer (a training set, a view's rows) read into one batch.
+pub fn read_parquet(bytes: &[u8]) -> arrow::array::RecordBatch {
+    use arrow::array::RecordBatchReader;
+
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
+        bytes::Bytes::copy_from_slice(bytes),
+    )
+    .expect("a Parquet file")
+    .build()
+    .expect("a Parquet reader");
+    let schema = reader.schema();
+    let batches: Vec<arrow::array::RecordBatch> = reader.map(|batch| batch.expect("a batch")).collect();
+    arrow::compute::concat_batches(&schema, &batches).expect("batches of one schema")
 }
 
 /// A record batch as the bytes of one Parquet file (the writer's defaults).

@@ -10,7 +10,7 @@ use arrow::datatypes::{DataType, Field, Float64Type, Int64Type, Schema, TimeUnit
 use lathe_common::storage;
 use lathe_contract::features::v1 as pb;
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
-use lathe_tests::{Backend, TestPlatform, error_of};
+use lathe_tests::{Backend, TestPlatform, error_of, read_parquet};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::{Value, json};
@@ -104,17 +104,6 @@ fn iso(us: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Micros, true)
 }
 
-fn read_parquet(bytes: &[u8]) -> RecordBatch {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::copy_from_slice(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
-
 /// fare sum over 1 h, trip count over 1 d, fare mean and max over 1 d.
 type Aggregates = (Option<f64>, i64, Option<f64>, Option<f64>);
 
@@ -153,18 +142,8 @@ async fn training_set_over_rest(t: &TestPlatform, rows: &[(i64, i64)]) -> Record
         csv.push_str(&format!("{driver},{}\n", iso(*time)));
     }
     let response = t
-        .http
-        .post(format!(
-            "{}/api/v1/projects/{PROJECT}/features/historical?features={}",
-            t.url,
-            FEATURES.join(",")
-        ))
-        .bearer_auth(t.admin())
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+        .historical_csv(PROJECT, &format!("features={}", FEATURES.join(",")), csv)
+        .await;
     assert_eq!(
         response.status(),
         200,

@@ -10,7 +10,7 @@ use arrow::array::{
 use arrow::datatypes::{Float64Type, Int64Type};
 use futures::TryStreamExt;
 use lathe_common::storage;
-use lathe_tests::{Backend, TestPlatform, error_of};
+use lathe_tests::{Backend, TestPlatform, error_of, read_parquet};
 use object_store::ObjectStore;
 use object_store::path::Path;
 use serde_json::{Value, json};
@@ -76,31 +76,17 @@ async fn ingest(t: &TestPlatform, source: &str, content_type: &str, body: Vec<u8
 }
 
 async fn training_set(t: &TestPlatform, features: &str, time: &str) -> RecordBatch {
+    let csv = format!("driver_id,event_timestamp\n1,{time}\n2,{time}\n");
     let response = t
-        .http
-        .post(format!(
-            "{}/api/v1/projects/{PROJECT}/features/historical?features={features}",
-            t.url
-        ))
-        .bearer_auth(t.admin())
-        .header("content-type", "text/csv")
-        .body(format!("driver_id,event_timestamp\n1,{time}\n2,{time}\n"))
-        .send()
-        .await
-        .unwrap();
+        .historical_csv(PROJECT, &format!("features={features}"), csv)
+        .await;
     assert_eq!(
         response.status(),
         200,
         "{}",
         response.text().await.unwrap_or_default()
     );
-    let bytes = response.bytes().await.unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(bytes)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
+    read_parquet(&response.bytes().await.unwrap())
 }
 
 async fn scenario(t: &TestPlatform) {

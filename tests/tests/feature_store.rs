@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, Float32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use lathe_common::storage;
-use lathe_tests::{Backend, TestPlatform, error_of};
+use lathe_tests::{Backend, TestPlatform, error_of, read_parquet};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::{Value, json};
@@ -119,17 +119,6 @@ fn actions(plan: &Value) -> Vec<(String, String, String)> {
     out
 }
 
-fn read_parquet(bytes: &[u8]) -> RecordBatch {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::copy_from_slice(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&batches[0].schema(), &batches).unwrap()
-}
-
 async fn repository_lifecycle(t: &TestPlatform) {
     let files = json!([{ "path": "features.yaml", "content": REPO }]);
     let plan: Value = apply(t, files.clone(), true).await.json().await.unwrap();
@@ -239,17 +228,8 @@ async fn historical(t: &TestPlatform) {
         iso(t0() + 2 * HOUR),
     );
     let response = t
-        .http
-        .post(format!(
-            "{}/api/v1/projects/{PROJECT}/features/historical?feature_service=driver_activity",
-            t.url
-        ))
-        .bearer_auth(t.admin())
-        .header("content-type", "text/csv")
-        .body(csv)
-        .send()
-        .await
-        .unwrap();
+        .historical_csv(PROJECT, "feature_service=driver_activity", csv)
+        .await;
     assert_eq!(
         response.status(),
         200,
@@ -277,17 +257,12 @@ async fn historical(t: &TestPlatform) {
     assert_eq!(rates.value(4), rates.value(0));
 
     let unknown = t
-        .http
-        .post(format!(
-            "{}/api/v1/projects/{PROJECT}/features/historical?features=driver_stats:nope",
-            t.url
-        ))
-        .bearer_auth(t.admin())
-        .header("content-type", "text/csv")
-        .body("driver_id,event_timestamp\n1001,2026-01-01T00:00:00Z\n")
-        .send()
-        .await
-        .unwrap();
+        .historical_csv(
+            PROJECT,
+            "features=driver_stats:nope",
+            "driver_id,event_timestamp\n1001,2026-01-01T00:00:00Z\n".to_owned(),
+        )
+        .await;
     assert_eq!(error_of(unknown).await.1, "feature_not_found");
 }
 
@@ -668,17 +643,12 @@ async fn push_scenario(t: &TestPlatform) {
 
     let later = iso(chrono::Utc::now().timestamp_micros());
     let response = t
-        .http
-        .post(format!(
-            "{}/api/v1/projects/{PROJECT}/features/historical?features=trips_live:trips_today",
-            t.url
-        ))
-        .bearer_auth(t.admin())
-        .header("content-type", "text/csv")
-        .body(format!("driver_id,event_timestamp\n4,{later}\n"))
-        .send()
-        .await
-        .unwrap();
+        .historical_csv(
+            PROJECT,
+            "features=trips_live:trips_today",
+            format!("driver_id,event_timestamp\n4,{later}\n"),
+        )
+        .await;
     assert_eq!(response.status(), 200);
     let frame = read_parquet(&response.bytes().await.unwrap());
     let trips = frame

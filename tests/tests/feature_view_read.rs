@@ -4,14 +4,12 @@
 
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, Float32Array, Int64Array, RecordBatch, RecordBatchReader, TimestampMicrosecondArray,
-};
+use arrow::array::{Array, Float32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use lathe_common::storage;
 use lathe_contract::features::v1 as pb;
 use lathe_contract::features::v1::feature_service_client::FeatureServiceClient;
-use lathe_tests::{Backend, GrpcChannel, TestPlatform, TokenRole};
+use lathe_tests::{Backend, GrpcChannel, TestPlatform, TokenRole, read_parquet};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::json;
@@ -117,18 +115,6 @@ fn request(view: &str, start_hour: i64, end_hour: i64, features: &[&str]) -> pb:
         end: Some(at(T0 + end_hour * HOUR).into()),
         features: features.iter().map(|f| (*f).to_owned()).collect(),
     }
-}
-
-fn read_parquet(bytes: &[u8]) -> RecordBatch {
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(
-        bytes::Bytes::copy_from_slice(bytes),
-    )
-    .unwrap()
-    .build()
-    .unwrap();
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.map(Result::unwrap).collect();
-    arrow::compute::concat_batches(&schema, &batches).unwrap()
 }
 
 fn int64s(batch: &RecordBatch, column: &str) -> Vec<i64> {

@@ -287,6 +287,23 @@ fn write_source(path: &std::path::Path) {
     writer.close().unwrap();
 }
 
+/// Runs `lathe ARGS` against `url` as `token` in the project `churn`: whether it succeeded,
+/// its stdout and its stderr.
+fn run_in_churn(d: &std::path::Path, url: &str, token: &str, args: &[&str]) -> (bool, String, String) {
+    let output = lathe(d)
+        .env("LATHE_URL", url)
+        .env("LATHE_TOKEN", token)
+        .env("LATHE_PROJECT", "churn")
+        .args(args)
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
 #[tokio::test]
 async fn feature_repository_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -316,20 +333,7 @@ async fn feature_repository_from_the_command_line() {
         .await
         .unwrap();
     assert_eq!(created.status(), 201);
-    let run_text = |args: &[&str]| {
-        let output = lathe(d)
-            .env("LATHE_URL", &url)
-            .env("LATHE_TOKEN", &admin)
-            .env("LATHE_PROJECT", "churn")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run_text = |args: &[&str]| run_in_churn(d, &url, &admin, args);
     let repo_arg = repo.to_str().unwrap();
     let (ok, plan, err) = run_text(&["features", "plan", repo_arg]);
     assert!(ok, "{err}");
@@ -452,20 +456,7 @@ async fn aggregated_features_from_the_command_line() {
     )
     .unwrap();
     let (child, url, admin) = standalone_with_project(d, "churn").await;
-    let run_text = |args: &[&str]| {
-        let output = lathe(d)
-            .env("LATHE_URL", &url)
-            .env("LATHE_TOKEN", &admin)
-            .env("LATHE_PROJECT", "churn")
-            .args(args)
-            .output()
-            .unwrap();
-        (
-            output.status.success(),
-            String::from_utf8_lossy(&output.stdout).into_owned(),
-            String::from_utf8_lossy(&output.stderr).into_owned(),
-        )
-    };
+    let run_text = |args: &[&str]| run_in_churn(d, &url, &admin, args);
     let repo_arg = repo.to_str().unwrap();
     let (ok, applied, err) = run_text(&["features", "apply", repo_arg]);
     assert!(ok && applied.contains("applied 3 changes"), "{applied}{err}");
