@@ -304,6 +304,43 @@ fn run_in_churn(d: &std::path::Path, url: &str, token: &str, args: &[&str]) -> (
     )
 }
 
+/// `lathe features historical` of `features` for the entity rows `csv`, read back.
+fn training_set_via_cli(
+    d: &std::path::Path,
+    url: &str,
+    token: &str,
+    csv: &str,
+    features: &str,
+) -> arrow::array::RecordBatch {
+    let entities = d.join("entities.csv");
+    std::fs::write(&entities, csv).unwrap();
+    let out = d.join("training.parquet");
+    let args = [
+        "features",
+        "historical",
+        "--entities",
+        entities.to_str().unwrap(),
+        "--features",
+        features,
+        "--out",
+        out.to_str().unwrap(),
+    ];
+    let (ok, wrote, err) = run_in_churn(d, url, token, &args);
+    let rows = csv.lines().count() - 1;
+    assert!(
+        ok && wrote.contains(&format!("wrote {rows} rows")),
+        "{wrote}{err}"
+    );
+    let file = std::fs::File::open(&out).unwrap();
+    parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .unwrap()
+        .build()
+        .unwrap()
+        .map(Result::unwrap)
+        .next()
+        .unwrap()
+}
+
 #[tokio::test]
 async fn feature_repository_from_the_command_line() {
     let dir = tempfile::tempdir().unwrap();
@@ -346,30 +383,13 @@ async fn feature_repository_from_the_command_line() {
     let (_, again, _) = run_text(&["features", "plan", repo_arg]);
     assert!(again.contains("no changes (3 definitions up to date)"), "{again}");
 
-    let entities = d.join("entities.csv");
-    std::fs::write(
-        &entities,
+    let batch = training_set_via_cli(
+        d,
+        &url,
+        &admin,
         "driver_id,event_timestamp\n1,2026-01-01T00:30:00Z\n2,2026-01-01T01:00:00Z\n",
-    )
-    .unwrap();
-    let out = d.join("training.parquet");
-    let (ok, wrote, err) = run_text(&[
-        "features",
-        "historical",
-        "--entities",
-        entities.to_str().unwrap(),
-        "--features",
         "stats:conv_rate",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok && wrote.contains("wrote 2 rows"), "{wrote}{err}");
-    let file = std::fs::File::open(&out).unwrap();
-    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap();
-    let batch = reader.map(Result::unwrap).next().unwrap();
+    );
     let rates = batch.column_by_name("conv_rate").unwrap();
     let rates = rates
         .as_any()
@@ -469,32 +489,13 @@ async fn aggregated_features_from_the_command_line() {
 
     // At 01:05 the hour's window (minute tiles) starts at 00:06: driver 1's trips at 00:20,
     // 00:40 and 01:00 (fares 2 + 4 + 6); the day's window counts its four trips so far.
-    let entities = d.join("entities.csv");
-    std::fs::write(
-        &entities,
+    let batch = training_set_via_cli(
+        d,
+        &url,
+        &admin,
         "driver_id,event_timestamp\n1,2026-01-01T01:05:00Z\n2,2026-01-01T00:00:00Z\n",
-    )
-    .unwrap();
-    let out = d.join("training.parquet");
-    let (ok, wrote, err) = run_text(&[
-        "features",
-        "historical",
-        "--entities",
-        entities.to_str().unwrap(),
-        "--features",
         "driver_trips:fare_sum_1h,driver_trips:trip_id_count_1d",
-        "--out",
-        out.to_str().unwrap(),
-    ]);
-    assert!(ok && wrote.contains("wrote 2 rows"), "{wrote}{err}");
-    let file = std::fs::File::open(&out).unwrap();
-    let batch = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
-        .unwrap()
-        .build()
-        .unwrap()
-        .map(Result::unwrap)
-        .next()
-        .unwrap();
+    );
     let sums = batch.column_by_name("fare_sum_1h").unwrap();
     let sums = sums
         .as_any()
