@@ -222,15 +222,7 @@ fn join_view(
     tuning: Tuning,
     abandoned: &AtomicBool,
 ) -> Result<Vec<ArrayRef>, OfflineError> {
-    let key_types = entity_key_types(entities, view)?;
-    let kinds = key_types.iter().filter_map(KeyKind::of).collect();
-    let encoder = KeyEncoder::new(kinds)?;
-    let key_columns: Vec<&ArrayRef> = view
-        .join_keys
-        .iter()
-        .filter_map(|key| entities.column_by_name(key))
-        .collect();
-    let index = EntityIndex::build(&encoder.encode(&key_columns)?, times);
+    let (key_types, encoder, index) = entity_index(entities, view, times)?;
     let lookback = lookback_micros(view.ttl);
     let window = candidate_window(times, lookback);
     let (files, feature_types) = open_source(handle, &store, view, &key_types, window)?;
@@ -324,6 +316,25 @@ pub(super) fn read_shares<A, B: Send>(
         read.into_iter().collect::<Result<_, _>>()
     })?;
     Ok(read.into_iter().collect())
+}
+
+/// The entity frame's types of the view's join keys, the encoder of those keys, and the entity
+/// rows grouped by key and sorted by time.
+pub(super) fn entity_index(
+    entities: &RecordBatch,
+    view: &FeatureViewSource,
+    times: &[i64],
+) -> Result<(Vec<DataType>, KeyEncoder, EntityIndex), OfflineError> {
+    let key_types = entity_key_types(entities, view)?;
+    let kinds = key_types.iter().filter_map(KeyKind::of).collect();
+    let encoder = KeyEncoder::new(kinds)?;
+    let key_columns: Vec<&ArrayRef> = view
+        .join_keys
+        .iter()
+        .filter_map(|key| entities.column_by_name(key))
+        .collect();
+    let index = EntityIndex::build(&encoder.encode(&key_columns)?, times);
+    Ok((key_types, encoder, index))
 }
 
 fn read_error(view: &FeatureViewSource, file: &ObjectMeta) -> impl FnOnce(ParquetError) -> OfflineError {

@@ -21,15 +21,11 @@ use arrow::array::{Array, ArrayRef, Float64Builder, Int64Builder, RecordBatch};
 use object_store::ObjectStore;
 use tokio::runtime::Handle;
 
-use super::entity_index::EntityIndex;
 use super::error::OfflineError;
-use super::historical_features::{
-    Tuning, candidate_window, entity_key_types, open_source, read_shares, split,
-};
-use super::keys::{KeyEncoder, KeyKind};
+use super::historical_features::{Tuning, candidate_window, entity_index, open_source, read_shares, split};
 use super::source::FeatureViewSource;
 use super::timestamps::epoch_micros;
-use crate::aggregation::{Aggregation, ColumnData, State};
+use crate::aggregation::{self, Aggregation, ColumnData, State};
 use crate::online::Value;
 
 /// Per aggregation, the state of every entity row so far.
@@ -66,17 +62,8 @@ pub(super) fn aggregate_view(
     abandoned: &AtomicBool,
 ) -> Result<Vec<ArrayRef>, OfflineError> {
     let aggregations = &view.aggregations;
-    let key_types = entity_key_types(entities, view)?;
-    let kinds = key_types.iter().filter_map(KeyKind::of).collect();
-    let encoder = KeyEncoder::new(kinds)?;
-    let key_columns: Vec<&ArrayRef> = view
-        .join_keys
-        .iter()
-        .filter_map(|key| entities.column_by_name(key))
-        .collect();
-    let index = EntityIndex::build(&encoder.encode(&key_columns)?, times);
-    let longest = aggregations.iter().map(|a| a.window_us).max().unwrap_or(0);
-    let window = candidate_window(times, Some(longest));
+    let (key_types, encoder, index) = entity_index(entities, view, times)?;
+    let window = candidate_window(times, Some(aggregation::longest_window(aggregations)));
     let (files, _) = open_source(handle, &store, view, &key_types, window)?;
     let shares = split(&files, tuning.workers);
     // Where each aggregation's column sits among the projected features.
