@@ -99,8 +99,11 @@ impl TestPlatform {
         let signer = Signer::from_settings(&settings.common.auth, &settings.common.data_dir).expect("signer");
         let platform = lathe::start(settings.clone()).await.expect("platform starts");
         let url = platform.url();
+        // The gateway (actix-web) closes a connection idle for 5 s; a pooled connection reused
+        // at that moment fails with IncompleteMessage. Idle ones are dropped here first.
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
+            .pool_idle_timeout(Duration::from_secs(2))
             .build()
             .expect("http client");
         let test = TestPlatform {
