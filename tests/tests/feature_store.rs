@@ -320,8 +320,10 @@ fn first_outputs(run: &Value) -> Value {
     serde_json::from_str(run["tasks"][0]["outputs_json"].as_str().unwrap()).unwrap()
 }
 
-/// A pipeline's `features.historical` task builds the same training set into the run's
-/// artifacts and names where it is.
+/// The quickstart's pipeline: a `features.historical` task builds the same training set into
+/// the run's artifacts and names where it is; a command task gets it as an input; the
+/// registered version carries the signature given and, in its lineage, the feature service
+/// and the training set; it is then promoted.
 async fn training_set_from_a_pipeline(t: &TestPlatform) {
     let dir = tempfile::tempdir().unwrap();
     let frame = dir.path().join("entities.csv");
@@ -334,10 +336,45 @@ async fn training_set_from_a_pipeline(t: &TestPlatform) {
         ),
     )
     .unwrap();
-    let yaml = "name: build\nparams: [{name: frame, type: string}]\ntasks:\n  - id: training_set\n    \
-                kind: features.historical\n    entities: '{{ params.frame }}'\n    feature_service: driver_activity\n    \
-                output: training/set.parquet\n";
-    let run = run_pipeline(t, PROJECT, yaml, json!({"frame": frame.to_str().unwrap()})).await;
+    let yaml = r#"
+name: build
+params: [{name: frame, type: string}, {name: run_id, type: string}]
+tasks:
+  - id: training_set
+    kind: features.historical
+    entities: '{{ params.frame }}'
+    feature_service: driver_activity
+    output: training/set.parquet
+  - id: train
+    kind: command
+    depends_on: [training_set]
+    inputs: {training_set: '{{ tasks.training_set.outputs.path }}'}
+    argv: [sh, -c, 'printf "{\"magic\": \"%s\", \"run_id\": \"%s\"}" "$(head -c 4 "$LATHE_INPUT_TRAINING_SET")" "{{ params.run_id }}" > "$LATHE_OUTPUTS"']
+  - id: register
+    kind: registry.register
+    depends_on: [train]
+    model: driver-activity
+    run_id: '{{ tasks.train.outputs.run_id }}'
+    signature:
+      inputs: ["driver_stats:conv_rate", "driver_stats:trips"]
+      output: will_ride
+      defaults: {"driver_stats:trips": 1.5}
+  - id: promote
+    kind: registry.promote
+    depends_on: [register]
+    model: driver-activity
+    version: '{{ tasks.register.outputs.version }}'
+    stage: Staging
+"#;
+    let run_id = model_run(t).await;
+    let run = run_pipeline(
+        t,
+        PROJECT,
+        yaml,
+        json!({"frame": frame.to_str().unwrap(), "run_id": run_id}),
+    )
+    .await;
+    assert_eq!(run["state"], "success", "{run}");
     let outputs = first_outputs(&run);
     assert_eq!(outputs["rows"], 2, "{outputs}");
     assert_eq!(
@@ -356,6 +393,75 @@ async fn training_set_from_a_pipeline(t: &TestPlatform) {
     } else {
         assert!(path.starts_with("s3://"), "{path}");
     }
+    let trained: Value = serde_json::from_str(run["tasks"][1]["outputs_json"].as_str().unwrap()).unwrap();
+    assert_eq!(
+        trained["magic"], "PAR1",
+        "the input is the Parquet training set: {trained}"
+    );
+    let version: Value = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/models/driver-activity/versions/1"),
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(version["stage"], "Staging", "{version}");
+    assert_eq!(
+        version["signature"],
+        json!({
+            "inputs": ["driver_stats:conv_rate", "driver_stats:trips"],
+            "output": "will_ride",
+            "defaults": {"driver_stats:trips": 1.5},
+        }),
+        "{version}"
+    );
+    assert_eq!(
+        version["lineage"]["feature_service"], "driver_activity",
+        "{version}"
+    );
+    assert_eq!(version["lineage"]["training_dataset"], path, "{version}");
+    assert_eq!(version["lineage"]["orchestrator_run"], id, "{version}");
+}
+
+/// A model and a tracking run with a model artifact to register from it; the run's id.
+async fn model_run(t: &TestPlatform) -> String {
+    let api = |path: &str| format!("/api/v1/projects/{PROJECT}{path}");
+    let admin = t.admin();
+    let model = t
+        .post(&api("/models"), &admin, &json!({"name": "driver-activity"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(model.status(), 201);
+    let experiment = t
+        .post_json(&api("/experiments"), &admin, &json!({"name": "driver-activity"}))
+        .await;
+    let run = t
+        .post_json(
+            &api("/runs"),
+            &admin,
+            &json!({"experiment_id": experiment["experiment_id"]}),
+        )
+        .await;
+    let run_id = run["run_id"].as_str().unwrap().to_owned();
+    let uploaded = t
+        .http
+        .put(format!(
+            "{}{}",
+            t.url,
+            api(&format!("/runs/{run_id}/artifacts/model/model.bin"))
+        ))
+        .bearer_auth(&admin)
+        .body(vec![7u8; 64])
+        .send()
+        .await
+        .unwrap();
+    assert!(uploaded.status().is_success());
+    run_id
 }
 
 /// A pipeline's `features.materialize` task writes a window online, in a project of its own

@@ -1,6 +1,7 @@
 //! Pipelines that run, through the orchestrator's gRPC API, on SQLite (the in-process worker)
 //! and on PostgreSQL with S3 (the same, plus workers in other processes in `services/lathe`):
-//! outputs, conditions, skips and trigger rules; retries and re-runs; timeouts and cancel that
+//! outputs, conditions, skips and trigger rules; inputs fetched from upstream artifacts;
+//! retries and re-runs; timeouts and cancel that
 //! kill the process group; logs; parameters; versions.
 
 use std::path::Path;
@@ -220,6 +221,63 @@ async fn outputs_conditions_and_skips(client: &mut Client, objects: &dyn ObjectS
         "{strict:#?}"
     );
     assert_eq!(strict.state(), pb::RunState::Success);
+}
+
+const HANDOFF: &str = r#"
+name: handoff
+tasks:
+  - id: first
+    kind: command
+    argv: [sh, -c, 'printf "3\n4\n5\n" > "$LATHE_ARTIFACTS_DIR/numbers.txt"']
+  - id: second
+    kind: command
+    depends_on: [first]
+    inputs: {data: "runs/{{ run.id }}/first/artifacts/numbers.txt"}
+    argv: [sh, -c, 's=0; while read n; do s=$((s+n)); done < "$LATHE_INPUT_DATA"; printf "{\"sum\": %s, \"path\": \"%s\"}" "$s" "$LATHE_INPUT_DATA" > "$LATHE_OUTPUTS"']
+  - id: missing
+    kind: command
+    depends_on: [first]
+    retries: {count: 1, delay: 10ms}
+    inputs: {labels: "runs/{{ run.id }}/first/artifacts/labels.csv"}
+    argv: [sh, -c, 'echo "ran without its input"']
+"#;
+
+/// A command task reads what an upstream task left in its artifacts: the object is fetched
+/// into the try's own directory and named by `LATHE_INPUT_<NAME>`. A missing object fails
+/// the try (which counts as one) before the command runs, naming the input and the key.
+async fn inputs_between_tasks(client: &mut Client) {
+    let run = trigger(client, "handoff", &[]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Failed, "{run:#?}");
+    assert_eq!(
+        states(&run),
+        [
+            ("first", pb::TaskState::Success),
+            ("second", pb::TaskState::Success),
+            ("missing", pb::TaskState::Failed),
+        ]
+    );
+    let outputs: Json = serde_json::from_str(&task(&run, "second").outputs_json).unwrap();
+    assert_eq!(outputs["sum"], 12, "{outputs}");
+    let path = outputs["path"].as_str().unwrap();
+    assert!(
+        path.starts_with('/') && path.ends_with("/inputs/data/numbers.txt"),
+        "{path}"
+    );
+    let log = log_of(client, &run.run_id, "second").await;
+    assert!(log.contains("[lathe] input $LATHE_INPUT_DATA: /"), "{log}");
+    let missing = task(&run, "missing");
+    assert_eq!(
+        missing.try_number, 2,
+        "a missing input counts as a try: {missing:#?}"
+    );
+    let key = format!("runs/{}/first/artifacts/labels.csv", run.run_id);
+    assert!(
+        missing.message.contains("input 'labels'") && missing.message.contains(&key),
+        "{missing:#?}"
+    );
+    let log = log_of(client, &run.run_id, "missing").await;
+    assert!(!log.contains("ran without its input"), "{log}");
 }
 
 const FLAKY: &str = r#"
@@ -519,6 +577,10 @@ tasks:
     run_id: "{{ params.run_id }}"
     artifact_path: model
     tags: {source: "pipeline {{ run.id }}"}
+    signature:
+      inputs: ["driver_stats:trips", "driver_stats:conv_rate"]
+      output: churned
+      defaults: {"driver_stats:conv_rate": 0.5}
   - id: promote
     kind: registry.promote
     depends_on: [register]
@@ -620,6 +682,23 @@ async fn registry_tasks(t: &TestPlatform, client: &mut Client) {
         format!("pipeline {}", run.run_id),
         "{version}"
     );
+    assert_eq!(
+        version["signature"],
+        serde_json::json!({
+            "inputs": ["driver_stats:trips", "driver_stats:conv_rate"],
+            "output": "churned",
+            "defaults": {"driver_stats:conv_rate": 0.5},
+        }),
+        "the version is servable: {version}"
+    );
+    assert_eq!(
+        (
+            &version["lineage"]["feature_service"],
+            &version["lineage"]["feature_views"]
+        ),
+        (&serde_json::json!(""), &serde_json::json!([])),
+        "no features.historical task upstream: {version}"
+    );
 
     let weak = tracked_run(t, 0.5).await;
     let run = trigger(client, "release", &[("run_id", &weak)]).await;
@@ -640,13 +719,13 @@ async fn pipelines_run(backend: Backend) {
     t.create_project(PROJECT).await;
     let channel = t.grpc_channel("orchestrator", &t.admin()).await;
     let mut client: Client = OrchestratorServiceClient::new(channel);
-    for yaml in [FLOW, FLAKY, SLOW, LONG, RELEASE] {
+    for yaml in [FLOW, HANDOFF, FLAKY, SLOW, LONG, RELEASE] {
         let applied = apply(&mut client, yaml).await.unwrap();
         assert_eq!(applied.changes[0].action(), pb::PipelineChangeAction::Create);
     }
     let dir = tempfile::tempdir().unwrap();
     let objects = t.orchestrator_objects();
-    let (mut a, mut b, mut c) = (client.clone(), client.clone(), client.clone());
+    let (mut a, mut b, mut c, mut d) = (client.clone(), client.clone(), client.clone(), client.clone());
     tokio::join!(
         async {
             outputs_conditions_and_skips(&mut a, objects.as_ref()).await;
@@ -654,6 +733,7 @@ async fn pipelines_run(backend: Backend) {
         },
         retries_and_rerun(&mut b, dir.path()),
         timeout_and_cancel_kill_the_group(&mut c, dir.path()),
+        inputs_between_tasks(&mut d),
     );
     registry_tasks(&t, &mut client).await;
     let pipelines = client
@@ -664,7 +744,7 @@ async fn pipelines_run(backend: Backend) {
         .unwrap()
         .into_inner();
     let names: Vec<&str> = pipelines.pipelines.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["flaky", "flow", "long", "release", "slow"]);
+    assert_eq!(names, ["flaky", "flow", "handoff", "long", "release", "slow"]);
 }
 
 #[tokio::test]

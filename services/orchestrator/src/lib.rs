@@ -94,6 +94,7 @@ impl GrpcService for Orchestrator {
             let worker = Arc::new(Worker {
                 runs,
                 objects: self.stores.objects.clone(),
+                objects_url: self.stores.objects_url.clone(),
                 settings: worker_settings(&self.settings.worker, &self.data_dir, "standalone"),
                 signer: self.signer,
                 services,
@@ -123,6 +124,7 @@ pub async fn run_worker(
     let worker = Arc::new(Worker {
         runs: Runs::new(Pipelines::new(stores.db.clone())),
         objects: stores.objects.clone(),
+        objects_url: stores.objects_url.clone(),
         settings: worker_settings(&settings.worker, &common.data_dir, name),
         services: builtin_services(settings, &stores, signer.clone()),
         signer,
@@ -195,5 +197,6 @@ fn worker_settings(config: &WorkerConfig, data_dir: &std::path::Path, name: &str
             .or_else(|| std::env::current_dir().ok())
             .unwrap_or_default(),
         gateway_url: config.gateway_url.clone(),
+        env: config.env.clone(),
     }
 }

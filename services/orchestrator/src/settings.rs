@@ -37,6 +37,11 @@ pub struct WorkerConfig {
     pub task_root: Option<PathBuf>,
     /// `LATHE_URL` of command tasks: the gateway they may call with their `LATHE_TOKEN`.
     pub gateway_url: String,
+    /// Variables every command task of this worker finds in its environment, over the
+    /// worker's own (e.g. a `PATH` that holds the programs tasks run); a task's own `env`
+    /// and the `LATHE_*` variables win.
+    #[serde(default)]
+    pub env: std::collections::BTreeMap<String, String>,
 }
 
 impl Default for OrchestratorSettings {
@@ -54,6 +59,7 @@ impl Default for OrchestratorSettings {
                 poll_ms: 500,
                 task_root: None,
                 gateway_url: format!("http://127.0.0.1:{}", ports::GATEWAY_HTTP),
+                env: std::collections::BTreeMap::new(),
             },
         }
     }

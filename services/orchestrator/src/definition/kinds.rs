@@ -5,11 +5,11 @@ use std::collections::BTreeMap;
 use lathe_contract::json::JsonEnum;
 use serde_yaml::Value;
 
-use super::error::{Collector, suggestion};
+use super::error::{Collector, key_path, suggestion};
 use super::expr::Reference;
 use super::model::{
     Command, FeaturesHistorical, FeaturesMaterialize, MonitorCheck, MonitorSetReference, PROMOTION_STAGES,
-    RegistryPromote, RegistryRegister, Stage, TaskKind,
+    RegistryPromote, RegistryRegister, RegistrySetAlias, Signature, Stage, TaskKind,
 };
 use super::reader::{self, Fields};
 use super::template::Template;
@@ -20,7 +20,7 @@ pub(crate) type Uses = Vec<(String, Reference)>;
 /// The argument keys a kind accepts, beside the keys every task has.
 pub(crate) fn argument_keys(kind: &str) -> Option<&'static [&'static str]> {
     Some(match kind {
-        "command" => &["argv", "env", "working_dir"],
+        "command" => &["argv", "env", "working_dir", "inputs"],
         "features.historical" => &[
             "entities",
             "features",
@@ -29,8 +29,16 @@ pub(crate) fn argument_keys(kind: &str) -> Option<&'static [&'static str]> {
             "output",
         ],
         "features.materialize" => &["feature_views", "start", "end", "incremental"],
-        "registry.register" => &["model", "run_id", "artifact_path", "description", "tags"],
+        "registry.register" => &[
+            "model",
+            "run_id",
+            "artifact_path",
+            "description",
+            "tags",
+            "signature",
+        ],
         "registry.promote" => &["model", "version", "stage", "archive_existing", "reason"],
+        "registry.set_alias" => &["model", "alias", "version", "reason"],
         "monitor.set_reference" => &["monitor", "dataset"],
         "monitor.check" => &["monitor", "fail_on_alert"],
         _ => return None,
@@ -104,6 +112,34 @@ impl Args<'_, '_, '_> {
         self.note(read).unwrap_or_default()
     }
 
+    /// A command's `inputs`: templates by name, each name fit for `LATHE_INPUT_NAME`.
+    fn inputs(&mut self) -> BTreeMap<String, Template> {
+        let inputs = self.template_map("inputs");
+        if let Some(Value::Mapping(entries)) = self.fields.get("inputs") {
+            let path = self.fields.path_of("inputs");
+            for name in entries.keys().filter_map(Value::as_str) {
+                if !is_input_name(name) {
+                    self.out.report(
+                        &key_path(&path, name),
+                        format!(
+                            "input name '{name}' is invalid: start with a lowercase letter, then use lowercase letters, digits or '_' (at most 64)"
+                        ),
+                    );
+                    self.complete = false;
+                }
+            }
+        }
+        inputs
+    }
+
+    /// `registry.register`'s `signature`: `{inputs: [view:feature, ...], output, defaults}`.
+    fn signature(&mut self) -> Option<Signature> {
+        let value = self.fields.get("signature")?;
+        let path = self.fields.path_of("signature");
+        let read = read_signature(self.out, self.uses, &path, value);
+        self.note(read)
+    }
+
     fn flag(&mut self, key: &str, default: bool) -> bool {
         let Some(value) = self.fields.get(key) else {
             return default;
@@ -111,6 +147,83 @@ impl Args<'_, '_, '_> {
         let read = reader::boolean(self.out, &self.fields.path_of(key), value);
         self.note(read).unwrap_or(default)
     }
+}
+
+/// Input names become environment variables (`LATHE_INPUT_` and the name uppercased).
+fn is_input_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    (1..=64).contains(&name.len())
+        && chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn read_signature(out: &mut Collector, uses: &mut Uses, path: &str, value: &Value) -> Option<Signature> {
+    let fields = reader::mapping(out, path, value, &["inputs", "output", "defaults"])?;
+    let inputs_path = fields.path_of("inputs");
+    let inputs = reader::required(out, &fields, "inputs").and_then(|value| {
+        reader::list(out, &inputs_path, value, |out, path, item| {
+            let input = template(out, uses, path, item)?;
+            let literal = input.references().is_empty();
+            if literal && !is_feature_reference(&input.source) {
+                out.report(
+                    path,
+                    format!("'{}' is not a feature: name one as view:feature", input.source),
+                );
+                return None;
+            }
+            Some(input)
+        })
+    });
+    if inputs.as_ref().is_some_and(Vec::is_empty) {
+        out.report(&inputs_path, "a signature needs at least one input");
+        return None;
+    }
+    let output = fields
+        .get("output")
+        .map(|value| template(out, uses, &fields.path_of("output"), value));
+    let defaults = fields.get("defaults").map(|value| {
+        reader::map(out, &fields.path_of("defaults"), value, |out, path, item| {
+            let number = item.as_f64().filter(|n| n.is_finite());
+            if number.is_none() {
+                out.report(
+                    path,
+                    format!("expected a finite number, found {}", reader::describe(item)),
+                );
+            }
+            number
+        })
+    });
+    let (inputs, output) = (inputs?, output.map_or(Some(None), |o| o.map(Some))?);
+    let defaults = defaults.unwrap_or(Some(BTreeMap::new()))?;
+    // Inputs with holes are known when the task runs: the registry checks those defaults.
+    if inputs.iter().all(|input| input.references().is_empty()) {
+        let names: Vec<&str> = inputs.iter().map(|input| input.source.as_str()).collect();
+        let mut complete = true;
+        for name in defaults.keys().filter(|name| !names.contains(&name.as_str())) {
+            out.report(
+                &key_path(&fields.path_of("defaults"), name),
+                format!(
+                    "'{name}' is not one of the signature's inputs: {}",
+                    suggestion(name, &names)
+                ),
+            );
+            complete = false;
+        }
+        if !complete {
+            return None;
+        }
+    }
+    Some(Signature {
+        inputs,
+        output,
+        defaults,
+    })
+}
+
+/// `view:feature`, both parts non-empty.
+fn is_feature_reference(text: &str) -> bool {
+    text.split_once(':')
+        .is_some_and(|(view, feature)| !view.is_empty() && !feature.is_empty() && !feature.contains(':'))
 }
 
 /// Reads the arguments of a known kind; `None` when any is wrong (each problem reported).
@@ -138,6 +251,7 @@ pub(crate) fn read(
                 argv,
                 env: args.template_map("env"),
                 working_dir: args.template("working_dir"),
+                inputs: args.inputs(),
             })
         }
         "features.historical" => {
@@ -190,6 +304,7 @@ pub(crate) fn read(
                     .unwrap_or_else(|| Template::literal("model")),
                 description: args.template("description"),
                 tags: args.template_map("tags"),
+                signature: args.signature(),
             })
         }
         "registry.promote" => {
@@ -214,6 +329,17 @@ pub(crate) fn read(
                 version: version?,
                 stage: stage?,
                 archive_existing: args.flag("archive_existing", false),
+                reason: args.template("reason"),
+            })
+        }
+        "registry.set_alias" => {
+            let model = args.required_template("model");
+            let alias = args.required_template("alias");
+            let version = args.required_template("version");
+            TaskKind::RegistrySetAlias(RegistrySetAlias {
+                model: model?,
+                alias: alias?,
+                version: version?,
                 reason: args.template("reason"),
             })
         }

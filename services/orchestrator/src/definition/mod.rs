@@ -29,7 +29,12 @@
 //!
 //! # Task kinds and their arguments
 //! Arguments sit beside the task's own keys. Every text argument is a template.
-//! - `command`: `argv` (list, required), `env` (mapping), `working_dir`.
+//! - `command`: `argv` (list, required), `env` (mapping), `working_dir`, `inputs` (a mapping
+//!   `NAME: location`, NAME of lowercase letters, digits and `_` starting with a letter; a
+//!   location is a key of the orchestrator's object store, as an upstream task's `path` output
+//!   names one, or an absolute local path). Before the command starts, each input is fetched
+//!   into the try's own directory (`inputs/NAME/FILE`) and `LATHE_INPUT_NAME` (uppercased) set
+//!   to its absolute path; one that cannot be read fails the try, naming the input and where.
 //! - `features.historical` (a training set, as Feast's `get_historical_features`): `entities`
 //!   (object-store path of the entity frame, required), `features` (list of `view:feature`) or
 //!   `feature_service` (exactly one of the two), `full_feature_names` (bool), `output` (path
@@ -37,10 +42,17 @@
 //! - `features.materialize`: `feature_views` (list, empty for all), `start` and `end`
 //!   (RFC 3339), or `incremental: true`.
 //! - `registry.register` (as MLflow's `register_model`): `model`, `run_id` (both required),
-//!   `artifact_path` (default `model`), `description`, `tags` (mapping).
+//!   `artifact_path` (default `model`), `description`, `tags` (mapping), `signature`
+//!   (`{inputs: [view:feature, ...], output: NAME, defaults: {view:feature: number}}`, the
+//!   version's signature for serving: `inputs` required and not empty, a default only for one
+//!   of the inputs). The version's lineage names the run and, from an upstream
+//!   `features.historical` task (the first written, if several), the training set and the
+//!   feature service, or the views of its `view:feature` list.
 //! - `registry.promote` (as MLflow's stage transition; the registry's gates decide): `model`,
 //!   `version`, `stage` (`Staging`, `Production` or `Archived`), `archive_existing` (bool),
 //!   `reason`.
+//! - `registry.set_alias` (as MLflow's `set_registered_model_alias`): `model`, `alias`,
+//!   `version` (all required), `reason`.
 //! - `monitor.set_reference`: `monitor`, `dataset` (object-store path), both required.
 //! - `monitor.check`: `monitor` (required), `fail_on_alert` (bool, default false).
 //!
@@ -69,8 +81,8 @@ pub use eval::{Context, EvalError};
 pub use expr::{ExprError, Expression, Reference};
 pub use model::{
     Command, EventTrigger, FeaturesHistorical, FeaturesMaterialize, MonitorCheck, MonitorSetReference, Param,
-    ParamType, Pipeline, RegistryPromote, RegistryRegister, Retries, Schedule, Stage, Task, TaskKind,
-    TriggerRule,
+    ParamType, Pipeline, RegistryPromote, RegistryRegister, RegistrySetAlias, Retries, Schedule, Signature,
+    Stage, Task, TaskKind, TriggerRule,
 };
 pub use parse::parse_files;
 pub use template::{Template, TemplateError};

@@ -25,6 +25,29 @@ pub struct Pipeline {
     pub tasks: Vec<Task>,
 }
 
+impl Pipeline {
+    /// The tasks upstream of `task` (in its `depends_on`, directly or transitively), in the
+    /// order written.
+    pub fn upstream_of(&self, task: &str) -> Vec<&Task> {
+        let mut upstream = std::collections::BTreeSet::new();
+        let mut pending = vec![task];
+        while let Some(id) = pending.pop() {
+            let Some(found) = self.tasks.iter().find(|t| t.id == id) else {
+                continue;
+            };
+            for dependency in &found.depends_on {
+                if upstream.insert(dependency.as_str()) {
+                    pending.push(dependency);
+                }
+            }
+        }
+        self.tasks
+            .iter()
+            .filter(|t| upstream.contains(t.id.as_str()))
+            .collect()
+    }
+}
+
 /// A run parameter; without a default, every trigger must give it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Param {
@@ -183,17 +206,19 @@ pub enum TaskKind {
     FeaturesMaterialize(FeaturesMaterialize),
     RegistryRegister(RegistryRegister),
     RegistryPromote(RegistryPromote),
+    RegistrySetAlias(RegistrySetAlias),
     MonitorSetReference(MonitorSetReference),
     MonitorCheck(MonitorCheck),
 }
 
 impl TaskKind {
-    pub const NAMES: [&'static str; 7] = [
+    pub const NAMES: [&'static str; 8] = [
         "command",
         "features.historical",
         "features.materialize",
         "registry.register",
         "registry.promote",
+        "registry.set_alias",
         "monitor.set_reference",
         "monitor.check",
     ];
@@ -206,6 +231,7 @@ impl TaskKind {
             TaskKind::FeaturesMaterialize(_) => "features.materialize",
             TaskKind::RegistryRegister(_) => "registry.register",
             TaskKind::RegistryPromote(_) => "registry.promote",
+            TaskKind::RegistrySetAlias(_) => "registry.set_alias",
             TaskKind::MonitorSetReference(_) => "monitor.set_reference",
             TaskKind::MonitorCheck(_) => "monitor.check",
         }
@@ -217,6 +243,10 @@ pub struct Command {
     pub argv: Vec<Template>,
     pub env: BTreeMap<String, Template>,
     pub working_dir: Option<Template>,
+    /// Files fetched into the try's directory before it starts, by name (`LATHE_INPUT_NAME`):
+    /// each an object-store key of the orchestrator's store, a location an upstream task's
+    /// output names, or an absolute local path.
+    pub inputs: BTreeMap<String, Template>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -247,6 +277,19 @@ pub struct RegistryRegister {
     pub artifact_path: Template,
     pub description: Option<Template>,
     pub tags: BTreeMap<String, Template>,
+    /// What the version takes and gives, for serving; none when not given.
+    pub signature: Option<Signature>,
+}
+
+/// A model version's signature: the registry's, with its feature references as templates.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Signature {
+    /// `view:feature` references, in the model's input order.
+    pub inputs: Vec<Template>,
+    /// Empty when not given.
+    pub output: Option<Template>,
+    /// The value serving uses for an input the online store lacks, by input.
+    pub defaults: BTreeMap<String, f64>,
 }
 
 /// A version's stage: the contract's, as the registry and the REST API name it.
@@ -261,6 +304,16 @@ pub struct RegistryPromote {
     pub version: Template,
     pub stage: Stage,
     pub archive_existing: bool,
+    pub reason: Option<Template>,
+}
+
+/// Points an alias of a model at a version (as MLflow's `set_registered_model_alias`); a
+/// deployment following the alias serves the version next.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegistrySetAlias {
+    pub model: Template,
+    pub alias: Template,
+    pub version: Template,
     pub reason: Option<Template>,
 }
 

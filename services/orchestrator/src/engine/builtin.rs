@@ -21,7 +21,8 @@ use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
 use serde_json::{Map, Value as Json, json};
 
 use super::claims::{Claimed, Outcome};
-use crate::definition::{Context, TaskKind, Template};
+use super::locations::{self, Located};
+use crate::definition::{Context, FeaturesHistorical, Pipeline, TaskKind, Template};
 
 /// What built-in tasks reach: the services, the orchestrator's object store (entity frames
 /// in, training sets out), and the key that signs the run's token.
@@ -39,9 +40,10 @@ pub struct Services {
 /// Datasets travel to the monitor in one message; 512 MiB bounds them.
 const MAX_DATASET_BYTES: usize = 512 * 1024 * 1024;
 
-/// Runs a built-in task.
+/// Runs a built-in task of `pipeline`.
 pub async fn run(
     kind: &TaskKind,
+    pipeline: &Pipeline,
     context: &Context,
     claimed: &Claimed,
     services: Option<&Services>,
@@ -65,6 +67,7 @@ pub async fn run(
     };
     let call = Call {
         services,
+        pipeline,
         context,
         claimed,
     };
@@ -77,6 +80,7 @@ pub async fn run(
 
 struct Call<'a> {
     services: &'a Services,
+    pipeline: &'a Pipeline,
     context: &'a Context,
     claimed: &'a Claimed,
 }
@@ -128,6 +132,22 @@ impl Call<'_> {
         templates.iter().map(|t| self.render(t)).collect()
     }
 
+    /// A version number from a rendered template.
+    fn version(&self, template: &Template) -> std::result::Result<u64, String> {
+        let text = self.render(template)?;
+        text.trim()
+            .parse()
+            .map_err(|_| format!("version: '{text}' is not a version number"))
+    }
+
+    /// Who the registry records: the run, with the editor role its tasks have.
+    fn actor(&self) -> registry::Actor {
+        registry::Actor {
+            subject: format!("pipeline-run:{}", self.claimed.run_id),
+            role: Role::Editor.as_str().to_owned(),
+        }
+    }
+
     async fn run(&self, kind: &TaskKind) -> Answer {
         let project = self.claimed.project.clone();
         match kind {
@@ -150,11 +170,23 @@ impl Call<'_> {
                         .transpose()?
                         .unwrap_or_default(),
                     tags,
-                    lineage: Some(registry::Lineage {
-                        orchestrator_run: self.claimed.run_id.clone(),
-                        training_dataset: self.training_dataset(),
-                        ..Default::default()
-                    }),
+                    signature: spec
+                        .signature
+                        .as_ref()
+                        .map(|signature| {
+                            Ok::<_, String>(registry::Signature {
+                                inputs: self.render_all(&signature.inputs)?,
+                                output: signature
+                                    .output
+                                    .as_ref()
+                                    .map(|o| self.render(o))
+                                    .transpose()?
+                                    .unwrap_or_default(),
+                                defaults: signature.defaults.clone().into_iter().collect(),
+                            })
+                        })
+                        .transpose()?,
+                    lineage: Some(self.lineage()?),
                     ..Default::default()
                 };
                 let version = ModelRegistryServiceClient::new(self.services.registry.clone())
@@ -167,11 +199,7 @@ impl Call<'_> {
                 ))
             }
             TaskKind::RegistryPromote(spec) => {
-                let text = self.render(&spec.version)?;
-                let version: u64 = text
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("version: '{text}' is not a version number"))?;
+                let version = self.version(&spec.version)?;
                 let request = registry::TransitionStageRequest {
                     project,
                     model: self.render(&spec.model)?,
@@ -184,10 +212,7 @@ impl Call<'_> {
                         .map(|r| self.render(r))
                         .transpose()?
                         .unwrap_or_default(),
-                    actor: Some(registry::Actor {
-                        subject: format!("pipeline-run:{}", self.claimed.run_id),
-                        role: Role::Editor.as_str().to_owned(),
-                    }),
+                    actor: Some(self.actor()),
                 };
                 let moved = ModelRegistryServiceClient::new(self.services.registry.clone())
                     .transition_stage(request)
@@ -198,6 +223,33 @@ impl Call<'_> {
                     "model": moved.model,
                     "version": moved.version,
                     "stage": moved.stage().name(),
+                })))
+            }
+            TaskKind::RegistrySetAlias(spec) => {
+                let model = self.render(&spec.model)?;
+                let alias = self.render(&spec.alias)?;
+                let request = registry::SetAliasRequest {
+                    project,
+                    model: model.clone(),
+                    alias: alias.clone(),
+                    version: self.version(&spec.version)?,
+                    reason: spec
+                        .reason
+                        .as_ref()
+                        .map(|r| self.render(r))
+                        .transpose()?
+                        .unwrap_or_default(),
+                    actor: Some(self.actor()),
+                };
+                let pointed = ModelRegistryServiceClient::new(self.services.registry.clone())
+                    .set_alias(request)
+                    .await
+                    .map_err(|s| refused(&s))?
+                    .into_inner();
+                Ok(object(json!({
+                    "model": model,
+                    "alias": alias,
+                    "version": pointed.version,
                 })))
             }
             TaskKind::FeaturesHistorical(spec) => {
@@ -334,25 +386,74 @@ impl Call<'_> {
         }
     }
 
-    /// The training set an upstream `features.historical` task of this run built, if any.
-    fn training_dataset(&self) -> String {
-        self.context
-            .outputs
-            .values()
-            .filter_map(|o| o.get("path").and_then(Json::as_str))
-            .find(|p| p.ends_with(".parquet"))
-            .unwrap_or_default()
-            .to_owned()
+    /// What a registered version was trained from: this run, and the training set, feature
+    /// service or feature views of an upstream `features.historical` task (the first written,
+    /// when there are several).
+    fn lineage(&self) -> std::result::Result<registry::Lineage, String> {
+        let historical = self
+            .pipeline
+            .upstream_of(&self.claimed.task_id)
+            .into_iter()
+            .find_map(|task| match &task.kind {
+                TaskKind::FeaturesHistorical(spec) => {
+                    let outputs = self.context.outputs.get(&task.id)?;
+                    Some((spec, outputs))
+                }
+                TaskKind::Command(_)
+                | TaskKind::FeaturesMaterialize(_)
+                | TaskKind::RegistryRegister(_)
+                | TaskKind::RegistryPromote(_)
+                | TaskKind::RegistrySetAlias(_)
+                | TaskKind::MonitorSetReference(_)
+                | TaskKind::MonitorCheck(_) => None,
+            });
+        let mut lineage = registry::Lineage {
+            orchestrator_run: self.claimed.run_id.clone(),
+            ..Default::default()
+        };
+        match historical {
+            Some((spec, outputs)) => {
+                lineage.training_dataset = outputs
+                    .get("path")
+                    .and_then(Json::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                (lineage.feature_service, lineage.feature_views) = self.features_of(spec)?;
+            }
+            // A training set some other task of the run named.
+            None => {
+                lineage.training_dataset = self
+                    .context
+                    .outputs
+                    .values()
+                    .filter_map(|o| o.get("path").and_then(Json::as_str))
+                    .find(|p| p.ends_with(".parquet"))
+                    .unwrap_or_default()
+                    .to_owned();
+            }
+        }
+        Ok(lineage)
     }
 
-    /// Where an object of the orchestrator's store is, for user code: a local path for the
-    /// embedded `file://` store, else its URL.
-    fn location(&self, key: &str) -> String {
-        let base = self.services.objects_url.trim_end_matches('/');
-        match base.strip_prefix("file://") {
-            Some(dir) => format!("{dir}/{key}"),
-            None => format!("{base}/{key}"),
+    /// The feature service a `features.historical` task read, or the distinct views of its
+    /// `view:feature` list, in the order written.
+    fn features_of(&self, spec: &FeaturesHistorical) -> std::result::Result<(String, Vec<String>), String> {
+        if let Some(service) = &spec.feature_service {
+            return Ok((self.render(service)?, Vec::new()));
         }
+        let mut views: Vec<String> = Vec::new();
+        for feature in self.render_all(&spec.features)? {
+            let view = feature.split_once(':').map_or(feature.as_str(), |(view, _)| view);
+            if !views.iter().any(|v| v == view) {
+                views.push(view.to_owned());
+            }
+        }
+        Ok((String::new(), views))
+    }
+
+    /// Where an object of the orchestrator's store is, for user code.
+    fn location(&self, key: &str) -> String {
+        locations::location(&self.services.objects_url, key)
     }
 
     fn monitor_client(&self) -> MonitorServiceClient<TracedChannel> {
@@ -365,15 +466,14 @@ impl Call<'_> {
     /// task's output names it (the orchestrator's store URL and key), or a key in the
     /// orchestrator's object store.
     async fn read_dataset(&self, dataset: &str) -> std::result::Result<bytes::Bytes, String> {
-        let key = match dataset.strip_prefix(&self.location("")) {
-            Some(key) => key,
-            None if dataset.starts_with('/') => {
-                return tokio::fs::read(dataset)
+        let key = match locations::resolve(&self.services.objects_url, dataset) {
+            Located::Key(key) => key,
+            Located::LocalFile(path) => {
+                return tokio::fs::read(path)
                     .await
                     .map(bytes::Bytes::from)
                     .map_err(|e| format!("cannot read the dataset {dataset}: {e}"));
             }
-            None => dataset,
         };
         self.services
             .objects
@@ -385,8 +485,9 @@ impl Call<'_> {
             .map_err(|e| format!("cannot read the dataset '{dataset}': {e}"))
     }
 
-    /// The entity frame: an absolute local path, or a key in the orchestrator's object
-    /// store; Parquet, or CSV when the name ends in `.csv`.
+    /// The entity frame: an absolute local path, a key in the orchestrator's object store, or
+    /// a location as an upstream task's output names it; Parquet, or CSV when the name ends
+    /// in `.csv`.
     async fn read_entities(
         &self,
         entities: &str,
@@ -396,20 +497,20 @@ impl Call<'_> {
         } else {
             features::EntityFrameFormat::Parquet
         };
-        let frame = if entities.starts_with('/') {
-            tokio::fs::read(entities)
+        let frame = match locations::resolve(&self.services.objects_url, entities) {
+            Located::LocalFile(path) => tokio::fs::read(path)
                 .await
                 .map(bytes::Bytes::from)
-                .map_err(|e| format!("cannot read the entity frame {entities}: {e}"))?
-        } else {
-            self.services
+                .map_err(|e| format!("cannot read the entity frame {entities}: {e}"))?,
+            Located::Key(key) => self
+                .services
                 .objects
-                .get(&ObjectPath::from(entities))
+                .get(&ObjectPath::from(key))
                 .await
                 .map_err(|e| format!("cannot read the entity frame '{entities}' from the object store: {e}"))?
                 .bytes()
                 .await
-                .map_err(|e| format!("cannot read the entity frame '{entities}': {e}"))?
+                .map_err(|e| format!("cannot read the entity frame '{entities}': {e}"))?,
         };
         Ok((frame, format))
     }

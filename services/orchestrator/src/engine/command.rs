@@ -22,10 +22,12 @@ pub struct CommandSpec {
     pub argv: Vec<String>,
     pub env: BTreeMap<String, String>,
     pub working_dir: Option<PathBuf>,
+    /// Where each input is read from, by name; fetched before the command starts.
+    pub inputs: BTreeMap<String, String>,
     pub timeout: Option<Duration>,
 }
 
-/// Where one try keeps its files: `outputs.json` and `artifacts/`.
+/// Where one try keeps its files: `outputs.json`, `artifacts/` and `inputs/`.
 pub struct TryDir {
     pub root: PathBuf,
 }
@@ -37,6 +39,11 @@ impl TryDir {
 
     pub fn artifacts(&self) -> PathBuf {
         self.root.join("artifacts")
+    }
+
+    /// Where the command's inputs are fetched to, one folder per input.
+    pub fn inputs(&self) -> PathBuf {
+        self.root.join("inputs")
     }
 }
 

@@ -6,6 +6,8 @@ pub mod builtin;
 pub mod claims;
 pub mod command;
 pub mod decide;
+pub mod inputs;
+pub mod locations;
 pub mod logs;
 pub mod runs;
 pub mod schedule;

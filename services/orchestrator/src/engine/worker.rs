@@ -39,11 +39,15 @@ pub struct WorkerSettings {
     pub task_root: PathBuf,
     /// Given to command tasks as `LATHE_URL`.
     pub gateway_url: String,
+    /// Every command task's environment, under its own `env` and the `LATHE_*` variables.
+    pub env: BTreeMap<String, String>,
 }
 
 pub struct Worker {
     pub runs: Runs,
     pub objects: Arc<dyn ObjectStore>,
+    /// The URL `objects` was opened from: inputs may name objects by their location in it.
+    pub objects_url: String,
     pub settings: WorkerSettings,
     /// Makes the short-lived token a command task gets as `LATHE_TOKEN`.
     pub signer: Option<Arc<Signer>>,
@@ -192,8 +196,14 @@ impl Worker {
                             .join(&task.id)
                             .join(claimed.try_number.to_string()),
                     };
-                    let env = self.task_env(claimed, &run.pipeline, &context, task);
-                    let outcome = command::run(&spec, &env, &dir, &mut log, stopped).await;
+                    let mut env = self.task_env(claimed, &run.pipeline, &context, task);
+                    let outcome = match self.fetch_inputs(&spec.inputs, &dir, &mut log).await {
+                        Ok(inputs) => {
+                            env.extend(inputs);
+                            command::run(&spec, &env, &dir, &mut log, stopped).await
+                        }
+                        Err(message) => Outcome::Failure(message),
+                    };
                     self.keep_artifacts(claimed, &dir).await;
                     let _ = tokio::fs::remove_dir_all(&dir.root).await;
                     outcome
@@ -204,9 +214,10 @@ impl Worker {
             | TaskKind::FeaturesMaterialize(_)
             | TaskKind::RegistryRegister(_)
             | TaskKind::RegistryPromote(_)
+            | TaskKind::RegistrySetAlias(_)
             | TaskKind::MonitorSetReference(_)
             | TaskKind::MonitorCheck(_) => {
-                super::builtin::run(&task.kind, &context, claimed, self.services.as_ref()).await
+                super::builtin::run(&task.kind, &pipeline, &context, claimed, self.services.as_ref()).await
             }
         };
         let summary = match &outcome {
@@ -238,6 +249,11 @@ impl Worker {
             .iter()
             .map(|(k, v)| render(v).map(|v| (k.clone(), v)))
             .collect::<std::result::Result<BTreeMap<_, _>, _>>()?;
+        let inputs = spec
+            .inputs
+            .iter()
+            .map(|(k, v)| render(v).map(|v| (k.clone(), v)))
+            .collect::<std::result::Result<BTreeMap<_, _>, _>>()?;
         let working_dir = spec
             .working_dir
             .as_ref()
@@ -248,8 +264,28 @@ impl Worker {
             argv,
             env,
             working_dir,
+            inputs,
             timeout: task.timeout,
         })
+    }
+
+    /// Fetches a command's inputs into the try's directory, noting each in the log; the
+    /// `LATHE_INPUT_*` variables naming them.
+    async fn fetch_inputs(
+        &self,
+        inputs: &BTreeMap<String, String>,
+        dir: &TryDir,
+        log: &mut LogWriter,
+    ) -> std::result::Result<BTreeMap<String, String>, String> {
+        let fetched =
+            super::inputs::fetch_all(self.objects.as_ref(), &self.objects_url, inputs, &dir.inputs()).await?;
+        for (variable, path) in &fetched {
+            let note = format!("[lathe] input ${variable}: {path}\n");
+            if let Err(err) = log.write(note.as_bytes()).await {
+                tracing::warn!(error = %err, "cannot write a task log chunk");
+            }
+        }
+        Ok(fetched)
     }
 
     /// What a command task finds in its environment besides its own `env`.
@@ -260,7 +296,8 @@ impl Worker {
         context: &Context,
         task: &Task,
     ) -> BTreeMap<String, String> {
-        let mut env = BTreeMap::from([
+        let mut env = self.settings.env.clone();
+        env.extend([
             ("LATHE_PROJECT".to_owned(), claimed.project.clone()),
             ("LATHE_PIPELINE".to_owned(), pipeline.to_owned()),
             ("LATHE_RUN_ID".to_owned(), claimed.run_id.clone()),

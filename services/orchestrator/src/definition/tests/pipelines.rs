@@ -130,3 +130,70 @@ fn a_file_may_hold_several_documents_or_a_list_and_tasks_may_be_a_mapping() {
     assert_eq!(pipelines[0].max_active_runs, 16);
     assert_eq!(pipelines[0].tasks[0].trigger_rule, TriggerRule::AllSuccess);
 }
+
+#[test]
+fn command_inputs_and_signatures_render_from_the_run() {
+    let yaml = "name: quickstart\ntasks:\n  - id: build\n    kind: features.historical\n    entities: entities.csv\n    features: [\"stats:trips\", \"stats:rate\", \"profile:age\"]\n  - id: train\n    kind: command\n    depends_on: [build]\n    argv: [python, train.py]\n    inputs:\n      training_set: \"{{ tasks.build.outputs.path }}\"\n      labels: \"runs/{{ run.id }}/build/labels.csv\"\n  - id: register\n    kind: registry.register\n    depends_on: [train]\n    model: m\n    run_id: \"{{ tasks.train.outputs.run_id }}\"\n    signature:\n      inputs: [\"stats:trips\", \"{{ tasks.train.outputs.second }}\"]\n      output: \"churned\"\n      defaults: {\"stats:trips\": 0, \"stats:rate\": 0.5}\n";
+    let pipelines = parse_files([("q.yaml", yaml)]).unwrap();
+    let pipeline = &pipelines[0];
+    let mut context = Context {
+        run_id: "run-9".to_owned(),
+        ..Context::default()
+    };
+    context.outputs.insert(
+        "build".to_owned(),
+        json!({"path": "/data/runs/run-9/build/artifacts/training_set.parquet"})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    context.outputs.insert(
+        "train".to_owned(),
+        json!({"second": "stats:rate"}).as_object().unwrap().clone(),
+    );
+    let TaskKind::Command(train) = &pipeline.tasks[1].kind else {
+        panic!("train is a command")
+    };
+    let inputs: Vec<(&str, String)> = train
+        .inputs
+        .iter()
+        .map(|(name, t)| (name.as_str(), t.render(&context).unwrap()))
+        .collect();
+    assert_eq!(
+        inputs,
+        [
+            ("labels", "runs/run-9/build/labels.csv".to_owned()),
+            (
+                "training_set",
+                "/data/runs/run-9/build/artifacts/training_set.parquet".to_owned()
+            ),
+        ]
+    );
+    let TaskKind::RegistryRegister(register) = &pipeline.tasks[2].kind else {
+        panic!("register registers")
+    };
+    let signature = register.signature.as_ref().unwrap();
+    let rendered: Vec<String> = signature
+        .inputs
+        .iter()
+        .map(|t| t.render(&context).unwrap())
+        .collect();
+    assert_eq!(rendered, ["stats:trips", "stats:rate"]);
+    assert_eq!(signature.output.as_ref().unwrap().source, "churned");
+    assert_eq!(
+        signature
+            .defaults
+            .iter()
+            .map(|(k, v)| (k.as_str(), *v))
+            .collect::<Vec<_>>(),
+        [("stats:rate", 0.5), ("stats:trips", 0.0)],
+        "defaults of inputs known only when the task runs are the registry's to check"
+    );
+    let upstream: Vec<&str> = pipeline
+        .upstream_of("register")
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(upstream, ["build", "train"]);
+    assert!(pipeline.upstream_of("build").is_empty());
+}

@@ -253,3 +253,64 @@ fn every_problem_of_every_file_is_reported_with_its_file_and_document() {
         "one.yaml (document 2): tasks[0].kind: unknown task kind 'comand': the closest known kind is 'command'"
     );
 }
+
+#[test]
+fn command_inputs_need_good_names_and_upstream_references() {
+    let found = problems(
+        "name: p\ntasks:\n  a: {kind: command, argv: [x]}\n  b: {kind: command, argv: [x]}\n  c:\n    kind: command\n    argv: [x]\n    depends_on: [a]\n    inputs:\n      Data: k\n      9lives: k\n      has-dash: k\n      fine_1: \"{{ tasks.a.outputs.path }}\"\n      other: \"runs/{{ run.id }}/{{ tasks.b.outputs.file }}\"\n      broken: \"{{ tasks.a.outputs\"\n  d: {kind: command, argv: [x], inputs: [k]}\n",
+    );
+    for name in ["Data", "9lives", "has-dash"] {
+        assert_problem(
+            &found,
+            &format!("tasks.c.inputs.{name}"),
+            &format!("input name '{name}' is invalid: start with a lowercase letter"),
+        );
+    }
+    assert_problem(
+        &found,
+        "tasks.c.inputs.other",
+        "tasks.b.outputs.file reads task 'b', which is not upstream of task 'c'",
+    );
+    assert_problem(&found, "tasks.c.inputs.broken", "bad template");
+    assert_problem(&found, "tasks.d.inputs", "expected a mapping, found a list");
+    assert_eq!(found.len(), 6, "fine_1 reads an upstream task: {found:#?}");
+}
+
+#[test]
+fn signatures_name_features_and_defaults_of_their_inputs() {
+    let found = problems(
+        "name: p\ntasks:\n  a: {kind: command, argv: [x]}\n  r1:\n    kind: registry.register\n    model: m\n    run_id: r\n    signature:\n      inputs: [\"stats:trips\", trips]\n      defaults: {\"stats:trips\": .nan}\n      outptu: y\n  r2: {kind: registry.register, model: m, run_id: r, signature: {inputs: []}}\n  r3: {kind: registry.register, model: m, run_id: r, signature: {inputs: [\"stats:trips\"], defaults: {\"stats:trip\": 1}}}\n  r4: {kind: registry.register, model: m, run_id: r, signature: {output: y}}\n  r5: {kind: registry.register, model: m, run_id: r, signature: {inputs: [\"{{ tasks.a.outputs.f }}\"]}}\n",
+    );
+    assert_problem(
+        &found,
+        "tasks.r1.signature.inputs[1]",
+        "'trips' is not a feature: name one as view:feature",
+    );
+    assert_problem(
+        &found,
+        "tasks.r1.signature.defaults.stats:trips",
+        "expected a finite number",
+    );
+    assert_problem(
+        &found,
+        "tasks.r1.signature.outptu",
+        "unknown key 'outptu': did you mean 'output'?",
+    );
+    assert_problem(
+        &found,
+        "tasks.r2.signature.inputs",
+        "a signature needs at least one input",
+    );
+    assert_problem(
+        &found,
+        "tasks.r3.signature.defaults.stats:trip",
+        "'stats:trip' is not one of the signature's inputs: did you mean 'stats:trips'?",
+    );
+    assert_problem(&found, "tasks.r4.signature", "'inputs' is required");
+    assert_problem(
+        &found,
+        "tasks.r5.signature.inputs[0]",
+        "tasks.a.outputs.f reads task 'a', which is not upstream of task 'r5'",
+    );
+    assert_eq!(found.len(), 7, "{found:#?}");
+}
