@@ -10,6 +10,14 @@
 //! coefficients; [`onnx::export`] writes that model as one `LinearClassifier` (layout in
 //! [`onnx`]); [`Metrics`] are the holdout's accuracy, log loss and ROC AUC.
 //!
+//! # Command line and tracking
+//! [`cli_main`] is the `churn-trainer` command (the `lathe` binary runs it under that name
+//! too). With `--experiment` it logs the run to Lathe's experiment tracking ([`tracking`]):
+//! params, metrics, and `model/model.onnx` with `metrics.json` as artifacts, so the model can
+//! be registered from the run's `model` directory. In a pipeline `command` task its flags fall
+//! back to the task's environment (`LATHE_URL`, `LATHE_TOKEN`, `LATHE_PROJECT`, `LATHE_RUN_ID`,
+//! `LATHE_INPUT_TRAINING_SET`) and it writes the task's outputs to `LATHE_OUTPUTS`.
+//!
 //! # The learner: smartcore, not linfa-logistic
 //! Both fit a plain (optionally L2-regularised) logistic regression with L-BFGS. smartcore
 //! 0.7 with default features off builds on its own (`num`, `ordered-float`, `approx`, a
@@ -18,14 +26,17 @@
 //! tract, so a second copy), sprs, argmin with argmin-math, ndarray-stats, two `rand`
 //! versions and anyhow: 20 s for the same build. smartcore keeps the trainer the leaner.
 
+pub mod cli;
 pub mod dataset;
 mod error;
 pub mod learner;
 pub mod metrics;
 pub mod onnx;
+pub mod tracking;
 
 use std::path::{Path, PathBuf};
 
+pub use cli::cli_main;
 pub use dataset::Dataset;
 pub use error::TrainError;
 pub use learner::{LogisticModel, Split};

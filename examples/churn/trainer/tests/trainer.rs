@@ -401,3 +401,129 @@ fn the_binary_says_what_to_fix_and_exits_non_zero() {
         "nothing written on failure"
     );
 }
+
+/// The environment of a pipeline `command` task, with the training set as its input.
+const TASK_ENVIRONMENT: [&str; 8] = [
+    "LATHE_INPUT_TRAINING_SET",
+    "LATHE_EXPERIMENT",
+    "LATHE_URL",
+    "LATHE_TOKEN",
+    "LATHE_PROJECT",
+    "LATHE_RUN_ID",
+    "LATHE_TASK_ID",
+    "LATHE_OUTPUTS",
+];
+
+/// The binary with the task environment cleared, training on `--features`/`--label` only.
+fn task_command() -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_churn-trainer"));
+    for name in TASK_ENVIRONMENT {
+        command.env_remove(name);
+    }
+    command.args([
+        "--features",
+        "conv_rate,acc_rate,avg_daily_trips",
+        "--label",
+        "churned",
+    ]);
+    command
+}
+
+#[test]
+fn in_a_task_the_training_set_comes_from_the_input_and_the_outputs_go_to_lathe_outputs() {
+    let folder = tempfile::tempdir().expect("a temp dir");
+    let training = folder.path().join("training.parquet");
+    write_parquet(&training, &training_set(ROWS, 11, false));
+    let outputs = folder.path().join("outputs.json");
+
+    let output = task_command()
+        .arg("--out")
+        .arg(folder.path().join("model"))
+        .env("LATHE_INPUT_TRAINING_SET", &training)
+        .env("LATHE_OUTPUTS", &outputs)
+        .output()
+        .expect("the trainer runs");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let metrics: Metrics = serde_json::from_slice(
+        &std::fs::read(folder.path().join("model/metrics.json")).expect("metrics.json"),
+    )
+    .expect("metrics.json parses");
+    let written: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&outputs).expect("the outputs")).expect("JSON");
+    let mut keys: Vec<&str> = written
+        .as_object()
+        .expect("an object")
+        .keys()
+        .map(String::as_str)
+        .collect();
+    keys.sort_unstable();
+    assert_eq!(
+        keys,
+        ["accuracy", "auc", "holdout_rows", "log_loss", "train_rows"],
+        "no run_id without --experiment: {written}"
+    );
+    assert_eq!(written["train_rows"], metrics.train_rows);
+    assert_eq!(written["holdout_rows"], metrics.holdout_rows);
+    let accuracy = written["accuracy"].as_f64().expect("a number");
+    assert!((accuracy - metrics.accuracy).abs() < 1e-12, "{written}");
+}
+
+#[test]
+fn an_unreachable_tracking_server_fails_the_task_naming_the_step() {
+    let folder = tempfile::tempdir().expect("a temp dir");
+    let training = folder.path().join("training.parquet");
+    write_parquet(&training, &training_set(600, 5, false));
+    let outputs = folder.path().join("outputs.json");
+    // A port nothing listens on any more.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|listener| listener.local_addr())
+        .expect("a free port");
+
+    let output = task_command()
+        .arg("--out")
+        .arg(folder.path().join("model"))
+        .env("LATHE_INPUT_TRAINING_SET", &training)
+        .env("LATHE_OUTPUTS", &outputs)
+        .env("LATHE_EXPERIMENT", "churn")
+        .env("LATHE_URL", format!("http://{closed}"))
+        .env("LATHE_TOKEN", "a-token")
+        .env("LATHE_PROJECT", "churn")
+        .output()
+        .expect("the trainer runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("getting or creating experiment `churn`") && stderr.contains("no answer from"),
+        "{stderr}"
+    );
+    assert!(
+        !stderr.contains("a-token"),
+        "the token is never printed: {stderr}"
+    );
+    assert!(
+        folder.path().join("model/model.onnx").exists(),
+        "the training is kept"
+    );
+    assert!(!outputs.exists(), "no outputs for a failed task");
+
+    // Without a token, tracking is refused before training.
+    let output = task_command()
+        .arg("--out")
+        .arg(folder.path().join("untrained"))
+        .arg("--train")
+        .arg(&training)
+        .args(["--experiment", "churn", "--project", "churn"])
+        .output()
+        .expect("the trainer runs");
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("--experiment needs --token (or env LATHE_TOKEN)"),
+        "{stderr}"
+    );
+    assert!(!folder.path().join("untrained").exists(), "nothing trained");
+}
