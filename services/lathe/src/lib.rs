@@ -8,6 +8,8 @@
 //! the feature-service's handler ([`lathe_common::grpc::Direct`]). With `in_process = false`
 //! it goes over loopback gRPC, exactly as the separate processes of the docker-compose stack do.
 
+pub mod churn_data;
+
 use std::net::SocketAddr;
 
 use lathe_common::config::{CommonSettings, Config, ConfigError, ServiceSettings};

@@ -39,6 +39,9 @@ enum Command {
         #[arg(long)]
         http_addr: Option<std::net::SocketAddr>,
     },
+    /// Tell the churn story end to end on embedded stores: features, a training pipeline, the
+    /// registry's gate, serving, drift and retraining (`examples/churn/`).
+    Quickstart(commands::quickstart::QuickstartArgs),
     /// Run one service, for a distributed deployment.
     Serve {
         #[arg(value_enum)]
@@ -163,6 +166,7 @@ impl Command {
             | Command::Deployments { connection, .. }
             | Command::Predict { connection, .. } => Some(connection),
             Command::Standalone { .. }
+            | Command::Quickstart(_)
             | Command::Serve { .. }
             | Command::Token { .. }
             | Command::Monitor { .. }
@@ -204,6 +208,15 @@ enum TokenCommand {
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 fn main() -> ExitCode {
+    // Run as `churn-trainer` (the quickstart links that name to this binary), it is the
+    // example trainer.
+    let invoked_as = std::env::args_os()
+        .next()
+        .map(PathBuf::from)
+        .and_then(|p| p.file_name().map(|n| n.to_owned()));
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new(commands::quickstart::TRAINER)) {
+        return lathe_example_trainer::cli_main(std::env::args_os());
+    }
     let cli = Cli::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(runtime) => runtime,
@@ -244,6 +257,13 @@ async fn run(mut cli: Cli) -> Result<(), BoxError> {
             }
             let telemetry = telemetry::init("lathe", &settings.common.telemetry)?;
             let outcome = standalone(settings).await;
+            telemetry.shutdown();
+            outcome
+        }
+        Command::Quickstart(args) => {
+            let common = common_settings(&config, Some(args.data_dir.clone()))?;
+            let telemetry = telemetry::init("lathe", &quiet(common.telemetry))?;
+            let outcome = commands::quickstart::quickstart(&config, args).await;
             telemetry.shutdown();
             outcome
         }
@@ -349,6 +369,15 @@ async fn run(mut cli: Cli) -> Result<(), BoxError> {
             Ok(())
         }
     }
+}
+
+/// The quickstart's own output is the story: the services log only warnings unless
+/// `telemetry.log_filter` asks for more.
+fn quiet(mut settings: lathe_common::config::TelemetrySettings) -> lathe_common::config::TelemetrySettings {
+    if settings.log_filter == lathe_common::config::TelemetrySettings::default().log_filter {
+        settings.log_filter = "warn".to_owned();
+    }
+    settings
 }
 
 fn process_name(service: ServiceName) -> &'static str {

@@ -187,6 +187,11 @@ pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxErro
 
 /// Runs a materialization, showing its progress on stderr and its summary on stdout.
 async fn materialize(api: &Api, body: Value) -> Result<(), BoxError> {
+    super::print(&run_materialization(api, body).await?)
+}
+
+/// Runs a materialization, showing its progress on stderr; returns its summary.
+pub async fn run_materialization(api: &Api, body: Value) -> Result<Value, BoxError> {
     let request = api
         .request(reqwest::Method::POST, "/features/materialize")
         .header(reqwest::header::ACCEPT, "application/x-ndjson")
@@ -203,7 +208,7 @@ async fn materialize(api: &Api, body: Value) -> Result<(), BoxError> {
                 progress.show(report);
             } else if let Some(done) = event.get("done") {
                 progress.finish();
-                return super::print(done);
+                return Ok(done.clone());
             } else if let Some(error) = event.get("error") {
                 progress.finish();
                 return Err(super::error_detail(error)

@@ -7,6 +7,7 @@ pub mod local;
 pub mod models;
 pub mod monitors;
 pub mod pipelines;
+pub mod quickstart;
 pub mod serving;
 pub mod tracking;
 
@@ -73,6 +74,13 @@ impl Api {
 
     pub fn request(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
         self.http.request(method, self.url(path)).bearer_auth(&self.token)
+    }
+
+    /// A request to `/api/v1<path>`, outside the project (`/projects`, `/whoami`).
+    pub fn root(&self, method: reqwest::Method, path: &str) -> reqwest::RequestBuilder {
+        self.http
+            .request(method, format!("{}/api/v1{path}", self.base))
+            .bearer_auth(&self.token)
     }
 
     /// Sends, turns an error body into an error, and returns the JSON answer (`null` for 204).
