@@ -2,8 +2,10 @@
 //! and on PostgreSQL with S3 (the same, plus workers in other processes in `services/lathe`):
 //! outputs, conditions, skips and trigger rules; inputs fetched from upstream artifacts;
 //! retries and re-runs; timeouts and cancel that
-//! kill the process group; logs; parameters; versions.
+//! kill the process group; logs; parameters; versions; the worker's environment; registry
+//! tasks.
 
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -18,11 +20,16 @@ type Client = OrchestratorServiceClient<lathe_tests::GrpcChannel>;
 
 const PROJECT: &str = "flows";
 
-async fn platform(backend: Backend) -> Option<(TestPlatform, Option<lathe_testkit::PgDatabase>)> {
+/// The platform, its worker giving every command task `worker_env`.
+async fn platform(
+    backend: Backend,
+    worker_env: BTreeMap<String, String>,
+) -> Option<(TestPlatform, Option<lathe_testkit::PgDatabase>)> {
     TestPlatform::on_with(backend, |settings| {
         let worker = &mut settings.orchestrator.worker;
         worker.poll_ms = 50;
         worker.heartbeat_ms = 100;
+        worker.env = worker_env;
         settings.orchestrator.sweep_interval_ms = 100;
     })
     .await
@@ -278,6 +285,69 @@ async fn inputs_between_tasks(client: &mut Client) {
     );
     let log = log_of(client, &run.run_id, "missing").await;
     assert!(!log.contains("ran without its input"), "{log}");
+}
+
+const WORKER_ENV: &str = r#"
+name: worker_env
+tasks:
+  - id: probe
+    kind: command
+    env: {SHARED: from-task}
+    argv: [lathe-env-probe]
+  - id: plain
+    kind: command
+    argv: [sh, -c, 'printf "{\"shared\": \"%s\", \"region\": \"%s\"}" "$SHARED" "$WORKER_REGION" > "$LATHE_OUTPUTS"']
+"#;
+
+/// A program only the worker's `PATH` finds: it reports what it sees as its outputs.
+const ENV_PROBE: &str = r#"#!/bin/sh
+printf '{"region": "%s", "shared": "%s", "project": "%s", "run": "%s"}' "$WORKER_REGION" "$SHARED" "$LATHE_PROJECT" "$LATHE_RUN_ID" > "$LATHE_OUTPUTS"
+"#;
+
+/// What the worker's `env` gives every command task, for a `bin` directory holding
+/// `lathe-env-probe`: the `PATH` that finds it, and variables a task's own `env` or the
+/// `LATHE_*` ones must win over.
+fn worker_env(bin: &Path) -> BTreeMap<String, String> {
+    let probe = bin.join("lathe-env-probe");
+    std::fs::write(&probe, ENV_PROBE).unwrap();
+    std::fs::set_permissions(&probe, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let path = format!(
+        "{}:{}",
+        bin.display(),
+        std::env::var("PATH").unwrap_or_else(|_| "/usr/bin:/bin".to_owned())
+    );
+    BTreeMap::from([
+        ("PATH".to_owned(), path),
+        ("WORKER_REGION".to_owned(), "eu-test".to_owned()),
+        ("SHARED".to_owned(), "from-worker".to_owned()),
+        ("LATHE_PROJECT".to_owned(), "not-this-project".to_owned()),
+        ("LATHE_OUTPUTS".to_owned(), "/nonexistent/outputs.json".to_owned()),
+    ])
+}
+
+/// Every command task finds the worker's `env`: a program on its `PATH` runs by bare name,
+/// its variables are there, but a task's own `env` and the run's `LATHE_*` win.
+async fn worker_env_reaches_command_tasks(client: &mut Client) {
+    let run = trigger(client, "worker_env", &[]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Success, "{run:#?}");
+    let probe: Json = serde_json::from_str(&task(&run, "probe").outputs_json).unwrap();
+    assert_eq!(
+        probe,
+        serde_json::json!({
+            "region": "eu-test",
+            "shared": "from-task",
+            "project": PROJECT,
+            "run": run.run_id,
+        }),
+        "found on the worker's PATH; the task's env and LATHE_PROJECT win"
+    );
+    let plain: Json = serde_json::from_str(&task(&run, "plain").outputs_json).unwrap();
+    assert_eq!(
+        plain,
+        serde_json::json!({"shared": "from-worker", "region": "eu-test"}),
+        "a task without an env of its own sees the worker's"
+    );
 }
 
 const FLAKY: &str = r#"
@@ -588,6 +658,24 @@ tasks:
     version: "{{ tasks.register.outputs.version }}"
     stage: Staging
     reason: "run {{ run.id }}"
+  - id: champion
+    kind: registry.set_alias
+    depends_on: [promote]
+    model: churn
+    alias: champion
+    version: "{{ tasks.promote.outputs.version }}"
+    reason: "release {{ run.id }}"
+"#;
+
+const PIN: &str = r#"
+name: pin
+params: [{name: version, type: string}]
+tasks:
+  - id: pin
+    kind: registry.set_alias
+    model: churn
+    alias: champion
+    version: "{{ params.version }}"
 "#;
 
 /// A tracking run logged with `accuracy`, with its model artifact uploaded.
@@ -635,8 +723,46 @@ async fn tracked_run(t: &TestPlatform, accuracy: f64) -> String {
     run_id
 }
 
+/// The model's aliases, as `GET …/models/churn` gives them.
+async fn aliases_of_churn(t: &TestPlatform) -> Json {
+    let model: Json = t
+        .get(&format!("/api/v1/projects/{PROJECT}/models/churn"), &t.admin())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    model["aliases"].clone()
+}
+
+/// The `alias_set` events of `churn`'s audit log that the pipeline run `run_id` made.
+async fn alias_moves_by(t: &TestPlatform, run_id: &str) -> Vec<Json> {
+    let audit: Json = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/models/churn/audit"),
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let actor = format!("pipeline-run:{run_id}");
+    audit["events"]
+        .as_array()
+        .unwrap_or_else(|| panic!("an audit log: {audit}"))
+        .iter()
+        .filter(|e| e["action"] == "alias_set" && e["actor"] == actor.as_str())
+        .cloned()
+        .collect()
+}
+
 /// Built-in tasks call the registry as the run: a version registered with the run in its
-/// lineage, promoted when the model's gate holds and refused, with why, when it does not.
+/// lineage, promoted when the model's gate holds and refused, with why, when it does not;
+/// the `champion` alias moved to it only when it was promoted, each move in the audit log
+/// under the run's name, and a move to a version that does not exist refused.
 async fn registry_tasks(t: &TestPlatform, client: &mut Client) {
     let policies = serde_json::json!([
         {"stage": "Staging", "conditions": [{"metric": {"key": "accuracy", "op": ">", "value": 0.9}}]}
@@ -700,26 +826,105 @@ async fn registry_tasks(t: &TestPlatform, client: &mut Client) {
         "no features.historical task upstream: {version}"
     );
 
+    let pointed: Json = serde_json::from_str(&task(&run, "champion").outputs_json).unwrap();
+    assert_eq!(
+        pointed,
+        serde_json::json!({"model": "churn", "alias": "champion", "version": 1})
+    );
+    assert_eq!(version["aliases"], serde_json::json!(["champion"]), "{version}");
+    assert_eq!(aliases_of_churn(t).await, serde_json::json!({"champion": 1}));
+    let moves = alias_moves_by(t, &run.run_id).await;
+    assert_eq!(moves.len(), 1, "{moves:#?}");
+    assert_eq!(
+        (&moves[0]["version"], &moves[0]["from"], &moves[0]["to"]),
+        (
+            &serde_json::json!(1),
+            &serde_json::json!(""),
+            &serde_json::json!("champion@v1")
+        ),
+        "{moves:#?}"
+    );
+    assert_eq!(
+        moves[0]["reason"],
+        format!("release {}", run.run_id),
+        "{moves:#?}"
+    );
+
     let weak = tracked_run(t, 0.5).await;
     let run = trigger(client, "release", &[("run_id", &weak)]).await;
     let run = wait_for(client, &run.run_id, finished).await;
     assert_eq!(run.state(), pb::RunState::Failed, "{run:#?}");
-    assert_eq!(task(&run, "register").state(), pb::TaskState::Success);
+    assert_eq!(
+        states(&run),
+        [
+            ("register", pb::TaskState::Success),
+            ("promote", pb::TaskState::Failed),
+            ("champion", pb::TaskState::UpstreamFailed),
+        ]
+    );
     let refusal = &task(&run, "promote").message;
     assert!(
         refusal.contains("accuracy"),
         "the unmet condition is named: {refusal}"
     );
+    assert_eq!(
+        aliases_of_churn(t).await,
+        serde_json::json!({"champion": 1}),
+        "version 2 failed its gate: the alias stays"
+    );
+    assert!(alias_moves_by(t, &run.run_id).await.is_empty());
+
+    // A better run moves the alias on from the version it pointed at.
+    let better = tracked_run(t, 0.97).await;
+    let run = trigger(client, "release", &[("run_id", &better)]).await;
+    let run = wait_for(client, &run.run_id, finished).await;
+    assert_eq!(run.state(), pb::RunState::Success, "{run:#?}");
+    let pointed: Json = serde_json::from_str(&task(&run, "champion").outputs_json).unwrap();
+    assert_eq!(pointed["version"], 3, "{pointed}");
+    assert_eq!(aliases_of_churn(t).await, serde_json::json!({"champion": 3}));
+    let moves = alias_moves_by(t, &run.run_id).await;
+    assert_eq!(
+        moves
+            .iter()
+            .map(|m| (m["from"].as_str(), m["to"].as_str()))
+            .collect::<Vec<_>>(),
+        [(Some("champion@v1"), Some("champion@v3"))],
+        "{moves:#?}"
+    );
+
+    // A version the model does not have, or no version at all: the registry's refusal, or
+    // the task's own, fails the task; the alias stays where it was.
+    let missing = trigger(client, "pin", &[("version", "99")]).await;
+    let not_a_number = trigger(client, "pin", &[("version", "v9")]).await;
+    for (run_id, says) in [
+        (&missing.run_id, "model 'churn' has no version 99"),
+        (&not_a_number.run_id, "version: 'v9' is not a version number"),
+    ] {
+        let run = wait_for(client, run_id, finished).await;
+        assert_eq!(run.state(), pb::RunState::Failed, "{run:#?}");
+        let pin = task(&run, "pin");
+        assert_eq!(pin.state(), pb::TaskState::Failed, "{run:#?}");
+        assert!(pin.message.contains(says), "{pin:#?}");
+        assert!(alias_moves_by(t, run_id).await.is_empty());
+    }
+    assert!(
+        task(&get_run(client, &missing.run_id).await, "pin")
+            .message
+            .starts_with("not found: "),
+        "the registry's code is named"
+    );
+    assert_eq!(aliases_of_churn(t).await, serde_json::json!({"champion": 3}));
 }
 
 async fn pipelines_run(backend: Backend) {
-    let Some((t, _pg)) = platform(backend).await else {
+    let bin = tempfile::tempdir().unwrap();
+    let Some((t, _pg)) = platform(backend, worker_env(bin.path())).await else {
         return;
     };
     t.create_project(PROJECT).await;
     let channel = t.grpc_channel("orchestrator", &t.admin()).await;
     let mut client: Client = OrchestratorServiceClient::new(channel);
-    for yaml in [FLOW, HANDOFF, FLAKY, SLOW, LONG, RELEASE] {
+    for yaml in [FLOW, HANDOFF, WORKER_ENV, FLAKY, SLOW, LONG, RELEASE, PIN] {
         let applied = apply(&mut client, yaml).await.unwrap();
         assert_eq!(applied.changes[0].action(), pb::PipelineChangeAction::Create);
     }
@@ -733,7 +938,10 @@ async fn pipelines_run(backend: Backend) {
         },
         retries_and_rerun(&mut b, dir.path()),
         timeout_and_cancel_kill_the_group(&mut c, dir.path()),
-        inputs_between_tasks(&mut d),
+        async {
+            inputs_between_tasks(&mut d).await;
+            worker_env_reaches_command_tasks(&mut d).await;
+        },
     );
     registry_tasks(&t, &mut client).await;
     let pipelines = client
@@ -744,7 +952,19 @@ async fn pipelines_run(backend: Backend) {
         .unwrap()
         .into_inner();
     let names: Vec<&str> = pipelines.pipelines.iter().map(|p| p.name.as_str()).collect();
-    assert_eq!(names, ["flaky", "flow", "handoff", "long", "release", "slow"]);
+    assert_eq!(
+        names,
+        [
+            "flaky",
+            "flow",
+            "handoff",
+            "long",
+            "pin",
+            "release",
+            "slow",
+            "worker_env"
+        ]
+    );
 }
 
 #[tokio::test]

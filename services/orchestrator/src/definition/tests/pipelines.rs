@@ -197,3 +197,40 @@ fn command_inputs_and_signatures_render_from_the_run() {
     assert_eq!(upstream, ["build", "train"]);
     assert!(pipeline.upstream_of("build").is_empty());
 }
+
+#[test]
+fn set_alias_renders_its_arguments_from_the_run() {
+    let yaml = "name: release\nparams: [{name: alias, type: string, default: champion}]\ntasks:\n  - {id: register, kind: registry.register, model: churn, run_id: r}\n  - id: point\n    kind: registry.set_alias\n    depends_on: [register]\n    model: \"{{ tasks.register.outputs.model }}\"\n    alias: \"{{ params.alias }}\"\n    version: \"{{ tasks.register.outputs.version }}\"\n    reason: \"run {{ run.id }}\"\n  - {id: pin, kind: registry.set_alias, model: churn, alias: stable, version: '3'}\n";
+    let pipelines = parse_files([("release.yaml", yaml)]).unwrap();
+    let pipeline = &pipelines[0];
+    let mut context = Context {
+        run_id: "run-4".to_owned(),
+        ..Context::default()
+    };
+    context.params.insert("alias".to_owned(), json!("champion"));
+    context.outputs.insert(
+        "register".to_owned(),
+        json!({"model": "churn", "version": 7})
+            .as_object()
+            .unwrap()
+            .clone(),
+    );
+    let TaskKind::RegistrySetAlias(point) = &pipeline.tasks[1].kind else {
+        panic!("point sets an alias: {:?}", pipeline.tasks[1].kind)
+    };
+    let rendered = [&point.model, &point.alias, &point.version].map(|t| t.render(&context).unwrap());
+    assert_eq!(rendered, ["churn", "champion", "7"]);
+    assert_eq!(
+        point.reason.as_ref().map(|r| r.render(&context).unwrap()),
+        Some("run run-4".to_owned())
+    );
+    assert_eq!(pipeline.tasks[1].kind.name(), "registry.set_alias");
+    let TaskKind::RegistrySetAlias(pin) = &pipeline.tasks[2].kind else {
+        panic!("pin sets an alias: {:?}", pipeline.tasks[2].kind)
+    };
+    assert_eq!(
+        (pin.alias.source.as_str(), pin.version.source.as_str()),
+        ("stable", "3")
+    );
+    assert!(pin.reason.is_none());
+}

@@ -314,3 +314,43 @@ fn signatures_name_features_and_defaults_of_their_inputs() {
     );
     assert_eq!(found.len(), 7, "{found:#?}");
 }
+
+#[test]
+fn set_alias_needs_a_model_an_alias_and_a_version() {
+    let found = problems(
+        "name: p\ntasks:\n  - {id: a, kind: registry.set_alias, alias: champion, version: '1'}\n  - {id: b, kind: registry.set_alias, model: m, version: '1'}\n  - {id: c, kind: registry.set_alias, model: m, alias: champion}\n  - {id: d, kind: registry.set_alias, reason: none of the three}\n",
+    );
+    assert_problem(&found, "tasks[0]", "'model' is required");
+    assert_problem(&found, "tasks[1]", "'alias' is required");
+    assert_problem(&found, "tasks[2]", "'version' is required");
+    for key in ["model", "alias", "version"] {
+        assert_problem(&found, "tasks[3]", &format!("'{key}' is required"));
+    }
+    assert_eq!(found.len(), 6, "one problem per missing argument: {found:#?}");
+}
+
+#[test]
+fn set_alias_refuses_keys_it_does_not_take() {
+    let found = problems(
+        "name: p\ntasks:\n  - {id: a, kind: command, argv: [x]}\n  - {id: b, kind: registry.set_alias, model: m, alias: champion, version: '1', stage: Production}\n  - {id: c, kind: registry.set_alias, model: m, aliass: champion, version: '1'}\n  - {id: d, kind: registry.set_alias, model: m, alias: champion, version: '{{ tasks.a.outputs.version }}', reson: why}\n",
+    );
+    // `stage` is an argument of registry.promote, not of registry.set_alias.
+    assert_problem(&found, "tasks[1].stage", "unknown key 'stage'");
+    assert_problem(
+        &found,
+        "tasks[2].aliass",
+        "unknown key 'aliass': did you mean 'alias'?",
+    );
+    assert_problem(&found, "tasks[2]", "'alias' is required");
+    assert_problem(
+        &found,
+        "tasks[3].reson",
+        "unknown key 'reson': did you mean 'reason'?",
+    );
+    assert_problem(
+        &found,
+        "tasks[3].version",
+        "tasks.a.outputs.version reads task 'a', which is not upstream of task 'd'",
+    );
+    assert_eq!(found.len(), 5, "{found:#?}");
+}
