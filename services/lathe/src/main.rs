@@ -371,11 +371,11 @@ async fn run(mut cli: Cli) -> Result<(), BoxError> {
     }
 }
 
-/// The quickstart's own output is the story: the services log only warnings unless
-/// `telemetry.log_filter` asks for more.
+/// The quickstart's own output is the story (drift alerts included): the services log only
+/// errors unless `telemetry.log_filter` asks for more.
 fn quiet(mut settings: lathe_common::config::TelemetrySettings) -> lathe_common::config::TelemetrySettings {
     if settings.log_filter == lathe_common::config::TelemetrySettings::default().log_filter {
-        settings.log_filter = "warn".to_owned();
+        settings.log_filter = "error".to_owned();
     }
     settings
 }

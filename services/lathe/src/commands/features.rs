@@ -187,17 +187,18 @@ pub async fn features(api: &Api, command: FeaturesCommand) -> Result<(), BoxErro
 
 /// Runs a materialization, showing its progress on stderr and its summary on stdout.
 async fn materialize(api: &Api, body: Value) -> Result<(), BoxError> {
-    super::print(&run_materialization(api, body).await?)
+    super::print(&run_materialization(api, body, Some("")).await?)
 }
 
-/// Runs a materialization, showing its progress on stderr; returns its summary.
-pub async fn run_materialization(api: &Api, body: Value) -> Result<Value, BoxError> {
+/// Runs a materialization, showing its progress on stderr (each line after `indent`; none
+/// without one); returns its summary.
+pub async fn run_materialization(api: &Api, body: Value, indent: Option<&str>) -> Result<Value, BoxError> {
     let request = api
         .request(reqwest::Method::POST, "/features/materialize")
         .header(reqwest::header::ACCEPT, "application/x-ndjson")
         .json(&body);
     let mut response = Api::successful(request.send().await?).await?;
-    let mut progress = Progress::new(std::io::stderr().is_terminal());
+    let mut progress = Progress::new(std::io::stderr().is_terminal(), indent.unwrap_or_default());
     let mut pending = Vec::new();
     while let Some(chunk) = response.chunk().await? {
         pending.extend_from_slice(&chunk);
@@ -205,7 +206,9 @@ pub async fn run_materialization(api: &Api, body: Value) -> Result<Value, BoxErr
             let line: Vec<u8> = pending.drain(..=end).collect();
             let event: Value = serde_json::from_slice(&line)?;
             if let Some(report) = event.get("progress") {
-                progress.show(report);
+                if indent.is_some() {
+                    progress.show(report);
+                }
             } else if let Some(done) = event.get("done") {
                 progress.finish();
                 return Ok(done.clone());
@@ -225,6 +228,8 @@ pub async fn run_materialization(api: &Api, body: Value) -> Result<Value, BoxErr
 /// and when a view's phase ends.
 struct Progress {
     terminal: bool,
+    /// Printed before each line.
+    indent: String,
     last_printed: Option<Instant>,
     /// The latest line not printed yet (off a terminal).
     unprinted: Option<String>,
@@ -234,9 +239,10 @@ struct Progress {
 impl Progress {
     const EVERY: Duration = Duration::from_secs(2);
 
-    fn new(terminal: bool) -> Progress {
+    fn new(terminal: bool, indent: &str) -> Progress {
         Progress {
             terminal,
+            indent: indent.to_owned(),
             last_printed: None,
             unprinted: None,
             view: String::new(),
@@ -251,14 +257,15 @@ impl Progress {
             .unwrap_or_default();
         let (scanned, rows) = (number("rows_scanned"), number("rows_total"));
         let (written, entities) = (number("entities_written"), number("entities_total"));
+        let indent = &self.indent;
         let line = if entities == 0 && written == 0 {
             format!(
-                "{view}: scanned {scanned} of {rows} rows ({}%)",
+                "{indent}{view}: scanned {scanned} of {rows} rows ({}%)",
                 percent(scanned, rows)
             )
         } else {
             format!(
-                "{view}: {rows} rows scanned; wrote {written} of {entities} entities ({}%)",
+                "{indent}{view}: {rows} rows scanned; wrote {written} of {entities} entities ({}%)",
                 percent(written, entities)
             )
         };

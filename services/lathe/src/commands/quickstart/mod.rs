@@ -51,11 +51,13 @@ pub struct QuickstartArgs {
 /// Runs the quickstart; an error names the step that failed.
 pub async fn quickstart(config: &Config, args: QuickstartArgs) -> Result<(), BoxError> {
     let data_dir = prepare(&args.data_dir)?;
-    let mut settings = lathe::PlatformSettings::from_config(config)?.on_ephemeral_ports();
+    // The services' gRPC ports are ephemeral (a standalone may hold the defaults); the API is
+    // where --http-addr or gateway.http_addr says.
+    let settings = lathe::PlatformSettings::from_config(config)?;
+    let http_addr = args.http_addr.unwrap_or(settings.gateway.http_addr);
+    let mut settings = settings.on_ephemeral_ports();
+    settings.gateway.http_addr = http_addr;
     settings.common.data_dir = data_dir.clone();
-    if let Some(addr) = args.http_addr {
-        settings.gateway.http_addr = addr;
-    }
     // The pipeline's relative paths (its labels) are under the data directory, and its trainer
     // is found on the PATH the worker gives command tasks.
     settings.orchestrator.worker.task_root = Some(data_dir.clone());

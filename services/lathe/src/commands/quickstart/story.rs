@@ -202,6 +202,7 @@ async fn steps(
     let done = features::run_materialization(
         api,
         json!({"start": rfc3339(start), "end": rfc3339(now), "feature_views": [VIEW]}),
+        Some("      "),
     )
     .await?;
     let written = entities_written(&done);
@@ -264,8 +265,12 @@ async fn steps(
         &dataset::parquet(&dataset::hour(now_micros(), -1, Regime::Shifted))?,
     )
     .await?;
-    let done = features::run_materialization(api, json!({"incremental": true, "end": rfc3339(now_micros())}))
-        .await?;
+    let done = features::run_materialization(
+        api,
+        json!({"incremental": true, "end": rfc3339(now_micros())}),
+        None,
+    )
+    .await?;
     story.say(format!(
         "the drivers' behaviour changed: a new hour of stats ingested and materialized ({} drivers)",
         entities_written(&done)
