@@ -345,3 +345,30 @@ async fn the_registry_removes_uploads_a_kill_left_behind() {
     let _ = stop.send(());
     server.await.unwrap().unwrap();
 }
+
+/// Processes that start together on a fresh PostgreSQL database (replicas, workers beside
+/// their orchestrator) each migrate it: under the migration lock they take turns, and every
+/// one starts. Without the lock, two of them creating the same table fail one on `pg_type`.
+#[tokio::test]
+async fn services_starting_together_on_a_fresh_database_all_migrate() {
+    let Some(pg) = lathe_testkit::PgDatabase::create().await else {
+        return;
+    };
+    let settings = lathe_common::config::DatabaseSettings {
+        url: Some(pg.url.clone()),
+        ..Default::default()
+    };
+    let starts = (0..6).map(|i| {
+        let settings = settings.clone();
+        let url = pg.url.clone();
+        async move {
+            let db = lathe_common::db::connect(&url, &settings, &format!("start {i}"))
+                .await
+                .unwrap();
+            lathe_common::db::migrate::<lathe_registry_service::store::migration::Migrator>(&db).await
+        }
+    });
+    for (i, outcome) in futures::future::join_all(starts).await.into_iter().enumerate() {
+        assert!(outcome.is_ok(), "start {i} failed to migrate: {outcome:?}");
+    }
+}

@@ -336,3 +336,26 @@ pub mod schema {
         index.to_owned()
     }
 }
+
+/// The advisory lock every Lathe process takes on PostgreSQL while it migrates: processes that
+/// start together on one database (replicas of a service, `lathe worker`s beside their
+/// orchestrator, services sharing a database) migrate it one after the other instead of
+/// racing on the same `CREATE TABLE` (which fails one of them on `pg_type`'s unique index).
+const MIGRATION_LOCK: i64 = 0x4C41_5448_455F_4D49; // "LATHE_MI"
+
+/// Runs `M`'s migrations up; on PostgreSQL inside one transaction holding [`MIGRATION_LOCK`],
+/// so the migration is atomic and serialized with every other process's.
+pub async fn migrate<M: sea_orm_migration::MigratorTrait>(db: &DatabaseConnection) -> Result<(), DbErr> {
+    use sea_orm::{ConnectionTrait, DbBackend, Statement};
+    if db.get_database_backend() != DbBackend::Postgres {
+        return M::up(db, None).await;
+    }
+    let txn = db.begin().await?;
+    txn.execute_raw(Statement::from_string(
+        DbBackend::Postgres,
+        format!("SELECT pg_advisory_xact_lock({MIGRATION_LOCK})"),
+    ))
+    .await?;
+    M::up(&txn, None).await?;
+    txn.commit().await
+}

@@ -54,7 +54,7 @@ impl Stores {
     ) -> Result<Stores, StartError> {
         let url = db::resolve_url(&settings.database, &common.data_dir, section);
         let db = db::connect(&url, &settings.database, &format!("{section}.database")).await?;
-        M::up(&db, None).await.map_err(DbError::Migrate)?;
+        db::migrate::<M>(&db).await.map_err(DbError::Migrate)?;
         let objects_url = storage::resolve_url(&settings.object_store, &common.data_dir, section)?;
         let objects = storage::open(
             &objects_url,
