@@ -21,6 +21,8 @@ reasons! {
     // Authentication and access.
     ROLE_TOO_LOW = "role_too_low", PermissionDenied, "The token's role is below what the action needs.";
     PROJECT_NOT_IN_TOKEN = "project_not_in_token", PermissionDenied, "The token does not grant access to the project.";
+    CSRF_TOKEN_MISMATCH = "csrf_token_mismatch", PermissionDenied, "A request that changes state, authenticated by the session cookie, lacks the `X-CSRF-Token` header equal to the `lathe_csrf` cookie.";
+    SIGN_IN_LINK_INVALID = "sign_in_link_invalid", Unauthenticated, "The sign-in link was used already, has expired or was never issued.";
     // Requests.
     ROUTE_NOT_FOUND = "route_not_found", NotFound, "No route has this method and path.";
     INVALID_BODY = "invalid_body", InvalidArgument, "The body is not the JSON the route expects.";

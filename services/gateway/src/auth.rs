@@ -6,7 +6,8 @@ use std::future::{Ready, ready};
 use std::marker::PhantomData;
 use std::sync::Arc;
 
-use actix_web::body::MessageBody;
+use actix_web::ResponseError;
+use actix_web::body::{EitherBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
 use actix_web::{FromRequest, HttpMessage, HttpRequest, dev::Payload, web};
@@ -16,6 +17,7 @@ use lathe_common::auth::{Claims, Role, Verifier};
 use lathe_contract::registry::v1 as pb;
 
 use crate::error::ApiError;
+use crate::session;
 
 /// The verified claims of the request's bearer token.
 pub struct Authenticated(pub Claims);
@@ -109,32 +111,37 @@ impl<R: Needs> FromRequest for ProjectAccess<R> {
     }
 }
 
-/// Runs a request whose token verifies with its [`Caller`] in scope, so that every gRPC call
+/// Runs a request whose token (header or session cookie) verifies with its [`Caller`] in scope, so that every gRPC call
 /// its handler makes carries the caller's token and the services decide with the caller's
 /// rights ([`lathe_common::access`]). A request without a valid token runs as it is: its
 /// handler's [`Authenticated`] refuses it, with the reason.
 pub async fn scope_caller(
     req: ServiceRequest,
     next: Next<impl MessageBody>,
-) -> Result<ServiceResponse<impl MessageBody>, actix_web::Error> {
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok());
-    let caller = match (req.app_data::<web::Data<Arc<Verifier>>>(), header) {
-        (Some(verifier), Some(header)) => Caller::verify(verifier, Some(header)).ok(),
+) -> Result<ServiceResponse<EitherBody<impl MessageBody>>, actix_web::Error> {
+    let credential = match session::credential(req.headers(), req.method()) {
+        Ok(credential) => credential,
+        Err(refused) => {
+            let response = ApiError(refused).error_response();
+            return Ok(req.into_response(response).map_into_right_body());
+        }
+    };
+    let caller = match (req.app_data::<web::Data<Arc<Verifier>>>(), credential) {
+        (Some(verifier), Some(credential)) => Caller::verify(verifier, Some(&credential)).ok(),
         _ => None,
     };
-    match caller {
+    let response = match caller {
         Some(caller) => {
             req.extensions_mut().insert(caller.clone());
-            CALLER.scope(caller, next.call(req)).await
+            CALLER.scope(caller, next.call(req)).await?
         }
-        None => next.call(req).await,
-    }
+        None => next.call(req).await?,
+    };
+    Ok(response.map_into_left_body())
 }
 
-/// Verifies the request's `Authorization` header.
+/// Verifies the request's credential: its `Authorization` header, or its session cookie
+/// ([`session::credential`]).
 pub fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     if let Some(caller) = req.extensions().get::<Caller>() {
         let claims = caller.claims().clone();
@@ -144,11 +151,8 @@ pub fn authenticate(req: &HttpRequest) -> Result<Authenticated, ApiError> {
     let verifier = req
         .app_data::<web::Data<Arc<Verifier>>>()
         .ok_or_else(|| ApiError(Error::internal("the token verifier is not configured")))?;
-    let header = req
-        .headers()
-        .get(actix_web::http::header::AUTHORIZATION)
-        .map(|v| v.to_str().unwrap_or(""));
-    let claims = verifier.verify_header(header)?;
+    let credential = session::credential(req.headers(), req.method())?;
+    let claims = verifier.verify_header(credential.as_deref())?;
     tracing::Span::current().record("enduser.id", claims.sub.as_str());
     Ok(Authenticated(claims))
 }

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod backends;
 pub mod error;
 pub mod metrics;
+pub mod session;
 pub mod settings;
 pub mod spans;
 pub mod uri_limit;
@@ -57,6 +58,7 @@ pub struct Gateway {
     settings: GatewaySettings,
     verifier: Arc<Verifier>,
     backends: Backends,
+    sign_in: session::SignInCodes,
 }
 
 impl Gateway {
@@ -64,6 +66,12 @@ impl Gateway {
     pub fn build(settings: GatewaySettings, common: &CommonSettings) -> Result<Gateway, StartError> {
         let channels = Channels::connect_lazy(&settings)?;
         Gateway::with_channels(settings, common, channels)
+    }
+
+    /// The one-time sign-in links this gateway redeems: issue one for a token and print
+    /// `/ui/sign-in?code=…` (as `lathe standalone` does).
+    pub fn sign_in_codes(&self) -> session::SignInCodes {
+        self.sign_in.clone()
     }
 
     /// The gateway calling the services through `channels` (its endpoint settings unused).
@@ -79,6 +87,7 @@ impl Gateway {
             settings,
             verifier,
             backends,
+            sign_in: session::SignInCodes::default(),
         })
     }
 
@@ -92,6 +101,7 @@ impl Gateway {
         let settings = web::Data::new(self.settings.clone());
         let verifier = web::Data::new(self.verifier);
         let backends = web::Data::new(self.backends);
+        let sign_in = web::Data::new(self.sign_in);
         let metrics = web::Data::new(HttpMetrics::default());
         let body_limit = self.settings.body_limit_bytes;
         let app = move || {
@@ -99,6 +109,7 @@ impl Gateway {
                 .app_data(settings.clone())
                 .app_data(verifier.clone())
                 .app_data(backends.clone())
+                .app_data(sign_in.clone())
                 .app_data(metrics.clone())
                 .app_data(
                     web::JsonConfig::default()
@@ -120,6 +131,8 @@ impl Gateway {
                         .url("/api-docs/openapi.json", api::openapi::finish(doc))
                 })
                 .into_app()
+                // A browser navigation, not an API call: outside the OpenAPI document.
+                .service(api::session::sign_in_link)
                 .default_service(web::to(not_found))
         };
         // What `HttpServer::listen` builds, with each connection behind a `RequestLineGuard`:

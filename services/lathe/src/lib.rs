@@ -122,6 +122,8 @@ pub struct Platform {
     pub http_addr: SocketAddr,
     /// gRPC address of each service, by settings section name.
     pub grpc_addrs: Vec<(&'static str, SocketAddr)>,
+    /// The gateway's one-time sign-in links.
+    pub sign_in: lathe_gateway::session::SignInCodes,
     stop: watch::Sender<bool>,
     tasks: JoinSet<(&'static str, Result<(), String>)>,
 }
@@ -129,6 +131,13 @@ pub struct Platform {
 impl Platform {
     pub fn url(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// A one-time link that signs a browser in as `token` and goes on to `next` (a path).
+    pub fn sign_in_link(&self, token: String, next: &str) -> String {
+        let code = self.sign_in.issue(token, lathe_gateway::session::SIGN_IN_TTL);
+        let next: String = url::form_urlencoded::byte_serialize(next.as_bytes()).collect();
+        format!("{}/ui/sign-in?code={code}&next={next}", self.url())
     }
 
     pub fn grpc_addr(&self, service: &str) -> Option<SocketAddr> {
@@ -274,6 +283,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     } else {
         Gateway::build(settings.gateway.clone(), common)?
     };
+    let sign_in = gateway.sign_in_codes();
     let mut tasks = JoinSet::new();
     let servers = [
         ("registry", registry, registry_listener),
@@ -295,6 +305,7 @@ pub async fn start(mut settings: PlatformSettings) -> Result<Platform, PlatformE
     Ok(Platform {
         http_addr,
         grpc_addrs,
+        sign_in,
         stop,
         tasks,
     })

@@ -393,6 +393,8 @@ fn process_name(service: ServiceName) -> &'static str {
 
 async fn standalone(settings: lathe::PlatformSettings) -> Result<(), BoxError> {
     let data_dir = settings.common.data_dir.clone();
+    let settings_auth = settings.common.auth.clone();
+    let token_ttl = settings.common.auth.token_ttl_seconds;
     let mut platform = lathe::start(settings).await?;
     let url = platform.url();
     let mut out = std::io::stdout().lock();
@@ -413,6 +415,26 @@ async fn standalone(settings: lathe::PlatformSettings) -> Result<(), BoxError> {
         "  a token:      lathe token create --data-dir {} --subject you --role admin",
         data_dir.display()
     );
+    // As Jupyter does: a link that signs a browser in as an admin of this data directory, once.
+    match Signer::from_settings(&settings_auth, &data_dir).and_then(|signer| {
+        signer.sign(
+            "browser",
+            &[Role::Admin],
+            &[lathe_common::auth::ALL_PROJECTS.to_owned()],
+            Duration::from_secs(token_ttl),
+        )
+    }) {
+        Ok(token) => {
+            let _ = writeln!(
+                out,
+                "  sign in:      {} (once)",
+                platform.sign_in_link(token, "/")
+            );
+        }
+        Err(err) => {
+            let _ = writeln!(out, "  sign in:      unavailable ({err})");
+        }
+    }
     let _ = writeln!(out, "Press Ctrl-C to stop.");
     drop(out);
     // Client commands run beside this standalone find its URL here and sign their own token.

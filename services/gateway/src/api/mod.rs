@@ -17,6 +17,7 @@ pub mod pipelines;
 pub mod projects;
 pub mod requests;
 pub mod serving;
+pub mod session;
 pub mod system;
 pub mod tracking;
 pub mod whoami;
@@ -44,6 +45,8 @@ pub fn routes(cfg: &mut ServiceConfig) {
         .service(system::readyz)
         .service(system::metrics)
         .service(whoami::whoami)
+        .service(session::sign_in)
+        .service(session::sign_out)
         .service(projects::list_projects)
         .service(projects::create_project)
         .service(projects::get_project)

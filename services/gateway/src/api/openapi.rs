@@ -17,6 +17,7 @@ use crate::error::{ErrorBody, URI_TOO_LONG};
     tags(
         (name = "system", description = "Liveness, readiness, metrics"),
         (name = "auth", description = "The caller's token"),
+        (name = "session", description = "Browser sessions: a token kept in an HttpOnly cookie, with a CSRF token for requests that change state"),
         (name = "projects", description = "Projects: the unit of tenancy"),
         (name = "features", description = "Feature store definitions"),
         (name = "tracking", description = "Experiments, runs, metrics, params and tags"),
@@ -106,7 +107,7 @@ pub fn finish(mut doc: utoipa::openapi::OpenApi) -> utoipa::openapi::OpenApi {
         for operation in operations.into_iter().flatten() {
             let tags = operation.tags.as_deref().unwrap_or_default();
             let tagged = |name: &str| tags.iter().any(|tag| tag == name);
-            if tagged("system") {
+            if tagged("system") || tagged("session") {
                 continue;
             }
             operation.security = Some(vec![SecurityRequirement::new("bearer", Vec::<String>::new())]);

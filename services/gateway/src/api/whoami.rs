@@ -2,7 +2,7 @@
 
 use actix_web::{HttpResponse, get};
 use chrono::{DateTime, Utc};
-use lathe_common::auth::Role;
+use lathe_common::auth::{Claims, Role};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -30,11 +30,17 @@ pub struct WhoAmI {
 )]
 #[get("/api/v1/whoami")]
 pub async fn whoami(Authenticated(claims): Authenticated) -> HttpResponse {
-    HttpResponse::Ok().json(WhoAmI {
-        subject: claims.sub.clone(),
-        role: claims.role(),
-        roles: claims.roles.clone(),
-        projects: claims.projects.clone(),
-        expires_at: DateTime::from_timestamp(claims.exp, 0),
-    })
+    HttpResponse::Ok().json(WhoAmI::of(&claims))
+}
+
+impl WhoAmI {
+    pub fn of(claims: &Claims) -> WhoAmI {
+        WhoAmI {
+            subject: claims.sub.clone(),
+            role: claims.role(),
+            roles: claims.roles.clone(),
+            projects: claims.projects.clone(),
+            expires_at: DateTime::from_timestamp(claims.exp, 0),
+        }
+    }
 }

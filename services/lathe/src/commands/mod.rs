@@ -67,6 +67,11 @@ impl Api {
         })
     }
 
+    /// The bearer token it calls with.
+    pub fn token(&self) -> &str {
+        &self.token
+    }
+
     /// `/api/v1/projects/<project><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("{}/api/v1/projects/{}{path}", self.base, self.project)

@@ -114,11 +114,13 @@ pub async fn tell(settings: lathe::PlatformSettings, exit: bool) -> Result<(), B
 
     story.begin("Where to look");
     let dir = data_dir.display();
+    let report_path = format!("/api/v1/projects/{PROJECT}/monitors/{MONITOR}/windows/{window}/report.html");
+    let report = platform.sign_in_link(api.token().to_owned(), &report_path);
     story.say(format!(
         "the story took {:.1} s; the platform keeps what it made in {dir}\n\
          API docs:      {url}/api-docs/\n\
-         drift report:  {url}/api/v1/projects/{PROJECT}/monitors/{MONITOR}/windows/{window}/report.html\n\
-         \x20              (a viewer's token: lathe token create --data-dir {dir} --subject you --role viewer)\n\
+         drift report:  {report}\n\
+         \x20              (signs this browser in, once; then {url}{report_path})\n\
          the commands that explore it, from another terminal (no token needed beside it):\n\
          \x20 export LATHE_DATA_DIR={dir} LATHE_PROJECT={PROJECT} LATHE_URL={url}",
         story.began.elapsed().as_secs_f64()
