@@ -7,11 +7,7 @@ mod common;
 use std::process::Output;
 
 fn quickstart(dir: &std::path::Path, args: &[&str]) -> Output {
-    common::lathe(dir)
-        .arg("quickstart")
-        .args(args)
-        .output()
-        .unwrap()
+    common::lathe(dir).arg("quickstart").args(args).output().unwrap()
 }
 
 fn text(output: &Output) -> String {
@@ -30,7 +26,10 @@ fn a_second_run_in_the_same_folder_tells_the_story_again() {
         let said = text(&output);
         assert!(output.status.success(), "run {run} failed:\n{said}");
         for step in 1..=7 {
-            assert!(said.contains(&format!("[{step}/7]")), "run {run} lacks step {step}:\n{said}");
+            assert!(
+                said.contains(&format!("[{step}/7]")),
+                "run {run} lacks step {step}:\n{said}"
+            );
         }
         assert!(
             said.contains("the deployment switched from v1 to v2"),
@@ -57,7 +56,10 @@ fn a_folder_it_did_not_make_is_refused() {
         "{}",
         text(&output)
     );
-    assert_eq!(std::fs::read_to_string(data.join("notes.txt")).unwrap(), "keep me");
+    assert_eq!(
+        std::fs::read_to_string(data.join("notes.txt")).unwrap(),
+        "keep me"
+    );
 }
 
 #[test]
