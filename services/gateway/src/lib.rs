@@ -11,6 +11,7 @@ pub mod metrics;
 pub mod session;
 pub mod settings;
 pub mod spans;
+pub mod ui;
 pub mod uri_limit;
 
 use std::future::Future;
@@ -131,8 +132,17 @@ impl Gateway {
                         .url("/api-docs/openapi.json", api::openapi::finish(doc))
                 })
                 .into_app()
-                // A browser navigation, not an API call: outside the OpenAPI document.
+                // Browser navigations, not API calls: outside the OpenAPI document. Compressed
+                // (the UI's scripts shrink to a third); the sign-in link comes before the UI's
+                // catch-all `/ui/…`.
                 .service(api::session::sign_in_link)
+                .service(
+                    web::scope("")
+                        .wrap(actix_web::middleware::Compress::default())
+                        .service(ui::home)
+                        .service(ui::assets)
+                        .service(ui::page),
+                )
                 .default_service(web::to(not_found))
         };
         // What `HttpServer::listen` builds, with each connection behind a `RequestLineGuard`:
@@ -181,6 +191,17 @@ impl Gateway {
             Ok(())
         })
     }
+}
+
+/// The OpenAPI document the gateway serves at `/api-docs/openapi.json`, built without a server:
+/// `lathe openapi` prints it, and the web UI's API client is generated from it.
+pub fn openapi_document() -> utoipa::openapi::OpenApi {
+    let (_, doc) = App::new()
+        .into_utoipa_app()
+        .openapi(ApiDoc::openapi())
+        .configure(api::routes)
+        .split_for_parts();
+    api::openapi::finish(doc)
 }
 
 /// Runs the gateway from its settings section on its configured address until `shutdown`.

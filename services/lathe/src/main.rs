@@ -47,6 +47,8 @@ enum Command {
         #[arg(value_enum)]
         service: ServiceName,
     },
+    /// Print the OpenAPI document of the HTTP API (what `/api-docs/openapi.json` serves).
+    Openapi,
     /// Make API tokens.
     Token {
         #[command(subcommand)]
@@ -169,6 +171,7 @@ impl Command {
             | Command::Quickstart(_)
             | Command::Serve { .. }
             | Command::Token { .. }
+            | Command::Openapi
             | Command::Monitor { .. }
             | Command::Worker { .. } => None,
         }
@@ -290,6 +293,13 @@ async fn run(mut cli: Cli) -> Result<(), BoxError> {
             };
             telemetry.shutdown();
             outcome
+        }
+        Command::Openapi => {
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&lathe_gateway::openapi_document())?
+            );
+            Ok(())
         }
         Command::Worker { data_dir, name } => {
             let common = common_settings(&config, data_dir)?;
