@@ -167,3 +167,22 @@ async fn api_browser_is_served_without_external_resources() {
     assert!(init.text().await.unwrap().contains("/api-docs/openapi.json"));
     t.shutdown().await;
 }
+
+/// Generated clients (the web UI's among them) name a function per operation: two routes with
+/// one `operationId` would be merged into one wrong type.
+#[tokio::test]
+async fn operation_ids_are_unique() {
+    let t = TestPlatform::embedded().await;
+    let doc = t.openapi_document().await;
+    let mut seen = std::collections::BTreeMap::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, operation) in item.as_object().unwrap() {
+            if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
+                if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
+                    panic!("operationId {id} names both {other} and {method} {path}");
+                }
+            }
+        }
+    }
+    assert!(seen.len() > 50, "only {} operations", seen.len());
+}

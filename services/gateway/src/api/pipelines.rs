@@ -174,6 +174,7 @@ pub async fn list_runs(
 /// One run with its task instances.
 #[utoipa::path(
     tag = "pipelines",
+    operation_id = "get_pipeline_run",
     params(PipelineRunPath),
     responses((status = 200, body = pb::PipelineRun), (status = 404, body = ErrorBody)),
 )]

@@ -770,7 +770,7 @@ export interface paths {
             cookie?: never;
         };
         /** One run with its task instances. */
-        get: operations["get_run"];
+        get: operations["get_pipeline_run"];
         put?: never;
         post?: never;
         delete?: never;
@@ -999,7 +999,7 @@ export interface paths {
             cookie?: never;
         };
         /** One run with its params, tags and latest metrics. */
-        get: operations["get_api_v1_projects_by_project_runs_by_run_id"];
+        get: operations["get_run"];
         put?: never;
         post?: never;
         /** Deletes a run with its history and artifacts (editor). */
@@ -5979,7 +5979,7 @@ export interface operations {
             };
         };
     };
-    get_run: {
+    get_pipeline_run: {
         parameters: {
             query?: never;
             header?: never;
@@ -6742,7 +6742,7 @@ export interface operations {
             };
         };
     };
-    get_api_v1_projects_by_project_runs_by_run_id: {
+    get_run: {
         parameters: {
             query?: never;
             header?: never;
