@@ -2,7 +2,8 @@
 # THE test command of Lathe: ./scripts/test.sh (CI runs it through .ci/run).
 #
 # Installs the test tools, starts/checks the real backends (PostgreSQL, Redis, S3), then runs
-# rustfmt, clippy and the whole test suite with cargo-nextest. Tests get their backends from
+# rustfmt, clippy and the whole test suite with cargo-nextest (the web UI's browser tests
+# among them), and checks the web UI's committed build. Tests get their backends from
 # the LATHE_TEST_* variables below, and LATHE_TEST_REQUIRE_BACKENDS=1 makes a missing backend
 # a test failure, never a skip.
 set -euo pipefail
@@ -128,6 +129,9 @@ export LATHE_TEST_REQUIRE_BACKENDS=1
 # --- e. lint and tests ------------------------------------------------------------------------
 command -v cargo >/dev/null || die "cargo not found"
 
+step "web UI's npm packages (scripts/ui.sh deps)"
+"$ROOT/scripts/ui.sh" deps
+
 step "cargo fmt --all --check"
 cargo fmt --all --check
 
@@ -145,4 +149,9 @@ fi
 
 step "cargo nextest run --workspace --locked --no-fail-fast"
 cargo nextest run --workspace --locked --no-fail-fast
+
+# The UI's committed build must be what its sources and the current API give; `lathe openapi`
+# runs from the binary the tests just built.
+step "web UI: rebuild and compare with the committed build (scripts/ui.sh check)"
+LATHE_BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/lathe" "$ROOT/scripts/ui.sh" check
 # Doc tests (cargo test --doc) are not run: nextest does not run them and the workspace has none.
