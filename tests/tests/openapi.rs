@@ -182,10 +182,10 @@ async fn operation_ids_are_unique() {
     let mut seen = std::collections::BTreeMap::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
         for (method, operation) in item.as_object().unwrap() {
-            if let Some(id) = operation.get("operationId").and_then(Value::as_str) {
-                if let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}")) {
-                    panic!("operationId {id} names both {other} and {method} {path}");
-                }
+            if let Some(id) = operation.get("operationId").and_then(Value::as_str)
+                && let Some(other) = seen.insert(id.to_owned(), format!("{method} {path}"))
+            {
+                panic!("operationId {id} names both {other} and {method} {path}");
             }
         }
     }

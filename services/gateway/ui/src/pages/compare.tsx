@@ -8,12 +8,18 @@ import { metricHistory } from "./run";
 
 const p = encodeURIComponent;
 
+/** Each run's name, with the start of its id when another compared run has the same name. */
+function labels(runs: Schemas["Run"][]): string[] {
+  const names = runs.map((r) => r.name || r.run_id);
+  return names.map((n, i) => (names.filter((m) => m === n).length > 1 ? `${n} (${runs[i].run_id.slice(0, 8)})` : n));
+}
+
 function Overlay({ project, runs, metric }: { project: string; runs: Schemas["Run"][]; metric: string }) {
   const state = useLoad(
     () =>
       Promise.all(
-        runs.map(async (r) => ({
-          name: r.name || r.run_id,
+        runs.map(async (r, i) => ({
+          name: labels(runs)[i],
           points: (await metricHistory(project, r.run_id, metric)).map((m): [number, number] => [m.step, m.value]),
         })),
       ),
@@ -66,9 +72,9 @@ export function ComparePage({ project }: { project: string }) {
                   <thead>
                     <tr>
                       <th />
-                      {runs.map((r) => (
+                      {runs.map((r, i) => (
                         <th key={r.run_id}>
-                          <a href={`/ui/projects/${p(project)}/runs/${p(r.run_id)}`}>{r.name || r.run_id}</a>
+                          <a href={`/ui/projects/${p(project)}/runs/${p(r.run_id)}`}>{labels(runs)[i]}</a>
                         </th>
                       ))}
                     </tr>
