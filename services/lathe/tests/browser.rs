@@ -234,6 +234,22 @@ async fn seed_and_describe(api: &Api, sign_in_link: Option<String>) -> Value {
         .iter()
         .map(|t| t["task_id"].clone())
         .collect();
+    // The graph the run page must draw: an edge per declared dependency.
+    let definition = api.get("/pipelines/retrain-churn").await;
+    let edges: Vec<Value> = definition["tasks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|t| {
+            let to = t["id"].clone();
+            t["depends_on"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(move |from| json!([from, to]))
+                .collect::<Vec<_>>()
+        })
+        .collect();
 
     // The runs table and the run page show a metric's latest value: the last step's.
     let shown_run = |(run, values): (&Value, [f64; 3])| {
@@ -273,6 +289,7 @@ async fn seed_and_describe(api: &Api, sign_in_link: Option<String>) -> Value {
             "pipeline": "retrain-churn",
             "run_id": pipeline_run["run_id"],
             "tasks": tasks,
+            "edges": edges,
         },
         "monitor": {
             "name": monitor,

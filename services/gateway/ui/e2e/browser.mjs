@@ -98,6 +98,42 @@ async function expectCount(page, selector, count, what = selector) {
   await until(page, `at least ${count} of ${what}`, async () => (await page.locator(selector).count()) >= count);
 }
 
+/**
+ * Waits until the page's task graph has a node per task of `run`, an edge per dependency, and
+ * every node in `state` ("declared" for a pipeline's graph, which has no states).
+ */
+async function expectGraph(page, run, state, timeout = WAIT_MS) {
+  const graph = "main svg.dag";
+  await until(page, `a graph of ${run.tasks.length} tasks and ${run.edges.length} edges`, async () => {
+    const nodes = await page.locator(`${graph} g.dag-node`).evaluateAll((els) => els.map((e) => e.getAttribute("data-task")));
+    const edges = await page
+      .locator(`${graph} path.dag-edge`)
+      .evaluateAll((els) => els.map((e) => `${e.getAttribute("data-from")}->${e.getAttribute("data-to")}`));
+    return (
+      nodes.length === run.tasks.length &&
+      run.tasks.every((t) => nodes.includes(t)) &&
+      edges.length === run.edges.length &&
+      run.edges.every(([from, to]) => edges.includes(`${from}->${to}`))
+    );
+  });
+  await until(
+    page,
+    `every node of the graph to show ${state}`,
+    async () => {
+      const states = await page.locator(`${graph} g.dag-node`).evaluateAll((els) => els.map((e) => e.getAttribute("data-state")));
+      return states.length === run.tasks.length && states.every((s) => s === state);
+    },
+    timeout,
+  );
+  if (state !== "declared") {
+    // What a reader sees: the state is written in each node, not only its colour.
+    for (const task of run.tasks) {
+      const node = page.locator(`${graph} g.dag-node[data-task="${task}"]`);
+      await until(page, `the node of ${task} to read ${state}`, async () => ((await node.textContent()) ?? "").includes(state));
+    }
+  }
+}
+
 async function screenshot(page, name) {
   if (!args.screenshots) return;
   mkdirSync(args.screenshots, { recursive: true });
@@ -177,12 +213,45 @@ const scenarios = [
       for (const task of run.tasks) {
         await expectText(page, `main tbody tr:has(a:text-is("${task}"))`, "success", `task ${task}'s row`);
       }
+      await expectGraph(page, run, "success");
       console.log(`    the page showed ${first} first`);
       const log = run.tasks[0];
-      await page.locator(`main tbody a:text-is("${log}")`).click();
+      // A node of the graph selects its task, as the table's link does.
+      await page.locator(`main svg.dag g.dag-node[data-task="${log}"]`).click();
+      await until(page, `the URL to select task ${log}`, async () => new URL(page.url()).searchParams.get("task") === log);
+      await expectCount(page, `main svg.dag g.dag-node.selected[data-task="${log}"]`, 1, `the node of ${log} outlined`);
       await expectText(page, "main", `Log of ${log}`, "the task's log section");
       await until(page, `the log of ${log} to be read to its end`, async () => (await page.getByText("following the log…").count()) === 0);
       await screenshot(page, "pipeline-run");
+    },
+  ],
+  [
+    "retrain-churn triggered from its page with its params is followed on its graph to success",
+    async ({ page }) => {
+      const run = facts.pipeline_run;
+      await open(page, `/pipelines/${p(run.pipeline)}`, run.pipeline);
+      // The pipeline's own page draws the graph as declared, without states.
+      await expectGraph(page, run, "declared");
+      await until(page, "the labels field to hold its default", async () => (await page.locator("main form.trigger #param-labels").inputValue()) === "churn/labels.parquet");
+      // retrain-churn declares one string parameter, and a string takes any text: there is no
+      // value of the wrong type to be refused, so the refusal is not exercised here.
+      await page.locator("main form.trigger #param-labels").fill("churn/labels.parquet");
+      await page.locator("main form.trigger button", { hasText: "Trigger" }).click();
+      await until(page, "the page of a new run", async () => {
+        const at = new URL(page.url()).pathname;
+        return at.includes("/pipeline-runs/") && !at.endsWith(`/${run.run_id}`);
+      });
+      await expectCount(page, "main form.trigger [role=alert]", 0, "no error from the trigger");
+      await expectText(page, "main h1", run.pipeline, "the new run's heading");
+      await expectText(page, "main .run-params", ["labels", "churn/labels.parquet"], "the run's params");
+      const first = await page.locator("main svg.dag").getAttribute("aria-label");
+      const states = async () =>
+        page.locator("main svg.dag g.dag-node").evaluateAll((nodes) => nodes.map((n) => n.getAttribute("data-state")).join(" "));
+      const seen = await states();
+      // No reload: the page refreshes itself while the run is active.
+      await expectGraph(page, run, "success", PIPELINE_MS);
+      await until(page, "the run's state to become success", async () => (await page.locator("main h1 .badge").innerText()) === "success");
+      console.log(`    the new run's graph (${first}) showed ${seen} first`);
     },
   ],
   [

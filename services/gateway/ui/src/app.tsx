@@ -8,7 +8,7 @@ import { RunPage } from "./pages/run";
 import { ComparePage } from "./pages/compare";
 import { DeploymentsPage, ModelPage, ModelsPage } from "./pages/models";
 import { FeaturesPage } from "./pages/features";
-import { PipelineRunPage, PipelinesPage } from "./pages/pipelines";
+import { PipelinePage, PipelineRunPage, PipelinesPage } from "./pages/pipelines";
 import { MonitorPage, MonitorsPage } from "./pages/monitors";
 import { SignInPage } from "./pages/sign-in";
 
@@ -27,6 +27,7 @@ const ROUTES: [string, (p: Record<string, string>) => preact.JSX.Element][] = [
   ["/ui/projects/:project/deployments", (p) => <DeploymentsPage project={p.project} />],
   ["/ui/projects/:project/features", (p) => <FeaturesPage project={p.project} />],
   ["/ui/projects/:project/pipelines", (p) => <PipelinesPage project={p.project} />],
+  ["/ui/projects/:project/pipelines/:name", (p) => <PipelinePage project={p.project} name={p.name} />],
   ["/ui/projects/:project/pipeline-runs/:run", (p) => <PipelineRunPage project={p.project} run={p.run} />],
   ["/ui/projects/:project/monitors", (p) => <MonitorsPage project={p.project} />],
   ["/ui/projects/:project/monitors/:monitor", (p) => <MonitorPage project={p.project} monitor={p.monitor} />],

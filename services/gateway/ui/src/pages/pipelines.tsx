@@ -1,8 +1,10 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, must, type Schemas } from "../api/client";
-import { Await, Badge, ErrorText, Pager, Section } from "../components/common";
+import { Await, Badge, ErrorText, KeyValues, Pager, Section } from "../components/common";
+import { Dag, type DagTask } from "../components/dag";
 import { duration, when } from "../format";
 import { useLoad } from "../hooks";
+import { declaredParams, type DeclaredParam } from "../pipeline-params";
 import { navigate, useLocation, withQuery } from "../router";
 
 const p = encodeURIComponent;
@@ -58,7 +60,7 @@ export function PipelinesPage({ project }: { project: string }) {
               {list.pipelines.map((pl) => (
                 <tr key={pl.name}>
                   <td>
-                    <a href={withQuery(loc.path, query, { pipeline: pl.name, page_token: null })}>{pl.name}</a>
+                    <a href={`/ui/projects/${p(project)}/pipelines/${p(pl.name)}`}>{pl.name}</a>
                   </td>
                   <td class="num">{pl.version}</td>
                   <td class="mono">{pl.schedule || "—"} {pl.timezone}</td>
@@ -215,6 +217,15 @@ export function PipelineRunPage({ project, run }: { project: string; run: string
     () => must(api.GET("/api/v1/projects/{project}/pipeline-runs/{run_id}", { params: { path: { project, run_id: run } } })),
     [project, run],
   );
+  const pipelineName = state.data?.pipeline;
+  // The edges come from the pipeline's current definition (the API has no per-version one).
+  const definition = useLoad(
+    () =>
+      pipelineName
+        ? must(api.GET("/api/v1/projects/{project}/pipelines/{name}", { params: { path: { project, name: pipelineName } } }))
+        : Promise.resolve(undefined),
+    [project, pipelineName],
+  );
   const [actionError, setActionError] = useState<ApiError>();
   const active = state.data !== undefined && ["queued", "running"].includes(state.data.state);
   useEffect(() => {
@@ -258,6 +269,24 @@ export function PipelineRunPage({ project, run }: { project: string; run: string
               {r.trigger} by {r.actor}; logical date {when(r.logical_date)}; started {when(r.start_time)}; took{" "}
               {duration(r.start_time, r.end_time)}
             </p>
+            {Object.keys(r.params).length ? (
+              <p class="run-params small">
+                {Object.entries(r.params)
+                  .sort(([a], [b]) => a.localeCompare(b))
+                  .map(([k, v]) => (
+                    <span key={k} class="tag">
+                      <span class="mono">{k}</span> = <span class="mono">{v}</span>
+                    </span>
+                  ))}
+              </p>
+            ) : null}
+            <RunDag
+              run={r}
+              definition={definition.data}
+              definitionError={definition.error}
+              selected={task}
+              onSelect={(id) => navigate(withQuery(loc.path, loc.query, { task: id, try: null }))}
+            />
             <table class="grid">
               <thead>
                 <tr>
@@ -301,6 +330,184 @@ export function PipelineRunPage({ project, run }: { project: string; run: string
             )}
           </>
         )}
+      </Await>
+    </main>
+  );
+}
+
+/** The run's tasks as a graph, each node in its state; edges from the pipeline's definition. */
+function RunDag({
+  run,
+  definition,
+  definitionError,
+  selected,
+  onSelect,
+}: {
+  run: Schemas["PipelineRun"];
+  definition: Schemas["Pipeline"] | undefined;
+  definitionError: ApiError | undefined;
+  selected: string | null;
+  onSelect: (id: string) => void;
+}) {
+  const deps = new Map((definition?.tasks ?? []).map((t) => [t.id, t.depends_on]));
+  const tasks: DagTask[] = run.tasks.map((t) => ({ id: t.task_id, dependsOn: deps.get(t.task_id) ?? [], state: t.state }));
+  return (
+    <>
+      <Dag tasks={tasks} selected={selected} onSelect={onSelect} />
+      {definitionError ? <p class="muted small">Dependencies not shown: {definitionError.message}</p> : null}
+      {definition && definition.version !== run.pipeline_version ? (
+        <p class="muted small">
+          Dependencies as in v{definition.version}, the pipeline&apos;s current version; this run used v{run.pipeline_version}.
+        </p>
+      ) : null}
+    </>
+  );
+}
+
+/** One input per declared parameter, typed by its declaration and filled with its default. */
+function ParamInput({ param, value, onInput }: { param: DeclaredParam; value: string; onInput: (value: string) => void }) {
+  const id = `param-${param.name}`;
+  const common = { id, name: param.name, "aria-label": param.name };
+  switch (param.kind) {
+    case "bool":
+      return <input {...common} type="checkbox" checked={value === "true"} onChange={(e) => onInput(e.currentTarget.checked ? "true" : "false")} />;
+    case "int":
+    case "float":
+      return (
+        <input
+          {...common}
+          type="number"
+          step={param.kind === "int" ? "1" : "any"}
+          value={value}
+          required={param.default === undefined}
+          onInput={(e) => onInput(e.currentTarget.value)}
+        />
+      );
+    case "string":
+      return <input {...common} type="text" value={value} required={param.default === undefined} onInput={(e) => onInput(e.currentTarget.value)} />;
+  }
+}
+
+/**
+ * Starts a run with the declared parameters. Shown to everyone: the server decides who may
+ * trigger and what values fit, and its refusal is shown next to the button.
+ */
+function TriggerForm({ project, pipeline }: { project: string; pipeline: Schemas["Pipeline"] }) {
+  const params = declaredParams(pipeline.source);
+  const initial = () => Object.fromEntries(params.map((pr) => [pr.name, pr.default ?? (pr.kind === "bool" ? "false" : "")]));
+  const [values, setValues] = useState<Record<string, string>>(initial);
+  const [error, setError] = useState<ApiError>();
+  const [busy, setBusy] = useState(false);
+  useEffect(() => setValues(initial()), [pipeline.name, pipeline.version]);
+  const submit = (e: Event) => {
+    e.preventDefault();
+    setBusy(true);
+    // An empty field is left out, so the server applies the default or says one is needed.
+    const given = Object.fromEntries(Object.entries(values).filter(([, v]) => v !== ""));
+    must(
+      api.POST("/api/v1/projects/{project}/pipelines/{name}/runs", {
+        params: { path: { project, name: pipeline.name } },
+        body: { params: given },
+      }),
+    ).then(
+      (run) => navigate(`/ui/projects/${p(project)}/pipeline-runs/${p(run.run_id)}`),
+      (err: ApiError) => {
+        setError(err);
+        setBusy(false);
+      },
+    );
+  };
+  return (
+    <form class="trigger" onSubmit={submit}>
+      {params.length === 0 ? <p class="muted">This pipeline declares no parameters.</p> : null}
+      {params.map((pr) => (
+        <div class="param" key={pr.name}>
+          <label for={`param-${pr.name}`}>
+            <span class="mono">{pr.name}</span> <span class="muted small">{pr.kind}</span>
+          </label>
+          <ParamInput param={pr} value={values[pr.name] ?? ""} onInput={(v) => setValues((old) => ({ ...old, [pr.name]: v }))} />
+          <span class="muted small">{pr.description}</span>
+        </div>
+      ))}
+      <div class="param">
+        <span />
+        <span>
+          <button type="submit" disabled={busy}>
+            Trigger
+          </button>
+          <ErrorText error={error} />
+        </span>
+      </div>
+    </form>
+  );
+}
+
+/** A pipeline: its task graph as declared, a form to trigger it, and its definition. */
+export function PipelinePage({ project, name }: { project: string; name: string }) {
+  const loc = useLocation();
+  const selected = loc.query.get("task");
+  const pipeline = useLoad(
+    () => must(api.GET("/api/v1/projects/{project}/pipelines/{name}", { params: { path: { project, name } } })),
+    [project, name],
+  );
+  return (
+    <main>
+      <Await state={pipeline}>
+        {(pl) => {
+          const chosen = pl.tasks.find((t) => t.id === selected);
+          return (
+            <>
+              <header class="page-head">
+                <h1>
+                  {pl.name} <span class="muted small">v{pl.version}</span>
+                </h1>
+                <a href={`/ui/projects/${p(project)}/pipelines?pipeline=${p(pl.name)}`}>Runs</a>
+              </header>
+              <p>{pl.description}</p>
+              <p class="muted">
+                {pl.schedule ? (
+                  <>
+                    schedule <span class="mono">{pl.schedule}</span> {pl.timezone};{" "}
+                  </>
+                ) : (
+                  "no schedule; "
+                )}
+                applied by {pl.actor} {when(pl.update_time)}
+              </p>
+              <Section title="Tasks">
+                <Dag
+                  tasks={pl.tasks.map((t) => ({ id: t.id, dependsOn: t.depends_on }))}
+                  selected={selected}
+                  onSelect={(id) => navigate(withQuery(loc.path, loc.query, { task: id === selected ? null : id }), true)}
+                />
+                {chosen ? (
+                  <KeyValues
+                    values={{
+                      task: <span class="mono">{chosen.id}</span>,
+                      kind: chosen.kind,
+                      depends_on: chosen.depends_on.join(", ") || "—",
+                      trigger_rule: chosen.trigger_rule,
+                      when: chosen.when || "always",
+                      retries: String(chosen.retries),
+                      timeout: chosen.timeout_ms ? `${chosen.timeout_ms / 1000} s` : "none",
+                    }}
+                  />
+                ) : (
+                  <p class="muted small">Pick a task to see its declaration.</p>
+                )}
+              </Section>
+              <Section title="Trigger a run">
+                <TriggerForm project={project} pipeline={pl} />
+              </Section>
+              <Section title="Definition">
+                <details>
+                  <summary>YAML as applied</summary>
+                  <pre>{pl.source}</pre>
+                </details>
+              </Section>
+            </>
+          );
+        }}
       </Await>
     </main>
   );
