@@ -162,6 +162,17 @@ async fn a_sign_in_link_works_once_and_stays_on_this_server() {
     assert!(set_cookies(&again).is_empty());
     assert_eq!(json_of(again).await["code"], "sign_in_link_invalid");
 
+    // A browser (it accepts HTML) is sent to the UI's sign-in page, which says why.
+    let browser = http
+        .get(&link)
+        .header(reqwest::header::ACCEPT, "text/html,application/xhtml+xml")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(browser.status(), 303);
+    assert_eq!(browser.headers()[LOCATION], "/ui/projects?sign_in=link_invalid");
+    assert!(set_cookies(&browser).is_empty());
+
     let away = t
         .platform
         .sign_in_link(t.token(Role::Viewer, &["*"]), "//evil.example/");

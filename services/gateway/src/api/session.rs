@@ -46,22 +46,39 @@ fn lifetime(exp: i64) -> Duration {
     Duration::from_secs(u64::try_from(exp - chrono::Utc::now().timestamp()).unwrap_or(0))
 }
 
+/// Where a browser goes with a used or expired link: the UI, which says so on its sign-in page.
+const LINK_INVALID_PAGE: &str = "/ui/projects?sign_in=link_invalid";
+
 /// A one-time sign-in link (`lathe standalone` prints one): gives the browser a session as the
-/// link's token and goes on to `next`. A used or expired link is refused.
+/// link's token and goes on to `next`. A used or expired link is refused: a browser (which
+/// accepts HTML) is sent to the UI's sign-in page, which says why; other clients get the 401.
 #[get("/ui/sign-in")]
 pub async fn sign_in_link(
+    req: actix_web::HttpRequest,
     query: web::Query<SignInLink>,
     codes: web::Data<SignInCodes>,
     verifier: web::Data<Arc<Verifier>>,
 ) -> Result<HttpResponse, ApiError> {
-    let token = codes.redeem(&query.code).ok_or_else(|| {
-        Error::new(
+    let Some(token) = codes.redeem(&query.code) else {
+        let browser = req
+            .headers()
+            .get(actix_web::http::header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|accept| accept.contains("text/html"));
+        if browser {
+            return Ok(HttpResponse::SeeOther()
+                .append_header((LOCATION, LINK_INVALID_PAGE))
+                .finish());
+        }
+        return Err(ApiError(
+            Error::new(
             ErrorCode::Unauthenticated,
             "this sign-in link was used already or has expired: restart `lathe standalone` for a new \
              one, or sign in with a token from `lathe token create`",
-        )
-        .with_reason(reasons::SIGN_IN_LINK_INVALID)
-    })?;
+            )
+            .with_reason(reasons::SIGN_IN_LINK_INVALID),
+        ));
+    };
     let claims = verifier.verify(&token)?;
     Ok(
         with_session(HttpResponse::SeeOther(), &token, lifetime(claims.exp))

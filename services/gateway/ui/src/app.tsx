@@ -78,7 +78,14 @@ export function App() {
 
   if (session.state === "checking") return <p class="muted boot">Loading…</p>;
   if (session.state === "out") {
-    return <SignInPage notice={session.error} onSignedIn={() => void check()} />;
+    // A used or expired one-time link lands here (the server sends browsers to this URL).
+    const linkInvalid = loc.query.get("sign_in") === "link_invalid";
+    const notice =
+      session.error ??
+      (linkInvalid
+        ? "This sign-in link was used already or has expired: sign in with a token, or restart lathe standalone for a new link."
+        : undefined);
+    return <SignInPage notice={notice} onSignedIn={() => void check()} />;
   }
 
   const signOut = async () => {
