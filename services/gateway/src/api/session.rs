@@ -72,8 +72,8 @@ pub async fn sign_in_link(
         }
         return Err(ApiError(
             Error::new(
-            ErrorCode::Unauthenticated,
-            "this sign-in link was used already or has expired: restart `lathe standalone` for a new \
+                ErrorCode::Unauthenticated,
+                "this sign-in link was used already or has expired: restart `lathe standalone` for a new \
              one, or sign in with a token from `lathe token create`",
             )
             .with_reason(reasons::SIGN_IN_LINK_INVALID),
