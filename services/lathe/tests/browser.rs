@@ -11,8 +11,8 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 use serde_json::{Value, json};
 
@@ -24,86 +24,29 @@ fn repo_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../..")
 }
 
-/// `lathe quickstart`, serving, its output in a file; killed if the test panics.
-struct Quickstart {
-    child: Child,
-    log: PathBuf,
+/// `lathe quickstart`, serving, its output in a file.
+fn start_quickstart(dir: &Path) -> common::Background {
+    let mut command = common::lathe(dir);
+    command
+        .args(["quickstart", "--data-dir"])
+        .arg(dir.join("qs"))
+        .args(["--http-addr", "127.0.0.1:0"]);
+    common::Background::start(
+        "lathe quickstart",
+        command,
+        dir.join("quickstart.log"),
+        "Serving until Ctrl-C.",
+        QUICKSTART_READY,
+    )
 }
 
-impl Quickstart {
-    fn start(dir: &Path) -> Quickstart {
-        let log = dir.join("quickstart.log");
-        let out = std::fs::File::create(&log).unwrap();
-        let child = common::lathe(dir)
-            .args(["quickstart", "--data-dir"])
-            .arg(dir.join("qs"))
-            .args(["--http-addr", "127.0.0.1:0"])
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut quickstart = Quickstart { child, log };
-        let deadline = Instant::now() + QUICKSTART_READY;
-        loop {
-            let text = quickstart.output();
-            if text.contains("Serving until Ctrl-C.") {
-                return quickstart;
-            }
-            if let Some(status) = quickstart.child.try_wait().unwrap() {
-                panic!("lathe quickstart exited ({status}) before serving:\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "lathe quickstart did not serve within {QUICKSTART_READY:?}:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// The first `http://…` the output names that contains `marker`.
-    fn url_containing(&self, marker: &str) -> Option<String> {
-        self.output()
-            .split_whitespace()
-            .find(|word| word.starts_with("http://") && word.contains(marker))
-            .map(str::to_owned)
-    }
-
-    /// Ctrl-C, as a user stops it: it must exit cleanly.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "quickstart did not stop on Ctrl-C");
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            status.success(),
-            "quickstart exited {status} on Ctrl-C:\n{}",
-            self.output()
-        );
-    }
-}
-
-impl Drop for Quickstart {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// The first `http://…` the quickstart's output names that contains `marker`.
+fn url_containing(quickstart: &common::Background, marker: &str) -> Option<String> {
+    quickstart
+        .output()
+        .split_whitespace()
+        .find(|word| word.starts_with("http://") && word.contains(marker))
+        .map(str::to_owned)
 }
 
 /// The REST API as the test's admin.
@@ -320,12 +263,11 @@ async fn the_web_ui_shows_the_quickstart_and_acts_on_it() {
     );
 
     let dir = tempfile::tempdir().unwrap();
-    let quickstart = Quickstart::start(dir.path());
-    let url = quickstart
-        .url_containing("127.0.0.1")
+    let quickstart = start_quickstart(dir.path());
+    let url = url_containing(&quickstart, "127.0.0.1")
         .unwrap_or_else(|| panic!("the quickstart printed no URL:\n{}", quickstart.output()));
     let url = url.trim_end_matches('/').to_owned();
-    let sign_in_link = quickstart.url_containing("/ui/sign-in?code=");
+    let sign_in_link = url_containing(&quickstart, "/ui/sign-in?code=");
 
     let output = common::lathe(dir.path())
         .args(["token", "create", "--data-dir"])

@@ -15,8 +15,8 @@ mod common;
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
 
 /// Commands the test does not run, each with why.
 const NOT_RUN: [(&str, &str); 2] = [
@@ -135,82 +135,15 @@ fn bash(dir: &Path, port: u16) -> Command {
     command
 }
 
-/// A server started by a README command, its output in a file.
-struct Server {
-    name: &'static str,
-    child: Child,
-    log: PathBuf,
-}
-
-impl Server {
-    fn start(dir: &Path, port: u16, command: &str, name: &'static str, ready: &str) -> Server {
-        let log = dir.join(format!("{name}.log"));
-        let out = std::fs::File::create(&log).unwrap();
-        let child = bash(dir, port)
-            .args(["-c", &format!("exec {command}")])
-            .stdout(out.try_clone().unwrap())
-            .stderr(out)
-            .stdin(Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut server = Server { name, child, log };
-        let deadline = Instant::now() + SERVER_READY;
-        loop {
-            let text = server.output();
-            if text.contains(ready) {
-                return server;
-            }
-            if let Some(status) = server.child.try_wait().unwrap() {
-                panic!("README: `{command}` exited ({status}) before it was ready:\n{text}");
-            }
-            assert!(
-                Instant::now() < deadline,
-                "README: `{command}` not ready within {SERVER_READY:?}:\n{text}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-
-    fn output(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// Ctrl-C, as a user stops it: it must exit cleanly.
-    fn stop(mut self) {
-        let pid = self.child.id().to_string();
-        assert!(
-            Command::new("kill")
-                .args(["-INT", &pid])
-                .status()
-                .unwrap()
-                .success()
-        );
-        let deadline = Instant::now() + Duration::from_secs(30);
-        let status = loop {
-            if let Some(status) = self.child.try_wait().unwrap() {
-                break status;
-            }
-            assert!(Instant::now() < deadline, "{} did not stop on Ctrl-C", self.name);
-            std::thread::sleep(Duration::from_millis(50));
-        };
-        assert!(
-            status.success(),
-            "{} exited {status} on Ctrl-C:\n{}",
-            self.name,
-            self.output()
-        );
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
+/// Starts the server a README command runs, in the background.
+fn start_server(dir: &Path, port: u16, command: &str, name: &str, ready: &str) -> common::Background {
+    let mut bash = bash(dir, port);
+    bash.args(["-c", &format!("exec {command}")]);
+    common::Background::start(name, bash, dir.join(format!("{name}.log")), ready, SERVER_READY)
 }
 
 /// Runs `commands` as one bash script; panics naming the command that failed.
-fn run_script(dir: &Path, port: u16, commands: &[String], server: Option<&Server>) {
+fn run_script(dir: &Path, port: u16, commands: &[String], server: Option<&common::Background>) {
     if commands.is_empty() {
         return;
     }
@@ -232,7 +165,7 @@ fn run_script(dir: &Path, port: u16, commands: &[String], server: Option<&Server
         output.status,
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr),
-        server.map(Server::output).unwrap_or_default()
+        server.map(common::Background::output).unwrap_or_default()
     );
 }
 
@@ -255,7 +188,7 @@ fn the_readme_commands_run() {
         );
     }
     let dir = scratch();
-    let mut server: Option<Server> = None;
+    let mut server: Option<common::Background> = None;
     let mut pending: Vec<String> = Vec::new();
     let mut servers_started = Vec::new();
     for command in all.iter().filter(|c| !not_run(c)) {
@@ -265,7 +198,7 @@ fn the_readme_commands_run() {
             if let Some(previous) = server.take() {
                 previous.stop();
             }
-            server = Some(Server::start(dir.path(), port, command, name, ready));
+            server = Some(start_server(dir.path(), port, command, name, ready));
             servers_started.push(name);
         } else {
             pending.push(command.clone());

@@ -115,3 +115,88 @@ pub async fn standalone_with_project(data_dir: &std::path::Path, project: &str) 
     assert_eq!(created.status(), 201);
     (child, url, admin)
 }
+
+/// A long-running `lathe` command (a quickstart, a standalone) started by a test, its output in
+/// a file; killed if the test panics.
+pub struct Background {
+    pub name: String,
+    child: Child,
+    log: std::path::PathBuf,
+}
+
+impl Background {
+    /// Spawns `command` with its output to `log`, and waits (at most `within`) until the output
+    /// holds `ready`; panics with the output if it exits first or never gets there.
+    pub fn start(
+        name: &str,
+        mut command: Command,
+        log: std::path::PathBuf,
+        ready: &str,
+        within: Duration,
+    ) -> Background {
+        let out = std::fs::File::create(&log).unwrap();
+        let child = command
+            .stdout(out.try_clone().unwrap())
+            .stderr(out)
+            .stdin(Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut started = Background {
+            name: name.to_owned(),
+            child,
+            log,
+        };
+        let deadline = Instant::now() + within;
+        loop {
+            let text = started.output();
+            if text.contains(ready) {
+                return started;
+            }
+            if let Some(status) = started.child.try_wait().unwrap() {
+                panic!("`{name}` exited ({status}) before it was ready:\n{text}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "`{name}` was not ready within {within:?}:\n{text}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// Ctrl-C, as a user stops it: it must exit cleanly.
+    pub fn stop(mut self) {
+        let pid = self.child.id().to_string();
+        assert!(
+            Command::new("kill")
+                .args(["-INT", &pid])
+                .status()
+                .unwrap()
+                .success()
+        );
+        let deadline = Instant::now() + Duration::from_secs(30);
+        let status = loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                break status;
+            }
+            assert!(Instant::now() < deadline, "{} did not stop on Ctrl-C", self.name);
+            std::thread::sleep(Duration::from_millis(50));
+        };
+        assert!(
+            status.success(),
+            "{} exited {status} on Ctrl-C:\n{}",
+            self.name,
+            self.output()
+        );
+    }
+}
+
+impl Drop for Background {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
