@@ -128,6 +128,11 @@ impl Call<'_> {
             .map_err(|e| format!("cannot render `{}`: {e}", template.source))
     }
 
+    /// An optional argument rendered; empty when not given.
+    fn render_or_empty(&self, template: Option<&Template>) -> std::result::Result<String, String> {
+        template.map_or_else(|| Ok(String::new()), |t| self.render(t))
+    }
+
     fn render_all(&self, templates: &[Template]) -> std::result::Result<Vec<String>, String> {
         templates.iter().map(|t| self.render(t)).collect()
     }
@@ -163,12 +168,7 @@ impl Call<'_> {
                     model: self.render(&spec.model)?,
                     run_id: self.render(&spec.run_id)?,
                     artifact_path: self.render(&spec.artifact_path)?,
-                    description: spec
-                        .description
-                        .as_ref()
-                        .map(|d| self.render(d))
-                        .transpose()?
-                        .unwrap_or_default(),
+                    description: self.render_or_empty(spec.description.as_ref())?,
                     tags,
                     signature: spec
                         .signature
@@ -176,12 +176,7 @@ impl Call<'_> {
                         .map(|signature| {
                             Ok::<_, String>(registry::Signature {
                                 inputs: self.render_all(&signature.inputs)?,
-                                output: signature
-                                    .output
-                                    .as_ref()
-                                    .map(|o| self.render(o))
-                                    .transpose()?
-                                    .unwrap_or_default(),
+                                output: self.render_or_empty(signature.output.as_ref())?,
                                 defaults: signature.defaults.clone().into_iter().collect(),
                             })
                         })
@@ -206,12 +201,7 @@ impl Call<'_> {
                     version,
                     stage: spec.stage as i32,
                     archive_existing: spec.archive_existing,
-                    reason: spec
-                        .reason
-                        .as_ref()
-                        .map(|r| self.render(r))
-                        .transpose()?
-                        .unwrap_or_default(),
+                    reason: self.render_or_empty(spec.reason.as_ref())?,
                     actor: Some(self.actor()),
                 };
                 let moved = ModelRegistryServiceClient::new(self.services.registry.clone())
@@ -233,12 +223,7 @@ impl Call<'_> {
                     model: model.clone(),
                     alias: alias.clone(),
                     version: self.version(&spec.version)?,
-                    reason: spec
-                        .reason
-                        .as_ref()
-                        .map(|r| self.render(r))
-                        .transpose()?
-                        .unwrap_or_default(),
+                    reason: self.render_or_empty(spec.reason.as_ref())?,
                     actor: Some(self.actor()),
                 };
                 let pointed = ModelRegistryServiceClient::new(self.services.registry.clone())
@@ -260,12 +245,7 @@ impl Call<'_> {
                     entity_frame: frame,
                     format: format as i32,
                     features: self.render_all(&spec.features)?,
-                    feature_service: spec
-                        .feature_service
-                        .as_ref()
-                        .map(|s| self.render(s))
-                        .transpose()?
-                        .unwrap_or_default(),
+                    feature_service: self.render_or_empty(spec.feature_service.as_ref())?,
                     full_feature_names: spec.full_feature_names,
                 };
                 let answer = FeatureServiceClient::new(self.services.features.clone())
