@@ -10,6 +10,8 @@ use tonic::metadata::MetadataValue;
 pub const REASON_METADATA_KEY: &str = "x-lathe-reason";
 /// gRPC metadata key carrying the exact [`ErrorCode`], for codes gRPC has no own code for.
 pub const CODE_METADATA_KEY: &str = "x-lathe-code";
+/// gRPC metadata key carrying [`Error::field`] across service boundaries.
+pub const FIELD_METADATA_KEY: &str = "x-lathe-field";
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -147,6 +149,10 @@ pub struct Error {
     /// Stable snake_case identifier, e.g. `project_not_found`; defaults to the code's name.
     pub reason: Cow<'static, str>,
     pub message: String,
+    /// The request field the error is about, as a path into the request (`name`,
+    /// `policies[0].conditions[1].metric.key`), when it is about one field: a form shows the
+    /// message next to that field.
+    pub field: Option<String>,
 }
 
 impl Error {
@@ -155,6 +161,7 @@ impl Error {
             code,
             reason: Cow::Borrowed(code.as_str()),
             message: message.into(),
+            field: None,
         }
     }
 
@@ -164,12 +171,24 @@ impl Error {
             code: reason.code,
             reason: Cow::Borrowed(reason.name),
             message: message.into(),
+            field: None,
         }
     }
 
     /// The same error for a specific `reason`, which brings its own code.
     pub fn with_reason(self, reason: Reason) -> Self {
-        Error::of(reason, self.message)
+        Error {
+            field: self.field,
+            ..Error::of(reason, self.message)
+        }
+    }
+
+    /// The same error, about the request field `field` (see [`Error::field`]).
+    pub fn at(self, field: impl Into<String>) -> Self {
+        Error {
+            field: Some(field.into()),
+            ..self
+        }
     }
 
     pub fn invalid(message: impl Into<String>) -> Self {
@@ -201,6 +220,9 @@ impl From<Error> for tonic::Status {
         status
             .metadata_mut()
             .insert(CODE_METADATA_KEY, MetadataValue::from_static(err.code.as_str()));
+        if let Some(Ok(value)) = err.field.as_deref().map(MetadataValue::try_from) {
+            status.metadata_mut().insert(FIELD_METADATA_KEY, value);
+        }
         status
     }
 }
@@ -230,10 +252,16 @@ impl From<tonic::Status> for Error {
             }
             _ => status.message().to_owned(),
         };
+        let field = status
+            .metadata()
+            .get(FIELD_METADATA_KEY)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
         Error {
             code,
             reason,
             message,
+            field,
         }
     }
 }
@@ -243,6 +271,20 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_field_survives_a_status_and_a_new_reason() {
+        let sent = Error::invalid("name '' is invalid")
+            .at("policies[0].conditions[1].metric.key")
+            .with_reason(crate::reasons::INVALID_NAME);
+        let back = Error::from(tonic::Status::from(sent.clone()));
+        assert_eq!(back, sent);
+        assert_eq!(
+            back.field.as_deref(),
+            Some("policies[0].conditions[1].metric.key")
+        );
+        assert_eq!(Error::from(tonic::Status::from(Error::invalid("x"))).field, None);
+    }
 
     #[test]
     fn every_code_round_trips_through_grpc() {

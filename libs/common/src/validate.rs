@@ -28,7 +28,8 @@ pub fn visible(field: &str, value: &str) -> Result<(), Error> {
             "{field} contains the invisible character U+{:04X}: control and bidirectional characters are not allowed",
             u32::from(c)
         ))
-        .with_reason(reasons::INVALID_NAME)),
+        .with_reason(reasons::INVALID_NAME)
+        .at(field)),
     }
 }
 
@@ -47,7 +48,8 @@ pub fn project_name(field: &str, value: &str) -> Result<(), Error> {
         Err(Error::invalid(format!(
             "{field} '{value}' is invalid: use 1 to 63 lowercase letters, digits or '-', not starting or ending with '-'"
         ))
-        .with_reason(reasons::INVALID_NAME))
+        .with_reason(reasons::INVALID_NAME)
+        .at(field))
     }
 }
 
@@ -64,7 +66,8 @@ pub fn identifier(field: &str, value: &str) -> Result<(), Error> {
         Err(Error::invalid(format!(
             "{field} '{value}' is invalid: start with a letter or '_', then use letters, digits, '_', '-' or '.' (at most 128)"
         ))
-        .with_reason(reasons::INVALID_NAME))
+        .with_reason(reasons::INVALID_NAME)
+        .at(field))
     }
 }
 

@@ -19,6 +19,12 @@ pub struct ErrorBody {
     /// Whose side the problem is on: `invalid_request`, `auth`, `unavailable` or `internal`.
     #[serde(rename = "type")]
     pub error_type: String,
+    /// The request field the error is about, when it is about one: a path into the body
+    /// (`name`, `policies[0].conditions[0].metric.key`) or a path or query parameter's name.
+    /// Forms show the message next to that field.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "name")]
+    pub field: Option<String>,
 }
 
 /// An [`Error`] as an actix response.
@@ -49,6 +55,7 @@ impl ApiError {
             },
             message: self.0.public_message().to_owned(),
             error_type: self.0.code.error_type().to_owned(),
+            field: self.0.field.clone(),
         }
     }
 }
@@ -81,6 +88,7 @@ pub fn uri_too_long(limit: usize) -> ErrorBody {
             "the URL's path and query are longer than the limit of {limit} bytes; send long inputs in a request body"
         ),
         error_type: "invalid_request".to_owned(),
+        field: None,
     }
 }
 

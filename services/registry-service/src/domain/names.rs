@@ -16,7 +16,8 @@ pub fn display_name(field: &str, value: &str) -> Result<()> {
         return Err(Error::invalid(format!(
             "{field} '{value}' is invalid: 1 to 256 printable characters, no '/'"
         ))
-        .with_reason(reasons::INVALID_NAME));
+        .with_reason(reasons::INVALID_NAME)
+        .at(field));
     }
     Ok(())
 }
@@ -25,9 +26,9 @@ pub fn display_name(field: &str, value: &str) -> Result<()> {
 pub fn run_name(field: &str, value: &str) -> Result<()> {
     visible(field, value)?;
     if value.len() > 256 {
-        return Err(
-            Error::invalid(format!("{field}: at most 256 characters")).with_reason(reasons::INVALID_NAME)
-        );
+        return Err(Error::invalid(format!("{field}: at most 256 characters"))
+            .with_reason(reasons::INVALID_NAME)
+            .at(field));
     }
     Ok(())
 }
@@ -44,7 +45,8 @@ pub fn key(field: &str, value: &str) -> Result<()> {
     } else {
         Err(Error::invalid(format!(
             "{field} '{value}' is invalid: at most {MAX_KEY_LEN} letters, digits, '_', '-', '.', ' ', ':' or '/'"
-        )))
+        ))
+        .at(field))
     }
 }
 
