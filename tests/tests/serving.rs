@@ -3,7 +3,8 @@
 //! registered as versions, deployed behind an alias, answering predictions from features read
 //! online, through gRPC and REST; the alias moved under load with no failed request; a canary
 //! split; a shadow challenger and every prediction logged to the monitor; batch scoring equal
-//! to online scoring; missing features and unservable versions refused with the reason.
+//! to online scoring; missing features and unservable versions refused with the reason; each
+//! deployment's predictions and errors counted by role, in total and over the last minute.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -329,6 +330,46 @@ async fn logged_rows(monitors: &mut MonitorServiceClient<GrpcChannel>, name: &st
     checked.map(|r| r.into_inner().rows).unwrap_or(0)
 }
 
+/// A deployment's counts by role, as GetDeployment answers them.
+async fn stats_of(
+    serving: &mut ServingServiceClient<GrpcChannel>,
+    name: &str,
+) -> pb::deployment::DeploymentStats {
+    serving
+        .get_deployment(pb::DeploymentRef {
+            project: PROJECT.into(),
+            name: name.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .stats
+        .expect("a served deployment has stats")
+}
+
+/// A role's counts of the last minute, read after predictions made since `since`: all of its
+/// counts when that was well inside a minute ago (as it is but on a machine stalled for most
+/// of a minute), else no more than them.
+fn assert_last_minute(role: &pb::deployment::RoleStats, since: std::time::Instant) {
+    if since.elapsed() < Duration::from_secs(45) {
+        assert_eq!(
+            (role.predictions_last_minute, role.errors_last_minute),
+            (role.predictions_total, role.errors_total),
+            "{role:?}"
+        );
+        assert!(
+            role.per_second > 0.0 && role.per_second <= role.predictions_last_minute as f64,
+            "{role:?}"
+        );
+    } else {
+        assert!(
+            role.predictions_last_minute <= role.predictions_total
+                && role.errors_last_minute <= role.errors_total,
+            "{role:?}"
+        );
+    }
+}
+
 async fn scenario(backend: Backend) {
     let Some((t, pg)) = TestPlatform::on(backend).await else {
         return;
@@ -547,6 +588,113 @@ async fn scenario(backend: Backend) {
         scored.column_by_name("label")
     );
 
+    // Counters: single predictions, one call for M entities and a batch scoring of DRIVERS rows
+    // count each entity or row; a call that fails once its version is picked counts its
+    // entities as errors; one refused before that (no entities) is not counted.
+    let since = std::time::Instant::now();
+    let counted = deploy(
+        &mut serving,
+        pb::DeployRequest {
+            name: "counted".into(),
+            ..Default::default()
+        },
+    )
+    .await;
+    let fresh = counted.stats.expect("stats").champion.expect("champion");
+    assert_eq!(
+        (fresh.version, fresh.predictions_total, fresh.errors_total),
+        (1, 0, 0)
+    );
+    let singles = 3;
+    for &one in &drivers[..singles] {
+        serving.predict(predict_request("counted", &[one])).await.unwrap();
+    }
+    let m = 7;
+    serving
+        .predict(predict_request("counted", &drivers[..m]))
+        .await
+        .unwrap();
+    let scored_rows = serving
+        .batch_predict(pb::BatchPredictRequest {
+            project: PROJECT.into(),
+            deployment: "counted".into(),
+            entity_frame: lathe_tests::parquet_bytes(&frame).into(),
+            format: features::EntityFrameFormat::Parquet as i32,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .rows;
+    assert_eq!(scored_rows, DRIVERS as u64);
+    let failed = serving
+        .predict(predict_request("counted", &[9998, 9999]))
+        .await
+        .unwrap_err();
+    assert!(failed.message().contains("missing"), "{failed:?}");
+    let refused = serving
+        .predict(predict_request("counted", &[]))
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    let stats = stats_of(&mut serving, "counted").await;
+    let champion = stats.champion.expect("champion");
+    let made = (singles + m + DRIVERS) as u64;
+    assert_eq!(
+        (
+            champion.version,
+            champion.predictions_total,
+            champion.errors_total
+        ),
+        (1, made, 2),
+        "{champion:?}"
+    );
+    assert_last_minute(&champion, since);
+    assert!(stats.challenger.is_none(), "{stats:?}");
+    // The same over REST, in the deployment's JSON and in the list.
+    let shown: Value = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/deployments/counted"),
+            &viewer,
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rest_champion = &shown["stats"]["champion"];
+    assert_eq!(rest_champion["version"], 1, "{shown}");
+    assert_eq!(rest_champion["predictions_total"], made, "{shown}");
+    assert_eq!(rest_champion["errors_total"], 2, "{shown}");
+    assert!(
+        rest_champion["per_second"].as_f64().is_some_and(|r| r >= 0.0),
+        "{shown}"
+    );
+    assert!(shown["stats"]["challenger"].is_null(), "{shown}");
+    let listed: Value = t
+        .get(&format!("/api/v1/projects/{PROJECT}/deployments"), &viewer)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let in_list = listed["deployments"]
+        .as_array()
+        .and_then(|all| all.iter().find(|d| d["name"] == "counted"))
+        .unwrap_or_else(|| panic!("counted is listed: {listed}"));
+    assert_eq!(
+        in_list["stats"]["champion"]["predictions_total"], made,
+        "{listed}"
+    );
+    serving
+        .undeploy(pb::DeploymentRef {
+            project: PROJECT.into(),
+            name: "counted".into(),
+        })
+        .await
+        .unwrap();
+
     // The alias moves under load: the new version is loaded and swapped in; no request fails.
     let failures = Arc::new(AtomicU64::new(0));
     let answered = Arc::new(AtomicU64::new(0));
@@ -626,6 +774,7 @@ async fn scenario(backend: Backend) {
     )
     .await;
     assert_eq!(canary.challenger_serving.map(|s| s.version), Some(1));
+    let canary_since = std::time::Instant::now();
     let mut by_challenger = 0;
     for _ in 0..2000 {
         let answer = serving
@@ -641,6 +790,41 @@ async fn scenario(backend: Backend) {
         (300..=500).contains(&by_challenger),
         "{by_challenger} of 2000 answered by the 20% canary"
     );
+    // Each role counts what it answered; the split configured is the challenger's.
+    let canary = serving
+        .get_deployment(pb::DeploymentRef {
+            project: PROJECT.into(),
+            name: "canary".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(canary.challenger.as_ref().map(|c| c.traffic_percent), Some(20));
+    let stats = canary.stats.expect("stats");
+    let (champion, challenger) = (
+        stats.champion.expect("champion"),
+        stats.challenger.expect("challenger"),
+    );
+    assert_eq!(
+        (
+            champion.version,
+            champion.predictions_total,
+            champion.errors_total
+        ),
+        (2, 2000 - by_challenger, 0),
+        "{champion:?}"
+    );
+    assert_eq!(
+        (
+            challenger.version,
+            challenger.predictions_total,
+            challenger.errors_total
+        ),
+        (1, by_challenger, 0),
+        "{challenger:?}"
+    );
+    assert_last_minute(&champion, canary_since);
+    assert_last_minute(&challenger, canary_since);
 
     // Shadow, logged: every prediction of the champion and of its shadow reaches the monitor.
     let mut monitors = MonitorServiceClient::new(t.grpc_channel("monitor", &t.admin()).await);
@@ -720,6 +904,13 @@ async fn scenario(backend: Backend) {
     assert_eq!(
         rows_seen, logged,
         "every prediction, the champion's and the shadow's, is logged once"
+    );
+    // The shadow's scored predictions are the challenger's, none of them answered.
+    let stats = stats_of(&mut serving, "shadowed").await;
+    let per_role = [stats.champion, stats.challenger].map(|r| r.map(|r| (r.version, r.predictions_total)));
+    assert_eq!(
+        per_role,
+        [Some((2, 3 * DRIVERS as u64)), Some((1, 3 * DRIVERS as u64))]
     );
 
     // Listing, undeploy.

@@ -1,7 +1,8 @@
 //! Batch scoring: a file of entity rows gets its features from the point-in-time historical
 //! retrieval (the same join a training set is built with) and is scored by the deployment's
 //! current version with the same model code as online predictions, so that for the same
-//! feature values the two give the same answer.
+//! feature values the two give the same answer. The frame's rows count as the champion's
+//! predictions, made or failed, once the retrieval has answered them.
 
 use std::sync::Arc;
 
@@ -19,6 +20,7 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 
 use crate::deployments::Deployments;
 use crate::loading::Loaded;
+use crate::prediction_counters::{ServedRole, now_seconds};
 use crate::runtime::Predictions;
 
 #[derive(Clone)]
@@ -51,11 +53,18 @@ impl BatchScorer {
             .map_err(Error::from)?
             .into_inner();
         let frame = read_parquet(training.parquet)?;
+        let rows = frame.num_rows() as u64;
         let scored =
             tokio::task::spawn_blocking(move || score_frame(&version, &frame).map(|b| (b, version.version)))
                 .await
-                .map_err(|err| Error::internal(format!("batch scoring stopped: {err}")))??;
-        let (batch, version) = scored;
+                .map_err(|err| Error::internal(format!("batch scoring stopped: {err}")))
+                .and_then(|scored| scored);
+        let counters = live.counters.role(ServedRole::Champion);
+        match &scored {
+            Ok(_) => counters.answered(rows, now_seconds()),
+            Err(_) => counters.failed(rows, now_seconds()),
+        }
+        let (batch, version) = scored?;
         Ok(pb::BatchPredictResponse {
             rows: batch.num_rows() as u64,
             parquet: write_parquet(&batch)?.into(),

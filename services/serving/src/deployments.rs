@@ -18,6 +18,7 @@ use lathe_contract::serving::v1 as pb;
 use sea_orm::DatabaseConnection;
 
 use crate::loading::{Loaded, Registry};
+use crate::prediction_counters::{self, DeploymentCounters};
 use crate::store::DEPLOYMENTS_TABLE;
 
 /// The alias a deployment follows when none is named.
@@ -34,6 +35,8 @@ pub struct Live {
     champion: RwLock<Option<Arc<Loaded>>>,
     challenger: RwLock<Option<Arc<Loaded>>>,
     last_error: RwLock<String>,
+    /// The predictions made here, by role, since this `Live` was made.
+    pub counters: DeploymentCounters,
 }
 
 impl Live {
@@ -45,6 +48,7 @@ impl Live {
             champion: RwLock::new(None),
             challenger: RwLock::new(None),
             last_error: RwLock::new(String::new()),
+            counters: DeploymentCounters::new(prediction_counters::now_seconds()),
         }
     }
 
@@ -75,6 +79,14 @@ impl Live {
             })
         };
         let spec = &self.spec;
+        let (champion, challenger) = (self.champion(), self.challenger());
+        let stats = champion.as_ref().map(|c| {
+            self.counters.stats(
+                c.version,
+                challenger.as_ref().map(|c| c.version),
+                prediction_counters::now_seconds(),
+            )
+        });
         pb::Deployment {
             project: spec.project.clone(),
             name: spec.name.clone(),
@@ -83,11 +95,12 @@ impl Live {
             challenger: spec.challenger.clone(),
             monitor: spec.monitor.clone(),
             sample_rate: spec.sample_rate,
-            serving: served(self.champion()),
-            challenger_serving: served(self.challenger()),
+            serving: served(champion),
+            challenger_serving: served(challenger),
             last_error: self.last_error.read().expect("lock").clone(),
             create_time: Some(validate::timestamp(self.create_time)),
             update_time: Some(validate::timestamp(self.update_time)),
+            stats,
         }
     }
 }

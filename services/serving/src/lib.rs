@@ -4,15 +4,17 @@
 //!
 //! [`runtime`] runs ONNX models in process; [`loading`] fetches and checks a version;
 //! [`deployments`] keeps what each deployment serves and follows its aliases; [`predict`]
-//! answers one call; [`batch`] scores a file with the historical retrieval; [`api`] is the
-//! gRPC face. [`Serving::build`] connects and migrates its store; `into_server` runs the gRPC
-//! server with the alias watcher and the prediction logger.
+//! answers one call; [`prediction_counters`] counts each deployment's predictions and live
+//! rate; [`batch`] scores a file with the historical retrieval; [`api`] is the gRPC face.
+//! [`Serving::build`] connects and migrates its store; `into_server` runs the gRPC server with
+//! the alias watcher and the prediction logger.
 
 pub mod api;
 pub mod batch;
 pub mod deployments;
 pub mod loading;
 pub mod predict;
+pub mod prediction_counters;
 pub mod runtime;
 pub mod settings;
 pub mod store;

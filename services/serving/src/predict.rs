@@ -1,6 +1,7 @@
 //! One online prediction: the deployment's version picked (the champion, or the canary's
 //! share of requests for the challenger), its inputs read from the request and the online
-//! store, the model run, and the answer logged to the monitor without waiting for it.
+//! store, the model run, and the answer logged to the monitor without waiting for it. Each
+//! prediction made or failed once its version is picked is counted for that version's role.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -15,6 +16,7 @@ use lathe_contract::serving::v1 as pb;
 
 use crate::deployments::{Deployments, Live};
 use crate::loading::Loaded;
+use crate::prediction_counters::{ServedRole, now_seconds};
 use crate::runtime::Predictions;
 
 /// Entities in one predict call, at most.
@@ -66,7 +68,28 @@ impl Predictor {
             )
         })?;
         let rows = entity_rows(&request.entities)?;
-        let (answering, shadow) = pick(&live, champion);
+        let (role, answering, shadow) = pick(&live, champion);
+        let answer = self
+            .answer(&request, &live, &answering, shadow.as_deref(), rows)
+            .await;
+        let counters = live.counters.role(role);
+        match &answer {
+            Ok(_) => counters.answered(rows as u64, now_seconds()),
+            Err(_) => counters.failed(rows as u64, now_seconds()),
+        }
+        answer
+    }
+
+    /// The predictions of `answering` for the request's `rows` entities, with `shadow` scored
+    /// and logged beside them.
+    async fn answer(
+        &self,
+        request: &pb::PredictRequest,
+        live: &Live,
+        answering: &Loaded,
+        shadow: Option<&Loaded>,
+        rows: usize,
+    ) -> Result<pb::PredictResponse> {
         let mut wanted: Vec<&str> = answering.inputs.iter().map(String::as_str).collect();
         if let Some(shadow) = &shadow {
             wanted.extend(
@@ -83,20 +106,25 @@ impl Predictor {
                 defaults.entry(input.clone()).or_insert(*value);
             }
         }
-        let values = self.inputs(&request, &wanted, &defaults, rows).await?;
+        let values = self.inputs(request, &wanted, &defaults, rows).await?;
         // The answering version's rows, built once: scored, and answered with include_features.
         let scored = matrix(&answering.inputs, &values, rows);
-        let answered = run(&answering, &scored)?;
+        let answered = run(answering, &scored)?;
         let ids: Vec<String> = (0..rows)
             .map(|_| uuid::Uuid::new_v4().simple().to_string())
             .collect();
         let spec = &live.spec;
         if !spec.monitor.is_empty() {
-            self.log_predictions(&live, &request, &answering, &values, &answered, &ids);
-            if let Some(shadow) = &shadow {
+            self.log_predictions(live, request, answering, &values, &answered, &ids);
+            if let Some(shadow) = shadow {
+                let counters = live.counters.role(ServedRole::Challenger);
                 match run(shadow, &matrix(&shadow.inputs, &values, rows)) {
-                    Ok(scored) => self.log_predictions(&live, &request, shadow, &values, &scored, &ids),
+                    Ok(scored) => {
+                        counters.answered(rows as u64, now_seconds());
+                        self.log_predictions(live, request, shadow, &values, &scored, &ids);
+                    }
                     Err(err) => {
+                        counters.failed(rows as u64, now_seconds());
                         tracing::warn!(deployment = %spec.name, error = %err, "the shadow version failed")
                     }
                 }
@@ -265,10 +293,10 @@ impl Predictor {
     }
 }
 
-/// The version that answers, and the one scored in shadow.
-fn pick(live: &Live, champion: Arc<Loaded>) -> (Arc<Loaded>, Option<Arc<Loaded>>) {
+/// The version that answers (and its role), and the one scored in shadow.
+fn pick(live: &Live, champion: Arc<Loaded>) -> (ServedRole, Arc<Loaded>, Option<Arc<Loaded>>) {
     let (Some(challenger), Some(config)) = (live.challenger(), live.spec.challenger.as_ref()) else {
-        return (champion, None);
+        return (ServedRole::Champion, champion, None);
     };
     match pb::ChallengerMode::try_from(config.mode) {
         Ok(pb::ChallengerMode::Canary) => {
@@ -277,13 +305,13 @@ fn pick(live: &Live, champion: Arc<Loaded>) -> (Arc<Loaded>, Option<Arc<Loaded>>
             }
             let draw = RNG.with(|rng| rng.borrow_mut().next_f64());
             if draw * 100.0 < f64::from(config.traffic_percent) {
-                (challenger, None)
+                (ServedRole::Challenger, challenger, None)
             } else {
-                (champion, None)
+                (ServedRole::Champion, champion, None)
             }
         }
-        Ok(pb::ChallengerMode::Shadow) => (champion, Some(challenger)),
-        Ok(pb::ChallengerMode::Unspecified) | Err(_) => (champion, None),
+        Ok(pb::ChallengerMode::Shadow) => (ServedRole::Champion, champion, Some(challenger)),
+        Ok(pb::ChallengerMode::Unspecified) | Err(_) => (ServedRole::Champion, champion, None),
     }
 }
 

@@ -73,7 +73,8 @@ pub async fn deploy(
     created(backends.serving().deploy(request).await?)
 }
 
-/// The project's deployments, each with the version it serves.
+/// The project's deployments, each with the version it serves and its `stats` (as for one
+/// deployment).
 #[utoipa::path(
     tag = "serving",
     params(ProjectPath),
@@ -90,6 +91,14 @@ pub async fn list_deployments(access: ProjectAccess<Viewer>, backends: Services)
 
 /// One deployment: what it follows, the version it serves (and its challenger's), and why the
 /// alias's latest version is not served, if it is not.
+///
+/// `stats` holds its live traffic per role (`champion`, and `challenger` when one is loaded):
+/// the version served, `predictions_total` and `errors_total`, the counts of the last minute,
+/// and `per_second` (the last minute's predictions over the seconds of it counted). Every entity
+/// of a predict call and every row of a batch scoring is one prediction. The counts are the
+/// answering serving process's, since it loaded the deployment: a restart starts them at zero,
+/// and with several serving replicas each counts its own. The configured split is `challenger`
+/// (`mode` and `traffic_percent`).
 #[utoipa::path(
     tag = "serving",
     params(DeploymentPath),
@@ -411,6 +420,8 @@ mod tests {
         for schema in [
             "CreateDeployment",
             "Deployment",
+            "DeploymentStats",
+            "RoleStats",
             "DeploymentList",
             "Predict",
             "Predictions",
@@ -428,5 +439,37 @@ mod tests {
                 .is_none(),
             "the project comes from the path"
         );
+        let schemas = &doc["components"]["schemas"];
+        let stats = &schemas["Deployment"]["properties"]["stats"];
+        assert!(
+            stats.to_string().contains("#/components/schemas/DeploymentStats"),
+            "{stats}"
+        );
+        let described = schemas["DeploymentStats"]["description"].to_string();
+        assert!(
+            described.contains("a restart starts at zero"),
+            "the counts say whose they are: {described}"
+        );
+        for role in ["champion", "challenger"] {
+            let field = schemas["DeploymentStats"]["properties"][role].to_string();
+            assert!(
+                field.contains("#/components/schemas/RoleStats"),
+                "{role}: {field}"
+            );
+        }
+        for field in [
+            "version",
+            "predictions_total",
+            "errors_total",
+            "predictions_last_minute",
+            "errors_last_minute",
+            "per_second",
+        ] {
+            assert!(
+                schemas["RoleStats"]["properties"][field].is_object(),
+                "RoleStats.{field}: {}",
+                schemas["RoleStats"]
+            );
+        }
     }
 }
