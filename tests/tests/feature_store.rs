@@ -7,7 +7,7 @@ use std::sync::Arc;
 use arrow::array::{Array, Float32Array, Int64Array, RecordBatch, TimestampMicrosecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use lathe_common::storage;
-use lathe_tests::{Backend, TestPlatform, error_of, read_parquet};
+use lathe_tests::{Backend, TestPlatform, TokenRole, error_of, read_parquet};
 use object_store::ObjectStoreExt;
 use object_store::path::Path;
 use serde_json::{Value, json};
@@ -377,6 +377,7 @@ tasks:
     assert_eq!(run["state"], "success", "{run}");
     let outputs = first_outputs(&run);
     assert_eq!(outputs["rows"], 2, "{outputs}");
+    assert_eq!(outputs["feature_views"], json!(["driver_stats"]), "{outputs}");
     assert_eq!(
         outputs["columns"],
         json!(["driver_id", "event_timestamp", "conv_rate", "trips"])
@@ -423,8 +424,35 @@ tasks:
         version["lineage"]["feature_service"], "driver_activity",
         "{version}"
     );
+    assert_eq!(
+        version["lineage"]["feature_views"],
+        json!(["driver_stats"]),
+        "the views behind the feature service: {version}"
+    );
     assert_eq!(version["lineage"]["training_dataset"], path, "{version}");
     assert_eq!(version["lineage"]["orchestrator_run"], id, "{version}");
+    let by_view: Value = t
+        .get(
+            &format!("/api/v1/projects/{PROJECT}/lineage?feature_view=driver_stats"),
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let found: Vec<(&Value, &Value)> = by_view["versions"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{by_view}"))
+        .iter()
+        .map(|v| (&v["model"], &v["version"]))
+        .collect();
+    assert_eq!(
+        found,
+        [(&json!("driver-activity"), &json!(1))],
+        "a model trained through a feature service uses its views: {by_view}"
+    );
 }
 
 /// A model and a tracking run with a model artifact to register from it; the run's id.
@@ -604,6 +632,138 @@ async fn materialize_and_serve(t: &TestPlatform) {
     assert_eq!(error_of(err).await.0, 400);
 }
 
+/// Two views of the driver source, one with a ttl shorter than the data's age, one without.
+const STATE_REPO: &str = r#"
+entities:
+  - name: driver
+    join_keys: [{name: driver_id, type: int64}]
+sources:
+  - name: driver_stats_source
+    file: {path: data/driver_stats.parquet}
+    created_timestamp_field: created
+feature_views:
+  - name: trips_forever
+    entities: [driver]
+    source: driver_stats_source
+    schema: [{name: trips, type: int64}]
+  - name: trips_short
+    entities: [driver]
+    source: driver_stats_source
+    ttl: 1m
+    schema: [{name: trips, type: int64}]
+"#;
+
+fn time_of(value: &Value) -> Option<i64> {
+    chrono::DateTime::parse_from_rfc3339(value.as_str()?)
+        .ok()
+        .map(|t| t.timestamp_micros())
+}
+
+/// The materialization state of each view, as a viewer sees it: never materialized, then the
+/// last run with the counts it answered and its freshness against the present; stale past a
+/// short ttl, never without one. In a project of its own (the same source).
+async fn materialization_states(t: &TestPlatform) {
+    const STATE: &str = "rides-state";
+    t.create_project(STATE).await;
+    let applied = t
+        .post(
+            &format!("/api/v1/projects/{STATE}/features/apply"),
+            &t.admin(),
+            &json!({"files": [{"path": "features.yaml", "content": STATE_REPO}]}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(applied.status(), 200);
+    let viewer = t.token(TokenRole::Viewer, &[STATE]);
+    let url = format!("/api/v1/projects/{STATE}/features/materializations");
+    let list = |query: &str| {
+        let request = t.get(&format!("{url}{query}"), &viewer);
+        async move { request.send().await.unwrap() }
+    };
+    let before: Value = list("").await.json().await.unwrap();
+    let never = json!({
+        "last_start": null, "last_end": null, "last_run_time": null, "rows_scanned": null,
+        "entities_written": null, "materialized_until": null, "freshness_seconds": null,
+        "stale": false, "online": true,
+    });
+    let mut expected = [("trips_forever", Value::Null), ("trips_short", json!(60))].map(|(view, ttl)| {
+        let mut state = never.clone();
+        state["feature_view"] = json!(view);
+        state["ttl_seconds"] = ttl;
+        state
+    });
+    assert_eq!(before["views"], json!(expected), "{before}");
+
+    let end = t0() + 4 * HOUR;
+    let done: Value = t
+        .post_json(
+            &format!("/api/v1/projects/{STATE}/features/materialize"),
+            &t.admin(),
+            &json!({ "start": iso(t0()), "end": iso(end) }),
+        )
+        .await;
+    let asked_at = chrono::Utc::now().timestamp();
+    let after: Value = list("").await.json().await.unwrap();
+    let views = after["views"].as_array().unwrap();
+    assert_eq!(views.len(), 2, "{after}");
+    for (state, written) in views.iter().zip(done["views"].as_array().unwrap()) {
+        assert_eq!(state["feature_view"], written["feature_view"], "{after}");
+        assert_eq!(
+            (
+                time_of(&state["last_start"]),
+                time_of(&state["last_end"]),
+                time_of(&state["materialized_until"]),
+            ),
+            (Some(t0()), Some(end), Some(end)),
+            "{state}"
+        );
+        assert!(time_of(&state["last_run_time"]).is_some(), "{state}");
+        assert_eq!(
+            (&state["rows_scanned"], &state["entities_written"]),
+            (&written["rows_scanned"], &written["entities_written"]),
+            "the counts the run answered with: {state} {written}"
+        );
+        assert_eq!(written["entities_written"], 3, "{done}");
+        let freshness = state["freshness_seconds"].as_i64().unwrap();
+        assert!(
+            freshness >= asked_at - end / 1_000_000,
+            "{freshness}s behind, at least from {} to the request: {state}",
+            iso(end)
+        );
+    }
+    // The data is at least an hour old: past a minute's ttl; a view without one is never stale.
+    expected[0]["stale"] = json!(false);
+    expected[1]["stale"] = json!(true);
+    assert_eq!(
+        views
+            .iter()
+            .map(|v| (&v["feature_view"], &v["stale"]))
+            .collect::<Vec<_>>(),
+        expected
+            .iter()
+            .map(|v| (&v["feature_view"], &v["stale"]))
+            .collect::<Vec<_>>(),
+        "{after}"
+    );
+
+    let one: Value = list("?feature_views=trips_short").await.json().await.unwrap();
+    assert_eq!(one["views"].as_array().unwrap().len(), 1, "{one}");
+    assert_eq!(one["views"][0]["feature_view"], "trips_short");
+    let (status, code, _) = error_of(list("?feature_views=trips_short,nope").await).await;
+    assert_eq!((status, code.as_str()), (404, "feature_view_not_found"));
+    let unknown = t
+        .get(
+            "/api/v1/projects/no-such-project/features/materializations",
+            &t.admin(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let (status, code, _) = error_of(unknown).await;
+    assert_eq!((status, code.as_str()), (404, "project_not_found"));
+}
+
 async fn scenario(backend: Backend) {
     // Server-side errors show in the output of a failing test.
     let _ = tracing_subscriber::fmt()
@@ -632,6 +792,26 @@ async fn feature_store_on_embedded_stores() {
 #[tokio::test]
 async fn feature_store_on_postgres_s3_and_redis() {
     scenario(Backend::Production).await;
+}
+
+async fn materialization_state_scenario(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    put_source(&t).await;
+    materialization_states(&t).await;
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn materialization_state_and_freshness_per_view() {
+    materialization_state_scenario(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn materialization_state_on_postgres_s3_and_redis() {
+    materialization_state_scenario(Backend::Production).await;
 }
 
 #[tokio::test]

@@ -189,6 +189,22 @@ impl FeatureService for FeaturesApi {
         Ok(Response::new(events))
     }
 
+    async fn list_materializations(
+        &self,
+        request: Request<pb::ListMaterializationsRequest>,
+    ) -> Result<Response<pb::ListMaterializationsResponse>, Status> {
+        access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let request = request.into_inner();
+        let project = request.project.clone();
+        let answer = self.values.materialization_states(request).await;
+        let answer = self.projects.explain_miss(&project, answer).await?;
+        // No view at all may also mean no such project.
+        if answer.views.is_empty() {
+            self.projects.require(&project).await?;
+        }
+        Ok(Response::new(answer))
+    }
+
     async fn read_feature_view(
         &self,
         request: Request<pb::ReadFeatureViewRequest>,

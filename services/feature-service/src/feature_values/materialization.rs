@@ -3,7 +3,8 @@
 //! Memory is bounded by the number of entities, not by the size of the source: the files are
 //! streamed batch by batch (8,192 rows) and only the latest row seen so far of each entity is
 //! kept. Intervals written are recorded in `features_materializations`, so a repeated call
-//! skips them, and progress goes to a callback (a few reports per second at most).
+//! skips them, with the run that wrote them (its interval and counts, for the view's state);
+//! progress goes to a callback (a few reports per second at most).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -27,6 +28,7 @@ use crate::definitions::spec::{FeatureViewSpec, SourceSpec};
 use crate::offline::keys::{Key, KeyNumbers};
 use crate::offline::{self, FeatureViewSource};
 use crate::online::{EntityKey, FeatureRow, Value};
+use crate::store::materializations::RunRecord;
 
 /// Entities per online-store write call.
 const WRITE_CHUNK: usize = 10_000;
@@ -279,9 +281,14 @@ impl FeatureValues {
                 written
             };
             let rows_scanned = reporter.progress.rows_scanned;
-            for gap in &gaps {
+            if !gaps.is_empty() {
+                let run = RunRecord {
+                    interval: (start_us, end_us),
+                    rows_scanned,
+                    entities,
+                };
                 self.materializations
-                    .record(&request.project, &name, *gap, entities)
+                    .record(&request.project, &name, &gaps, run)
                     .await?;
             }
             tracing::info!(project = %request.project, view = %name, rows_scanned, entities, "materialized");
@@ -444,17 +451,21 @@ fn report(
     entities: u64,
     skipped: u32,
 ) -> pb::ViewMaterialization {
-    let ts = |us: i64| prost_types::Timestamp {
-        seconds: us.div_euclid(1_000_000),
-        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
-    };
     pb::ViewMaterialization {
         feature_view: name.to_owned(),
-        start: Some(ts(start_us)),
-        end: Some(ts(end_us)),
+        start: Some(wire_timestamp(start_us)),
+        end: Some(wire_timestamp(end_us)),
         rows_scanned: rows,
         entities_written: entities,
         intervals_skipped: skipped,
+    }
+}
+
+/// Microseconds since the epoch as a wire timestamp.
+pub(super) fn wire_timestamp(us: i64) -> prost_types::Timestamp {
+    prost_types::Timestamp {
+        seconds: us.div_euclid(1_000_000),
+        nanos: (us.rem_euclid(1_000_000) * 1000) as i32,
     }
 }
 

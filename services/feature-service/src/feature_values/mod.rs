@@ -1,6 +1,6 @@
 //! Feature values, as the definitions say where they are: point-in-time training sets from the
-//! offline store, materialization into the online store, online reads with per-value
-//! statuses, and push.
+//! offline store, materialization into the online store and its state per view, online reads
+//! with per-value statuses, and push.
 //!
 //! [`FeatureValues`] holds the stores; each operation is in the module named for it, and
 //! this one resolves what a request names (`view:feature` references or a feature service)
@@ -9,6 +9,7 @@
 mod aggregates;
 mod ingest;
 mod materialization;
+mod materialization_state;
 mod online_reads;
 mod push;
 mod training_sets;

@@ -1,6 +1,7 @@
 //! Feature values against real stores in a temporary directory (SQLite definitions, an
-//! in-memory object store, the embedded online store): reading a view's rows, and the rows an
-//! online read through a logged feature service queues for the monitor.
+//! in-memory object store, the embedded online store): reading a view's rows, the rows an
+//! online read through a logged feature service queues for the monitor, and the
+//! materialization state of views.
 
 use std::sync::Arc;
 
@@ -40,6 +41,11 @@ feature_views:
     entities: [driver]
     source: stats_source
     schema: [{name: rate, type: float64}, {name: trips, type: int64}]
+  - name: hourly
+    entities: [driver]
+    source: stats_source
+    ttl: 2h
+    schema: [{name: rate, type: float64}]
 feature_services:
   - name: logged
     features: [stats:rate, stats:trips]
@@ -291,4 +297,146 @@ async fn reads_through_a_logged_service_queue_their_rows_for_the_monitor() {
         .unwrap();
     assert!(f.queue.try_recv().is_err());
     assert_eq!(f.metrics.dropped.with_label_values(&["p", "drift"]).get(), 0);
+}
+
+fn materialize(views: &[&str], start_hour: i64, end_hour: i64) -> pb::MaterializeRequest {
+    pb::MaterializeRequest {
+        project: "p".to_owned(),
+        feature_views: views.iter().map(|v| (*v).to_owned()).collect(),
+        start: timestamp(start_hour * HOUR),
+        end: timestamp(end_hour * HOUR),
+        incremental: false,
+    }
+}
+
+fn states(views: &[&str]) -> pb::ListMaterializationsRequest {
+    pb::ListMaterializationsRequest {
+        project: "p".to_owned(),
+        feature_views: views.iter().map(|v| (*v).to_owned()).collect(),
+    }
+}
+
+fn at_hour(hours: f64) -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp_micros((hours * HOUR as f64) as i64).unwrap()
+}
+
+#[tokio::test]
+async fn a_views_state_is_its_last_run_and_freshness_is_behind_the_latest_end() {
+    let f = fixture().await;
+    let before = f
+        .values
+        .materialization_states_at(states(&[]), at_hour(1.0))
+        .await
+        .unwrap();
+    let never: Vec<_> = before
+        .views
+        .iter()
+        .map(|v| {
+            (
+                v.feature_view.as_str(),
+                v.ttl_seconds,
+                v.last_end.is_none() && v.last_run_time.is_none() && v.entities_written.is_none(),
+                v.freshness_seconds,
+                v.stale,
+            )
+        })
+        .collect();
+    assert_eq!(
+        never,
+        [
+            ("hourly", 7200, true, None, false),
+            ("stats", 0, true, None, false)
+        ],
+        "every view, by name, never materialized"
+    );
+
+    let ignore = |_: pb::MaterializeProgress| {};
+    let done = f
+        .values
+        .materialize_at(materialize(&["hourly"], 2, 3), &ignore, 3 * HOUR)
+        .await
+        .unwrap();
+    let written = &done.views[0];
+    let fresh = f
+        .values
+        .materialization_states_at(states(&["hourly"]), at_hour(4.5))
+        .await
+        .unwrap();
+    let [hourly] = fresh.views.as_slice() else {
+        panic!("one view asked, one answered: {fresh:?}")
+    };
+    assert_eq!(
+        (
+            hourly.last_start,
+            hourly.last_end,
+            hourly.rows_scanned,
+            hourly.entities_written,
+        ),
+        (
+            timestamp(2 * HOUR),
+            timestamp(3 * HOUR),
+            Some(written.rows_scanned),
+            Some(written.entities_written),
+        ),
+        "the counts the run answered with"
+    );
+    assert_eq!(written.entities_written, 2);
+    assert!(hourly.last_run_time.is_some());
+    assert_eq!(
+        (hourly.freshness_seconds, hourly.stale),
+        (Some(5400), false),
+        "90 minutes behind, inside the 2h ttl"
+    );
+    let late = f
+        .values
+        .materialization_states_at(states(&["hourly", "stats"]), at_hour(5.5))
+        .await
+        .unwrap();
+    assert_eq!(
+        late.views
+            .iter()
+            .map(|v| (v.feature_view.as_str(), v.freshness_seconds, v.stale))
+            .collect::<Vec<_>>(),
+        [("hourly", Some(9000), true), ("stats", None, false)]
+    );
+
+    // A backfill of an older interval is the last run, but the online store is no further
+    // behind than before.
+    f.values
+        .materialize_at(materialize(&["hourly"], 0, 1), &ignore, 3 * HOUR)
+        .await
+        .unwrap();
+    let backfilled = f
+        .values
+        .materialization_states_at(states(&["hourly"]), at_hour(4.5))
+        .await
+        .unwrap();
+    let hourly = &backfilled.views[0];
+    assert_eq!(
+        (
+            hourly.last_end,
+            hourly.materialized_until,
+            hourly.freshness_seconds
+        ),
+        (timestamp(HOUR), timestamp(3 * HOUR), Some(5400))
+    );
+    // A run that finds everything done writes nothing and is not the last run.
+    f.values
+        .materialize_at(materialize(&["hourly"], 2, 3), &ignore, 3 * HOUR)
+        .await
+        .unwrap();
+    let again = f
+        .values
+        .materialization_states_at(states(&["hourly"]), at_hour(4.5))
+        .await
+        .unwrap();
+    assert_eq!(again.views[0].last_end, timestamp(HOUR));
+
+    let err = f
+        .values
+        .materialization_states_at(states(&["hourly", "nope"]), at_hour(4.5))
+        .await
+        .unwrap_err();
+    assert_eq!(err.reason, reasons::FEATURE_VIEW_NOT_FOUND.name);
+    assert!(err.message.contains("'nope'"), "{}", err.message);
 }

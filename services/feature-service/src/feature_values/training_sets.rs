@@ -29,6 +29,7 @@ impl FeatureValues {
         let entities = tokio::task::spawn_blocking(move || offline::read_entity_frame(&bytes, format))
             .await
             .map_err(Error::internal)??;
+        let feature_views = wanted.iter().map(|w| w.view.name.clone()).collect();
         let mut views = Vec::with_capacity(wanted.len());
         for w in wanted {
             let offline = self.offline_source(&request.project, &w.source).await?.ok_or_else(|| {
@@ -71,6 +72,7 @@ impl FeatureValues {
             parquet: parquet.into(),
             rows,
             columns,
+            feature_views,
         })
     }
 }

@@ -11,7 +11,7 @@ use lathe_common::{Error, Result};
 use sea_orm::entity::prelude::*;
 use sea_orm::{DatabaseConnection, QueryOrder, Set};
 
-use super::materializations::materialized;
+use super::materializations::{materialized, runs};
 use crate::definitions::model::{FEATURE_VIEW, Spec, StoredDefinition};
 use crate::definitions::plan::{Action, Change};
 
@@ -241,6 +241,10 @@ impl DefinitionStore {
             .await?;
         materialized::Entity::delete_many()
             .filter(materialized::Column::Project.eq(project))
+            .exec(&txn)
+            .await?;
+        runs::Entity::delete_many()
+            .filter(runs::Column::Project.eq(project))
             .exec(&txn)
             .await?;
         txn.commit().await?;

@@ -413,6 +413,104 @@ pub async fn materialize(
     )))
 }
 
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct MaterializationsQuery {
+    /// Comma-separated feature view names; every feature view of the project when absent.
+    pub feature_views: Option<String>,
+}
+
+/// What the online store holds of one feature view. The `last_*` fields, the counts and
+/// `freshness_seconds` are null when the view was never materialized.
+#[derive(Serialize, ToSchema)]
+pub struct MaterializationState {
+    pub feature_view: String,
+    /// Whether the view is served online (and materialized when no view is named).
+    pub online: bool,
+    /// How long a value stays valid; null when forever.
+    pub ttl_seconds: Option<u64>,
+    /// The interval the last run that wrote something asked for (inclusive).
+    pub last_start: Option<DateTime<Utc>>,
+    pub last_end: Option<DateTime<Utc>>,
+    /// When that run ended.
+    pub last_run_time: Option<DateTime<Utc>>,
+    /// Source rows it read; null also for a run recorded before row counts were kept.
+    pub rows_scanned: Option<u64>,
+    /// Entities it wrote to the online store.
+    pub entities_written: Option<u64>,
+    /// The latest event time materialized over every run: `last_end`, unless the last run was
+    /// a backfill of an older interval.
+    pub materialized_until: Option<DateTime<Utc>>,
+    /// Seconds from `materialized_until` to the time of this request.
+    pub freshness_seconds: Option<i64>,
+    /// `freshness_seconds` exceeds `ttl_seconds`: online reads may find values outside their
+    /// max age. False without a ttl, and for a view never materialized.
+    pub stale: bool,
+}
+
+impl From<pb::ViewMaterializationState> for MaterializationState {
+    fn from(v: pb::ViewMaterializationState) -> Self {
+        MaterializationState {
+            feature_view: v.feature_view,
+            online: v.online,
+            ttl_seconds: (v.ttl_seconds > 0).then_some(v.ttl_seconds),
+            last_start: rfc3339(v.last_start),
+            last_end: rfc3339(v.last_end),
+            last_run_time: rfc3339(v.last_run_time),
+            rows_scanned: v.rows_scanned,
+            entities_written: v.entities_written,
+            materialized_until: rfc3339(v.materialized_until),
+            freshness_seconds: v.freshness_seconds,
+            stale: v.stale,
+        }
+    }
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct MaterializationList {
+    /// By feature view name.
+    pub views: Vec<MaterializationState>,
+}
+
+/// The materialization state and freshness of each feature view: what its last run wrote
+/// online, and how far behind the present the online store is.
+#[utoipa::path(
+    tag = "features",
+    params(ProjectPath, MaterializationsQuery),
+    responses(
+        (status = 200, body = MaterializationList),
+        (status = 400, body = ErrorBody),
+        (status = 404, body = ErrorBody, description = "No such project or feature view"),
+    ),
+)]
+#[get("/materializations")]
+pub async fn list_materializations(
+    access: ProjectAccess<Viewer>,
+    query: web::Query<MaterializationsQuery>,
+    backends: Services,
+) -> Reply {
+    let request = pb::ListMaterializationsRequest {
+        project: access.project,
+        feature_views: query
+            .into_inner()
+            .feature_views
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+            .collect(),
+    };
+    let answer = backends
+        .features()
+        .list_materializations(request)
+        .await?
+        .into_inner();
+    Ok(HttpResponse::Ok().json(MaterializationList {
+        views: answer.views.into_iter().map(MaterializationState::from).collect(),
+    }))
+}
+
 /// Feast's online request: features or a feature service, and entity columns.
 #[derive(Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]

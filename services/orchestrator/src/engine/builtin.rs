@@ -268,6 +268,7 @@ impl Call<'_> {
                     "path": self.location(&key),
                     "rows": answer.rows,
                     "columns": answer.columns,
+                    "feature_views": answer.feature_views,
                 })))
             }
             TaskKind::FeaturesMaterialize(spec) => {
@@ -398,7 +399,7 @@ impl Call<'_> {
                     .and_then(Json::as_str)
                     .unwrap_or_default()
                     .to_owned();
-                (lineage.feature_service, lineage.feature_views) = self.features_of(spec)?;
+                (lineage.feature_service, lineage.feature_views) = self.features_of(spec, outputs)?;
             }
             // A training set some other task of the run named.
             None => {
@@ -415,11 +416,28 @@ impl Call<'_> {
         Ok(lineage)
     }
 
-    /// The feature service a `features.historical` task read, or the distinct views of its
-    /// `view:feature` list, in the order written.
-    fn features_of(&self, spec: &FeaturesHistorical) -> std::result::Result<(String, Vec<String>), String> {
-        if let Some(service) = &spec.feature_service {
-            return Ok((self.render(service)?, Vec::new()));
+    /// The feature service a `features.historical` task read (if any) and the views its
+    /// features came from. The views are those the feature service answered with, in the
+    /// task's outputs: a feature service's views as they were when the training set was built,
+    /// even if it changed since. Outputs recorded before the answer named them give the
+    /// distinct views of the task's `view:feature` list, in the order written, and none for a
+    /// feature service.
+    fn features_of(
+        &self,
+        spec: &FeaturesHistorical,
+        outputs: &Map<String, Json>,
+    ) -> std::result::Result<(String, Vec<String>), String> {
+        let service = self.render_or_empty(spec.feature_service.as_ref())?;
+        if let Some(answered) = outputs.get("feature_views").and_then(Json::as_array) {
+            let views = answered
+                .iter()
+                .filter_map(Json::as_str)
+                .map(str::to_owned)
+                .collect();
+            return Ok((service, views));
+        }
+        if !service.is_empty() {
+            return Ok((service, Vec::new()));
         }
         let mut views: Vec<String> = Vec::new();
         for feature in self.render_all(&spec.features)? {
