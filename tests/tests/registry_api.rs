@@ -955,6 +955,179 @@ async fn registry_api_gates_stages_moves_aliases_and_records_lineage() {
     t.shutdown().await;
 }
 
+/// The gates of a version as `token`'s caller would meet them now.
+async fn gates_of(t: &TestPlatform, model: &str, version: u64, token: &str) -> Value {
+    let path = api(&format!("/models/{model}/versions/{version}/gates"));
+    expect_json(t.get(&path, token), 200).await
+}
+
+/// The `allowed` of the gate into `stage`, if that stage has one.
+fn allowed_into(report: &Value, stage: &str) -> Option<bool> {
+    report["gates"]
+        .as_array()
+        .expect("gates")
+        .iter()
+        .find(|gate| gate["stage"] == stage)
+        .map(|gate| gate["allowed"].as_bool().expect("allowed"))
+}
+
+/// A dry run of the promotion gates: each gate judged for the caller with a reason per
+/// condition, nothing changed by it, and the transitions that follow decided alike.
+#[tokio::test]
+async fn registry_api_dry_runs_promotion_gates_as_the_transition_judges_them() {
+    let (t, tokens) = platform_with_project().await;
+    let experiment_id = create_experiment(&t, &tokens.editor, "gates").await;
+    let weak_run = trained_run(&t, &tokens.editor, &experiment_id, 0.80).await;
+    let strong_run = trained_run(&t, &tokens.editor, &experiment_id, 0.95).await;
+    let accuracy_gate = json!({ "metric": { "key": "accuracy", "op": ">", "value": 0.9 } });
+    let f1_gate = json!({ "metric": { "key": "f1", "op": ">=", "value": 0.5 } });
+    let policies = json!([
+        { "stage": "Staging", "conditions": [accuracy_gate] },
+        { "stage": "Production", "conditions": [{ "role": "editor" }, { "current_stage": "Staging" }] },
+        { "stage": "Archived", "conditions": [f1_gate] },
+    ]);
+    let body = json!({ "name": "gated", "policies": policies });
+    expect_json(t.post(&api("/models"), &tokens.admin, &body), 201).await;
+    for run in [&weak_run, &strong_run] {
+        let body = json!({ "run_id": run, "artifact_path": "model" });
+        expect_json(t.post(&api("/models/gated/versions"), &tokens.editor, &body), 201).await;
+    }
+    let audit_before = expect_json(t.get(&api("/models/gated/audit"), &tokens.viewer), 200).await;
+
+    // A viewer sees every gate fail for version 1, each condition with its reason.
+    let viewer_view = gates_of(&t, "gated", 1, &tokens.viewer).await;
+    assert_eq!(
+        viewer_view,
+        json!({ "gates": [
+            { "stage": "Staging", "allowed": false, "conditions": [
+                { "condition": accuracy_gate, "passed": false, "reason": "accuracy is 0.8, needs > 0.9", "implied": false },
+            ] },
+            { "stage": "Production", "allowed": false, "conditions": [
+                { "condition": { "role": "editor" }, "passed": false, "reason": "needs role editor, you are viewer", "implied": false },
+                { "condition": { "current_stage": "Staging" }, "passed": false, "reason": "version is in None, needs Staging", "implied": false },
+            ] },
+            { "stage": "Archived", "allowed": false, "conditions": [
+                { "condition": f1_gate, "passed": false, "reason": "metric f1 was not logged for this version", "implied": false },
+            ] },
+        ] })
+    );
+    // The editor meets the role; the other conditions are the version's.
+    let editor_view = gates_of(&t, "gated", 1, &tokens.editor).await;
+    assert_eq!(
+        editor_view["gates"][1]["conditions"][0]["reason"],
+        "needs role editor, you are editor"
+    );
+    assert_eq!(editor_view["gates"][1]["conditions"][0]["passed"], true);
+    assert_eq!(allowed_into(&editor_view, "Staging"), Some(false));
+
+    // The dry runs changed nothing: same stage, no new audit event.
+    let version = expect_json(t.get(&api("/models/gated/versions/1"), &tokens.viewer), 200).await;
+    assert_eq!(version["stage"], "None");
+    let audit_after = expect_json(t.get(&api("/models/gated/audit"), &tokens.viewer), 200).await;
+    assert_eq!(audit_after, audit_before, "a dry run is not a move");
+
+    // The transition agrees with the dry run both ways: refused where it said no...
+    let (status, code, message) = error_of(
+        t.post(
+            &api("/models/gated/versions/1/stage"),
+            &tokens.editor,
+            &json!({ "stage": "Staging" }),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!(
+        (status, code.as_str()),
+        (412, "promotion_gate_failed"),
+        "{message}"
+    );
+    assert!(message.contains("accuracy"), "{message}");
+    // ... made where it said yes.
+    let strong_view = gates_of(&t, "gated", 2, &tokens.editor).await;
+    assert_eq!(allowed_into(&strong_view, "Staging"), Some(true), "{strong_view}");
+    assert_eq!(
+        allowed_into(&strong_view, "Production"),
+        Some(false),
+        "{strong_view}"
+    );
+    let staged = expect_json(
+        t.post(
+            &api("/models/gated/versions/2/stage"),
+            &tokens.editor,
+            &json!({ "stage": "Staging" }),
+        ),
+        200,
+    )
+    .await;
+    assert_eq!(staged["stage"], "Staging");
+    // Now in Staging, version 2 may go on to Production, delegated to editors by the policy.
+    let staged_view = gates_of(&t, "gated", 2, &tokens.editor).await;
+    assert_eq!(
+        allowed_into(&staged_view, "Production"),
+        Some(true),
+        "{staged_view}"
+    );
+    let promoted = expect_json(
+        t.post(
+            &api("/models/gated/versions/2/stage"),
+            &tokens.editor,
+            &json!({ "stage": "Production" }),
+        ),
+        200,
+    )
+    .await;
+    assert_eq!(promoted["stage"], "Production");
+
+    // Without any policy, Production still needs an admin: the dry run says so, as the
+    // transition does; the other stages have no gate.
+    expect_json(
+        t.post(&api("/models"), &tokens.editor, &json!({ "name": "open" })),
+        201,
+    )
+    .await;
+    let body = json!({ "run_id": strong_run, "artifact_path": "model" });
+    expect_json(t.post(&api("/models/open/versions"), &tokens.editor, &body), 201).await;
+    let open_view = gates_of(&t, "open", 1, &tokens.editor).await;
+    assert_eq!(
+        open_view,
+        json!({ "gates": [{ "stage": "Production", "allowed": false, "conditions": [{
+            "condition": { "role": "admin" },
+            "passed": false,
+            "reason": "Production needs role admin when no policy for it names a role, you are editor",
+            "implied": true,
+        }] }] })
+    );
+    let (status, code, _) = error_of(
+        t.post(
+            &api("/models/open/versions/1/stage"),
+            &tokens.editor,
+            &json!({ "stage": "Production" }),
+        )
+        .send()
+        .await
+        .unwrap(),
+    )
+    .await;
+    assert_eq!((status, code.as_str()), (403, "role_too_low"));
+    assert_eq!(
+        allowed_into(&gates_of(&t, "open", 1, &tokens.admin).await, "Production"),
+        Some(true)
+    );
+
+    // A miss names what is missing, as reading the version does.
+    for (path, code) in [
+        ("/models/gated/versions/99/gates", "model_version_not_found"),
+        ("/models/ghost/versions/1/gates", "model_not_found"),
+    ] {
+        let (status, found, message) =
+            error_of(t.get(&api(path), &tokens.viewer).send().await.unwrap()).await;
+        assert_eq!((status, found.as_str()), (404, code), "{path}: {message}");
+    }
+    t.shutdown().await;
+}
+
 #[tokio::test]
 async fn registry_api_routes_are_documented() {
     let t = TestPlatform::embedded().await;
@@ -979,6 +1152,7 @@ async fn registry_api_routes_are_documented() {
         ("/models/{name}/versions", &["get", "post"], "models"),
         ("/models/{name}/versions/{version}", &["get", "patch"], "models"),
         ("/models/{name}/versions/{version}/stage", &["post"], "models"),
+        ("/models/{name}/versions/{version}/gates", &["get"], "models"),
         (
             "/models/{name}/aliases/{alias}",
             &["get", "put", "delete"],
@@ -1187,4 +1361,86 @@ async fn registry_api_search_refuses_oversized_requests_and_keeps_serving() {
     )
     .await;
     assert_eq!(found["runs"][0]["run_id"], run_id.as_str(), "{found}");
+}
+
+/// A refusal names the request field it is about (`ErrorBody.field`), so a form can show it
+/// beside that field; and a refused create leaves nothing behind.
+#[tokio::test]
+async fn registry_api_refusals_name_their_field_and_create_nothing() {
+    let (t, tokens) = platform_with_project().await;
+    let cases = [
+        (
+            "/api/v1/projects".to_owned(),
+            json!({ "name": "Bad Name" }),
+            "name",
+            "invalid_name",
+            "lowercase",
+        ),
+        (
+            api("/experiments"),
+            json!({ "name": "runs/of/today" }),
+            "name",
+            "invalid_name",
+            "no '/'",
+        ),
+        (
+            api("/models"),
+            json!({ "name": "a/b" }),
+            "name",
+            "invalid_name",
+            "no '/'",
+        ),
+        (
+            api("/models"),
+            json!({ "name": "half-saved", "policies": [
+                { "stage": "Staging", "conditions": [{ "metric": { "key": "accuracy", "op": ">", "value": 0.9 } }] },
+                { "stage": "Production", "conditions": [{ "metric": { "key": "", "op": ">", "value": 0.9 } }] },
+            ] }),
+            "policies[1].conditions[0].metric.key",
+            "invalid_argument",
+            "needs the metric's key",
+        ),
+        (
+            api("/models"),
+            json!({ "name": "half-saved", "policies": [
+                { "stage": "Staging", "conditions": [{ "metric": { "key": "accuracy", "op": "~", "value": 0.9 } }] },
+            ] }),
+            "policies[0].conditions[0].metric.op",
+            "invalid_argument",
+            "invalid comparison '~'",
+        ),
+        (
+            api("/models"),
+            json!({ "name": "half-saved", "policies": [{ "stage": "Staging", "conditions": [] }] }),
+            "policies[0].conditions",
+            "invalid_argument",
+            "at least one condition",
+        ),
+    ];
+    for (path, body, field, code, says) in cases {
+        let error = expect_json(t.post(&path, &tokens.admin, &body), 400).await;
+        assert_eq!(error["field"], field, "{path} {body}: {error}");
+        assert_eq!(error["code"], code, "{path} {body}: {error}");
+        assert!(
+            error["message"].as_str().unwrap().contains(says),
+            "the message should say {says:?}: {error}"
+        );
+    }
+    // Nothing of the refused requests exists.
+    let missing = expect_json(t.get(&api("/models/half-saved"), &tokens.viewer), 404).await;
+    assert_eq!(missing["code"], "model_not_found", "{missing}");
+    let projects = expect_json(t.get("/api/v1/projects", &tokens.admin), 200).await;
+    assert_eq!(projects["projects"].as_array().unwrap().len(), 1, "{projects}");
+    let experiments = expect_json(t.get(&api("/experiments"), &tokens.viewer), 200).await;
+    assert!(
+        experiments["experiments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|e| e["name"] != "runs/of/today"),
+        "{experiments}"
+    );
+    // An error about no one field has none.
+    let error = expect_json(t.get(&api("/models/nothing-here"), &tokens.viewer), 404).await;
+    assert!(error.get("field").is_none(), "{error}");
 }

@@ -74,6 +74,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                         .service(models::delete_model)
                         .service(models::update_model_version)
                         .service(models::transition_stage)
+                        .service(models::evaluate_gates)
                         .service(models::set_alias)
                         .service(models::delete_alias)
                         .service(models::list_audit_events),
@@ -108,6 +109,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                         .service(features::definition_history)
                         .service(features::historical_features)
                         .service(features::materialize)
+                        .service(features::list_materializations)
                         .service(features::ingest_file),
                 )
                 .service(

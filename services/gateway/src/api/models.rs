@@ -12,7 +12,7 @@ use lathe_common::Error;
 use lathe_common::auth::Role;
 use lathe_common::reasons;
 use lathe_contract::registry::v1 as pb;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::params::{AliasPath, ListQuery, ModelPath, ProjectPath, VersionPath};
@@ -47,6 +47,72 @@ pub struct LineageQuery {
     pub training_dataset: Option<String>,
     /// Versions produced by this orchestrator run.
     pub orchestrator_run: Option<String>,
+}
+
+// The REST shape of `pb::EvaluateGatesResponse` is the proto's; these mirror it only because
+// the contract's build.rs does not derive JSON for those messages yet.
+
+/// Every promotion gate of a model, judged now for one version and the caller.
+#[derive(Serialize, ToSchema)]
+pub struct GateReport {
+    /// One per stage with a gate, in stage order: the stages the policies name, and Production,
+    /// which always has one (an admin, unless a policy for it names a role). A stage left out
+    /// has no gate.
+    pub gates: Vec<StageGate>,
+}
+
+/// The gate into one stage: the conditions of every policy for that stage, judged together.
+#[derive(Serialize, ToSchema)]
+pub struct StageGate {
+    pub stage: pb::Stage,
+    /// Every condition holds: a transition to this stage by this caller would pass the gate
+    /// (moving a version also needs `editor`, whatever the gate).
+    pub allowed: bool,
+    pub conditions: Vec<ConditionResult>,
+}
+
+/// One condition of a gate, judged now.
+#[derive(Serialize, ToSchema)]
+pub struct ConditionResult {
+    /// As the model's policies show it.
+    pub condition: pb::GateCondition,
+    pub passed: bool,
+    /// Why, for a person.
+    #[schema(example = "accuracy is 0.934, needs > 0.9")]
+    pub reason: String,
+    /// Stated by no policy: Production needs an admin unless a policy for it names a role.
+    pub implied: bool,
+}
+
+impl TryFrom<pb::EvaluateGatesResponse> for GateReport {
+    type Error = Error;
+
+    fn try_from(answer: pb::EvaluateGatesResponse) -> Result<Self, Error> {
+        let gates = answer
+            .gates
+            .into_iter()
+            .map(|gate| {
+                let stage = pb::Stage::try_from(gate.stage)
+                    .map_err(|_| Error::internal(format!("the registry sent stage {}", gate.stage)))?;
+                let conditions = gate
+                    .conditions
+                    .into_iter()
+                    .map(|c| ConditionResult {
+                        condition: c.condition.unwrap_or_default(),
+                        passed: c.passed,
+                        reason: c.reason,
+                        implied: c.implied,
+                    })
+                    .collect();
+                Ok(StageGate {
+                    stage,
+                    allowed: gate.allowed,
+                    conditions,
+                })
+            })
+            .collect::<Result<_, Error>>()?;
+        Ok(GateReport { gates })
+    }
 }
 
 /// Registers a model (editor; admin when it sets promotion policies).
@@ -229,6 +295,30 @@ pub async fn transition_stage(
     backends: Services,
 ) -> Reply {
     ok(backends.models().transition_stage(change.request).await?)
+}
+
+/// Every promotion gate of the model judged now for this version and the caller, by the code
+/// that decides a stage transition: which would pass or fail, and why. Changes nothing.
+#[utoipa::path(
+    tag = "models",
+    params(VersionPath),
+    responses((status = 200, body = GateReport), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody)),
+)]
+#[get("/{name}/versions/{version}/gates")]
+pub async fn evaluate_gates(
+    access: ProjectAccess<Viewer>,
+    path: web::Path<VersionPath>,
+    backends: Services,
+) -> Reply {
+    let (_, model, version) = path.into_inner().parts();
+    let request = pb::EvaluateGatesRequest {
+        actor: access.actor(),
+        project: access.project,
+        model,
+        version,
+    };
+    let answer = backends.models().evaluate_gates(request).await?.into_inner();
+    Ok(HttpResponse::Ok().json(GateReport::try_from(answer)?))
 }
 
 /// Points an alias at a version, moving it if it points elsewhere (editor).

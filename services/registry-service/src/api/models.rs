@@ -149,6 +149,17 @@ impl ModelRegistryService for ModelsApi {
         Ok(Response::new(self.models.transition_stage(request).await?))
     }
 
+    async fn evaluate_gates(
+        &self,
+        request: Request<pb::EvaluateGatesRequest>,
+    ) -> Result<Response<pb::EvaluateGatesResponse>, Status> {
+        let caller = access::require(&request, Role::Viewer, &request.get_ref().project)?;
+        let mut request = request.into_inner();
+        // The role conditions judge the token's role, never what the message says.
+        request.actor = actor_of(&caller);
+        Ok(Response::new(self.models.evaluate_gates(request).await?))
+    }
+
     async fn set_alias(
         &self,
         request: Request<pb::SetAliasRequest>,

@@ -8,8 +8,9 @@ use lathe_common::{Error, ErrorCode, Result, db};
 use lathe_contract::registry::v1 as pb;
 
 use super::{Models, actor_role, actor_subject};
-use crate::domain::gates::{self, Policy, Stage, Transition, parse_stage, stage_from_proto};
+use crate::domain::gates::{self, Gate, Policy, Stage, Transition, parse_stage, stage_from_proto};
 use crate::store::audit::{self, AuditEntry};
+use crate::store::models::{model, version};
 use crate::store::versions;
 
 impl Models {
@@ -24,11 +25,12 @@ impl Models {
                 .model_for_update(&txn, &request.project, &request.model)
                 .await?;
             let v = self.version(&txn, &m, request.version).await?;
-            let current = parse_stage(&v.stage)?;
-            let policies: Vec<Policy> = serde_json::from_value(m.policies.clone()).unwrap_or_default();
-            let metrics: HashMap<String, f64> = serde_json::from_value(v.metrics.clone()).unwrap_or_default();
-            gates::require_role(&policies, target, actor_role(&request.actor))?;
-            let unmet = gates::unmet_conditions(
+            let GateInputs {
+                current,
+                policies,
+                metrics,
+            } = GateInputs::of(&m, &v)?;
+            let gate = gates::judge(
                 &policies,
                 &Transition {
                     target,
@@ -37,6 +39,8 @@ impl Models {
                     actor_role: actor_role(&request.actor),
                 },
             );
+            gate.require_role()?;
+            let unmet = gate.unmet();
             if !unmet.is_empty() {
                 return Err(Error::new(
                     ErrorCode::FailedPrecondition,
@@ -83,6 +87,45 @@ impl Models {
         let number = updated.version;
         tracing::info!(model = %m.name, version = number, from = current.name(), to = target.name(), "stage changed");
         self.one_version_to_proto(&m, updated).await
+    }
+}
+
+impl Models {
+    /// Every gate of the version's model, judged now for the actor by the code that decides
+    /// [`Models::transition_stage`]; changes nothing.
+    pub async fn evaluate_gates(
+        &self,
+        request: pb::EvaluateGatesRequest,
+    ) -> Result<pb::EvaluateGatesResponse> {
+        let m = self.model(self.db(), &request.project, &request.model).await?;
+        let v = self.version(self.db(), &m, request.version).await?;
+        let inputs = GateInputs::of(&m, &v)?;
+        let gates = gates::judge_every_gate(
+            &inputs.policies,
+            inputs.current,
+            &inputs.metrics,
+            actor_role(&request.actor),
+        );
+        Ok(pb::EvaluateGatesResponse {
+            gates: gates.iter().map(Gate::to_proto).collect(),
+        })
+    }
+}
+
+/// What a model's gates judge a version on, read from the stored rows.
+struct GateInputs {
+    current: Stage,
+    policies: Vec<Policy>,
+    metrics: HashMap<String, f64>,
+}
+
+impl GateInputs {
+    fn of(m: &model::Model, v: &version::Model) -> Result<GateInputs> {
+        Ok(GateInputs {
+            current: parse_stage(&v.stage)?,
+            policies: serde_json::from_value(m.policies.clone()).unwrap_or_default(),
+            metrics: serde_json::from_value(v.metrics.clone()).unwrap_or_default(),
+        })
     }
 }
 
