@@ -8,8 +8,9 @@ use actix_web::{HttpRequest, HttpResponse, get, web};
 
 include!(concat!(env!("OUT_DIR"), "/ui_assets.rs"));
 
-/// Scripts, styles, images and API calls from this server only; no frames, no plugins.
-const POLICY: &str = "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; \
+/// Scripts, styles, images and API calls from this server only (images also from the `blob:`
+/// URLs the page makes to preview image artifacts); no frames, no plugins.
+const POLICY: &str = "default-src 'self'; img-src 'self' data: blob:; style-src 'self'; script-src 'self'; \
                       connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; \
                       form-action 'self'";
 

@@ -86,7 +86,63 @@ impl Api {
     async fn post(&self, path: &str, body: Value, want: u16) -> Value {
         self.call(reqwest::Method::POST, path, Some(body), want).await
     }
+
+    /// Uploads `content` as the artifact `path` of run `run_id`.
+    async fn upload(&self, run_id: &str, path: &str, content: &'static str) {
+        let response = self
+            .http
+            .put(format!(
+                "{}/api/v1/projects/{PROJECT}/runs/{run_id}/artifacts/{path}",
+                self.url
+            ))
+            .bearer_auth(&self.token)
+            .body(content)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response.status().is_success(),
+            "upload {path}: {}",
+            response.text().await.unwrap()
+        );
+    }
+
+    /// The status of GET `url` (a path from the server's root).
+    async fn status(&self, url: &str) -> u16 {
+        self.root(url).await.status().as_u16()
+    }
+
+    /// The JSON answer to GET `url` (a path from the server's root), which must succeed.
+    async fn get_root(&self, url: &str) -> Value {
+        let response = self.root(url).await;
+        assert!(response.status().is_success(), "GET {url}: {}", response.status());
+        response.json().await.unwrap()
+    }
+
+    async fn root(&self, url: &str) -> reqwest::Response {
+        self.http
+            .get(format!("{}{url}", self.url))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .unwrap()
+    }
 }
+
+/// The names the browser types into the forms that create things: each refused one first.
+fn forms() -> Value {
+    json!({
+        "bad_project": "Bad Name",
+        "project": "made-in-browser",
+        "bad_experiment": "runs/of/today",
+        "experiment": "from-the-browser",
+        "model": "half-saved",
+    })
+}
+
+/// An SVG drawn by hand, a CSV with a quoted separator: what the run page previews.
+const PREVIEW_SVG: &str = r##"<svg xmlns="http://www.w3.org/2000/svg" width="120" height="80" viewBox="0 0 120 80"><polyline points="0,80 30,30 60,20 120,5" fill="none" stroke="#2563eb" stroke-width="3"/></svg>"##;
+const PREVIEW_CSV: &str = "driver_id,conv_rate,note\n1001,0.52,\"late, then fine\"\n1002,0.31,steady\n";
 
 /// What the browser scenarios check, from the data the quickstart seeded and this test added.
 async fn seed_and_describe(api: &Api, sign_in_link: Option<String>) -> Value {
@@ -142,6 +198,11 @@ async fn seed_and_describe(api: &Api, sign_in_link: Option<String>) -> Value {
         .await;
     assert_eq!(gated["stage"], "None", "{gated}");
 
+    // Files the run page previews: the trainer's metrics.json is there already.
+    let preview_run = runs[0]["run_id"].as_str().unwrap();
+    api.upload(preview_run, "previews/curve.svg", PREVIEW_SVG).await;
+    api.upload(preview_run, "previews/sample.csv", PREVIEW_CSV).await;
+
     let churn = api.get("/models/churn").await;
     let v1 = churn["latest_versions"]
         .as_array()
@@ -168,6 +229,34 @@ async fn seed_and_describe(api: &Api, sign_in_link: Option<String>) -> Value {
             .map(|c| c["column"].as_str().unwrap())
             .collect()
     };
+
+    // The deployment's count, read while nothing else predicts.
+    let deployment = api.get("/deployments/churn").await;
+    let predictions = deployment["stats"]["champion"]["predictions_total"].clone();
+    assert!(
+        predictions.as_u64().is_some_and(|n| n >= 1000),
+        "the quickstart's 1,000+ predictions are not counted: {deployment}"
+    );
+
+    // The feature view behind the churn model: its history, and the versions trained on it.
+    let view = "driver_hourly_stats";
+    let history = api
+        .get(&format!("/features/definitions/feature_view/{view}/history"))
+        .await;
+    let trained_on = api.get(&format!("/lineage?feature_view={view}")).await;
+    let mut versions: Vec<u64> = trained_on["versions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["model"] == "churn")
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    versions.sort_unstable();
+    assert_eq!(
+        versions,
+        [1, 2],
+        "churn's versions trained on {view}: {trained_on}"
+    );
 
     // Last, so the browser finds the run still going or just finished.
     let pipeline_run = api.post("/pipelines/retrain-churn/runs", json!({}), 201).await;
@@ -221,12 +310,29 @@ async fn seed_and_describe(api: &Api, sign_in_link: Option<String>) -> Value {
         "refused": {
             "model": "gated", "version": 1, "from": "None", "to": "Staging",
             "gate": "accuracy > 0.99", "reason": "unmet: metrics.accuracy > 0.99",
+            "dry_run": "needs > 0.99",
         },
         "passing": {
             "model": "churn", "version": 1, "from": "Archived", "to": "Staging",
             "gate": "accuracy > 0.9",
+            "dry_run": "needs > 0.9",
         },
-        "deployment": "churn",
+        "deployment": { "name": "churn", "predictions": predictions },
+        "view": {
+            "name": view,
+            "model": "churn",
+            "versions": versions,
+            "history": history["versions"].as_array().unwrap().len(),
+        },
+        "artifacts": {
+            "json_shows": "accuracy",
+            "dir": "previews",
+            "csv": "sample.csv",
+            "csv_header": ["driver_id", "conv_rate", "note"],
+            "csv_cells": ["1001", "late, then fine", "steady"],
+            "image": "curve.svg",
+        },
+        "forms": forms(),
         "features": ["driver", "driver_hourly_stats", "churn_model"],
         "pipeline_run": {
             "pipeline": "retrain-churn",
@@ -283,7 +389,12 @@ async fn the_web_ui_shows_the_quickstart_and_acts_on_it() {
     let token = String::from_utf8(output.stdout).unwrap().trim().to_owned();
 
     let api = Api {
-        http: reqwest::Client::new(),
+        // No pooled connections: the checks after the browser's run would otherwise reuse one
+        // the server closed while it sat idle (its keep-alive is a few seconds).
+        http: reqwest::Client::builder()
+            .pool_max_idle_per_host(0)
+            .build()
+            .unwrap(),
         url: url.clone(),
         token: token.clone(),
     };
@@ -314,6 +425,42 @@ async fn the_web_ui_shows_the_quickstart_and_acts_on_it() {
         ran.status,
         serde_json::to_string_pretty(&facts).unwrap(),
         quickstart.output()
+    );
+    // Nothing of a refused form exists, through the API either.
+    let forms = &facts["forms"];
+    let model = format!(
+        "/api/v1/projects/{PROJECT}/models/{}",
+        forms["model"].as_str().unwrap()
+    );
+    assert_eq!(api.status(&model).await, 404, "the refused model exists: {model}");
+    let projects = api.get_root("/api/v1/projects").await;
+    let names: Vec<&str> = projects["projects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|p| p["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&forms["project"].as_str().unwrap())
+            && !names.contains(&forms["bad_project"].as_str().unwrap()),
+        "the projects should hold the good one made in the browser only: {projects}"
+    );
+    let made = api
+        .get_root(&format!(
+            "/api/v1/projects/{}/experiments",
+            forms["project"].as_str().unwrap()
+        ))
+        .await;
+    let names: Vec<&str> = made["experiments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("the project made in the browser has no experiment list: {made}"))
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert!(
+        names.contains(&forms["experiment"].as_str().unwrap())
+            && !names.contains(&forms["bad_experiment"].as_str().unwrap()),
+        "the project made in the browser should hold the good experiment only: {made}"
     );
     quickstart.stop();
 }

@@ -134,6 +134,18 @@ async function expectGraph(page, run, state, timeout = WAIT_MS) {
   }
 }
 
+/** Opens version `version` on a model's page; returns the selectors of its row and detail. */
+async function openVersion(page, version) {
+  const versions = 'main section:has(h2:text-is("Versions"))';
+  const row = `${versions} tbody tr:has(> td > a:text-is("v${version}"))`;
+  if ((await page.locator(`${row} + tr.detail`).count()) === 0) {
+    await page.locator(`${row} a:text-is("v${version}")`).click();
+  }
+  const detail = `${row} + tr.detail`;
+  await expectText(page, detail, `Move v${version} to a stage`, `the detail of v${version}`);
+  return { row, detail };
+}
+
 async function screenshot(page, name) {
   if (!args.screenshots) return;
   mkdirSync(args.screenshots, { recursive: true });
@@ -338,17 +350,19 @@ const scenarios = [
     },
   ],
   [
-    "a promotion the gate refuses shows the server's reason and leaves the stage",
+    "a promotion the gate refuses: the dry run says why, the move shows the server's reason and leaves the stage",
     async ({ page }) => {
       const { model, version, to, reason } = facts.refused;
       await open(page, `/models/${p(model)}`, model);
       await expectText(page, "main", `${to}: ${facts.refused.gate}`, "the promotion gates");
-      const row = `main section:has(h2:text-is("Versions")) tbody tr:has(td:text-is("v${version}"))`;
+      const { row, detail } = await openVersion(page, version);
       await expectText(page, `${row} > td:nth-child(2)`, facts.refused.from, `the stage of v${version}`);
-      await page.locator(`${row} select[aria-label=stage]`).selectOption(to);
-      await page.locator(`${row} input[aria-label=reason]`).fill("browser test: should be refused");
-      await page.locator(`${row} button`, { hasText: "Move" }).click();
-      await expectText(page, `${row} [role=alert]`, reason, "the error next to the Move button");
+      // Before anything is tried, the version's gates say what a move would meet.
+      await expectText(page, `${detail} ul.gates`, [to, "would be refused", facts.refused.dry_run], "the gates' dry run");
+      await page.locator(`${detail} select[aria-label=stage]`).selectOption(to);
+      await page.locator(`${detail} input[aria-label=reason]`).fill("browser test: should be refused");
+      await page.locator(`${detail} button`, { hasText: "Move" }).click();
+      await expectText(page, `${detail} form [role=alert]`, reason, "the error next to the Move button");
       await page.reload();
       await expectText(page, `${row} > td:nth-child(2)`, facts.refused.from, `the stage of v${version} after the refusal`);
       const stage = await page.locator(`${row} > td:nth-child(2)`).innerText();
@@ -356,31 +370,110 @@ const scenarios = [
     },
   ],
   [
-    "a promotion the gate lets through changes the stage shown",
+    "a promotion the gate lets through: the dry run agrees, and the stage shown changes",
     async ({ page }) => {
       const { model, version, from, to } = facts.passing;
       await open(page, `/models/${p(model)}`, model);
       await expectText(page, "main", [`@${facts.alias}`, `${to}: ${facts.passing.gate}`], "the aliases and gates");
-      const row = `main section:has(h2:text-is("Versions")) tbody tr:has(td:text-is("v${version}"))`;
+      const { row, detail } = await openVersion(page, version);
       await expectText(page, `${row} > td:nth-child(2)`, from, `the stage of v${version}`);
-      await page.locator(`${row} select[aria-label=stage]`).selectOption(to);
-      await page.locator(`${row} input[aria-label=reason]`).fill("browser test: the gate passes");
-      await page.locator(`${row} button`, { hasText: "Move" }).click();
+      await expectText(page, `${detail} ul.gates li:has-text("${to}")`, ["would pass", facts.passing.dry_run], "the gates' dry run");
+      await page.locator(`${detail} select[aria-label=stage]`).selectOption(to);
+      await page.locator(`${detail} input[aria-label=reason]`).fill("browser test: the gate passes");
+      await page.locator(`${detail} button`, { hasText: "Move" }).click();
       await until(page, `v${version}'s stage to show ${to}`, async () => (await page.locator(`${row} > td:nth-child(2)`).innerText()).trim() === to);
-      await expectCount(page, `${row} [role=alert]`, 0, "no error");
+      await expectCount(page, `${detail} form [role=alert]`, 0, "no error");
       await expectText(page, "main section:has(h2:text-is('Audit log')) tbody", "browser test: the gate passes", "the audit log");
-      await page.evaluate(() => {
-        document.querySelectorAll(".scroll").forEach((el) => el.scrollTo(0, 0));
-        window.scrollTo(0, 0);
-      });
+      await page.evaluate(() => window.scrollTo(0, 0));
       await screenshot(page, "model");
+    },
+  ],
+  [
+    "forms refuse bad input beside the field, create nothing, and create what is good",
+    async ({ page }) => {
+      // A project: a name the server refuses, then one it takes.
+      await open(page, `${base}/ui/projects`, "Projects");
+      await page.getByRole("button", { name: "New project" }).click();
+      const projectForm = "main form[aria-label='new project']";
+      await page.locator(`${projectForm} input[name=name]`).fill(facts.forms.bad_project);
+      await page.locator(`${projectForm} button[type=submit]`).click();
+      await expectText(page, `${projectForm} label.field.invalid:has(input[name=name]) [role=alert]`, "invalid", "the refusal beside the name");
+      await open(page, `${base}/ui/projects`, "Projects");
+      await expectCount(page, `main a:text-is("${facts.forms.bad_project}")`, 0, "no project from the refused form");
+      if ((await page.locator(`main a:text-is("${facts.forms.bad_project}")`).count()) !== 0) throw new Unmet("the refused project was created");
+      await page.getByRole("button", { name: "New project" }).click();
+      await page.locator(`${projectForm} input[name=name]`).fill(facts.forms.project);
+      await page.locator(`${projectForm} button[type=submit]`).click();
+      await until(page, "the new project's page", async () => new URL(page.url()).pathname === `/ui/projects/${facts.forms.project}/experiments`);
+      await expectText(page, "main h1", "Experiments");
+
+      // An experiment in it: a name with '/' is refused beside the field, a good one opens.
+      await page.getByRole("button", { name: "New experiment" }).click();
+      const experimentForm = "main form[aria-label='new experiment']";
+      await page.locator(`${experimentForm} input[name=name]`).fill(facts.forms.bad_experiment);
+      await page.locator(`${experimentForm} button[type=submit]`).click();
+      await expectText(page, `${experimentForm} label.field.invalid:has(input[name=name]) [role=alert]`, "invalid", "the refusal beside the name");
+      await page.locator(`${experimentForm} input[name=name]`).fill(facts.forms.experiment);
+      await page.locator(`${experimentForm} button[type=submit]`).click();
+      await expectText(page, "main h1", facts.forms.experiment, "the new experiment's runs page");
+
+      // A model with a gate whose metric is missing: the refusal names the gate's metric, and
+      // neither the model nor its gate exists afterwards.
+      await open(page, "/models", "Models");
+      await page.getByRole("button", { name: "New model" }).click();
+      const modelForm = "main form[aria-label='new model']";
+      await page.locator(`${modelForm} input[name=name]`).fill(facts.forms.model);
+      await page.locator(`${modelForm} input[type=checkbox]`).check();
+      await page.locator(`${modelForm} input[name=metric]`).fill("");
+      await page.locator(`${modelForm} button[type=submit]`).click();
+      await expectText(page, `${modelForm} label.field.invalid:has(input[name=metric]) [role=alert]`, "metric", "the refusal beside the gate's metric");
+      await screenshot(page, "new-model-refused");
+      await open(page, "/models", "Models");
+      if ((await page.locator(`main a:text-is("${facts.forms.model}")`).count()) !== 0) throw new Unmet("the refused model was created");
+    },
+  ],
+  [
+    "a run's artifacts preview as JSON, a CSV table and an image",
+    async ({ page }) => {
+      const run = seeded[0];
+      await open(page, `/runs/${p(run.run_id)}`, run.name);
+      const artifacts = "main section:has(h2:text-is('Artifacts'))";
+      await page.locator(`${artifacts} a:text-is("metrics.json")`).click();
+      await expectText(page, `${artifacts} .preview pre`, facts.artifacts.json_shows, "the JSON preview");
+      await page.locator(`${artifacts} a:text-is("${facts.artifacts.dir}/")`).click();
+      const dir = `main section:has(h2:text-is('Artifacts: ${facts.artifacts.dir}'))`;
+      await page.locator(`${dir} a:text-is("${facts.artifacts.csv}")`).click();
+      await expectText(page, `${dir} .preview thead`, facts.artifacts.csv_header, "the CSV preview's header");
+      await expectText(page, `${dir} .preview tbody`, facts.artifacts.csv_cells, "the CSV preview's cells");
+      await page.locator(`${dir} a:text-is("${facts.artifacts.image}")`).click();
+      await until(page, "the image preview to load", async () =>
+        page.locator(`${dir} .preview img`).evaluate((img) => img.complete && img.naturalWidth > 0),
+      );
+      await screenshot(page, "artifact-preview");
+    },
+  ],
+  [
+    "a feature view shows its history, freshness and the models trained on it",
+    async ({ page }) => {
+      const view = facts.view;
+      await open(page, `/features?name=${p(`feature_view/${view.name}`)}`, "Features");
+      const detail = "main tr.detail";
+      await expectText(page, `${detail} section:has(h2:text-is("Materialization"))`, ["last interval", "behind"], "the view's materialization");
+      await expectText(page, `${detail} section:has(h2:text-is("Used by models"))`, [view.model, ...view.versions.map((v) => `v${v}`)], "the models trained on the view");
+      await expectCount(page, `${detail} table.history tbody tr`, view.history, "a row per applied version");
+      await expectText(page, `${detail} table.history`, "declared", "the history's first version");
+      await expectText(page, `main tbody tr:has(a:text-is("${view.name}"))`, "behind", "the view's freshness in the list");
+      await screenshot(page, "features");
     },
   ],
   [
     "deployments, features and pipelines show what the quickstart made",
     async ({ page }) => {
       await open(page, "/deployments", "Deployments");
-      await expectText(page, `main tbody tr:has(td:text-is("${facts.deployment}"))`, [`@${facts.alias}`, facts.monitor.name], "the deployment's row");
+      const deployment = `main tbody tr:has(td:text-is("${facts.deployment.name}"))`;
+      await expectText(page, deployment, [`@${facts.alias}`, facts.monitor.name, "100%", "/s"], "the deployment's row");
+      await expectText(page, deployment, `${facts.deployment.predictions} in all`, "the deployment's prediction count");
+      await screenshot(page, "deployments");
       await open(page, "/features", "Features");
       await expectText(page, "main table", facts.features, "the feature definitions");
       await open(page, "/pipelines", "Pipelines");

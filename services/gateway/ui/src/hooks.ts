@@ -33,3 +33,12 @@ export function useLoad<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const reload = useCallback(() => setTick((t) => t + 1), []);
   return { data: state.data, error: state.error, loading: state.loading, reload };
 }
+
+/** Calls `reload` every `ms` milliseconds while `active` (live pages: runs, rates). */
+export function useEvery(ms: number, reload: () => void, active = true): void {
+  useEffect(() => {
+    if (!active) return;
+    const timer = setInterval(reload, ms);
+    return () => clearInterval(timer);
+  }, [ms, reload, active]);
+}

@@ -5,12 +5,16 @@ import type { components, paths } from "./schema";
 
 export type Schemas = components["schemas"];
 
-/** A failed API call: the server's `{code, message}` and the HTTP status. */
+/**
+ * A failed API call: the server's `{code, message}`, the HTTP status, and the request field
+ * the error is about when the server names one (forms show the message next to that field).
+ */
 export class ApiError extends Error {
   constructor(
     message: string,
     readonly status: number,
     readonly code: string,
+    readonly field?: string,
   ) {
     super(message);
   }
@@ -67,6 +71,7 @@ export async function must<D>(
     body.message ?? `${response.status} ${response.statusText}`,
     response.status,
     body.code ?? "unknown",
+    body.field ?? undefined,
   );
 }
 

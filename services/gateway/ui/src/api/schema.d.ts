@@ -76,7 +76,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's deployments, each with the version it serves. */
+        /**
+         * The project's deployments, each with the version it serves and its `stats` (as for one
+         *     deployment).
+         */
         get: operations["list_deployments"];
         put?: never;
         /**
@@ -105,6 +108,13 @@ export interface paths {
         /**
          * One deployment: what it follows, the version it serves (and its challenger's), and why the
          *     alias's latest version is not served, if it is not.
+         * @description `stats` holds its live traffic per role (`champion`, and `challenger` when one is loaded):
+         *     the version served, `predictions_total` and `errors_total`, the counts of the last minute,
+         *     and `per_second` (the last minute's predictions over the seconds of it counted). Every entity
+         *     of a predict call and every row of a batch scoring is one prediction. The counts are the
+         *     answering serving process's, since it loaded the deployment: a restart starts them at zero,
+         *     and with several serving replicas each counts its own. The configured split is `challenger`
+         *     (`mode` and `traffic_percent`).
          */
         get: operations["get_deployment"];
         put?: never;
@@ -311,6 +321,26 @@ export interface paths {
          *     `Content-Type: text/csv`) with the join keys and `event_timestamp`; the answer is Parquet.
          */
         post: operations["historical_features"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/features/materializations": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The materialization state and freshness of each feature view: what its last run wrote
+         *     online, and how far behind the present the online store is.
+         */
+        get: operations["list_materializations"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -527,6 +557,26 @@ export interface paths {
         head?: never;
         /** Changes a version's description or tags (editor); its artifact and signature never change. */
         patch: operations["update_model_version"];
+        trace?: never;
+    };
+    "/api/v1/projects/{project}/models/{name}/versions/{version}/gates": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Every promotion gate of the model judged now for this version and the caller, by the code
+         *     that decides a stage transition: which would pass or fail, and why. Changes nothing.
+         */
+        get: operations["evaluate_gates"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
         trace?: never;
     };
     "/api/v1/projects/{project}/models/{name}/versions/{version}/stage": {
@@ -1356,6 +1406,19 @@ export interface components {
             drift_share?: number;
             reference: components["schemas"]["CompareDataset"];
         };
+        /** @description One condition of a gate, judged now. */
+        ConditionResult: {
+            /** @description As the model's policies show it. */
+            condition: components["schemas"]["GateCondition"];
+            /** @description Stated by no policy: Production needs an admin unless a policy for it names a role. */
+            implied: boolean;
+            passed: boolean;
+            /**
+             * @description Why, for a person.
+             * @example accuracy is 0.934, needs > 0.9
+             */
+            reason: string;
+        };
         CreateDeployment: {
             /**
              * @description The alias the deployment follows; `champion` when empty.
@@ -1486,11 +1549,21 @@ export interface components {
             /** Format: double */
             sample_rate: number;
             serving?: components["schemas"]["ServedVersion"] | null;
+            stats?: components["schemas"]["DeploymentStats"] | null;
             /** Format: date-time */
             update_time?: string | null;
         };
         DeploymentList: {
             deployments: components["schemas"]["Deployment"][];
+        };
+        /**
+         * @description Counted by one serving process since it loaded the deployment (deployed or redeployed
+         *     through it, or read from the table at its start or after a change made through another
+         *     replica): a restart starts at zero, and each replica counts only what it answered.
+         */
+        DeploymentStats: {
+            challenger?: components["schemas"]["RoleStats"] | null;
+            champion?: components["schemas"]["RoleStats"] | null;
         };
         /**
          * @description Both samples of a column over the same bins: equal-width bins for numeric columns with
@@ -1641,6 +1714,13 @@ export interface components {
              * @example project_not_found
              */
             code: string;
+            /**
+             * @description The request field the error is about, when it is about one: a path into the body
+             *     (`name`, `policies[0].conditions[0].metric.key`) or a path or query parameter's name.
+             *     Forms show the message next to that field.
+             * @example name
+             */
+            field?: string | null;
             /** @description What went wrong and what to fix. */
             message: string;
             /** @description Whose side the problem is on: `invalid_request`, `auth`, `unavailable` or `internal`. */
@@ -1706,6 +1786,15 @@ export interface components {
         } | {
             /** @description The version must currently be in this stage. */
             current_stage: components["schemas"]["Stage"];
+        };
+        /** @description Every promotion gate of a model, judged now for one version and the caller. */
+        GateReport: {
+            /**
+             * @description One per stage with a gate, in stage order: the stages the policies name, and Production,
+             *     which always has one (an admin, unless a policy for it names a role). A stage left out
+             *     has no gate.
+             */
+            gates: components["schemas"]["StageGate"][];
         };
         /**
          * @description A role a gate may require; each includes the rights of those before it.
@@ -1813,6 +1902,62 @@ export interface components {
             rows: number;
             /** @description Start of each window the rows fell in. */
             windows: string[];
+        };
+        MaterializationList: {
+            /** @description By feature view name. */
+            views: components["schemas"]["MaterializationState"][];
+        };
+        /**
+         * @description What the online store holds of one feature view. The `last_*` fields, the counts and
+         *     `freshness_seconds` are null when the view was never materialized.
+         */
+        MaterializationState: {
+            /**
+             * Format: int64
+             * @description Entities it wrote to the online store.
+             */
+            entities_written?: number | null;
+            feature_view: string;
+            /**
+             * Format: int64
+             * @description Seconds from `materialized_until` to the time of this request.
+             */
+            freshness_seconds?: number | null;
+            /** Format: date-time */
+            last_end?: string | null;
+            /**
+             * Format: date-time
+             * @description When that run ended.
+             */
+            last_run_time?: string | null;
+            /**
+             * Format: date-time
+             * @description The interval the last run that wrote something asked for (inclusive).
+             */
+            last_start?: string | null;
+            /**
+             * Format: date-time
+             * @description The latest event time materialized over every run: `last_end`, unless the last run was
+             *     a backfill of an older interval.
+             */
+            materialized_until?: string | null;
+            /** @description Whether the view is served online (and materialized when no view is named). */
+            online: boolean;
+            /**
+             * Format: int64
+             * @description Source rows it read; null also for a run recorded before row counts were kept.
+             */
+            rows_scanned?: number | null;
+            /**
+             * @description `freshness_seconds` exceeds `ttl_seconds`: online reads may find values outside their
+             *     max age. False without a ttl, and for a view never materialized.
+             */
+            stale: boolean;
+            /**
+             * Format: int64
+             * @description How long a value stays valid; null when forever.
+             */
+            ttl_seconds?: number | null;
         };
         Materialize: {
             /** Format: date-time */
@@ -2299,6 +2444,40 @@ export interface components {
             /** @description Path relative to the repository root, used in error messages. */
             path: string;
         };
+        /**
+         * @description One role's counts. A prediction is one entity of a `Predict` call or one row of a
+         *     `BatchPredict` file (scored by the champion). An error is a prediction of a call that failed
+         *     once its version was picked and its rows were known: an input missing from the online store
+         *     with no default, request features of the wrong length, the online store unreachable, the
+         *     model failing (a shadow's own failure counts for the challenger only). Calls refused before
+         *     (no such deployment, no version loaded, no or uneven entity columns, an entity frame the
+         *     historical retrieval refuses) are not counted.
+         */
+        RoleStats: {
+            /** Format: int64 */
+            errors_last_minute: number;
+            /** Format: int64 */
+            errors_total: number;
+            /**
+             * Format: double
+             * @description `predictions_last_minute` over the seconds of that minute the counts cover: fewer than 60
+             *     in the first minute after the deployment was loaded.
+             */
+            per_second: number;
+            /**
+             * Format: int64
+             * @description Predictions made in the last 60 seconds, the current second included.
+             */
+            predictions_last_minute: number;
+            /** Format: int64 */
+            predictions_total: number;
+            /**
+             * Format: int64
+             * @description The version the role serves now; the counts span the versions it served (an alias move
+             *     does not reset them).
+             */
+            version: number;
+        };
         Run: {
             artifact_uri: string;
             /**
@@ -2425,6 +2604,16 @@ export interface components {
          * @enum {string}
          */
         Stage: "None" | "Staging" | "Production" | "Archived";
+        /** @description The gate into one stage: the conditions of every policy for that stage, judged together. */
+        StageGate: {
+            /**
+             * @description Every condition holds: a transition to this stage by this caller would pass the gate
+             *     (moving a version also needs `editor`, whatever the gate).
+             */
+            allowed: boolean;
+            conditions: components["schemas"]["ConditionResult"][];
+            stage: components["schemas"]["Stage"];
+        };
         TaskInstance: {
             /** Format: date-time */
             end_time?: string | null;
@@ -4076,6 +4265,63 @@ export interface operations {
             };
         };
     };
+    list_materializations: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated feature view names; every feature view of the project when absent. */
+                feature_views?: string | null;
+            };
+            header?: never;
+            path: {
+                project: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MaterializationList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            /** @description No such project or feature view */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     materialize: {
         parameters: {
             query?: never;
@@ -5092,6 +5338,62 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ModelVersion"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    evaluate_gates: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                project: string;
+                /** @description Model name */
+                name: string;
+                version: number;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["GateReport"];
                 };
             };
             400: {

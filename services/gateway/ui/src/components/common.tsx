@@ -83,3 +83,42 @@ export function Section({ title, children, actions }: { title: string; children:
     </section>
   );
 }
+
+/**
+ * A list page's table: a header row, one row per item (`row` returns the `<tr>`), what to say
+ * when there is none, and the server's next page when `next` is given.
+ */
+export function Listing<T>({
+  items,
+  head,
+  row,
+  empty,
+  next,
+  pageParam,
+  class: className = "grid",
+}: {
+  items: T[];
+  head: ComponentChildren[];
+  row: (item: T) => ComponentChildren;
+  empty: string;
+  next?: string;
+  pageParam?: string;
+  class?: string;
+}) {
+  return (
+    <>
+      <table class={className}>
+        <thead>
+          <tr>
+            {head.map((h, i) => (
+              <th key={i}>{h}</th>
+            ))}
+          </tr>
+        </thead>
+        <tbody>{items.map(row)}</tbody>
+      </table>
+      {items.length === 0 ? <p class="muted">{empty}</p> : null}
+      {next !== undefined ? <Pager next={next} param={pageParam} /> : null}
+    </>
+  );
+}

@@ -1,11 +1,41 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, must, type Schemas } from "../api/client";
-import { Await, Badge, ErrorText, Pager } from "../components/common";
+import { Await, Badge, ErrorText, Listing, Pager } from "../components/common";
+import { Field, FormError, Opener, useSubmission } from "../components/forms";
 import { duration, num, when } from "../format";
 import { useLoad } from "../hooks";
 import { navigate, useLocation, withQuery } from "../router";
 
 const p = encodeURIComponent;
+
+/** Creates an experiment and opens its runs; the server's refusal shows beside its field. */
+function NewExperiment({ project, close }: { project: string; close: () => void }) {
+  const [name, setName] = useState("");
+  const submission = useSubmission();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    let id = "";
+    const created = await submission.run(async () => {
+      id = (await must(api.POST("/api/v1/projects/{project}/experiments", { params: { path: { project } }, body: { name } })))
+        .experiment_id;
+    });
+    if (created) {
+      close();
+      navigate(`/ui/projects/${p(project)}/experiments/${p(id)}`);
+    }
+  };
+  return (
+    <form class="stacked" onSubmit={submit} aria-label="new experiment">
+      <Field label="Name" name="name" error={submission.error}>
+        <input name="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      </Field>
+      <button type="submit" disabled={submission.busy}>
+        Create experiment
+      </button>
+      <FormError error={submission.error} fields={["name"]} />
+    </form>
+  );
+}
 
 export function ExperimentsPage({ project }: { project: string }) {
   const { query } = useLocation();
@@ -37,45 +67,33 @@ export function ExperimentsPage({ project }: { project: string }) {
           </select>
         </label>
         <a href={`/ui/projects/${p(project)}/experiments/all`}>Search all runs of the project</a>
+        <Opener label="New experiment">{(close) => <NewExperiment project={project} close={close} />}</Opener>
       </header>
       <Await state={state}>
         {(list) => (
-          <>
-            <table class="grid">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>ID</th>
-                  <th>Stage</th>
-                  <th>Tags</th>
-                  <th>Created</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.experiments.map((e) => (
-                  <tr key={e.experiment_id}>
-                    <td>
-                      <a href={`/ui/projects/${p(project)}/experiments/${p(e.experiment_id)}`}>{e.name}</a>
-                    </td>
-                    <td class="mono">{e.experiment_id}</td>
-                    <td>{e.lifecycle_stage}</td>
-                    <td>
-                      {Object.entries(e.tags).map(([k, v]) => (
-                        <span class="tag" key={k}>
-                          {k}={v}
-                        </span>
-                      ))}
-                    </td>
-                    <td>{when(e.create_time)}</td>
-                    <td>{when(e.update_time)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            {list.experiments.length === 0 ? <p class="muted">No experiments.</p> : null}
-            <Pager next={list.next_page_token} />
-          </>
+          <Listing
+            items={list.experiments}
+            head={["Name", "ID", "Stage", "Tags", "Created", "Updated"]}
+            empty="No experiments." next={list.next_page_token}
+            row={(e) => (
+              <tr key={e.experiment_id}>
+                <td>
+                  <a href={`/ui/projects/${p(project)}/experiments/${p(e.experiment_id)}`}>{e.name}</a>
+                </td>
+                <td class="mono">{e.experiment_id}</td>
+                <td>{e.lifecycle_stage}</td>
+                <td>
+                  {Object.entries(e.tags).map(([k, v]) => (
+                    <span class="tag" key={k}>
+                      {k}={v}
+                    </span>
+                  ))}
+                </td>
+                <td>{when(e.create_time)}</td>
+                <td>{when(e.update_time)}</td>
+              </tr>
+            )}
+          />
         )}
       </Await>
     </main>
@@ -266,7 +284,7 @@ export function RunsPage({ project, experiment }: { project: string; experiment:
                       <td>
                         <input
                           type="checkbox"
-                          aria-label={`select ${r.name || r.run_id}`}
+                          aria-label={`select ${r.name ? `${r.name} (${r.run_id.slice(0, 8)})` : r.run_id}`}
                           checked={selected.includes(r.run_id)}
                           onChange={() =>
                             setSelected((s) => (s.includes(r.run_id) ? s.filter((x) => x !== r.run_id) : [...s, r.run_id]))

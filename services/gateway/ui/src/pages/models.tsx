@@ -1,12 +1,95 @@
 import { useState } from "preact/hooks";
 import { api, ApiError, must, type Schemas } from "../api/client";
-import { Await, Badge, ErrorText, KeyValues, Pager, Section } from "../components/common";
+import { Await, Badge, ErrorText, KeyValues, Listing, Pager, Section } from "../components/common";
+import { Field, FormError, Opener, useSubmission } from "../components/forms";
 import { num, when } from "../format";
 import { useLoad } from "../hooks";
-import { useLocation } from "../router";
+import { navigate, useLocation, withQuery } from "../router";
 
 const p = encodeURIComponent;
 const STAGES: Schemas["Stage"][] = ["None", "Staging", "Production", "Archived"];
+
+const OPS = [">", ">=", "<", "<=", "=", "!="];
+/** The fields of the new-model form, as the server names them in a refusal. */
+const MODEL_FIELDS = [
+  "name",
+  "description",
+  "policies[0].stage",
+  "policies[0].conditions[0].metric.key",
+  "policies[0].conditions[0].metric.op",
+  "policies[0].conditions[0].metric.value",
+];
+
+/**
+ * Creates a model, optionally with one promotion gate on a metric (more can be declared
+ * through the API). The server creates the model and its gate together or not at all; its
+ * refusal shows beside the field it names.
+ */
+function NewModel({ project, close }: { project: string; close: () => void }) {
+  const [name, setName] = useState("");
+  const [description, setDescription] = useState("");
+  const [gated, setGated] = useState(false);
+  const [stage, setStage] = useState<Schemas["Stage"]>("Staging");
+  const [key, setKey] = useState("accuracy");
+  const [op, setOp] = useState(">");
+  const [value, setValue] = useState("0.9");
+  const submission = useSubmission();
+  const submit = async (e: Event) => {
+    e.preventDefault();
+    const policies: Schemas["PromotionPolicy"][] = gated
+      ? [{ stage, conditions: [{ metric: { key, op, value: Number(value) } }] }]
+      : [];
+    const created = await submission.run(() =>
+      must(api.POST("/api/v1/projects/{project}/models", { params: { path: { project } }, body: { name, description, policies } })),
+    );
+    if (created) {
+      close();
+      navigate(`/ui/projects/${p(project)}/models/${p(name)}`);
+    }
+  };
+  const err = submission.error;
+  return (
+    <form class="stacked" onSubmit={submit} aria-label="new model">
+      <Field label="Name" name="name" error={err}>
+        <input name="name" required value={name} onInput={(e) => setName(e.currentTarget.value)} />
+      </Field>
+      <Field label="Description" name="description" error={err}>
+        <input name="description" value={description} onInput={(e) => setDescription(e.currentTarget.value)} />
+      </Field>
+      <label>
+        <input type="checkbox" checked={gated} onChange={(e) => setGated(e.currentTarget.checked)} /> with a promotion gate
+      </label>
+      {gated ? (
+        <fieldset>
+          <Field label="Into stage" name="policies[0].stage" error={err}>
+            <select name="stage" value={stage} onChange={(e) => setStage(e.currentTarget.value as Schemas["Stage"])}>
+              {STAGES.filter((s) => s !== "None").map((s) => (
+                <option key={s}>{s}</option>
+              ))}
+            </select>
+          </Field>
+          <Field label="only if metric" name="policies[0].conditions[0].metric.key" error={err}>
+            <input name="metric" value={key} onInput={(e) => setKey(e.currentTarget.value)} />
+          </Field>
+          <Field label="is" name="policies[0].conditions[0].metric.op" error={err}>
+            <select name="op" value={op} onChange={(e) => setOp(e.currentTarget.value)}>
+              {OPS.map((o) => (
+                <option key={o}>{o}</option>
+              ))}
+            </select>
+          </Field>
+          <Field label="than" name="policies[0].conditions[0].metric.value" error={err}>
+            <input name="value" type="number" step="any" required value={value} onInput={(e) => setValue(e.currentTarget.value)} />
+          </Field>
+        </fieldset>
+      ) : null}
+      <button type="submit" disabled={submission.busy}>
+        Create model
+      </button>
+      <FormError error={err} fields={gated ? MODEL_FIELDS : MODEL_FIELDS.slice(0, 2)} />
+    </form>
+  );
+}
 
 export function ModelsPage({ project }: { project: string }) {
   const { query } = useLocation();
@@ -18,56 +101,47 @@ export function ModelsPage({ project }: { project: string }) {
   );
   return (
     <main>
-      <h1>Models</h1>
+      <header class="page-head">
+        <h1>Models</h1>
+        <Opener label="New model">{(close) => <NewModel project={project} close={close} />}</Opener>
+      </header>
       <Await state={state}>
         {(list) => (
-          <>
-            <table class="grid">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Description</th>
-                  <th>Latest versions</th>
-                  <th>Aliases</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.models.map((m) => (
-                  <tr key={m.name}>
-                    <td>
-                      <a href={`/ui/projects/${p(project)}/models/${p(m.name)}`}>{m.name}</a>
-                    </td>
-                    <td>{m.description}</td>
-                    <td>
-                      {m.latest_versions.map((v) => (
-                        <span key={v.version} class="tag">
-                          v{v.version} <Badge value={v.stage} />
-                        </span>
-                      ))}
-                    </td>
-                    <td>
-                      {Object.entries(m.aliases).map(([a, v]) => (
-                        <span class="tag" key={a}>
-                          @{a} → v{v}
-                        </span>
-                      ))}
-                    </td>
-                    <td>{when(m.update_time)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            {list.models.length === 0 ? <p class="muted">No models.</p> : null}
-            <Pager next={list.next_page_token} />
-          </>
+          <Listing
+            items={list.models}
+            head={["Name", "Description", "Latest versions", "Aliases", "Updated"]}
+            empty="No models." next={list.next_page_token}
+            row={(m) => (
+              <tr key={m.name}>
+                <td>
+                  <a href={`/ui/projects/${p(project)}/models/${p(m.name)}`}>{m.name}</a>
+                </td>
+                <td>{m.description}</td>
+                <td>
+                  {m.latest_versions.map((v) => (
+                    <span key={v.version} class="tag">
+                      v{v.version} <Badge value={v.stage} />
+                    </span>
+                  ))}
+                </td>
+                <td>
+                  {Object.entries(m.aliases).map(([a, v]) => (
+                    <span class="tag" key={a}>
+                      @{a} → v{v}
+                    </span>
+                  ))}
+                </td>
+                <td>{when(m.update_time)}</td>
+              </tr>
+            )}
+          />
         )}
       </Await>
     </main>
   );
 }
 
-function gate(condition: Schemas["GateCondition"]): string {
+function conditionText(condition: Schemas["GateCondition"]): string {
   if ("metric" in condition) return `${condition.metric.key} ${condition.metric.op} ${condition.metric.value}`;
   if ("role" in condition) return `role ≥ ${condition.role}`;
   return `currently ${condition.current_stage}`;
@@ -121,7 +195,8 @@ function StageForm({ project, model, version, onDone }: { project: string; model
 
 function AliasForm({ project, model, versions, onDone }: { project: string; model: string; versions: number[]; onDone: () => void }) {
   const [alias, setAlias] = useState("champion");
-  const [version, setVersion] = useState(versions[0] ?? 1);
+  // The newest version by default: the one an alias usually moves to.
+  const [version, setVersion] = useState(versions.length ? Math.max(...versions) : 1);
   const [error, setError] = useState<ApiError>();
   const submit = async (e: Event) => {
     e.preventDefault();
@@ -179,11 +254,23 @@ function RemoveAlias({ project, model, alias, onDone }: { project: string; model
 }
 
 function Lineage({ project, lineage }: { project: string; lineage: Schemas["Lineage"] | null | undefined }) {
-  if (!lineage) return <span class="muted">—</span>;
+  if (!lineage) return <p class="muted">none</p>;
   return (
     <div class="small">
       {lineage.feature_service ? <div>service: {lineage.feature_service}</div> : null}
-      {lineage.feature_views?.length ? <div>views: {lineage.feature_views.join(", ")}</div> : null}
+      {lineage.feature_views?.length ? (
+        <div>
+          views:{" "}
+          {lineage.feature_views.map((view, i) => (
+            <>
+              {i ? ", " : ""}
+              <a key={view} href={`/ui/projects/${p(project)}/features?name=${p(`feature_view/${view}`)}`}>
+                {view}
+              </a>
+            </>
+          ))}
+        </div>
+      ) : null}
       {lineage.training_dataset ? <div class="mono">dataset: {lineage.training_dataset}</div> : null}
       {lineage.orchestrator_run ? (
         <div>
@@ -195,8 +282,82 @@ function Lineage({ project, lineage }: { project: string; lineage: Schemas["Line
   );
 }
 
+/** One version: its signature, lineage and gates as they stand now, and the stage form. */
+function VersionDetail({
+  project,
+  model,
+  version,
+  onDone,
+}: {
+  project: string;
+  model: string;
+  version: Schemas["ModelVersion"];
+  onDone: () => void;
+}) {
+  const gates = useLoad(
+    () =>
+      must(
+        api.GET("/api/v1/projects/{project}/models/{name}/versions/{version}/gates", {
+          params: { path: { project, name: model, version: version.version } },
+        }),
+      ),
+    [project, model, version.version, version.stage, version.update_time],
+  );
+  return (
+    <div class="columns-2 version-detail">
+      <div>
+        <h3>Move v{version.version} to a stage</h3>
+        <StageForm project={project} model={model} version={version} onDone={onDone} />
+        <h3>Promotion gates for you, now</h3>
+        <Await state={gates}>
+          {(g) =>
+            g.gates.length === 0 ? (
+              <p class="muted">no gates: any editor may move this version</p>
+            ) : (
+              <ul class="gates">
+                {g.gates.map((gate) => (
+                  <li key={gate.stage}>
+                    to <Badge value={gate.stage} />{" "}
+                    <b class={gate.allowed ? "pass" : "fail"}>{gate.allowed ? "would pass" : "would be refused"}</b>
+                    <ul>
+                      {gate.conditions.map((c, i) => (
+                        <li key={i} class={c.passed ? "pass" : "fail"}>
+                          {c.passed ? "✓" : "✗"} {conditionText(c.condition)}: {c.reason}
+                          {c.implied ? <span class="muted"> (the registry's rule for Production without a role condition)</span> : null}
+                        </li>
+                      ))}
+                    </ul>
+                  </li>
+                ))}
+              </ul>
+            )
+          }
+        </Await>
+      </div>
+      <div>
+        <h3>Signature</h3>
+        {version.signature ? (
+          <div class="small mono">
+            <div>in: {(version.signature.inputs ?? []).join(", ")}</div>
+            <div>out: {version.signature.output}</div>
+          </div>
+        ) : (
+          <p class="muted">none</p>
+        )}
+        <h3>Lineage</h3>
+        <Lineage project={project} lineage={version.lineage} />
+        <h3>Source</h3>
+        <div class="small mono">{version.source || version.artifact_uri}</div>
+        {version.description ? <p>{version.description}</p> : null}
+      </div>
+    </div>
+  );
+}
+
 export function ModelPage({ project, model }: { project: string; model: string }) {
-  const { query } = useLocation();
+  const loc = useLocation();
+  const { query } = loc;
+  const open = query.get("version");
   const token = query.get("page_token");
   const auditToken = query.get("audit_page");
   const info = useLoad(() => must(api.GET("/api/v1/projects/{project}/models/{name}", { params: { path: { project, name: model } } })), [project, model]);
@@ -251,7 +412,7 @@ export function ModelPage({ project, model }: { project: string; model: string }
                   <ul>
                     {m.policies.map((pol) => (
                       <li key={pol.stage}>
-                        to <Badge value={pol.stage} />: {(pol.conditions ?? []).map(gate).join("; ") || "no conditions"}
+                        to <Badge value={pol.stage} />: {(pol.conditions ?? []).map(conditionText).join("; ") || "no conditions"}
                       </li>
                     ))}
                   </ul>
@@ -274,55 +435,55 @@ export function ModelPage({ project, model }: { project: string; model: string }
                       <th>Stage</th>
                       <th>Aliases</th>
                       <th>Metrics at registration</th>
-                      <th>Signature</th>
-                      <th>Lineage</th>
                       <th>Run</th>
                       <th>Created</th>
-                      <th>Move to stage</th>
                     </tr>
                   </thead>
                   <tbody>
-                    {list.versions.map((v) => (
-                      <tr key={v.version}>
-                        <td>v{v.version}</td>
-                        <td>
-                          <Badge value={v.stage} />
-                        </td>
-                        <td>{v.aliases.map((a) => `@${a}`).join(" ")}</td>
-                        <td class="small">
-                          {Object.entries(v.metrics)
-                            .sort()
-                            .map(([k, x]) => (
-                              <div key={k}>
-                                {k} <b>{num(x)}</b>
-                              </div>
-                            ))}
-                        </td>
-                        <td class="small mono">
-                          {v.signature ? (
-                            <>
-                              <div>in: {(v.signature.inputs ?? []).join(", ")}</div>
-                              <div>out: {v.signature.output}</div>
-                            </>
-                          ) : (
-                            "—"
-                          )}
-                        </td>
-                        <td>
-                          <Lineage project={project} lineage={v.lineage} />
-                        </td>
-                        <td>
-                          {v.run_id ? <a href={`/ui/projects/${p(project)}/runs/${p(v.run_id)}`}>{v.run_id.slice(0, 8)}</a> : "—"}
-                        </td>
-                        <td>
-                          {when(v.create_time)}
-                          <div class="muted small">{v.created_by}</div>
-                        </td>
-                        <td>
-                          <StageForm project={project} model={model} version={v} onDone={refresh} />
-                        </td>
-                      </tr>
-                    ))}
+                    {list.versions.map((v) => {
+                      const isOpen = open === String(v.version);
+                      return [
+                        <tr key={v.version} class={isOpen ? "selected" : ""}>
+                          <td>
+                            <a
+                              href={withQuery(loc.path, loc.query, { version: isOpen ? null : String(v.version) })}
+                              onClick={(e) => {
+                                e.preventDefault();
+                                navigate(withQuery(loc.path, loc.query, { version: isOpen ? null : String(v.version) }), true);
+                              }}
+                            >
+                              v{v.version}
+                            </a>
+                          </td>
+                          <td>
+                            <Badge value={v.stage} />
+                          </td>
+                          <td>{v.aliases.map((a) => `@${a}`).join(" ")}</td>
+                          <td class="small">
+                            {Object.entries(v.metrics)
+                              .sort()
+                              .map(([k, x]) => (
+                                <span key={k} class="metric">
+                                  {k} <b>{num(x)}</b>
+                                </span>
+                              ))}
+                          </td>
+                          <td>
+                            {v.run_id ? <a href={`/ui/projects/${p(project)}/runs/${p(v.run_id)}`}>{v.run_id.slice(0, 8)}</a> : "—"}
+                          </td>
+                          <td>
+                            {when(v.create_time)} <span class="muted small">{v.created_by}</span>
+                          </td>
+                        </tr>,
+                        isOpen ? (
+                          <tr key={`${v.version}-detail`} class="detail">
+                            <td colSpan={6}>
+                              <VersionDetail project={project} model={model} version={v} onDone={refresh} />
+                            </td>
+                          </tr>
+                        ) : null,
+                      ];
+                    })}
                   </tbody>
                 </table>
               </div>
@@ -334,92 +495,25 @@ export function ModelPage({ project, model }: { project: string; model: string }
       <Section title="Audit log">
         <Await state={audit}>
           {(log) => (
-            <>
-              <table class="grid">
-                <thead>
-                  <tr>
-                    <th>Time</th>
-                    <th>Actor</th>
-                    <th>Action</th>
-                    <th>Version</th>
-                    <th>From</th>
-                    <th>To</th>
-                    <th>Reason</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {log.events.map((e) => (
-                    <tr key={e.id}>
-                      <td>{when(e.time)}</td>
-                      <td>{e.actor}</td>
-                      <td>{e.action}</td>
-                      <td>v{e.version}</td>
-                      <td>{e.from}</td>
-                      <td>{e.to}</td>
-                      <td>{e.reason}</td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
-              {log.events.length === 0 ? <p class="muted">no events</p> : null}
-              <Pager next={log.next_page_token} param="audit_page" />
-            </>
+            <Listing
+              items={log.events}
+              head={["Time", "Actor", "Action", "Version", "From", "To", "Reason"]}
+              empty="no events" next={log.next_page_token} pageParam="audit_page"
+              row={(e) => (
+                <tr key={e.id}>
+                  <td>{when(e.time)}</td>
+                  <td>{e.actor}</td>
+                  <td>{e.action}</td>
+                  <td>v{e.version}</td>
+                  <td>{e.from}</td>
+                  <td>{e.to}</td>
+                  <td>{e.reason}</td>
+                </tr>
+              )}
+            />
           )}
         </Await>
       </Section>
-    </main>
-  );
-}
-
-export function DeploymentsPage({ project }: { project: string }) {
-  const state = useLoad(() => must(api.GET("/api/v1/projects/{project}/deployments", { params: { path: { project } } })), [project]);
-  return (
-    <main>
-      <h1>Deployments</h1>
-      <Await state={state}>
-        {(list) => (
-          <>
-            <table class="grid">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Model</th>
-                  <th>Alias</th>
-                  <th>Serving</th>
-                  <th>Challenger</th>
-                  <th>Monitor</th>
-                  <th>Sample rate</th>
-                  <th>Last error</th>
-                  <th>Updated</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.deployments.map((d) => (
-                  <tr key={d.name}>
-                    <td>{d.name}</td>
-                    <td>
-                      <a href={`/ui/projects/${p(project)}/models/${p(d.model)}`}>{d.model}</a>
-                    </td>
-                    <td>@{d.alias}</td>
-                    <td>{d.serving ? `v${d.serving.version} since ${when(d.serving.loaded_time)}` : <span class="muted">nothing loaded</span>}</td>
-                    <td>
-                      {d.challenger
-                        ? `@${d.challenger.alias} ${d.challenger.mode}${d.challenger.traffic_percent ? ` ${d.challenger.traffic_percent}%` : ""}`
-                        : "—"}
-                      {d.challenger_serving ? ` (v${d.challenger_serving.version})` : ""}
-                    </td>
-                    <td>{d.monitor ? <a href={`/ui/projects/${p(project)}/monitors/${p(d.monitor)}`}>{d.monitor}</a> : "—"}</td>
-                    <td class="num">{num(d.sample_rate)}</td>
-                    <td class="error">{d.last_error}</td>
-                    <td>{when(d.update_time)}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            {list.deployments.length === 0 ? <p class="muted">No deployments.</p> : null}
-          </>
-        )}
-      </Await>
     </main>
   );
 }

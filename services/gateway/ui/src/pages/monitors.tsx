@@ -1,6 +1,6 @@
 import { api, must, type Schemas } from "../api/client";
 import { LineChart } from "../components/chart";
-import { Await, Badge, Pager, Section } from "../components/common";
+import { Await, Badge, Listing, Pager, Section } from "../components/common";
 import { num, when } from "../format";
 import { useLoad } from "../hooks";
 import { useLocation } from "../router";
@@ -14,39 +14,25 @@ export function MonitorsPage({ project }: { project: string }) {
       <h1>Monitors</h1>
       <Await state={state}>
         {(list) => (
-          <>
-            <table class="grid">
-              <thead>
-                <tr>
-                  <th>Name</th>
-                  <th>Model</th>
-                  <th>Task</th>
-                  <th>Window</th>
-                  <th>Columns checked</th>
-                  <th>Drift share</th>
-                  <th>Retrain</th>
-                  <th>State</th>
-                </tr>
-              </thead>
-              <tbody>
-                {list.monitors.map((m) => (
-                  <tr key={m.name}>
-                    <td>
-                      <a href={`/ui/projects/${p(project)}/monitors/${p(m.name)}`}>{m.name}</a>
-                    </td>
-                    <td>{m.model ? <a href={`/ui/projects/${p(project)}/models/${p(m.model)}`}>{m.model}</a> : "—"}</td>
-                    <td>{m.task}</td>
-                    <td>{m.window_seconds}s</td>
-                    <td class="small">{m.checks.map((c) => c.column).join(", ")}</td>
-                    <td class="num">{m.drift_share ? num(m.drift_share) : "default"}</td>
-                    <td>{m.retrain_pipeline || "—"}</td>
-                    <td>{m.paused ? "paused" : "active"}</td>
-                  </tr>
-                ))}
-              </tbody>
-            </table>
-            {list.monitors.length === 0 ? <p class="muted">No monitors.</p> : null}
-          </>
+          <Listing
+            items={list.monitors}
+            head={["Name", "Model", "Task", "Window", "Columns checked", "Drift share", "Retrain", "State"]}
+            empty="No monitors."
+            row={(m) => (
+              <tr key={m.name}>
+                <td>
+                  <a href={`/ui/projects/${p(project)}/monitors/${p(m.name)}`}>{m.name}</a>
+                </td>
+                <td>{m.model ? <a href={`/ui/projects/${p(project)}/models/${p(m.model)}`}>{m.model}</a> : "—"}</td>
+                <td>{m.task}</td>
+                <td>{m.window_seconds}s</td>
+                <td class="small">{m.checks.map((c) => c.column).join(", ")}</td>
+                <td class="num">{m.drift_share ? num(m.drift_share) : "default"}</td>
+                <td>{m.retrain_pipeline || "—"}</td>
+                <td>{m.paused ? "paused" : "active"}</td>
+              </tr>
+            )}
+          />
         )}
       </Await>
     </main>

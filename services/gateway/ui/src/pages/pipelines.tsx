@@ -3,7 +3,7 @@ import { api, ApiError, must, type Schemas } from "../api/client";
 import { Await, Badge, ErrorText, KeyValues, Pager, Section } from "../components/common";
 import { Dag, type DagTask } from "../components/dag";
 import { duration, when } from "../format";
-import { useLoad } from "../hooks";
+import { useEvery, useLoad } from "../hooks";
 import { declaredParams, type DeclaredParam } from "../pipeline-params";
 import { navigate, useLocation, withQuery } from "../router";
 
@@ -228,11 +228,7 @@ export function PipelineRunPage({ project, run }: { project: string; run: string
   );
   const [actionError, setActionError] = useState<ApiError>();
   const active = state.data !== undefined && ["queued", "running"].includes(state.data.state);
-  useEffect(() => {
-    if (!active) return;
-    const timer = setInterval(state.reload, 3000);
-    return () => clearInterval(timer);
-  }, [active, state.reload]);
+  useEvery(3000, state.reload, active);
   const act = (action: "cancel" | "rerun") =>
     must(
       action === "cancel"
@@ -257,7 +253,12 @@ export function PipelineRunPage({ project, run }: { project: string; run: string
               <button type="button" onClick={() => void act("cancel")} disabled={!["queued", "running"].includes(r.state)}>
                 Cancel
               </button>
-              <button type="button" onClick={() => void act("rerun")}>
+              <button
+                type="button"
+                onClick={() => void act("rerun")}
+                disabled={!["failed", "cancelled"].includes(r.state)}
+                title="only a failed or cancelled run can be re-run: its tasks that did not succeed run again"
+              >
                 Rerun failed tasks
               </button>
               <ErrorText error={actionError} />

@@ -1,9 +1,9 @@
-import { api, encodePath, must, type Schemas } from "../api/client";
+import { api, ApiError, encodePath, must, type Schemas } from "../api/client";
 import { LineChart } from "../components/chart";
 import { Await, Badge, KeyValues, Section } from "../components/common";
 import { bytes, duration, num, when } from "../format";
 import { useLoad } from "../hooks";
-import { useLocation, withQuery } from "../router";
+import { navigate, useLocation, withQuery } from "../router";
 
 const p = encodeURIComponent;
 
@@ -44,6 +44,144 @@ function MetricChart({ project, run, metric }: { project: string; run: string; m
   );
 }
 
+/** Files up to this size are previewed in the page; larger ones are only downloaded. */
+const PREVIEW_LIMIT = 2 * 1024 * 1024;
+const IMAGE_TYPES: Record<string, string> = {
+  png: "image/png",
+  jpg: "image/jpeg",
+  jpeg: "image/jpeg",
+  gif: "image/gif",
+  webp: "image/webp",
+  svg: "image/svg+xml",
+};
+const TEXT_EXTENSIONS = new Set(["txt", "log", "md", "yaml", "yml", "toml", "ini", "cfg", "py", "sh", "sql", "xml", "html", "mlmodel", "requirements", "env"]);
+
+type Preview =
+  | { kind: "json"; text: string }
+  | { kind: "csv"; rows: string[][]; total: number }
+  | { kind: "text"; text: string }
+  | { kind: "image"; url: string }
+  | { kind: "none"; why: string };
+
+function extension(path: string): string {
+  const name = path.split("/").pop() ?? "";
+  if (!name.includes(".")) return name.toLowerCase() === "mlmodel" ? "mlmodel" : "";
+  return name.slice(name.lastIndexOf(".") + 1).toLowerCase();
+}
+
+/** Splits CSV text into rows, honouring quoted fields; at most `limit` rows. */
+export function parseCsv(text: string, separator: string, limit: number): { rows: string[][]; total: number } {
+  const rows: string[][] = [];
+  let row: string[] = [];
+  let field = "";
+  let quoted = false;
+  let total = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text[i];
+    if (quoted) {
+      if (c === '"' && text[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (c === '"') quoted = false;
+      else field += c;
+    } else if (c === '"') quoted = true;
+    else if (c === separator) {
+      row.push(field);
+      field = "";
+    } else if (c === "\n" || c === "\r") {
+      if (c === "\r" && text[i + 1] === "\n") i++;
+      row.push(field);
+      field = "";
+      total++;
+      if (rows.length < limit) rows.push(row);
+      row = [];
+    } else field += c;
+  }
+  if (field !== "" || row.length) {
+    row.push(field);
+    total++;
+    if (rows.length < limit) rows.push(row);
+  }
+  return { rows, total };
+}
+
+async function loadPreview(url: string, artifact: Schemas["Artifact"]): Promise<Preview> {
+  const ext = extension(artifact.path);
+  const image = IMAGE_TYPES[ext];
+  const textual = ext === "json" || ext === "csv" || ext === "tsv" || TEXT_EXTENSIONS.has(ext);
+  if (!image && !textual) return { kind: "none", why: `no preview for .${ext || "(no extension)"} files: download it` };
+  if (artifact.size > PREVIEW_LIMIT) return { kind: "none", why: `${bytes(artifact.size)} is too large to preview: download it` };
+  const response = await fetch(url, { credentials: "same-origin" });
+  if (!response.ok) {
+    const body = (await response.json().catch(() => ({}))) as Partial<Schemas["ErrorBody"]>;
+    throw new ApiError(body.message ?? `${response.status} ${response.statusText}`, response.status, body.code ?? "unknown");
+  }
+  if (image) {
+    // A blob of the right type shown as an image: the server sends every artifact as
+    // octet-stream, and an SVG shown through <img> runs no script.
+    return { kind: "image", url: URL.createObjectURL(new Blob([await response.arrayBuffer()], { type: image })) };
+  }
+  const text = await response.text();
+  if (ext === "json") {
+    try {
+      return { kind: "json", text: JSON.stringify(JSON.parse(text), null, 2) };
+    } catch {
+      return { kind: "text", text };
+    }
+  }
+  if (ext === "csv" || ext === "tsv") return { kind: "csv", ...parseCsv(text, ext === "tsv" ? "\t" : ",", 101) };
+  return { kind: "text", text };
+}
+
+function ArtifactPreview({ url, artifact }: { url: string; artifact: Schemas["Artifact"] }) {
+  const state = useLoad(() => loadPreview(url, artifact), [url, artifact.sha256]);
+  return (
+    <div class="preview" aria-label={`preview of ${artifact.path}`}>
+      <Await state={state}>
+        {(preview) => {
+          switch (preview.kind) {
+            case "image":
+              return <img src={preview.url} alt={artifact.path} />;
+            case "json":
+            case "text":
+              return <pre>{preview.text}</pre>;
+            case "csv":
+              return (
+                <div class="scroll">
+                  <table class="grid">
+                    <thead>
+                      <tr>
+                        {(preview.rows[0] ?? []).map((h, i) => (
+                          <th key={i}>{h}</th>
+                        ))}
+                      </tr>
+                    </thead>
+                    <tbody>
+                      {preview.rows.slice(1).map((r, i) => (
+                        <tr key={i}>
+                          {r.map((c, j) => (
+                            <td key={j}>{c}</td>
+                          ))}
+                        </tr>
+                      ))}
+                    </tbody>
+                  </table>
+                  {preview.total > preview.rows.length ? (
+                    <p class="muted">
+                      the first {preview.rows.length - 1} of {preview.total - 1} rows
+                    </p>
+                  ) : null}
+                </div>
+              );
+            case "none":
+              return <p class="muted">{preview.why}</p>;
+          }
+        }}
+      </Await>
+    </div>
+  );
+}
+
 function Artifacts({ project, run }: { project: string; run: string }) {
   const loc = useLocation();
   const dir = loc.query.get("path") ?? "";
@@ -57,9 +195,13 @@ function Artifacts({ project, run }: { project: string; run: string }) {
     [project, run, dir],
   );
   const parent = dir.includes("/") ? dir.slice(0, dir.lastIndexOf("/")) : null;
+  const shown = loc.query.get("preview");
+  // Paths are the run's; the table names each entry within the folder it shows.
+  const name = (path: string) => (dir && path.startsWith(`${dir}/`) ? path.slice(dir.length + 1) : path);
+  const fileUrl = (path: string) => `/api/v1/projects/${p(project)}/runs/${p(run)}/artifacts/${encodePath(path)}`;
   return (
     <Section title={dir ? `Artifacts: ${dir}` : "Artifacts"}>
-      {dir ? <a href={withQuery(loc.path, loc.query, { path: parent })}>↑ up</a> : null}
+      {dir ? <a href={withQuery(loc.path, loc.query, { path: parent, preview: null })}>↑ up</a> : null}
       <Await state={state}>
         {(list) =>
           list.artifacts.length === 0 ? (
@@ -71,27 +213,45 @@ function Artifacts({ project, run }: { project: string; run: string }) {
                   <th>Path</th>
                   <th>Size</th>
                   <th>sha256</th>
+                  <th />
                 </tr>
               </thead>
               <tbody>
-                {list.artifacts.map((a) => (
-                  <tr key={a.path}>
+                {list.artifacts.map((a) => [
+                  <tr key={a.path} class={shown === a.path ? "selected" : ""}>
                     <td>
                       {a.is_dir ? (
-                        <a href={withQuery(loc.path, loc.query, { path: a.path })}>{a.path}/</a>
+                        <a href={withQuery(loc.path, loc.query, { path: a.path, preview: null })}>{name(a.path)}/</a>
                       ) : (
                         <a
-                          href={`/api/v1/projects/${p(project)}/runs/${p(run)}/artifacts/${encodePath(a.path)}`}
-                          download={a.path.split("/").pop()}
+                          href={withQuery(loc.path, loc.query, { preview: shown === a.path ? null : a.path })}
+                          onClick={(e) => {
+                            e.preventDefault();
+                            navigate(withQuery(loc.path, loc.query, { preview: shown === a.path ? null : a.path }), true);
+                          }}
                         >
-                          {a.path}
+                          {name(a.path)}
                         </a>
                       )}
                     </td>
                     <td class="num">{a.is_dir ? "" : bytes(a.size)}</td>
                     <td class="mono small">{a.sha256.slice(0, 16)}</td>
-                  </tr>
-                ))}
+                    <td>
+                      {a.is_dir ? null : (
+                        <a href={fileUrl(a.path)} download={a.path.split("/").pop()}>
+                          download
+                        </a>
+                      )}
+                    </td>
+                  </tr>,
+                  shown === a.path && !a.is_dir ? (
+                    <tr key={`${a.path}-preview`} class="detail">
+                      <td colSpan={4}>
+                        <ArtifactPreview url={fileUrl(a.path)} artifact={a} />
+                      </td>
+                    </tr>
+                  ) : null,
+                ])}
               </tbody>
             </table>
           )
