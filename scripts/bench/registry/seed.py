@@ -69,6 +69,27 @@ def parallel(fn, items):
         return list(pool.map(fn, items))
 
 
+def lathe_run(c, p, exp, i):
+    """Run i of experiment exp under the project path p: accuracy and loss drawn from a
+    generator seeded with i, and lr one of three values. Returns the run's id."""
+    rng = random.Random(i)
+    run = c.call("POST", f"{p}/runs", {"experiment_id": exp, "name": f"run-{i}"})["run_id"]
+    now = int(time.time() * 1000)
+    c.call(
+        "POST",
+        f"{p}/runs/{run}/log-batch",
+        {
+            "metrics": [
+                {"key": "accuracy", "value": rng.random(), "step": 0, "timestamp_ms": now},
+                {"key": "loss", "value": rng.random(), "step": 0, "timestamp_ms": now},
+            ],
+            "params": [{"key": "lr", "value": str(rng.choice([0.1, 0.01, 0.001]))}],
+            "tags": [],
+        },
+    )
+    return run
+
+
 def lathe_runs(base, token, project, n, runs_file):
     c = Client(base, token)
     c.call("POST", "/api/v1/projects", {"name": project})
@@ -77,21 +98,7 @@ def lathe_runs(base, token, project, n, runs_file):
     model_bytes = bytes(random.getrandbits(8) for _ in range(4096))
 
     def one(i):
-        rng = random.Random(i)
-        run = c.call("POST", f"{p}/runs", {"experiment_id": exp, "name": f"run-{i}"})["run_id"]
-        now = int(time.time() * 1000)
-        c.call(
-            "POST",
-            f"{p}/runs/{run}/log-batch",
-            {
-                "metrics": [
-                    {"key": "accuracy", "value": rng.random(), "step": 0, "timestamp_ms": now},
-                    {"key": "loss", "value": rng.random(), "step": 0, "timestamp_ms": now},
-                ],
-                "params": [{"key": "lr", "value": str(rng.choice([0.1, 0.01, 0.001]))}],
-                "tags": [],
-            },
-        )
+        run = lathe_run(c, p, exp, i)
         c.call("PUT", f"{p}/runs/{run}/artifacts/model/model.bin", raw=model_bytes)
         return run
 
