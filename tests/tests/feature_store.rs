@@ -1001,3 +1001,211 @@ async fn an_alias_amplified_repository_gets_a_short_bad_request() {
     );
     t.shutdown().await;
 }
+
+/// A repository with 102 entities (`driver`, `rider_000`..`rider_100`), one source and seven
+/// feature views; `view_0`'s description is `description`.
+fn many_definitions_repo(description: &str) -> String {
+    let mut repo =
+        String::from("entities:\n  - name: driver\n    join_keys: [{name: driver_id, type: int64}]\n");
+    for i in 0..=100 {
+        repo += &format!("  - name: rider_{i:03}\n    join_keys: [{{name: rider_id, type: int64}}]\n");
+    }
+    repo += "sources:\n  - name: driver_stats_source\n    file: {path: data/driver_stats.parquet}\n    created_timestamp_field: created\n";
+    repo += "feature_views:\n";
+    for i in 0..7 {
+        repo += &format!(
+            "  - name: view_{i}\n    entities: [driver]\n    source: driver_stats_source\n    schema:\n      - {{name: trips, type: int64}}\n"
+        );
+        if i == 0 {
+            repo += &format!("    description: {description}\n");
+        }
+    }
+    repo
+}
+
+/// Every page of a list, following `next_page_token` from the first page; `path` already has
+/// its query (at least `?`). Each page but the last has a token, the last has an empty one.
+async fn all_pages(t: &TestPlatform, path: &str, items: &str) -> Vec<Vec<Value>> {
+    let mut pages = Vec::new();
+    let mut token = String::new();
+    loop {
+        let response = t
+            .get(&format!("{path}&page_token={token}"), &t.admin())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+        let page: Value = response.json().await.unwrap();
+        pages.push(page[items].as_array().unwrap().clone());
+        token = page["next_page_token"].as_str().unwrap().to_owned();
+        if token.is_empty() {
+            return pages;
+        }
+        assert!(pages.len() < 100, "{path} never ends");
+    }
+}
+
+fn keys(pages: &[Vec<Value>], fields: &[&str]) -> Vec<String> {
+    pages
+        .iter()
+        .flatten()
+        .map(|item| {
+            fields
+                .iter()
+                .map(|f| item[*f].as_str().unwrap())
+                .collect::<Vec<_>>()
+                .join("/")
+        })
+        .collect()
+}
+
+fn sizes(pages: &[Vec<Value>]) -> Vec<usize> {
+    pages.iter().map(Vec::len).collect()
+}
+
+async fn definition_paging(t: &TestPlatform) {
+    for description in ["one", "two", "three", "four", "five"] {
+        let files = json!([{ "path": "many.yaml", "content": many_definitions_repo(description) }]);
+        let response = apply(t, files, false).await;
+        assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    }
+    let riders: Vec<String> = (0..=100).map(|i| format!("rider_{i:03}")).collect();
+    let views: Vec<String> = (0..7).map(|i| format!("view_{i}")).collect();
+    let base = format!("/api/v1/projects/{PROJECT}");
+
+    // Every definition once, by kind then name.
+    let mut expected = vec![
+        "data_source/driver_stats_source".to_owned(),
+        "entity/driver".to_owned(),
+    ];
+    expected.extend(riders.iter().map(|r| format!("entity/{r}")));
+    expected.extend(views.iter().map(|v| format!("feature_view/{v}")));
+    let pages = all_pages(
+        t,
+        &format!("{base}/features/definitions?page_size=3"),
+        "definitions",
+    )
+    .await;
+    assert_eq!(sizes(&pages), [vec![3; 36], vec![2]].concat());
+    assert_eq!(keys(&pages, &["kind", "name"]), expected);
+
+    let pages = all_pages(
+        t,
+        &format!("{base}/features/definitions?kind=feature_view&page_size=3"),
+        "definitions",
+    )
+    .await;
+    assert_eq!(sizes(&pages), [3, 3, 1]);
+    assert_eq!(keys(&pages, &["name"]), views);
+
+    // The default page is 100 long.
+    let pages = all_pages(t, &format!("{base}/entities?"), "entities").await;
+    assert_eq!(sizes(&pages), [100, 2]);
+    let pages = all_pages(t, &format!("{base}/entities?page_size=3"), "entities").await;
+    assert_eq!(sizes(&pages), vec![3; 34]);
+    let mut entities = vec!["driver".to_owned()];
+    entities.extend(riders);
+    assert_eq!(keys(&pages, &["name"]), entities);
+
+    // Five applies, five versions, oldest first.
+    let history = format!("{base}/features/definitions/feature_view/view_0/history");
+    let pages = all_pages(t, &format!("{history}?page_size=2"), "versions").await;
+    assert_eq!(sizes(&pages), [2, 2, 1]);
+    let versions: Vec<u64> = pages
+        .iter()
+        .flatten()
+        .map(|v| v["version"].as_u64().unwrap())
+        .collect();
+    assert_eq!(versions, [1, 2, 3, 4, 5]);
+    let descriptions: Vec<&str> = pages
+        .iter()
+        .flatten()
+        .map(|v| v["spec"]["description"].as_str().unwrap())
+        .collect();
+    assert_eq!(descriptions, ["one", "two", "three", "four", "five"]);
+
+    // Too large a page, and tokens the server did not issue, are refused.
+    let definitions = format!("{base}/features/definitions");
+    let view_token = {
+        let page: Value = t
+            .get(
+                &format!("{definitions}?kind=feature_view&page_size=1"),
+                &t.admin(),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        page["next_page_token"].as_str().unwrap().to_owned()
+    };
+    for list in [&definitions, &format!("{base}/entities"), &history] {
+        let (status, code, message) = error_of(
+            t.get(&format!("{list}?page_size=1001"), &t.admin())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_argument"),
+            "{list}: {message}"
+        );
+        assert!(message.contains("page_size"), "{message}");
+        let (status, code, message) = error_of(
+            t.get(&format!("{list}?page_token=not-a-token"), &t.admin())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_page_token"),
+            "{list}: {message}"
+        );
+    }
+    // A token of one list is none of another's.
+    for list in [
+        format!("{base}/entities"),
+        format!("{definitions}?kind=data_source"),
+        history,
+    ] {
+        let separator = if list.contains('?') { '&' } else { '?' };
+        let (status, code, message) = error_of(
+            t.get(&format!("{list}{separator}page_token={view_token}"), &t.admin())
+                .send()
+                .await
+                .unwrap(),
+        )
+        .await;
+        assert_eq!(
+            (status, code.as_str()),
+            (400, "invalid_page_token"),
+            "{list}: {message}"
+        );
+    }
+}
+
+async fn definition_paging_scenario(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    put_source(&t).await;
+    definition_paging(&t).await;
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn definition_lists_page_on_the_server() {
+    definition_paging_scenario(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn definition_lists_page_on_postgres() {
+    definition_paging_scenario(Backend::Production).await;
+}

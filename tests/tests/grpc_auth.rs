@@ -105,6 +105,7 @@ async fn calls_without_a_valid_token_are_refused(backend: Backend) {
     let err = FeatureServiceClient::new(plain("features"))
         .list_entities(ListEntitiesRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -112,6 +113,7 @@ async fn calls_without_a_valid_token_are_refused(backend: Backend) {
     let err = OrchestratorServiceClient::new(plain("orchestrator"))
         .list_pipelines(ListPipelinesRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -119,6 +121,7 @@ async fn calls_without_a_valid_token_are_refused(backend: Backend) {
     let err = MonitorServiceClient::new(plain("monitor"))
         .list_monitors(ListMonitorsRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();

@@ -558,6 +558,106 @@ async fn monitors_on_postgres_and_s3() {
     monitors_end_to_end(Backend::Production).await;
 }
 
+/// The monitor list pages on the server, by name: seven monitors in pages of three come back
+/// 3 + 3 + 1, in name order, each once, the last token empty; a monitor deleted between two
+/// pages moves nothing (a keyset, not an offset); a page over 1000 and a token the server did
+/// not issue are refused.
+async fn monitor_list_pages_by_name(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let viewer = t.token(TokenRole::Viewer, &[PROJECT]);
+    let editor = t.token(TokenRole::Editor, &[PROJECT]);
+    // Created out of order: the listing sorts.
+    let names = ["trips", "churn", "basket", "tenure", "latency", "uplift", "fraud"];
+    let body = json!({"checks": [{"column": "distance"}], "window_seconds": 3600});
+    for name in names {
+        expect_json(t.put(&api(&format!("/monitors/{name}")), &editor, &body), 200).await;
+    }
+    let mut sorted = names.to_vec();
+    sorted.sort_unstable();
+
+    let page = |token: &str| {
+        let path = if token.is_empty() {
+            api("/monitors?page_size=3")
+        } else {
+            api(&format!("/monitors?page_size=3&page_token={token}"))
+        };
+        expect_json(t.get(&path, &viewer), 200)
+    };
+    let names_of = |page: &Value| -> Vec<String> {
+        page["monitors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|m| m["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let mut listed = Vec::new();
+    let mut sizes = Vec::new();
+    let mut token = String::new();
+    loop {
+        let answer = page(&token).await;
+        let names = names_of(&answer);
+        sizes.push(names.len());
+        listed.extend(names);
+        token = answer["next_page_token"].as_str().unwrap().to_owned();
+        if token.is_empty() {
+            break;
+        }
+        assert!(sizes.len() < 10, "the pages never end: {answer:#}");
+    }
+    assert_eq!(sizes, [3, 3, 1], "{listed:?}");
+    assert_eq!(listed, sorted);
+
+    // Deleting the last monitor of the first page neither skips nor repeats one.
+    let first = page("").await;
+    assert_eq!(names_of(&first), ["basket", "churn", "fraud"]);
+    let response = t
+        .http
+        .delete(format!("{}{}", t.url, api("/monitors/fraud")))
+        .bearer_auth(&editor)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 204);
+    let second = page(first["next_page_token"].as_str().unwrap()).await;
+    assert_eq!(names_of(&second), ["latency", "tenure", "trips"]);
+
+    // Without page_size, one page of up to 100 holds them all.
+    let all = expect_json(t.get(&api("/monitors"), &viewer), 200).await;
+    assert_eq!(names_of(&all).len(), 6, "{all:#}");
+    assert_eq!(all["next_page_token"], "");
+
+    expect_error(
+        t.get(&api("/monitors?page_size=1001"), &viewer),
+        400,
+        "invalid_argument",
+    )
+    .await;
+    for forged in ["not-a-token", "zz", "ff"] {
+        expect_error(
+            t.get(&api(&format!("/monitors?page_token={forged}")), &viewer),
+            400,
+            "invalid_page_token",
+        )
+        .await;
+    }
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn the_monitor_list_pages_by_name_on_sqlite() {
+    monitor_list_pages_by_name(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn the_monitor_list_pages_by_name_on_postgres() {
+    monitor_list_pages_by_name(Backend::Production).await;
+}
+
 #[tokio::test]
 async fn monitoring_routes_are_documented() {
     let t = TestPlatform::embedded().await;

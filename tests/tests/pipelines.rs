@@ -947,6 +947,7 @@ async fn pipelines_run(backend: Backend) {
     let pipelines = client
         .list_pipelines(pb::ListPipelinesRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap()

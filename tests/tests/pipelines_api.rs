@@ -651,6 +651,104 @@ async fn bad_definitions_parameters_and_ids_are_refused_with_their_reason() {
     t.shutdown().await;
 }
 
+/// The pipeline list pages on the server, by name: seven pipelines in pages of three come
+/// back 3 + 3 + 1, in name order, each once, the last token empty; a pipeline deleted between
+/// two pages moves nothing (a keyset, not an offset); a page over 1000 and a token the server
+/// did not issue are refused.
+#[tokio::test]
+async fn the_pipeline_list_pages_by_name() {
+    for backend in [Backend::Embedded, Backend::Production] {
+        let Some((t, tokens, _pg)) = platform_with_project(backend).await else {
+            continue;
+        };
+        // Applied out of order: the listing sorts.
+        let names = [
+            "report", "clean", "backfill", "score", "ingest", "train", "export",
+        ];
+        let documents: Vec<String> = names
+            .iter()
+            .map(|name| format!("name: {name}\ntasks:\n  - {{id: run, kind: command, argv: [echo, hi]}}\n"))
+            .collect();
+        let files: Vec<(String, &str)> = names
+            .iter()
+            .zip(&documents)
+            .map(|(name, yaml)| (format!("pipelines/{name}.yaml"), yaml.as_str()))
+            .collect();
+        let files: Vec<(&str, &str)> = files.iter().map(|(path, yaml)| (path.as_str(), *yaml)).collect();
+        apply(&t, &tokens.admin, &files).await;
+        let mut sorted = names.to_vec();
+        sorted.sort_unstable();
+
+        let page = |token: &str| {
+            let path = if token.is_empty() {
+                api("/pipelines?page_size=3")
+            } else {
+                api(&format!("/pipelines?page_size=3&page_token={token}"))
+            };
+            expect_json(t.get(&path, &tokens.viewer), 200)
+        };
+        let names_of = |page: &Value| -> Vec<String> {
+            page["pipelines"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|p| p["name"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let mut listed = Vec::new();
+        let mut sizes = Vec::new();
+        let mut token = String::new();
+        loop {
+            let answer = page(&token).await;
+            let names = names_of(&answer);
+            sizes.push(names.len());
+            listed.extend(names);
+            token = answer["next_page_token"].as_str().unwrap().to_owned();
+            if token.is_empty() {
+                break;
+            }
+            assert!(sizes.len() < 10, "the pages never end: {answer:#}");
+        }
+        assert_eq!(sizes, [3, 3, 1], "{listed:?}");
+        assert_eq!(listed, sorted);
+
+        // Deleting the last pipeline of the first page neither skips nor repeats one.
+        let first = page("").await;
+        assert_eq!(names_of(&first), ["backfill", "clean", "export"]);
+        let response = t
+            .http
+            .delete(format!("{}{}", t.url, api("/pipelines/export")))
+            .bearer_auth(&tokens.admin)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 204);
+        let second = page(first["next_page_token"].as_str().unwrap()).await;
+        assert_eq!(names_of(&second), ["ingest", "report", "score"]);
+
+        // Without page_size, one page of up to 100 holds them all.
+        let all = expect_json(t.get(&api("/pipelines"), &tokens.viewer), 200).await;
+        assert_eq!(names_of(&all).len(), 6, "{all:#}");
+        assert_eq!(all["next_page_token"], "");
+
+        expect_error(
+            t.get(&api("/pipelines?page_size=1001"), &tokens.viewer),
+            400,
+            "invalid_argument",
+        )
+        .await;
+        for forged in ["not-a-token", "zz", "ff"] {
+            expect_error(
+                t.get(&api(&format!("/pipelines?page_token={forged}")), &tokens.viewer),
+                400,
+                "invalid_page_token",
+            )
+            .await;
+        }
+        t.shutdown().await;
+    }
+}
+
 #[tokio::test]
 async fn pipeline_routes_are_documented() {
     let t = TestPlatform::embedded().await;

@@ -277,6 +277,7 @@ async fn everything_is_project_not_found(
         .orchestrator
         .list_pipelines(orchestrator::ListPipelinesRequest {
             project: project.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -285,6 +286,7 @@ async fn everything_is_project_not_found(
         .monitor
         .list_monitors(monitor::ListMonitorsRequest {
             project: project.into(),
+            ..Default::default()
         })
         .await
         .unwrap_err();
@@ -382,6 +384,7 @@ async fn scenario(backend: Backend) {
         .orchestrator
         .list_pipelines(orchestrator::ListPipelinesRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -391,6 +394,7 @@ async fn scenario(backend: Backend) {
         .monitor
         .list_monitors(monitor::ListMonitorsRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -480,7 +484,10 @@ async fn interrupted_cascade(t: &TestPlatform, c: &mut Clients) {
     t.create_project(NAME).await;
     let pipelines = c
         .orchestrator
-        .list_pipelines(orchestrator::ListPipelinesRequest { project: NAME.into() })
+        .list_pipelines(orchestrator::ListPipelinesRequest {
+            project: NAME.into(),
+            ..Default::default()
+        })
         .await
         .unwrap()
         .into_inner();

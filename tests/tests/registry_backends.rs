@@ -1235,3 +1235,129 @@ async fn registry_search_limits_on_sqlite() {
 async fn registry_search_limits_on_postgres() {
     search_limits(Backend::Production).await;
 }
+
+/// A page sorted by one metric (read along the metric's index when it can be) holds the same
+/// runs as a sort of them all: values in order, ties by run id ascending, then the runs
+/// without the value or with NaN by run id; every run once, whatever the page size, filter
+/// or direction.
+async fn metric_order_pages(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    let mut c = clients(&t).await;
+    let experiment = |name: &'static str| {
+        let mut tracking = c.tracking.clone();
+        async move {
+            tracking
+                .create_experiment(pb::CreateExperimentRequest {
+                    project: PROJECT.into(),
+                    name: name.into(),
+                    tags: HashMap::new(),
+                })
+                .await
+                .unwrap()
+                .into_inner()
+                .experiment_id
+        }
+    };
+    let (sorted, other) = (experiment("sorted").await, experiment("other").await);
+    // (run id, accuracy when logged and not NaN, group param) of the sorted experiment.
+    let mut runs: Vec<(String, Option<f64>, u32)> = Vec::new();
+    for i in 0..420u32 {
+        let run = create_run(&mut c, &sorted, &format!("run-{i}")).await;
+        // 23 distinct values, so many runs share one.
+        let value = f64::from((i * 37) % 23) / 23.0;
+        let (metrics, accuracy) = match i % 10 {
+            0 => (vec![metric("loss", 1.0, 1, 1000)], None),
+            1 => (vec![metric("accuracy", f64::NAN, 1, 1000)], None),
+            _ => (vec![metric("accuracy", value, 1, 1000)], Some(value)),
+        };
+        let group = i % 3;
+        log(&mut c, &run, metrics, vec![param("group", &group.to_string())])
+            .await
+            .unwrap();
+        runs.push((run, accuracy, group));
+    }
+    // Runs of another experiment share the metric's index but are never selected.
+    for i in 0..60u32 {
+        let run = create_run(&mut c, &other, &format!("other-{i}")).await;
+        log(
+            &mut c,
+            &run,
+            vec![metric("accuracy", f64::from(i % 7) / 7.0, 1, 1000)],
+            vec![],
+        )
+        .await
+        .unwrap();
+    }
+
+    type Keep = fn(&(String, Option<f64>, u32)) -> bool;
+    let filters: [(&str, Keep); 3] = [
+        ("", |_| true),
+        ("params.group = '1'", |r| r.2 == 1),
+        ("metrics.accuracy > 0.3", |r| r.1.is_some_and(|v| v > 0.3)),
+    ];
+    for descending in [false, true] {
+        for (filter, keep) in filters {
+            let mut expected: Vec<_> = runs.iter().filter(|r| keep(r)).collect();
+            expected.sort_by(|a, b| match (a.1, b.1) {
+                (Some(x), Some(y)) => {
+                    let by_value = if descending {
+                        y.total_cmp(&x)
+                    } else {
+                        x.total_cmp(&y)
+                    };
+                    by_value.then_with(|| a.0.cmp(&b.0))
+                }
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (None, None) => a.0.cmp(&b.0),
+            });
+            let expected: Vec<&str> = expected.iter().map(|r| r.0.as_str()).collect();
+            let direction = if descending { "DESC" } else { "ASC" };
+            for page_size in [1, 7, 50] {
+                let (mut found, mut token, mut pages) = (Vec::new(), String::new(), 0);
+                loop {
+                    let page = c
+                        .tracking
+                        .search_runs(pb::SearchRunsRequest {
+                            project: PROJECT.into(),
+                            experiment_ids: vec![sorted.clone()],
+                            filter: filter.into(),
+                            view: pb::ViewType::ActiveOnly as i32,
+                            order_by: vec![format!("metrics.accuracy {direction}")],
+                            page_size,
+                            page_token: token,
+                        })
+                        .await
+                        .unwrap()
+                        .into_inner();
+                    pages += 1;
+                    assert!(page.runs.len() <= page_size as usize);
+                    found.extend(page.runs.into_iter().map(|r| r.run_id));
+                    token = page.next_page_token;
+                    if token.is_empty() {
+                        break;
+                    }
+                }
+                assert_eq!(
+                    found, expected,
+                    "{direction}, filter {filter:?}, pages of {page_size} ({pages} pages)"
+                );
+            }
+        }
+    }
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test]
+async fn registry_metric_order_pages_on_sqlite() {
+    metric_order_pages(Backend::Embedded).await;
+}
+
+#[tokio::test]
+async fn registry_metric_order_pages_on_postgres() {
+    metric_order_pages(Backend::Production).await;
+}

@@ -5,6 +5,7 @@
 //! split; a shadow challenger and every prediction logged to the monitor; batch scoring equal
 //! to online scoring; missing features and unservable versions refused with the reason; each
 //! deployment's predictions and errors counted by role, in total and over the last minute.
+//! The deployment list pages by name, each deployment of a page with its live counts.
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -917,10 +918,12 @@ async fn scenario(backend: Backend) {
     let listed = serving
         .list_deployments(pb::ListDeploymentsRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
         .into_inner();
+    assert!(listed.next_page_token.is_empty(), "three fit the default page");
     let mut names: Vec<(String, Option<u64>)> = listed
         .deployments
         .iter()
@@ -978,6 +981,7 @@ async fn scenario(backend: Backend) {
     let listed = serving
         .list_deployments(pb::ListDeploymentsRequest {
             project: PROJECT.into(),
+            ..Default::default()
         })
         .await
         .unwrap()
@@ -990,6 +994,171 @@ async fn scenario(backend: Backend) {
     assert_eq!(gone.code(), Code::NotFound, "{gone:?}");
     t.shutdown().await;
     drop(pg);
+}
+
+/// One page of `GET …/deployments` with `query`, as JSON.
+async fn deployments_page(t: &TestPlatform, token: &str, query: &str) -> Value {
+    let response = t
+        .get(&format!("/api/v1/projects/{PROJECT}/deployments?{query}"), token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{query}");
+    response.json().await.unwrap()
+}
+
+/// The deployment list pages by name: five deployments made out of order come two by two in
+/// name order, each once with its own live stats; the pages hold whatever deployments come
+/// after the last name seen, so one removed in between shifts nothing; sizes over 1000 and
+/// tokens the server did not issue are refused.
+async fn paging(backend: Backend) {
+    let Some((t, pg)) = TestPlatform::on(backend).await else {
+        return;
+    };
+    t.create_project(PROJECT).await;
+    register(&t).await;
+    let editor = t.token(lathe_tests::TokenRole::Editor, &[PROJECT]);
+    let mut serving = ServingServiceClient::new(t.grpc_channel("serving", &editor).await);
+    for i in [3, 0, 4, 1, 2] {
+        let name = format!("page-{i}");
+        deploy(
+            &mut serving,
+            pb::DeployRequest {
+                name: name.clone(),
+                ..Default::default()
+            },
+        )
+        .await;
+        // `page-i` makes i predictions, every input given with the request.
+        if i > 0 {
+            let drivers: Vec<i64> = (0..i).map(driver).collect();
+            let mut request = predict_request(&name, &drivers);
+            request.request_features = INPUTS
+                .iter()
+                .map(|input| pb::RequestFeature {
+                    name: (*input).into(),
+                    values: vec![0.5; i],
+                })
+                .collect();
+            serving.predict(request).await.unwrap();
+        }
+    }
+
+    // REST, two at a time: 2 + 2 + 1, by name, each once, each with its stats.
+    let viewer = t.token(lathe_tests::TokenRole::Viewer, &[PROJECT]);
+    let mut sizes = Vec::new();
+    let mut seen = Vec::new();
+    let mut token = String::new();
+    loop {
+        let query = if token.is_empty() {
+            "page_size=2".to_owned()
+        } else {
+            format!("page_size=2&page_token={token}")
+        };
+        let page = deployments_page(&t, &viewer, &query).await;
+        let deployments = page["deployments"].as_array().expect("deployments");
+        sizes.push(deployments.len());
+        for d in deployments {
+            let champion = &d["stats"]["champion"];
+            seen.push((
+                d["name"].as_str().unwrap().to_owned(),
+                champion["version"].as_u64(),
+                champion["predictions_total"].as_u64(),
+            ));
+        }
+        token = page["next_page_token"]
+            .as_str()
+            .expect("a token, empty or not")
+            .to_owned();
+        if token.is_empty() || sizes.len() > 5 {
+            break;
+        }
+    }
+    assert_eq!(sizes, [2, 2, 1]);
+    let expected: Vec<_> = (0..5u64)
+        .map(|i| (format!("page-{i}"), Some(1), Some(i)))
+        .collect();
+    assert_eq!(seen, expected, "by name, each once, with its own counts");
+
+    // gRPC: the same pages; without a size, all five in one page ending the list.
+    let first = serving
+        .list_deployments(pb::ListDeploymentsRequest {
+            project: PROJECT.into(),
+            page_size: 2,
+            page_token: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let names = |list: &pb::ListDeploymentsResponse| {
+        list.deployments
+            .iter()
+            .map(|d| d.name.clone())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(names(&first), ["page-0", "page-1"]);
+    assert!(first.deployments.iter().all(|d| d.stats.is_some()), "{first:?}");
+    let whole = serving
+        .list_deployments(pb::ListDeploymentsRequest {
+            project: PROJECT.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(whole.deployments.len(), 5);
+    assert!(whole.next_page_token.is_empty());
+
+    // A deployment of the first page undeployed before the second is asked for: the second
+    // page still starts right after the first page's last name.
+    serving
+        .undeploy(pb::DeploymentRef {
+            project: PROJECT.into(),
+            name: "page-0".into(),
+        })
+        .await
+        .unwrap();
+    let second = serving
+        .list_deployments(pb::ListDeploymentsRequest {
+            project: PROJECT.into(),
+            page_size: 2,
+            page_token: first.next_page_token.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(names(&second), ["page-2", "page-3"]);
+
+    // Refused: a page over 1000, a token this server did not issue.
+    let url = |query: &str| format!("/api/v1/projects/{PROJECT}/deployments?{query}");
+    let too_big = t.get(&url("page_size=1001"), &viewer).send().await.unwrap();
+    let (status, _, message) = lathe_tests::error_of(too_big).await;
+    assert_eq!(status, 400, "{message}");
+    assert!(message.contains("1000"), "{message}");
+    let forged = t.get(&url("page_token=bogus"), &viewer).send().await.unwrap();
+    let (status, code, message) = lathe_tests::error_of(forged).await;
+    assert_eq!((status, code.as_str()), (400, "invalid_page_token"), "{message}");
+    let refused = serving
+        .list_deployments(pb::ListDeploymentsRequest {
+            project: PROJECT.into(),
+            page_size: 0,
+            page_token: "bogus".into(),
+        })
+        .await
+        .unwrap_err();
+    assert_eq!(refused.code(), Code::InvalidArgument, "{refused:?}");
+    t.shutdown().await;
+    drop(pg);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployments_page_by_name_on_embedded_stores() {
+    paging(Backend::Embedded).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deployments_page_by_name_on_postgres() {
+    paging(Backend::Production).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

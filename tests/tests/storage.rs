@@ -180,6 +180,7 @@ async fn every_service_round_trips(backend: Backend) {
     let pipelines = orchestrator
         .list_pipelines(ListPipelinesRequest {
             project: "churn".into(),
+            ..Default::default()
         })
         .await
         .unwrap();

@@ -7,6 +7,7 @@ pub mod config;
 pub mod db;
 pub mod error;
 pub mod grpc;
+pub mod paging;
 pub mod reasons;
 pub mod row_log;
 pub mod storage;

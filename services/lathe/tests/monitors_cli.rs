@@ -1,6 +1,8 @@
 //! `lathe monitor compare` as a user runs it on two local Parquet files, with no server: a
 //! line per column and the dataset's verdict, the report as JSON or an HTML page, chosen
-//! methods and thresholds, and the exit status (0 whether or not the data drifts).
+//! methods and thresholds, and the exit status (0 whether or not the data drifts); and
+//! `lathe monitors list` against `lathe standalone`, which shows every monitor, past the
+//! listing's first page.
 
 use std::path::Path;
 use std::process::Output;
@@ -11,7 +13,7 @@ use arrow::datatypes::{DataType, Field, Schema};
 
 mod common;
 
-use common::lathe;
+use common::{lathe, standalone_with_project, terminate};
 
 /// `rows` rows: `distance` spread over [offset, offset + 100) and `city` cycling through
 /// `cities`, written as Parquet to `file`.
@@ -201,4 +203,55 @@ fn compare_reports_drift_between_local_parquet_files() {
         &["--reference", "missing.parquet", "--current", moved],
     ));
     assert!(error.contains("missing.parquet"), "{error}");
+}
+
+/// More monitors than the listing's default page of 100: `list` follows the pages and shows
+/// each once, as text and as JSON.
+#[tokio::test]
+async fn list_shows_every_monitor_past_the_first_page() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let (child, url, admin) = standalone_with_project(d, "churn").await;
+    let http = reqwest::Client::new();
+    let body = serde_json::json!({"checks": [{"column": "distance"}], "window_seconds": 3600});
+    let names: Vec<String> = (0..101).map(|i| format!("trips-{i:03}")).collect();
+    for name in &names {
+        let put = http
+            .put(format!("{url}/api/v1/projects/churn/monitors/{name}"))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(put.status(), 200, "{name}");
+    }
+    let list = |json: bool| {
+        let mut command = lathe(d);
+        command
+            .env("LATHE_URL", &url)
+            .env("LATHE_TOKEN", &admin)
+            .env("LATHE_PROJECT", "churn")
+            .args(["monitors", "list"]);
+        if json {
+            command.arg("--json");
+        }
+        succeeds(command.output().unwrap())
+    };
+
+    let text = list(false);
+    let listed: Vec<&str> = text
+        .lines()
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(listed, names, "{text}");
+    let answer: serde_json::Value = serde_json::from_str(&list(true)).unwrap();
+    let listed: Vec<&str> = answer["monitors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, names);
+    assert_eq!(answer["next_page_token"], "");
+    terminate(child);
 }

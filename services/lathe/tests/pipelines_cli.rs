@@ -1,6 +1,7 @@
 //! `lathe pipelines …` as a user runs it against `lathe standalone`: plan and apply a
 //! directory of definitions, trigger and wait for runs (the exit status says how they ended),
-//! list runs, print a task's log; the server's refusals are shown with their reason.
+//! list runs, print a task's log; the server's refusals are shown with their reason; `list`
+//! shows every pipeline, past the listing's first page.
 
 use std::path::Path;
 use std::process::Output;
@@ -180,5 +181,27 @@ async fn pipelines_from_the_command_line() {
         &["logs", &run_id, "hello", "--follow", "--try", "1"],
     ));
     assert_eq!(followed, log);
+
+    // More pipelines than the listing's default page of 100: `list` shows each once.
+    let bulk: Vec<String> = (0..100)
+        .map(|i| format!("name: bulk-{i:03}\ntasks:\n  - {{id: run, kind: command, argv: [echo, hi]}}\n"))
+        .collect();
+    std::fs::create_dir_all(d.join("bulk")).unwrap();
+    std::fs::write(d.join("bulk/many.yaml"), bulk.join("---\n")).unwrap();
+    let applied = succeeds(pipelines(d, &url, &admin, &["apply", "bulk"]));
+    assert!(applied.contains("applied 100 changes"), "{applied}");
+    let mut names: Vec<String> = (0..100).map(|i| format!("bulk-{i:03}")).collect();
+    names.extend(["fails".to_owned(), "train".to_owned()]);
+    let list = succeeds(pipelines(d, &url, &editor, &["list"]));
+    let listed: Vec<&str> = list
+        .lines()
+        .skip(1)
+        .filter_map(|line| line.split_whitespace().next())
+        .collect();
+    assert_eq!(listed, names, "{list}");
+    let answer: serde_json::Value =
+        serde_json::from_str(&succeeds(pipelines(d, &url, &editor, &["list", "--json"]))).unwrap();
+    assert_eq!(answer["pipelines"].as_array().unwrap().len(), 102);
+    assert_eq!(answer["next_page_token"], "");
     terminate(child);
 }

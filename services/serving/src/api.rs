@@ -50,12 +50,23 @@ impl ServingService for ServingApi {
         request: Request<pb::ListDeploymentsRequest>,
     ) -> Result<Response<pb::ListDeploymentsResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
-        let project = request.into_inner().project;
-        let deployments = self.predictor.deployments.list(&project).await?;
+        let pb::ListDeploymentsRequest {
+            project,
+            page_size,
+            page_token,
+        } = request.into_inner();
+        let (deployments, next_page_token) = self
+            .predictor
+            .deployments
+            .list(&project, page_size, &page_token)
+            .await?;
         if deployments.is_empty() {
             self.projects.require(&project).await?;
         }
-        Ok(Response::new(pb::ListDeploymentsResponse { deployments }))
+        Ok(Response::new(pb::ListDeploymentsResponse {
+            deployments,
+            next_page_token,
+        }))
     }
 
     async fn undeploy(

@@ -19,7 +19,8 @@ use sea_orm::DatabaseConnection;
 
 use crate::loading::{Loaded, Registry};
 use crate::prediction_counters::{self, DeploymentCounters};
-use crate::store::DEPLOYMENTS_TABLE;
+use crate::store::{DEPLOYMENTS_TABLE, deployment_pages};
+use lathe_common::paging;
 
 /// The alias a deployment follows when none is named.
 pub const DEFAULT_ALIAS: &str = "champion";
@@ -110,6 +111,8 @@ type Key = (String, String);
 #[derive(Clone)]
 pub struct Deployments {
     definitions: Definitions<pb::DeployRequest>,
+    /// The definitions' database, read a page at a time by `list`.
+    db: DatabaseConnection,
     registry: Registry,
     signer: Option<Arc<Signer>>,
     live: Arc<RwLock<HashMap<Key, Arc<Live>>>>,
@@ -118,7 +121,8 @@ pub struct Deployments {
 impl Deployments {
     pub fn new(db: DatabaseConnection, registry: Registry, signer: Option<Arc<Signer>>) -> Deployments {
         Deployments {
-            definitions: Definitions::new(db, DEPLOYMENTS_TABLE),
+            definitions: Definitions::new(db.clone(), DEPLOYMENTS_TABLE),
+            db,
             registry,
             signer,
             live: Arc::new(RwLock::new(HashMap::new())),
@@ -165,15 +169,26 @@ impl Deployments {
         }
     }
 
-    pub async fn list(&self, project: &str) -> Result<Vec<pb::Deployment>> {
-        let stored = self.definitions.list(project).await?;
-        Ok(stored
+    /// One page of the project's deployments by name, each as it serves here now (with its
+    /// stats), and the token of the next page (empty on the last).
+    pub async fn list(
+        &self,
+        project: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<pb::Deployment>, String)> {
+        let limit = paging::page_size(page_size)?;
+        let after = paging::decode_token(page_token)?;
+        let mut stored = deployment_pages::page(&self.db, project, after.as_deref(), limit + 1).await?;
+        let next_page_token = paging::finish_page(&mut stored, limit, |s| s.spec.name.clone());
+        let deployments = stored
             .into_iter()
             .map(|s| match self.live(project, &s.spec.name) {
                 Ok(live) => live.to_proto(),
                 Err(_) => Live::new(s).to_proto(),
             })
-            .collect())
+            .collect();
+        Ok((deployments, next_page_token))
     }
 
     /// How many deployments the project has; with `delete`, removes them all (and stops

@@ -5,7 +5,8 @@
 //! [`runtime`] runs ONNX models in process; [`loading`] fetches and checks a version;
 //! [`deployments`] keeps what each deployment serves and follows its aliases; [`predict`]
 //! answers one call; [`prediction_counters`] counts each deployment's predictions and live
-//! rate; [`batch`] scores a file with the historical retrieval; [`api`] is the gRPC face.
+//! rate; [`batch`] scores a file with the historical retrieval (the deployment list pages with
+//! [`lathe_common::paging`]); [`api`] is the gRPC face.
 //! [`Serving::build`] connects and migrates its store; `into_server` runs the gRPC server with
 //! the alias watcher and the prediction logger.
 

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tonic::{Request, Response, Status};
 
 use crate::catalog::Catalog;
+use crate::catalog::paging::PageRequest;
 use crate::definitions::model::ENTITY;
 use crate::feature_values::FeatureValues;
 use crate::project_data;
@@ -66,15 +67,20 @@ impl FeatureService for FeaturesApi {
         request: Request<pb::ListEntitiesRequest>,
     ) -> Result<Response<pb::ListEntitiesResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
-        let project = request.into_inner().project;
-        let entities = self
+        let request = request.into_inner();
+        let page = PageRequest::new(request.page_size, request.page_token);
+        let (entities, next_page_token) = self
             .catalog
-            .list(&project, Some(ENTITY))
-            .await?
+            .list_page(&request.project, Some(ENTITY), &page)
+            .await?;
+        let entities = entities
             .into_iter()
-            .map(|stored| definition_messages::entity(&project, stored))
+            .map(|stored| definition_messages::entity(&request.project, stored))
             .collect::<lathe_common::Result<Vec<_>>>()?;
-        Ok(Response::new(pb::ListEntitiesResponse { entities }))
+        Ok(Response::new(pb::ListEntitiesResponse {
+            entities,
+            next_page_token,
+        }))
     }
 
     async fn delete_entity(
@@ -121,14 +127,15 @@ impl FeatureService for FeaturesApi {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
         let kind = (!request.kind.is_empty()).then_some(request.kind.as_str());
-        let definitions = self
-            .catalog
-            .list(&request.project, kind)
-            .await?
-            .into_iter()
-            .map(|stored| definition_messages::definition(&request.project, stored))
-            .collect();
-        Ok(Response::new(pb::ListDefinitionsResponse { definitions }))
+        let page = PageRequest::new(request.page_size, request.page_token);
+        let (definitions, next_page_token) = self.catalog.list_page(&request.project, kind, &page).await?;
+        Ok(Response::new(pb::ListDefinitionsResponse {
+            definitions: definitions
+                .into_iter()
+                .map(|stored| definition_messages::definition(&request.project, stored))
+                .collect(),
+            next_page_token,
+        }))
     }
 
     async fn get_definition(
@@ -149,19 +156,21 @@ impl FeatureService for FeaturesApi {
 
     async fn get_definition_history(
         &self,
-        request: Request<pb::GetDefinitionRequest>,
+        request: Request<pb::GetDefinitionHistoryRequest>,
     ) -> Result<Response<pb::GetDefinitionHistoryResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
         let request = request.into_inner();
-        let versions = self
+        let page = PageRequest::new(request.page_size, request.page_token);
+        let (versions, next_page_token) = self
             .catalog
-            .history(&request.project, &request.kind, &request.name)
+            .history_page(&request.project, &request.kind, &request.name, &page)
             .await?;
         Ok(Response::new(pb::GetDefinitionHistoryResponse {
             versions: versions
                 .into_iter()
                 .map(definition_messages::definition_version)
                 .collect(),
+            next_page_token,
         }))
     }
 

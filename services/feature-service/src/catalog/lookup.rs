@@ -5,6 +5,7 @@ use lathe_common::reasons;
 use lathe_common::{Error, ErrorCode, Result};
 
 use super::Catalog;
+use super::paging::{self, PageRequest};
 use crate::definitions::model::{DATA_SOURCE, ENTITY, FEATURE_VIEW, KINDS, StoredDefinition};
 use crate::store::definitions::history;
 
@@ -54,26 +55,61 @@ impl Catalog {
         }
     }
 
-    /// Every definition of a project (of one kind, if given), by kind then name; a project with
-    /// none must exist.
-    pub async fn list(&self, project: &str, kind: Option<&str>) -> Result<Vec<StoredDefinition>> {
+    /// One page of the definitions of a project (of one kind, if given), by kind then name,
+    /// and the token of the next page; a project with none must exist.
+    pub async fn list_page(
+        &self,
+        project: &str,
+        kind: Option<&str>,
+        page: &PageRequest,
+    ) -> Result<(Vec<StoredDefinition>, String)> {
         if let Some(kind) = kind {
             check_kind(kind)?;
         }
-        let definitions = self.store.list(project, kind).await?;
+        let limit = page.limit()?;
+        let after = paging::decode_definition_token(&page.token, kind)?;
+        let mut definitions = self
+            .store
+            .list_page(project, kind, after.as_ref(), limit + 1)
+            .await?;
         if definitions.is_empty() {
             self.projects.require(project).await?;
         }
-        Ok(definitions)
+        let next = lathe_common::paging::finish_page(&mut definitions, limit, |d| {
+            paging::definition_key(d.spec.kind(), d.spec.name())
+        });
+        Ok((definitions, next))
     }
 
-    /// Every applied version of one definition, deletions included, oldest first.
-    pub async fn history(&self, project: &str, kind: &str, name: &str) -> Result<Vec<history::Model>> {
+    /// One page of the applied versions of one definition, deletions included, oldest first,
+    /// and the token of the next page.
+    pub async fn history_page(
+        &self,
+        project: &str,
+        kind: &str,
+        name: &str,
+        page: &PageRequest,
+    ) -> Result<(Vec<history::Model>, String)> {
         check_kind(kind)?;
-        let versions = self.store.history(project, kind, name).await?;
-        if versions.is_empty() {
+        let limit = page.limit()?;
+        let after = paging::decode_version_token(&page.token)?;
+        let mut versions = self
+            .store
+            .history_page(project, kind, name, after, limit + 1)
+            .await?;
+        // A page after the last version is empty without the definition being missing.
+        if versions.is_empty()
+            && (after.is_none()
+                || self
+                    .store
+                    .history_page(project, kind, name, None, 1)
+                    .await?
+                    .is_empty())
+        {
             return Err(self.missing(kind, project, name).await);
         }
-        Ok(versions)
+        let next =
+            lathe_common::paging::finish_page(&mut versions, limit, |v| paging::version_key(v.version));
+        Ok((versions, next))
     }
 }

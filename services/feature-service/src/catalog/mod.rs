@@ -6,6 +6,7 @@
 mod apply;
 mod entities;
 mod lookup;
+pub mod paging;
 
 use lathe_common::projects::ProjectCheck;
 

@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use lathe_common::{Error, Result};
 use sea_orm::entity::prelude::*;
-use sea_orm::{DatabaseConnection, QueryOrder, Set};
+use sea_orm::{Condition, DatabaseConnection, QueryOrder, QuerySelect, Set};
 
 use super::materializations::{materialized, runs};
+use crate::catalog::paging::DefinitionKey;
 use crate::definitions::model::{FEATURE_VIEW, Spec, StoredDefinition};
 use crate::definitions::plan::{Action, Change};
 
@@ -177,6 +178,35 @@ impl DefinitionStore {
         query.all(&self.db).await?.into_iter().map(Self::decode).collect()
     }
 
+    /// At most `limit` definitions of a project (optionally of one kind) that come after `after`
+    /// by kind then name, in that order.
+    pub async fn list_page(
+        &self,
+        project: &str,
+        kind: Option<&str>,
+        after: Option<&DefinitionKey>,
+        limit: u64,
+    ) -> Result<Vec<StoredDefinition>> {
+        let mut query = current::Entity::find()
+            .filter(current::Column::Project.eq(project))
+            .order_by_asc(current::Column::Kind)
+            .order_by_asc(current::Column::Name)
+            .limit(limit);
+        if let Some(kind) = kind {
+            query = query.filter(current::Column::Kind.eq(kind));
+        }
+        if let Some(after) = after {
+            query = query.filter(
+                Condition::any().add(current::Column::Kind.gt(&after.kind)).add(
+                    Condition::all()
+                        .add(current::Column::Kind.eq(&after.kind))
+                        .add(current::Column::Name.gt(&after.name)),
+                ),
+            );
+        }
+        query.all(&self.db).await?.into_iter().map(Self::decode).collect()
+    }
+
     pub async fn get(&self, project: &str, kind: &str, name: &str) -> Result<Option<StoredDefinition>> {
         let row = current::Entity::find_by_id((project.to_owned(), kind.to_owned(), name.to_owned()))
             .one(&self.db)
@@ -184,14 +214,25 @@ impl DefinitionStore {
         row.map(Self::decode).transpose()
     }
 
-    pub async fn history(&self, project: &str, kind: &str, name: &str) -> Result<Vec<history::Model>> {
-        Ok(history::Entity::find()
+    /// At most `limit` versions of one definition newer than `after`, oldest first.
+    pub async fn history_page(
+        &self,
+        project: &str,
+        kind: &str,
+        name: &str,
+        after: Option<i64>,
+        limit: u64,
+    ) -> Result<Vec<history::Model>> {
+        let mut query = history::Entity::find()
             .filter(history::Column::Project.eq(project))
             .filter(history::Column::Kind.eq(kind))
             .filter(history::Column::Name.eq(name))
             .order_by_asc(history::Column::Version)
-            .all(&self.db)
-            .await?)
+            .limit(limit);
+        if let Some(after) = after {
+            query = query.filter(history::Column::Version.gt(after));
+        }
+        Ok(query.all(&self.db).await?)
     }
 
     /// How many definitions the project holds, of every kind.

@@ -1,10 +1,10 @@
 //! Entity definitions of a project, stored by the feature-service (which checks the project
 //! with the registry-service). Reads need `viewer`, writes `editor`, both the project in the token.
 
-use actix_web::{HttpResponse, delete, get, put};
+use actix_web::{HttpResponse, delete, get, put, web};
 use lathe_contract::features::v1 as pb;
 
-use super::params::{EntityPath, ProjectPath};
+use super::params::{EntityPath, ListQuery, ProjectPath};
 use super::requests::{Change, Target};
 use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
@@ -39,19 +39,25 @@ pub async fn get_entity(
     ok(backends.features().get_entity(target.request).await?)
 }
 
-/// Every entity of a project.
+/// The entities of a project, one page at a time by name.
 #[utoipa::path(
     tag = "features",
-    params(ProjectPath),
-    responses((status = 200, body = pb::ListEntitiesResponse)),
+    params(ProjectPath, ListQuery),
+    responses((status = 200, body = pb::ListEntitiesResponse), (status = 400, body = ErrorBody)),
 )]
 #[get("")]
-pub async fn list_entities(access: ProjectAccess<Viewer>, backends: Services) -> Reply {
-    let project = access.project;
-    ok(backends
-        .features()
-        .list_entities(pb::ListEntitiesRequest { project })
-        .await?)
+pub async fn list_entities(
+    access: ProjectAccess<Viewer>,
+    query: web::Query<ListQuery>,
+    backends: Services,
+) -> Reply {
+    let (page_size, page_token) = query.into_inner().page();
+    let request = pb::ListEntitiesRequest {
+        project: access.project,
+        page_size,
+        page_token,
+    };
+    ok(backends.features().list_entities(request).await?)
 }
 
 /// Deletes an entity (editor).

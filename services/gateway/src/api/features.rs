@@ -15,7 +15,7 @@ use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::online_json::{JsonValue, Timestamp, status_name};
-use super::params::{DefinitionPath, KindQuery, ProjectPath};
+use super::params::{DefinitionPath, ListQuery, ProjectPath};
 use super::requests::Target;
 use super::rfc3339;
 use super::{Reply, Services, ok};
@@ -56,9 +56,12 @@ impl From<pb::Definition> for Definition {
     }
 }
 
+/// One page of definitions, by kind then name.
 #[derive(Serialize, ToSchema)]
 pub struct DefinitionList {
     pub definitions: Vec<Definition>,
+    /// Empty on the last page.
+    pub next_page_token: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -71,9 +74,23 @@ pub struct DefinitionVersion {
     pub applied_time: Option<DateTime<Utc>>,
 }
 
+/// One page of a definition's versions, oldest first.
 #[derive(Serialize, ToSchema)]
 pub struct DefinitionHistory {
     pub versions: Vec<DefinitionVersion>,
+    /// Empty on the last page.
+    pub next_page_token: String,
+}
+
+#[derive(Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct DefinitionsQuery {
+    /// entity, data_source, feature_view or feature_service; all when absent.
+    pub kind: Option<String>,
+    /// 1 to 1000; default 100.
+    pub page_size: Option<u32>,
+    /// `next_page_token` of the previous page.
+    pub page_token: Option<String>,
 }
 
 /// Plans (`dry_run`) or applies a feature repository (editor).
@@ -102,25 +119,29 @@ pub async fn apply_repository(
     ok(backends.features().apply_repository(request).await?)
 }
 
-/// The project's current definitions.
+/// The project's current definitions, one page at a time by kind then name.
 #[utoipa::path(
     tag = "features",
-    params(ProjectPath, KindQuery),
+    params(ProjectPath, DefinitionsQuery),
     responses((status = 200, body = DefinitionList), (status = 400, body = ErrorBody)),
 )]
 #[get("/definitions")]
 pub async fn list_definitions(
     access: ProjectAccess<Viewer>,
-    query: web::Query<KindQuery>,
+    query: web::Query<DefinitionsQuery>,
     backends: Services,
 ) -> Reply {
+    let query = query.into_inner();
     let request = pb::ListDefinitionsRequest {
         project: access.project,
-        kind: query.into_inner().kind.unwrap_or_default(),
+        kind: query.kind.unwrap_or_default(),
+        page_size: query.page_size.unwrap_or(0),
+        page_token: query.page_token.unwrap_or_default(),
     };
     let answer = backends.features().list_definitions(request).await?.into_inner();
     Ok(HttpResponse::Ok().json(DefinitionList {
         definitions: answer.definitions.into_iter().map(Definition::from).collect(),
+        next_page_token: answer.next_page_token,
     }))
 }
 
@@ -139,20 +160,32 @@ pub async fn get_definition(
     Ok(HttpResponse::Ok().json(Definition::from(answer.into_inner())))
 }
 
-/// Every applied version of a definition, deletions included.
+/// Every applied version of a definition, deletions included, one page at a time oldest first.
 #[utoipa::path(
     tag = "features",
-    params(DefinitionPath),
-    responses((status = 200, body = DefinitionHistory), (status = 404, body = ErrorBody)),
+    params(DefinitionPath, ListQuery),
+    responses(
+        (status = 200, body = DefinitionHistory), (status = 400, body = ErrorBody), (status = 404, body = ErrorBody),
+    ),
 )]
 #[get("/definitions/{kind}/{name}/history")]
 pub async fn definition_history(
     target: Target<Viewer, DefinitionPath, pb::GetDefinitionRequest>,
+    query: web::Query<ListQuery>,
     backends: Services,
 ) -> Reply {
+    let pb::GetDefinitionRequest { project, kind, name } = target.request;
+    let (page_size, page_token) = query.into_inner().page();
+    let request = pb::GetDefinitionHistoryRequest {
+        project,
+        kind,
+        name,
+        page_size,
+        page_token,
+    };
     let answer = backends
         .features()
-        .get_definition_history(target.request)
+        .get_definition_history(request)
         .await?
         .into_inner();
     Ok(HttpResponse::Ok().json(DefinitionHistory {
@@ -167,6 +200,7 @@ pub async fn definition_history(
                 applied_time: rfc3339(v.applied_time),
             })
             .collect(),
+        next_page_token: answer.next_page_token,
     }))
 }
 

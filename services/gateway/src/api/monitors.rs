@@ -16,7 +16,7 @@ use lathe_contract::monitor::v1 as pb;
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
-use super::params::{MonitorPath, MonitorWindowPath, ProjectPath};
+use super::params::{ListQuery, MonitorPath, MonitorWindowPath, ProjectPath};
 use super::requests::{Change, Target};
 use super::{Reply, Services, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
@@ -74,19 +74,29 @@ pub async fn get_monitor(
     ok(backends.monitor().get_monitor(target.request).await?)
 }
 
-/// The project's monitors.
+/// The project's monitors, by name, a page at a time.
 #[utoipa::path(
     tag = "monitoring",
-    params(ProjectPath),
-    responses((status = 200, body = pb::ListMonitorsResponse), (status = 404, body = ErrorBody, description = "No such project")),
+    params(ProjectPath, ListQuery),
+    responses(
+        (status = 200, body = pb::ListMonitorsResponse),
+        (status = 400, body = ErrorBody, description = "`page_size` over 1000, or a `page_token` this server did not issue"),
+        (status = 404, body = ErrorBody, description = "No such project"),
+    ),
 )]
 #[get("")]
-pub async fn list_monitors(access: ProjectAccess<Viewer>, backends: Services) -> Reply {
-    let project = access.project;
-    ok(backends
-        .monitor()
-        .list_monitors(pb::ListMonitorsRequest { project })
-        .await?)
+pub async fn list_monitors(
+    access: ProjectAccess<Viewer>,
+    query: web::Query<ListQuery>,
+    backends: Services,
+) -> Reply {
+    let (page_size, page_token) = query.into_inner().page();
+    let request = pb::ListMonitorsRequest {
+        project: access.project,
+        page_size,
+        page_token,
+    };
+    ok(backends.monitor().list_monitors(request).await?)
 }
 
 /// Deletes a monitor with its reference, logged rows, labels, windows and alerts (editor).

@@ -186,10 +186,3 @@ pub struct ListArtifactsQuery {
     /// Directory to list; the root when absent.
     pub path: Option<String>,
 }
-
-#[derive(Deserialize, IntoParams)]
-#[serde(deny_unknown_fields)]
-pub struct KindQuery {
-    /// entity, data_source, feature_view or feature_service; all when absent.
-    pub kind: Option<String>,
-}

@@ -19,7 +19,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use tracing::Instrument;
 use utoipa::IntoParams;
 
-use super::params::{PipelinePath, PipelineRunPath, ProjectPath, TaskLogPath};
+use super::params::{ListQuery, PipelinePath, PipelineRunPath, ProjectPath, TaskLogPath};
 use super::requests::{Change, Target};
 use super::{Reply, Services, created, ok};
 use crate::auth::{Admin, Editor, ProjectAccess, Viewer};
@@ -64,19 +64,29 @@ pub async fn apply_pipelines(
     ok(backends.orchestrator().apply_pipelines(request).await?)
 }
 
-/// The project's pipelines, current versions.
+/// The project's pipelines, current versions, by name, a page at a time.
 #[utoipa::path(
     tag = "pipelines",
-    params(ProjectPath),
-    responses((status = 200, body = pb::ListPipelinesResponse), (status = 404, body = ErrorBody, description = "No such project")),
+    params(ProjectPath, ListQuery),
+    responses(
+        (status = 200, body = pb::ListPipelinesResponse),
+        (status = 400, body = ErrorBody, description = "`page_size` over 1000, or a `page_token` this server did not issue"),
+        (status = 404, body = ErrorBody, description = "No such project"),
+    ),
 )]
 #[get("")]
-pub async fn list_pipelines(access: ProjectAccess<Viewer>, backends: Services) -> Reply {
-    let project = access.project;
-    ok(backends
-        .orchestrator()
-        .list_pipelines(pb::ListPipelinesRequest { project })
-        .await?)
+pub async fn list_pipelines(
+    access: ProjectAccess<Viewer>,
+    query: web::Query<ListQuery>,
+    backends: Services,
+) -> Reply {
+    let (page_size, page_token) = query.into_inner().page();
+    let request = pb::ListPipelinesRequest {
+        project: access.project,
+        page_size,
+        page_token,
+    };
+    ok(backends.orchestrator().list_pipelines(request).await?)
 }
 
 /// One pipeline, current version, with its tasks and source.

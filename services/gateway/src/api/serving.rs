@@ -16,7 +16,7 @@ use serde_json::Value as Json;
 use utoipa::{IntoParams, ToSchema};
 
 use super::features::{entity_frame, json_to_value};
-use super::params::ProjectPath;
+use super::params::{ListQuery, ProjectPath};
 use super::{Reply, Services, created, ok};
 use crate::auth::{Editor, ProjectAccess, Viewer};
 use crate::error::ErrorBody;
@@ -73,20 +73,30 @@ pub async fn deploy(
     created(backends.serving().deploy(request).await?)
 }
 
-/// The project's deployments, each with the version it serves and its `stats` (as for one
-/// deployment).
+/// The project's deployments by name, a page at a time, each with the version it serves and
+/// its `stats` (as for one deployment). `next_page_token` is empty on the last page.
 #[utoipa::path(
     tag = "serving",
-    params(ProjectPath),
-    responses((status = 200, body = pb::ListDeploymentsResponse), (status = 404, body = ErrorBody, description = "No such project")),
+    params(ProjectPath, ListQuery),
+    responses(
+        (status = 200, body = pb::ListDeploymentsResponse),
+        (status = 400, body = ErrorBody, description = "`page_size` over 1000, or a `page_token` this server did not issue (`invalid_page_token`)"),
+        (status = 404, body = ErrorBody, description = "No such project"),
+    ),
 )]
 #[get("")]
-pub async fn list_deployments(access: ProjectAccess<Viewer>, backends: Services) -> Reply {
-    let project = access.project;
-    ok(backends
-        .serving()
-        .list_deployments(pb::ListDeploymentsRequest { project })
-        .await?)
+pub async fn list_deployments(
+    access: ProjectAccess<Viewer>,
+    query: web::Query<ListQuery>,
+    backends: Services,
+) -> Reply {
+    let (page_size, page_token) = query.into_inner().page();
+    let request = pb::ListDeploymentsRequest {
+        project: access.project,
+        page_size,
+        page_token,
+    };
+    ok(backends.serving().list_deployments(request).await?)
 }
 
 /// One deployment: what it follows, the version it serves (and its challenger's), and why the
@@ -415,6 +425,17 @@ mod tests {
         }
         let deploying = &doc["paths"]["/api/v1/projects/{project}/deployments"]["post"];
         assert!(deploying["responses"]["201"].is_object(), "{deploying}");
+        let listing = &doc["paths"]["/api/v1/projects/{project}/deployments"]["get"];
+        let params: Vec<(&str, &str)> = listing["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| Some((p["name"].as_str()?, p["in"].as_str()?)))
+            .collect();
+        for param in ["page_size", "page_token"] {
+            assert!(params.contains(&(param, "query")), "{param}: {listing}");
+        }
+        assert!(listing["responses"]["400"].is_object(), "{listing}");
         let predicting = &doc["paths"]["/api/v1/projects/{project}/predict/{deployment}"]["post"];
         assert!(predicting["responses"]["422"].is_object(), "{predicting}");
         for schema in [

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
+use super::pipelines::every_page;
 use super::{Api, BoxError, print, segment};
 
 const PARQUET: &str = "application/vnd.apache.parquet";
@@ -102,7 +103,7 @@ pub async fn monitors(api: &Api, command: MonitorsCommand, as_json: bool) -> Res
             (Value::Array(applied), text)
         }
         MonitorsCommand::List => {
-            let answer = api.get("/monitors").await?;
+            let answer = every_page(api, "/monitors", "monitors").await?;
             let text = render_monitors(&answer);
             (answer, text)
         }

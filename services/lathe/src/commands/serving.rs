@@ -152,9 +152,54 @@ pub async fn deployments(api: &Api, name: Option<String>, as_json: bool) -> Resu
             show(&answer, as_json, render_deployment)
         }
         None => {
-            let answer = api.get("/deployments").await?;
+            let answer = all_deployments(api).await?;
             show(&answer, as_json, render_deployments)
         }
+    }
+}
+
+/// The page size `lathe deployments` asks for: the server's largest, so most projects take
+/// one call.
+const LIST_PAGE_SIZE: &str = "1000";
+
+/// Every deployment of the project, by name, as one `{"deployments": [...]}`: the server's
+/// pages followed to the last.
+async fn all_deployments(api: &Api) -> Result<Value, BoxError> {
+    follow_pages(move |token| {
+        let mut request = api
+            .request(reqwest::Method::GET, "/deployments")
+            .query(&[("page_size", LIST_PAGE_SIZE)]);
+        if !token.is_empty() {
+            request = request.query(&[("page_token", token)]);
+        }
+        api.send(request)
+    })
+    .await
+}
+
+/// Asks `page` for the first page (an empty token), then for each `next_page_token` until one
+/// is empty, and gathers their `deployments` in order.
+async fn follow_pages<F, Fut>(mut page: F) -> Result<Value, BoxError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: Future<Output = Result<Value, BoxError>>,
+{
+    let mut deployments = Vec::new();
+    let mut token = String::new();
+    loop {
+        let mut answer = page(token.clone()).await?;
+        if let Value::Array(listed) = answer["deployments"].take() {
+            deployments.extend(listed);
+        }
+        let next = answer["next_page_token"].as_str().unwrap_or_default();
+        if next.is_empty() {
+            return Ok(json!({ "deployments": deployments }));
+        }
+        if next == token {
+            // A server that hands back the token it was given would be followed forever.
+            return Err(format!("the server answered page token {next} again").into());
+        }
+        next.clone_into(&mut token);
     }
 }
 
@@ -427,6 +472,54 @@ mod tests {
             predict(&["--deployment", "eta", "--entity", "id=1", "--feature", "v:f=high"]).is_err(),
             "a request feature is a number"
         );
+    }
+
+    #[tokio::test]
+    async fn the_list_follows_every_page_in_order() {
+        let pages = [
+            json!({ "deployments": [{ "name": "a" }, { "name": "b" }], "next_page_token": "t1" }),
+            json!({ "deployments": [{ "name": "c" }, { "name": "d" }], "next_page_token": "t2" }),
+            json!({ "deployments": [{ "name": "e" }], "next_page_token": "" }),
+        ];
+        let mut asked = Vec::new();
+        let all = follow_pages(|token| {
+            let answer = pages[asked.len()].clone();
+            asked.push(token);
+            async move { Ok(answer) }
+        })
+        .await
+        .unwrap();
+        assert_eq!(asked, ["", "t1", "t2"]);
+        let names: Vec<&str> = all["deployments"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["a", "b", "c", "d", "e"]);
+        assert_eq!(
+            render_deployments(&all).lines().count(),
+            5,
+            "{}",
+            render_deployments(&all)
+        );
+    }
+
+    #[tokio::test]
+    async fn a_list_ends_at_an_empty_token_and_fails_on_a_token_answered_twice() {
+        let again = follow_pages(|_| async {
+            Ok(json!({ "deployments": [{ "name": "a" }], "next_page_token": "t1" }))
+        })
+        .await;
+        let mut calls = 0;
+        let empty = follow_pages(|_| {
+            calls += 1;
+            async { Ok(json!({ "deployments": [] })) }
+        })
+        .await
+        .unwrap();
+        assert!(again.is_err());
+        assert_eq!((calls, empty), (1, json!({ "deployments": [] })));
     }
 
     #[test]

@@ -25,6 +25,7 @@ use tonic::{Request, Response, Status};
 use crate::compare::{checks_of, compare_frames, method_of, render_html};
 use crate::engine::ingest::ReferenceSource;
 use crate::engine::{Engine, millis};
+use crate::store::monitor_pages::monitors_page;
 
 pub struct MonitorsApi {
     engine: Engine,
@@ -268,19 +269,21 @@ impl MonitorService for MonitorsApi {
         request: Request<ListMonitorsRequest>,
     ) -> Result<Response<ListMonitorsResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
-        let project = request.into_inner().project;
-        let monitors: Vec<_> = self
-            .engine
-            .definitions()
-            .list(&project)
-            .await?
-            .into_iter()
-            .map(with_metadata)
-            .collect();
-        if monitors.is_empty() {
-            self.projects.require(&project).await?;
+        let request = request.into_inner();
+        let page = monitors_page(
+            &self.engine.db,
+            &request.project,
+            request.page_size,
+            &request.page_token,
+        )
+        .await?;
+        if page.monitors.is_empty() {
+            self.projects.require(&request.project).await?;
         }
-        Ok(Response::new(ListMonitorsResponse { monitors }))
+        Ok(Response::new(ListMonitorsResponse {
+            monitors: page.monitors.into_iter().map(with_metadata).collect(),
+            next_page_token: page.next_page_token,
+        }))
     }
 
     async fn delete_monitor(

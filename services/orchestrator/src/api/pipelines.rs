@@ -141,19 +141,19 @@ impl OrchestratorService for PipelinesApi {
         request: Request<pb::ListPipelinesRequest>,
     ) -> Result<Response<pb::ListPipelinesResponse>, Status> {
         access::require(&request, Role::Viewer, &request.get_ref().project)?;
-        let project = request.into_inner().project;
-        let pipelines: Vec<_> = self
+        let request = request.into_inner();
+        let (page, next_page_token) = self
             .runs
             .pipelines
-            .list(&project)
-            .await?
-            .iter()
-            .map(convert::pipeline)
-            .collect();
-        if pipelines.is_empty() {
-            self.projects.require(&project).await?;
+            .page(&request.project, request.page_size, &request.page_token)
+            .await?;
+        if page.is_empty() {
+            self.projects.require(&request.project).await?;
         }
-        Ok(Response::new(pb::ListPipelinesResponse { pipelines }))
+        Ok(Response::new(pb::ListPipelinesResponse {
+            pipelines: page.iter().map(convert::pipeline).collect(),
+            next_page_token,
+        }))
     }
 
     async fn delete_pipeline(

@@ -8,12 +8,13 @@ use std::sync::{Arc, Mutex};
 use lathe_common::{Error, Result, db, reasons};
 use sea_orm::{
     ActiveModelTrait, ColumnTrait, DatabaseConnection, EntityTrait, IntoActiveModel, QueryFilter, QueryOrder,
-    Set,
+    QuerySelect, Set,
 };
 use serde_yaml::Value;
 
 use super::tables::{pipeline, pipeline_version};
 use crate::definition::{Pipeline, Problem, Problems, parse_files};
+use lathe_common::paging;
 
 /// What applying did (or would do) to one pipeline.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -181,12 +182,41 @@ impl Pipelines {
         }))
     }
 
+    /// Every pipeline of the project, by name (for the scheduler, which needs them all).
     pub async fn list(&self, project: &str) -> Result<Vec<Current>> {
         let heads = pipeline::Entity::find()
             .filter(pipeline::Column::Project.eq(project))
             .order_by_asc(pipeline::Column::Name)
             .all(&self.db)
             .await?;
+        self.currents(project, heads).await
+    }
+
+    /// One page of the project's pipelines by name, and the token of the next page (empty on
+    /// the last). A page starts strictly after the last name of the page before (a keyset, not
+    /// an offset), so pages neither overlap nor skip while pipelines come and go.
+    pub async fn page(
+        &self,
+        project: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> Result<(Vec<Current>, String)> {
+        let size = paging::page_size(page_size)?;
+        let mut select = pipeline::Entity::find().filter(pipeline::Column::Project.eq(project));
+        if let Some(after) = paging::decode_token(page_token)? {
+            select = select.filter(pipeline::Column::Name.gt(after));
+        }
+        let mut heads = select
+            .order_by_asc(pipeline::Column::Name)
+            .limit(size + 1)
+            .all(&self.db)
+            .await?;
+        let next = paging::finish_page(&mut heads, size, |head| head.name.clone());
+        Ok((self.currents(project, heads).await?, next))
+    }
+
+    /// The heads with their current versions, parsed.
+    async fn currents(&self, project: &str, heads: Vec<pipeline::Model>) -> Result<Vec<Current>> {
         let mut all = Vec::with_capacity(heads.len());
         for head in heads {
             let version = self.version_row(project, &head.name, head.version).await?;

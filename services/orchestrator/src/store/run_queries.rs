@@ -7,6 +7,7 @@ use sea_orm::{
 
 use super::tables::run;
 use crate::engine::states::RunState;
+use lathe_common::paging;
 
 pub struct RunQuery {
     pub project: String,
@@ -20,17 +21,10 @@ pub struct RunQuery {
     pub page_token: String,
 }
 
-const DEFAULT_PAGE: u32 = 100;
-const MAX_PAGE: u32 = 1000;
-
 /// One page of runs and the token of the next (empty at the end). A token is the last run's
 /// `create_time.id`: the next page starts strictly after it in (create_time, id) order.
 pub async fn list(db: &DatabaseConnection, query: &RunQuery) -> Result<(Vec<run::Model>, String)> {
-    let size = match query.page_size {
-        0 => DEFAULT_PAGE,
-        n if n <= MAX_PAGE => n,
-        n => return Err(Error::invalid(format!("page_size: {n} is over {MAX_PAGE}"))),
-    };
+    let size = paging::page_size(query.page_size)?;
     let mut select = run::Entity::find().filter(run::Column::Project.eq(query.project.as_str()));
     if let Some(pipeline) = &query.pipeline {
         select = select.filter(run::Column::Pipeline.eq(pipeline.as_str()));
@@ -66,11 +60,11 @@ pub async fn list(db: &DatabaseConnection, query: &RunQuery) -> Result<(Vec<run:
     let mut rows = select
         .order_by_desc(run::Column::CreateTime)
         .order_by_desc(run::Column::Id)
-        .limit(u64::from(size) + 1)
+        .limit(size + 1)
         .all(db)
         .await?;
-    let next = if rows.len() > size as usize {
-        rows.truncate(size as usize);
+    let next = if rows.len() as u64 > size {
+        rows.truncate(usize::try_from(size).unwrap_or(usize::MAX));
         rows.last()
             .map_or(String::new(), |r| format!("{}.{}", r.create_time, r.id))
     } else {

@@ -1,6 +1,7 @@
 //! The serving service's database: one definitions table of deployments (the `DeployRequest`
 //! each was made with). What a deployment serves lives in memory and follows the registry.
 
+pub mod deployment_pages;
 pub mod migration;
 
 /// The table of deployments.
