@@ -77,8 +77,8 @@ export interface paths {
             cookie?: never;
         };
         /**
-         * The project's deployments, each with the version it serves and its `stats` (as for one
-         *     deployment).
+         * The project's deployments by name, a page at a time, each with the version it serves and
+         *     its `stats` (as for one deployment). `next_page_token` is empty on the last page.
          */
         get: operations["list_deployments"];
         put?: never;
@@ -156,7 +156,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every entity of a project. */
+        /** The entities of a project, one page at a time by name. */
         get: operations["list_entities"];
         put?: never;
         post?: never;
@@ -263,7 +263,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's current definitions. */
+        /** The project's current definitions, one page at a time by kind then name. */
         get: operations["list_definitions"];
         put?: never;
         post?: never;
@@ -297,7 +297,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Every applied version of a definition, deletions included. */
+        /** Every applied version of a definition, deletions included, one page at a time oldest first. */
         get: operations["definition_history"];
         put?: never;
         post?: never;
@@ -606,7 +606,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's monitors. */
+        /** The project's monitors, by name, a page at a time. */
         get: operations["list_monitors"];
         put?: never;
         post?: never;
@@ -894,7 +894,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The project's pipelines, current versions. */
+        /** The project's pipelines, current versions, by name, a page at a time. */
         get: operations["list_pipelines"];
         put?: never;
         post?: never;
@@ -1508,11 +1508,17 @@ export interface components {
             /** Format: int64 */
             version: number;
         };
+        /** @description One page of a definition's versions, oldest first. */
         DefinitionHistory: {
+            /** @description Empty on the last page. */
+            next_page_token: string;
             versions: components["schemas"]["DefinitionVersion"][];
         };
+        /** @description One page of definitions, by kind then name. */
         DefinitionList: {
             definitions: components["schemas"]["Definition"][];
+            /** @description Empty on the last page. */
+            next_page_token: string;
         };
         DefinitionVersion: {
             actor: string;
@@ -1554,7 +1560,10 @@ export interface components {
             update_time?: string | null;
         };
         DeploymentList: {
+            /** @description By name. */
             deployments: components["schemas"]["Deployment"][];
+            /** @description Empty on the last page. */
+            next_page_token: string;
         };
         /**
          * @description Counted by one serving process since it loaded the deployment (deployed or redeployed
@@ -1634,6 +1643,8 @@ export interface components {
         };
         EntityList: {
             entities: components["schemas"]["Entity"][];
+            /** @description Empty on the last page. */
+            next_page_token: string;
         };
         /** @description Error body of every non-2xx response. */
         ErrorBody: {
@@ -2158,7 +2169,10 @@ export interface components {
             window_seconds: number;
         };
         MonitorList: {
+            /** @description By name. */
             monitors: components["schemas"]["Monitor"][];
+            /** @description Empty on the last page. */
+            next_page_token: string;
         };
         MonitorReference: {
             columns: components["schemas"]["ReferenceColumn"][];
@@ -2272,6 +2286,9 @@ export interface components {
             path: string;
         };
         PipelineList: {
+            /** @description Empty on the last page. */
+            next_page_token: string;
+            /** @description By name. */
             pipelines: components["schemas"]["Pipeline"][];
         };
         PipelineRun: {
@@ -3180,7 +3197,12 @@ export interface operations {
     };
     list_deployments: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 to 1000; default 100. */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string;
+            };
             header?: never;
             path: {
                 project: string;
@@ -3195,6 +3217,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DeploymentList"];
+                };
+            };
+            /** @description `page_size` over 1000, or a `page_token` this server did not issue (`invalid_page_token`) */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -3458,7 +3489,12 @@ export interface operations {
     };
     list_entities: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 to 1000; default 100. */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string;
+            };
             header?: never;
             path: {
                 project: string;
@@ -3473,6 +3509,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EntityList"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -4056,6 +4100,10 @@ export interface operations {
             query?: {
                 /** @description entity, data_source, feature_view or feature_service; all when absent. */
                 kind?: string | null;
+                /** @description 1 to 1000; default 100. */
+                page_size?: number | null;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string | null;
             };
             header?: never;
             path: {
@@ -4148,7 +4196,12 @@ export interface operations {
     };
     definition_history: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 to 1000; default 100. */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string;
+            };
             header?: never;
             path: {
                 project: string;
@@ -4165,6 +4218,14 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["DefinitionHistory"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -5501,7 +5562,12 @@ export interface operations {
     };
     list_monitors: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 to 1000; default 100. */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string;
+            };
             header?: never;
             path: {
                 project: string;
@@ -5516,6 +5582,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["MonitorList"];
+                };
+            };
+            /** @description `page_size` over 1000, or a `page_token` this server did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -6509,7 +6584,12 @@ export interface operations {
     };
     list_pipelines: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description 1 to 1000; default 100. */
+                page_size?: number;
+                /** @description `next_page_token` of the previous page. */
+                page_token?: string;
+            };
             header?: never;
             path: {
                 project: string;
@@ -6524,6 +6604,15 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["PipelineList"];
+                };
+            };
+            /** @description `page_size` over 1000, or a `page_token` this server did not issue */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {

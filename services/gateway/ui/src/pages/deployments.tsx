@@ -2,6 +2,7 @@ import { api, must, type Schemas } from "../api/client";
 import { Await, Listing } from "../components/common";
 import { num, when } from "../format";
 import { useEvery, useLoad } from "../hooks";
+import { useLocation } from "../router";
 
 const p = encodeURIComponent;
 
@@ -52,7 +53,16 @@ function Rate({ role, stats }: { role: string; stats: RoleStats | null | undefin
 
 /** The project's deployments, their traffic split and live prediction rate (refreshed every 5 s). */
 export function DeploymentsPage({ project }: { project: string }) {
-  const state = useLoad(() => must(api.GET("/api/v1/projects/{project}/deployments", { params: { path: { project } } })), [project]);
+  const token = useLocation().query.get("page_token");
+  const state = useLoad(
+    () =>
+      must(
+        api.GET("/api/v1/projects/{project}/deployments", {
+          params: { path: { project }, query: { page_size: 50, page_token: token ?? undefined } },
+        }),
+      ),
+    [project, token],
+  );
   useEvery(5000, state.reload);
   return (
     <main>
@@ -63,6 +73,7 @@ export function DeploymentsPage({ project }: { project: string }) {
             items={list.deployments}
             head={["Name", "Model", "Serving", "Traffic", "Predictions", "Monitor", "Sample rate", "Last error", "Updated"]}
             empty="No deployments."
+            next={list.next_page_token}
             row={(d) => (
               <tr key={d.name}>
                 <td>{d.name}</td>

@@ -1,5 +1,5 @@
 import { api, must, type Schemas } from "../api/client";
-import { Await, Badge, KeyValues, Section } from "../components/common";
+import { Await, Badge, KeyValues, Pager, Section } from "../components/common";
 import { ago, num, when } from "../format";
 import { useLoad } from "../hooks";
 import { navigate, useLocation, withQuery } from "../router";
@@ -23,58 +23,66 @@ function changedKeys(before: Record<string, unknown> | null | undefined, after: 
   return [...keys].filter((k) => JSON.stringify(before[k]) !== JSON.stringify(after[k])).sort();
 }
 
-/** Every applied version of one definition, newest first, each with what it changed. */
+/** Every applied version of one definition (a page of them), newest first, each with what it changed. */
 function History({ project, kind, name }: { project: string; kind: string; name: string }) {
+  const token = useLocation().query.get("history_page");
   const state = useLoad(
     () =>
       must(
         api.GET("/api/v1/projects/{project}/features/definitions/{kind}/{name}/history", {
-          params: { path: { project, kind, name } },
+          params: { path: { project, kind, name }, query: { page_size: 20, page_token: token ?? undefined } },
         }),
       ),
-    [project, kind, name],
+    [project, kind, name, token],
   );
   return (
     <Await state={state}>
       {(h) => {
         const versions = [...h.versions].sort((a, b) => b.version - a.version);
         return (
-          <table class="grid history">
-            <thead>
-              <tr>
-                <th>Version</th>
-                <th>Applied</th>
-                <th>By</th>
-                <th>Change</th>
-              </tr>
-            </thead>
-            <tbody>
-              {versions.map((v) => {
-                const previous = h.versions.find((x) => x.version === v.version - 1);
-                const spec = v.spec as Record<string, unknown> | null | undefined;
-                const change = !spec
-                  ? "deleted"
-                  : !previous?.spec
-                    ? previous
-                      ? "declared again"
-                      : "declared"
-                    : changedKeys(previous.spec as Record<string, unknown>, spec).join(", ") || "no change";
-                return (
-                  <tr key={v.version}>
-                    <td class="num">{v.version}</td>
-                    <td>{when(v.applied_time)}</td>
-                    <td>{v.actor}</td>
-                    <td>
-                      <details>
-                        <summary>{change}</summary>
-                        <pre>{spec ? JSON.stringify(spec, null, 2) : "(deleted)"}</pre>
-                      </details>
-                    </td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
+          <>
+            <table class="grid history">
+              <thead>
+                <tr>
+                  <th>Version</th>
+                  <th>Applied</th>
+                  <th>By</th>
+                  <th>Change</th>
+                </tr>
+              </thead>
+              <tbody>
+                {versions.map((v) => {
+                  const previous = h.versions.find((x) => x.version === v.version - 1);
+                  const spec = v.spec as Record<string, unknown> | null | undefined;
+                  // The history pages oldest first: a page's first version may have its predecessor on the
+                // page before; then only its spec is shown.
+                  const change = !spec
+                    ? "deleted"
+                    : !previous
+                      ? v.version === 1
+                        ? "declared"
+                        : "changed (the version before is on the page before)"
+                      : !previous.spec
+                        ? "declared again"
+                        : changedKeys(previous.spec as Record<string, unknown>, spec).join(", ") || "no change";
+                  return (
+                    <tr key={v.version}>
+                      <td class="num">{v.version}</td>
+                      <td>{when(v.applied_time)}</td>
+                      <td>{v.actor}</td>
+                      <td>
+                        <details>
+                          <summary>{change}</summary>
+                          <pre>{spec ? JSON.stringify(spec, null, 2) : "(deleted)"}</pre>
+                        </details>
+                      </td>
+                    </tr>
+                  );
+                })}
+              </tbody>
+            </table>
+            <Pager next={h.next_page_token} param="history_page" />
+          </>
         );
       }}
     </Await>
@@ -149,28 +157,29 @@ export function FeaturesPage({ project }: { project: string }) {
   const loc = useLocation();
   const kind = loc.query.get("kind") ?? "";
   const open = loc.query.get("name");
+  const token = loc.query.get("page_token");
   const state = useLoad(
     () =>
       must(
         api.GET("/api/v1/projects/{project}/features/definitions", {
-          params: { path: { project }, query: { kind: kind || undefined } },
+          params: { path: { project }, query: { kind: kind || undefined, page_size: 100, page_token: token ?? undefined } },
         }),
       ),
-    [project, kind],
+    [project, kind, token],
   );
   const materializations = useLoad(
     () => must(api.GET("/api/v1/projects/{project}/features/materializations", { params: { path: { project } } })),
     [project],
   );
   const stateOf = (view: string) => materializations.data?.views.find((m) => m.feature_view === view);
-  const toggle = (id: string) => withQuery(loc.path, loc.query, { name: open === id ? null : id });
+  const toggle = (id: string) => withQuery(loc.path, loc.query, { name: open === id ? null : id, history_page: null });
   return (
     <main>
       <header class="page-head">
         <h1>Features</h1>
         <nav class="tabs">
           {KINDS.map(([k, label]) => (
-            <a key={k} class={k === kind ? "active" : ""} href={withQuery(loc.path, loc.query, { kind: k, name: null })}>
+            <a key={k} class={k === kind ? "active" : ""} href={withQuery(loc.path, loc.query, { kind: k, name: null, page_token: null })}>
               {label}
             </a>
           ))}
@@ -244,6 +253,7 @@ export function FeaturesPage({ project }: { project: string }) {
               </tbody>
             </table>
             {list.definitions.length === 0 ? <p class="muted">No definitions.</p> : null}
+            <Pager next={list.next_page_token} />
           </>
         )}
       </Await>

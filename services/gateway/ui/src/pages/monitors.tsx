@@ -8,7 +8,16 @@ import { useLocation } from "../router";
 const p = encodeURIComponent;
 
 export function MonitorsPage({ project }: { project: string }) {
-  const state = useLoad(() => must(api.GET("/api/v1/projects/{project}/monitors", { params: { path: { project } } })), [project]);
+  const token = useLocation().query.get("page_token");
+  const state = useLoad(
+    () =>
+      must(
+        api.GET("/api/v1/projects/{project}/monitors", {
+          params: { path: { project }, query: { page_size: 50, page_token: token ?? undefined } },
+        }),
+      ),
+    [project, token],
+  );
   return (
     <main>
       <h1>Monitors</h1>
@@ -18,6 +27,7 @@ export function MonitorsPage({ project }: { project: string }) {
             items={list.monitors}
             head={["Name", "Model", "Task", "Window", "Columns checked", "Drift share", "Retrain", "State"]}
             empty="No monitors."
+            next={list.next_page_token}
             row={(m) => (
               <tr key={m.name}>
                 <td>

@@ -1,6 +1,6 @@
 import { useEffect, useState } from "preact/hooks";
 import { api, ApiError, must, type Schemas } from "../api/client";
-import { Await, Badge, ErrorText, KeyValues, Pager, Section } from "../components/common";
+import { Await, Badge, ErrorText, KeyValues, Listing, Pager, Section } from "../components/common";
 import { Dag, type DagTask } from "../components/dag";
 import { duration, when } from "../format";
 import { useEvery, useLoad } from "../hooks";
@@ -26,7 +26,16 @@ export function PipelinesPage({ project }: { project: string }) {
   const pipeline = query.get("pipeline") ?? "";
   const state = (query.get("state") ?? "") as Schemas["PipelineRunState"] | "";
   const token = query.get("page_token");
-  const pipelines = useLoad(() => must(api.GET("/api/v1/projects/{project}/pipelines", { params: { path: { project } } })), [project]);
+  const pipelinesToken = query.get("pipelines_page");
+  const pipelines = useLoad(
+    () =>
+      must(
+        api.GET("/api/v1/projects/{project}/pipelines", {
+          params: { path: { project }, query: { page_size: 50, page_token: pipelinesToken ?? undefined } },
+        }),
+      ),
+    [project, pipelinesToken],
+  );
   const runs = useLoad(
     () =>
       must(
@@ -45,32 +54,25 @@ export function PipelinesPage({ project }: { project: string }) {
       <h1>Pipelines</h1>
       <Await state={pipelines}>
         {(list) => (
-          <table class="grid">
-            <thead>
-              <tr>
-                <th>Name</th>
-                <th>Version</th>
-                <th>Schedule</th>
-                <th>Tasks</th>
-                <th>Description</th>
-                <th>Updated</th>
+          <Listing
+            items={list.pipelines}
+            head={["Name", "Version", "Schedule", "Tasks", "Description", "Updated"]}
+            empty="No pipelines."
+            next={list.next_page_token}
+            pageParam="pipelines_page"
+            row={(pl) => (
+              <tr key={pl.name}>
+                <td>
+                  <a href={`/ui/projects/${p(project)}/pipelines/${p(pl.name)}`}>{pl.name}</a>
+                </td>
+                <td class="num">{pl.version}</td>
+                <td class="mono">{pl.schedule || "—"} {pl.timezone}</td>
+                <td class="small">{pl.tasks.map((t) => t.id).join(" → ")}</td>
+                <td>{pl.description}</td>
+                <td>{when(pl.update_time)}</td>
               </tr>
-            </thead>
-            <tbody>
-              {list.pipelines.map((pl) => (
-                <tr key={pl.name}>
-                  <td>
-                    <a href={`/ui/projects/${p(project)}/pipelines/${p(pl.name)}`}>{pl.name}</a>
-                  </td>
-                  <td class="num">{pl.version}</td>
-                  <td class="mono">{pl.schedule || "—"} {pl.timezone}</td>
-                  <td class="small">{pl.tasks.map((t) => t.id).join(" → ")}</td>
-                  <td>{pl.description}</td>
-                  <td>{when(pl.update_time)}</td>
-                </tr>
-              ))}
-            </tbody>
-          </table>
+            )}
+          />
         )}
       </Await>
       <Section
@@ -79,9 +81,10 @@ export function PipelinesPage({ project }: { project: string }) {
           <span class="filters">
             <select aria-label="pipeline" value={pipeline} onChange={(e) => go({ pipeline: e.currentTarget.value })}>
               <option value="">all pipelines</option>
-              {(pipelines.data?.pipelines ?? []).map((pl) => (
-                <option key={pl.name} value={pl.name}>
-                  {pl.name}
+              {/* The pipelines of the page shown above, and the one filtered on if it is elsewhere. */}
+              {[...new Set([...(pipelines.data?.pipelines ?? []).map((pl) => pl.name), ...(pipeline ? [pipeline] : [])])].map((name) => (
+                <option key={name} value={name}>
+                  {name}
                 </option>
               ))}
             </select>
