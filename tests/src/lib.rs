@@ -200,6 +200,52 @@ impl TestPlatform {
         self.http.get(format!("{}{path}", self.url)).bearer_auth(token)
     }
 
+    /// One page of a list route: `path` (no query) with `page_size` and, unless empty, `token`;
+    /// the JSON answer, which must be a 200.
+    pub async fn list_page(
+        &self,
+        path: &str,
+        token: &str,
+        page_size: u32,
+        page_token: &str,
+    ) -> serde_json::Value {
+        let mut url = format!("{}{path}?page_size={page_size}", self.url);
+        if !page_token.is_empty() {
+            url.push_str(&format!("&page_token={page_token}"));
+        }
+        let response = self.http.get(url).bearer_auth(token).send().await.expect(path);
+        let status = response.status().as_u16();
+        let text = response.text().await.expect("body");
+        assert_eq!(status, 200, "GET {path}: {text}");
+        serde_json::from_str(&text).expect("JSON")
+    }
+
+    /// Every page of the list `path` by pages of `page_size`, following `next_page_token` to
+    /// the end: the names of the `field` items in order, and each page's size.
+    pub async fn page_names(
+        &self,
+        path: &str,
+        token: &str,
+        field: &str,
+        page_size: u32,
+    ) -> (Vec<String>, Vec<usize>) {
+        let (mut names, mut sizes, mut next) = (Vec::new(), Vec::new(), String::new());
+        loop {
+            let answer = self.list_page(path, token, page_size, &next).await;
+            let page = names_of(&answer, field);
+            sizes.push(page.len());
+            names.extend(page);
+            next = answer["next_page_token"]
+                .as_str()
+                .expect("next_page_token")
+                .to_owned();
+            if next.is_empty() {
+                return (names, sizes);
+            }
+            assert!(sizes.len() < 1000, "the pages of {path} never end: {answer:#}");
+        }
+    }
+
     /// POSTs a CSV entity frame to `project`'s training-set route (`query`: `features=…` or
     /// `feature_service=…`) as an admin.
     pub async fn historical_csv(&self, project: &str, query: &str, csv: String) -> reqwest::Response {
@@ -306,6 +352,16 @@ pub async fn objects_under(store: &dyn object_store::ObjectStore, prefix: &str) 
 }
 
 /// Reads a JSON error body and returns (status, code).
+/// The `name` of each item of a list answer's `field`.
+pub fn names_of(answer: &serde_json::Value, field: &str) -> Vec<String> {
+    answer[field]
+        .as_array()
+        .unwrap_or_else(|| panic!("no list {field} in {answer}"))
+        .iter()
+        .map(|item| item["name"].as_str().expect("a name").to_owned())
+        .collect()
+}
+
 pub async fn error_of(response: reqwest::Response) -> (u16, String, String) {
     let status = response.status().as_u16();
     let body: serde_json::Value = response.json().await.expect("a JSON error body");

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use arrow::array::{Float64Array, Int64Array, RecordBatch, StringArray, TimestampMillisecondArray};
 use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
 use base64::Engine as _;
-use lathe_tests::{Backend, TestPlatform, TokenRole, error_of};
+use lathe_tests::{Backend, TestPlatform, TokenRole, error_of, names_of};
 use serde_json::{Value, json};
 
 const PROJECT: &str = "churn";
@@ -578,42 +578,13 @@ async fn monitor_list_pages_by_name(backend: Backend) {
     let mut sorted = names.to_vec();
     sorted.sort_unstable();
 
-    let page = |token: &str| {
-        let path = if token.is_empty() {
-            api("/monitors?page_size=3")
-        } else {
-            api(&format!("/monitors?page_size=3&page_token={token}"))
-        };
-        expect_json(t.get(&path, &viewer), 200)
-    };
-    let names_of = |page: &Value| -> Vec<String> {
-        page["monitors"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|m| m["name"].as_str().unwrap().to_owned())
-            .collect()
-    };
-    let mut listed = Vec::new();
-    let mut sizes = Vec::new();
-    let mut token = String::new();
-    loop {
-        let answer = page(&token).await;
-        let names = names_of(&answer);
-        sizes.push(names.len());
-        listed.extend(names);
-        token = answer["next_page_token"].as_str().unwrap().to_owned();
-        if token.is_empty() {
-            break;
-        }
-        assert!(sizes.len() < 10, "the pages never end: {answer:#}");
-    }
+    let (listed, sizes) = t.page_names(&api("/monitors"), &viewer, "monitors", 3).await;
     assert_eq!(sizes, [3, 3, 1], "{listed:?}");
     assert_eq!(listed, sorted);
 
     // Deleting the last monitor of the first page neither skips nor repeats one.
-    let first = page("").await;
-    assert_eq!(names_of(&first), ["basket", "churn", "fraud"]);
+    let first = t.list_page(&api("/monitors"), &viewer, 3, "").await;
+    assert_eq!(names_of(&first, "monitors"), ["basket", "churn", "fraud"]);
     let response = t
         .http
         .delete(format!("{}{}", t.url, api("/monitors/fraud")))
@@ -622,12 +593,19 @@ async fn monitor_list_pages_by_name(backend: Backend) {
         .await
         .unwrap();
     assert_eq!(response.status().as_u16(), 204);
-    let second = page(first["next_page_token"].as_str().unwrap()).await;
-    assert_eq!(names_of(&second), ["latency", "tenure", "trips"]);
+    let second = t
+        .list_page(
+            &api("/monitors"),
+            &viewer,
+            3,
+            first["next_page_token"].as_str().unwrap(),
+        )
+        .await;
+    assert_eq!(names_of(&second, "monitors"), ["latency", "tenure", "trips"]);
 
     // Without page_size, one page of up to 100 holds them all.
     let all = expect_json(t.get(&api("/monitors"), &viewer), 200).await;
-    assert_eq!(names_of(&all).len(), 6, "{all:#}");
+    assert_eq!(names_of(&all, "monitors").len(), 6, "{all:#}");
     assert_eq!(all["next_page_token"], "");
 
     expect_error(

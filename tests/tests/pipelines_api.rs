@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use lathe_tests::{Backend, TestPlatform, TokenRole, error_of};
+use lathe_tests::{Backend, TestPlatform, TokenRole, error_of, names_of};
 use serde_json::{Value, json};
 
 const PROJECT: &str = "churn";
@@ -679,42 +679,15 @@ async fn the_pipeline_list_pages_by_name() {
         let mut sorted = names.to_vec();
         sorted.sort_unstable();
 
-        let page = |token: &str| {
-            let path = if token.is_empty() {
-                api("/pipelines?page_size=3")
-            } else {
-                api(&format!("/pipelines?page_size=3&page_token={token}"))
-            };
-            expect_json(t.get(&path, &tokens.viewer), 200)
-        };
-        let names_of = |page: &Value| -> Vec<String> {
-            page["pipelines"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|p| p["name"].as_str().unwrap().to_owned())
-                .collect()
-        };
-        let mut listed = Vec::new();
-        let mut sizes = Vec::new();
-        let mut token = String::new();
-        loop {
-            let answer = page(&token).await;
-            let names = names_of(&answer);
-            sizes.push(names.len());
-            listed.extend(names);
-            token = answer["next_page_token"].as_str().unwrap().to_owned();
-            if token.is_empty() {
-                break;
-            }
-            assert!(sizes.len() < 10, "the pages never end: {answer:#}");
-        }
+        let (listed, sizes) = t
+            .page_names(&api("/pipelines"), &tokens.viewer, "pipelines", 3)
+            .await;
         assert_eq!(sizes, [3, 3, 1], "{listed:?}");
         assert_eq!(listed, sorted);
 
         // Deleting the last pipeline of the first page neither skips nor repeats one.
-        let first = page("").await;
-        assert_eq!(names_of(&first), ["backfill", "clean", "export"]);
+        let first = t.list_page(&api("/pipelines"), &tokens.viewer, 3, "").await;
+        assert_eq!(names_of(&first, "pipelines"), ["backfill", "clean", "export"]);
         let response = t
             .http
             .delete(format!("{}{}", t.url, api("/pipelines/export")))
@@ -723,12 +696,19 @@ async fn the_pipeline_list_pages_by_name() {
             .await
             .unwrap();
         assert_eq!(response.status().as_u16(), 204);
-        let second = page(first["next_page_token"].as_str().unwrap()).await;
-        assert_eq!(names_of(&second), ["ingest", "report", "score"]);
+        let second = t
+            .list_page(
+                &api("/pipelines"),
+                &tokens.viewer,
+                3,
+                first["next_page_token"].as_str().unwrap(),
+            )
+            .await;
+        assert_eq!(names_of(&second, "pipelines"), ["ingest", "report", "score"]);
 
         // Without page_size, one page of up to 100 holds them all.
         let all = expect_json(t.get(&api("/pipelines"), &tokens.viewer), 200).await;
-        assert_eq!(names_of(&all).len(), 6, "{all:#}");
+        assert_eq!(names_of(&all, "pipelines").len(), 6, "{all:#}");
         assert_eq!(all["next_page_token"], "");
 
         expect_error(

@@ -116,6 +116,21 @@ impl Api {
         self.send(self.request(reqwest::Method::GET, path)).await
     }
 
+    /// Every item of the paged list at `path`, as one answer of the list's shape: the items of
+    /// `field` from each page in order, asked for by the server's largest page.
+    pub async fn every_page(&self, path: &str, field: &str) -> Result<Value, BoxError> {
+        follow_pages(field, |token| {
+            let mut request = self
+                .request(reqwest::Method::GET, path)
+                .query(&[("page_size", LIST_PAGE_SIZE)]);
+            if !token.is_empty() {
+                request = request.query(&[("page_token", token)]);
+            }
+            self.send(request)
+        })
+        .await
+    }
+
     pub async fn post(&self, path: &str, body: Value) -> Result<Value, BoxError> {
         self.send(
             self.request(reqwest::Method::POST, path)
@@ -193,4 +208,34 @@ pub fn segment(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes())
         .collect::<String>()
         .replace('+', "%20")
+}
+
+/// The page size the CLI's lists ask for: the server's largest, so most lists take one call.
+const LIST_PAGE_SIZE: &str = "1000";
+
+/// Asks `page` for the first page (an empty token), then for each `next_page_token` until one
+/// is empty, and gathers the items of `field` in order into one last page,
+/// `{field: [...], "next_page_token": ""}`.
+pub(crate) async fn follow_pages<F, Fut>(field: &str, mut page: F) -> Result<Value, BoxError>
+where
+    F: FnMut(String) -> Fut,
+    Fut: std::future::Future<Output = Result<Value, BoxError>>,
+{
+    let mut items = Vec::new();
+    let mut token = String::new();
+    loop {
+        let mut answer = page(token.clone()).await?;
+        if let Value::Array(listed) = answer[field].take() {
+            items.extend(listed);
+        }
+        let next = answer["next_page_token"].as_str().unwrap_or_default();
+        if next.is_empty() {
+            return Ok(serde_json::json!({ field: items, "next_page_token": "" }));
+        }
+        if next == token {
+            // A server that hands back the token it was given would be followed forever.
+            return Err(format!("the server answered page token {next} again").into());
+        }
+        next.clone_into(&mut token);
+    }
 }

@@ -79,7 +79,7 @@ pub enum ModelsCommand {
 
 pub async fn models(api: &Api, command: ModelsCommand) -> Result<(), BoxError> {
     let answer = match command {
-        ModelsCommand::List => api.get("/models").await?,
+        ModelsCommand::List => api.every_page("/models", "models").await?,
         ModelsCommand::Show { name } => api.get(&format!("/models/{}", segment(&name))).await?,
         ModelsCommand::Create {
             name,

@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use clap::Subcommand;
 use serde_json::{Value, json};
 
-use super::pipelines::every_page;
 use super::{Api, BoxError, print, segment};
 
 const PARQUET: &str = "application/vnd.apache.parquet";
@@ -103,7 +102,7 @@ pub async fn monitors(api: &Api, command: MonitorsCommand, as_json: bool) -> Res
             (Value::Array(applied), text)
         }
         MonitorsCommand::List => {
-            let answer = every_page(api, "/monitors", "monitors").await?;
+            let answer = api.every_page("/monitors", "monitors").await?;
             let text = render_monitors(&answer);
             (answer, text)
         }

@@ -87,7 +87,7 @@ pub async fn pipelines(api: &Api, command: PipelinesCommand, as_json: bool) -> R
             (answer, text)
         }
         PipelinesCommand::List => {
-            let answer = every_page(api, "/pipelines", "pipelines").await?;
+            let answer = api.every_page("/pipelines", "pipelines").await?;
             let text = render_pipelines(&answer);
             (answer, text)
         }
@@ -283,29 +283,6 @@ fn render_changes(answer: &Value) -> String {
         ),
     });
     lines.join("\n")
-}
-
-/// A paged listing followed to its last page, as one answer of the listing's shape: every
-/// item under `field`, and an empty `next_page_token`.
-pub(super) async fn every_page(api: &Api, path: &str, field: &str) -> Result<Value, BoxError> {
-    let mut items = Vec::new();
-    let mut token = String::new();
-    loop {
-        let mut request = api.request(reqwest::Method::GET, path);
-        if !token.is_empty() {
-            request = request.query(&[("page_token", &token)]);
-        }
-        let mut page = api.send(request).await?;
-        if let Value::Array(page_items) = page[field].take() {
-            items.extend(page_items);
-        }
-        let next = page["next_page_token"].as_str().unwrap_or_default();
-        if next.is_empty() || next == token {
-            break;
-        }
-        token = next.to_owned();
-    }
-    Ok(json!({ field: items, "next_page_token": "" }))
 }
 
 fn render_pipelines(answer: &Value) -> String {

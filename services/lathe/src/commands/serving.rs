@@ -152,54 +152,9 @@ pub async fn deployments(api: &Api, name: Option<String>, as_json: bool) -> Resu
             show(&answer, as_json, render_deployment)
         }
         None => {
-            let answer = all_deployments(api).await?;
+            let answer = api.every_page("/deployments", "deployments").await?;
             show(&answer, as_json, render_deployments)
         }
-    }
-}
-
-/// The page size `lathe deployments` asks for: the server's largest, so most projects take
-/// one call.
-const LIST_PAGE_SIZE: &str = "1000";
-
-/// Every deployment of the project, by name, as one `{"deployments": [...]}`: the server's
-/// pages followed to the last.
-async fn all_deployments(api: &Api) -> Result<Value, BoxError> {
-    follow_pages(move |token| {
-        let mut request = api
-            .request(reqwest::Method::GET, "/deployments")
-            .query(&[("page_size", LIST_PAGE_SIZE)]);
-        if !token.is_empty() {
-            request = request.query(&[("page_token", token)]);
-        }
-        api.send(request)
-    })
-    .await
-}
-
-/// Asks `page` for the first page (an empty token), then for each `next_page_token` until one
-/// is empty, and gathers their `deployments` in order.
-async fn follow_pages<F, Fut>(mut page: F) -> Result<Value, BoxError>
-where
-    F: FnMut(String) -> Fut,
-    Fut: Future<Output = Result<Value, BoxError>>,
-{
-    let mut deployments = Vec::new();
-    let mut token = String::new();
-    loop {
-        let mut answer = page(token.clone()).await?;
-        if let Value::Array(listed) = answer["deployments"].take() {
-            deployments.extend(listed);
-        }
-        let next = answer["next_page_token"].as_str().unwrap_or_default();
-        if next.is_empty() {
-            return Ok(json!({ "deployments": deployments }));
-        }
-        if next == token {
-            // A server that hands back the token it was given would be followed forever.
-            return Err(format!("the server answered page token {next} again").into());
-        }
-        next.clone_into(&mut token);
     }
 }
 
@@ -321,6 +276,7 @@ fn render_deployment(deployment: &Value) -> String {
 mod tests {
     use clap::Parser;
 
+    use super::super::follow_pages;
     use super::*;
 
     #[derive(Parser)]
@@ -482,7 +438,7 @@ mod tests {
             json!({ "deployments": [{ "name": "e" }], "next_page_token": "" }),
         ];
         let mut asked = Vec::new();
-        let all = follow_pages(|token| {
+        let all = follow_pages("deployments", |token| {
             let answer = pages[asked.len()].clone();
             asked.push(token);
             async move { Ok(answer) }
@@ -507,19 +463,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_list_ends_at_an_empty_token_and_fails_on_a_token_answered_twice() {
-        let again = follow_pages(|_| async {
+        let again = follow_pages("deployments", |_| async {
             Ok(json!({ "deployments": [{ "name": "a" }], "next_page_token": "t1" }))
         })
         .await;
         let mut calls = 0;
-        let empty = follow_pages(|_| {
+        let empty = follow_pages("deployments", |_| {
             calls += 1;
             async { Ok(json!({ "deployments": [] })) }
         })
         .await
         .unwrap();
         assert!(again.is_err());
-        assert_eq!((calls, empty), (1, json!({ "deployments": [] })));
+        assert_eq!(
+            (calls, empty),
+            (1, json!({ "deployments": [], "next_page_token": "" }))
+        );
     }
 
     #[test]
