@@ -1029,6 +1029,30 @@ async fn paging(backend: Backend) {
             },
         )
         .await;
+    }
+    // Counted by what this process serves: wait until every deployment is loaded here (the
+    // alias refresh can reload one deployed a moment before, which starts its counts again).
+    let viewer = t.token(lathe_tests::TokenRole::Viewer, &[PROJECT]);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let all = deployments_page(&t, &viewer, "").await;
+        let loaded = all["deployments"]
+            .as_array()
+            .expect("deployments")
+            .iter()
+            .filter(|d| d["stats"]["champion"]["version"] == 1)
+            .count();
+        if loaded == 5 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "not every deployment loaded: {all:#}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    for i in [3, 0, 4, 1, 2] {
+        let name = format!("page-{i}");
         // `page-i` makes i predictions, every input given with the request.
         if i > 0 {
             let drivers: Vec<i64> = (0..i).map(driver).collect();
@@ -1045,7 +1069,6 @@ async fn paging(backend: Backend) {
     }
 
     // REST, two at a time: 2 + 2 + 1, by name, each once, each with its stats.
-    let viewer = t.token(lathe_tests::TokenRole::Viewer, &[PROJECT]);
     let mut sizes = Vec::new();
     let mut seen = Vec::new();
     let mut token = String::new();
