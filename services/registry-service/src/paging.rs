@@ -4,19 +4,8 @@ use base64::Engine;
 use lathe_common::reasons;
 use lathe_common::{Error, Result};
 
-/// Default and largest page sizes of list and search calls.
-pub const DEFAULT_PAGE_SIZE: u32 = 100;
-pub const MAX_PAGE_SIZE: u32 = 1000;
-
-pub fn page_size(requested: u32) -> Result<u64> {
-    match requested {
-        0 => Ok(u64::from(DEFAULT_PAGE_SIZE)),
-        n if n > MAX_PAGE_SIZE => Err(Error::invalid(format!(
-            "page_size must be at most {MAX_PAGE_SIZE}"
-        ))),
-        n => Ok(u64::from(n)),
-    }
-}
+// Sizes as every list of Lathe has them: 0 is the default, over the largest is refused.
+pub use lathe_common::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, page_size};
 
 /// Page tokens are opaque to clients: base64 of a position.
 pub fn encode_token(position: i64) -> String {

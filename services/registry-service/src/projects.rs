@@ -11,7 +11,6 @@ use lathe_contract::registry::v1 as pb;
 use sea_orm::{DatabaseConnection, Set};
 
 use crate::domain::tags::map_to_json;
-use crate::paging::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::proto;
 use crate::store::cleanup::CleanupSignal;
 use crate::store::project::{self, Creation, Deletion};
@@ -72,20 +71,11 @@ impl Projects {
 
     /// A page of projects in name order, among `request.only` if it names any.
     pub async fn list(&self, request: pb::ListProjectsRequest) -> Result<pb::ListProjectsResponse> {
-        let page_size = match request.page_size {
-            0 => DEFAULT_PAGE_SIZE,
-            n if n > MAX_PAGE_SIZE => {
-                return Err(Error::invalid(format!(
-                    "page_size must be at most {MAX_PAGE_SIZE}"
-                )));
-            }
-            n => n,
-        };
+        let page_size = crate::paging::page_size(request.page_size)?;
         // The page token is the last name of the previous page: stable under inserts.
-        let mut rows =
-            project::page(&self.db, request.page_token, request.only, u64::from(page_size)).await?;
-        let next_page_token = if rows.len() > page_size as usize {
-            rows.truncate(page_size as usize);
+        let mut rows = project::page(&self.db, request.page_token, request.only, page_size).await?;
+        let next_page_token = if rows.len() as u64 > page_size {
+            rows.truncate(usize::try_from(page_size).unwrap_or(usize::MAX));
             rows.last().map(|p| p.name.clone()).unwrap_or_default()
         } else {
             String::new()
